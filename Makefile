@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make book` and `make test`.
+SHELL := /bin/bash
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --quiet --disable-pip-version-check
+STAMP  := $(VENV)/.installed
+JB_FLAGS := -W -n --keep-going
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+.PHONY: book test setup unit nbval clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -r requirements.txt 2> >(grep -v "is ignored: it is neither" >&2)
+	$(PIP) install --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+book: setup
+	$(VENV)/bin/jupyter-book build . $(JB_FLAGS)
+
+unit: setup
+	$(PY) -m pytest tests -q
+
+nbval: setup
+	$(PY) -m pytest --nbval-lax --durations=0 -p no:cacheprovider chapters
+
+test: unit nbval
+
+clean:
+	rm -rf _build .pytest_cache

@@ -1,0 +1,19 @@
+"""mamlbook: gradient-based meta-learning (MAML, FOMAML, Reptile, iMAML) for the book.
+
+The public API, flat::
+
+    from mamlbook import SinusoidTasks, SinusoidMLP, get_method, meta_train, adaptation_curve
+"""
+from .algorithms import MetaStep, get_method, method_names
+from .checks import DivergenceError
+from .checkpoints import load_checkpoint, pretrained_path, save_checkpoint
+from .device import describe_device, get_device, seed_everything
+from .evaluate import adaptation_curve, adapted_predictions, mean_and_ci95
+from .functional import (adapt, batch_parameters, cross_entropy_per_task, detached, mse_per_task, parameters_of,
+                         task_forward, task_losses)
+from .models import SinusoidMLP, TaskLinear
+from .tasks import SinusoidTasks, TaskBatch
+from .train import History, meta_train
+
+__version__ = "0.1.0"
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,59 @@
+"""MAML (Finn, Abbeel, Levine 2017) with exact second-order meta-gradients, and FOMAML.
+
+The meta-objective (book eq. 2.3) for a meta-batch of ``T`` tasks is
+
+    L_meta(θ) = 1/T Σ_t L_query,t(φ_t(θ)),   φ_t = U_t^(k)(θ),
+
+where ``U^(k)`` is ``k`` inner SGD steps on the support set (eq. 2.2). Its gradient
+(eq. 3.4) is ``1/T Σ_t (∏_{i=1..k} (I − α ∇²L_support,t(φ_{t,i−1})))ᵀ ∇L_query,t(φ_t)``:
+autograd computes it exactly by differentiating through the inner steps
+(``create_graph=True``). First-order MAML (eq. 4.1) replaces every Jacobian factor
+by ``I``: the meta-gradient becomes ``1/T Σ_t ∇L_query,t(φ_t)``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..functional import LossFn, Params, adapt, batch_parameters, mse_per_task, task_losses
+from ..tasks import TaskBatch
+from .base import MetaStep, check_inputs, leaf_parameters, register
+
+
+@register("maml")
+def maml(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float, inner_steps: int = 1,
+         loss_fn: LossFn = mse_per_task, first_order: bool = False) -> MetaStep:
+    """One MAML meta-gradient over a meta-batch, all tasks batched.
+
+    Parameters
+    ----------
+    model : supplies the architecture; its own parameter values are not used.
+    params : ``θ``, a dict of tensors shaped like the model's parameters.
+    tasks : `TaskBatch` with ``T`` tasks.
+    inner_lr : ``α > 0``.  inner_steps : ``k ≥ 1``.
+    first_order : drop the second-order terms (FOMAML, eq. 4.1).
+
+    Returns
+    -------
+    `MetaStep` whose ``grads`` is ``∇_θ L_meta`` (exact, eq. 3.4, unless ``first_order``).
+
+    Example
+    -------
+    >>> step = maml(model, parameters_of(model), tasks, inner_lr=0.01, inner_steps=1)
+    """
+    check_inputs(params, tasks, inner_lr, inner_steps)
+    theta = leaf_parameters(params)
+    phi, support_loss = adapt(model, batch_parameters(theta, tasks.num_tasks), tasks.x_support, tasks.y_support,
+                              inner_lr=inner_lr, inner_steps=inner_steps, loss_fn=loss_fn,
+                              create_graph=not first_order)
+    query_loss = task_losses(model, phi, tasks.x_query, tasks.y_query, loss_fn)
+    meta_loss = query_loss.mean()
+    if first_order:
+        # phi are fresh leaves: d meta_loss / d phi_t = ∇L_query,t(phi_t) / T; sum over tasks.
+        grads = [g.sum(0) for g in torch.autograd.grad(meta_loss, list(phi.values()))]
+    else:
+        grads = torch.autograd.grad(meta_loss, list(theta.values()))
+    return MetaStep(meta_loss.detach(), dict(zip(theta, grads)), support_loss, query_loss.detach())
+
+
+register("fomaml", first_order=True)(maml)

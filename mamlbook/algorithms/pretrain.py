@@ -1,0 +1,35 @@
+"""The baseline MAML is compared against: one model trained on all tasks jointly.
+
+"Pretrained" in the MAML paper (Finn et al. 2017, Appendix C) means ordinary
+regression on data pooled from every task, then fine-tuning by SGD at test time. In
+the shared interface it is a method with no inner loop: its loss is the mean over
+tasks of the loss of ``θ`` itself on support and query points.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..functional import LossFn, Params, batch_parameters, mse_per_task, task_losses
+from ..tasks import TaskBatch
+from .base import MetaStep, check_inputs, leaf_parameters, register
+
+
+@register("pretrain")
+def pretrain(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float = 1.0, inner_steps: int = 0,
+             loss_fn: LossFn = mse_per_task) -> MetaStep:
+    """Gradient of the joint-training loss ``1/T Σ_t L_t(θ)`` on support ∪ query points.
+
+    ``inner_lr`` and ``inner_steps`` are accepted for the shared signature and unused
+    (``inner_steps`` must be 0).
+    """
+    check_inputs(params, tasks, inner_lr, inner_steps, min_steps=0)
+    if inner_steps != 0:
+        raise ValueError(f"inner_steps must be 0 for the pretrain method (it does not adapt), got {inner_steps}")
+    theta = leaf_parameters(params)
+    batched = batch_parameters(theta, tasks.num_tasks)
+    support_loss = task_losses(model, batched, tasks.x_support, tasks.y_support, loss_fn)
+    query_loss = task_losses(model, batched, tasks.x_query, tasks.y_query, loss_fn)
+    loss = 0.5 * (support_loss.mean() + query_loss.mean())
+    grads = torch.autograd.grad(loss, list(theta.values()))
+    return MetaStep(loss.detach(), dict(zip(theta, grads)), support_loss.detach(), query_loss.detach())

@@ -1,0 +1,59 @@
+"""Evaluation: how well do parameters adapt to new tasks in 0..N SGD steps?"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from . import checks
+from .functional import LossFn, Params, adapt, batch_parameters, detached, mse_per_task, task_forward, task_losses
+from .tasks import TaskBatch
+
+
+def adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float, max_steps: int,
+                     loss_fn: LossFn = mse_per_task) -> Tensor:
+    """Query loss of every task after 0, 1, ..., ``max_steps`` SGD steps on its support set.
+
+    Returns a ``(T, max_steps + 1)`` tensor; column ``i`` is the loss after ``i`` steps
+    of book eq. (2.2) with step size ``inner_lr``. Test-time adaptation is plain SGD
+    (first order: nothing is differentiated through it).
+    """
+    checks.positive_float("inner_lr", inner_lr)
+    checks.int_in_range("max_steps", max_steps, 0)
+    phi = detached(batch_parameters(params, tasks.num_tasks), requires_grad=True)
+    curve = []
+    for step in range(max_steps + 1):
+        with torch.no_grad():
+            curve.append(task_losses(model, phi, tasks.x_query, tasks.y_query, loss_fn))
+        if step < max_steps:
+            phi, _ = adapt(model, phi, tasks.x_support, tasks.y_support, inner_lr=inner_lr, inner_steps=1,
+                           loss_fn=loss_fn, create_graph=False)
+    return torch.stack(curve, dim=1)
+
+
+def adapted_predictions(model: nn.Module, params: Params, tasks: TaskBatch, x: Tensor, *, inner_lr: float,
+                        steps: list[int]) -> dict[int, Tensor]:
+    """Predictions on ``x (T, N, 1)`` after each number of SGD steps in ``steps`` (for plots)."""
+    checks.positive_float("inner_lr", inner_lr)
+    wanted = sorted(set(steps))
+    if not wanted or wanted[0] < 0:
+        raise ValueError(f"steps must be a non-empty list of ints in [0, inf), got {steps!r}")
+    phi = detached(batch_parameters(params, tasks.num_tasks), requires_grad=True)
+    out, done = {}, 0
+    for target in wanted:
+        if target > done:
+            phi, _ = adapt(model, phi, tasks.x_support, tasks.y_support, inner_lr=inner_lr, inner_steps=target - done,
+                           create_graph=False)
+            done = target
+        with torch.no_grad():
+            out[target] = task_forward(model, phi, x)
+    return out
+
+
+def mean_and_ci95(values: Tensor) -> tuple[float, float]:
+    """Mean and the half-width of its normal-approximation 95% interval (1.96·s/√n)."""
+    values = values.detach().double().flatten()
+    if values.numel() < 2:
+        raise ValueError(f"values needs at least 2 entries for an interval, got {values.numel()}")
+    return float(values.mean()), float(1.96 * values.std(unbiased=True) / math.sqrt(values.numel()))

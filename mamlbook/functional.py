@@ -1,0 +1,127 @@
+"""Parameters as dictionaries, batched over tasks, and the inner SGD loop.
+
+Everything in the package builds on three ideas:
+
+* ``Params``: a ``dict[str, Tensor]`` named as in ``model.named_parameters()``; the
+  model object only supplies the architecture (``torch.func.functional_call``).
+* Task-batched parameters: each tensor gets a leading dimension of size ``T`` (one
+  copy per task), so a whole meta-batch adapts in one pass. Tasks never interact, so
+  the gradient of the *sum* of per-task losses with respect to task ``t``'s copy is
+  exactly task ``t``'s own gradient.
+* The inner loop (book eq. 2.2), ``φ_{i} = φ_{i-1} − α ∇L_support(φ_{i-1})`` with
+  ``φ_0 = θ``, differentiable (second order) or not (first order).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+from . import checks
+
+Params = dict[str, Tensor]
+LossFn = Callable[[Tensor, Tensor], Tensor]  # (predictions, targets), both (T, N, ...) -> (T,)
+
+
+def parameters_of(model: nn.Module) -> Params:
+    """The model's own parameters as a dict (the same tensors, not copies)."""
+    return dict(model.named_parameters())
+
+
+def detached(params: Params, requires_grad: bool = False) -> Params:
+    """Fresh leaf copies of ``params`` (e.g. to differentiate with respect to them)."""
+    return {k: v.detach().clone().requires_grad_(requires_grad) for k, v in params.items()}
+
+
+def batch_parameters(params: Params, num_tasks: int) -> Params:
+    """Give every tensor a leading task dimension: shape ``(num_tasks, *shape)``.
+
+    ``expand`` makes views, so no memory is copied and gradients flow back to ``params``
+    summed over tasks.
+    """
+    checks.positive_int("num_tasks", num_tasks)
+    return {k: v.unsqueeze(0).expand(num_tasks, *v.shape) for k, v in params.items()}
+
+
+def task_forward(model: nn.Module, params: Params, x: Tensor) -> Tensor:
+    """Run ``model`` with task-batched ``params`` on task-batched inputs.
+
+    Shapes: every ``params[k]`` is ``(T, *shape_k)``; ``x`` is ``(T, N, *input_shape)``;
+    returns ``(T, N, *output_shape)``. Models whose layers broadcast over a leading task
+    dimension (``model.task_batched = True``, e.g. `mamlbook.models.SinusoidMLP`) run
+    as batched matrix products directly; any other module is mapped over tasks with
+    ``torch.func.vmap``.
+    """
+    if getattr(model, "task_batched", False):
+        return functional_call(model, params, (x,))
+    return vmap(lambda p, xt: functional_call(model, p, (xt,)))(params, x)
+
+
+def mse_per_task(predictions: Tensor, targets: Tensor) -> Tensor:
+    """Mean squared error of each task: ``(T, N, ...)`` twice -> ``(T,)``."""
+    return (predictions - targets).square().flatten(1).mean(1)
+
+
+def cross_entropy_per_task(logits: Tensor, labels: Tensor) -> Tensor:
+    """Mean cross-entropy of each task: logits ``(T, N, C)``, labels ``(T, N)`` -> ``(T,)``."""
+    t, n, c = logits.shape
+    return nn.functional.cross_entropy(logits.reshape(t * n, c), labels.reshape(t * n), reduction="none").view(t, n).mean(1)
+
+
+def task_losses(model: nn.Module, params: Params, x: Tensor, y: Tensor, loss_fn: LossFn = mse_per_task) -> Tensor:
+    """Per-task loss ``(T,)`` of task-batched ``params`` on ``(x, y)``."""
+    return loss_fn(task_forward(model, params, x), y)
+
+
+def sgd_step(params: Params, grads: tuple[Tensor, ...] | list[Tensor], inner_lr: float) -> Params:
+    """``φ − α g`` for each tensor (book eq. 2.2)."""
+    return {k: p - inner_lr * g for (k, p), g in zip(params.items(), grads)}
+
+
+def adapt(
+    model: nn.Module,
+    params: Params,
+    x_support: Tensor,
+    y_support: Tensor,
+    *,
+    inner_lr: float,
+    inner_steps: int,
+    loss_fn: LossFn = mse_per_task,
+    create_graph: bool = True,
+) -> tuple[Params, Tensor]:
+    """Take ``inner_steps`` SGD steps on each task's support set, all tasks at once.
+
+    Implements book eq. (2.2), ``φ_i = φ_{i−1} − α ∇_φ L_support(φ_{i−1})``.
+
+    Parameters
+    ----------
+    params : task-batched parameters ``(T, ...)`` (see `batch_parameters`); they must
+        be part of an autograd graph (``requires_grad``) unless ``inner_steps`` is 0.
+    x_support, y_support : ``(T, K, ...)``.
+    create_graph : keep the graph of each gradient so that the result can be
+        differentiated again (second-order MAML); ``False`` cuts the graph after every
+        step and returns fresh leaves that require grad (first-order MAML, Reptile,
+        evaluation): memory then does not grow with ``inner_steps``.
+
+    Returns
+    -------
+    (adapted parameters ``(T, ...)``, support losses ``(T,)`` before the first step)
+    """
+    checks.positive_float("inner_lr", inner_lr)
+    checks.int_in_range("inner_steps", inner_steps, 0)
+    first_losses = None
+    for _ in range(inner_steps):
+        losses = task_losses(model, params, x_support, y_support, loss_fn)
+        if first_losses is None:
+            first_losses = losses.detach()
+        grads = torch.autograd.grad(losses.sum(), list(params.values()), create_graph=create_graph)
+        if create_graph:
+            params = sgd_step(params, grads, inner_lr)
+        else:  # constant-size memory: each step starts a fresh graph at detached leaves
+            params = {k: v.requires_grad_() for k, v in sgd_step(detached(params), grads, inner_lr).items()}
+    if first_losses is None:
+        with torch.no_grad():
+            first_losses = task_losses(model, params, x_support, y_support, loss_fn)
+    return params, first_losses

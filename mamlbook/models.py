@@ -1,0 +1,49 @@
+"""Models whose layers accept task-batched parameters.
+
+`TaskLinear` is an ``nn.Linear`` whose forward also works when ``torch.func.
+functional_call`` swaps in weights with a leading task dimension: ``weight (T, out,
+in)``, ``bias (T, out)``, ``x (T, N, in)`` -> ``(T, N, out)`` as one batched matrix
+product (``torch.baddbmm``). A meta-batch therefore costs one matrix product per layer,
+not one per task, which is what makes `mamlbook` fast at this size (see the
+Performance chapter).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class TaskLinear(nn.Linear):
+    """``y = x Wᵀ + b``, with or without a leading task dimension on ``W``, ``b``, ``x``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.weight.ndim == 3:
+            return torch.baddbmm(self.bias.unsqueeze(-2), x, self.weight.transpose(1, 2))
+        return nn.functional.linear(x, self.weight, self.bias)
+
+
+class SinusoidMLP(nn.Sequential):
+    """The MAML paper's regressor: 1-40-40-1 with ReLU (Finn et al. 2017, §5.1).
+
+    Input ``(N, 1)`` or, with task-batched parameters, ``(T, N, 1)``; output the same
+    shape with last dimension 1.
+    """
+
+    task_batched = True  # see mamlbook.functional.task_forward
+
+    def __init__(self, hidden: tuple[int, ...] = (40, 40), in_features: int = 1, out_features: int = 1):
+        if len(hidden) == 0 or any((not isinstance(h, int)) or h < 1 for h in hidden):
+            raise ValueError(f"hidden must be a non-empty tuple of positive ints, got {hidden!r}")
+        sizes = (in_features, *hidden, out_features)
+        layers: list[nn.Module] = []
+        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(TaskLinear(fan_in, fan_out))
+            if i < len(sizes) - 2:
+                layers.append(nn.ReLU())
+        super().__init__(*layers)
+        self.hidden = tuple(hidden)
+
+    @property
+    def architecture(self) -> str:
+        """A string that identifies the shape of the network (stored in checkpoints)."""
+        return f"SinusoidMLP(hidden={self.hidden})"

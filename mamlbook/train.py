@@ -1,0 +1,89 @@
+"""The meta-training loop: sample a meta-batch, take a meta-step, update ``θ``.
+
+Any registered method (`mamlbook.algorithms.method_names`) plugs in by name; the outer
+optimizer is Adam, as in the MAML paper, or plain SGD (Reptile's ``θ ← θ + ε·mean(φ − θ)``
+is SGD with learning rate ``ε`` on the direction ``θ − mean φ``).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import checks
+from .algorithms import get_method
+from .functional import parameters_of
+
+
+@dataclass
+class History:
+    """Meta-loss per iteration (mean query loss after adaptation) and wall time."""
+
+    method: str
+    meta_loss: list[float] = field(default_factory=list)
+    support_loss: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def smoothed(self, window: int = 100) -> list[float]:
+        """Running mean over ``window`` iterations (for plots)."""
+        checks.positive_int("window", window)
+        out, acc = [], 0.0
+        for i, v in enumerate(self.meta_loss):
+            acc += v - (self.meta_loss[i - window] if i >= window else 0.0)
+            out.append(acc / min(i + 1, window))
+        return out
+
+
+def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Generator, method: str = "maml",
+               meta_batch_size: int = 25, support_shots: int = 10, query_shots: int = 10,
+               inner_lr: float = 0.01, inner_steps: int = 1, outer_lr: float = 1e-3, optimizer: str = "adam",
+               method_options: dict | None = None, device=None, progress: bool = True) -> History:
+    """Meta-train ``model``'s parameters in place; return the `History`.
+
+    Parameters
+    ----------
+    family : a task family with ``sample(num_tasks, support_shots, query_shots, generator=, device=)``.
+    iterations : number of meta-steps (each uses ``meta_batch_size`` fresh tasks).
+    method : a registered method name, e.g. ``"maml"``, ``"fomaml"``, ``"reptile"``,
+        ``"imaml"``, ``"pretrain"``.
+    optimizer : ``"adam"`` or ``"sgd"`` for the outer update, learning rate ``outer_lr``.
+
+    Raises
+    ------
+    DivergenceError : the meta-loss became NaN or inf (the message says what to lower).
+    """
+    step_fn = get_method(method)
+    checks.positive_int("iterations", iterations)
+    checks.positive_int("meta_batch_size", meta_batch_size)
+    checks.positive_float("outer_lr", outer_lr)
+    checks.one_of("optimizer", optimizer, {"adam", "sgd"})
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    options = dict(method_options or {})
+    if method == "pretrain":
+        inner_steps = 0
+    params = parameters_of(model)
+    device = device if device is not None else next(iter(params.values())).device
+    opt_cls = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
+    opt = opt_cls(params.values(), lr=outer_lr)
+    history = History(method=method)
+    start = time.perf_counter()
+    for it in tqdm(range(iterations), desc=f"meta-train {method}", disable=not progress, mininterval=1.0):
+        tasks = family.sample(meta_batch_size, support_shots, query_shots, generator=generator, device=device)
+        step = step_fn(model, params, tasks, inner_lr=inner_lr, inner_steps=inner_steps, **options)
+        loss = float(step.meta_loss)
+        if not math.isfinite(loss):
+            raise checks.DivergenceError(
+                f"meta-loss is {loss} at iteration {it} of {method}: training diverged. "
+                f"Try a smaller outer_lr (now {outer_lr}) or inner_lr (now {inner_lr}), or fewer inner_steps (now {inner_steps}).")
+        for name, p in params.items():
+            p.grad = step.grads[name]
+        opt.step()
+        history.meta_loss.append(loss)
+        history.support_loss.append(float(step.support_loss.mean()))
+    history.seconds = time.perf_counter() - start
+    return history
