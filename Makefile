@@ -8,7 +8,7 @@ JB_FLAGS := -W -n --keep-going
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-.PHONY: book test setup unit nbval clean
+.PHONY: book test setup unit nbval clean assets browser
 
 setup: $(STAMP)
 
@@ -18,16 +18,25 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-book: setup
+# MathJax and the ipywidgets manager, served by the book itself (no CDN): _vendor/.
+assets:
+	tools/vendor_assets.sh
+
+book: setup assets
 	$(VENV)/bin/jupyter-book build . $(JB_FLAGS)
 
 unit: setup
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q --ignore=tests/browser
 
 nbval: setup
 	$(PY) -m pytest --nbval-lax --durations=0 -p no:cacheprovider chapters
 
-test: unit nbval
+# The built book in headless Chromium, offline: math and widgets render (needs `book`).
+browser: setup
+	tools/install_chromium.sh
+	$(PY) -m pytest tests/browser -q
+
+test: unit nbval book browser
 
 clean:
 	rm -rf _build .pytest_cache

@@ -12,8 +12,19 @@ from .evaluate import adaptation_curve, adapted_predictions, mean_and_ci95
 from .functional import (adapt, batch_parameters, cross_entropy_per_task, detached, mse_per_task, parameters_of,
                          task_forward, task_losses)
 from .models import SinusoidMLP, TaskLinear
+from . import plotting, recipes
 from .tasks import SinusoidTasks, TaskBatch
 from .train import History, meta_train
 
 __version__ = "0.1.0"
 __all__ = [name for name in dir() if not name.startswith("_")]
+
+# Reptile, iMAML, Hessian tools (issue 3)
+from .algorithms import imaml, maml, reptile
+from .functional import flatten_params, unflatten_params
+from .hessian import (conjugate_gradient, full_hessian, gauss_newton_split, hessian_vector_product,
+                      inner_loop_jacobian, inner_step_jacobian, loss_function, maml_gradient_by_matrices)
+
+__all__ += ["imaml", "maml", "reptile", "flatten_params", "unflatten_params", "conjugate_gradient", "full_hessian",
+            "gauss_newton_split", "hessian_vector_product", "inner_loop_jacobian", "inner_step_jacobian",
+            "loss_function", "maml_gradient_by_matrices"]

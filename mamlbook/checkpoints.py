@@ -8,6 +8,7 @@ for another architecture is refused with a message that says what differs.
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -50,12 +51,17 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, *, into_model: bo
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint path {str(path)!r} does not exist")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
+        raise ValueError(f"checkpoint {str(path)!r} is not a mamlbook checkpoint: torch.load(weights_only=True) "
+                         f"refused it ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
     if not isinstance(payload, dict) or not {"architecture", "params"} <= set(payload):
         raise ValueError(f"checkpoint {str(path)!r} is not a mamlbook checkpoint (keys: {sorted(payload) if isinstance(payload, dict) else type(payload).__name__})")
     expected = getattr(model, "architecture", type(model).__name__)
     if payload["architecture"] != expected:
-        raise ValueError(f"checkpoint {str(path)!r} holds {payload['architecture']} but the model is {expected}")
+        raise ValueError(f"checkpoint {str(path)!r} was saved for architecture {payload['architecture']} but the "
+                         f"model's architecture is {expected}; build the model as {payload['architecture']} to load it")
     own = dict(model.named_parameters())
     saved = payload["params"]
     if set(saved) != set(own):

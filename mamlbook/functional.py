@@ -42,7 +42,7 @@ def batch_parameters(params: Params, num_tasks: int) -> Params:
     summed over tasks.
     """
     checks.positive_int("num_tasks", num_tasks)
-    return {k: v.unsqueeze(0).expand(num_tasks, *v.shape) for k, v in params.items()}
+    return {k: v.expand(num_tasks, *v.shape) for k, v in params.items()}
 
 
 def task_forward(model: nn.Module, params: Params, x: Tensor) -> Tensor:
@@ -52,9 +52,15 @@ def task_forward(model: nn.Module, params: Params, x: Tensor) -> Tensor:
     returns ``(T, N, *output_shape)``. Models whose layers broadcast over a leading task
     dimension (``model.task_batched = True``, e.g. `mamlbook.models.SinusoidMLP`) run
     as batched matrix products directly; any other module is mapped over tasks with
-    ``torch.func.vmap``.
+    ``torch.func.vmap``. A task-batched model may also define
+    ``forward_with(params, x)``, the same computation without swapping ``params`` into
+    the module: at the size of the book's networks that bookkeeping costs as much as the
+    arithmetic, so this is the meta-step's fast path (see the Performance chapter).
     """
     if getattr(model, "task_batched", False):
+        forward_with = getattr(model, "forward_with", None)
+        if forward_with is not None:
+            return forward_with(params, x)
         return functional_call(model, params, (x,))
     return vmap(lambda p, xt: functional_call(model, p, (xt,)))(params, x)
 
@@ -125,3 +131,30 @@ def adapt(
         with torch.no_grad():
             first_losses = task_losses(model, params, x_support, y_support, loss_fn)
     return params, first_losses
+
+
+def flatten_params(params: Params, batch_dims: int = 0) -> Tensor:
+    """Concatenate a params dict into one vector per leading index.
+
+    ``batch_dims=0``: ``(P,)``, the parameter vector ``θ`` of the book's formulas.
+    ``batch_dims=1`` for task-batched params ``(T, ...)``: ``(T, P)``, one row per task.
+    The order is the dict's order; `unflatten_params` inverts it.
+    """
+    checks.int_in_range("batch_dims", batch_dims, 0)
+    return torch.cat([v.reshape(*v.shape[:batch_dims], -1) for v in params.values()], dim=-1)
+
+
+def unflatten_params(vector: Tensor, like: Params) -> Params:
+    """Inverse of `flatten_params`: ``vector (*batch, P)`` -> dict of ``(*batch, *like[k].shape)``.
+
+    ``like`` holds *unbatched* shapes (e.g. ``θ``); the results are views of ``vector``.
+    """
+    total = sum(v.numel() for v in like.values())
+    if vector.shape[-1:] != (total,):
+        raise ValueError(f"vector must end in a dimension of size {total} (the number of parameters), "
+                         f"got shape {tuple(vector.shape)}")
+    out, i, batch = {}, 0, vector.shape[:-1]
+    for k, v in like.items():
+        out[k] = vector[..., i:i + v.numel()].reshape(*batch, *v.shape)
+        i += v.numel()
+    return out

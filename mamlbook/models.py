@@ -13,13 +13,19 @@ import torch
 from torch import Tensor, nn
 
 
+def task_linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """``x Wᵀ + b``: task-batched ``x (T, N, in)``, ``W (T, out, in)``, ``b (T, out)`` -> ``(T, N, out)``
+    as one ``baddbmm``; unbatched ``W (out, in)``, ``b (out,)`` as ``nn.functional.linear``."""
+    if weight.ndim == 3:
+        return torch.baddbmm(bias.unsqueeze(-2), x, weight.transpose(1, 2))
+    return nn.functional.linear(x, weight, bias)
+
+
 class TaskLinear(nn.Linear):
     """``y = x Wᵀ + b``, with or without a leading task dimension on ``W``, ``b``, ``x``."""
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.weight.ndim == 3:
-            return torch.baddbmm(self.bias.unsqueeze(-2), x, self.weight.transpose(1, 2))
-        return nn.functional.linear(x, self.weight, self.bias)
+        return task_linear(x, self.weight, self.bias)
 
 
 class SinusoidMLP(nn.Sequential):
@@ -42,6 +48,20 @@ class SinusoidMLP(nn.Sequential):
                 layers.append(nn.ReLU())
         super().__init__(*layers)
         self.hidden = tuple(hidden)
+
+    def forward_with(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        """``functional_call(self, params, (x,))``, computed directly from the dict.
+
+        The meta-step's fast path (`mamlbook.functional.task_forward`): the same
+        operations, without swapping ``params`` into the module. Names missing from
+        ``params`` fall back to the module's own tensors, as in ``functional_call``.
+        """
+        for name, layer in self.named_children():
+            if isinstance(layer, TaskLinear):
+                x = task_linear(x, params.get(f"{name}.weight", layer.weight), params.get(f"{name}.bias", layer.bias))
+            else:
+                x = layer(x)
+        return x
 
     @property
     def architecture(self) -> str:

@@ -36,8 +36,16 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
+    # Finn et al. 2017, §5.1 and their code's defaults.
     "sinusoid_maml": Recipe("maml"),
     "sinusoid_pretrain": Recipe("pretrain", inner_steps=0),
+    "sinusoid_fomaml": Recipe("fomaml"),
+    # Reptile needs several inner steps to differ from joint training (Nichol et al. 2018, §5).
+    "sinusoid_reptile": Recipe("reptile", inner_steps=5),
+    # iMAML (Rajeswaran et al. 2019): λ = 2 and 5 CG steps as in the paper; 16 proximal GD
+    # steps of size 0.02; fewer iterations because each costs ~6 MAML steps.
+    "sinusoid_imaml": Recipe("imaml", iterations=30_000, inner_steps=16, inner_lr=0.02,
+                             method_options={"lam": 2.0, "cg_steps": 5}),
 }
 
 
@@ -55,7 +63,7 @@ def regenerate(name: str, device=None, progress: bool = True, iterations: int | 
     options = {k: v for k, v in settings.items() if k not in ("seed",)}
     history = meta_train(model, SinusoidTasks(), generator=generator, device=device, progress=progress, **options)
     metadata = {"recipe": name, "settings": json.dumps(settings), "seconds": history.seconds,
-                "device": str(device), "torch": torch.__version__, "created": time.strftime("%Y-%m-%d"),
+                "device": str(device), "torch": str(torch.__version__), "created": time.strftime("%Y-%m-%d"),
                 "final_meta_loss_mean_last_1000": sum(history.meta_loss[-1000:]) / len(history.meta_loss[-1000:]),
                 "meta_loss_every_100": history.meta_loss[::100]}
     checkpoints.save_checkpoint(checkpoints.PRETRAINED_DIR / f"{name}.pt", model, metadata=metadata)

@@ -64,10 +64,14 @@ def check_inputs(params: Params, tasks: TaskBatch, inner_lr: float, inner_steps:
     """Validation shared by all methods (names the argument and the allowed range)."""
     if not isinstance(tasks, TaskBatch):
         raise TypeError(f"tasks must be a mamlbook.tasks.TaskBatch, got {type(tasks).__name__}")
+    if not isinstance(params, dict) or not params:
+        raise TypeError(f"params must be a non-empty dict of tensors, got {type(params).__name__}")
     checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("inner_steps", inner_steps, min_steps)
     ref = tasks.x_support
     for name, value in params.items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"params[{name!r}] must be a tensor, got {type(value).__name__}")
         if value.device != ref.device:
             raise ValueError(f"params[{name!r}] is on {value.device} but the tasks are on {ref.device}; move them to one device")
         if ref.is_floating_point() and value.dtype != ref.dtype:

@@ -1,0 +1,88 @@
+"""The MAML paper's few-shot image classifier: four conv blocks and a linear head.
+
+Each block is ``Conv2d(3×3, padding 1) → BatchNorm2d → ReLU → MaxPool2d(2)`` (Finn et
+al. 2017, §5.2, after Vinyals et al. 2016); a 28×28 image shrinks 28 → 14 → 7 → 3 → 1,
+so the head sees ``filters`` features and maps them to ``ways`` logits.
+
+Batch norm and meta-learning
+----------------------------
+Every `nn.BatchNorm2d` here has ``track_running_stats=False``: it *always* normalises
+with the statistics of the batch it is given and keeps no running averages. Run
+through `mamlbook.functional.task_forward` (``torch.func.vmap`` over tasks), the batch
+of each task is that task's own support set, or its own query set, so
+
+* statistics never mix tasks of a meta-batch (the result for a task does not depend on
+  the other tasks it is batched with);
+* nothing is updated as a side effect of an inner-loop step (no buffers), so
+  differentiating through the inner loop sees exactly the function that was run;
+* training and evaluation use the same function (there is no ``eval()`` mode to forget
+  or to mismatch).
+
+This is what the MAML reference code does. It is *transductive*: a query image's
+prediction depends on the other query images of its task through the batch statistics
+(Nichol et al. 2018 report Reptile both with and without it). The scale and shift of
+each batch norm (``weight``, ``bias``) are ordinary parameters: meta-learned and
+adapted like the convolutions.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from . import checks
+
+
+class ConvNet(nn.Module):
+    """``blocks`` conv blocks of ``filters`` 3×3 filters with batch norm, then ``Linear(filters', ways)``.
+
+    Input ``(M, channels, size, size)`` for one task (run a meta-batch with
+    `mamlbook.task_forward`, parameters ``(T, ...)`` and inputs ``(T, M, channels,
+    size, size)``); output logits ``(M, ways)``. The paper's network is
+    ``ConvNet(ways, filters=64, blocks=4)`` (about 113k parameters for 5 ways).
+
+    >>> net = ConvNet(ways=5)
+    >>> net(torch.zeros(10, 1, 28, 28)).shape
+    torch.Size([10, 5])
+    """
+
+    def __init__(self, ways: int = 5, filters: int = 64, blocks: int = 4, channels: int = 1, image_size: int = 28):
+        super().__init__()
+        self.ways = checks.positive_int("ways", ways)
+        self.filters = checks.positive_int("filters", filters)
+        self.blocks = checks.positive_int("blocks", blocks)
+        self.channels = checks.positive_int("channels", channels)
+        self.image_size = checks.positive_int("image_size", image_size)
+        if image_size < 2 ** blocks:
+            raise ValueError(f"image_size must be at least 2**blocks = {2 ** blocks} for {blocks} blocks, got {image_size}")
+        layers: list[nn.Module] = []
+        fan_in = channels
+        for _ in range(blocks):
+            layers += [nn.Conv2d(fan_in, filters, 3, padding=1),
+                       nn.BatchNorm2d(filters, track_running_stats=False),
+                       nn.ReLU(),
+                       nn.MaxPool2d(2)]
+            fan_in = filters
+        self.features = nn.Sequential(*layers)
+        side = image_size
+        for _ in range(blocks):
+            side //= 2
+        self.head = nn.Linear(filters * side * side, ways)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 4:
+            raise ValueError(f"x must be (examples, channels, height, width) for one task, got shape {tuple(x.shape)}; "
+                             "run a meta-batch through mamlbook.task_forward")
+        return self.head(self.features(x).flatten(1))
+
+    @property
+    def architecture(self) -> str:
+        """A string that identifies the shape of the network (stored in checkpoints)."""
+        return (f"ConvNet(ways={self.ways}, filters={self.filters}, blocks={self.blocks}, "
+                f"channels={self.channels}, image_size={self.image_size})")
+
+
+def accuracy_per_task(logits: Tensor, labels: Tensor) -> Tensor:
+    """Fraction of correct predictions of each task: logits ``(T, M, ways)``, labels ``(T, M)`` -> ``(T,)``."""
+    if logits.ndim != 3 or labels.shape != logits.shape[:2]:
+        raise ValueError(f"logits must be (T, M, ways) and labels (T, M), got {tuple(logits.shape)} and {tuple(labels.shape)}")
+    return (logits.argmax(-1) == labels).to(logits.dtype).mean(1)

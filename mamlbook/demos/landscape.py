@@ -1,0 +1,158 @@
+"""Demo: how the meta-loss landscape changes with the number of inner steps (MAML chapter).
+
+A two-parameter model ``ŷ = softplus(a·x + b)`` (`SoftplusUnit`, θ = (a, b)) and a task
+family of the same form: task t is ``y = softplus(a_t x + b_t)`` on ``x ∈ [−2, 2]``
+(``TASKS``), loss the MSE. The figure is the meta-loss
+
+    M_m(θ) = Σ_t L_t(U_t^(m)(θ)),   U_t^(m) = m SGD steps of size α on task t from θ,
+
+over a grid of θ, for m = 0, 1, ..., 20 (support set = query set: one loss per task).
+``m = 0`` is joint training (the sum of the task losses at θ); as m grows, the basin
+widens around initialisations from which every task is reachable in m steps. Computed
+with the package's `mamlbook.functional.adapt` and `task_losses`, all grid points and
+tasks in one batch.
+
+Static version: the 21 frames as log10(M_m) on a 41 × 41 grid, quantised to 8 bits per
+value (base64, ~47 KB), drawn as a heat map with contours by JavaScript; one slider.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .. import checks
+from ..functional import adapt, task_losses
+from . import _html, _live
+
+TASKS = ((1.5, 0.5), (-1.5, 0.5), (0.5, -1.0), (-0.5, 1.0))  # (a_t, b_t)
+INNER_LR = 0.5
+MAX_STEPS = 20
+WINDOW = (-3.0, 3.0)   # both axes
+SHOTS = 12
+MAX_BYTES = 64_000
+
+
+class SoftplusUnit(nn.Module):
+    """``ŷ = softplus(a·x + b)``, parameters ``a``, ``b`` (scalars, or ``(T,)`` task-batched).
+
+    Input ``(N, 1)`` or ``(T, N, 1)``; output the same shape.
+    """
+
+    task_batched = True  # see mamlbook.functional.task_forward
+
+    def __init__(self, a: float = 0.0, b: float = 0.0):
+        super().__init__()
+        self.a = nn.Parameter(torch.tensor(float(a), dtype=torch.float64))
+        self.b = nn.Parameter(torch.tensor(float(b), dtype=torch.float64))
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = (-1,) + (1,) * (x.ndim - 1) if self.a.ndim else ()
+        return nn.functional.softplus(self.a.reshape(shape) * x + self.b.reshape(shape))
+
+
+def task_data() -> tuple[Tensor, Tensor]:
+    """``x (T, SHOTS, 1)`` on [−2, 2] and ``y = softplus(a_t x + b_t)`` (float64)."""
+    ab = torch.tensor(TASKS, dtype=torch.float64)
+    x = torch.linspace(-2, 2, SHOTS, dtype=torch.float64).expand(len(TASKS), SHOTS).unsqueeze(-1)
+    return x, nn.functional.softplus(ab[:, :1, None] * x + ab[:, 1:, None])
+
+
+def meta_loss_grid(n: int = 41, max_steps: int = MAX_STEPS, inner_lr: float = INNER_LR) -> dict:
+    """``M_m(θ)`` for m = 0..max_steps on an ``n × n`` grid over ``WINDOW``².
+
+    Returns ``a (n,)``, ``b (n,)`` (the axes) and ``loss (max_steps + 1, n, n)`` with
+    ``loss[m, j, i] = M_m(a_i, b_j)``.
+    """
+    checks.int_in_range("n", n, 2, 200)
+    checks.int_in_range("max_steps", max_steps, 0, 100)
+    checks.positive_float("inner_lr", inner_lr)
+    return _grid(n, max_steps, inner_lr)
+
+
+@functools.lru_cache(maxsize=4)
+def _grid(n: int, max_steps: int, inner_lr: float) -> dict:
+    axis = torch.linspace(*WINDOW, n, dtype=torch.float64)
+    bb, aa = torch.meshgrid(axis, axis, indexing="ij")          # (n, n): row j = b_j, column i = a_i
+    x, y = task_data()
+    T = x.shape[0]
+    # one "task copy" per (grid point, task): parameters (n*n*T,), data repeated per grid point
+    params = {"a": aa.reshape(-1).repeat_interleave(T), "b": bb.reshape(-1).repeat_interleave(T)}
+    params = {k: v.clone().requires_grad_() for k, v in params.items()}
+    xs, ys = x.repeat(n * n, 1, 1), y.repeat(n * n, 1, 1)
+    model, frames = SoftplusUnit(), []
+    for m in range(max_steps + 1):
+        with torch.no_grad():
+            frames.append(task_losses(model, params, xs, ys).view(n, n, T).sum(-1))
+        if m < max_steps:
+            params, _ = adapt(model, params, xs, ys, inner_lr=inner_lr, inner_steps=1, create_graph=False)
+    return {"a": axis, "b": axis, "loss": torch.stack(frames)}
+
+
+def quantised_frames(grid: dict) -> tuple[bytes, list[tuple[float, float]]]:
+    """log10 of each frame scaled to 0..255 per frame: ``(bytes (frames·n·n,), [(lo, hi)] per frame)``."""
+    logs = grid["loss"].clamp_min(1e-12).log10()
+    lo, hi = logs.flatten(1).min(1).values, logs.flatten(1).max(1).values
+    q = ((logs - lo[:, None, None]) / (hi - lo).clamp_min(1e-12)[:, None, None] * 255).round().to(torch.uint8)
+    return q.numpy().tobytes(), [(round(float(a), 5), round(float(b), 5)) for a, b in zip(lo, hi)]
+
+
+def draw(m: int):
+    checks.int_in_range("m", m, 0, MAX_STEPS)
+    g = meta_loss_grid()
+    fig, (ax,) = _live.new_figure(1, width=4.6, height=4.0)
+    a, b, z = g["a"].numpy(), g["b"].numpy(), g["loss"][m].log10().numpy()
+    im = ax.pcolormesh(a, b, z, shading="gouraud", cmap="viridis")
+    ax.contour(a, b, z, levels=12, colors="w", linewidths=0.5, alpha=0.7)
+    fig.colorbar(im, ax=ax, label="log10 meta-loss")
+    j, i = divmod(int(g["loss"][m].argmin()), g["a"].numel())
+    ax.plot(g["a"][i], g["b"][j], "r*", ms=12, label="grid minimum")
+    ax.plot(*torch.tensor(TASKS).T, "wx", ms=7, mew=2, label="task parameters")
+    ax.set(xlabel="a", ylabel="b", title=rf"$\sum_t L_t(U_t^{{({m})}}(\theta))$, α = {INNER_LR}")
+    ax.legend(fontsize=7, loc="lower left")
+    return fig, f"m = {m}: smallest meta-loss {float(g['loss'][m].min()):.4f} at θ = ({float(g['a'][i]):.2f}, {float(g['b'][j]):.2f})"
+
+
+def live(m: int = 0):
+    """One slider: inner steps m = 0..20 (the grid is computed once, ~1 s, and cached)."""
+    checks.int_in_range("m", m, 0, MAX_STEPS)
+    return _live.assemble({"m": _live.slider("inner steps m", 0, MAX_STEPS, 1, m, integer=True)}, draw)
+
+
+JS = r"""
+const n = DATA.n, q = MB.bytes(DATA.frames), ax = MB.linspace(DATA.window[0], DATA.window[1], n);
+const ctl = MB.controls(root, draw);
+function draw(v) {
+  const m = Math.round(v.m), [lo, hi] = DATA.ranges[m], ctx = MB.setup(canvas);
+  const Z = Float64Array.from(q.subarray(m * n * n, (m + 1) * n * n), (u) => lo + (hi - lo) * u / 255);
+  const p = MB.panel(ctx, [50, 24, 330, 330], DATA.window, DATA.window);
+  MB.heat(p, Z, n, n, lo, hi);
+  MB.clip(p, () => { MB.contours(p, Z, ax, ax, 12, 'rgba(255,255,255,0.7)');
+    DATA.tasks.forEach(([a, b]) => MB.dot(p, a, b, 5, '#fff', '#000', 'tri'));
+    let k = 0; Z.forEach((z, i) => { if (z < Z[k]) k = i; });
+    MB.dot(p, ax[k % n], ax[Math.floor(k / n)], 9, '#d62728', '#fff', 'star');
+    root.mbLast = {m, argmin: [ax[k % n], ax[Math.floor(k / n)]], min_log10: Z[k]}; });
+  MB.frame(p, `meta-loss after m = ${m} inner steps (log10)`, 'a', 'b');
+  for (let i = 0; i < 100; i++) { const [r, g, b] = MB.viridis(i / 99); ctx.fillStyle = `rgb(${r},${g},${b})`; ctx.fillRect(395, 354 - 3.3 * (i + 1), 14, 3.4); }
+  MB.text(ctx, MB.fmt(hi, 2), 414, 28, {align: 'left'}); MB.text(ctx, MB.fmt(lo, 2), 414, 350, {align: 'left'});
+  MB.text(ctx, '★ grid minimum', 450, 40, {align: 'left'}); MB.text(ctx, '▲ the tasks\' (aₜ, bₜ)', 450, 56, {align: 'left'});
+  const [a, b] = root.mbLast.argmin;
+  readout.textContent = `m = ${m}: smallest meta-loss ≈ ${MB.fmt(Math.pow(10, root.mbLast.min_log10), 4)} at θ = (${MB.fmt(a, 2)}, ${MB.fmt(b, 2)})`;
+}
+ctl.fire();
+"""
+
+
+def static(m: int = 0) -> _html.StaticDemo:
+    """21 precomputed frames (8-bit log10 meta-loss on a 41 × 41 grid) and one slider, drawn in JS."""
+    checks.int_in_range("m", m, 0, MAX_STEPS)
+    g = meta_loss_grid()
+    frames, ranges = quantised_frames(g)
+    data = {"n": g["a"].numel(), "frames": _html.b64_uint8(np.frombuffer(frames, np.uint8)), "ranges": ranges, "window": list(WINDOW),
+            "tasks": [list(t) for t in TASKS]}
+    caption = (f"Σₜ Lₜ(Uₜ⁽ᵐ⁾(θ)) for the model softplus(a·x + b) on {len(TASKS)} tasks of the same form (▲), after "
+               f"m SGD steps of size α = {INNER_LR} on each task; colours rescaled per frame.")
+    return _html.render("landscape", _html.slider("m", "inner steps m", 0, MAX_STEPS, 1, m, digits=0), (580, 385),
+                        data, JS, caption, MAX_BYTES)

@@ -1,0 +1,98 @@
+"""N-way K-shot classification tasks from a set of character classes.
+
+A task picks ``N`` classes ("ways") at random, labels them ``0 … N−1`` in random order,
+and takes ``K`` drawings of each as the support set and ``Q`` further drawings of each
+as the query set (Vinyals et al. 2016; Finn et al. 2017, §5.2). With
+``rotations=True`` every class also appears rotated by 90°, 180° and 270°, each
+rotation counting as a class of its own, which quadruples the number of classes (the
+augmentation of Santoro et al. 2016 used by the MAML paper on Omniglot).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .. import checks
+from .base import TaskBatch
+
+
+class ClassificationTasks:
+    """Sampler of N-way K-shot tasks from ``images (classes, drawings, height, width)``.
+
+    ``images`` may be ``uint8`` (0–255, ink bright) or floating point in [0, 1]; tasks
+    come out as floating point images ``(T, N·K, 1, H, W)`` with labels ``(T, N·K)``
+    (``int64``), ordered class by class: labels ``[0]*K + [1]*K + …``.
+
+    >>> from mamlbook.tasks.glyphs import load_glyphs
+    >>> family = ClassificationTasks(load_glyphs("background"), ways=5)
+    >>> batch = family.sample(16, 1, 5, generator=torch.Generator().manual_seed(0))
+    >>> batch.x_support.shape, batch.y_query.shape
+    (torch.Size([16, 5, 1, 28, 28]), torch.Size([16, 25]))
+    """
+
+    def __init__(self, images: Tensor, ways: int = 5, *, rotations: bool = False, name: str = "images"):
+        checks.tensor(name, images)
+        if images.ndim != 4:
+            raise ValueError(f"{name} must be shaped (classes, drawings, height, width), got shape {tuple(images.shape)}")
+        if images.shape[0] < 1 or images.shape[1] < 1:
+            raise ValueError(f"{name} must hold at least one class with one drawing, got shape {tuple(images.shape)}")
+        if not (images.dtype == torch.uint8 or images.is_floating_point()):
+            raise TypeError(f"{name} must be uint8 or floating point, got {images.dtype}")
+        if rotations and images.shape[2] != images.shape[3]:
+            raise ValueError(f"rotations need square images, got {tuple(images.shape[2:])}")
+        self.images = images
+        self.rotations = bool(rotations)
+        self.base_classes = images.shape[0]
+        self.drawings = images.shape[1]
+        self.num_classes = self.base_classes * (4 if self.rotations else 1)
+        self.ways = checks.positive_int("ways", ways)
+        if ways > self.num_classes:
+            raise ValueError(f"ways must be in [1, {self.num_classes}] (the number of classes"
+                             f"{', rotations included' if rotations else ''}), got {ways}")
+
+    def __repr__(self) -> str:
+        return (f"ClassificationTasks({self.base_classes} classes × {self.drawings} drawings"
+                f"{' × 4 rotations' if self.rotations else ''}, {self.ways}-way)")
+
+    def sample(self, num_tasks: int, support_shots: int, query_shots: int, *, generator: torch.Generator,
+               device=None, dtype: torch.dtype = torch.float32) -> TaskBatch:
+        """``num_tasks`` random ``ways``-way tasks with ``support_shots`` (K) and ``query_shots`` drawings per class.
+
+        Returns a `TaskBatch`: ``x_support (T, N·K, 1, H, W)``, ``y_support (T, N·K)``,
+        ``x_query (T, N·Q, 1, H, W)``, ``y_query (T, N·Q)``, and ``info`` with
+        ``classes (T, N)`` (base class index), ``rotations (T, N)`` (quarter turns) and
+        ``drawings (T, N, K+Q)``. Classes within a task are distinct; so are the drawings
+        of a class (support and query never share a drawing).
+        """
+        checks.positive_int("num_tasks", num_tasks)
+        checks.positive_int("support_shots", support_shots)
+        checks.positive_int("query_shots", query_shots)
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        if not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
+        per_class = support_shots + query_shots
+        if per_class > self.drawings:
+            raise ValueError(f"support_shots + query_shots must be at most the {self.drawings} drawings per class, "
+                             f"got {support_shots} + {query_shots} = {per_class}")
+        t, n = num_tasks, self.ways
+        # Distinct classes per task, distinct drawings per class: the first entries of random permutations.
+        picked = torch.rand(t, self.num_classes, generator=generator).argsort(dim=1)[:, :n]  # (T, N)
+        classes, turns = picked % self.base_classes, picked // self.base_classes
+        drawings = torch.rand(t, n, self.drawings, generator=generator).argsort(dim=2)[:, :, :per_class]
+        x = self.images[classes.unsqueeze(-1), drawings]  # (T, N, K+Q, H, W)
+        x = x.to(dtype) / 255 if self.images.dtype == torch.uint8 else x.to(dtype)
+        if self.rotations:
+            for k in (1, 2, 3):
+                sel = turns == k
+                if bool(sel.any()):
+                    x[sel] = torch.rot90(x[sel], k, dims=(-2, -1))
+        h, w = x.shape[-2:]
+        labels = torch.arange(n).view(1, n, 1)
+        x_support = x[:, :, :support_shots].reshape(t, n * support_shots, 1, h, w)
+        x_query = x[:, :, support_shots:].reshape(t, n * query_shots, 1, h, w)
+        y_support = labels.expand(t, n, support_shots).reshape(t, n * support_shots)
+        y_query = labels.expand(t, n, query_shots).reshape(t, n * query_shots)
+        batch = TaskBatch(x_support, y_support.contiguous(), x_query, y_query.contiguous(),
+                          {"classes": classes, "rotations": turns, "drawings": drawings})
+        return batch.to(device) if device is not None else batch

@@ -1,0 +1,190 @@
+"""The six static demos in headless Chromium, offline, without a kernel or a book build.
+
+A throwaway page holds every demo's ``static()`` HTML (and a second curvature demo, so
+two instances of one demo share the page). In Chromium (helper class `Chromium` from
+``test_rendered_book.py``: DevTools over ``--remote-debugging-pipe``) the test checks,
+per demo, that
+
+* the page raised no JavaScript exception and requested nothing but itself;
+* the numbers the page computed (``root.mbLast``) equal the Python functions' at the
+  default controls, and again after a control was moved (for the analytic demos, the
+  landscape and the playground, whose networks are fine-tuned in the page);
+* moving a control (setting an ``<input type=range>`` and dispatching ``input``)
+  changes the canvas pixels, and leaves the other demos' canvases alone.
+
+It writes ``_build/screenshots/static_demos.png``. Needs Chromium (``tools/install_chromium.sh``).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import urllib.parse
+
+import pytest
+import torch
+
+from test_rendered_book import CHROMIUM, REPO, Chromium
+
+from mamlbook import checkpoints
+from mamlbook.demos import (curvature, directions, imaml_lambda, landscape, reptile_interpolation,
+                            sinusoid_playground)
+
+SHOT = REPO / "_build" / "screenshots" / "static_demos.png"
+MODULES = {"curvature": curvature, "sinusoid_playground": sinusoid_playground, "landscape": landscape,
+           "reptile_interpolation": reptile_interpolation, "imaml_lambda": imaml_lambda, "directions": directions}
+
+
+def have_checkpoints() -> bool:
+    return all((checkpoints.PRETRAINED_DIR / f"{r}.pt").is_file() for r in sinusoid_playground.RECIPES.values())
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run tools/install_chromium.sh", pytrace=False)
+    demos, failed = {}, {}
+    for name, mod in MODULES.items():
+        if name == "sinusoid_playground" and not have_checkpoints():
+            continue
+        try:
+            demos[name] = mod.static()
+        except Exception as err:  # reported by that demo's test; the others still run
+            failed[name] = err
+    demos["curvature_twin"] = curvature.static(a=-0.2)
+    body = "".join(f"<h2>{name}</h2>{d._repr_html_()}" for name, d in demos.items())
+    path = tmp_path_factory.mktemp("static_demos") / "demos.html"
+    path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>static demos</title></head><body>{body}</body></html>")
+    chrome = Chromium(CHROMIUM)
+    target = chrome.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session = chrome.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    for domain in ("Page", "Network", "Runtime"):
+        chrome.send(f"{domain}.enable", session=session)
+    chrome.send("Emulation.setDeviceMetricsOverride", {"width": 900, "height": 4200, "deviceScaleFactor": 1,
+                                                       "mobile": False}, session=session)
+    chrome.send("Page.navigate", {"url": path.as_uri()}, session=session)
+    chrome.wait_event(session, "Page.loadEventFired")
+
+    def evaluate(expression: str):
+        res = chrome.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session)
+        if "exceptionDetails" in res:
+            raise AssertionError(f"JavaScript failed: {res['exceptionDetails']}")
+        return res["result"].get("value")
+
+    SHOT.parent.mkdir(parents=True, exist_ok=True)
+    SHOT.write_bytes(base64.b64decode(chrome.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"]))
+    yield {"demos": demos, "failed": failed, "evaluate": evaluate, "events": lambda: chrome.events(session), "url": path.as_uri()}
+    chrome.send("Target.closeTarget", {"targetId": target})
+    chrome.close()
+
+
+def state(page, name: str) -> dict:
+    """Canvas pixels (as a data URL), readout and ``mbLast`` of one demo."""
+    root = json.dumps(page["demos"][name].root_id)
+    return page["evaluate"](f"""(() => {{ const r = document.getElementById({root});
+        return {{png: r.querySelector('canvas').toDataURL(), text: r.querySelector('.mbd-read').textContent,
+                 last: r.mbLast || null}}; }})()""")
+
+
+def move(page, name: str, control: str, value) -> dict:
+    """Set a slider like a reader would (value + ``input`` event); return the demo's new state."""
+    root = json.dumps(page["demos"][name].root_id)
+    page["evaluate"](f"""(() => {{ const el = document.getElementById({root}).querySelector('input[data-name="{control}"]');
+        el.value = {json.dumps(str(value))}; el.dispatchEvent(new Event('input', {{bubbles: true}})); }})()""")
+    return state(page, name)
+
+
+def close(js, py, tol=1e-6):
+    return torch.allclose(torch.tensor(js, dtype=torch.float64), torch.as_tensor(py, dtype=torch.float64), atol=tol, rtol=0)
+
+
+def test_page_loads_offline_without_errors(page):
+    events = page["events"]()
+    errors = [e["params"]["exceptionDetails"] for e in events if e["method"] == "Runtime.exceptionThrown"]
+    assert not errors, errors
+    urls = {e["params"]["request"]["url"] for e in events if e["method"] == "Network.requestWillBeSent"}
+    assert all(u == page["url"] or urllib.parse.urlsplit(u).scheme in ("data", "blob") for u in urls), urls
+    for name in page["demos"]:
+        s = state(page, name)
+        assert s["last"] is not None and s["text"], f"{name} did not draw"
+    assert SHOT.stat().st_size > 10_000
+
+
+def test_curvature(page):
+    s = state(page, "curvature")
+    d = curvature.field()
+    assert close([s["last"][k] for k in ("mean_angle", "max_angle", "rel_error", "bound")],
+                 [d["mean_angle"], d["max_angle"], d["rel_error"], d["bound"]])
+    twin = state(page, "curvature_twin")
+    moved = move(page, "curvature", "b", 0.3)
+    assert moved["png"] != s["png"] and state(page, "curvature_twin") == twin   # the other instance is untouched
+    d = curvature.field(b=0.3)
+    assert close([moved["last"]["mean_angle"], moved["last"]["rel_error"]], [d["mean_angle"], d["rel_error"]])
+    root = json.dumps(page["demos"]["curvature"].root_id)
+    page["evaluate"](f"document.getElementById({root}).querySelector('[data-action=zero]').click()")
+    zero = state(page, "curvature")
+    assert zero["last"]["max_angle"] == 0 and zero["png"] != moved["png"]
+
+
+def test_reptile_interpolation(page):
+    s = state(page, "reptile_interpolation")
+    d = reptile_interpolation.figure_data()
+    assert close(s["last"]["new_theta"], d["new_theta"]) and close(s["last"]["outer_end"], d["outer_path"][-1])
+    moved = move(page, "reptile_interpolation", "epsilon", 0.8)
+    assert moved["png"] != s["png"]
+    assert close(moved["last"]["new_theta"], reptile_interpolation.figure_data(epsilon=0.8)["new_theta"])
+    moved = move(page, "reptile_interpolation", "inner_steps", 5)
+    assert close(moved["last"]["paths"], reptile_interpolation.figure_data(epsilon=0.8, inner_steps=5)["paths"])
+
+
+def test_imaml_lambda(page):
+    s = state(page, "imaml_lambda")
+    d = imaml_lambda.figure_data()
+    for key in ("phi_star", "loss_grad", "pull", "jacobian"):
+        assert close(s["last"][key], d[key]), key
+    assert close(s["last"]["solver_end"], d["solver"][-1])
+    moved = move(page, "imaml_lambda", "lam", 1.0)       # the slider moves log10 λ: λ = 10
+    assert moved["png"] != s["png"] and close(moved["last"]["phi_star"], imaml_lambda.figure_data(lam=10.0)["phi_star"])
+
+
+def test_directions(page):
+    s = state(page, "directions")
+    d = directions.figure_data()
+    for m in directions.METHODS:
+        assert close(s["last"]["fixed"][m], d["fixed"][m], tol=1e-4), m
+        assert abs(s["last"]["cos"][m] - d["cos"][m]) < 1e-4, m
+    moved = move(page, "directions", "k", 5)
+    assert moved["png"] != s["png"]
+    d = directions.figure_data(0.3, 5)
+    assert all(close(moved["last"]["fixed"][m], d["fixed"][m], tol=1e-4) for m in directions.METHODS)
+
+
+def test_landscape(page):
+    g = landscape.meta_loss_grid()
+    before = state(page, "landscape")
+    for m in (0, 7, 20):
+        s = before if m == 0 else move(page, "landscape", "m", m)
+        assert s["last"]["m"] == m and (m == 0 or s["png"] != before["png"])
+        a, b = s["last"]["argmin"]                            # the page's minimum is the grid's, to 8 bits
+        i, j = int(torch.argmin((g["a"] - a).abs())), int(torch.argmin((g["b"] - b).abs()))
+        logs = g["loss"][m].log10()
+        assert float(logs[j, i]) <= float(logs.min()) + float(logs.max() - logs.min()) / 255 + 1e-9
+
+
+def test_sinusoid_playground(page):
+    if "sinusoid_playground" in page["failed"]:
+        raise page["failed"]["sinusoid_playground"]
+    if "sinusoid_playground" not in page["demos"]:
+        pytest.skip("shipped checkpoints not generated yet (python -m mamlbook regenerate all)")
+    s = state(page, "sinusoid_playground")
+    d = sinusoid_playground.figure_data()
+    for name in ("pretrain", "maml"):
+        assert close(s["last"]["predictions"][name], d["predictions"][name], tol=2e-4), name
+    moved = move(page, "sinusoid_playground", "amplitude", 4.0)
+    assert moved["png"] != s["png"]
+    d = sinusoid_playground.figure_data(amplitude=4.0)
+    assert close(moved["last"]["mse"]["maml"], d["mse"]["maml"], tol=1e-3)
+    root = json.dumps(page["demos"]["sinusoid_playground"].root_id)
+    page["evaluate"](f"document.getElementById({root}).querySelector('[data-action=resample]').click()")
+    resampled = state(page, "sinusoid_playground")
+    assert resampled["png"] != moved["png"] and resampled["last"]["x_support"] != moved["last"]["x_support"]

@@ -1,0 +1,264 @@
+"""The demos: figure data against independent computations, bad inputs, widgets, static HTML."""
+import re
+
+import pytest
+import torch
+
+import mamlbook as mb
+from mamlbook.demos import (_html, _quadratic, curvature, directions, imaml_lambda, landscape, reptile_interpolation,
+                            sinusoid_playground)
+
+DEMOS = [curvature, sinusoid_playground, landscape, reptile_interpolation, imaml_lambda, directions]
+
+
+@pytest.fixture
+def cheap(monkeypatch):
+    """Small stand-ins for the expensive parts: random full-size sinusoid nets (no checkpoint
+    needed), a coarse landscape grid, a 2-value α grid for the directions table."""
+    torch.manual_seed(0)
+    nets = {name: mb.SinusoidMLP() for name in sinusoid_playground.RECIPES}
+    monkeypatch.setattr(sinusoid_playground, "shipped_models",
+                        lambda: {k: (m, mb.detached(mb.parameters_of(m))) for k, m in nets.items()})
+    small = landscape.meta_loss_grid(n=9, max_steps=landscape.MAX_STEPS)
+    monkeypatch.setattr(landscape, "meta_loss_grid", lambda *a, **k: small)
+    monkeypatch.setattr(directions, "ALPHAS", (0.3, 0.6))
+    monkeypatch.setattr(directions, "STEPS", (1, 2))
+
+
+# ------------------------------------------------------------------ curvature
+
+@pytest.mark.parametrize("abc,alpha", [((0.5, -0.1, 0.0), 1.0), ((-0.3, 0.4, 0.2), 0.7), ((0.0, 0.0, 0.0), 1.5)])
+def test_curvature_gradients_match_autograd(abc, alpha):
+    C = curvature.curvature_matrix(*abc)
+    x = torch.randn(7, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    assert torch.allclose(curvature.grad_f(x, C), torch.autograd.grad(curvature.f(x, C).sum(), x)[0])
+    # true meta-gradient: differentiate f(x − α∇f(x)) through the inner step (autograd's own ∇f)
+    g = torch.autograd.grad(curvature.f(x, C).sum(), x, create_graph=True)[0]
+    true = torch.autograd.grad(curvature.f(x - alpha * g, C).sum(), x)[0]
+    assert torch.allclose(curvature.maml_gradient(x, C, alpha), true, atol=1e-12)
+    # first order: the gradient at the adapted point, the adapted point treated as a constant
+    x_adapted = (x - alpha * g).detach().requires_grad_()
+    fo = torch.autograd.grad(curvature.f(x_adapted, C).sum(), x_adapted)[0]
+    assert torch.allclose(curvature.fomaml_gradient(x, C, alpha), fo, atol=1e-12)
+
+
+def test_curvature_field_shapes_and_readout():
+    d = curvature.field(n=5)
+    assert d["points"].shape == (5, 5, 2) and d["maml"].shape == (5, 5, 2) and d["f"].shape == (5, 5)
+    assert 0 < d["mean_angle"] <= d["max_angle"] < 90
+    assert d["rel_error"] <= d["bound"] + 1e-12       # ‖αC v‖ ≤ α‖C‖₂‖v‖
+    zero = curvature.field(0.0, 0.0, 0.0, 1.0, n=5)      # the "set C = 0" button: identical fields
+    assert zero["max_angle"] == 0 and zero["rel_error"] == 0 and torch.equal(zero["maml"], zero["fomaml"])
+
+
+def test_curvature_rejects_out_of_range():
+    with pytest.raises(ValueError, match="b must be in"):
+        curvature.field(b=0.6)
+    with pytest.raises(ValueError, match="alpha"):
+        curvature.static(alpha=3.0)
+    with pytest.raises(TypeError, match="unknown controls"):
+        curvature.static(d=0.1)
+
+
+# ------------------------------------------------------------------ quadratic tasks through the package
+
+def test_quadratic_tasks_are_the_stated_losses():
+    As, cs = _quadratic.tasks()
+    batch, model = _quadratic.task_batch(As, cs), _quadratic.Linear2()
+    w = torch.randn(2, 2, dtype=torch.float64)
+    got = mb.task_losses(model, {"w": w}, batch.x_support, batch.y_support)
+    assert torch.allclose(got, torch.stack([_quadratic.loss(w[t], As[t], cs[t]) for t in range(2)]))
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        _quadratic.task_batch(-As, cs)
+
+
+# ------------------------------------------------------------------ Reptile
+
+def test_reptile_update_matches_closed_form():
+    alpha, k, eps, theta = 0.4, 3, 0.5, torch.tensor([1.8, -1.0], dtype=torch.float64)
+    d = reptile_interpolation.figure_data(alpha, k, eps, *theta.tolist(), outer_iterations=2)
+    As, cs = _quadratic.tasks()
+    ends = [c + torch.linalg.matrix_power(torch.eye(2, dtype=torch.float64) - alpha * A, k) @ (theta - c)
+            for A, c in zip(As, cs)]
+    assert d["paths"].shape == (2, k + 1, 2) and d["outer_path"].shape == (3, 2)
+    assert torch.allclose(d["paths"][:, -1], torch.stack(ends))
+    assert torch.allclose(d["new_theta"], theta + eps * (torch.stack(ends).mean(0) - theta))  # via get_method("reptile")
+
+
+@pytest.mark.parametrize("kwargs,name", [({"epsilon": 0.9}, "epsilon"), ({"inner_steps": 6}, "inner_steps"),
+                                         ({"inner_lr": 0.0}, "inner_lr"), ({"theta1": 9.0}, "theta1")])
+def test_reptile_rejects_out_of_range(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        reptile_interpolation.figure_data(**kwargs)
+
+
+# ------------------------------------------------------------------ iMAML
+
+@pytest.mark.parametrize("lam", [0.01, 1.0, 100.0])
+def test_imaml_minimiser_balances_forces(lam):
+    A, c = imaml_lambda.task()
+    theta = torch.tensor([1.5, -0.5], dtype=torch.float64)
+    phi = imaml_lambda.minimiser(theta, lam, A, c).requires_grad_()
+    regularised = _quadratic.loss(phi, A, c) + 0.5 * lam * (phi - theta).square().sum()
+    assert torch.autograd.grad(regularised, phi)[0].abs().max() < 1e-10
+    d = imaml_lambda.figure_data(lam, *theta.tolist())
+    assert torch.allclose(d["loss_grad"], d["pull"], atol=1e-10)    # ∇L(φ*) = −λ(φ* − θ)
+    J = torch.autograd.functional.jacobian(lambda t: imaml_lambda.minimiser(t, lam, A, c), theta)
+    assert torch.allclose(d["jacobian"], J, atol=1e-10)              # (I + A/λ)⁻¹
+    assert d["lambda_path"].shape == (61, 2) and d["solver"].shape == (imaml_lambda.SOLVER_STEPS + 1, 2)
+    dist = (d["solver"] - d["phi_star"]).norm(dim=1)                 # the package's proximal_adapt converges
+    assert dist[-1] < 0.1 * dist[0] + 1e-9
+
+
+def test_imaml_rejects_out_of_range():
+    with pytest.raises(ValueError, match="lam"):
+        imaml_lambda.figure_data(lam=1000.0)
+    with pytest.raises(ValueError, match="theta2"):
+        imaml_lambda.static(theta2=5.0)
+
+
+# ------------------------------------------------------------------ directions
+
+def closed_form(method, theta, alpha, k):
+    As, cs = _quadratic.tasks()
+    I, out = torch.eye(2, dtype=torch.float64), []
+    for A, c in zip(As, cs):
+        phi = c + torch.linalg.matrix_power(I - alpha * A, k) @ (theta - c)
+        if method == "maml":
+            out.append(torch.linalg.matrix_power(I - alpha * A, k) @ A @ (phi - c))
+        elif method == "fomaml":
+            out.append(A @ (phi - c))
+        elif method == "reptile":
+            out.append(theta - phi)
+        else:
+            lam = 1 / (k * alpha)
+            star = torch.linalg.solve(A + lam * I, A @ c + lam * theta)
+            out.append(torch.linalg.solve(I + A / lam, A @ (star - c)))
+    return torch.stack(out).mean(0)
+
+
+@pytest.mark.parametrize("method", directions.METHODS)
+def test_directions_are_the_package_methods_and_affine(method):
+    alpha, k = 0.3, 2
+    M, v = directions.affine_map(method, alpha, k)
+    for theta in torch.tensor([[1.0, -0.7], [-2.0, 2.5]], dtype=torch.float64):
+        direct = directions.direction(method, theta, alpha, k)
+        assert torch.allclose(direct, closed_form(method, theta, alpha, k), atol=1e-8)
+        assert torch.allclose(M @ theta + v, direct, atol=1e-8)
+    fixed = directions.fixed_point(M, v)
+    assert directions.direction(method, fixed, alpha, k).abs().max() < 1e-8
+
+
+def test_directions_figure_data_and_bad_input():
+    d = directions.figure_data(0.5, 3, n=3)
+    assert d["points"].shape == (9, 2) and all(d["fields"][m].shape == (9, 2) for m in directions.METHODS)
+    assert d["cos"]["maml"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="k must be in"):
+        directions.figure_data(0.5, 6)
+    with pytest.raises(ValueError, match="method"):
+        directions.direction("sgd", torch.zeros(2, dtype=torch.float64), 0.5, 1)
+
+
+# ------------------------------------------------------------------ landscape
+
+def test_landscape_frames_are_meta_losses():
+    g = landscape.meta_loss_grid(n=3, max_steps=2)
+    x, y = landscape.task_data()
+    assert g["loss"].shape == (3, 3, 3)
+    for (j, i) in [(0, 0), (1, 2), (2, 1)]:
+        a, b = float(g["a"][i]), float(g["b"][j])
+        total0 = total2 = 0.0
+        for t in range(x.shape[0]):  # one task at a time, plain autograd
+            p = torch.tensor([a, b], dtype=torch.float64, requires_grad=True)
+            loss = lambda p: (torch.nn.functional.softplus(p[0] * x[t] + p[1]) - y[t]).square().mean()
+            total0 += float(loss(p).detach())
+            for _ in range(2):
+                p = (p - landscape.INNER_LR * torch.autograd.grad(loss(p), p)[0]).detach().requires_grad_()
+            total2 += float(loss(p).detach())
+        assert g["loss"][0, j, i] == pytest.approx(total0, rel=1e-10)
+        assert g["loss"][2, j, i] == pytest.approx(total2, rel=1e-10)
+
+
+def test_landscape_quantisation_and_bad_input():
+    g = landscape.meta_loss_grid(n=5, max_steps=1)
+    q, ranges = landscape.quantised_frames(g)
+    q = torch.frombuffer(bytearray(q), dtype=torch.uint8).view(2, 5, 5).double()
+    lo, hi = torch.tensor(ranges, dtype=torch.float64).T
+    back = lo[:, None, None] + (hi - lo)[:, None, None] * q / 255
+    assert (back - g["loss"].log10()).abs().max() <= (hi - lo).max() / 510 + 1e-4
+    with pytest.raises(ValueError, match="m must be in"):
+        landscape.static(m=21)
+
+
+# ------------------------------------------------------------------ sinusoid playground
+
+def test_playground_curves_are_sgd_on_the_support_set(cheap):
+    d = sinusoid_playground.figure_data(2.0, 0.5, shots=3, steps=2)
+    model, params = sinusoid_playground.shipped_models()["maml"]
+    assert d["predictions"]["maml"].shape == (3, sinusoid_playground.GRID) and d["mse"]["maml"].shape == (3,)
+    x, xs, ys = d["x"].view(-1, 1), d["x_support"].view(-1, 1), d["y_support"].view(-1, 1)
+    from torch.func import functional_call
+    p = {k: v.clone().requires_grad_() for k, v in params.items()}
+    for step in range(3):
+        with torch.no_grad():
+            assert torch.allclose(functional_call(model, p, (x,)).view(-1), d["predictions"]["maml"][step], atol=1e-5)
+        loss = (functional_call(model, p, (xs,)) - ys).square().mean()
+        p = {k: (v - 0.01 * g).detach().requires_grad_() for (k, v), g in zip(p.items(), torch.autograd.grad(loss, list(p.values())))}
+    assert torch.allclose(d["y_support"], 2.0 * torch.sin(d["x_support"] - 0.5))
+
+
+@pytest.mark.parametrize("kwargs,name", [({"amplitude": 6.0}, "amplitude"), ({"phase": -0.1}, "phase"),
+                                         ({"shots": 0}, "shots"), ({"steps": 11}, "steps")])
+def test_playground_rejects_out_of_range(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        sinusoid_playground.figure_data(**kwargs, models={})
+
+
+def test_shipped_checkpoints_drive_the_playground():
+    if not all((mb.checkpoints.PRETRAINED_DIR / f"{r}.pt").is_file() for r in sinusoid_playground.RECIPES.values()):
+        pytest.skip("shipped checkpoints not generated yet (python -m mamlbook regenerate all)")
+    d = sinusoid_playground.figure_data(3.0, 1.0, shots=5, steps=5)
+    assert d["mse"]["maml"][-1] < d["mse"]["pretrain"][-1]   # the point of the figure (MAML paper, Table 2)
+
+
+# ------------------------------------------------------------------ live widgets and static HTML
+
+@pytest.mark.parametrize("demo", DEMOS, ids=lambda m: m.__name__.split(".")[-1])
+def test_live_builds_a_widget_without_a_kernel(demo, cheap):
+    import ipywidgets
+    box = demo.live()
+    assert isinstance(box, ipywidgets.VBox) and box.image.value[:8] == b"\x89PNG\r\n\x1a\n" and box.readout.value
+    assert all(isinstance(c, ipywidgets.ValueWidget) for c in box.controls.values())
+
+
+def test_live_redraws_when_a_control_moves():
+    import ipywidgets
+    box = curvature.live()
+    before, text = box.image.value, box.readout.value
+    button = next(w for w in box.children[0].children if isinstance(w, ipywidgets.Button))
+    button.click()                                   # "set C = 0": a, b, c to 0, fields identical
+    assert [box.controls[k].value for k in "abc"] == [0, 0, 0]
+    assert box.image.value != before and "max 0.0°" in box.readout.value and box.readout.value != text
+    with pytest.raises(ValueError, match="a must be in"):
+        curvature.live(a=0.7)
+
+
+@pytest.mark.parametrize("demo", DEMOS, ids=lambda m: m.__name__.split(".")[-1])
+def test_static_html_is_self_contained_small_and_unique(demo, cheap):
+    first, second = demo.static(), demo.static()
+    html = first._repr_html_()
+    assert isinstance(first, _html.StaticDemo) and first.nbytes < demo.MAX_BYTES
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I), "external URL in the demo"
+    assert "http" not in html.lower() and "://" not in html
+    assert re.findall(r'\bid="([^"]+)"', html) == [first.root_id]   # one id per demo: many demos per page
+    assert first.root_id != second.root_id
+    assert "<canvas" in html and 'type="range"' in html and "</script>" in html
+    assert "$" not in html.replace("${", "") and "\\(" not in html   # nothing MathJax would try to typeset
+
+
+@pytest.mark.parametrize("demo", DEMOS, ids=lambda m: m.__name__.split(".")[-1])
+def test_unknown_controls_are_refused(demo):
+    with pytest.raises(TypeError, match="nope"):
+        demo.static(nope=1)
+    with pytest.raises(TypeError, match="nope"):
+        demo.live(nope=1)

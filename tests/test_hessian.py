@@ -1,0 +1,144 @@
+"""Hessian tools against torch.autograd.functional, and MAML's meta-gradient against explicit matrices.
+
+References here never use `mamlbook.hessian`: they are written with
+``torch.autograd.functional`` (hessian, jacobian) and plain per-task loops.
+"""
+import pytest
+import torch
+from torch.func import functional_call
+
+import mamlbook as mb
+from conftest import central_difference, flat, unflat
+
+
+def mse(model, params, x, y):
+    return ((functional_call(model, params, (x,)) - y) ** 2).mean()
+
+
+def autograd_hessian(model, params, x, y):
+    return torch.autograd.functional.hessian(lambda w: mse(model, unflat(w, params), x, y), flat(params))
+
+
+def test_full_hessian_matches_autograd(small_model, tasks64):
+    params = mb.detached(mb.parameters_of(small_model))
+    x, y = tasks64.x_support[0], tasks64.y_support[0]
+    h = mb.full_hessian(mb.loss_function(small_model, x, y), params)
+    reference = autograd_hessian(small_model, params, x, y)
+    assert h.shape == (97, 97)
+    assert torch.allclose(h, reference, rtol=0, atol=1e-12), (h - reference).abs().max()
+
+
+def test_gauss_newton_split_adds_up_to_the_hessian(small_model, tasks64):
+    params = mb.detached(mb.parameters_of(small_model))
+    x, y = tasks64.x_support[1], tasks64.y_support[1]
+    split = mb.gauss_newton_split(small_model, params, x, y)
+    reference = autograd_hessian(small_model, params, x, y)
+    assert torch.allclose(split.gauss_newton + split.residual, reference, rtol=0, atol=1e-12)
+    # Gauss-Newton term = 2/n JᵀJ with J the Jacobian of the outputs (independent computation)
+    jac = torch.autograd.functional.jacobian(lambda w: functional_call(small_model, unflat(w, params), (x,)).reshape(-1),
+                                             flat(params))
+    assert torch.allclose(split.gauss_newton, 2 / x.shape[0] * jac.T @ jac, rtol=0, atol=1e-12)
+    assert torch.linalg.eigvalsh(split.gauss_newton).min() > -1e-12  # positive semi-definite
+    assert split.residual.abs().max() > 1e-3  # the residual term is not trivially zero here
+
+
+def test_residual_term_vanishes_at_a_perfect_fit(small_model, tasks64):
+    params = mb.detached(mb.parameters_of(small_model))
+    x = tasks64.x_support[0]
+    y = functional_call(small_model, params, (x,)).detach()  # targets the model fits exactly
+    split = mb.gauss_newton_split(small_model, params, x, y)
+    assert split.residual.abs().max() < 1e-14
+
+
+def test_hessian_vector_product_matches_explicit_hessian(small_model, tasks64):
+    params = mb.detached(mb.parameters_of(small_model))
+    x, y = tasks64.x_support[2], tasks64.y_support[2]
+    v = unflat(torch.randn(97, generator=torch.Generator().manual_seed(3), dtype=torch.float64), params)
+    hv = mb.hessian_vector_product(mb.loss_function(small_model, x, y), params, v)
+    assert torch.allclose(flat(hv), autograd_hessian(small_model, params, x, y) @ flat(v), rtol=0, atol=1e-12)
+
+
+def k_step_map(model, x, y, inner_lr, steps, like):
+    """θ ↦ θ_k by plain autograd (create_graph), the reference for the Jacobian."""
+    def u(w):
+        phi = unflat(w, like)
+        for _ in range(steps):
+            grads = torch.autograd.grad(mse(model, phi, x, y), list(phi.values()), create_graph=True)
+            phi = {k: v - inner_lr * g for (k, v), g in zip(phi.items(), grads)}
+        return flat(phi)
+    return u
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3])
+def test_k_step_jacobian_product_matches_autograd(small_model, tasks64, steps):
+    params = mb.detached(mb.parameters_of(small_model))
+    x, y = tasks64.x_support[0], tasks64.y_support[0]
+    product = mb.inner_loop_jacobian(mb.loss_function(small_model, x, y), params, 0.3, steps)
+    reference = torch.autograd.functional.jacobian(k_step_map(small_model, x, y, 0.3, steps, params), flat(params))
+    assert torch.allclose(product, reference, rtol=0, atol=1e-12), (product - reference).abs().max()
+    if steps > 1:  # the product of symmetric factors is not symmetric: the order matters
+        assert (product - product.T).abs().max() > 1e-6
+
+
+def test_maml_one_step_equals_closed_form_with_explicit_hessian(small_model, tasks64):
+    """∇_θ L_meta = 1/T Σ_t (I − α∇²L_support,t(θ)) ∇L_query,t(θ′_t), explicit P × P Hessian."""
+    params = mb.detached(mb.parameters_of(small_model))
+    alpha = 0.05
+    step = mb.get_method("maml")(small_model, params, tasks64, inner_lr=alpha, inner_steps=1)
+    expected = torch.zeros(97, dtype=torch.float64)
+    for t in range(tasks64.num_tasks):
+        xs, ys, xq, yq = tasks64.x_support[t], tasks64.y_support[t], tasks64.x_query[t], tasks64.y_query[t]
+        hess = autograd_hessian(small_model, params, xs, ys)
+        theta = {k: v.clone().requires_grad_() for k, v in params.items()}
+        g_support = torch.autograd.grad(mse(small_model, theta, xs, ys), list(theta.values()))
+        adapted = {k: (v - alpha * g).detach().requires_grad_() for (k, v), g in zip(params.items(), g_support)}
+        g_query = flat(dict(zip(adapted, torch.autograd.grad(mse(small_model, adapted, xq, yq), list(adapted.values())))))
+        expected += (torch.eye(97, dtype=torch.float64) - alpha * hess) @ g_query / tasks64.num_tasks
+    error = (flat(step.grads) - expected).abs().max()
+    assert error < 1e-12, error
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3])
+def test_maml_k_steps_equals_jacobian_product_formula(small_model, tasks64, steps):
+    params = mb.detached(mb.parameters_of(small_model))
+    step = mb.get_method("maml")(small_model, params, tasks64, inner_lr=0.05, inner_steps=steps)
+    expected = sum(mb.maml_gradient_by_matrices(mb.loss_function(small_model, tasks64.x_support[t], tasks64.y_support[t]),
+                                                mb.loss_function(small_model, tasks64.x_query[t], tasks64.y_query[t]),
+                                                params, 0.05, steps)
+                   for t in range(tasks64.num_tasks)) / tasks64.num_tasks
+    error = (flat(step.grads) - expected).abs().max()
+    assert error < 1e-12, error
+
+
+def test_maml_two_steps_matches_central_differences(tasks64):
+    """k = 2 (test_maml.py covers k = 1 and 3); a 1-4-4-1 net keeps the 33 coordinates cheap."""
+    torch.manual_seed(3)
+    model = mb.SinusoidMLP(hidden=(4, 4)).double()
+    params = mb.detached(mb.parameters_of(model))
+    step = mb.get_method("maml")(model, params, tasks64, inner_lr=0.05, inner_steps=2)
+
+    def meta_loss(p):
+        total = 0.0
+        for t in range(tasks64.num_tasks):
+            phi = {k: v.detach().requires_grad_() for k, v in p.items()}
+            for _ in range(2):
+                grads = torch.autograd.grad(mse(model, phi, tasks64.x_support[t], tasks64.y_support[t]),
+                                            list(phi.values()))
+                phi = {k: (v - 0.05 * g).detach().requires_grad_() for (k, v), g in zip(phi.items(), grads)}
+            total += float(mse(model, phi, tasks64.x_query[t], tasks64.y_query[t]).detach())
+        return total / tasks64.num_tasks
+
+    reference = central_difference(meta_loss, params)
+    error = (flat(step.grads) - reference).abs().max()
+    assert error < 1e-8, error
+
+
+def test_flatten_unflatten_round_trip_batched(small_model):
+    params = mb.detached(mb.parameters_of(small_model))
+    batched = mb.batch_parameters(params, 3)
+    rows = mb.flatten_params(batched, batch_dims=1)
+    assert rows.shape == (3, 97) and torch.equal(rows[1], mb.flatten_params(params))
+    back = mb.unflatten_params(rows, params)
+    assert all(torch.equal(back[k], batched[k]) for k in params)
+    with pytest.raises(ValueError, match="vector"):
+        mb.unflatten_params(rows[:, :-1], params)

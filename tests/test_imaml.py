@@ -1,0 +1,263 @@
+"""iMAML and its conjugate-gradient solver against closed forms, explicit solves and finite differences.
+
+Also: memory that does not grow with the number of inner steps, measured as the peak
+number of bytes autograd holds in saved tensors (``torch.autograd.graph.saved_tensors_hooks``).
+"""
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call
+
+import mamlbook as mb
+from conftest import cuda, flat, unflat
+
+
+def spd(n, generator, batch=()):
+    q = torch.randn(*batch, n, n, generator=generator, dtype=torch.float64)
+    return q @ q.transpose(-1, -2) / n + 0.5 * torch.eye(n, dtype=torch.float64)
+
+
+def test_conjugate_gradient_matches_linalg_solve():
+    g = torch.Generator().manual_seed(0)
+    a, b = spd(12, g), torch.randn(12, generator=g, dtype=torch.float64)
+    x, r = mb.conjugate_gradient(lambda v: a @ v, b, 12)
+    exact = torch.linalg.solve(a, b)
+    assert (x - exact).abs().max() < 1e-10
+    assert torch.allclose(r, b - a @ x, rtol=0, atol=1e-10)  # the residual the recurrence kept is the true one
+    x3, _ = mb.conjugate_gradient(lambda v: a @ v, b, 3)
+    assert (x3 - exact).abs().max() > 1e-4  # three steps are not enough: the check above has teeth
+    x_warm, r_warm = mb.conjugate_gradient(lambda v: a @ v, b, 2, x0=exact)  # starting at the answer stays there
+    assert (x_warm - exact).abs().max() < 1e-12 and r_warm.abs().max() < 1e-12
+
+
+def test_batched_conjugate_gradient_solves_each_system_separately():
+    g = torch.Generator().manual_seed(1)
+    a, b = spd(7, g, batch=(3,)), torch.randn(3, 7, generator=g, dtype=torch.float64)
+    b[1] = 0.0  # an already-solved system must stay at 0, not turn into 0/0 = NaN
+    x, _ = mb.conjugate_gradient(lambda v: torch.einsum("tij,tj->ti", a, v), b, 7)
+    assert (x - torch.linalg.solve(a, b)).abs().max() < 1e-10
+    for t in (0, 2):
+        single, _ = mb.conjugate_gradient(lambda v: a[t] @ v, b[t], 4)
+        partial, _ = mb.conjugate_gradient(lambda v: torch.einsum("tij,tj->ti", a, v), b, 4)
+        assert torch.allclose(partial[t], single, rtol=0, atol=1e-13)
+
+
+# ---------------------------------------------------------------- linear regression: closed form
+def linear_tasks(num_tasks=3, dim=3, shots=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    w_true = torch.randn(num_tasks, 1, dim, generator=g, dtype=torch.float64)
+
+    def data(n):
+        x = torch.randn(num_tasks, n, dim, generator=g, dtype=torch.float64)
+        return x, x @ w_true.transpose(1, 2) + 0.1 * torch.randn(num_tasks, n, 1, generator=g, dtype=torch.float64)
+
+    return mb.TaskBatch(*data(shots), *data(shots + 2))
+
+
+def closed_form_meta_gradient(params, tasks, lam, damping=0.0, first_order=False):
+    """d/dθ 1/T Σ_t L_query,t(φ_t*(θ)), φ* = (2/N XᵀX + λI)⁻¹(2/N Xᵀy + λθ), by autograd through the solve.
+
+    With ``damping`` > 0 instead the explicit solve of ((1 + damping) I + H/λ) v = ∇L_query(φ*);
+    with ``first_order`` the plain mean of ∇L_query(φ*) (no inverse matrix).
+    """
+    theta = flat(params).clone().requires_grad_()  # [W (1×d), b]
+    total, solves, firsts = 0.0, [], []
+    for t in range(tasks.num_tasks):
+        def design(x):
+            return torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype)], 1)
+        xs, ys, xq, yq = design(tasks.x_support[t]), tasks.y_support[t], design(tasks.x_query[t]), tasks.y_query[t]
+        n, p = xs.shape
+        hess = 2 / n * xs.T @ xs
+        phi = torch.linalg.solve(hess + lam * torch.eye(p, dtype=xs.dtype), 2 / n * xs.T @ ys[:, 0] + lam * theta)
+        query = ((xq @ phi - yq[:, 0]) ** 2).mean()
+        total = total + query / tasks.num_tasks
+        g_query = 2 / xq.shape[0] * xq.T @ (xq @ phi - yq[:, 0])
+        firsts.append(g_query.detach())
+        solves.append(torch.linalg.solve((1 + damping) * torch.eye(p, dtype=xs.dtype) + hess / lam, g_query.detach()))
+    if first_order:
+        return sum(flat_g for flat_g in firsts) / len(firsts)
+    if damping:
+        return sum(solves) / len(solves)
+    return torch.autograd.grad(total, theta)[0]
+
+
+def test_meta_gradient_on_linear_regression_matches_closed_form():
+    tasks = linear_tasks()
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1).double()
+    params = mb.detached(mb.parameters_of(model))
+    step = mb.get_method("imaml")(model, params, tasks, inner_lr=0.1, inner_steps=120, lam=2.0, cg_steps=4)
+    reference = closed_form_meta_gradient(params, tasks, lam=2.0)
+    error = (flat(step.grads) - reference).abs().max()
+    assert error < 1e-10, error
+    assert step.diagnostics["prox_grad_norm"].max() < 1e-10       # the inner problem was solved
+    assert step.diagnostics["cg_relative_residual"].max() < 1e-10  # and so were the 4 × 4 CG systems
+    assert step.diagnostics["cg_min_curvature"].min() >= 1 - 1e-12  # I + H/λ with H ⪰ 0: every pᵀAp/pᵀp ≥ 1
+    # dropping the inverse matrix (a first-order iMAML) is visibly different, so the agreement is not luck
+    assert (closed_form_meta_gradient(params, tasks, lam=2.0, first_order=True) - reference).abs().max() > 1e-2
+
+
+def test_cg_damping_solves_the_damped_system():
+    tasks = linear_tasks(seed=1)
+    torch.manual_seed(1)
+    model = nn.Linear(3, 1).double()
+    params = mb.detached(mb.parameters_of(model))
+    step = mb.get_method("imaml")(model, params, tasks, inner_lr=0.1, inner_steps=120, lam=2.0, cg_steps=4,
+                                  cg_damping=0.5)
+    reference = closed_form_meta_gradient(params, tasks, lam=2.0, damping=0.5)
+    assert (flat(step.grads) - reference).abs().max() < 1e-10
+
+
+# ---------------------------------------------------------------- a nonlinear network
+@pytest.fixture
+def tanh_model():
+    """A smooth 1-6-1 net (ReLU's kinks can stall gradient descent on the inner problem)."""
+    torch.manual_seed(5)
+    return nn.Sequential(nn.Linear(1, 6), nn.Tanh(), nn.Linear(6, 1)).double()
+
+
+def solve_inner_by_loop(model, theta, x, y, lam, lr, steps):
+    phi = {k: v.clone() for k, v in theta.items()}
+    for _ in range(steps):
+        phi = {k: v.requires_grad_() for k, v in phi.items()}
+        loss = ((functional_call(model, phi, (x,)) - y) ** 2).mean()
+        grads = torch.autograd.grad(loss, list(phi.values()))
+        phi = {k: (v - lr * (g + lam * (v - theta[k]))).detach() for (k, v), g in zip(phi.items(), grads)}
+    return phi
+
+
+def test_nonlinear_meta_gradient_matches_explicit_hessian_solve(tanh_model, tasks64):
+    params = mb.detached(mb.parameters_of(tanh_model))
+    lam, p = 5.0, 19
+    step = mb.get_method("imaml")(tanh_model, params, tasks64, inner_lr=0.1, inner_steps=150, lam=lam, cg_steps=p)
+    expected = torch.zeros(p, dtype=torch.float64)
+    for t in range(tasks64.num_tasks):
+        phi = solve_inner_by_loop(tanh_model, params, tasks64.x_support[t], tasks64.y_support[t], lam, 0.1, 150)
+        hess = torch.autograd.functional.hessian(
+            lambda w: ((functional_call(tanh_model, unflat(w, phi), (tasks64.x_support[t],)) - tasks64.y_support[t]) ** 2).mean(),
+            flat(phi))
+        grad_q = torch.autograd.functional.jacobian(
+            lambda w: ((functional_call(tanh_model, unflat(w, phi), (tasks64.x_query[t],)) - tasks64.y_query[t]) ** 2).mean(),
+            flat(phi))
+        expected += torch.linalg.solve(torch.eye(p, dtype=torch.float64) + hess / lam, grad_q) / tasks64.num_tasks
+    error = (flat(step.grads) - expected).abs().max()
+    assert error < 1e-9, error
+
+
+def test_nonlinear_meta_gradient_matches_finite_differences_of_the_solved_problem(tanh_model, tasks64):
+    """The implicit gradient is the derivative of L_query(φ*(θ)) when φ* is (nearly) exact."""
+    params = mb.detached(mb.parameters_of(tanh_model))
+    tasks64 = tasks64.split(2)[0]  # two tasks keep the 4 × 2 inner solves cheap
+    lam, lr, steps = 5.0, 0.1, 150
+    step = mb.get_method("imaml")(tanh_model, params, tasks64, inner_lr=lr, inner_steps=steps, lam=lam, cg_steps=19)
+    assert step.diagnostics["prox_grad_norm"].max() < 1e-12
+
+    def meta_loss(theta):
+        total = 0.0
+        for t in range(tasks64.num_tasks):
+            phi = solve_inner_by_loop(tanh_model, theta, tasks64.x_support[t], tasks64.y_support[t], lam, lr, steps)
+            total += float(((functional_call(tanh_model, phi, (tasks64.x_query[t],)) - tasks64.y_query[t]) ** 2).mean())
+        return total / tasks64.num_tasks
+
+    g = torch.Generator().manual_seed(8)
+    for _ in range(2):
+        d = unflat(torch.randn(19, generator=g, dtype=torch.float64), params)
+        eps = 1e-5
+        fd = (meta_loss({k: v + eps * d[k] for k, v in params.items()})
+              - meta_loss({k: v - eps * d[k] for k, v in params.items()})) / (2 * eps)
+        analytic = float(flat(step.grads) @ flat(d))
+        assert abs(fd - analytic) < 1e-8 * max(1.0, abs(analytic)), (fd, analytic)
+
+
+def test_inner_tolerance_stops_each_task_on_its_own(tanh_model, tasks64):
+    params = mb.detached(mb.parameters_of(tanh_model))
+    kwargs = dict(inner_lr=0.1, inner_steps=500, lam=5.0, cg_steps=5, inner_tol=1e-8)
+    batched = mb.get_method("imaml")(tanh_model, params, tasks64, **kwargs)
+    taken = batched.diagnostics["inner_steps_taken"]
+    assert (taken < 500).all() and (batched.diagnostics["prox_grad_norm"] <= 1e-8).all()
+    singles = [mb.get_method("imaml")(tanh_model, params, part, **kwargs) for part in tasks64.split(tasks64.num_tasks)]
+    assert torch.equal(taken, torch.cat([s.diagnostics["inner_steps_taken"] for s in singles]))
+    assert len(set(taken.tolist())) > 1  # tasks really stopped at different steps
+    assert torch.allclose(flat(batched.grads), sum(flat(s.grads) for s in singles) / len(singles), rtol=0, atol=1e-14)
+
+
+def test_batched_equals_one_task_at_a_time_and_residual_is_reported(small_model, tasks64):
+    params = mb.detached(mb.parameters_of(small_model))
+    batched = mb.get_method("imaml")(small_model, params, tasks64, inner_lr=0.05, inner_steps=10, cg_steps=5)
+    singles = [mb.get_method("imaml")(small_model, params, part, inner_lr=0.05, inner_steps=10, cg_steps=5)
+               for part in tasks64.split(tasks64.num_tasks)]
+    assert torch.allclose(flat(batched.grads), sum(flat(s.grads) for s in singles) / len(singles), rtol=0, atol=1e-14)
+    for key in ("prox_grad_norm", "cg_relative_residual"):
+        assert torch.allclose(batched.diagnostics[key], torch.cat([s.diagnostics[key] for s in singles]), rtol=1e-10)
+    one = mb.get_method("imaml")(small_model, params, tasks64, inner_lr=0.05, inner_steps=10, cg_steps=1)
+    assert (one.diagnostics["cg_relative_residual"] > batched.diagnostics["cg_relative_residual"]).all()
+
+
+# ---------------------------------------------------------------- memory
+class _Saved:
+    """Bytes autograd holds in saved tensors right now, and the peak."""
+
+    def __init__(self):
+        self.now = self.peak = 0
+
+
+class _Box:
+    __slots__ = ("tensor", "size", "stats")
+
+    def __init__(self, tensor, stats):
+        self.tensor, self.size, self.stats = tensor, tensor.numel() * tensor.element_size(), stats
+        stats.now += self.size
+        stats.peak = max(stats.peak, stats.now)
+
+    def __del__(self):
+        self.stats.now -= self.size
+
+
+def peak_saved_bytes(fn):
+    stats = _Saved()
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: _Box(t, stats), lambda box: box.tensor):
+        fn()
+    return stats.peak
+
+
+@pytest.mark.parametrize("method", ["imaml", "reptile", "fomaml"])
+def test_memory_does_not_grow_with_inner_steps(small_model, tasks64, method):
+    params = mb.detached(mb.parameters_of(small_model))
+
+    def run(steps):
+        return peak_saved_bytes(lambda: mb.get_method(method)(small_model, params, tasks64, inner_lr=0.01,
+                                                              inner_steps=steps))
+
+    few, many = run(3), run(60)
+    assert few > 0 and many == few, (few, many)
+
+
+def test_second_order_maml_memory_grows_with_inner_steps(small_model, tasks64):
+    """The contrast that gives the test above its teeth."""
+    params = mb.detached(mb.parameters_of(small_model))
+    few, many = (peak_saved_bytes(lambda: mb.get_method("maml")(small_model, params, tasks64, inner_lr=0.01,
+                                                                inner_steps=steps)) for steps in (3, 12))
+    assert many > 3 * few, (few, many)
+
+
+@cuda
+@pytest.mark.cuda
+def test_imaml_on_cuda_matches_cpu(small_model, tasks64):
+    params = mb.detached(mb.parameters_of(small_model))
+    cpu = mb.get_method("imaml")(small_model, params, tasks64, inner_lr=0.05, inner_steps=10)
+    dev = torch.device("cuda")
+    gpu = mb.get_method("imaml")(small_model.to(dev), {k: v.to(dev) for k, v in params.items()}, tasks64.to(dev),
+                                 inner_lr=0.05, inner_steps=10)
+    assert torch.allclose(flat(gpu.grads).cpu(), flat(cpu.grads), rtol=1e-8, atol=1e-10)
+    for key, value in gpu.diagnostics.items():
+        assert torch.allclose(value.cpu().double(), cpu.diagnostics[key].double(), rtol=1e-6, atol=1e-12), key
+
+
+def test_negative_curvature_is_reported(small_model, tasks64):
+    """A ReLU net's support Hessian has negative eigenvalues; with a small λ, I + H/λ is indefinite."""
+    params = mb.detached(mb.parameters_of(small_model))
+    weak = mb.get_method("imaml")(small_model, params, tasks64, inner_lr=0.01, inner_steps=5, lam=0.1)
+    assert (weak.diagnostics["cg_min_curvature"] < 0).any()
+    strong = mb.get_method("imaml")(small_model, params, tasks64, inner_lr=0.01, inner_steps=5, lam=50.0)
+    assert (strong.diagnostics["cg_min_curvature"] > 0.9).all()
+    assert strong.diagnostics["cg_relative_residual"].max() < 1e-5

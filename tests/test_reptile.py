@@ -1,0 +1,104 @@
+"""Reptile against plain per-task loops and against SGD on the joint training loss."""
+import pytest
+import torch
+from torch.func import functional_call
+
+import mamlbook as mb
+from conftest import cuda, flat
+
+
+def mse(model, params, x, y):
+    return ((functional_call(model, params, (x,)) - y) ** 2).mean()
+
+
+def reptile_by_loop(model, params, x, y, x_query, y_query, inner_lr, inner_steps):
+    """One task at a time, plain autograd: (θ − mean φ_t, query losses at φ_t)."""
+    adapted, query = [], []
+    for t in range(x.shape[0]):
+        phi = {k: v.clone() for k, v in params.items()}
+        for _ in range(inner_steps):
+            phi = {k: v.requires_grad_() for k, v in phi.items()}
+            grads = torch.autograd.grad(mse(model, phi, x[t], y[t]), list(phi.values()))
+            phi = {k: (v - inner_lr * g).detach() for (k, v), g in zip(phi.items(), grads)}
+        adapted.append(phi)
+        query.append(mse(model, phi, x_query[t], y_query[t]).detach())
+    direction = {k: params[k] - sum(phi[k] for phi in adapted) / len(adapted) for k in params}
+    return direction, torch.stack(query)
+
+
+def test_one_inner_step_is_a_scaled_sgd_step_on_the_summed_training_losses(small_model, tasks64):
+    """θ − mean_t φ_t = α ∇_θ (1/T Σ_t L_support,t(θ)): Reptile(k=1) is joint training."""
+    params = mb.detached(mb.parameters_of(small_model))
+    step = mb.get_method("reptile")(small_model, params, tasks64, inner_lr=0.07, inner_steps=1)
+    theta = {k: v.clone().requires_grad_() for k, v in params.items()}
+    summed = sum(mse(small_model, theta, tasks64.x_support[t], tasks64.y_support[t]) for t in range(tasks64.num_tasks))
+    joint_grad = flat(dict(zip(theta, torch.autograd.grad(summed, list(theta.values())))))
+    error = (flat(step.grads) - 0.07 / tasks64.num_tasks * joint_grad).abs().max()
+    assert error < 1e-14, error
+    # so an outer SGD step with rate ε is an SGD step with rate ε·α/T on the summed losses
+    eps = 0.3
+    assert torch.allclose(flat(params) - eps * flat(step.grads),
+                          flat(params) - eps * 0.07 / tasks64.num_tasks * joint_grad, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("inner_steps", [2, 5])
+def test_k_steps_match_a_plain_per_task_loop(small_model, tasks64, inner_steps):
+    params = mb.detached(mb.parameters_of(small_model))
+    step = mb.get_method("reptile")(small_model, params, tasks64, inner_lr=0.05, inner_steps=inner_steps)
+    direction, query = reptile_by_loop(small_model, params, tasks64.x_support, tasks64.y_support,
+                                       tasks64.x_query, tasks64.y_query, 0.05, inner_steps)
+    error = (flat(step.grads) - flat(direction)).abs().max()
+    assert error < 1e-14, error
+    assert torch.allclose(step.query_loss, query, rtol=1e-12, atol=0)
+    assert torch.allclose(step.meta_loss, query.mean(), rtol=1e-12, atol=0)
+    assert step.grads["0.weight"].grad_fn is None and not step.grads["0.weight"].requires_grad
+
+
+def test_support_plus_query_inner_data_matches_loop_on_concatenated_shots(small_model, tasks64):
+    params = mb.detached(mb.parameters_of(small_model))
+    step = mb.get_method("reptile")(small_model, params, tasks64, inner_lr=0.05, inner_steps=3,
+                                    inner_data="support+query")
+    x = torch.cat([tasks64.x_support, tasks64.x_query], 1)
+    y = torch.cat([tasks64.y_support, tasks64.y_query], 1)
+    direction, query = reptile_by_loop(small_model, params, x, y, tasks64.x_query, tasks64.y_query, 0.05, 3)
+    assert (flat(step.grads) - flat(direction)).abs().max() < 1e-14
+    assert torch.allclose(step.query_loss, query, rtol=1e-12, atol=0)
+    # the support loss reported is still the loss on the support set before adapting
+    plain = mb.get_method("reptile")(small_model, params, tasks64, inner_lr=0.05, inner_steps=3)
+    assert torch.allclose(step.support_loss, plain.support_loss)
+
+
+def test_batched_equals_one_task_at_a_time(small_model, tasks64):
+    params = mb.detached(mb.parameters_of(small_model))
+    batched = mb.get_method("reptile")(small_model, params, tasks64, inner_lr=0.05, inner_steps=3)
+    singles = [mb.get_method("reptile")(small_model, params, part, inner_lr=0.05, inner_steps=3)
+               for part in tasks64.split(tasks64.num_tasks)]
+    assert torch.allclose(flat(batched.grads), sum(flat(s.grads) for s in singles) / len(singles), rtol=0, atol=1e-14)
+    assert torch.allclose(batched.query_loss, torch.cat([s.query_loss for s in singles]))
+    assert torch.allclose(batched.diagnostics["step_norm"], torch.cat([s.diagnostics["step_norm"] for s in singles]))
+
+
+def test_meta_train_with_sgd_is_the_reptile_update():
+    """meta_train(optimizer="sgd", outer_lr=ε) moves θ to θ + ε·mean(φ_t − θ)."""
+    torch.manual_seed(4)
+    model = mb.SinusoidMLP(hidden=(8, 8))
+    theta = mb.detached(mb.parameters_of(model))
+    family = mb.SinusoidTasks()
+    tasks = family.sample(5, 10, 10, generator=torch.Generator().manual_seed(11))
+    direction, _ = reptile_by_loop(model, theta, tasks.x_support, tasks.y_support, tasks.x_query, tasks.y_query,
+                                   0.02, 4)
+    mb.meta_train(model, family, iterations=1, generator=torch.Generator().manual_seed(11), method="reptile",
+                  meta_batch_size=5, inner_lr=0.02, inner_steps=4, outer_lr=0.5, optimizer="sgd", progress=False)
+    expected = {k: v - 0.5 * direction[k] for k, v in theta.items()}  # = θ + ε·mean(φ − θ)
+    assert torch.allclose(flat(mb.parameters_of(model)).detach(), flat(expected), rtol=0, atol=1e-6)
+
+
+@cuda
+@pytest.mark.cuda
+def test_reptile_on_cuda_matches_cpu(small_model, tasks64):
+    params = mb.detached(mb.parameters_of(small_model))
+    cpu = mb.get_method("reptile")(small_model, params, tasks64, inner_lr=0.05, inner_steps=3)
+    dev = torch.device("cuda")
+    gpu = mb.get_method("reptile")(small_model.to(dev), {k: v.to(dev) for k, v in params.items()}, tasks64.to(dev),
+                                   inner_lr=0.05, inner_steps=3)
+    assert torch.allclose(flat(gpu.grads).cpu(), flat(cpu.grads), rtol=1e-8, atol=1e-10)
