@@ -155,13 +155,12 @@ def make_compiled(model, params, tasks, inner_steps):
     torch._dynamo.config.trace_autograd_ops = True  # lets dynamo trace torch.autograd.grad inside the step
     maml = mb.get_method("maml")
 
-    @torch.compile(fullgraph=False, dynamic=False)
-    def compiled(theta, xs, ys, xq, yq):
-        step = maml(model, theta, mb.TaskBatch(xs, ys, xq, yq), inner_lr=INNER_LR, inner_steps=inner_steps)
-        return step.grads
+    @torch.compile(fullgraph=True, dynamic=False)
+    def compiled(theta):  # the same call as make_mamlbook's; the tasks are captured as graph inputs
+        return maml(model, theta, tasks, inner_lr=INNER_LR, inner_steps=inner_steps).grads
 
     def step():
-        return compiled(params, tasks.x_support, tasks.y_support, tasks.x_query, tasks.y_query)
+        return compiled(params)
     return step
 
 

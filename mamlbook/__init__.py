@@ -28,3 +28,10 @@ from .hessian import (conjugate_gradient, full_hessian, gauss_newton_split, hess
 __all__ += ["imaml", "maml", "reptile", "flatten_params", "unflatten_params", "conjugate_gradient", "full_hessian",
             "gauss_newton_split", "hessian_vector_product", "inner_loop_jacobian", "inner_step_jacobian",
             "loss_function", "maml_gradient_by_matrices"]
+
+# Few-shot classification (issue 6)
+from .convnet import ConvNet, accuracy_per_task
+from .tasks import ClassificationTasks, load_glyphs, load_omniglot
+
+# (mamlbook.classification_recipes is imported on demand: it is also run with `python -m`.)
+__all__ += ["ConvNet", "accuracy_per_task", "ClassificationTasks", "load_glyphs", "load_omniglot"]

@@ -85,7 +85,7 @@ _SETTINGS = {
                     method_options={"inner_data": "support+query"}),
     "imaml": dict(inner_lr=0.2, inner_steps=5, test_steps=5, method_options={"lam": 2.0, "cg_steps": 5}),
 }
-_ITERATIONS = {"maml": (1200, 150), "fomaml": (1500, 250), "reptile": (400, 60), "imaml": (400, 50)}
+_ITERATIONS = {"maml": (600, 100), "fomaml": (1500, 150), "reptile": (250, 40), "imaml": (180, 30)}
 
 
 def _recipes() -> dict[str, Recipe]:

@@ -38,7 +38,7 @@ class ConvNet(nn.Module):
     Input ``(M, channels, size, size)`` for one task (run a meta-batch with
     `mamlbook.task_forward`, parameters ``(T, ...)`` and inputs ``(T, M, channels,
     size, size)``); output logits ``(M, ways)``. The paper's network is
-    ``ConvNet(ways, filters=64, blocks=4)`` (about 113k parameters for 5 ways).
+    ``ConvNet(ways, filters=64, blocks=4)`` (112,261 parameters for 5 ways).
 
     >>> net = ConvNet(ways=5)
     >>> net(torch.zeros(10, 1, 28, 28)).shape

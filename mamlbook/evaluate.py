@@ -12,15 +12,20 @@ from .tasks import TaskBatch
 
 
 def adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float, max_steps: int,
-                     loss_fn: LossFn = mse_per_task) -> Tensor:
+                     loss_fn: LossFn = mse_per_task, on_divergence: str = "raise") -> Tensor:
     """Query loss of every task after 0, 1, ..., ``max_steps`` SGD steps on its support set.
 
     Returns a ``(T, max_steps + 1)`` tensor; column ``i`` is the loss after ``i`` steps
     of book eq. (2.2) with step size ``inner_lr``. Test-time adaptation is plain SGD
     (first order: nothing is differentiated through it).
+
+    If some task's loss becomes NaN/inf (SGD diverged on it), ``on_divergence="raise"``
+    (default) raises `DivergenceError` saying how many tasks diverged; ``"keep"``
+    returns the curve with those non-finite entries so they can be inspected.
     """
     checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("max_steps", max_steps, 0)
+    checks.one_of("on_divergence", on_divergence, {"raise", "keep"})
     phi = detached(batch_parameters(params, tasks.num_tasks), requires_grad=True)
     curve = []
     for step in range(max_steps + 1):
@@ -29,7 +34,15 @@ def adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch, *, inne
         if step < max_steps:
             phi, _ = adapt(model, phi, tasks.x_support, tasks.y_support, inner_lr=inner_lr, inner_steps=1,
                            loss_fn=loss_fn, create_graph=False)
-    return torch.stack(curve, dim=1)
+    curve = torch.stack(curve, dim=1)
+    diverged = ~torch.isfinite(curve).all(dim=1)
+    if on_divergence == "raise" and bool(diverged.any()):
+        first = int((~torch.isfinite(curve[diverged])).float().argmax(dim=1).min())
+        raise checks.DivergenceError(
+            f"test-time SGD diverged on {int(diverged.sum())} of {tasks.num_tasks} tasks (loss not finite from step "
+            f"{first} on) with inner_lr={inner_lr}. Use a smaller inner_lr or fewer max_steps, or pass "
+            f"on_divergence='keep' to inspect those tasks.")
+    return curve
 
 
 def adapted_predictions(model: nn.Module, params: Params, tasks: TaskBatch, x: Tensor, *, inner_lr: float,
@@ -54,6 +67,9 @@ def adapted_predictions(model: nn.Module, params: Params, tasks: TaskBatch, x: T
 def mean_and_ci95(values: Tensor) -> tuple[float, float]:
     """Mean and the half-width of its normal-approximation 95% interval (1.96·s/√n)."""
     values = values.detach().double().flatten()
+    if not bool(torch.isfinite(values).all()):
+        raise ValueError(f"values contains {int((~torch.isfinite(values)).sum())} NaN/inf entries; "
+                         "select the finite ones first and report how many were dropped")
     if values.numel() < 2:
         raise ValueError(f"values needs at least 2 entries for an interval, got {values.numel()}")
     return float(values.mean()), float(1.96 * values.std(unbiased=True) / math.sqrt(values.numel()))

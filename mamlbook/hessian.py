@@ -191,7 +191,8 @@ def conjugate_gradient(matvec: Callable[[Tensor], Tensor], b: Tensor, steps: int
     solution in at most ``P`` steps; iMAML takes a handful (Rajeswaran et al. 2019 use 5).
 
     Returns ``(x, r)``: the solution after ``steps`` iterations and its residual
-    ``r = b − A x`` (kept by the recurrence, not recomputed).
+    ``r = b − A x`` (kept by the recurrence, not recomputed). If ``A`` is not positive
+    definite nothing guarantees progress: check ``r``.
     """
     checks.int_in_range("steps", steps, 0)
     checks.tensor("b", b, finite=False)

@@ -55,7 +55,7 @@ def linear_tasks(num_tasks=3, dim=3, shots=6, seed=0):
 
 
 def closed_form_meta_gradient(params, tasks, lam, damping=0.0, first_order=False):
-    """d/dθ 1/T Σ_t L_query,t(φ_t*(θ)), φ* = (2/N XᵀX + λI)⁻¹(2/N Xᵀy + λθ), by autograd through the solve.
+    """d/dθ 1/T Σ_t L_query,t(φ_t*(θ)) by autograd through φ* = (2/N XᵀX + λI)⁻¹(2/N Xᵀy + λθ).
 
     With ``damping`` > 0 instead the explicit solve of ((1 + damping) I + H/λ) v = ∇L_query(φ*);
     with ``first_order`` the plain mean of ∇L_query(φ*) (no inverse matrix).
@@ -132,13 +132,12 @@ def test_nonlinear_meta_gradient_matches_explicit_hessian_solve(tanh_model, task
     step = mb.get_method("imaml")(tanh_model, params, tasks64, inner_lr=0.1, inner_steps=150, lam=lam, cg_steps=p)
     expected = torch.zeros(p, dtype=torch.float64)
     for t in range(tasks64.num_tasks):
-        phi = solve_inner_by_loop(tanh_model, params, tasks64.x_support[t], tasks64.y_support[t], lam, 0.1, 150)
+        xs, ys, xq, yq = tasks64.x_support[t], tasks64.y_support[t], tasks64.x_query[t], tasks64.y_query[t]
+        phi = solve_inner_by_loop(tanh_model, params, xs, ys, lam, 0.1, 150)
         hess = torch.autograd.functional.hessian(
-            lambda w: ((functional_call(tanh_model, unflat(w, phi), (tasks64.x_support[t],)) - tasks64.y_support[t]) ** 2).mean(),
-            flat(phi))
+            lambda w: ((functional_call(tanh_model, unflat(w, phi), (xs,)) - ys) ** 2).mean(), flat(phi))
         grad_q = torch.autograd.functional.jacobian(
-            lambda w: ((functional_call(tanh_model, unflat(w, phi), (tasks64.x_query[t],)) - tasks64.y_query[t]) ** 2).mean(),
-            flat(phi))
+            lambda w: ((functional_call(tanh_model, unflat(w, phi), (xq,)) - yq) ** 2).mean(), flat(phi))
         expected += torch.linalg.solve(torch.eye(p, dtype=torch.float64) + hess / lam, grad_q) / tasks64.num_tasks
     error = (flat(step.grads) - expected).abs().max()
     assert error < 1e-9, error

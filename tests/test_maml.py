@@ -141,3 +141,13 @@ def test_maml_on_cuda_matches_cpu(small_model, tasks64):
     gpu_model = small_model.to(dev)
     gpu = mb.get_method("maml")(gpu_model, {k: v.to(dev) for k, v in params.items()}, tasks64.to(dev), inner_lr=0.05, inner_steps=2)
     assert torch.allclose(flat(gpu.grads).cpu(), flat(cpu.grads), rtol=1e-8, atol=1e-10)
+
+
+def test_adaptation_curve_reports_divergence_instead_of_returning_inf(small_model, tasks64):
+    params = mb.detached(mb.parameters_of(small_model))
+    with pytest.raises(mb.DivergenceError, match="inner_lr"):
+        mb.adaptation_curve(small_model, params, tasks64, inner_lr=1e4, max_steps=40)
+    kept = mb.adaptation_curve(small_model, params, tasks64, inner_lr=1e4, max_steps=40, on_divergence="keep")
+    assert not torch.isfinite(kept).all()
+    with pytest.raises(ValueError, match="NaN/inf"):
+        mb.mean_and_ci95(kept[:, -1])

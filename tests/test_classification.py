@@ -1,0 +1,197 @@
+"""N-way K-shot sampling, the functional conv net with per-task batch norm, and MAML through it."""
+import dataclasses
+
+import pytest
+import torch
+from torch.func import functional_call
+
+import mamlbook as mb
+from mamlbook import classification_recipes as cr
+from mamlbook.convnet import ConvNet, accuracy_per_task
+from mamlbook.tasks.classification import ClassificationTasks
+from conftest import central_difference, flat
+
+
+@pytest.fixture
+def images():
+    """10 classes × 6 drawings of asymmetric 5×5 images: every rotation is distinguishable."""
+    return (torch.rand(10, 6, 5, 5, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
+
+
+def test_shapes_labels_and_disjoint_drawings(images):
+    family = ClassificationTasks(images, ways=4)
+    batch = family.sample(7, 2, 3, generator=torch.Generator().manual_seed(1))
+    assert batch.x_support.shape == (7, 8, 1, 5, 5) and batch.x_query.shape == (7, 12, 1, 5, 5)
+    assert batch.y_support.dtype == torch.int64
+    assert torch.equal(batch.y_support[0], torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]))
+    assert torch.equal(batch.y_query[3], torch.arange(4).repeat_interleave(3))
+    assert batch.x_support.dtype == torch.float32 and 0 <= batch.x_support.min() and batch.x_support.max() <= 1
+    classes, drawings = batch.info["classes"], batch.info["drawings"]
+    for t in range(7):
+        assert len(set(classes[t].tolist())) == 4, "distinct classes within a task"
+        for n in range(4):
+            assert len(set(drawings[t, n].tolist())) == 5, "support and query drawings never repeat"
+            c = int(classes[t, n])
+            expect = images[c, drawings[t, n]].float() / 255
+            got = torch.cat([batch.x_support[t, 2 * n:2 * n + 2, 0], batch.x_query[t, 3 * n:3 * n + 3, 0]])
+            assert torch.equal(got, expect)
+    assert (batch.info["rotations"] == 0).all()
+
+
+def test_rotations_are_new_classes(images):
+    family = ClassificationTasks(images, ways=5, rotations=True)
+    assert family.num_classes == 40
+    batch = family.sample(50, 1, 1, generator=torch.Generator().manual_seed(2))
+    turns, classes, drawings = batch.info["rotations"], batch.info["classes"], batch.info["drawings"]
+    assert set(turns.flatten().tolist()) == {0, 1, 2, 3}
+    for t in range(50):
+        pairs = list(zip(classes[t].tolist(), turns[t].tolist()))
+        assert len(set(pairs)) == 5, "a (class, rotation) pair appears once per task"
+        for n, (c, k) in enumerate(pairs):
+            expect = torch.rot90(images[c, drawings[t, n, 0]].float() / 255, k, dims=(0, 1))
+            assert torch.equal(batch.x_support[t, n, 0], expect)
+            # the query drawing is rotated the same way (same class)
+            assert torch.equal(batch.x_query[t, n, 0], torch.rot90(images[c, drawings[t, n, 1]].float() / 255, k, dims=(0, 1)))
+
+
+def test_same_generator_same_tasks(images):
+    family = ClassificationTasks(images, ways=3, rotations=True)
+    a = family.sample(4, 1, 2, generator=torch.Generator().manual_seed(5))
+    b = family.sample(4, 1, 2, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a.x_support, b.x_support) and torch.equal(a.x_query, b.x_query)
+
+
+def test_bad_inputs_are_named(images):
+    with pytest.raises(ValueError, match=r"ways must be in \[1, 10\]"):
+        ClassificationTasks(images, ways=11)
+    with pytest.raises(ValueError, match=r"ways must be in \[1, 40\].*rotations"):
+        ClassificationTasks(images, ways=41, rotations=True)
+    ClassificationTasks(images, ways=40, rotations=True)  # exactly enough classes is fine
+    family = ClassificationTasks(images, ways=5)
+    with pytest.raises(ValueError, match=r"at most the 6 drawings per class, got 5 \+ 2 = 7"):
+        family.sample(2, 5, 2, generator=torch.Generator())
+    with pytest.raises(ValueError, match="support_shots"):
+        family.sample(2, 0, 2, generator=torch.Generator())
+    with pytest.raises(ValueError, match=r"\(classes, drawings, height, width\)"):
+        ClassificationTasks(images[0], ways=2)
+    with pytest.raises(TypeError, match="uint8 or floating point"):
+        ClassificationTasks(images.long(), ways=2)
+    with pytest.raises(TypeError, match="generator"):
+        family.sample(2, 1, 1, generator=None)
+
+
+# ---------------------------------------------------------------- the conv net
+
+
+def random_tasks(num_tasks, ways, shots, size, seed, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.rand(ways * 3, shots * 2 + 2, size, size, generator=g, dtype=dtype)
+    return ClassificationTasks(images, ways).sample(num_tasks, shots, shots + 1, generator=g, dtype=dtype)
+
+
+def test_paper_architecture_shapes():
+    net = ConvNet(ways=5, filters=64)
+    # 4 convs (640 + 3 · 36,928) + 4 batch norms (4 · 128) + head (64 · 5 + 5)
+    assert sum(p.numel() for p in net.parameters()) == 112_261
+    assert net(torch.rand(3, 1, 28, 28)).shape == (3, 5)
+    assert not list(net.buffers()), "no running statistics anywhere"
+    with pytest.raises(ValueError, match="mamlbook.task_forward"):
+        net(torch.rand(2, 3, 1, 28, 28))
+    with pytest.raises(ValueError, match="image_size"):
+        ConvNet(blocks=5, image_size=28)
+
+
+def test_batch_norm_statistics_do_not_leak_between_tasks():
+    torch.manual_seed(0)
+    net = ConvNet(ways=5, filters=8)
+    params = mb.batch_parameters(mb.detached(mb.parameters_of(net)), 3)
+    tasks = random_tasks(3, 5, 1, 28, seed=1)
+    out = mb.task_forward(net, params, tasks.x_query)
+    # each task alone, plain forward: the same numbers
+    for t in range(3):
+        alone = functional_call(net, {k: v[t] for k, v in params.items()}, (tasks.x_query[t],))
+        assert torch.allclose(out[t], alone, atol=1e-5)
+    # change task 2's images drastically: tasks 0 and 1 do not move at all
+    x = tasks.x_query.clone()
+    x[2] = x[2] * 10 + 3
+    out2 = mb.task_forward(net, params, x)
+    assert torch.equal(out2[:2], out[:2]) and not torch.allclose(out2[2], out[2])
+    # and train/eval mode make no difference (there is no mode-dependent state)
+    net.eval()
+    assert torch.equal(mb.task_forward(net, params, tasks.x_query), out)
+
+
+def test_adaptation_of_a_task_is_independent_of_its_meta_batch():
+    torch.manual_seed(0)
+    net = ConvNet(ways=3, filters=4).double()
+    params = mb.detached(mb.parameters_of(net))
+    tasks = random_tasks(4, 3, 2, 28, seed=2, dtype=torch.float64)
+    step = mb.get_method("maml")(net, params, tasks, inner_lr=0.3, inner_steps=2, loss_fn=mb.cross_entropy_per_task)
+    parts = tasks.split(4)
+    singles = [mb.get_method("maml")(net, params, p, inner_lr=0.3, inner_steps=2, loss_fn=mb.cross_entropy_per_task)
+               for p in parts]
+    assert torch.allclose(step.query_loss, torch.cat([s.query_loss for s in singles]), rtol=1e-12, atol=1e-12)
+    assert torch.allclose(flat(step.grads), sum(flat(s.grads) for s in singles) / 4, rtol=1e-10, atol=1e-12)
+
+
+def meta_loss_by_loop(model, params, tasks, inner_lr, inner_steps):
+    """Reference: one task at a time, plain functional_call and autograd, no vmap."""
+    ce = torch.nn.functional.cross_entropy
+    total = 0.0
+    for t in range(tasks.num_tasks):
+        phi = dict(params)
+        for _ in range(inner_steps):
+            loss = ce(functional_call(model, phi, (tasks.x_support[t],)), tasks.y_support[t])
+            grads = torch.autograd.grad(loss, list(phi.values()), create_graph=True)
+            phi = {k: v - inner_lr * g for (k, v), g in zip(phi.items(), grads)}
+        total = total + ce(functional_call(model, phi, (tasks.x_query[t],)), tasks.y_query[t])
+    return total / tasks.num_tasks
+
+
+@pytest.mark.parametrize("inner_steps", [2])
+def test_maml_meta_gradient_through_conv_and_batch_norm_matches_finite_differences(inner_steps):
+    """Tiny net (2 blocks of 2 filters, 8×8 images), float64; ReLU and max-pool kinks are
+    avoided by generic random inputs and a small ε (no activation sits within ε of a kink)."""
+    torch.manual_seed(3)
+    net = ConvNet(ways=3, filters=2, blocks=2, image_size=8).double()
+    params = mb.detached(mb.parameters_of(net))
+    tasks = random_tasks(2, 3, 2, 8, seed=4, dtype=torch.float64)
+    step = mb.get_method("maml")(net, params, tasks, inner_lr=0.5, inner_steps=inner_steps, loss_fn=mb.cross_entropy_per_task)
+
+    def f(p):
+        p = {k: v.detach().requires_grad_() for k, v in p.items()}
+        return float(meta_loss_by_loop(net, p, tasks, 0.5, inner_steps).detach())
+
+    reference = central_difference(f, params, eps=1e-6)
+    assert torch.allclose(flat(step.grads), reference, rtol=1e-5, atol=1e-7), (flat(step.grads) - reference).abs().max()
+    fo = mb.get_method("fomaml")(net, params, tasks, inner_lr=0.5, inner_steps=inner_steps, loss_fn=mb.cross_entropy_per_task)
+    assert (flat(fo.grads) - reference).abs().max() > 1e-4, "the second-order terms matter here"
+
+
+def test_accuracy_per_task():
+    logits = torch.tensor([[[2.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [1.0, 0.0]]])
+    assert torch.equal(accuracy_per_task(logits, torch.tensor([[0, 1], [0, 1]])), torch.tensor([1.0, 0.5]))
+    with pytest.raises(ValueError, match="logits must be"):
+        accuracy_per_task(logits, torch.tensor([0, 1]))
+
+
+# ---------------------------------------------------------------- recipes and checkpoints
+
+
+def test_recipe_runs_end_to_end_on_a_tiny_data_set(monkeypatch):
+    small = mb.tasks.glyphs.generate_glyphs(12, 4, seed=0)
+    monkeypatch.setattr(cr, "load_glyphs", lambda split, seed=0: small)
+    for name in ("glyphs_maml_1shot", "glyphs_imaml_1shot"):
+        monkeypatch.setitem(cr.RECIPES, name, dataclasses.replace(cr.RECIPES[name], filters=4))
+        meta = cr.regenerate(name, device="cpu", progress=False, iterations=2, save=False, eval_tasks=3)
+        assert len(meta["test_accuracy"]) == 3 and meta["seconds"] > 0
+    with pytest.raises(ValueError, match="name must be one of"):
+        cr.regenerate("glyphs_nope")
+
+
+@pytest.mark.parametrize("name", sorted(cr.RECIPES))
+def test_shipped_checkpoints_load_with_their_evaluation(name):
+    model, meta = cr.load_recipe(name, device="cpu")
+    assert isinstance(model, ConvNet) and model.filters == cr.RECIPES[name].filters
+    assert len(meta["test_accuracy"]) == cr.EVAL_TASKS
+    assert mb.checkpoints.pretrained_path(name).stat().st_size < 1_000_000
