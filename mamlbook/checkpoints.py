@@ -7,6 +7,7 @@ for another architecture is refused with a message that says what differs.
 """
 from __future__ import annotations
 
+import numbers
 import os
 import pickle
 import tempfile
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.torch_version import TorchVersion
 
 from .functional import Params
 
@@ -28,18 +30,43 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, params: Params | 
     payload = {
         "architecture": getattr(model, "architecture", type(model).__name__),
         "params": {k: v.detach().cpu().clone() for k, v in params.items()},
-        "metadata": dict(metadata or {}),
+        "metadata": _plain_data(dict(metadata or {}), "metadata"),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
+        os.chmod(tmp, 0o644)  # mkstemp makes files private (0600); a checkpoint is meant to be read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _plain_data(value, where: str):
+    """``value`` as plain data that ``torch.load(weights_only=True)`` accepts; else TypeError naming ``where``.
+
+    str/int/float subclasses (``torch.__version__``, NumPy scalars) become the plain type.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, (list, tuple)):
+        items = [_plain_data(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if isinstance(value, tuple) else items
+    if isinstance(value, dict):
+        return {_plain_data(k, f"{where} key {k!r}"): _plain_data(v, f"{where}[{k!r}]") for k, v in value.items()}
+    raise TypeError(f"{where} must hold plain data (str, int, float, bool, None, list, tuple, dict, tensor) so that "
+                    f"it loads with torch.load(weights_only=True); got {type(value).__name__}")
 
 
 def load_checkpoint(path: str | os.PathLike, model: nn.Module, *, into_model: bool = True) -> tuple[Params, dict]:
@@ -52,7 +79,9 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, *, into_model: bo
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint path {str(path)!r} does not exist")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        # TorchVersion (a str subclass) is allowed so files whose metadata holds torch.__version__ load
+        with torch.serialization.safe_globals([TorchVersion]):
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
         raise ValueError(f"checkpoint {str(path)!r} is not a mamlbook checkpoint: torch.load(weights_only=True) "
                          f"refused it ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err

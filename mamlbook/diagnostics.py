@@ -8,7 +8,8 @@ call, and how well two meta-gradients agree (during training, too).
   (Hessian chapter, eq. 3.4, and first-order chapter, eq. 4.1).
 * `time_per_call`: wall time of a call, the minimum (or median) over repeats.
 * `top_eigenvalue`: the largest eigenvalue of a positive semi-definite matrix (power
-  iteration), e.g. of the Gauss-Newton matrix.
+  iteration), e.g. of the Gauss-Newton matrix; `gauss_newton_top_eigenvalue`: that of
+  the MSE's Gauss-Newton term of a network on one task, without forming ``P × P``.
 * `gradient_agreement`: cosine similarity and norm ratio of two gradients.
 * `agreement_during_training`: meta-train with one method and, every few iterations,
   compare its meta-gradient with another method's on the *same* meta-batch.
@@ -26,7 +27,7 @@ from torch import Tensor, nn
 
 from . import checks
 from .algorithms import get_method
-from .functional import Params, flatten_params, parameters_of
+from .functional import Params, flatten_params, parameters_of, unflatten_params
 
 
 # --------------------------------------------------------------------------------------
@@ -188,6 +189,27 @@ def top_eigenvalue(matrix: Tensor | Callable[[Tensor], Tensor], size: int | None
             return 0.0
         v = w / norm
     return value
+
+
+def gauss_newton_top_eigenvalue(model: nn.Module, params: Params, x: Tensor) -> float:
+    """Largest eigenvalue of the Gauss-Newton term of the mean squared error at ``params``.
+
+    For ``L = 1/n Σ_n (M_n − y_n)²`` over the ``n`` outputs of ``model`` on one task's
+    inputs ``x (N, ...)``, the Gauss-Newton term is ``G = (2/n) JᵀJ`` with ``J (n, P)``
+    the Jacobian of the outputs (`mamlbook.hessian.gauss_newton_split`, Hessian
+    chapter eq. 3.5). It does not depend on the targets. Its non-zero eigenvalues are
+    those of the small ``n × n`` matrix ``(2/n) J Jᵀ``, which is what is diagonalised
+    here, so this is cheap even when ``P × P`` matrices are not. ``α`` times this value
+    above 1 means one inner step of size ``α`` over-corrects along that direction.
+    """
+    checks.tensor("x", x)
+    like = {k: v.detach() for k, v in params.items()}
+
+    def outputs(w: Tensor) -> Tensor:
+        return torch.func.functional_call(model, unflatten_params(w, like), (x,)).reshape(-1)
+
+    jac = torch.func.jacrev(outputs)(flatten_params(like))
+    return float(torch.linalg.eigvalsh(2.0 / jac.shape[0] * jac @ jac.T)[-1])
 
 
 # --------------------------------------------------------------------------------------

@@ -151,3 +151,17 @@ def test_peak_saved_bytes_grows_with_steps_for_maml_only(small_model, tasks64):
     measured = analysis.peak_saved_tensor_bytes(lambda: mb.get_method("imaml")(
         small_model, params, tasks64, inner_lr=0.01, inner_steps=5)).result
     assert torch.equal(flat(plain.grads), flat(measured.grads))
+
+
+def test_loss_hessian_and_batched_products_match_full_hessian(small_model, tasks64):
+    params = mb.detached(mb.parameters_of(small_model))
+    full = [mb.full_hessian(mb.loss_function(small_model, tasks64.x_support[t], tasks64.y_support[t]), params)
+            for t in range(tasks64.num_tasks)]
+    for t in range(tasks64.num_tasks):
+        h = analysis.loss_hessian(small_model, params, tasks64.x_support[t], tasks64.y_support[t])
+        assert torch.allclose(h, full[t], rtol=0, atol=1e-12)
+    v = torch.randn(tasks64.num_tasks, full[0].shape[0], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    hv = analysis.hessian_vector_products(small_model, params, tasks64.x_support, tasks64.y_support, v)
+    assert torch.allclose(hv, torch.stack([full[t] @ v[t] for t in range(tasks64.num_tasks)]), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="vectors"):
+        analysis.hessian_vector_products(small_model, params, tasks64.x_support, tasks64.y_support, v[:2])

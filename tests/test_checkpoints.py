@@ -106,3 +106,18 @@ def test_same_name_wrong_shapes_is_refused(tmp_path):
     mb.save_checkpoint(tmp_path / "missing.pt", model, params)
     with pytest.raises(ValueError, match="parameters"):
         mb.load_checkpoint(tmp_path / "missing.pt", model)
+
+
+def test_metadata_is_kept_loadable(tmp_path):
+    """torch.__version__ and NumPy scalars become plain types; anything else is refused when saving."""
+    import numpy as np
+
+    model = mb.SinusoidMLP(hidden=(8, 8))
+    meta = {"torch": torch.__version__, "mse": np.float64(0.25), "steps": np.int64(10), "curve": (1.0, [2, 3])}
+    path = mb.save_checkpoint(tmp_path / "m.pt", model, metadata=meta)
+    _, loaded = mb.load_checkpoint(path, model)
+    assert loaded == {"torch": str(torch.__version__), "mse": 0.25, "steps": 10, "curve": (1.0, [2, 3])}
+    assert type(loaded["torch"]) is str and (path.stat().st_mode & 0o777) == 0o644
+    with pytest.raises(TypeError, match="metadata\\['bad'\\]"):
+        mb.save_checkpoint(tmp_path / "n.pt", model, metadata={"bad": object()})
+    assert not (tmp_path / "n.pt").exists()

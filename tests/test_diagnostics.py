@@ -121,3 +121,10 @@ def test_agreement_of_a_method_with_itself_is_perfect():
     with pytest.raises(ValueError, match="method"):
         diagnostics.agreement_during_training(mb.SinusoidMLP(hidden=(8, 8)), mb.SinusoidTasks(), iterations=1,
                                               every=1, generator=torch.Generator(), other="nope")
+
+
+def test_gauss_newton_top_eigenvalue_matches_the_split(small_model, tasks64):
+    params = mb.detached(mb.parameters_of(small_model))
+    x, y = tasks64.x_support[0], tasks64.y_support[0]
+    expected = float(torch.linalg.eigvalsh(mb.gauss_newton_split(small_model, params, x, y).gauss_newton)[-1])
+    assert diagnostics.gauss_newton_top_eigenvalue(small_model, params, x) == pytest.approx(expected, rel=1e-10)
