@@ -39,6 +39,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 import mamlbook as mb
@@ -174,6 +175,25 @@ def step_flops(step) -> tuple[int, dict]:
     return int(counter.get_total_flops()), by_op
 
 
+class CountOps(TorchDispatchMode):
+    """Counts the tensor operations (ATen calls) that run while it is active."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def count_ops(step) -> int:
+    counter = CountOps()
+    with counter:
+        step()
+    return counter.count
+
+
 def small_bmm_rate(seconds: float = 1.0) -> float:
     """FLOP/s of this CPU on the step's typical product, (25, 10, 40) @ (25, 40, 40)."""
     a, b = torch.randn(META_BATCH, SUPPORT, 40), torch.randn(META_BATCH, 40, 40)
@@ -252,7 +272,7 @@ def run(inner_steps_list, threads, rounds, compile_, calls_fast):
                   "mamlbook": lambda: make_mamlbook(model, params, tasks, k)}
         if compile_:
             makers["mamlbook-compiled"] = lambda: make_compiled(model, params, tasks, k)
-        steps, compile_s = {}, {}
+        steps, compile_s, ops = {}, {}, {}
         reference = make_loop(params, tasks, k)()
         for name, make in makers.items():
             try:
@@ -269,6 +289,7 @@ def run(inner_steps_list, threads, rounds, compile_, calls_fast):
                 grads = step()  # a guard failure would recompile here; make sure it does not
                 compile_s[name] = first
             steps[name] = step
+            ops[name] = None if name == "mamlbook-compiled" else count_ops(step)
             print(f"[{k} steps] {name}: same meta-gradient as the loop (max rel. diff {err:.1e}), first call {first:.2f} s")
         for step in steps.values():  # warm-up
             for _ in range(3):
@@ -290,6 +311,7 @@ def run(inner_steps_list, threads, rounds, compile_, calls_fast):
                 "speedup_vs_loop": loop_ms / ms,
                 "speedup_vs_higher": (higher_ms / ms) if higher_ms else None,
                 "times_lower_bound": ms / run_["lower_bound_ms"],
+                "tensor_ops": ops.get(name),
                 "compile_s": compile_s.get(name)}
         results["runs"][str(k)] = run_
     results["unavailable"] = unavailable
@@ -303,12 +325,14 @@ def print_table(results):
     for k, run_ in results["runs"].items():
         print(f"\ninner steps {k}: {run_['matrix_flops'] / 1e6:.1f} MFLOP of matrix products, "
               f"lower bound {run_['lower_bound_ms']:.3f} ms")
-        print(f"{'implementation':<20}{'ms/step':>10}{'tasks/s':>10}{'vs loop':>9}{'vs higher':>11}{'x bound':>9}{'compile s':>11}")
+        print(f"{'implementation':<20}{'ms/step':>10}{'tasks/s':>10}{'vs loop':>9}{'vs higher':>11}{'x bound':>9}"
+              f"{'ops':>8}{'compile s':>11}")
         for name, r in run_["impls"].items():
             vh = f"{r['speedup_vs_higher']:.1f}x" if r["speedup_vs_higher"] else "-"
             cs = f"{r['compile_s']:.1f}" if r["compile_s"] else "-"
+            ops = str(r["tensor_ops"]) if r["tensor_ops"] else "-"
             print(f"{name:<20}{r['median_ms']:>10.3f}{r['tasks_per_s']:>10.0f}{r['speedup_vs_loop']:>8.1f}x{vh:>11}"
-                  f"{r['times_lower_bound']:>8.1f}x{cs:>11}")
+                  f"{r['times_lower_bound']:>8.1f}x{ops:>8}{cs:>11}")
     for name, why in results["unavailable"].items():
         print(f"{name}: unavailable ({why})")
 

@@ -35,6 +35,11 @@ def detached(params: Params, requires_grad: bool = False) -> Params:
     return {k: v.detach().clone().requires_grad_(requires_grad) for k, v in params.items()}
 
 
+def detached_views(params: Params) -> Params:
+    """``params`` cut from the autograd graph, without copying (``detach``, not ``clone``)."""
+    return {k: v.detach() for k, v in params.items()}
+
+
 def batch_parameters(params: Params, num_tasks: int) -> Params:
     """Give every tensor a leading task dimension: shape ``(num_tasks, *shape)``.
 
@@ -66,8 +71,12 @@ def task_forward(model: nn.Module, params: Params, x: Tensor) -> Tensor:
 
 
 def mse_per_task(predictions: Tensor, targets: Tensor) -> Tensor:
-    """Mean squared error of each task: ``(T, N, ...)`` twice -> ``(T,)``."""
-    return (predictions - targets).square().flatten(1).mean(1)
+    """Mean squared error of each task: ``(T, N, ...)`` twice -> ``(T,)``.
+
+    Two operations (``mse_loss`` elementwise, one mean), so that the inner gradient's
+    graph, which second-order MAML differentiates again, stays small.
+    """
+    return nn.functional.mse_loss(predictions, targets, reduction="none").mean(dim=tuple(range(1, predictions.ndim)))
 
 
 def cross_entropy_per_task(logits: Tensor, labels: Tensor) -> Tensor:
@@ -126,7 +135,7 @@ def adapt(
         if create_graph:
             params = sgd_step(params, grads, inner_lr)
         else:  # constant-size memory: each step starts a fresh graph at detached leaves
-            params = {k: v.requires_grad_() for k, v in sgd_step(detached(params), grads, inner_lr).items()}
+            params = {k: v.requires_grad_() for k, v in sgd_step(detached_views(params), grads, inner_lr).items()}
     if first_losses is None:
         with torch.no_grad():
             first_losses = task_losses(model, params, x_support, y_support, loss_fn)

@@ -311,7 +311,7 @@ PROBE_JS = r"""
   facts.math = [...document.querySelectorAll('.math')].map((e) => ({
       typeset: !!e.querySelector('mjx-container'), text: e.textContent.slice(0, 80)}));
   facts.mjx_containers = document.querySelectorAll('mjx-container').length;
-  facts.mjx_errors = [...document.querySelectorAll('mjx-merror')].map(
+  facts.mjx_errors = [...document.querySelectorAll('mjx-merror, [data-mjx-error]')].map(
       (e) => e.getAttribute('data-mjx-error') || e.textContent);
   // Text outside code and rendered math, to look for raw TeX.
   const skip = 'pre, code, script, style, textarea, mjx-container, .highlight, .widget-output';
