@@ -8,7 +8,7 @@ from .algorithms import MetaStep, get_method, method_names
 from .checks import DivergenceError
 from .checkpoints import load_checkpoint, pretrained_path, save_checkpoint
 from .device import describe_device, get_device, seed_everything
-from .evaluate import adaptation_curve, adapted_predictions, mean_and_ci95
+from .evaluate import adaptation_curve, adapted_predictions, mean_and_ci95, proximal_adaptation_curve
 from .functional import (adapt, batch_parameters, cross_entropy_per_task, detached, mse_per_task, parameters_of,
                          task_forward, task_losses)
 from .models import SinusoidMLP, TaskLinear

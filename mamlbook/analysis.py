@@ -18,8 +18,9 @@ and measure what the algorithms cost.
   tensors while a function runs (iMAML chapter, memory section).
 
 Shapes follow `mamlbook.functional`: ``params`` is an unbatched dict ``θ``; data are
-task-batched ``(T, N, ...)``; returned vectors are flat ``(P,)`` in the order of
-`mamlbook.functional.flatten_params`, averaged over the ``T`` tasks.
+task-batched ``(T, N, ...)``; vectors are flat, in the order of
+`mamlbook.functional.flatten_params`. The expansions return ``(P,)`` vectors averaged
+over the ``T`` tasks.
 """
 from __future__ import annotations
 

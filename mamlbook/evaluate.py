@@ -45,6 +45,30 @@ def adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch, *, inne
     return curve
 
 
+def proximal_adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float,
+                              max_steps: int, lam: float, loss_fn: LossFn = mse_per_task) -> Tensor:
+    """Like `adaptation_curve`, but adapting as iMAML does: its proximal inner solver.
+
+    Column ``i`` is the query loss after ``i`` steps of
+    `mamlbook.algorithms.imaml.proximal_adapt` on ``L_support(φ) + λ/2‖φ − θ‖²``
+    (book eq. 6.1) from ``φ = θ``. Returns ``(T, max_steps + 1)``.
+    """
+    from .algorithms.imaml import proximal_adapt  # evaluation sits above the algorithms
+
+    checks.positive_float("inner_lr", inner_lr)
+    checks.int_in_range("max_steps", max_steps, 0)
+    checks.positive_float("lam", lam)
+    anchor = batch_parameters({k: v.detach() for k, v in params.items()}, tasks.num_tasks)
+    curve = []
+    for steps in range(max_steps + 1):
+        phi = anchor if steps == 0 else proximal_adapt(model, anchor, tasks.x_support, tasks.y_support,
+                                                       inner_lr=inner_lr, inner_steps=steps, lam=lam,
+                                                       loss_fn=loss_fn)[0]
+        with torch.no_grad():
+            curve.append(task_losses(model, phi, tasks.x_query, tasks.y_query, loss_fn))
+    return torch.stack(curve, dim=1)
+
+
 def adapted_predictions(model: nn.Module, params: Params, tasks: TaskBatch, x: Tensor, *, inner_lr: float,
                         steps: list[int]) -> dict[int, Tensor]:
     """Predictions on ``x (T, N, 1)`` after each number of SGD steps in ``steps`` (for plots)."""

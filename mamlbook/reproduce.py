@@ -76,7 +76,7 @@ def evaluate_recipe(name: str, tasks, *, inner_lr: float = 0.01, steps=STEPS, de
         out[k] = {"mean": mean, "ci95": half, "median": median, "diverged": int((~finite).sum())}
     return {"recipe": name, "settings": json.loads(metadata.get("settings", "{}")),
             "train_seconds": metadata.get("seconds"), "trained_on": metadata.get("device"), "steps": out,
-            "num_tasks": tasks.num_tasks}
+            "num_tasks": curve.shape[0]}
 
 
 def reproduce(rows: list[str] | None = None, *, num_tasks: int = 600, retrain: bool = False, train_missing: bool = True,

@@ -286,3 +286,18 @@ def test_proximal_solver_is_monotone_when_the_step_is_too_large():
     assert (previous < objective(anchor) - 1e-3).all()  # and the accepted ones made progress
     step = mb.get_method("imaml")(model, params, tasks, inner_lr=50.0, inner_steps=100, lam=2.0, cg_steps=4)
     assert torch.isfinite(flat(step.grads)).all()
+
+
+def test_proximal_adaptation_curve_matches_proximal_adapt():
+    tasks = linear_tasks()
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1).double()
+    params = mb.detached(mb.parameters_of(model))
+    curve = mb.proximal_adaptation_curve(model, params, tasks, inner_lr=0.1, max_steps=4, lam=2.0)
+    assert curve.shape == (tasks.num_tasks, 5)
+    from mamlbook.algorithms.imaml import proximal_adapt
+    phi, _, _ = proximal_adapt(model, mb.batch_parameters(params, tasks.num_tasks), tasks.x_support, tasks.y_support,
+                               inner_lr=0.1, inner_steps=3, lam=2.0)
+    assert torch.allclose(curve[:, 3], mb.task_losses(model, phi, tasks.x_query, tasks.y_query))
+    assert torch.allclose(curve[:, 0], mb.task_losses(model, mb.batch_parameters(params, tasks.num_tasks),
+                                                      tasks.x_query, tasks.y_query))
