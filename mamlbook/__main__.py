@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .recipes import RECIPES, Recipe, regenerate
+from .reproduce import ROWS
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -85,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
                          description="Evaluate the shipped MAML, pretrained, first-order MAML, Reptile and iMAML "
                                      "checkpoints on 5-shot sinusoid tasks after 1, 5, 10 SGD steps, beside the "
                                      "paper's numbers. Missing checkpoints are trained from their recipes.")
-    rep.add_argument("--rows", nargs="+", default=None, help="subset of: MAML, pretrained, 'first-order MAML', Reptile, iMAML")
+    rep.add_argument("--rows", nargs="+", default=None, help="subset of the rows (default all): " + ", ".join(repr(r) for r in ROWS))
     rep.add_argument("--tasks", type=int, default=600, help="number of test tasks (default 600)")
     rep.add_argument("--retrain", action="store_true", help="retrain every checkpoint from its recipe first")
     rep.add_argument("--no-train", action="store_true", help="fail instead of training a missing checkpoint")

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from . import checks
+from .diagnostics import saved_tensor_memory
 from .functional import (LossFn, Params, adapt, batch_parameters, detached, flatten_params, mse_per_task,
                          task_losses)
 from .tasks import TaskBatch
@@ -232,50 +233,6 @@ class SavedTensorPeak(NamedTuple):
     saved_count: int  # how many tensors autograd saved in all (graphs built and freed included)
 
 
-class _Storages:
-    """Distinct storages held by saved tensors right now: ``{key: [bytes, holders]}``, and the peak."""
-
-    def __init__(self) -> None:
-        self.held: dict[tuple, list[int]] = {}
-        self.now = self.peak = self.count = 0
-
-    def add(self, tensor: Tensor) -> tuple:
-        try:
-            storage = tensor.untyped_storage()
-            key, nbytes = (str(tensor.device), storage.data_ptr()), storage.nbytes()
-        except (RuntimeError, NotImplementedError):  # no plain storage (e.g. sparse): count its elements
-            key, nbytes = ("id", id(tensor)), tensor.numel() * tensor.element_size()
-        entry = self.held.get(key)
-        if entry is None:
-            self.held[key] = [nbytes, 1]
-            self.now += nbytes
-            self.peak = max(self.peak, self.now)
-        else:
-            entry[1] += 1
-        self.count += 1
-        return key
-
-    def remove(self, key: tuple) -> None:
-        entry = self.held[key]
-        entry[1] -= 1
-        if entry[1] == 0:
-            self.now -= entry[0]
-            del self.held[key]
-
-
-class _Saved:
-    """What a graph stores in place of a saved tensor; releasing it updates the tally."""
-
-    __slots__ = ("tensor", "key", "tally")
-
-    def __init__(self, tensor: Tensor, tally: _Storages) -> None:
-        self.tensor, self.tally = tensor, tally
-        self.key = tally.add(tensor)
-
-    def __del__(self) -> None:
-        self.tally.remove(self.key)
-
-
 def peak_saved_tensor_bytes(fn: Callable[[], object]) -> SavedTensorPeak:
     """Run ``fn()`` and measure the memory autograd keeps alive for backward passes.
 
@@ -292,7 +249,5 @@ def peak_saved_tensor_bytes(fn: Callable[[], object]) -> SavedTensorPeak:
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable with no arguments, got {type(fn).__name__}")
-    tally = _Storages()
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: _Saved(t, tally), lambda box: box.tensor):
-        result = fn()
-    return SavedTensorPeak(result, tally.peak, tally.count)
+    result, stats = saved_tensor_memory(fn)  # the one implementation of the counting hooks
+    return SavedTensorPeak(result, stats.peak_bytes, stats.count)

@@ -58,5 +58,6 @@ def test_reproduce_counts_diverged_tasks_instead_of_averaging_infinity(monkeypat
     curve = torch.tensor([[1.0, 0.5, 0.4], [1.0, float("inf"), float("nan")], [1.0, 0.7, 0.6]])
     monkeypatch.setattr(reproduce, "adaptation_curve", lambda *args, **kwargs: curve)
     result = reproduce.evaluate_recipe("sinusoid_pretrain", None, steps=(1, 2))
+    assert result["learner"] == "sgd" and result["test_inner_lr"] == 0.01
     assert result["steps"][1]["diverged"] == 1 and result["steps"][1]["mean"] == pytest.approx(0.6)
     assert result["steps"][2]["median"] == pytest.approx(0.6)
