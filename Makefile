@@ -7,6 +7,9 @@ STAMP  := $(VENV)/.installed
 JB_FLAGS := -W -n --keep-going
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
+# One intra-op thread: at this book's tensor sizes a second thread barely helps, and on a
+# busy machine OpenMP's spin-waiting makes two threads up to 10x slower than one.
+export OMP_NUM_THREADS ?= 1
 
 .PHONY: book test setup unit nbval clean assets browser
 

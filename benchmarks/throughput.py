@@ -13,13 +13,15 @@ one run, all checked to return the same meta-gradient (``allclose``) before timi
 * ``mamlbook``: ``mb.get_method("maml")``, the whole meta-batch as batched matrix
   products (eager);
 * ``mamlbook-compiled``: the same function under ``torch.compile`` (compile time is
-  reported separately and not included in the step time).
+  reported separately, with a fresh on-disk cache unless ``--warm-cache``, and not
+  included in the step time).
 
 Timing: rounds of ``--calls`` calls per implementation, implementations interleaved
 round by round so that a change in machine load hits all of them alike; the median
-over all calls is reported. The lower bound is the step's matrix FLOPs (counted with
-``torch.utils.flop_counter``) at this CPU's rate for the step's small ``bmm``s,
-measured in the same run.
+over all calls is reported. The lower bound is the step's matrix products alone: the same
+``bmm``/``baddbmm`` calls (shapes, order) replayed back to back without autograd or
+any other operation, best of 200, in the same run; their FLOPs are counted with
+``torch.utils.flop_counter``.
 
 Run (about 2 minutes, most of it compiling)::
 
@@ -34,6 +36,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -194,29 +197,54 @@ def count_ops(step) -> int:
     return counter.count
 
 
-def small_bmm_rate(seconds: float = 1.0) -> float:
-    """FLOP/s of this CPU on the step's typical product, (25, 10, 40) @ (25, 40, 40)."""
-    a, b = torch.randn(META_BATCH, SUPPORT, 40), torch.randn(META_BATCH, 40, 40)
-    flops = 2 * META_BATCH * SUPPORT * 40 * 40
-    for _ in range(200):
-        torch.bmm(a, b)
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        for _ in range(100):
-            torch.bmm(a, b)
-        n += 100
-    return flops * n / (time.perf_counter() - start)
+class RecordMatmuls(TorchDispatchMode):
+    """Records every matrix product (``bmm``, ``baddbmm``, ``mm``, ``addmm``) with copies of its inputs."""
+
+    KINDS = {torch.ops.aten.bmm.default, torch.ops.aten.baddbmm.default, torch.ops.aten.mm.default,
+             torch.ops.aten.addmm.default}
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in self.KINDS:
+            copies = [a.detach().clone() if isinstance(a, torch.Tensor) else a for a in args]
+            self.calls.append((func, copies, dict(kwargs)))
+        return func(*args, **kwargs)
 
 
-def generic_op_cost(seconds: float = 0.5) -> float:
-    """Seconds per small eager op (an add of two (25, 10, 40) tensors)."""
+def matmul_floor(step, repeats: int = 200) -> float:
+    """Seconds that the step's matrix products alone take, replayed back to back (best of ``repeats``).
+
+    The products are those of one call of ``step`` (same shapes, same order, fresh copies
+    of their inputs, no autograd): the time an implementation with zero overhead per
+    operation would still need on this CPU.
+    """
+    recorder = RecordMatmuls()
+    with recorder:
+        step()
+    best = float("inf")
+    with torch.no_grad():
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for func, args, kwargs in recorder.calls:
+                func(*args, **kwargs)
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
+def generic_op_cost(repeats: int = 50) -> float:
+    """Seconds per small eager op (an add of two (25, 10, 40) tensors), best of ``repeats`` runs of 200."""
     a, b = torch.randn(META_BATCH, SUPPORT, 40), torch.randn(META_BATCH, SUPPORT, 40)
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        for _ in range(100):
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(200):
             torch.add(a, b)
-        n += 100
-    return (time.perf_counter() - start) / n
+        best = min(best, (time.perf_counter() - start) / 200)
+    return best
 
 
 def same_gradient(a: dict, b: dict, rtol=2e-3, atol=1e-5) -> float:
@@ -257,12 +285,11 @@ def run(inner_steps_list, threads, rounds, compile_, calls_fast):
     model, params, tasks, plain = make_problem()
     env = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": cpu_name(),
            "cores": os.cpu_count(), "loadavg_before": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M")}
-    rate = small_bmm_rate()
     op_cost = generic_op_cost()
     results = {"environment": env, "setup": {"net": "1-40-40-1 ReLU", "meta_batch": META_BATCH, "support": SUPPORT,
                                              "query": QUERY, "inner_lr": INNER_LR, "dtype": "float32",
                                              "rounds": rounds},
-               "small_bmm_gflops": rate / 1e9, "generic_op_us": op_cost * 1e6, "runs": {}}
+               "generic_op_us": op_cost * 1e6, "runs": {}}
     unavailable = {}
     for k in inner_steps_list:
         makers = {"loop": lambda: make_loop(params, tasks, k),
@@ -295,11 +322,12 @@ def run(inner_steps_list, threads, rounds, compile_, calls_fast):
             for _ in range(3):
                 step()
         flops, by_op = step_flops(steps["mamlbook"])
+        floor_s = matmul_floor(steps["mamlbook"])
         fast = {"mamlbook", "mamlbook-compiled", "vmap"}
         calls = {name: (calls_fast if name in fast else max(1, calls_fast // 10)) for name in steps}
         times = time_interleaved(steps, rounds, calls)
         run_ = {"inner_steps": k, "matrix_flops": flops, "matrix_flops_by_op": by_op,
-                "lower_bound_ms": 1e3 * flops / rate, "impls": {}}
+                "lower_bound_ms": 1e3 * floor_s, "matmul_gflops": flops / floor_s / 1e9, "impls": {}}
         loop_ms = 1e3 * statistics.median(times["loop"])
         higher_ms = 1e3 * statistics.median(times["higher"]) if "higher" in times else None
         for name, ts in times.items():
@@ -320,11 +348,11 @@ def run(inner_steps_list, threads, rounds, compile_, calls_fast):
 
 
 def print_table(results):
-    print(f"\nsmall-bmm rate {results['small_bmm_gflops']:.1f} GFLOP/s, generic op {results['generic_op_us']:.2f} us, "
+    print(f"\ngeneric op {results['generic_op_us']:.2f} us, "
           f"{results['environment']['threads']} threads, load {results['environment']['loadavg_before'][0]:.2f}")
     for k, run_ in results["runs"].items():
         print(f"\ninner steps {k}: {run_['matrix_flops'] / 1e6:.1f} MFLOP of matrix products, "
-              f"lower bound {run_['lower_bound_ms']:.3f} ms")
+              f"lower bound {run_['lower_bound_ms']:.3f} ms (they run at {run_['matmul_gflops']:.0f} GFLOP/s)")
         print(f"{'implementation':<20}{'ms/step':>10}{'tasks/s':>10}{'vs loop':>9}{'vs higher':>11}{'x bound':>9}"
               f"{'ops':>8}{'compile s':>11}")
         for name, r in run_["impls"].items():
@@ -368,8 +396,12 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (default 15)")
     parser.add_argument("--calls", type=int, default=20, help="calls per round of the fast implementations")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile path")
+    parser.add_argument("--warm-cache", action="store_true",
+                        help="reuse torch.compile's on-disk cache (default: a fresh one, so compile times are cold)")
     parser.add_argument("--out", default=str(RESULTS / "throughput.json"))
     args = parser.parse_args(argv)
+    if not args.warm_cache:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor-cold-")
     results = run(args.inner_steps, args.threads, args.rounds, not args.no_compile, args.calls)
     results["command"] = "python benchmarks/throughput.py " + " ".join(sys.argv[1:] if argv is None else argv)
     print_table(results)
