@@ -175,7 +175,7 @@ def reproduce(rows: list[str] | None = None, *, num_tasks: int = 600, retrain: b
 def format_table(results: dict) -> str:
     """The table as text: ours (mean ± 95% interval) beside the paper's numbers."""
     steps = results["protocol"]["steps"]
-    head = f"{'method':<33}" + "".join(f"{f'{k} step' + ('s' if k > 1 else ''):>32}" for k in steps)
+    head = f"{'method':<33}" + "".join(f" {f'{k} step' + ('s' if k > 1 else ''):>33}" for k in steps)
     lines = [head]
     for row, r in results["rows"].items():
         cells = []
@@ -184,7 +184,7 @@ def format_table(results: dict) -> str:
             text = f"{cell['mean']:.3g} ± {cell['ci95']:.2g}" + (f" [{cell['diverged']} div.]" if cell["diverged"] else "")
             paper = results["paper"].get(row, {}).get(str(k))
             cells.append(f"{text}{f' ({paper:.2f})' if paper is not None else ''}")
-        lines.append(f"{row:<33}" + "".join(f"{c:>32}" for c in cells))
+        lines.append(f"{row:<33}" + "".join(f" {c:>33}" for c in cells))
     lines.append(f"(mean ± 95% interval over {results['protocol']['test_tasks']} test tasks, K = 5, SGD α = "
                  f"{results['protocol']['inner_lr']} unless the row says otherwise; the paper's values in parentheses; "
                  f"[n div.]: tasks on which SGD diverged, left out of the mean)")
