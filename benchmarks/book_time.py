@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
+from _results import RESULTS
 
 
 def run_nbval(notebooks: list[str]) -> tuple[dict, float, int, str]:

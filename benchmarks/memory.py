@@ -24,9 +24,7 @@ Run (about a minute)::
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import sys
 import time
 import weakref
 from pathlib import Path
@@ -37,7 +35,7 @@ from torch.utils._pytree import tree_leaves
 
 import mamlbook as mb
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from _results import RESULTS, write
 STEPS = (1, 5, 10, 25, 50, 100)
 METHODS = {  # name -> (registered method, options)
     "MAML": ("maml", {}),
@@ -167,13 +165,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     device = mb.get_device(args.device)
     results = run(device, args.inner_steps, args.meta_batch, args.threads)
-    results["command"] = "python benchmarks/memory.py " + " ".join(sys.argv[1:] if argv is None else argv)
     print_table(results)
     out = Path(args.out or RESULTS / ("memory.json" if device.type == "cpu" else f"memory_{device.type}.json"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
-    plot(results, out.with_suffix(".png"))
-    print(f"\nwrote {out} and {out.with_suffix('.png')}")
+    write(results, out, plot, "memory.py", argv)
 
 
 if __name__ == "__main__":

@@ -31,11 +31,9 @@ Run (about 2 minutes, most of it compiling)::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -47,7 +45,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import mamlbook as mb
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from _results import RESULTS, write
 INNER_LR = 0.01
 META_BATCH, SUPPORT, QUERY = 25, 10, 10
 
@@ -403,13 +401,8 @@ def main(argv=None):
     if not args.warm_cache:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor-cold-")
     results = run(args.inner_steps, args.threads, args.rounds, not args.no_compile, args.calls)
-    results["command"] = "python benchmarks/throughput.py " + " ".join(sys.argv[1:] if argv is None else argv)
     print_table(results)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
-    plot(results, out.with_suffix(".png"))
-    print(f"\nwrote {out} and {out.with_suffix('.png')}")
+    write(results, Path(args.out), plot, "throughput.py", argv)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ Eight checkpoints: MAML, first-order MAML, Reptile and iMAML, each on 5-way 1-sh
 5-way 5-shot tasks from the procedural glyphs (`mamlbook.tasks.glyphs`). Retrain one,
 or all, with::
 
-    python -m mamlbook.classification_recipes regenerate glyphs_maml_1shot
-    python -m mamlbook.classification_recipes regenerate all
+    python -m mamlbook regenerate glyphs_maml_1shot
+    python -m mamlbook regenerate all
 
 (CUDA is used when present; ``--device cpu`` forces the CPU.) Each run meta-trains on
 the 964 background classes (with rotations as new classes), then scores the result on
@@ -19,7 +19,6 @@ the chapter): 32 filters instead of 64, hundreds to 1,500 meta-iterations instea
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -29,7 +28,7 @@ import torch
 from torch import Tensor
 
 from . import checkpoints
-from .algorithms import get_method, proximal_adapt
+from .algorithms import proximal_adapt
 from .convnet import ConvNet, accuracy_per_task
 from .device import get_device, seed_everything
 from .functional import adapt, batch_parameters, cross_entropy_per_task, detached, task_forward
@@ -212,22 +211,10 @@ def load_recipe(name: str, device=None) -> tuple[ConvNet, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mamlbook.classification_recipes", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    regen = sub.add_parser("regenerate", help="retrain a glyph checkpoint shipped with the book")
-    regen.add_argument("name", choices=sorted(RECIPES) + ["all"])
-    regen.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
-    regen.add_argument("--iterations", type=int, default=None, help="override the recipe (for a quick try)")
-    regen.add_argument("--no-save", action="store_true", help="train and evaluate, but do not write the checkpoint")
-    args = parser.parse_args(argv)
-    # "all": the 1-shot runs first, since the 5-shot runs start from them.
-    for name in sorted(RECIPES, key=lambda n: (RECIPES[n].init_from is not None, n)) if args.name == "all" else [args.name]:
-        meta = regenerate(name, device=args.device, iterations=args.iterations, save=not args.no_save)
-        acc = torch.tensor(meta["test_accuracy"])
-        print(f"{name}: trained {meta['seconds']:.0f} s, evaluated {meta['eval_seconds']:.0f} s, "
-              f"test accuracy {100 * acc.mean():.2f} ± {196 * acc.std() / len(acc) ** 0.5:.2f} %", flush=True)
-    return 0
+    """``python -m mamlbook.classification_recipes regenerate ...`` = ``python -m mamlbook regenerate ...``."""
+    from .__main__ import main as cli  # the one command line of the package
+
+    return cli(argv)
 
 
 if __name__ == "__main__":

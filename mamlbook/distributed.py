@@ -21,16 +21,14 @@ Launch::
 """
 from __future__ import annotations
 
-import math
+import functools
 import os
-import time
 
 import torch
 import torch.distributed as dist
 from torch import nn
-from tqdm.auto import tqdm
 
-from . import checks
+from . import checks, train
 from .algorithms import MetaStep, get_method
 from .functional import Params, parameters_of
 from .tasks import TaskBatch
@@ -123,42 +121,15 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
     """
     if not dist.is_initialized():
         raise RuntimeError("torch.distributed is not initialised: call init_from_environment() (under torchrun) first")
-    get_method(method)  # fail early on an unknown name
-    checks.positive_int("iterations", iterations)
-    checks.positive_int("meta_batch_size", meta_batch_size)
-    checks.positive_float("outer_lr", outer_lr)
-    checks.one_of("optimizer", optimizer, {"adam", "sgd"})
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     rank, world = dist.get_rank(group), dist.get_world_size(group)
+    checks.positive_int("meta_batch_size", meta_batch_size)
     checks.int_in_range("meta_batch_size", meta_batch_size, world)  # every process needs at least one task
-    options = dict(method_options or {})
-    if method == "pretrain":
-        inner_steps = 0
-    params = parameters_of(model)
-    device = device if device is not None else next(iter(params.values())).device
-    broadcast_parameters(params, group=group)
-    opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)(params.values(), lr=outer_lr)
-    history = History(method=method)
-    start = time.perf_counter()
-    desc = f"meta-train {method} ({world} processes)"
-    for it in tqdm(range(iterations), desc=desc, disable=not progress or rank != 0, mininterval=1.0):
-        tasks = family.sample(meta_batch_size, support_shots, query_shots, generator=generator, device=device)
-        step = distributed_meta_step(method, model, params, tasks, group=group, inner_lr=inner_lr,
-                                     inner_steps=inner_steps, **options)
-        loss = float(step.meta_loss)
-        if not math.isfinite(loss):
-            raise checks.DivergenceError(
-                f"meta-loss is {loss} at iteration {it} of {method}: training diverged. "
-                f"Try a smaller outer_lr (now {outer_lr}) or inner_lr (now {inner_lr}), or fewer inner_steps (now {inner_steps}).")
-        for name, p in params.items():
-            p.grad = step.grads[name]
-        opt.step()
-        history.meta_loss.append(loss)
-        history.support_loss.append(float(step.diagnostics["support_loss_mean"]))
-    history.seconds = time.perf_counter() - start
-    return history
-
+    broadcast_parameters(parameters_of(model), group=group)
+    return train.meta_train(model, family, iterations=iterations, generator=generator, method=method,
+                            meta_batch_size=meta_batch_size, support_shots=support_shots, query_shots=query_shots,
+                            inner_lr=inner_lr, inner_steps=inner_steps, outer_lr=outer_lr, optimizer=optimizer,
+                            method_options=method_options, device=device, progress=progress and rank == 0,
+                            step_fn=functools.partial(distributed_meta_step, method, group=group))
 
 if __name__ == "__main__":  # `torchrun -m mamlbook.distributed ...` is `python -m mamlbook train --distributed ...`
     import sys

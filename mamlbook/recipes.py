@@ -52,8 +52,9 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def regenerate(name: str, device=None, progress: bool = True, iterations: int | None = None) -> dict:
-    """Train recipe ``name`` and save it to ``mamlbook/pretrained/NAME.pt``; return its metadata."""
+def regenerate(name: str, device=None, progress: bool = True, iterations: int | None = None,
+               save: bool = True) -> dict:
+    """Train recipe ``name`` and (if ``save``) write ``mamlbook/pretrained/NAME.pt``; return its metadata."""
     if name not in RECIPES:
         raise ValueError(f"name must be one of {sorted(RECIPES)}, got {name!r}")
     recipe = RECIPES[name]
@@ -69,7 +70,8 @@ def regenerate(name: str, device=None, progress: bool = True, iterations: int | 
                 "device": str(device), "torch": str(torch.__version__), "created": time.strftime("%Y-%m-%d"),
                 "final_meta_loss_mean_last_1000": sum(history.meta_loss[-1000:]) / len(history.meta_loss[-1000:]),
                 "meta_loss_every_100": history.meta_loss[::100]}
-    checkpoints.save_checkpoint(checkpoints.PRETRAINED_DIR / f"{name}.pt", model, metadata=metadata)
+    if save:
+        checkpoints.save_checkpoint(checkpoints.PRETRAINED_DIR / f"{name}.pt", model, metadata=metadata)
     return metadata
 
 

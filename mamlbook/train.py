@@ -41,7 +41,8 @@ class History:
 def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Generator, method: str = "maml",
                meta_batch_size: int = 25, support_shots: int = 10, query_shots: int = 10,
                inner_lr: float = 0.01, inner_steps: int = 1, outer_lr: float = 1e-3, optimizer: str = "adam",
-               method_options: dict | None = None, device=None, progress: bool = True) -> History:
+               method_options: dict | None = None, device=None, progress: bool = True,
+               step_fn=None) -> History:
     """Meta-train ``model``'s parameters in place; return the `History`.
 
     Parameters
@@ -51,12 +52,15 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
     method : a registered method name, e.g. ``"maml"``, ``"fomaml"``, ``"reptile"``,
         ``"imaml"``, ``"pretrain"``.
     optimizer : ``"adam"`` or ``"sgd"`` for the outer update, learning rate ``outer_lr``.
+    step_fn : computes the meta-step instead of ``get_method(method)``, with the same
+        signature (`mamlbook.distributed` passes one that shards the meta-batch).
 
     Raises
     ------
     DivergenceError : the meta-loss became NaN or inf (the message says what to lower).
     """
-    step_fn = get_method(method)
+    method_step = get_method(method)  # also fails early on an unknown name
+    step_fn = step_fn if step_fn is not None else method_step
     checks.positive_int("iterations", iterations)
     checks.positive_int("meta_batch_size", meta_batch_size)
     checks.positive_float("outer_lr", outer_lr)
@@ -84,6 +88,7 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
             p.grad = step.grads[name]
         opt.step()
         history.meta_loss.append(loss)
-        history.support_loss.append(float(step.support_loss.mean()))
+        # a step computed in shards reports the whole meta-batch's mean in its diagnostics
+        history.support_loss.append(float(step.diagnostics.get("support_loss_mean", step.support_loss.mean())))
     history.seconds = time.perf_counter() - start
     return history

@@ -61,3 +61,12 @@ def test_reproduce_counts_diverged_tasks_instead_of_averaging_infinity(monkeypat
     assert result["learner"] == "sgd" and result["test_inner_lr"] == 0.01
     assert result["steps"][1]["diverged"] == 1 and result["steps"][1]["mean"] == pytest.approx(0.6)
     assert result["steps"][2]["median"] == pytest.approx(0.6)
+
+
+def test_regenerate_no_save_trains_without_touching_the_shipped_checkpoint(capsys):
+    from mamlbook import checkpoints
+    shipped = checkpoints.PRETRAINED_DIR / "sinusoid_maml.pt"
+    before = shipped.read_bytes()
+    assert main(["regenerate", "sinusoid_maml", "--iterations", "3", "--no-save", "--device", "cpu"]) == 0
+    assert "sinusoid_maml:" in capsys.readouterr().out
+    assert shipped.read_bytes() == before

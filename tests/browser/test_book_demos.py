@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from test_rendered_book import HTML, server, browser  # noqa: F401  (fixtures)
+from test_rendered_book import HTML, Tab, server, browser  # noqa: F401  (fixtures)
 
 DEMO_PAGES = sorted(p.relative_to(HTML).as_posix() for p in HTML.glob("chapters/*.html")
                     if 'class="mbd ' in p.read_text(errors="ignore")) if HTML.is_dir() else []
@@ -23,27 +23,10 @@ def test_the_book_has_demos():
     assert len(DEMO_PAGES) >= 5, DEMO_PAGES
 
 
-def open_page(chrome, url: str):
-    """Load ``url`` in a new tab; return (evaluate(js) -> value, close())."""
-    target = chrome.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-    session = chrome.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-    for domain in ("Page", "Runtime"):
-        chrome.send(f"{domain}.enable", session=session)
-    chrome.send("Page.navigate", {"url": url}, session=session)
-    chrome.wait_event(session, "Page.loadEventFired")
-
-    def evaluate(expression: str):
-        res = chrome.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session)
-        if "exceptionDetails" in res:
-            raise AssertionError(f"JavaScript failed on {url}: {res['exceptionDetails']}")
-        return res["result"].get("value")
-
-    return evaluate, lambda: chrome.send("Target.closeTarget", {"targetId": target})
-
-
 @pytest.mark.parametrize("page", DEMO_PAGES)
 def test_every_demo_on_the_page_responds(page, server, browser):  # noqa: F811
-    evaluate, close = open_page(browser, f"{server}/{page}")
+    tab = Tab(browser, f"{server}/{page}")
+    evaluate = tab.evaluate
     roots = evaluate("[...document.querySelectorAll('div.mbd')].map((r) => r.id)")
     assert roots, f"{page}: no demo found"
     for root in roots:
@@ -54,4 +37,4 @@ def test_every_demo_on_the_page_responds(page, server, browser):  # noqa: F811
             el.dispatchEvent(new Event('input', {{bubbles: true}})); }})()""")
         after = evaluate(f"document.getElementById({rid}).querySelector('canvas').toDataURL()")
         assert after != before, f"{page}: moving the first slider of {root} did not change its figure"
-    close()
+    tab.close()

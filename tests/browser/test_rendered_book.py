@@ -398,46 +398,60 @@ def displayed_widgets(state: dict | None, view_ids: list[str]):
     return sorted(classes), images
 
 
+class Tab:
+    """One page loaded in its own tab of ``chrome``: evaluate JavaScript, read events, close.
+
+    Page, Network and Runtime events are recorded from the start, so a test can check
+    every request the page made.
+    """
+
+    def __init__(self, chrome: Chromium, url: str, width: int = WIDTH, height: int = HEIGHT):
+        self.chrome = chrome
+        self.target = chrome.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.session = chrome.send("Target.attachToTarget", {"targetId": self.target, "flatten": True})["sessionId"]
+        try:
+            for domain in ("Page", "Network", "Runtime"):
+                chrome.send(f"{domain}.enable", session=self.session)
+            chrome.send("Emulation.setDeviceMetricsOverride",
+                        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+                        session=self.session)
+            nav = chrome.send("Page.navigate", {"url": url}, session=self.session)
+            if nav.get("errorText"):
+                raise AssertionError(f"{url}: {nav['errorText']}")
+            chrome.wait_event(self.session, "Page.loadEventFired")
+        except BaseException:
+            self.close()
+            raise
+
+    def evaluate(self, expression: str, await_promise: bool = False):
+        res = self.chrome.send("Runtime.evaluate", {"expression": expression, "awaitPromise": await_promise,
+                                                    "returnByValue": True}, session=self.session)
+        if "exceptionDetails" in res:
+            raise AssertionError(f"JavaScript failed: {res['exceptionDetails']}")
+        return res["result"].get("value")
+
+    def screenshot(self, path: Path) -> None:
+        png = self.chrome.send("Page.captureScreenshot", {"format": "png"}, session=self.session)["data"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(png))
+
+    def events(self) -> list[dict]:
+        return self.chrome.events(self.session)
+
+    def close(self) -> None:
+        self.chrome.send("Target.closeTarget", {"targetId": self.target})
+
+
 def load_page(chrome: Chromium, url: str, expected_classes=(), screenshot: Path | None = None):
     """Open url in a fresh tab; return (facts from PROBE_JS, request log, JS errors)."""
-    target = chrome.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-    session = chrome.send(
-        "Target.attachToTarget", {"targetId": target, "flatten": True}
-    )["sessionId"]
+    tab = Tab(chrome, url)
     try:
-        for domain in ("Page", "Network", "Runtime"):
-            chrome.send(f"{domain}.enable", session=session)
-        chrome.send(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False},
-            session=session,
-        )
-        nav = chrome.send("Page.navigate", {"url": url}, session=session)
-        if nav.get("errorText"):
-            raise AssertionError(f"{url}: {nav['errorText']}")
-        chrome.wait_event(session, "Page.loadEventFired")
-        res = chrome.send(
-            "Runtime.evaluate",
-            {
-                "expression": PROBE_JS % (json.dumps(list(expected_classes)), PAGE_TIMEOUT * 500),
-                "awaitPromise": True,
-                "returnByValue": True,
-            },
-            session=session,
-        )
-        if "exceptionDetails" in res:
-            raise AssertionError(f"probe failed: {res['exceptionDetails']}")
-        facts = res["result"]["value"]
+        facts = tab.evaluate(PROBE_JS % (json.dumps(list(expected_classes)), PAGE_TIMEOUT * 500), await_promise=True)
         if screenshot is not None:
-            png = chrome.send(
-                "Page.captureScreenshot", {"format": "png"}, session=session
-            )["data"]
-
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            screenshot.write_bytes(base64.b64decode(png))
-        events = chrome.events(session)
+            tab.screenshot(screenshot)
+        events = tab.events()
     finally:
-        chrome.send("Target.closeTarget", {"targetId": target})
+        tab.close()
     requests, status, failed, size, js_errors = {}, {}, {}, {}, []
     for ev in events:
         p = ev.get("params", {})

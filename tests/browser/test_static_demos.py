@@ -16,7 +16,6 @@ It writes ``_build/screenshots/static_demos.png``. Needs Chromium (``tools/insta
 """
 from __future__ import annotations
 
-import base64
 import json
 import os
 import urllib.parse
@@ -24,7 +23,7 @@ import urllib.parse
 import pytest
 import torch
 
-from test_rendered_book import CHROMIUM, REPO, Chromium
+from test_rendered_book import CHROMIUM, REPO, Chromium, Tab
 
 from mamlbook import checkpoints
 from mamlbook.demos import (curvature, directions, imaml_lambda, landscape, reptile_interpolation,
@@ -56,25 +55,10 @@ def page(tmp_path_factory):
     path = tmp_path_factory.mktemp("static_demos") / "demos.html"
     path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>static demos</title></head><body>{body}</body></html>")
     chrome = Chromium(CHROMIUM)
-    target = chrome.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-    session = chrome.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-    for domain in ("Page", "Network", "Runtime"):
-        chrome.send(f"{domain}.enable", session=session)
-    chrome.send("Emulation.setDeviceMetricsOverride", {"width": 900, "height": 4200, "deviceScaleFactor": 1,
-                                                       "mobile": False}, session=session)
-    chrome.send("Page.navigate", {"url": path.as_uri()}, session=session)
-    chrome.wait_event(session, "Page.loadEventFired")
-
-    def evaluate(expression: str):
-        res = chrome.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session)
-        if "exceptionDetails" in res:
-            raise AssertionError(f"JavaScript failed: {res['exceptionDetails']}")
-        return res["result"].get("value")
-
-    SHOT.parent.mkdir(parents=True, exist_ok=True)
-    SHOT.write_bytes(base64.b64decode(chrome.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"]))
-    yield {"demos": demos, "failed": failed, "evaluate": evaluate, "events": lambda: chrome.events(session), "url": path.as_uri()}
-    chrome.send("Target.closeTarget", {"targetId": target})
+    tab = Tab(chrome, path.as_uri(), width=900, height=4200)
+    tab.screenshot(SHOT)
+    yield {"demos": demos, "failed": failed, "evaluate": tab.evaluate, "events": tab.events, "url": path.as_uri()}
+    tab.close()
     chrome.close()
 
 

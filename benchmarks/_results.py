@@ -1,0 +1,18 @@
+"""Where benchmark results go, and how they are written (shared by the benchmark scripts)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def write(results: dict, out: Path, plot: Callable[[dict, Path], None], script: str, argv: list[str] | None) -> None:
+    """Record the command, write ``out`` (JSON) and its plot beside it (``out`` with .png)."""
+    results["command"] = f"python benchmarks/{script} " + " ".join(sys.argv[1:] if argv is None else argv)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    plot(results, out.with_suffix(".png"))
+    print(f"\nwrote {out} and {out.with_suffix('.png')}")
