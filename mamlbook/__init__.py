@@ -35,3 +35,9 @@ from .tasks import ClassificationTasks, load_glyphs, load_omniglot
 
 # (mamlbook.classification_recipes is imported on demand: it is also run with `python -m`.)
 __all__ += ["ConvNet", "accuracy_per_task", "ClassificationTasks", "load_glyphs", "load_omniglot"]
+
+# The compiled meta-step (issue 7)
+from . import compiled
+from .compiled import compile_method
+
+__all__ += ["compiled", "compile_method"]

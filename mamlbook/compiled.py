@@ -1,0 +1,121 @@
+"""The meta-step under ``torch.compile``: one fused graph for forward, inner gradients and meta-backward.
+
+At the book's network size the eager meta-step spends most of its time on per-operation
+overhead (about 220 tensor operations, a few µs each); compiled, the whole step (inner
+``torch.autograd.grad(create_graph=True)`` included, via
+``torch._dynamo.config.trace_autograd_ops``) becomes one graph of fused C++ loops and
+the matrix products, with the Python overhead paid once per call.
+
+Two CPU-specific settings, each measured on the book's shapes (Performance chapter,
+``benchmarks/throughput.py``):
+
+* `rewrite_narrow_bmm`, a graph pass: a batched product ``A @ B`` whose result is narrower
+  than it is tall (``(T, 40, 10)`` from ``(T, 40, 40) @ (T, 40, 10)``, which the
+  meta-backward of a hidden layer needs) runs 2–4× slower in MKL than the same numbers
+  computed as ``(Bᵀ @ Aᵀ)ᵀ``. The pass rewrites such products; the result is the same
+  matrix (up to float rounding), read through a transposed view.
+* ``cpp.threads = 1`` for the generated elementwise loops: at these sizes (a few
+  thousand numbers) waking a second thread costs more than it saves; the matrix
+  products still use all of ``torch.get_num_threads()``.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import torch
+from torch import nn
+
+from . import checks
+from .algorithms.base import MetaStep, get_method
+from .functional import Params
+from .tasks import TaskBatch
+
+def rewrite_narrow_bmm(graph: torch.fx.Graph) -> None:
+    """Rewrite ``bmm(A, B)`` -> ``bmm(Bᵀ, Aᵀ)ᵀ`` on CPU when the result is narrow (in place).
+
+    For ``A (T, m, k)``, ``B (T, k, n)`` with ``n < m`` the product is computed as the
+    ``(T, n, m)`` product of the transposes and handed on as a transposed view (no
+    copy; inductor reads it with swapped strides). Products on other devices are left
+    alone. ``graph`` is an ATen-level FX graph whose nodes carry ``meta["val"]``.
+    """
+    aten = torch.ops.aten
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target is not aten.bmm.default:
+            continue
+        a, b = node.args[:2]
+        a_val, b_val = a.meta.get("val"), b.meta.get("val")
+        if a_val is None or b_val is None or a_val.device.type != "cpu":
+            continue
+        m, n = a_val.shape[1], b_val.shape[2]
+        if not (isinstance(m, int) and isinstance(n, int) and n < m):
+            continue
+        with graph.inserting_before(node):
+            a_t = graph.call_function(aten.permute.default, (a, [0, 2, 1]))
+            b_t = graph.call_function(aten.permute.default, (b, [0, 2, 1]))
+            product_t = graph.call_function(aten.bmm.default, (b_t, a_t))
+            product = graph.call_function(aten.permute.default, (product_t, [0, 2, 1]))
+        node.replace_all_uses_with(product)
+        graph.erase_node(node)
+
+
+@functools.cache
+def _transposed_bmm_pass():
+    """`rewrite_narrow_bmm` as an inductor post-grad pass (imported late: torch._inductor
+    takes a second to import, and most chapters never compile)."""
+    from torch._inductor.custom_graph_pass import CustomGraphPass, get_hash_for_files
+
+    class TransposedBmm(CustomGraphPass):
+        def __call__(self, graph: torch.fx.Graph) -> None:
+            rewrite_narrow_bmm(graph)
+
+        def uuid(self):
+            # Inductor caches compiled graphs keyed on this: a change to this file is a new pass.
+            return get_hash_for_files((__file__,))
+
+    return TransposedBmm()
+
+
+def inductor_options(device_type: str = "cpu") -> dict:
+    """The inductor settings `compile_method` uses on ``device_type`` (see the module docstring)."""
+    if device_type != "cpu":
+        return {}
+    return {"post_grad_custom_post_pass": _transposed_bmm_pass(), "cpp.threads": 1}
+
+
+def compile_method(method: str | Callable[..., MetaStep], model: nn.Module, *, inner_lr: float,
+                   inner_steps: int = 1, device_type: str = "cpu", **options) -> Callable[[Params, TaskBatch], MetaStep]:
+    """A compiled ``(params, tasks) -> MetaStep`` for one method and fixed settings.
+
+    The returned function computes exactly what ``get_method(method)(model, params,
+    tasks, inner_lr=..., inner_steps=..., **options)`` computes (the same code, traced
+    once into one graph), to float rounding. The first call compiles (tens of seconds
+    on a laptop CPU; inductor caches the result on disk, so a second process starts in
+    seconds); calls with tasks of another shape compile again.
+
+    Parameters
+    ----------
+    method : a registered name (``"maml"``, ``"fomaml"``, ``"reptile"``, ...) or a method.
+    model, inner_lr, inner_steps, **options : fixed for every call, as in the method.
+    device_type : where the step will run (``"cpu"`` or ``"cuda"``), to pick inductor settings.
+
+    Example
+    -------
+    >>> step = compile_method("maml", model, inner_lr=0.01, inner_steps=1)
+    >>> step(params, tasks).grads  # first call compiles
+    """
+    fn = get_method(method) if isinstance(method, str) else method
+    checks.positive_float("inner_lr", inner_lr)
+    checks.positive_int("inner_steps", inner_steps)
+    checks.one_of("device_type", device_type, {"cpu", "cuda"})
+    import torch._dynamo
+
+    # Lets dynamo trace torch.autograd.grad inside the step, so the inner gradients
+    # (with create_graph=True) and the meta-backward land in one graph.
+    torch._dynamo.config.trace_autograd_ops = True
+    bound = functools.partial(fn, model, inner_lr=inner_lr, inner_steps=inner_steps, **options)
+
+    def meta_step(params: Params, tasks: TaskBatch) -> MetaStep:
+        return bound(params, tasks)
+
+    return torch.compile(meta_step, fullgraph=True, dynamic=False, options=inductor_options(device_type))

@@ -1,0 +1,58 @@
+"""The compiled meta-step (mamlbook.compiled): same meta-gradients as eager, and its graph pass."""
+import pytest
+import torch
+from torch.fx.experimental.proxy_tensor import make_fx
+from torch.fx.passes.shape_prop import ShapeProp
+
+import mamlbook as mb
+from mamlbook.compiled import compile_method, rewrite_narrow_bmm
+
+
+def _bmm_shapes(gm, *args):
+    ShapeProp(gm).propagate(*args)
+    return [(tuple(n.args[0].meta["tensor_meta"].shape), tuple(n.args[1].meta["tensor_meta"].shape))
+            for n in gm.graph.nodes if n.op == "call_function" and n.target is torch.ops.aten.bmm.default]
+
+
+def test_rewrite_narrow_bmm_computes_the_transposed_product_and_leaves_others_alone():
+    a, b = torch.randn(3, 7, 4, dtype=torch.float64), torch.randn(3, 4, 2, dtype=torch.float64)  # result (3, 7, 2): narrow
+    c = torch.randn(3, 2, 5, dtype=torch.float64)                                                 # (3, 7, 2) @ (3, 2, 5): wide
+
+    def f(a, b, c):
+        return torch.bmm(torch.bmm(a, b), c)
+
+    gm = make_fx(f, tracing_mode="fake")(a, b, c)
+    assert _bmm_shapes(gm, a, b, c) == [((3, 7, 4), (3, 4, 2)), ((3, 7, 2), (3, 2, 5))]
+    rewrite_narrow_bmm(gm.graph)
+    gm.recompile()
+    shapes = _bmm_shapes(gm, a, b, c)
+    assert ((3, 2, 4), (3, 4, 7)) in shapes           # the narrow product, computed transposed
+    assert ((3, 7, 4), (3, 4, 2)) not in shapes
+    assert len(shapes) == 2                            # the wide one is untouched (no new node for it)
+    assert torch.allclose(gm(a, b, c), f(a, b, c), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["maml", "fomaml"])
+def test_compiled_meta_step_matches_eager(method):
+    torch.manual_seed(0)
+    model = mb.SinusoidMLP()
+    params = mb.detached(mb.parameters_of(model))
+    tasks = mb.SinusoidTasks().sample(6, 5, 5, generator=torch.Generator().manual_seed(1))
+    eager = mb.get_method(method)(model, params, tasks, inner_lr=0.01, inner_steps=2)
+    compiled = compile_method(method, model, inner_lr=0.01, inner_steps=2)(params, tasks)
+    assert torch.allclose(compiled.meta_loss, eager.meta_loss, rtol=1e-5)
+    assert torch.allclose(compiled.query_loss, eager.query_loss, rtol=1e-5)
+    for name, g in eager.grads.items():
+        assert torch.allclose(compiled.grads[name], g, rtol=1e-4, atol=1e-6 * float(g.abs().max())), name
+
+
+def test_compile_method_rejects_bad_settings():
+    model = mb.SinusoidMLP()
+    with pytest.raises(ValueError, match="method must be one of"):
+        compile_method("nope", model, inner_lr=0.01)
+    with pytest.raises(ValueError, match="inner_lr"):
+        compile_method("maml", model, inner_lr=-1.0)
+    with pytest.raises(ValueError, match="inner_steps"):
+        compile_method("maml", model, inner_lr=0.01, inner_steps=0)
+    with pytest.raises(ValueError, match="device_type"):
+        compile_method("maml", model, inner_lr=0.01, device_type="tpu")
