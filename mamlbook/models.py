@@ -63,6 +63,27 @@ class SinusoidMLP(nn.Sequential):
                 x = layer(x)
         return x
 
+    # The inner loop's layout (mamlbook.functional.adapt): every product is x Wᵀ + b, so
+    # the loop keeps Wᵀ and b as a row. That saves two view operations per layer per
+    # step, and their derivatives in the meta-backward: about 15% of a MAML step here.
+    def matmul_layout(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Task-batched ``params`` as the products use them (views, no copies):
+        ``weight (T, out, in)`` -> ``(T, in, out)``, ``bias (T, out)`` -> ``(T, 1, out)``."""
+        return {k: v.transpose(1, 2) if k.endswith("weight") else v.unsqueeze(1) for k, v in params.items()}
+
+    def standard_layout(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Inverse of `matmul_layout` (views)."""
+        return {k: v.transpose(1, 2) if k.endswith("weight") else v.squeeze(1) for k, v in params.items()}
+
+    def forward_matmul(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        """`forward_with` for parameters in `matmul_layout`: ``x (T, N, in)`` -> ``(T, N, out)``."""
+        for name, layer in self.named_children():
+            if isinstance(layer, TaskLinear):
+                x = torch.baddbmm(params[f"{name}.bias"], x, params[f"{name}.weight"])
+            else:
+                x = layer(x)
+        return x
+
     @property
     def architecture(self) -> str:
         """A string that identifies the shape of the network (stored in checkpoints)."""

@@ -96,6 +96,39 @@ def test_vmap_path_equals_broadcast_path(tasks64):
     assert torch.allclose(flat(a.grads), flat(b.grads), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("create_graph", [True, False])
+def test_adapt_in_matmul_layout_equals_the_generic_loop(tasks64, create_graph):
+    """SinusoidMLP's inner loop runs on Wᵀ and row biases (matmul_layout); the result is
+    the same φ, handed back in the module's layout (leaves when the graph is cut)."""
+    torch.manual_seed(3)
+    fast = mb.SinusoidMLP(hidden=(8, 8)).double()
+    plain = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8), torch.nn.ReLU(),
+                                torch.nn.Linear(8, 1)).double()
+    plain.load_state_dict(fast.state_dict())
+    assert mb.functional.inner_loop_form(fast, mb.parameters_of(fast)).to_loop == fast.matmul_layout
+    theta = mb.detached(mb.parameters_of(fast), requires_grad=True)
+    kwargs = dict(inner_lr=0.05, inner_steps=3, create_graph=create_graph)
+    phi_fast, first_fast = mb.adapt(fast, mb.batch_parameters(theta, 4), tasks64.x_support, tasks64.y_support, **kwargs)
+    phi_plain, first_plain = mb.adapt(plain, mb.batch_parameters(theta, 4), tasks64.x_support, tasks64.y_support, **kwargs)
+    assert torch.allclose(first_fast, first_plain, rtol=1e-12)
+    for k, v in phi_plain.items():
+        assert phi_fast[k].shape == v.shape == (4, *theta[k].shape)
+        assert torch.allclose(phi_fast[k], v, rtol=1e-10, atol=1e-12), k
+        assert phi_fast[k].is_leaf == (not create_graph) and phi_fast[k].requires_grad
+
+
+def test_reptile_in_matmul_layout_equals_the_generic_loop(tasks64):
+    torch.manual_seed(4)
+    fast = mb.SinusoidMLP(hidden=(8, 8)).double()
+    plain = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8), torch.nn.ReLU(),
+                                torch.nn.Linear(8, 1)).double()
+    plain.load_state_dict(fast.state_dict())
+    params = mb.detached(mb.parameters_of(fast))
+    a = mb.get_method("reptile")(fast, params, tasks64, inner_lr=0.05, inner_steps=4)
+    b = mb.get_method("reptile")(plain, params, tasks64, inner_lr=0.05, inner_steps=4)
+    assert torch.allclose(flat(a.grads), flat(b.grads), rtol=1e-10, atol=1e-12)
+
+
 def test_same_seed_same_numbers_twice():
     def run():
         g = mb.seed_everything(7)
