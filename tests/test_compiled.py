@@ -5,6 +5,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from torch.fx.passes.shape_prop import ShapeProp
 
 import mamlbook as mb
+from conftest import cuda
 from mamlbook.compiled import compile_method, rewrite_narrow_bmm
 
 
@@ -56,3 +57,18 @@ def test_compile_method_rejects_bad_settings():
         compile_method("maml", model, inner_lr=0.01, inner_steps=0)
     with pytest.raises(ValueError, match="device_type"):
         compile_method("maml", model, inner_lr=0.01, device_type="tpu")
+
+
+@cuda
+@pytest.mark.cuda
+def test_compiled_meta_step_on_cuda_matches_cpu_eager():
+    torch.manual_seed(0)
+    model = mb.SinusoidMLP()
+    params = mb.detached(mb.parameters_of(model))
+    tasks = mb.SinusoidTasks().sample(6, 5, 5, generator=torch.Generator().manual_seed(1))
+    eager = mb.get_method("maml")(model, params, tasks, inner_lr=0.01, inner_steps=2)
+    dev = torch.device("cuda")
+    on_gpu = compile_method("maml", model.to(dev), inner_lr=0.01, inner_steps=2, device_type="cuda")(
+        {k: v.to(dev) for k, v in params.items()}, tasks.to(dev))
+    for name, g in eager.grads.items():
+        assert torch.allclose(on_gpu.grads[name].cpu(), g, rtol=1e-3, atol=1e-5 * float(g.abs().max())), name
