@@ -6,7 +6,8 @@
     python -m mamlbook reproduce                  the MAML paper's sinusoid table (Appendix C, Table 2)
 
 Every command shows progress bars and writes its numbers to a JSON results file.
-Multi-process training: ``torchrun --nproc_per_node 2 -m mamlbook train --distributed ...``.
+Multi-process training: ``torchrun --nproc_per_node 2 -m mamlbook train --distributed ...``;
+compiled (one graph per meta-step, faster after the first iteration): ``train --compile``.
 """
 from __future__ import annotations
 
@@ -71,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--distributed", action="store_true",
                        help="shard each meta-batch over the processes started by torchrun (gloo on CPU, NCCL on GPU)")
     train.add_argument("--backend", choices=["gloo", "nccl"], default=None, help="with --distributed")
+    train.add_argument("--compile", action="store_true",
+                       help="compile the meta-step (mamlbook.compile_method): faster after a first iteration "
+                            "that compiles")
     train.add_argument("--no-progress", action="store_true")
 
     ev = sub.add_parser("evaluate", help="few-shot error of checkpoints after 0..N SGD steps")
@@ -114,6 +118,9 @@ def _train(args) -> int:
     if settings["method"] == "pretrain":
         settings["inner_steps"] = 0
     rank, world = 0, 1
+    if args.distributed and args.compile:
+        raise ValueError("--compile cannot be combined with --distributed (each process would compile its shard's "
+                         "step); use one of them")
     if args.distributed:
         from . import distributed
         rank, world, device = distributed.init_from_environment(args.backend)
@@ -126,14 +133,16 @@ def _train(args) -> int:
     generator = seed_everything(settings["seed"])
     model = SinusoidMLP().to(device)
     options = {k: v for k, v in settings.items() if k != "seed"}
+    extra = {"compile": True} if args.compile else {}
     history = train_fn(model, SinusoidTasks(), generator=generator, device=device, progress=not args.no_progress,
-                       **options)
+                       **options, **extra)
     if rank != 0:
         return 0
     out = Path(args.out or f"checkpoints/{settings['method']}.pt")
     last = history.meta_loss[-1000:]
     summary = {"command": "python -m mamlbook " + " ".join(args.argv), "settings": settings,
-               "processes": world, "device": str(device), "torch": torch.__version__, "seconds": history.seconds,
+               "processes": world, "compiled": bool(args.compile), "device": str(device), "torch": torch.__version__,
+               "seconds": history.seconds,
                "ms_per_iteration": 1e3 * history.seconds / len(history.meta_loss),
                "final_meta_loss_mean_last_1000": sum(last) / len(last), "meta_loss_every_100": history.meta_loss[::100],
                "checkpoint": str(out), "date": time.strftime("%Y-%m-%d %H:%M")}

@@ -106,7 +106,7 @@ def compile_method(method: str | Callable[..., MetaStep], model: nn.Module, *, i
     """
     fn = get_method(method) if isinstance(method, str) else method
     checks.positive_float("inner_lr", inner_lr)
-    checks.positive_int("inner_steps", inner_steps)
+    checks.int_in_range("inner_steps", inner_steps, 0)  # 0 only for "pretrain"; each method checks its own range
     checks.one_of("device_type", device_type, {"cpu", "cuda"})
     import torch._dynamo
 

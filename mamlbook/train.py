@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from . import checks
 from .algorithms import get_method
+from .compiled import compile_method
 from .functional import parameters_of
 
 
@@ -42,7 +43,7 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
                meta_batch_size: int = 25, support_shots: int = 10, query_shots: int = 10,
                inner_lr: float = 0.01, inner_steps: int = 1, outer_lr: float = 1e-3, optimizer: str = "adam",
                method_options: dict | None = None, device=None, progress: bool = True,
-               step_fn=None) -> History:
+               step_fn=None, compile: bool = False) -> History:
     """Meta-train ``model``'s parameters in place; return the `History`.
 
     Parameters
@@ -54,13 +55,17 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
     optimizer : ``"adam"`` or ``"sgd"`` for the outer update, learning rate ``outer_lr``.
     step_fn : computes the meta-step instead of ``get_method(method)``, with the same
         signature (`mamlbook.distributed` passes one that shards the meta-batch).
+    compile : run the meta-step compiled (`mamlbook.compiled.compile_method`): faster
+        after a first iteration that compiles; the numbers differ from eager in float
+        rounding, so the book's checkpoints are trained eagerly.
 
     Raises
     ------
     DivergenceError : the meta-loss became NaN or inf (the message says what to lower).
     """
     method_step = get_method(method)  # also fails early on an unknown name
-    step_fn = step_fn if step_fn is not None else method_step
+    if compile and step_fn is not None:
+        raise ValueError("compile=True cannot be combined with a step_fn; compile the step_fn yourself")
     checks.positive_int("iterations", iterations)
     checks.positive_int("meta_batch_size", meta_batch_size)
     checks.positive_float("outer_lr", outer_lr)
@@ -72,6 +77,11 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
         inner_steps = 0
     params = parameters_of(model)
     device = device if device is not None else next(iter(params.values())).device
+    if compile:
+        compiled = compile_method(method, model, inner_lr=inner_lr, inner_steps=inner_steps,
+                                  device_type=torch.device(device).type, **options)
+        step_fn = lambda model, params, tasks, **_: compiled(params, tasks)  # noqa: E731
+    step_fn = step_fn if step_fn is not None else method_step
     opt_cls = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
     opt = opt_cls(params.values(), lr=outer_lr)
     history = History(method=method)

@@ -36,6 +36,16 @@ def test_train_options_and_recipe_settings(tmp_path):
     assert settings["inner_steps"] == recipe.inner_steps and settings["iterations"] == 2
 
 
+def test_train_compiled(tmp_path):
+    ckpt = tmp_path / "compiled.pt"
+    assert main(["train", "--compile", "--iterations", "3", "--meta-batch-size", "5", "--out", str(ckpt),
+                 "--no-progress"]) == 0
+    summary = json.loads(ckpt.with_suffix(".json").read_text())
+    assert summary["compiled"] is True and summary["settings"]["method"] == "maml"
+    with pytest.raises(ValueError, match="--compile cannot be combined with --distributed"):
+        main(["train", "--compile", "--distributed", "--iterations", "1"])
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(SystemExit):
         main(["train", "--option", "no-equals-sign"])

@@ -54,7 +54,7 @@ def test_compile_method_rejects_bad_settings():
     with pytest.raises(ValueError, match="inner_lr"):
         compile_method("maml", model, inner_lr=-1.0)
     with pytest.raises(ValueError, match="inner_steps"):
-        compile_method("maml", model, inner_lr=0.01, inner_steps=0)
+        compile_method("maml", model, inner_lr=0.01, inner_steps=-1)
     with pytest.raises(ValueError, match="device_type"):
         compile_method("maml", model, inner_lr=0.01, device_type="tpu")
 
@@ -72,3 +72,19 @@ def test_compiled_meta_step_on_cuda_matches_cpu_eager():
         {k: v.to(dev) for k, v in params.items()}, tasks.to(dev))
     for name, g in eager.grads.items():
         assert torch.allclose(on_gpu.grads[name].cpu(), g, rtol=1e-3, atol=1e-5 * float(g.abs().max())), name
+
+
+def test_meta_train_compiled_follows_the_eager_run():
+    def run(compile):
+        g = mb.seed_everything(5)
+        model = mb.SinusoidMLP()
+        history = mb.meta_train(model, mb.SinusoidTasks(), iterations=15, generator=g, meta_batch_size=5,
+                                progress=False, compile=compile)
+        return history.meta_loss, mb.flatten_params(mb.parameters_of(model)).detach()
+
+    (eager_loss, eager_params), (compiled_loss, compiled_params) = run(False), run(True)
+    assert torch.allclose(torch.tensor(compiled_loss), torch.tensor(eager_loss), rtol=1e-4)
+    assert torch.allclose(compiled_params, eager_params, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="compile=True cannot be combined with a step_fn"):
+        mb.meta_train(mb.SinusoidMLP(), mb.SinusoidTasks(), iterations=1, generator=mb.seed_everything(0),
+                      compile=True, step_fn=mb.get_method("maml"), progress=False)
