@@ -61,7 +61,10 @@ def tensor(name: str, value: Any, ndim: int | None = None, finite: bool = True) 
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if ndim is not None and value.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(value.shape)}")
-    if finite and value.is_floating_point() and value.device.type != "meta" and not bool(torch.isfinite(value).all()):
+    # (Skipped while torch.compile traces: a data-dependent check cannot be compiled;
+    # mamlbook.compiled validates its inputs before they enter the graph.)
+    if finite and value.is_floating_point() and value.device.type != "meta" and not torch.compiler.is_compiling() \
+            and not bool(torch.isfinite(value).all()):
         raise ValueError(f"{name} contains NaN or inf values")
     return value
 

@@ -1,19 +1,23 @@
 """The meta-step under ``torch.compile``: one fused graph for forward, inner gradients and meta-backward.
 
 At the book's network size the eager meta-step spends most of its time on per-operation
-overhead (about 220 tensor operations, a few µs each); compiled, the whole step (inner
+overhead (about 185 tensor operations, a few µs each); compiled, the whole step (inner
 ``torch.autograd.grad(create_graph=True)`` included, via
 ``torch._dynamo.config.trace_autograd_ops``) becomes one graph of fused C++ loops and
-the matrix products, with the Python overhead paid once per call.
+the matrix products, with the Python overhead paid once per call. The compiled function
+takes and returns plain tensors, so the guards dynamo checks on every call stay few.
 
-Two CPU-specific settings, each measured on the book's shapes (Performance chapter,
+Three CPU-specific settings, each measured on the book's shapes (Performance chapter,
 ``benchmarks/throughput.py``):
 
-* `rewrite_narrow_bmm`, a graph pass: a batched product ``A @ B`` whose result is narrower
-  than it is tall (``(T, 40, 10)`` from ``(T, 40, 40) @ (T, 40, 10)``, which the
-  meta-backward of a hidden layer needs) runs 2–4× slower in MKL than the same numbers
-  computed as ``(Bᵀ @ Aᵀ)ᵀ``. The pass rewrites such products; the result is the same
-  matrix (up to float rounding), read through a transposed view.
+* `decompose_thin_products`, a graph pass: batched products with a dimension of size 1
+  (the first layer has one input, the last one output) become elementwise work that
+  inductor fuses into its loops, instead of calls into the matrix library.
+* `rewrite_narrow_bmm`, a graph pass: a batched product ``A @ B`` whose result is
+  narrower than it is tall (``(T, 40, 10)`` from ``(T, 40, 40) @ (T, 40, 10)``, which
+  the meta-backward of a hidden layer needs) runs 2–4× slower in MKL than the same
+  numbers computed as ``(Bᵀ @ Aᵀ)ᵀ``. The pass rewrites such products; the result is
+  the same matrix (up to float rounding), read through a transposed view.
 * ``cpp.threads = 1`` for the generated elementwise loops: at these sizes (a few
   thousand numbers) waking a second thread costs more than it saves; the matrix
   products still use all of ``torch.get_num_threads()``.
@@ -59,14 +63,55 @@ def rewrite_narrow_bmm(graph: torch.fx.Graph) -> None:
         graph.erase_node(node)
 
 
+def decompose_thin_products(graph: torch.fx.Graph) -> None:
+    """Write batched products with a dimension of size 1 as elementwise work (in place, CPU only).
+
+    ``(T, m, 1) @ (T, 1, n)`` is an outer product, ``A * B``; ``(T, m, k) @ (T, k, 1)``
+    is ``(A * Bᵀ).sum(-1)``; ``(T, 1, k) @ (T, k, n)`` is ``(Aᵀ * B).sum(1)``. As
+    elementwise operations and sums, inductor fuses them into the loops around them
+    instead of calling the matrix library for a product with almost no arithmetic (the
+    sinusoid network's first and last layers). ``baddbmm`` (``C + A @ B``) likewise.
+    """
+    aten = torch.ops.aten
+    targets = {aten.bmm.default: 0, aten.baddbmm.default: 1}
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target not in targets or node.kwargs.get("alpha", 1) != 1 \
+                or node.kwargs.get("beta", 1) != 1:
+            continue
+        offset = targets[node.target]
+        a, b = node.args[offset:offset + 2]
+        a_val, b_val = a.meta.get("val"), b.meta.get("val")
+        if a_val is None or b_val is None or a_val.device.type != "cpu" or len(node.args) > offset + 2:
+            continue
+        m, k, n = a_val.shape[1], a_val.shape[2], b_val.shape[2]
+        if not all(isinstance(d, int) for d in (m, k, n)) or 1 not in (m, k, n):
+            continue
+        with graph.inserting_before(node):
+            if k == 1:      # outer product
+                product = graph.call_function(aten.mul.Tensor, (a, b))
+            elif n == 1:    # matrix times vector: (T, m, k) * (T, 1, k), summed over k
+                b_t = graph.call_function(aten.permute.default, (b, [0, 2, 1]))
+                product = graph.call_function(aten.sum.dim_IntList,
+                                              (graph.call_function(aten.mul.Tensor, (a, b_t)), [2], True))
+            else:           # m == 1: (T, k, 1) * (T, k, n), summed over k
+                a_t = graph.call_function(aten.permute.default, (a, [0, 2, 1]))
+                product = graph.call_function(aten.sum.dim_IntList,
+                                              (graph.call_function(aten.mul.Tensor, (a_t, b)), [1], True))
+            if offset:
+                product = graph.call_function(aten.add.Tensor, (node.args[0], product))
+        node.replace_all_uses_with(product)
+        graph.erase_node(node)
+
+
 @functools.cache
 def _transposed_bmm_pass():
-    """`rewrite_narrow_bmm` as an inductor post-grad pass (imported late: torch._inductor
+    """`decompose_thin_products`, then `rewrite_narrow_bmm`, as an inductor post-grad pass (imported late: torch._inductor
     takes a second to import, and most chapters never compile)."""
     from torch._inductor.custom_graph_pass import CustomGraphPass, get_hash_for_files
 
     class TransposedBmm(CustomGraphPass):
         def __call__(self, graph: torch.fx.Graph) -> None:
+            decompose_thin_products(graph)
             rewrite_narrow_bmm(graph)
 
         def uuid(self):
@@ -105,6 +150,8 @@ def compile_method(method: str | Callable[..., MetaStep], model: nn.Module, *, i
     >>> step(params, tasks).grads  # first call compiles
     """
     fn = get_method(method) if isinstance(method, str) else method
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("inner_steps", inner_steps, 0)  # 0 only for "pretrain"; each method checks its own range
     checks.one_of("device_type", device_type, {"cpu", "cuda"})
@@ -113,9 +160,25 @@ def compile_method(method: str | Callable[..., MetaStep], model: nn.Module, *, i
     # Lets dynamo trace torch.autograd.grad inside the step, so the inner gradients
     # (with create_graph=True) and the meta-backward land in one graph.
     torch._dynamo.config.trace_autograd_ops = True
-    bound = functools.partial(fn, model, inner_lr=inner_lr, inner_steps=inner_steps, **options)
+    names: list[str] = []  # the parameter names, fixed at the first call
+
+    def graph(values: tuple[torch.Tensor, ...], x_support, y_support, x_query, y_query):
+        # Tensors in, tensors out: the compiled function's guards (checked on every
+        # call) then look at a few tensors, not at dicts, dataclasses and the module.
+        step = fn(model, dict(zip(names, values)), TaskBatch(x_support, y_support, x_query, y_query),
+                  inner_lr=inner_lr, inner_steps=inner_steps, **options)
+        return (step.meta_loss, tuple(step.grads[k] for k in names), step.support_loss, step.query_loss,
+                step.diagnostics)
+
+    compiled = torch.compile(graph, fullgraph=True, dynamic=False, options=inductor_options(device_type))
 
     def meta_step(params: Params, tasks: TaskBatch) -> MetaStep:
-        return bound(params, tasks)
+        if not names:
+            names.extend(params)
+        elif list(params) != names:
+            raise ValueError(f"params must have the names {names} (those of the first call), got {list(params)}")
+        meta_loss, grads, support_loss, query_loss, diagnostics = compiled(
+            tuple(params.values()), tasks.x_support, tasks.y_support, tasks.x_query, tasks.y_query)
+        return MetaStep(meta_loss, dict(zip(names, grads)), support_loss, query_loss, diagnostics)
 
-    return torch.compile(meta_step, fullgraph=True, dynamic=False, options=inductor_options(device_type))
+    return meta_step

@@ -6,7 +6,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 import mamlbook as mb
 from conftest import cuda
-from mamlbook.compiled import compile_method, rewrite_narrow_bmm
+from mamlbook.compiled import compile_method, decompose_thin_products, rewrite_narrow_bmm
 
 
 def _bmm_shapes(gm, *args):
@@ -88,3 +88,17 @@ def test_meta_train_compiled_follows_the_eager_run():
     with pytest.raises(ValueError, match="compile=True cannot be combined with a step_fn"):
         mb.meta_train(mb.SinusoidMLP(), mb.SinusoidTasks(), iterations=1, generator=mb.seed_everything(0),
                       compile=True, step_fn=mb.get_method("maml"), progress=False)
+
+
+@pytest.mark.parametrize("op", ["bmm", "baddbmm"])
+@pytest.mark.parametrize("shapes", [((3, 5, 1), (3, 1, 4)), ((3, 5, 6), (3, 6, 1)), ((3, 1, 6), (3, 6, 4))])
+def test_decompose_thin_products_replaces_them_with_elementwise_work(op, shapes):
+    a, b = (torch.randn(*s, dtype=torch.float64) for s in shapes)
+    c = torch.randn(3, 1, shapes[1][2], dtype=torch.float64)   # broadcast, as a bias row
+    f = (lambda a, b, c: torch.bmm(a, b) * 2) if op == "bmm" else (lambda a, b, c: torch.baddbmm(c, a, b) * 2)
+    gm = make_fx(f, tracing_mode="fake")(a, b, c)
+    decompose_thin_products(gm.graph)
+    gm.recompile()
+    assert _bmm_shapes(gm, a, b, c) == []
+    assert not any(n.target is torch.ops.aten.baddbmm.default for n in gm.graph.nodes)
+    assert torch.allclose(gm(a, b, c), f(a, b, c), rtol=1e-12, atol=1e-12)
