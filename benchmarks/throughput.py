@@ -19,7 +19,9 @@ one run, all checked to return the same meta-gradient (``allclose``) before timi
 
 Timing: rounds of ``--calls`` calls per implementation, implementations interleaved
 round by round so that a change in machine load hits all of them alike; the median
-over all calls is reported. The lower bound is the step's matrix products alone: the same
+over all calls is reported as each implementation's time. Speed-ups are *paired*: in
+every round, the baseline's median call divided by ours, then the median (and
+quartiles) of these per-round ratios; the ratio of the overall medians is stored too. The lower bound is the step's matrix products alone: the same
 ``bmm``/``baddbmm`` calls (shapes, order) replayed back to back without autograd or
 any other operation, best of 200, in the same run; their FLOPs are counted with
 ``torch.utils.flop_counter``.
@@ -251,16 +253,33 @@ def same_gradient(a: dict, b: dict, rtol=2e-3, atol=1e-5) -> float:
     return worst
 
 
-def time_interleaved(steps: dict, rounds: int, calls: dict) -> dict[str, list[float]]:
-    """Per-call seconds of each implementation, implementations interleaved round by round."""
+def time_interleaved(steps: dict, rounds: int, calls: dict) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Per-call seconds of each implementation, implementations interleaved round by round,
+    and each implementation's median per round (for paired ratios)."""
     times = {name: [] for name in steps}
+    per_round = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
+            this_round = []
             for _ in range(calls[name]):
                 start = time.perf_counter()
                 step()
-                times[name].append(time.perf_counter() - start)
-    return times
+                this_round.append(time.perf_counter() - start)
+            times[name] += this_round
+            per_round[name].append(statistics.median(this_round))
+    return times, per_round
+
+
+def paired_ratio(baseline: list[float], ours: list[float]) -> tuple[float, float, float]:
+    """Median and quartiles over rounds of baseline/ours, each ratio from one round.
+
+    A round times every implementation within about a second, so a slow drift of the
+    machine's speed (other jobs, a busy neighbour on a shared host) cancels in each
+    round's ratio instead of skewing one implementation's median against another's.
+    """
+    ratios = [b / o for b, o in zip(baseline, ours)]
+    q = statistics.quantiles(ratios, n=4)
+    return statistics.median(ratios), q[0], q[2]
 
 
 def cpu_name() -> str:
@@ -318,7 +337,7 @@ def run(inner_steps_list, threads, rounds, compile_, calls_fast):
         floor_s = matmul_floor(steps["mamlbook"])
         fast = {"mamlbook", "mamlbook-compiled", "vmap"}
         calls = {name: (calls_fast if name in fast else max(1, calls_fast // 10)) for name in steps}
-        times = time_interleaved(steps, rounds, calls)
+        times, per_round = time_interleaved(steps, rounds, calls)
         run_ = {"inner_steps": k, "matrix_flops": flops, "matrix_flops_by_op": by_op,
                 "lower_bound_ms": 1e3 * floor_s, "matmul_gflops": flops / floor_s / 1e9, "impls": {}}
         loop_ms = 1e3 * statistics.median(times["loop"])
@@ -329,8 +348,12 @@ def run(inner_steps_list, threads, rounds, compile_, calls_fast):
             run_["impls"][name] = {
                 "median_ms": ms, "q1_ms": q[0], "q3_ms": q[2], "calls": len(ts),
                 "tasks_per_s": META_BATCH / (ms / 1e3),
-                "speedup_vs_loop": loop_ms / ms,
-                "speedup_vs_higher": (higher_ms / ms) if higher_ms else None,
+                "speedup_vs_loop": paired_ratio(per_round["loop"], per_round[name])[0],
+                "speedup_vs_loop_quartiles": paired_ratio(per_round["loop"], per_round[name])[1:],
+                "speedup_vs_higher": paired_ratio(per_round["higher"], per_round[name])[0] if higher_ms else None,
+                "speedup_vs_higher_quartiles": paired_ratio(per_round["higher"], per_round[name])[1:] if higher_ms else None,
+                "ratio_of_medians_vs_loop": loop_ms / ms,
+                "ratio_of_medians_vs_higher": (higher_ms / ms) if higher_ms else None,
                 "times_lower_bound": ms / run_["lower_bound_ms"],
                 "tensor_ops": ops.get(name),
                 "compile_s": compile_s.get(name)}
@@ -386,7 +409,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--inner-steps", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (default 15)")
+    parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds (default 20)")
     parser.add_argument("--calls", type=int, default=20, help="calls per round of the fast implementations")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile path")
     parser.add_argument("--warm-cache", action="store_true",
