@@ -5,7 +5,8 @@ overhead (about 185 tensor operations, a few µs each); compiled, the whole step
 ``torch.autograd.grad(create_graph=True)`` included, via
 ``torch._dynamo.config.trace_autograd_ops``) becomes one graph of fused C++ loops and
 the matrix products, with the Python overhead paid once per call. The compiled function
-takes and returns plain tensors, so the guards dynamo checks on every call stay few.
+takes and returns plain tensors, so that dynamo's checks on every call (its guards)
+need not walk dicts and dataclasses.
 
 Three CPU-specific settings, each measured on the book's shapes (Performance chapter,
 ``benchmarks/throughput.py``):
@@ -34,6 +35,7 @@ from . import checks
 from .algorithms.base import MetaStep, get_method
 from .functional import Params
 from .tasks import TaskBatch
+
 
 def rewrite_narrow_bmm(graph: torch.fx.Graph) -> None:
     """Rewrite ``bmm(A, B)`` -> ``bmm(Bᵀ, Aᵀ)ᵀ`` on CPU when the result is narrow (in place).
@@ -104,12 +106,12 @@ def decompose_thin_products(graph: torch.fx.Graph) -> None:
 
 
 @functools.cache
-def _transposed_bmm_pass():
+def _cpu_graph_passes():
     """`decompose_thin_products`, then `rewrite_narrow_bmm`, as an inductor post-grad pass (imported late: torch._inductor
     takes a second to import, and most chapters never compile)."""
     from torch._inductor.custom_graph_pass import CustomGraphPass, get_hash_for_files
 
-    class TransposedBmm(CustomGraphPass):
+    class CpuGraphPasses(CustomGraphPass):
         def __call__(self, graph: torch.fx.Graph) -> None:
             decompose_thin_products(graph)
             rewrite_narrow_bmm(graph)
@@ -118,14 +120,14 @@ def _transposed_bmm_pass():
             # Inductor caches compiled graphs keyed on this: a change to this file is a new pass.
             return get_hash_for_files((__file__,))
 
-    return TransposedBmm()
+    return CpuGraphPasses()
 
 
 def inductor_options(device_type: str = "cpu") -> dict:
     """The inductor settings `compile_method` uses on ``device_type`` (see the module docstring)."""
     if device_type != "cpu":
         return {}
-    return {"post_grad_custom_post_pass": _transposed_bmm_pass(), "cpp.threads": 1}
+    return {"post_grad_custom_post_pass": _cpu_graph_passes(), "cpp.threads": 1}
 
 
 def compile_method(method: str | Callable[..., MetaStep], model: nn.Module, *, inner_lr: float,
@@ -163,8 +165,8 @@ def compile_method(method: str | Callable[..., MetaStep], model: nn.Module, *, i
     names: list[str] = []  # the parameter names, fixed at the first call
 
     def graph(values: tuple[torch.Tensor, ...], x_support, y_support, x_query, y_query):
-        # Tensors in, tensors out: the compiled function's guards (checked on every
-        # call) then look at a few tensors, not at dicts, dataclasses and the module.
+        # Tensors in, tensors out: dynamo's checks on every call (its guards) then need
+        # not walk the caller's dicts and dataclasses.
         step = fn(model, dict(zip(names, values)), TaskBatch(x_support, y_support, x_query, y_query),
                   inner_lr=inner_lr, inner_steps=inner_steps, **options)
         return (step.meta_loss, tuple(step.grads[k] for k in names), step.support_loss, step.query_loss,
