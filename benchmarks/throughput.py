@@ -345,13 +345,14 @@ def run(inner_steps_list, threads, rounds, compile_, calls_fast):
         for name, ts in times.items():
             ms = 1e3 * statistics.median(ts)
             q = statistics.quantiles([1e3 * t for t in ts], n=4)
+            vs_loop = paired_ratio(per_round["loop"], per_round[name])
+            vs_higher = paired_ratio(per_round["higher"], per_round[name]) if "higher" in per_round else None
             run_["impls"][name] = {
                 "median_ms": ms, "q1_ms": q[0], "q3_ms": q[2], "calls": len(ts),
                 "tasks_per_s": META_BATCH / (ms / 1e3),
-                "speedup_vs_loop": paired_ratio(per_round["loop"], per_round[name])[0],
-                "speedup_vs_loop_quartiles": paired_ratio(per_round["loop"], per_round[name])[1:],
-                "speedup_vs_higher": paired_ratio(per_round["higher"], per_round[name])[0] if higher_ms else None,
-                "speedup_vs_higher_quartiles": paired_ratio(per_round["higher"], per_round[name])[1:] if higher_ms else None,
+                "speedup_vs_loop": vs_loop[0], "speedup_vs_loop_quartiles": vs_loop[1:],
+                "speedup_vs_higher": vs_higher[0] if vs_higher else None,
+                "speedup_vs_higher_quartiles": vs_higher[1:] if vs_higher else None,
                 "ratio_of_medians_vs_loop": loop_ms / ms,
                 "ratio_of_medians_vs_higher": (higher_ms / ms) if higher_ms else None,
                 "times_lower_bound": ms / run_["lower_bound_ms"],

@@ -37,6 +37,28 @@ from .functional import Params
 from .tasks import TaskBatch
 
 
+def _static_cpu_product(node: torch.fx.Node, offsets: dict) -> tuple | None:
+    """``(A, B, (m, k, n))`` if ``node`` is one of ``offsets``' batched products (``offsets``
+    maps the op to the position of ``A`` in its arguments) on CPU, with static shapes and
+    no ``alpha``/``beta`` scaling; else None."""
+    if node.op != "call_function" or node.target not in offsets or node.kwargs.get("alpha", 1) != 1 \
+            or node.kwargs.get("beta", 1) != 1:
+        return None
+    first = offsets[node.target]
+    if len(node.args) != first + 2:
+        return None
+    a, b = node.args[first:]
+    a_val, b_val = a.meta.get("val"), b.meta.get("val")
+    if a_val is None or b_val is None or a_val.device.type != "cpu":
+        return None
+    sizes = (a_val.shape[1], a_val.shape[2], b_val.shape[2])
+    return (a, b, sizes) if all(isinstance(d, int) for d in sizes) else None
+
+
+def _transposed(graph: torch.fx.Graph, x: torch.fx.Node) -> torch.fx.Node:
+    return graph.call_function(torch.ops.aten.permute.default, (x, [0, 2, 1]))
+
+
 def rewrite_narrow_bmm(graph: torch.fx.Graph) -> None:
     """Rewrite ``bmm(A, B)`` -> ``bmm(Bᵀ, Aᵀ)ᵀ`` on CPU when the result is narrow (in place).
 
@@ -45,22 +67,14 @@ def rewrite_narrow_bmm(graph: torch.fx.Graph) -> None:
     copy; inductor reads it with swapped strides). Products on other devices are left
     alone. ``graph`` is an ATen-level FX graph whose nodes carry ``meta["val"]``.
     """
-    aten = torch.ops.aten
+    bmm = torch.ops.aten.bmm.default
     for node in list(graph.nodes):
-        if node.op != "call_function" or node.target is not aten.bmm.default:
+        found = _static_cpu_product(node, {bmm: 0})
+        if found is None or not found[2][2] < found[2][0]:
             continue
-        a, b = node.args[:2]
-        a_val, b_val = a.meta.get("val"), b.meta.get("val")
-        if a_val is None or b_val is None or a_val.device.type != "cpu":
-            continue
-        m, n = a_val.shape[1], b_val.shape[2]
-        if not (isinstance(m, int) and isinstance(n, int) and n < m):
-            continue
+        a, b, _ = found
         with graph.inserting_before(node):
-            a_t = graph.call_function(aten.permute.default, (a, [0, 2, 1]))
-            b_t = graph.call_function(aten.permute.default, (b, [0, 2, 1]))
-            product_t = graph.call_function(aten.bmm.default, (b_t, a_t))
-            product = graph.call_function(aten.permute.default, (product_t, [0, 2, 1]))
+            product = _transposed(graph, graph.call_function(bmm, (_transposed(graph, b), _transposed(graph, a))))
         node.replace_all_uses_with(product)
         graph.erase_node(node)
 
@@ -75,31 +89,22 @@ def decompose_thin_products(graph: torch.fx.Graph) -> None:
     sinusoid network's first and last layers). ``baddbmm`` (``C + A @ B``) likewise.
     """
     aten = torch.ops.aten
-    targets = {aten.bmm.default: 0, aten.baddbmm.default: 1}
+    offsets = {aten.bmm.default: 0, aten.baddbmm.default: 1}
     for node in list(graph.nodes):
-        if node.op != "call_function" or node.target not in targets or node.kwargs.get("alpha", 1) != 1 \
-                or node.kwargs.get("beta", 1) != 1:
+        found = _static_cpu_product(node, offsets)
+        if found is None or 1 not in found[2]:
             continue
-        offset = targets[node.target]
-        a, b = node.args[offset:offset + 2]
-        a_val, b_val = a.meta.get("val"), b.meta.get("val")
-        if a_val is None or b_val is None or a_val.device.type != "cpu" or len(node.args) > offset + 2:
-            continue
-        m, k, n = a_val.shape[1], a_val.shape[2], b_val.shape[2]
-        if not all(isinstance(d, int) for d in (m, k, n)) or 1 not in (m, k, n):
-            continue
+        a, b, (m, k, n) = found
         with graph.inserting_before(node):
             if k == 1:      # outer product
                 product = graph.call_function(aten.mul.Tensor, (a, b))
             elif n == 1:    # matrix times vector: (T, m, k) * (T, 1, k), summed over k
-                b_t = graph.call_function(aten.permute.default, (b, [0, 2, 1]))
                 product = graph.call_function(aten.sum.dim_IntList,
-                                              (graph.call_function(aten.mul.Tensor, (a, b_t)), [2], True))
+                                              (graph.call_function(aten.mul.Tensor, (a, _transposed(graph, b))), [2], True))
             else:           # m == 1: (T, k, 1) * (T, k, n), summed over k
-                a_t = graph.call_function(aten.permute.default, (a, [0, 2, 1]))
                 product = graph.call_function(aten.sum.dim_IntList,
-                                              (graph.call_function(aten.mul.Tensor, (a_t, b)), [1], True))
-            if offset:
+                                              (graph.call_function(aten.mul.Tensor, (_transposed(graph, a), b)), [1], True))
+            if offsets[node.target]:
                 product = graph.call_function(aten.add.Tensor, (node.args[0], product))
         node.replace_all_uses_with(product)
         graph.erase_node(node)

@@ -187,7 +187,7 @@ def adapt(
     phi, first_losses = sgd_steps(form.forward, form.to_loop(params), x_support, y_support, inner_lr=inner_lr,
                                   inner_steps=inner_steps, loss_fn=loss_fn, create_graph=create_graph)
     phi = form.from_loop(phi)
-    if not create_graph and form.from_loop is not _same:  # leaves, as documented, in the standard layout
+    if not create_graph:  # leaves, as documented, in the standard layout
         phi = {k: v.detach().requires_grad_() for k, v in phi.items()}
     return phi, first_losses
 

@@ -5,7 +5,7 @@ from torch.func import functional_call
 
 import mamlbook as mb
 from mamlbook.algorithms import get_method
-from conftest import central_difference, cuda, flat
+from conftest import central_difference, flat
 
 
 def meta_loss_by_loop(model, params, tasks, inner_lr, inner_steps):
@@ -163,17 +163,6 @@ def test_adaptation_curve_step_zero_is_unadapted_loss(small_model, tasks64):
     # column 1 equals the query loss after one step taken by the MAML machinery
     step = mb.get_method("maml")(small_model, params, tasks64, inner_lr=0.05, inner_steps=1)
     assert torch.allclose(curve[:, 1], step.query_loss)
-
-
-@cuda
-@pytest.mark.cuda
-def test_maml_on_cuda_matches_cpu(small_model, tasks64):
-    params = mb.detached(mb.parameters_of(small_model))
-    cpu = mb.get_method("maml")(small_model, params, tasks64, inner_lr=0.05, inner_steps=2)
-    dev = torch.device("cuda")
-    gpu_model = small_model.to(dev)
-    gpu = mb.get_method("maml")(gpu_model, {k: v.to(dev) for k, v in params.items()}, tasks64.to(dev), inner_lr=0.05, inner_steps=2)
-    assert torch.allclose(flat(gpu.grads).cpu(), flat(cpu.grads), rtol=1e-8, atol=1e-10)
 
 
 def test_adaptation_curve_reports_divergence_instead_of_returning_inf(small_model, tasks64):

@@ -4,7 +4,7 @@ import torch
 from torch.func import functional_call
 
 import mamlbook as mb
-from conftest import cuda, flat
+from conftest import flat
 
 
 def mse(model, params, x, y):
@@ -91,14 +91,3 @@ def test_meta_train_with_sgd_is_the_reptile_update():
                   meta_batch_size=5, inner_lr=0.02, inner_steps=4, outer_lr=0.5, optimizer="sgd", progress=False)
     expected = {k: v - 0.5 * direction[k] for k, v in theta.items()}  # = θ + ε·mean(φ − θ)
     assert torch.allclose(flat(mb.parameters_of(model)).detach(), flat(expected), rtol=0, atol=1e-6)
-
-
-@cuda
-@pytest.mark.cuda
-def test_reptile_on_cuda_matches_cpu(small_model, tasks64):
-    params = mb.detached(mb.parameters_of(small_model))
-    cpu = mb.get_method("reptile")(small_model, params, tasks64, inner_lr=0.05, inner_steps=3)
-    dev = torch.device("cuda")
-    gpu = mb.get_method("reptile")(small_model.to(dev), {k: v.to(dev) for k, v in params.items()}, tasks64.to(dev),
-                                   inner_lr=0.05, inner_steps=3)
-    assert torch.allclose(flat(gpu.grads).cpu(), flat(cpu.grads), rtol=1e-8, atol=1e-10)
