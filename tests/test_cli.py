@@ -42,13 +42,11 @@ def test_train_compiled(tmp_path):
                  "--no-progress"]) == 0
     summary = json.loads(ckpt.with_suffix(".json").read_text())
     assert summary["compiled"] is True and summary["settings"]["method"] == "maml"
-    with pytest.raises(ValueError, match="--compile cannot be combined with --distributed"):
-        main(["train", "--compile", "--distributed", "--iterations", "1"])
+    assert main(["train", "--compile", "--distributed", "--iterations", "1"]) == 2  # a usage error, see below
 
 
 def test_bad_arguments_are_refused():
-    with pytest.raises(SystemExit):
-        main(["train", "--option", "no-equals-sign"])
+    assert main(["train", "--option", "no-equals-sign"]) == 2
     with pytest.raises(ValueError, match="rows"):
         reproduce.reproduce(["not a method"], num_tasks=10, progress=False)
 
