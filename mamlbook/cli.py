@@ -410,11 +410,20 @@ def _evaluate(args) -> int:
     results = {"protocol": {"test_tasks": args.tasks, "support_shots": args.shots, "query_shots": args.query_shots,
                             "inner_lr": args.inner_lr, "test_seed": args.seed, "interval": "mean ± 1.96·s/√n"},
                "targets": {}, "glyph_targets": {}}
+    models = {}  # every checkpoint is loaded (and checked) before any evaluation starts
+    for target, kind in targets.items():
+        if kind == "glyphs":
+            models[target], _ = classification_recipes.load_recipe(target, device=device)
+        elif kind == "sinusoid":
+            models[target], _ = reproduce.load(target, device=device)
+        else:
+            models[target] = SinusoidMLP().to(device)
+            load_checkpoint(target, models[target])
     tasks = None
-    for target, kind in tqdm(targets.items(), desc="evaluate"):
+    for target, kind in tqdm(targets.items(), desc="evaluate", disable=len(targets) < 2):
+        model = models[target]
         if kind == "glyphs":
             recipe = classification_recipes.RECIPES[target]
-            model, _ = classification_recipes.load_recipe(target, device=device)
             accuracy = classification_recipes.evaluate_recipe(target, model, num_tasks=args.tasks, device=device)
             mean, ci95 = mean_and_ci95(accuracy.cpu())
             results["glyph_targets"][target] = {"accuracy": {"mean": mean, "ci95": ci95}, "ways": recipe.ways,
@@ -424,11 +433,6 @@ def _evaluate(args) -> int:
         if tasks is None:
             tasks = SinusoidTasks().sample(args.tasks, args.shots, args.query_shots,
                                            generator=torch.Generator().manual_seed(args.seed), device=device)
-        if kind == "sinusoid":
-            model, _ = reproduce.load(target, device=device)
-        else:
-            model = SinusoidMLP().to(device)
-            load_checkpoint(target, model)
         curve = adaptation_curve(model, parameters_of(model), tasks, inner_lr=args.inner_lr, max_steps=args.max_steps)
         results["targets"][target] = [dict(zip(("mean", "ci95"), mean_and_ci95(curve[:, k].cpu())))
                                       for k in range(args.max_steps + 1)]
