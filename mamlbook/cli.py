@@ -433,15 +433,35 @@ def _evaluate(args) -> int:
         if tasks is None:
             tasks = SinusoidTasks().sample(args.tasks, args.shots, args.query_shots,
                                            generator=torch.Generator().manual_seed(args.seed), device=device)
-        curve = adaptation_curve(model, parameters_of(model), tasks, inner_lr=args.inner_lr, max_steps=args.max_steps)
-        results["targets"][target] = [dict(zip(("mean", "ci95"), mean_and_ci95(curve[:, k].cpu())))
-                                      for k in range(args.max_steps + 1)]
+        curve = adaptation_curve(model, parameters_of(model), tasks, inner_lr=args.inner_lr, max_steps=args.max_steps,
+                                 on_divergence="keep").cpu()
+        rows = []
+        for k in range(args.max_steps + 1):  # as `reproduce`: tasks on which SGD diverged are counted, not averaged
+            finite = torch.isfinite(curve[:, k])
+            mean, ci95 = mean_and_ci95(curve[finite, k]) if int(finite.sum()) >= 2 else (None, None)
+            rows.append({"mean": mean, "ci95": ci95, "diverged": int((~finite).sum())})
+        results["targets"][target] = rows
     if results["targets"]:
         shown = sorted({k for k in (0, 1, 5, args.max_steps) if k <= args.max_steps})
+
+        def cell(row):
+            if row["mean"] is None:
+                text = "diverged"
+            elif abs(row["mean"]) < 1e3:
+                text = f"{row['mean']:.3f} ± {row['ci95']:.3f}"
+            else:
+                text = f"{row['mean']:.3g} ± {row['ci95']:.2g}"
+            return text + (f" [{row['diverged']} div.]" if row["diverged"] else "")
+
+        cells = {target: [cell(rows[k]) for k in shown] for target, rows in results["targets"].items()}
+        width = max(18, 2 + max(len(c) for row in cells.values() for c in row))
         print(f"query MSE after k SGD steps (α = {args.inner_lr}) on {args.tasks} tasks, K = {args.shots}:")
-        print(f"{'checkpoint':<28}" + "".join(f"{f'k = {k}':>18}" for k in shown))
-        for target, rows in results["targets"].items():
-            print(f"{target:<28}" + "".join(f"{rows[k]['mean']:>10.3f} ± {rows[k]['ci95']:.3f}" for k in shown))
+        print(f"{'checkpoint':<28}" + "".join(f"{f'k = {k}':>{width}}" for k in shown))
+        for target, row in cells.items():
+            print(f"{target:<28}" + "".join(f"{c:>{width}}" for c in row))
+        if any(row["diverged"] for rows in results["targets"].values() for row in rows):
+            print("[n div.]: tasks on which SGD diverged (loss inf/NaN), left out of the mean; a smaller --inner-lr "
+                  "avoids it")
     if results["glyph_targets"]:
         print("test accuracy of glyph checkpoints (each with its recipe's protocol):")
         for target, row in results["glyph_targets"].items():
@@ -531,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         if isinstance(err, DivergenceError):
-            print(f"{prog}: training diverged: {_one_line(err)}", file=sys.stderr)
+            print(f"{prog}: diverged: {_one_line(err)}", file=sys.stderr)
             return 1
         if isinstance(err, (ValueError, TypeError)):  # the package's argument checks (CheckpointError is a ValueError)
             print(f"{prog}: error: {_one_line(err)}", file=sys.stderr)

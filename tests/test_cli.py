@@ -22,7 +22,7 @@ def test_train_then_evaluate_write_checkpoint_and_results(tmp_path, capsys):
     out = tmp_path / "eval.json"
     assert main(["evaluate", str(ckpt), "--tasks", "8", "--max-steps", "2", "--results", str(out)]) == 0
     rows = json.loads(out.read_text())["targets"][str(ckpt)]
-    assert len(rows) == 3 and all(set(r) == {"mean", "ci95"} for r in rows)
+    assert len(rows) == 3 and all(set(r) == {"mean", "ci95", "diverged"} for r in rows)
     assert "k = 2" in capsys.readouterr().out
 
 
@@ -153,7 +153,7 @@ def test_errors_raised_by_the_package_are_one_line(capsys, monkeypatch, tmp_path
         raise mb.DivergenceError("meta-loss is nan at iteration 3 of maml: training diverged. Try a smaller outer_lr")
     monkeypatch.setattr("mamlbook.train.meta_train", diverge)
     status, _, err = _run(["train", "--iterations", "5", "--no-progress"], capsys)
-    assert status == 1 and len(err) == 1 and "training diverged" in err[0] and "outer_lr" in err[0]
+    assert status == 1 and len(err) == 1 and ": diverged: " in err[0] and "outer_lr" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.pt"]
     # MAMLBOOK_DEBUG=1: the traceback instead
     monkeypatch.setenv("MAMLBOOK_DEBUG", "1")
