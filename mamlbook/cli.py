@@ -120,7 +120,7 @@ class _RawFormatter(_Formatter, argparse.RawDescriptionHelpFormatter):
     """The top level: this module's docstring as it is written."""
 
 
-_INVALID_CHOICE = re.compile(r"invalid choice: (?P<value>.+?) \(choose from (?P<choices>.*)\)$", re.S)
+_INVALID_CHOICE = re.compile(r"invalid choice: (?P<value>.+?) \(choose from (?P<choices>.*)\)$", re.DOTALL)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -129,7 +129,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         match = _INVALID_CHOICE.search(message)
         if match:
-            strip = lambda s: s.strip().strip("'\"")  # noqa: E731
+            strip = lambda s: s.strip().strip("'\"")
             value, choices = strip(match["value"]), [strip(c) for c in match["choices"].split(",")]
             message = (message[:match.start()] + f"invalid choice {value!r};{did_you_mean(value, choices)} "
                        f"(choose from {', '.join(choices)})").replace("; (", " (")

@@ -163,7 +163,7 @@ def test_errors_raised_by_the_package_are_one_line(capsys, monkeypatch, tmp_path
 
 def _python(*args, **kwargs):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=120, **kwargs)
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=120, check=False, **kwargs)
 
 
 def test_version_help_and_the_real_command_line_without_torch():
@@ -185,8 +185,8 @@ def test_version_help_and_the_real_command_line_without_torch():
     # a bad argument from the real command line: one line on stderr, exit status 2, no traceback
     done = _python("-m", "mamlbook", "train", "--method", "mamll")
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.splitlines() == ["python -m mamlbook train: error: argument --method: invalid choice 'mamll'; "
-                                        "did you mean 'maml'? (choose from maml, fomaml, reptile, imaml, pretrain)"]
+    assert done.stderr.splitlines() == [("python -m mamlbook train: error: argument --method: invalid choice 'mamll'; "
+                                         "did you mean 'maml'? (choose from maml, fomaml, reptile, imaml, pretrain)")]
 
 
 def test_help_shows_defaults(capsys):
@@ -270,7 +270,7 @@ def test_the_readme_command_lines_parse_and_name_real_checkpoints():
     """Every `python -m mamlbook ...` line of the README is a valid command line (parsed, not run)."""
     import re
     import shlex
-    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
     lines = [line.split("#")[0] for block in blocks for line in block.splitlines() if "-m mamlbook " in line]
     assert len(lines) >= 8
     names = cli.shipped_names()
