@@ -34,7 +34,7 @@ _EXPORTS = {
 }
 _ORIGIN = {name: module for module, names in _EXPORTS.items() for name in names}
 _SUBMODULES = ["algorithms", "checkpoints", "checks", "compiled", "device", "diagnostics", "evaluate", "exercises",
-               "functional", "hessian", "models", "notebook", "plotting", "recipes", "tasks", "train"]
+               "functional", "hessian", "models", "notebook", "plotting", "recipes", "results", "tasks", "train"]
 
 __all__ = sorted(set(_ORIGIN) | set(_SUBMODULES))
 

@@ -220,7 +220,7 @@ def _parser() -> argparse.ArgumentParser:
                          description="Evaluate the shipped MAML, pretrained, first-order MAML, Reptile and iMAML "
                                      "checkpoints on 5-shot sinusoid tasks after 1, 5, 10 SGD steps, beside the "
                                      "paper's numbers. Prints the table; writes JSON only with --results (the book's "
-                                     "copy: --results benchmarks/results/reproduction.json). A checkpoint missing "
+                                     "copy: --results mamlbook/results/reproduction.json). A checkpoint missing "
                                      "from mamlbook/pretrained/ is trained from its recipe and written there.")
     rep.add_argument("--rows", nargs="+", default=None, metavar="ROW",
                      help="subset of the rows (default: all): 'MAML', 'MAML, α = 0.001 (official code)', "

@@ -242,7 +242,7 @@ def test_evaluate_takes_every_name_regenerate_takes(tmp_path, monkeypatch, capsy
 
 
 def test_reproduce_writes_only_with_results(tmp_path, monkeypatch, capsys):
-    tracked = ROOT / "benchmarks" / "results" / "reproduction.json"
+    tracked = ROOT / "mamlbook" / "results" / "reproduction.json"
     before = tracked.read_bytes()
     monkeypatch.chdir(ROOT)  # where the old default would have overwritten the tracked file
     if not (mb.checkpoints.PRETRAINED_DIR / "sinusoid_pretrain.pt").is_file():
