@@ -8,8 +8,8 @@ Everything in the package builds on three ideas:
   copy per task), so a whole meta-batch adapts in one pass. Tasks never interact, so
   the gradient of the *sum* of per-task losses with respect to task ``t``'s copy is
   exactly task ``t``'s own gradient.
-* The inner loop (book eq. 2.2), ``φ_{i} = φ_{i-1} − α ∇L_support(φ_{i-1})`` with
-  ``φ_0 = θ``, differentiable (second order) or not (first order).
+* The inner loop (book eq. 2.2), ``φ_{i} = φ_{i-1} − α ∇L_support(φ_{i-1})``
+  with ``φ_0 = θ``, differentiable (second order) or not (first order).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def detached(params: Params, requires_grad: bool = False) -> Params:
 
 
 def detached_views(params: Params) -> Params:
-    """``params`` cut from the autograd graph, without copying (``detach``, not ``clone``)."""
+    """``params`` cut from the autograd graph, without copying (``detach``, not
+    ``clone``)."""
     return {k: v.detach() for k, v in params.items()}
 
 
@@ -87,7 +88,8 @@ def mse_per_task(predictions: Tensor, targets: Tensor) -> Tensor:
 
 
 def cross_entropy_per_task(logits: Tensor, labels: Tensor) -> Tensor:
-    """Mean cross-entropy of each task: logits ``(T, N, C)``, labels ``(T, N)`` -> ``(T,)``."""
+    """Mean cross-entropy of each task: logits ``(T, N, C)``, labels ``(T, N)`` ->
+    ``(T,)``."""
     t, n, c = logits.shape
     return (
         nn.functional.cross_entropy(
@@ -137,8 +139,9 @@ def inner_loop_form(model: nn.Module, params: Params) -> LoopForm:
     """The layout in which the inner loop adapts ``params`` for ``model``.
 
     A task-batched model may offer a layout that suits its products better
-    (`mamlbook.models.SinusoidMLP.matmul_layout`: views of the same numbers, ``Wᵀ`` and
-    ``b`` as a row); it is used when ``params`` holds all of the model's parameters.
+    (`mamlbook.models.SinusoidMLP.matmul_layout`: views of the same numbers, ``Wᵀ``
+    and ``b`` as a row); it is used when ``params`` holds all of the model's
+    parameters.
     Otherwise the loop runs on ``params`` as they are, through `task_forward`.
     """
     to_loop = getattr(model, "matmul_layout", None)
@@ -166,7 +169,8 @@ def sgd_steps(
     loss_fn: LossFn = mse_per_task,
     create_graph: bool = True,
 ) -> tuple[Params, Tensor]:
-    """The inner loop of `adapt` (book eq. 2.2) for any ``forward(params, x)`` and layout.
+    """The inner loop of `adapt` (book eq. 2.2) for any ``forward(params, x)`` and
+    layout.
 
     ``inner_steps ≥ 1``. Returns the adapted parameters in the layout they came in
     (leaves that require grad when ``create_graph`` is False) and the support losses
@@ -203,7 +207,8 @@ def adapt(
 ) -> tuple[Params, Tensor]:
     """Take ``inner_steps`` SGD steps on each task's support set, all tasks at once.
 
-    Implements book eq. (2.2), ``φ_i = φ_{i−1} − α ∇_φ L_support(φ_{i−1})``.
+    Implements book eq. (2.2),
+    ``φ_i = φ_{i−1} − α ∇_φ L_support(φ_{i−1})``.
 
     Parameters
     ----------
@@ -255,15 +260,17 @@ def flatten_params(params: Params, batch_dims: int = 0) -> Tensor:
 
 
 def unflatten_params(vector: Tensor, like: Params) -> Params:
-    """Inverse of `flatten_params`: ``vector (*batch, P)`` -> dict of ``(*batch, *like[k].shape)``.
+    """Inverse of `flatten_params`: ``vector (*batch, P)`` -> dict of
+    ``(*batch, *like[k].shape)``.
 
-    ``like`` holds *unbatched* shapes (e.g. ``θ``); the results are views of ``vector``.
+    ``like`` holds *unbatched* shapes (e.g. ``θ``); the results are views of
+    ``vector``.
     """
     total = sum(v.numel() for v in like.values())
     if vector.shape[-1:] != (total,):
         raise ValueError(
-            f"vector must end in a dimension of size {total} (the number of parameters), "
-            f"got shape {tuple(vector.shape)}"
+            f"vector must end in a dimension of size {total} "
+            f"(the number of parameters), got shape {tuple(vector.shape)}"
         )
     out, i, batch = {}, 0, vector.shape[:-1]
     for k, v in like.items():

@@ -6,9 +6,10 @@ Each task adapts by solving a *proximal* inner problem,
 
 here by ``inner_steps`` plain gradient-descent steps from ``φ = θ`` with step size
 ``inner_lr`` (no graph is kept, so memory does not grow with the number of steps).
-At a stationary point ``∇L_support(φ*) + λ(φ* − θ) = 0``; differentiating that identity
-in ``θ`` (the implicit function theorem) gives ``dφ*/dθ = (I + ∇²L_support(φ*)/λ)⁻¹``,
-whatever path the solver took. The meta-gradient of ``L_query,t(φ_t*(θ))`` is therefore
+At a stationary point ``∇L_support(φ*) + λ(φ* − θ) = 0``; differentiating that
+identity in ``θ`` (the implicit function theorem) gives
+``dφ*/dθ = (I + ∇²L_support(φ*)/λ)⁻¹``, whatever path the solver took. The
+meta-gradient of ``L_query,t(φ_t*(θ))`` is therefore
 
     v_t = (I + ∇²L_support,t(φ_t*)/λ)⁻¹ ∇L_query,t(φ_t*),
 
@@ -55,18 +56,21 @@ def proximal_adapt(
     loss_fn: LossFn = mse_per_task,
     inner_tol: float | None = None,
 ) -> tuple[Params, Tensor, Tensor]:
-    """Gradient descent on ``G(φ) = L_support(φ) + λ/2‖φ − θ‖²`` from ``φ = θ``, all tasks batched.
+    """Gradient descent on ``G(φ) = L_support(φ) + λ/2‖φ − θ‖²`` from ``φ = θ``,
+    all tasks batched.
 
     ``anchor`` is the task-batched ``θ`` ``(T, ...)``. Each step is
-    ``φ ← φ − α_t (∇L_support(φ) + λ(φ − θ))`` on detached tensors, with a per-task
-    step size ``α_t`` that starts at ``inner_lr``. The descent is monotone: a step that
-    would increase a task's ``G`` is rejected and that task's ``α_t`` halved (plain GD
-    with a fixed step diverges once the curvature exceeds ``2/α − λ``, which happens
-    as meta-training sharpens the loss). With ``inner_tol``, a task stops as soon as its
-    proximal-gradient norm is at most ``inner_tol`` (the others go on), so a batched
-    run equals running the tasks one by one.
+    ``φ ← φ − α_t (∇L_support(φ) + λ(φ − θ))`` on detached tensors, with a
+    per-task step size ``α_t`` that starts at ``inner_lr``. The descent is monotone:
+    a step that would increase a task's ``G`` is rejected and that task's ``α_t``
+    halved (plain GD with a fixed step diverges once the curvature exceeds
+    ``2/α − λ``, which happens as meta-training sharpens the loss). With
+    ``inner_tol``, a task stops as soon as its proximal-gradient norm is at most
+    ``inner_tol`` (the others go on), so a batched run equals running the tasks one
+    by one.
 
-    Returns ``(φ (T, ...) detached, support loss at θ (T,), accepted steps per task (T,))``.
+    Returns ``(φ (T, ...) detached, support loss at θ (T,),
+    accepted steps per task (T,))``.
     """
     t = x_support.shape[0]
 
@@ -149,28 +153,33 @@ def imaml(
     inner_lr : ``α > 0``, gradient-descent step on the proximal inner problem (it
         converges for ``α < 2/(λ + largest eigenvalue of ∇²L_support)``).
     inner_steps : ``≥ 1``, the most inner steps (default 16; the paper uses 16-25).
-    lam : ``λ > 0``, strength of the pull back to ``θ`` (default 2.0, as in the paper).
+    lam : ``λ > 0``, strength of the pull back to ``θ`` (default 2.0, as in the
+        paper).
     cg_steps : ``≥ 1`` conjugate-gradient iterations (default 5, as in the paper).
-    cg_damping : ``≥ 0``; CG solves ``((1 + cg_damping) I + ∇²L_support/λ) v = ∇L_query``,
-        positive definite as long as every eigenvalue of ``∇²L_support`` exceeds
-        ``−λ(1 + cg_damping)`` (a network's Hessian can have negative ones).
-    inner_tol : ``None`` (run all ``inner_steps``) or ``> 0``: a task stops once the norm
-        of its proximal gradient ``∇L_support(φ) + λ(φ − θ)`` is at most this.
+    cg_damping : ``≥ 0``; CG solves
+        ``((1 + cg_damping) I + ∇²L_support/λ) v = ∇L_query``, positive definite as
+        long as every eigenvalue of ``∇²L_support`` exceeds ``−λ(1 + cg_damping)``
+        (a network's Hessian can have negative ones).
+    inner_tol : ``None`` (run all ``inner_steps``) or ``> 0``: a task stops once the
+        norm of its proximal gradient ``∇L_support(φ) + λ(φ − θ)`` is at most this.
 
     Returns
     -------
-    `MetaStep` with ``grads = mean_t v_t`` and ``diagnostics``: ``prox_grad_norm (T,)``,
-    the proximal-gradient norm at the returned ``φ*`` (0 at the exact minimiser);
-    ``inner_steps_taken (T,)``; ``cg_relative_residual (T,)``, ``‖b − A v‖/‖b‖`` of each
-    task's CG system; ``cg_min_curvature (T,)``, the smallest ``pᵀAp / pᵀp`` over the
-    directions CG explored: if it is ``≤ 0``, ``A = (1 + cg_damping) I + ∇²L_support/λ``
-    is not positive definite for that task (the network's Hessian has an eigenvalue
-    below ``−λ(1 + cg_damping)``), CG's answer is not the implicit gradient, and ``lam``
-    or ``cg_damping`` should be raised.
+    `MetaStep` with ``grads = mean_t v_t`` and ``diagnostics``:
+    ``prox_grad_norm (T,)``, the proximal-gradient norm at the returned ``φ*`` (0 at
+    the exact minimiser); ``inner_steps_taken (T,)``; ``cg_relative_residual (T,)``,
+    ``‖b − A v‖/‖b‖`` of each task's CG system; ``cg_min_curvature (T,)``, the
+    smallest ``pᵀAp / pᵀp`` over the directions CG explored: if it is ``≤ 0``,
+    ``A = (1 + cg_damping) I + ∇²L_support/λ`` is not positive definite for that
+    task (the network's Hessian has an eigenvalue below ``−λ(1 + cg_damping)``),
+    CG's answer is not the implicit gradient, and ``lam`` or ``cg_damping`` should be
+    raised.
 
     Example
     -------
-    >>> step = imaml(model, parameters_of(model), tasks, inner_lr=0.05, inner_steps=16, lam=2.0)
+    >>> step = imaml(
+    ...     model, parameters_of(model), tasks, inner_lr=0.05, inner_steps=16, lam=2.0
+    ... )
     >>> step.diagnostics["cg_relative_residual"]    # how well each system was solved
     """
     check_inputs(params, tasks, inner_lr, inner_steps)
@@ -213,7 +222,8 @@ def imaml(
     )
 
     def matvec(v: Tensor) -> Tensor:
-        """``(T, P) -> (T, P)``: ``(1 + damping) v + ∇²L_support(φ*) v / λ`` for every task."""
+        """``(T, P) -> (T, P)``: ``(1 + damping) v + ∇²L_support(φ*) v / λ`` for every
+        task."""
         nonlocal min_curvature
         hv = torch.autograd.grad(
             support_grads,
@@ -225,9 +235,8 @@ def imaml(
         av = (1.0 + cg_damping) * v + flatten_params(
             dict(zip(phi, hv)), batch_dims=1
         ) / lam
-        with (
-            torch.no_grad()
-        ):  # vᵀAv / vᵀv along CG's directions: ≤ 0 means A is not positive definite
+        # vᵀAv / vᵀv along CG's directions: ≤ 0 means A is not positive definite
+        with torch.no_grad():
             vv = (v * v).sum(1)
             quotient = torch.where(vv > 0, (v * av).sum(1) / vv, float("inf"))
             min_curvature = torch.minimum(min_curvature, quotient)
