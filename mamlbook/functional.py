@@ -8,8 +8,8 @@ Everything in the package builds on three ideas:
   copy per task), so a whole meta-batch adapts in one pass. Tasks never interact, so
   the gradient of the *sum* of per-task losses with respect to task ``t``'s copy is
   exactly task ``t``'s own gradient.
-* The inner loop (book eq. 2.2), ``φ_{i} = φ_{i-1} − α ∇L_support(φ_{i-1})``
-  with ``φ_0 = θ``, differentiable (second order) or not (first order).
+* The inner loop (book eq. 2.2), ``φ_{i} = φ_{i-1} − α ∇L_support(φ_{i-1})`` with
+  ``φ_0 = θ``, differentiable (second order) or not (first order).
 """
 
 from __future__ import annotations
@@ -139,9 +139,8 @@ def inner_loop_form(model: nn.Module, params: Params) -> LoopForm:
     """The layout in which the inner loop adapts ``params`` for ``model``.
 
     A task-batched model may offer a layout that suits its products better
-    (`mamlbook.models.SinusoidMLP.matmul_layout`: views of the same numbers, ``Wᵀ``
-    and ``b`` as a row); it is used when ``params`` holds all of the model's
-    parameters.
+    (`mamlbook.models.SinusoidMLP.matmul_layout`: views of the same numbers, ``Wᵀ`` and
+    ``b`` as a row); it is used when ``params`` holds all of the model's parameters.
     Otherwise the loop runs on ``params`` as they are, through `task_forward`.
     """
     to_loop = getattr(model, "matmul_layout", None)
@@ -207,8 +206,7 @@ def adapt(
 ) -> tuple[Params, Tensor]:
     """Take ``inner_steps`` SGD steps on each task's support set, all tasks at once.
 
-    Implements book eq. (2.2),
-    ``φ_i = φ_{i−1} − α ∇_φ L_support(φ_{i−1})``.
+    Implements book eq. (2.2), ``φ_i = φ_{i−1} − α ∇_φ L_support(φ_{i−1})``.
 
     Parameters
     ----------
@@ -263,8 +261,7 @@ def unflatten_params(vector: Tensor, like: Params) -> Params:
     """Inverse of `flatten_params`: ``vector (*batch, P)`` -> dict of
     ``(*batch, *like[k].shape)``.
 
-    ``like`` holds *unbatched* shapes (e.g. ``θ``); the results are views of
-    ``vector``.
+    ``like`` holds *unbatched* shapes (e.g. ``θ``); the results are views of ``vector``.
     """
     total = sum(v.numel() for v in like.values())
     if vector.shape[-1:] != (total,):

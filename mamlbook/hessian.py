@@ -2,8 +2,8 @@
 split, the inner loop's Jacobian as a matrix, and the conjugate-gradient solver iMAML
 uses.
 
-Everything here works on one task and an *unbatched* params dict ``θ`` (``P`` numbers
-in all; `mamlbook.functional.flatten_params` gives the vector). Explicit ``P × P``
+Everything here works on one task and an *unbatched* params dict ``θ`` (``P`` numbers in
+all; `mamlbook.functional.flatten_params` gives the vector). Explicit ``P × P``
 matrices are for small networks and for the Hessian chapter, which checks its
 derivations against them; the algorithms themselves only ever use products with a
 vector (`hessian_vector_product`, or double backward in `mamlbook.algorithms.imaml`).

@@ -6,10 +6,9 @@ Each task adapts by solving a *proximal* inner problem,
 
 here by ``inner_steps`` plain gradient-descent steps from ``φ = θ`` with step size
 ``inner_lr`` (no graph is kept, so memory does not grow with the number of steps).
-At a stationary point ``∇L_support(φ*) + λ(φ* − θ) = 0``; differentiating that
-identity in ``θ`` (the implicit function theorem) gives
-``dφ*/dθ = (I + ∇²L_support(φ*)/λ)⁻¹``, whatever path the solver took. The
-meta-gradient of ``L_query,t(φ_t*(θ))`` is therefore
+At a stationary point ``∇L_support(φ*) + λ(φ* − θ) = 0``; differentiating that identity
+in ``θ`` (the implicit function theorem) gives ``dφ*/dθ = (I + ∇²L_support(φ*)/λ)⁻¹``,
+whatever path the solver took. The meta-gradient of ``L_query,t(φ_t*(θ))`` is therefore
 
     v_t = (I + ∇²L_support,t(φ_t*)/λ)⁻¹ ∇L_query,t(φ_t*),
 
@@ -60,14 +59,13 @@ def proximal_adapt(
     all tasks batched.
 
     ``anchor`` is the task-batched ``θ`` ``(T, ...)``. Each step is
-    ``φ ← φ − α_t (∇L_support(φ) + λ(φ − θ))`` on detached tensors, with a
-    per-task step size ``α_t`` that starts at ``inner_lr``. The descent is monotone:
-    a step that would increase a task's ``G`` is rejected and that task's ``α_t``
-    halved (plain GD with a fixed step diverges once the curvature exceeds
-    ``2/α − λ``, which happens as meta-training sharpens the loss). With
-    ``inner_tol``, a task stops as soon as its proximal-gradient norm is at most
-    ``inner_tol`` (the others go on), so a batched run equals running the tasks one
-    by one.
+    ``φ ← φ − α_t (∇L_support(φ) + λ(φ − θ))`` on detached tensors, with a per-task
+    step size ``α_t`` that starts at ``inner_lr``. The descent is monotone: a step that
+    would increase a task's ``G`` is rejected and that task's ``α_t`` halved (plain GD
+    with a fixed step diverges once the curvature exceeds ``2/α − λ``, which happens
+    as meta-training sharpens the loss). With ``inner_tol``, a task stops as soon as its
+    proximal-gradient norm is at most ``inner_tol`` (the others go on), so a batched
+    run equals running the tasks one by one.
 
     Returns ``(φ (T, ...) detached, support loss at θ (T,),
     accepted steps per task (T,))``.
@@ -153,8 +151,7 @@ def imaml(
     inner_lr : ``α > 0``, gradient-descent step on the proximal inner problem (it
         converges for ``α < 2/(λ + largest eigenvalue of ∇²L_support)``).
     inner_steps : ``≥ 1``, the most inner steps (default 16; the paper uses 16-25).
-    lam : ``λ > 0``, strength of the pull back to ``θ`` (default 2.0, as in the
-        paper).
+    lam : ``λ > 0``, strength of the pull back to ``θ`` (default 2.0, as in the paper).
     cg_steps : ``≥ 1`` conjugate-gradient iterations (default 5, as in the paper).
     cg_damping : ``≥ 0``; CG solves
         ``((1 + cg_damping) I + ∇²L_support/λ) v = ∇L_query``, positive definite as
@@ -165,15 +162,14 @@ def imaml(
 
     Returns
     -------
-    `MetaStep` with ``grads = mean_t v_t`` and ``diagnostics``:
-    ``prox_grad_norm (T,)``, the proximal-gradient norm at the returned ``φ*`` (0 at
-    the exact minimiser); ``inner_steps_taken (T,)``; ``cg_relative_residual (T,)``,
-    ``‖b − A v‖/‖b‖`` of each task's CG system; ``cg_min_curvature (T,)``, the
-    smallest ``pᵀAp / pᵀp`` over the directions CG explored: if it is ``≤ 0``,
-    ``A = (1 + cg_damping) I + ∇²L_support/λ`` is not positive definite for that
-    task (the network's Hessian has an eigenvalue below ``−λ(1 + cg_damping)``),
-    CG's answer is not the implicit gradient, and ``lam`` or ``cg_damping`` should be
-    raised.
+    `MetaStep` with ``grads = mean_t v_t`` and ``diagnostics``: ``prox_grad_norm (T,)``,
+    the proximal-gradient norm at the returned ``φ*`` (0 at the exact minimiser);
+    ``inner_steps_taken (T,)``; ``cg_relative_residual (T,)``, ``‖b − A v‖/‖b‖`` of each
+    task's CG system; ``cg_min_curvature (T,)``, the smallest ``pᵀAp / pᵀp`` over the
+    directions CG explored: if it is ``≤ 0``, ``A = (1 + cg_damping) I + ∇²L_support/λ``
+    is not positive definite for that task (the network's Hessian has an eigenvalue
+    below ``−λ(1 + cg_damping)``), CG's answer is not the implicit gradient, and ``lam``
+    or ``cg_damping`` should be raised.
 
     Example
     -------

@@ -5,10 +5,10 @@ The meta-objective (book eq. 2.3) for a meta-batch of ``T`` tasks is
     L_meta(θ) = 1/T Σ_t L_query,t(φ_t(θ)),   φ_t = U_t^(k)(θ),
 
 where ``U^(k)`` is ``k`` inner SGD steps on the support set (eq. 2.2). Its gradient
-(eq. 3.4) is ``1/T Σ_t (∏_{i=1..k} (I − α ∇²L_support,t(φ_{t,i−1})))ᵀ
-∇L_query,t(φ_t)``: autograd computes it exactly by differentiating through the
-inner steps (``create_graph=True``). First-order MAML (eq. 4.1) replaces every
-Jacobian factor by ``I``: the meta-gradient becomes ``1/T Σ_t ∇L_query,t(φ_t)``.
+(eq. 3.4) is ``1/T Σ_t (∏_{i=1..k} (I − α ∇²L_support,t(φ_{t,i−1})))ᵀ ∇L_query,t(φ_t)``:
+autograd computes it exactly by differentiating through the inner steps
+(``create_graph=True``). First-order MAML (eq. 4.1) replaces every Jacobian factor
+by ``I``: the meta-gradient becomes ``1/T Σ_t ∇L_query,t(φ_t)``.
 """
 
 from __future__ import annotations
@@ -61,8 +61,7 @@ def maml(
     check_inputs(params, tasks, inner_lr, inner_steps)
     theta = leaf_parameters(params)
     # The inner loop and the query loss run in the model's loop layout (views of the
-    # same numbers; see mamlbook.functional.inner_loop_form): φ is never needed
-    # outside.
+    # same numbers; see mamlbook.functional.inner_loop_form): φ is never needed outside.
     form = inner_loop_form(model, theta)
     phi, support_loss = sgd_steps(
         form.forward,

@@ -11,9 +11,9 @@ In the shared interface a method returns a direction to *descend*, so Reptile re
 Adam fed with this direction is the variant the paper also uses. No second
 derivatives and no graph across steps: memory does not grow with ``k``.
 
-With one inner step, ``θ − φ_t = α ∇L_t(θ)``, so Reptile is SGD on the joint
-training loss; with more steps the paper shows the expected update is that gradient
-minus ``α`` times a term that rewards agreement between gradients within a task.
+With one inner step, ``θ − φ_t = α ∇L_t(θ)``, so Reptile is SGD on the joint training
+loss; with more steps the paper shows the expected update is that gradient minus
+``α`` times a term that rewards agreement between gradients within a task.
 
 Which data the inner loop uses. By default the inner SGD runs on the support set only,
 and ``meta_loss`` is the query loss after adaptation, the same held-out quantity that
@@ -69,10 +69,9 @@ def reptile(
 
     Returns
     -------
-    `MetaStep` with ``grads = θ − mean_t φ_t`` (descend it:
-    ``θ ← θ − ε·grads``), ``meta_loss`` the mean query loss at ``φ_t``, and
-    ``diagnostics["step_norm"]`` ``(T,)``, the distance ``‖φ_t − θ‖`` each task
-    moved.
+    `MetaStep` with ``grads = θ − mean_t φ_t`` (descend it: ``θ ← θ − ε·grads``),
+    ``meta_loss`` the mean query loss at ``φ_t``, and ``diagnostics["step_norm"]``
+    ``(T,)``, the distance ``‖φ_t − θ‖`` each task moved.
 
     Example
     -------
