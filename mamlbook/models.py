@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from . import checks
+
 
 def task_linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     """``x Wᵀ + b``: task-batched ``x (T, N, in)``, ``W (T, out, in)``, ``b (T, out)`` -> ``(T, N, out)``
@@ -38,8 +40,15 @@ class SinusoidMLP(nn.Sequential):
     task_batched = True  # see mamlbook.functional.task_forward
 
     def __init__(self, hidden: tuple[int, ...] = (40, 40), in_features: int = 1, out_features: int = 1):
-        if len(hidden) == 0 or any((not isinstance(h, int)) or h < 1 for h in hidden):
-            raise ValueError(f"hidden must be a non-empty tuple of positive ints, got {hidden!r}")
+        if not isinstance(hidden, (tuple, list)):
+            raise TypeError(f"hidden must be a tuple of layer widths, e.g. (40, 40) or (40,) for one hidden layer, "
+                            f"got {type(hidden).__name__} {hidden!r}")
+        if len(hidden) == 0:
+            raise ValueError("hidden must be a non-empty tuple of positive ints (the hidden layer widths), got ()")
+        for i, h in enumerate(hidden):
+            checks.positive_int(f"hidden[{i}]", h)
+        checks.positive_int("in_features", in_features)
+        checks.positive_int("out_features", out_features)
         sizes = (in_features, *hidden, out_features)
         layers: list[nn.Module] = []
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -48,6 +57,7 @@ class SinusoidMLP(nn.Sequential):
                 layers.append(nn.ReLU())
         super().__init__(*layers)
         self.hidden = tuple(hidden)
+        self.input_shape = (in_features,)  # one example's input (mamlbook.checks.model_input_shape)
 
     def forward_with(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
         """``functional_call(self, params, (x,))``, computed directly from the dict.

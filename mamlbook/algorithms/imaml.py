@@ -31,7 +31,7 @@ from ..functional import (LossFn, Params, batch_parameters, detached, flatten_pa
                           unflatten_params)
 from ..hessian import conjugate_gradient
 from ..tasks import TaskBatch
-from .base import MetaStep, check_inputs, leaf_parameters, register
+from .base import MetaStep, check_inputs, divergence_advice, leaf_parameters, register
 
 
 def proximal_adapt(model: nn.Module, anchor: Params, x_support: Tensor, y_support: Tensor, *, inner_lr: float,
@@ -91,7 +91,7 @@ def proximal_adapt(model: nn.Module, anchor: Params, x_support: Tensor, y_suppor
 @register("imaml")
 def imaml(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float, inner_steps: int = 16,
           loss_fn: LossFn = mse_per_task, lam: float = 2.0, cg_steps: int = 5, cg_damping: float = 0.0,
-          inner_tol: float | None = None) -> MetaStep:
+          inner_tol: float | None = None, on_divergence: str = "raise") -> MetaStep:
     """One iMAML meta-gradient over a meta-batch, all tasks batched.
 
     Parameters
@@ -109,6 +109,8 @@ def imaml(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float
         ``−λ(1 + cg_damping)`` (a network's Hessian can have negative ones).
     inner_tol : ``None`` (run all ``inner_steps``) or ``> 0``: a task stops once the norm
         of its proximal gradient ``∇L_support(φ) + λ(φ − θ)`` is at most this.
+    on_divergence : ``"raise"`` (default): `DivergenceError` if the meta-loss or the
+        meta-gradient is NaN/inf; ``"keep"``: return that step.
 
     Returns
     -------
@@ -126,7 +128,7 @@ def imaml(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float
     >>> step = imaml(model, parameters_of(model), tasks, inner_lr=0.05, inner_steps=16, lam=2.0)
     >>> step.diagnostics["cg_relative_residual"]    # how well each system was solved
     """
-    check_inputs(params, tasks, inner_lr, inner_steps)
+    loss_fn = check_inputs(model, params, tasks, inner_lr, inner_steps, loss_fn=loss_fn, on_divergence=on_divergence)
     lam = checks.positive_float("lam", lam)
     checks.int_in_range("cg_steps", cg_steps, 1)
     cg_damping = checks.nonnegative_float("cg_damping", cg_damping)
@@ -167,6 +169,9 @@ def imaml(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float
         prox = {k: g + lam * (phi[k] - anchor[k]) for k, g in zip(phi, support_grads)}
         prox_norm = flatten_params(prox, batch_dims=1).norm(dim=1)
     grads = unflatten_params(v.detach().mean(0), theta)
+    checks.finite_step("imaml", query_loss.mean(), grads, on_divergence,
+                       divergence_advice(inner_lr, inner_steps) + f"; a larger lam (now {lam}) or cg_damping "
+                       f"(now {cg_damping}) keeps the conjugate-gradient system positive definite")
     diagnostics = {"prox_grad_norm": prox_norm, "inner_steps_taken": steps_taken,
                    "cg_relative_residual": relative_residual, "cg_min_curvature": min_curvature}
     return MetaStep(query_loss.mean().detach(), grads, support_loss, query_loss.detach(), diagnostics)

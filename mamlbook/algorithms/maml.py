@@ -17,12 +17,13 @@ from torch import nn
 
 from ..functional import LossFn, Params, batch_parameters, inner_loop_form, mse_per_task, sgd_steps
 from ..tasks import TaskBatch
-from .base import MetaStep, check_inputs, leaf_parameters, register
+from .. import checks
+from .base import MetaStep, check_inputs, divergence_advice, leaf_parameters, register
 
 
 @register("maml")
 def maml(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float, inner_steps: int = 1,
-         loss_fn: LossFn = mse_per_task, first_order: bool = False) -> MetaStep:
+         loss_fn: LossFn = mse_per_task, first_order: bool = False, on_divergence: str = "raise") -> MetaStep:
     """One MAML meta-gradient over a meta-batch, all tasks batched.
 
     Parameters
@@ -31,7 +32,10 @@ def maml(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float,
     params : ``θ``, a dict of tensors shaped like the model's parameters.
     tasks : `TaskBatch` with ``T`` tasks.
     inner_lr : ``α > 0``.  inner_steps : ``k ≥ 1``.
-    first_order : drop the second-order terms (FOMAML, eq. 4.1).
+    first_order : drop the second-order terms (FOMAML, eq. 4.1); ``True`` or ``False``.
+    loss_fn : per-task loss ``(predictions, targets) -> (T,)`` (`mamlbook.functional.LossFn`).
+    on_divergence : ``"raise"`` (default): `DivergenceError` if the meta-loss or a
+        gradient is NaN/inf; ``"keep"``: return that step (to show divergence).
 
     Returns
     -------
@@ -41,7 +45,8 @@ def maml(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float,
     -------
     >>> step = maml(model, parameters_of(model), tasks, inner_lr=0.01, inner_steps=1)
     """
-    check_inputs(params, tasks, inner_lr, inner_steps)
+    loss_fn = check_inputs(model, params, tasks, inner_lr, inner_steps, loss_fn=loss_fn, on_divergence=on_divergence)
+    checks.flag("first_order", first_order)
     theta = leaf_parameters(params)
     # The inner loop and the query loss run in the model's loop layout (views of the
     # same numbers; see mamlbook.functional.inner_loop_form): φ is never needed outside.
@@ -57,7 +62,10 @@ def maml(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float,
         grads = [per_task[k].sum(0) for k in theta]
     else:
         grads = torch.autograd.grad(meta_loss, list(theta.values()))
-    return MetaStep(meta_loss.detach(), dict(zip(theta, grads)), support_loss, query_loss.detach())
+    grads = dict(zip(theta, grads))
+    checks.finite_step("fomaml" if first_order else "maml", meta_loss, grads, on_divergence,
+                       divergence_advice(inner_lr, inner_steps))
+    return MetaStep(meta_loss.detach(), grads, support_loss, query_loss.detach())
 
 
 register("fomaml", first_order=True)(maml)
