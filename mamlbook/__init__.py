@@ -5,8 +5,8 @@ The public API, flat::
     from mamlbook import SinusoidTasks, SinusoidMLP, get_method, meta_train, adaptation_curve
 """
 from .algorithms import MetaStep, get_method, method_names
-from .checks import DivergenceError
-from .checkpoints import load_checkpoint, pretrained_path, save_checkpoint
+from .checks import CheckpointError, DivergenceError
+from .checkpoints import add_checksum, load_checkpoint, pretrained_path, save_checkpoint
 from .device import describe_device, get_device, seed_everything
 from .evaluate import adaptation_curve, adapted_predictions, mean_and_ci95, proximal_adaptation_curve
 from .functional import (adapt, batch_parameters, cross_entropy_per_task, detached, mse_per_task, parameters_of,
