@@ -98,9 +98,10 @@ def _digest(digest, value) -> None:
     elif isinstance(value, float):
         digest.update(b"F" + float(value).hex().encode() + b";")
     elif isinstance(value, torch.Tensor):
-        t = value.detach().cpu().contiguous()
+        t = value.detach().cpu()
         digest.update(f"X{t.dtype}{tuple(t.shape)}:".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        dense = torch.empty(t.numel(), dtype=t.dtype).copy_(t.reshape(-1))  # the values in order, whatever the strides
+        digest.update(dense.view(torch.uint8).numpy().tobytes())
     elif isinstance(value, (list, tuple)):
         digest.update(b"%s%d:" % (b"L" if isinstance(value, list) else b"T", len(value)))
         for v in value:
@@ -180,8 +181,8 @@ def _verify(path: Path, payload: dict) -> None:
             "verified; if you trust the file, mamlbook.checkpoints.add_checksum(path) adds one without changing them")
     try:
         actual = weights_checksum(payload["architecture"], saved, metadata)
-    except TypeError as err:
-        raise CheckpointError(f"checkpoint {str(path)!r} is corrupted: {err}") from err
+    except Exception as err:  # noqa: BLE001: an unusable tensor or value from a damaged file
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupted: {type(err).__name__}: {err}") from err
     if stored != actual:
         raise CheckpointError(f"checkpoint {str(path)!r} is corrupted: the checksum of its weights and metadata is "
                               f"{actual}, the file says {stored!r} (flipped bytes, or edited outside mamlbook); "

@@ -354,14 +354,15 @@ def per_task_loss(loss_fn: Any, **targets_by_name: torch.Tensor):
 # ----------------------------------------------------------------------------- divergence
 
 
-def finite_step(what: str, meta_loss: torch.Tensor, grads: dict, on_divergence: str, advice: str) -> None:
+def finite_step(what: str, meta_loss: torch.Tensor, grads: dict, on_divergence: str, advice: str, *,
+                mention_opt_out: bool = True) -> None:
     """Raise `DivergenceError` if ``meta_loss`` or any gradient is NaN/inf (unless ``on_divergence="keep"``)."""
     if on_divergence == "keep" or _compiling():
         return
     if all_finite([meta_loss, *grads.values()]):
         return
     bad = [k for k, g in grads.items() if not bool(torch.isfinite(g).all())]
-    loss = float(meta_loss)
+    loss = float(meta_loss.detach())
     raise DivergenceError(
-        f"{what} diverged: meta-loss {loss}" + (f", non-finite gradient for {bad}" if bad else "") + f". {advice} "
-        "(pass on_divergence='keep' to get the non-finite step back instead)")
+        f"{what} diverged: meta-loss {loss}" + (f", non-finite gradient for {bad}" if bad else "") + f". {advice}"
+        + (" (pass on_divergence='keep' to get the non-finite step back instead)" if mention_opt_out else ""))

@@ -94,6 +94,9 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
     options = dict(method_options or {})
     allowed = method_options_of(method)
     for key in options:
+        if key == "on_divergence":
+            raise ValueError("method_options must not hold 'on_divergence': meta_train always stops with a "
+                             "DivergenceError when a meta-step is NaN/inf (θ would be ruined by the update)")
         if key in ("inner_lr", "inner_steps"):
             raise ValueError(f"method_options must not hold {key!r}; pass {key}= to meta_train itself")
         if key not in allowed:
@@ -115,6 +118,10 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
                                   device_type=torch.device(device).type, **options)
         step_fn = lambda model, params, tasks, **_: compiled(params, tasks)  # noqa: E731
     step_fn = step_fn if step_fn is not None else method_step
+    # The step hands a non-finite result back and this loop raises: then every process of a
+    # distributed run (whose step_fn all-reduces shards) raises at the same iteration, none waits.
+    if _accepts_keyword(step_fn, "on_divergence"):
+        options["on_divergence"] = "keep"
     opt_cls = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
     opt = opt_cls(params.values(), lr=outer_lr)
     history = History(method=method)
@@ -125,7 +132,7 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
                   f"(now {inner_steps}).")
         try:
             step = step_fn(model, params, tasks, inner_lr=inner_lr, inner_steps=inner_steps, **options)
-        except checks.DivergenceError as err:
+        except checks.DivergenceError as err:  # (a step_fn that raises itself)
             raise checks.DivergenceError(f"training diverged at iteration {it} of {method}: {err} {advice}") from err
         except checks.NonFiniteError as err:
             if it == 0:
@@ -136,6 +143,8 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
         if not math.isfinite(loss):
             raise checks.DivergenceError(
                 f"meta-loss is {loss} at iteration {it} of {method}: training diverged. {advice}")
+        checks.finite_step(f"training at iteration {it} of {method}", step.meta_loss, step.grads, "raise", advice,
+                           mention_opt_out=False)
         for name, p in params.items():
             p.grad = step.grads[name]
         opt.step()
@@ -144,3 +153,14 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
         history.support_loss.append(float(step.diagnostics.get("support_loss_mean", step.support_loss.mean())))
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _accepts_keyword(fn, name: str) -> bool:
+    """Whether ``fn`` takes the keyword ``name`` (by name or through ``**kwargs``)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind == p.VAR_KEYWORD for p in parameters)
