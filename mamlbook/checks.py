@@ -142,55 +142,89 @@ def _compiling() -> bool:
 
 def all_finite(tensors) -> bool:
     """Whether every floating tensor of ``tensors`` is finite (one reduction for all of them)."""
-    floats = [t.reshape(-1) for t in tensors if t.is_floating_point() and t.device.type != "meta"]
-    if not floats or _compiling():
+    if _compiling():
         return True
-    return bool(torch.isfinite(torch.cat(floats) if len(floats) > 1 else floats[0]).all())
+    floats = [t for t in tensors if t.is_floating_point() and t.device.type != "meta"]
+    if not floats:
+        return True
+    with torch.no_grad():
+        # Fast path, two operations whatever the number of tensors: the sum of every entry is
+        # NaN/inf whenever one entry is. It may also overflow for huge finite entries, so a
+        # non-finite sum is confirmed entry by entry before anything is refused.
+        try:
+            total = torch._C._nn.flatten_dense_tensors(floats).sum()
+        except (RuntimeError, TypeError):  # mixed dtypes or devices
+            total = sum(t.sum().double().cpu() for t in floats)
+        if math.isfinite(float(total)):
+            return True
+        return all(bool(torch.isfinite(t).all()) for t in floats)
 
 
 # ----------------------------------------------------------------------------- θ against the model
 
 
 def params(name: str, value: Any, model: torch.nn.Module, *, num_tasks: int | None = None,
-           tasks_from: str = "the data", finite: bool = True) -> dict:
+           tasks_from: str = "the data", finite: bool = True, like: tuple[str, torch.Tensor] | None = None) -> dict:
     """``value``, a dict of floating tensors with exactly the model's parameter names and shapes.
 
     ``num_tasks=None``: unbatched, each ``params[k]`` shaped like the model's parameter.
     ``num_tasks=T``: task-batched, each ``(T, *shape)`` (see `mamlbook.batch_parameters`).
-    Extra or missing names, other shapes, integer tensors and NaN/inf values are refused
-    with an error naming ``name[key]``, the expected and the received shape.
+    ``like=(name, tensor)``: every tensor must also be on that tensor's device and have
+    its floating dtype. Extra or missing names, other shapes, integer tensors and (if
+    ``finite``) NaN/inf values are refused with an error naming ``name[key]``, the
+    expected and the received shape. One pass over the model's parameters.
     """
     if not isinstance(value, dict) or not value:
         raise TypeError(f"{name} must be a non-empty dict of tensors named like model.named_parameters(), "
                         f"got {type(value).__name__}" + (" (empty)" if isinstance(value, dict) else ""))
-    own = dict(model.named_parameters())
-    extra = [k for k in value if k not in own]
-    missing = [k for k in own if k not in value]
-    if extra or missing:
-        parts = ([f"has names the model does not have: {extra}"] if extra else []) + \
-                ([f"is missing the model's parameters {missing}"] if missing else [])
-        raise ValueError(f"{name} {' and '.join(parts)}; the model's parameters are {list(own)}")
-    for k, v in value.items():
+    seen = 0
+    for k, own in model.named_parameters():
+        v = value.get(k)
+        if v is None:
+            _names_error(name, value, model)
+        seen += 1
         if not isinstance(v, torch.Tensor):
             raise TypeError(f"{name}[{k!r}] must be a torch.Tensor, got {type(v).__name__}")
         if not v.is_floating_point():
             raise TypeError(f"{name}[{k!r}] must be a floating-point tensor, got dtype {v.dtype}")
-        expected = tuple(own[k].shape) if num_tasks is None else (num_tasks, *own[k].shape)
-        if tuple(v.shape) != expected:
-            if num_tasks is None and tuple(v.shape[1:]) == tuple(own[k].shape):
-                hint = " (it looks task-batched; pass θ itself, one copy, not one per task)"
-            elif num_tasks is not None and tuple(v.shape) == tuple(own[k].shape):
-                hint = f" (it is not task-batched; use mamlbook.batch_parameters(params, {num_tasks}))"
-            elif num_tasks is not None and tuple(v.shape[1:]) == tuple(own[k].shape):
-                hint = f" (batched for {v.shape[0]} tasks, but {tasks_from} has {num_tasks})"
-            else:
-                hint = ""
-            what = ("the model's parameter shape" if num_tasks is None
-                    else f"(tasks, *parameter shape) for the {num_tasks} tasks of {tasks_from}")
-            raise ValueError(f"{name}[{k!r}] must have shape {expected}, {what}; got {tuple(v.shape)}{hint}")
+        if like is not None:
+            if v.device != like[1].device:
+                raise ValueError(f"{name}[{k!r}] is on {v.device} but {like[0]} is on {like[1].device}; "
+                                 "move them to one device")
+            if like[1].is_floating_point() and v.dtype != like[1].dtype:
+                raise TypeError(f"{name}[{k!r}] has dtype {v.dtype} but {like[0]} has {like[1].dtype}; use one dtype")
+        if (v.shape != own.shape) if num_tasks is None else (v.shape[:1] != (num_tasks,) or v.shape[1:] != own.shape):
+            _shape_error(name, k, v, own, num_tasks, tasks_from)
+    if seen != len(value):
+        _names_error(name, value, model)
     if finite:
         finite_params(name, value)
     return value
+
+
+def _names_error(name: str, value: dict, model: torch.nn.Module):
+    own = [k for k, _ in model.named_parameters()]
+    extra = [k for k in value if k not in own]
+    missing = [k for k in own if k not in value]
+    parts = ([f"has names the model does not have: {extra}"] if extra else []) + \
+            ([f"is missing the model's parameters {missing}"] if missing else [])
+    raise ValueError(f"{name} {' and '.join(parts)}; the model's parameters are {own}")
+
+
+def _shape_error(name: str, k: str, v: torch.Tensor, own: torch.Tensor, num_tasks: int | None, tasks_from: str):
+    shape_k = tuple(own.shape)
+    expected = shape_k if num_tasks is None else (num_tasks, *shape_k)
+    if num_tasks is None and tuple(v.shape[1:]) == shape_k:
+        hint = " (it looks task-batched; pass θ itself, one copy, not one per task)"
+    elif num_tasks is not None and tuple(v.shape) == shape_k:
+        hint = f" (it is not task-batched; use mamlbook.batch_parameters(params, {num_tasks}))"
+    elif num_tasks is not None and tuple(v.shape[1:]) == shape_k:
+        hint = f" (batched for {v.shape[0]} tasks, but {tasks_from} has {num_tasks})"
+    else:
+        hint = ""
+    what = ("the model's parameter shape" if num_tasks is None
+            else f"(tasks, *parameter shape) for the {num_tasks} tasks of {tasks_from}")
+    raise ValueError(f"{name}[{k!r}] must have shape {expected}, {what}; got {tuple(v.shape)}{hint}")
 
 
 def finite_params(name: str, value: dict) -> dict:
@@ -219,8 +253,9 @@ def model_input_shape(model: torch.nn.Module) -> tuple | None:
     return None
 
 
-def inputs(name: str, x: Any, model: torch.nn.Module, num_tasks: int | None = None) -> torch.Tensor:
-    """Task-batched inputs ``(T, N, *input_shape)`` for ``model``: a finite floating tensor."""
+def inputs(name: str, x: Any, model: torch.nn.Module, num_tasks: int | None = None, *,
+           finite: bool = True) -> torch.Tensor:
+    """Task-batched inputs ``(T, N, *input_shape)`` for ``model``: a (by default finite) floating tensor."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor shaped (tasks, shots, *input_shape), got {type(x).__name__}")
     if not x.is_floating_point():
@@ -232,7 +267,7 @@ def inputs(name: str, x: Any, model: torch.nn.Module, num_tasks: int | None = No
     if num_tasks is not None and x.shape[0] != num_tasks:
         raise ValueError(f"{name} has {x.shape[0]} tasks but the task-batched params have {num_tasks}; "
                          f"expected shape ({num_tasks}, ...), got {tuple(x.shape)}")
-    if not _compiling() and x.device.type != "meta" and not bool(torch.isfinite(x).all()):
+    if finite and not _compiling() and x.device.type != "meta" and not bool(torch.isfinite(x).all()):
         raise NonFiniteError(f"{name} contains NaN or inf values")
     return x
 
@@ -355,12 +390,19 @@ def per_task_loss(loss_fn: Any, **targets_by_name: torch.Tensor):
 
 
 def finite_step(what: str, meta_loss: torch.Tensor, grads: dict, on_divergence: str, advice: str, *,
-                mention_opt_out: bool = True) -> None:
-    """Raise `DivergenceError` if ``meta_loss`` or any gradient is NaN/inf (unless ``on_divergence="keep"``)."""
+                params: dict | None = None, mention_opt_out: bool = True) -> None:
+    """Raise `DivergenceError` if ``meta_loss`` or any gradient is NaN/inf (unless ``on_divergence="keep"``).
+
+    With ``params`` (θ, not yet checked for NaN/inf), they are checked in the same single
+    reduction; a non-finite θ raises `NonFiniteError` naming it (the input was bad: no
+    divergence), exactly as an up-front check would, since a method changes nothing.
+    """
     if on_divergence == "keep" or _compiling():
         return
-    if all_finite([meta_loss, *grads.values()]):
+    if all_finite([meta_loss, *grads.values(), *(params.values() if params is not None else ())]):
         return
+    if params is not None:
+        finite_params("params", params)
     bad = [k for k, g in grads.items() if not bool(torch.isfinite(g).all())]
     loss = float(meta_loss.detach())
     raise DivergenceError(

@@ -51,7 +51,7 @@ def _check_evaluation_inputs(model: nn.Module, params: Params, tasks: TaskBatch,
     """The checks of the methods' entry (`mamlbook.algorithms.base.check_inputs`), once per evaluation call."""
     from .algorithms.base import check_inputs  # evaluation sits above the algorithms
 
-    return check_inputs(model, params, tasks, 1.0, 0, loss_fn=loss_fn, min_steps=0)
+    return check_inputs(model, params, tasks, 1.0, 0, loss_fn=loss_fn, min_steps=0, finite_now=True)
 
 
 def proximal_adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float,

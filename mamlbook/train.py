@@ -117,23 +117,27 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
         compiled = compile_method(method, model, inner_lr=inner_lr, inner_steps=inner_steps,
                                   device_type=torch.device(device).type, **options)
         step_fn = lambda model, params, tasks, **_: compiled(params, tasks)  # noqa: E731
+    # The method checks its own step (loss, gradients and θ in one reduction) and raises; a
+    # step_fn (compiled, or the distributed one that all-reduces shards) hands a non-finite
+    # result back and this loop raises, so every process of a distributed run stops at the
+    # same iteration and none waits for the others.
+    own_check = step_fn is None
     step_fn = step_fn if step_fn is not None else method_step
-    # The step hands a non-finite result back and this loop raises: then every process of a
-    # distributed run (whose step_fn all-reduces shards) raises at the same iteration, none waits.
-    if _accepts_keyword(step_fn, "on_divergence"):
+    if not own_check and _accepts_keyword(step_fn, "on_divergence"):
         options["on_divergence"] = "keep"
     opt_cls = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
     opt = opt_cls(params.values(), lr=outer_lr)
     history = History(method=method)
     start = time.perf_counter()
+    advice = (f"Try a smaller outer_lr (now {outer_lr}) or inner_lr (now {inner_lr}), or fewer inner_steps "
+              f"(now {inner_steps}).")
     for it in tqdm(range(iterations), desc=f"meta-train {method}", disable=not progress, mininterval=1.0):
         tasks = family.sample(meta_batch_size, support_shots, query_shots, generator=generator, device=device)
-        advice = (f"Try a smaller outer_lr (now {outer_lr}) or inner_lr (now {inner_lr}), or fewer inner_steps "
-                  f"(now {inner_steps}).")
         try:
             step = step_fn(model, params, tasks, inner_lr=inner_lr, inner_steps=inner_steps, **options)
-        except checks.DivergenceError as err:  # (a step_fn that raises itself)
-            raise checks.DivergenceError(f"training diverged at iteration {it} of {method}: {err} {advice}") from err
+        except checks.DivergenceError as err:
+            what = str(err).split(" (pass on_divergence=")[0]  # (that opt-out is the method's, not meta_train's)
+            raise checks.DivergenceError(f"training diverged at iteration {it} of {method}: {what} {advice}") from err
         except checks.NonFiniteError as err:
             if it == 0:
                 raise
@@ -143,8 +147,9 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
         if not math.isfinite(loss):
             raise checks.DivergenceError(
                 f"meta-loss is {loss} at iteration {it} of {method}: training diverged. {advice}")
-        checks.finite_step(f"training at iteration {it} of {method}", step.meta_loss, step.grads, "raise", advice,
-                           mention_opt_out=False)
+        if not own_check:
+            checks.finite_step(f"training at iteration {it} of {method}", step.meta_loss, step.grads, "raise", advice,
+                               mention_opt_out=False)
         for name, p in params.items():
             p.grad = step.grads[name]
         opt.step()

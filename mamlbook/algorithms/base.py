@@ -61,14 +61,16 @@ def leaf_parameters(params: Params) -> Params:
 
 
 def check_inputs(model: nn.Module, params: Params, tasks: TaskBatch, inner_lr: float, inner_steps: int, *,
-                 loss_fn=None, on_divergence: str = "raise", min_steps: int = 1):
+                 loss_fn=None, on_divergence: str = "raise", min_steps: int = 1, finite_now: bool | None = None):
     """Validation shared by all methods, once per call; returns ``loss_fn`` checked on its first calls.
 
     Every error names the argument, the expected and the received value or shape:
     ``tasks`` a `TaskBatch` whose inputs have the model's input shape; ``params`` (θ) a
     dict with exactly the model's parameter names and shapes (unbatched), floating,
     finite, on the tasks' device and dtype; ``inner_lr``, ``inner_steps`` in range;
-    ``loss_fn`` the per-task contract (`mamlbook.checks.per_task_loss`).
+    ``loss_fn`` the per-task contract (`mamlbook.checks.per_task_loss`). ``finite_now``:
+    check θ for NaN/inf here (default: only with ``on_divergence="keep"``; a method that
+    raises checks θ with its result instead, see below).
     """
     if not isinstance(tasks, TaskBatch):
         raise TypeError(f"tasks must be a mamlbook.tasks.TaskBatch, got {type(tasks).__name__}")
@@ -78,17 +80,13 @@ def check_inputs(model: nn.Module, params: Params, tasks: TaskBatch, inner_lr: f
     checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("inner_steps", inner_steps, min_steps)
     checks.on_divergence(on_divergence)
-    ref = tasks.x_support
-    for name, value in params.items():
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"params[{name!r}] must be a tensor, got {type(value).__name__}")
-        if value.device != ref.device:
-            raise ValueError(f"params[{name!r}] is on {value.device} but the tasks are on {ref.device}; move them to one device")
-        if ref.is_floating_point() and value.dtype != ref.dtype:
-            raise TypeError(f"params[{name!r}] has dtype {value.dtype} but tasks.x_support has {ref.dtype}; use one dtype")
-    checks.params("params", params, model)
-    checks.inputs("tasks.x_support", tasks.x_support, model)
-    checks.inputs("tasks.x_query", tasks.x_query, model)
+    # NaN/inf in θ: checked up front with "keep"; with "raise", in the same one reduction as the
+    # step's result (`checks.finite_step(..., params=θ)`), which refuses it the same way.
+    checks.params("params", params, model, like=("tasks.x_support", tasks.x_support),
+                  finite=on_divergence == "keep" if finite_now is None else finite_now)
+    # (a TaskBatch refused NaN/inf when it was built: only shapes are checked here)
+    checks.inputs("tasks.x_support", tasks.x_support, model, finite=False)
+    checks.inputs("tasks.x_query", tasks.x_query, model, finite=False)
     return checks.per_task_loss(mse_per_task if loss_fn is None else loss_fn,
                                 **{"tasks.y_support": tasks.y_support, "tasks.y_query": tasks.y_query})
 

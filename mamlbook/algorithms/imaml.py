@@ -171,7 +171,7 @@ def imaml(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float
     grads = unflatten_params(v.detach().mean(0), theta)
     checks.finite_step("imaml", query_loss.mean(), grads, on_divergence,
                        divergence_advice(inner_lr, inner_steps) + f"; a larger lam (now {lam}) or cg_damping "
-                       f"(now {cg_damping}) keeps the conjugate-gradient system positive definite")
+                       f"(now {cg_damping}) keeps the conjugate-gradient system positive definite", params=params)
     diagnostics = {"prox_grad_norm": prox_norm, "inner_steps_taken": steps_taken,
                    "cg_relative_residual": relative_residual, "cg_min_curvature": min_curvature}
     return MetaStep(query_loss.mean().detach(), grads, support_loss, query_loss.detach(), diagnostics)

@@ -64,7 +64,7 @@ def maml(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float,
         grads = torch.autograd.grad(meta_loss, list(theta.values()))
     grads = dict(zip(theta, grads))
     checks.finite_step("fomaml" if first_order else "maml", meta_loss, grads, on_divergence,
-                       divergence_advice(inner_lr, inner_steps))
+                       divergence_advice(inner_lr, inner_steps), params=params)
     return MetaStep(meta_loss.detach(), grads, support_loss, query_loss.detach())
 
 

@@ -35,5 +35,6 @@ def pretrain(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: fl
     loss = 0.5 * (support_loss.mean() + query_loss.mean())
     grads = dict(zip(theta, torch.autograd.grad(loss, list(theta.values()))))
     checks.finite_step("pretrain", loss, grads, on_divergence,
-                       "Check that the params (θ) are of a sensible scale, or lower the outer learning rate that produced them")
+                       "Check that the params (θ) are of a sensible scale, or lower the outer learning rate that produced them",
+                       params=params)
     return MetaStep(loss.detach(), grads, support_loss.detach(), query_loss.detach())

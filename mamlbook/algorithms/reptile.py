@@ -89,5 +89,6 @@ def reptile(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: flo
         grads = {k: theta[k] - phi[k].mean(0) for k in theta}
         step_norm = torch.stack([(phi[k] - batched_theta[k]).flatten(1).square().sum(1) for k in theta]).sum(0).sqrt()
     meta_loss = query_loss.mean()
-    checks.finite_step("reptile", meta_loss, grads, on_divergence, divergence_advice(inner_lr, inner_steps))
+    checks.finite_step("reptile", meta_loss, grads, on_divergence, divergence_advice(inner_lr, inner_steps),
+                       params=params)
     return MetaStep(meta_loss, grads, support_loss, query_loss, {"step_norm": step_norm})
