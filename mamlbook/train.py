@@ -111,7 +111,7 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
         inner_steps = 1
     checks.int_in_range("inner_steps", inner_steps, 0)
     params = parameters_of(model)
-    checks.finite_params("the model's parameters", params)
+    checks.finite_params("model.named_parameters()", params)
     device = device if device is not None else next(iter(params.values())).device
     if compile:
         compiled = compile_method(method, model, inner_lr=inner_lr, inner_steps=inner_steps,
