@@ -86,7 +86,12 @@ def finite_loss(name: str, value: torch.Tensor, advice: str) -> None:
 
 
 class DivergenceError(RuntimeError):
-    """Training produced a NaN/inf loss; the message says what to change."""
+    """A meta-step, adaptation or training produced NaN/inf; the message says what to change.
+
+    ``diagnosis`` (when set) is what became non-finite, without the advice.
+    """
+
+    diagnosis: str | None = None
 
 
 # ----------------------------------------------------------------------------- flags, callables, errors
@@ -404,7 +409,8 @@ def finite_step(what: str, meta_loss: torch.Tensor, grads: dict, on_divergence: 
     if params is not None:
         finite_params("params", params)
     bad = [k for k, g in grads.items() if not bool(torch.isfinite(g).all())]
-    loss = float(meta_loss.detach())
-    raise DivergenceError(
-        f"{what} diverged: meta-loss {loss}" + (f", non-finite gradient for {bad}" if bad else "") + f". {advice}"
-        + (" (pass on_divergence='keep' to get the non-finite step back instead)" if mention_opt_out else ""))
+    diagnosis = f"meta-loss {float(meta_loss.detach())}" + (f", non-finite gradient for {bad}" if bad else "")
+    err = DivergenceError(f"{what} diverged: {diagnosis}. {advice}"
+                          + (" (pass on_divergence='keep' to get the non-finite step back instead)" if mention_opt_out else ""))
+    err.diagnosis = diagnosis
+    raise err

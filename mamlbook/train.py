@@ -136,8 +136,8 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
         try:
             step = step_fn(model, params, tasks, inner_lr=inner_lr, inner_steps=inner_steps, **options)
         except checks.DivergenceError as err:
-            what = str(err).split(" (pass on_divergence=")[0]  # (that opt-out is the method's, not meta_train's)
-            raise checks.DivergenceError(f"training diverged at iteration {it} of {method}: {what} {advice}") from err
+            what = err.diagnosis or str(err)  # (the method's own advice and opt-out are not meta_train's)
+            raise checks.DivergenceError(f"training diverged at iteration {it} of {method}: {what}. {advice}") from err
         except checks.NonFiniteError as err:
             if it == 0:
                 raise

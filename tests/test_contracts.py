@@ -170,3 +170,12 @@ def test_no_flipped_byte_yields_wrong_weights(tmp_path):
     with pytest.raises(mb.CheckpointError, match="checksum"):
         mb.load_checkpoint(path, target)
     assert torch.equal(flat(mb.parameters_of(target)).detach(), untouched)
+
+
+def test_meta_train_divergence_message_gives_training_advice_only():
+    with pytest.raises(mb.DivergenceError) as info:
+        mb.meta_train(mb.SinusoidMLP(hidden=(4, 4)), mb.SinusoidTasks(), iterations=50, outer_lr=1e4, inner_lr=10.0,
+                      meta_batch_size=2, generator=torch.Generator().manual_seed(0), progress=False)
+    message = str(info.value)
+    assert "training diverged at iteration" in message and "smaller outer_lr" in message
+    assert "on_divergence" not in message  # the methods' opt-out is not meta_train's
