@@ -8,6 +8,9 @@ before and after. Nothing is clamped, broadcast, printed and ignored.
 
 `tests/classify_bad_inputs.py` runs the same catalogue against any version of the
 package and sorts each case into clear / obscure / silent (the issue-17 measurement).
+On the code before issue 17 the 206 cases gave 91 clear, 58 obscure (a torch error, a
+KeyError, a message not naming the argument) and 57 silent (a result, at most a
+warning); after it, 206 clear.
 """
 from __future__ import annotations
 
