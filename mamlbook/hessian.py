@@ -38,11 +38,16 @@ def loss_function(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn = mse_
     """
     checks.tensor("x", x)
     checks.tensor("y", y)
+    checks.callable_("loss_fn", loss_fn)
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x has {x.shape[0]} points but y has {y.shape[0]}")
 
     def f(params: Params) -> Tensor:
-        return loss_fn(functional_call(model, params, (x,)).unsqueeze(0), y.unsqueeze(0))[0]
+        predictions, targets = functional_call(model, params, (x,)).unsqueeze(0), y.unsqueeze(0)
+        out = loss_fn(predictions, targets)
+        if not isinstance(out, Tensor) or out.shape != (1,):  # the per-task contract, one task (shapes only)
+            checks.check_loss_output(loss_fn, predictions, targets, "y", out)
+        return out[0]
 
     return f
 

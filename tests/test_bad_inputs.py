@@ -8,9 +8,9 @@ before and after. Nothing is clamped, broadcast, printed and ignored.
 
 `tests/classify_bad_inputs.py` runs the same catalogue against any version of the
 package and sorts each case into clear / obscure / silent (the issue-17 measurement).
-On the code before issue 17 the 206 cases gave 91 clear, 58 obscure (a torch error, a
-KeyError, a message not naming the argument) and 57 silent (a result, at most a
-warning); after it, 206 clear.
+On the code before issue 17 the 209 cases gave 91 clear, 60 obscure (a torch error, a
+KeyError, a message not naming the argument) and 58 silent (a result, at most a
+warning); after it, 209 clear.
 """
 from __future__ import annotations
 
@@ -578,6 +578,12 @@ CASES = [
     # --- Hessian tools
     Case("conjugate_gradient steps < 0", lambda c: lambda: mb.conjugate_gradient(lambda v: v, torch.ones(3), -1), V,
          "steps"),
+    Case("hessian loss_function with a scalar loss_fn", lambda c: lambda: mb.full_hessian(mb.loss_function(
+        c.model, c.tasks.x_support[0], c.tasks.y_support[0], loss_fn=F.mse_loss), c.theta), V, "loss_fn"),
+    Case("hessian loss_function y of another shape", lambda c: lambda: mb.hessian.gradient(mb.loss_function(
+        c.model, c.tasks.x_support[0], c.tasks.y_support[0, :, 0]), c.theta), V, "targets"),
+    Case("hessian loss_function loss_fn not callable", lambda c: lambda: mb.loss_function(
+        c.model, c.tasks.x_support[0], c.tasks.y_support[0], loss_fn=None)(c.theta), T, "loss_fn"),
     Case("hessian inner_lr = 0", lambda c: lambda: mb.inner_step_jacobian(lambda q: q["0.bias"].sum(), c.theta, 0.0), V,
          "inner_lr"),
 ]
