@@ -149,7 +149,7 @@ def _read_payload(path: Path) -> dict:
         # TorchVersion (a str subclass) is allowed so files whose metadata holds torch.__version__ load
         with torch.serialization.safe_globals([TorchVersion]):
             payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001: torch raises many types for a damaged file; all mean the same here
+    except Exception as err:  # noqa: BLE001 (torch raises many types for a damaged file; all mean the same here)
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         kind = ("it looks truncated or damaged (not a complete zip archive)" if data[:2] == b"PK"
                 else "it is not a file written by torch.save")
@@ -181,7 +181,7 @@ def _verify(path: Path, payload: dict) -> None:
             "verified; if you trust the file, mamlbook.checkpoints.add_checksum(path) adds one without changing them")
     try:
         actual = weights_checksum(payload["architecture"], saved, metadata)
-    except Exception as err:  # noqa: BLE001: an unusable tensor or value from a damaged file
+    except Exception as err:  # noqa: BLE001 (an unusable tensor or value from a damaged file)
         raise CheckpointError(f"checkpoint {str(path)!r} is corrupted: {type(err).__name__}: {err}") from err
     if stored != actual:
         raise CheckpointError(f"checkpoint {str(path)!r} is corrupted: the checksum of its weights and metadata is "

@@ -137,10 +137,6 @@ class CheckpointError(ValueError):
     """
 
 
-def shape(t: Any) -> str:
-    return str(tuple(t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__
-
-
 def _compiling() -> bool:
     return torch.compiler.is_compiling()
 
