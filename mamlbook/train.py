@@ -68,7 +68,8 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
     Raises
     ------
     DivergenceError : the meta-loss or the meta-gradient became NaN or inf (the message
-        says what to lower).
+        says what to lower). The diverging update is not applied: the model keeps the
+        parameters of the last finite iteration.
     """
     method_step = get_method(method)  # also fails early on an unknown name
     checks.module("model", model)
