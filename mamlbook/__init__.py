@@ -15,8 +15,8 @@ __version__ = "0.1.0"  # the one source of the version (pyproject.toml reads it;
 # submodule -> the public names it defines
 _EXPORTS = {
     "algorithms": ["MetaStep", "get_method", "method_names", "imaml", "maml", "reptile"],
-    "checks": ["DivergenceError"],
-    "checkpoints": ["load_checkpoint", "pretrained_path", "save_checkpoint"],
+    "checks": ["CheckpointError", "DivergenceError"],
+    "checkpoints": ["add_checksum", "load_checkpoint", "pretrained_path", "save_checkpoint"],
     "device": ["describe_device", "get_device", "seed_everything"],
     "evaluate": ["adaptation_curve", "adapted_predictions", "mean_and_ci95", "proximal_adaptation_curve"],
     "functional": ["adapt", "batch_parameters", "cross_entropy_per_task", "detached", "mse_per_task", "parameters_of",

@@ -75,6 +75,11 @@ class ConvNet(nn.Module):
         return self.head(self.features(x).flatten(1))
 
     @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """One example's input, ``(channels, image_size, image_size)`` (checked by the methods)."""
+        return (self.channels, self.image_size, self.image_size)
+
+    @property
     def architecture(self) -> str:
         """A string that identifies the shape of the network (stored in checkpoints)."""
         return (f"ConvNet(ways={self.ways}, filters={self.filters}, blocks={self.blocks}, "

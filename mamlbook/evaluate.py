@@ -7,7 +7,8 @@ import torch
 from torch import Tensor, nn
 
 from . import checks
-from .functional import LossFn, Params, adapt, batch_parameters, detached, mse_per_task, task_forward, task_losses
+from .functional import (LossFn, Params, adapt_unchecked, batch_parameters, detached, mse_per_task, task_forward,
+                         task_losses)
 from .tasks import TaskBatch
 
 
@@ -25,15 +26,16 @@ def adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch, *, inne
     """
     checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("max_steps", max_steps, 0)
-    checks.one_of("on_divergence", on_divergence, {"raise", "keep"})
+    checks.on_divergence(on_divergence)
+    loss_fn = _check_evaluation_inputs(model, params, tasks, loss_fn)
     phi = detached(batch_parameters(params, tasks.num_tasks), requires_grad=True)
     curve = []
     for step in range(max_steps + 1):
         with torch.no_grad():
             curve.append(task_losses(model, phi, tasks.x_query, tasks.y_query, loss_fn))
         if step < max_steps:
-            phi, _ = adapt(model, phi, tasks.x_support, tasks.y_support, inner_lr=inner_lr, inner_steps=1,
-                           loss_fn=loss_fn, create_graph=False)
+            phi, _ = adapt_unchecked(model, phi, tasks.x_support, tasks.y_support, inner_lr=inner_lr, inner_steps=1,
+                                     loss_fn=loss_fn, create_graph=False)
     curve = torch.stack(curve, dim=1)
     diverged = ~torch.isfinite(curve).all(dim=1)
     if on_divergence == "raise" and bool(diverged.any()):
@@ -43,6 +45,13 @@ def adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch, *, inne
             f"{first} on) with inner_lr={inner_lr}. Use a smaller inner_lr or fewer max_steps, or pass "
             f"on_divergence='keep' to inspect those tasks.")
     return curve
+
+
+def _check_evaluation_inputs(model: nn.Module, params: Params, tasks: TaskBatch, loss_fn):
+    """The checks of the methods' entry (`mamlbook.algorithms.base.check_inputs`), once per evaluation call."""
+    from .algorithms.base import check_inputs  # evaluation sits above the algorithms
+
+    return check_inputs(model, params, tasks, 1.0, 0, loss_fn=loss_fn, min_steps=0, finite_now=True)
 
 
 def proximal_adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float,
@@ -58,6 +67,7 @@ def proximal_adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch
     checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("max_steps", max_steps, 0)
     checks.positive_float("lam", lam)
+    loss_fn = _check_evaluation_inputs(model, params, tasks, loss_fn)
     anchor = batch_parameters({k: v.detach() for k, v in params.items()}, tasks.num_tasks)
     curve = []
     for steps in range(max_steps + 1):
@@ -73,15 +83,19 @@ def adapted_predictions(model: nn.Module, params: Params, tasks: TaskBatch, x: T
                         steps: list[int]) -> dict[int, Tensor]:
     """Predictions on ``x (T, N, 1)`` after each number of SGD steps in ``steps`` (for plots)."""
     checks.positive_float("inner_lr", inner_lr)
+    if not isinstance(steps, (list, tuple)) or not all(isinstance(s, int) and not isinstance(s, bool) for s in steps):
+        raise TypeError(f"steps must be a non-empty list of ints in [0, inf), got {steps!r}")
     wanted = sorted(set(steps))
     if not wanted or wanted[0] < 0:
         raise ValueError(f"steps must be a non-empty list of ints in [0, inf), got {steps!r}")
+    loss_fn = _check_evaluation_inputs(model, params, tasks, mse_per_task)
+    checks.inputs("x", x, model, num_tasks=tasks.num_tasks)
     phi = detached(batch_parameters(params, tasks.num_tasks), requires_grad=True)
     out, done = {}, 0
     for target in wanted:
         if target > done:
-            phi, _ = adapt(model, phi, tasks.x_support, tasks.y_support, inner_lr=inner_lr, inner_steps=target - done,
-                           create_graph=False)
+            phi, _ = adapt_unchecked(model, phi, tasks.x_support, tasks.y_support, inner_lr=inner_lr,
+                                     inner_steps=target - done, loss_fn=loss_fn, create_graph=False)
             done = target
         with torch.no_grad():
             out[target] = task_forward(model, phi, x)
@@ -90,6 +104,8 @@ def adapted_predictions(model: nn.Module, params: Params, tasks: TaskBatch, x: T
 
 def mean_and_ci95(values: Tensor) -> tuple[float, float]:
     """Mean and the half-width of its normal-approximation 95% interval (1.96·s/√n)."""
+    if not isinstance(values, Tensor):
+        raise TypeError(f"values must be a torch.Tensor, got {type(values).__name__}")
     values = values.detach().double().flatten()
     if not bool(torch.isfinite(values).all()):
         raise ValueError(f"values contains {int((~torch.isfinite(values)).sum())} NaN/inf entries; "

@@ -26,6 +26,13 @@ Params = dict[str, Tensor]
 LossFn = Callable[
     [Tensor, Tensor], Tensor
 ]  # (predictions, targets), both (T, N, ...) -> (T,)
+"""The ``loss_fn`` contract, everywhere in the package: ``loss_fn(predictions, targets)``
+gets the task-batched predictions ``(T, N, *out)`` and targets ``(T, N, ...)`` and returns
+the *per-task* losses, a floating tensor of shape ``(T,)``. Not a scalar: the inner loop
+differentiates the sum over tasks, so a loss averaged over the tasks would scale every
+task's inner step by ``1/T``. `mse_per_task` and `cross_entropy_per_task` follow it; any
+other function is checked on its first call at every public entry point (methods,
+`adapt`, `adaptation_curve`), and refused with an error naming what it returned."""
 
 
 def parameters_of(model: nn.Module) -> Params:
@@ -41,8 +48,7 @@ def detached(params: Params, requires_grad: bool = False) -> Params:
 
 
 def detached_views(params: Params) -> Params:
-    """``params`` cut from the autograd graph, without copying (``detach``, not
-    ``clone``)."""
+    """``params`` cut from the autograd graph, without copying (``detach``, not ``clone``)."""
     return {k: v.detach() for k, v in params.items()}
 
 
@@ -53,6 +59,12 @@ def batch_parameters(params: Params, num_tasks: int) -> Params:
     summed over tasks.
     """
     checks.positive_int("num_tasks", num_tasks)
+    if not isinstance(params, dict) or not all(
+        isinstance(v, Tensor) for v in params.values()
+    ):
+        raise TypeError(
+            f"params must be a dict of tensors, got {type(params).__name__}"
+        )
     return {k: v.expand(num_tasks, *v.shape) for k, v in params.items()}
 
 
@@ -77,19 +89,30 @@ def task_forward(model: nn.Module, params: Params, x: Tensor) -> Tensor:
 
 
 def mse_per_task(predictions: Tensor, targets: Tensor) -> Tensor:
-    """Mean squared error of each task: ``(T, N, ...)`` twice -> ``(T,)``.
+    """Mean squared error of each task: ``(T, N, ...)`` twice (exactly the same shape) -> ``(T,)``.
 
     Two operations (``mse_loss`` elementwise, one mean), so that the inner gradient's
     graph, which second-order MAML differentiates again, stays small.
     """
+    if (
+        predictions.shape != targets.shape
+    ):  # mse_loss would broadcast them (with only a warning)
+        raise ValueError(
+            f"targets must have the shape of the predictions {tuple(predictions.shape)} (no broadcasting), "
+            f"got {tuple(targets.shape)}"
+        )
     return nn.functional.mse_loss(predictions, targets, reduction="none").mean(
         dim=tuple(range(1, predictions.ndim))
     )
 
 
 def cross_entropy_per_task(logits: Tensor, labels: Tensor) -> Tensor:
-    """Mean cross-entropy of each task: logits ``(T, N, C)``, labels ``(T, N)`` ->
-    ``(T,)``."""
+    """Mean cross-entropy of each task: logits ``(T, N, C)``, labels ``(T, N)`` -> ``(T,)``."""
+    if logits.ndim != 3 or labels.shape != logits.shape[:2]:
+        raise ValueError(
+            f"logits must be (T, N, C) and labels (T, N), got logits {tuple(logits.shape)} and labels "
+            f"{tuple(labels.shape)}"
+        )
     t, n, c = logits.shape
     return (
         nn.functional.cross_entropy(
@@ -168,8 +191,7 @@ def sgd_steps(
     loss_fn: LossFn = mse_per_task,
     create_graph: bool = True,
 ) -> tuple[Params, Tensor]:
-    """The inner loop of `adapt` (book eq. 2.2) for any ``forward(params, x)`` and
-    layout.
+    """The inner loop of `adapt` (book eq. 2.2) for any ``forward(params, x)`` and layout.
 
     ``inner_steps ≥ 1``. Returns the adapted parameters in the layout they came in
     (leaves that require grad when ``create_graph`` is False) and the support losses
@@ -203,6 +225,7 @@ def adapt(
     inner_steps: int,
     loss_fn: LossFn = mse_per_task,
     create_graph: bool = True,
+    on_divergence: str = "raise",
 ) -> tuple[Params, Tensor]:
     """Take ``inner_steps`` SGD steps on each task's support set, all tasks at once.
 
@@ -217,6 +240,13 @@ def adapt(
         differentiated again (second-order MAML); ``False`` cuts the graph after every
         step and returns fresh leaves that require grad (first-order MAML, Reptile,
         evaluation): memory then does not grow with ``inner_steps``.
+    loss_fn : per-task loss, ``(predictions, targets) -> (T,)`` (see `LossFn`).
+    on_divergence : ``"raise"`` (default): `DivergenceError` if the adapted parameters
+        are NaN/inf; ``"keep"``: return them anyway.
+
+    ``params`` must have the model's parameter names and shapes with a leading task
+    dimension, ``x_support`` the model's input shape, ``y_support`` the tasks and shots
+    of ``x_support``; all finite (else ValueError/TypeError naming the argument).
 
     Returns
     -------
@@ -224,6 +254,55 @@ def adapt(
     """
     checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("inner_steps", inner_steps, 0)
+    checks.flag("create_graph", create_graph)
+    checks.on_divergence(on_divergence)
+    checks.module("model", model)
+    checks.inputs("x_support", x_support, model)
+    checks.params(
+        "params", params, model, num_tasks=x_support.shape[0], tasks_from="x_support"
+    )
+    if inner_steps > 0 and not all(v.requires_grad for v in params.values()):
+        raise ValueError(
+            "params must require grad to be adapted (inner_steps > 0); pass "
+            "mamlbook.detached(mamlbook.batch_parameters(theta, T), requires_grad=True)"
+        )
+    checks.targets("y_support", y_support, "x_support", x_support)
+    loss_fn = checks.per_task_loss(loss_fn, y_support=y_support)
+    phi, first_losses = adapt_unchecked(
+        model,
+        params,
+        x_support,
+        y_support,
+        inner_lr=inner_lr,
+        inner_steps=inner_steps,
+        loss_fn=loss_fn,
+        create_graph=create_graph,
+    )
+    if (
+        on_divergence == "raise"
+        and inner_steps > 0
+        and not checks.all_finite(phi.values())
+    ):
+        raise checks.DivergenceError(
+            f"adapt diverged: the adapted parameters are NaN/inf after {inner_steps} SGD steps with "
+            f"inner_lr={inner_lr}. Use a smaller inner_lr or fewer inner_steps "
+            "(pass on_divergence='keep' to get the non-finite parameters back instead)"
+        )
+    return phi, first_losses
+
+
+def adapt_unchecked(
+    model: nn.Module,
+    params: Params,
+    x_support: Tensor,
+    y_support: Tensor,
+    *,
+    inner_lr: float,
+    inner_steps: int,
+    loss_fn: LossFn = mse_per_task,
+    create_graph: bool = True,
+) -> tuple[Params, Tensor]:
+    """`adapt` without validating its arguments (for callers that validated them once already)."""
     if inner_steps == 0:
         with torch.no_grad():
             return params, task_losses(model, params, x_support, y_support, loss_fn)
@@ -258,16 +337,15 @@ def flatten_params(params: Params, batch_dims: int = 0) -> Tensor:
 
 
 def unflatten_params(vector: Tensor, like: Params) -> Params:
-    """Inverse of `flatten_params`: ``vector (*batch, P)`` -> dict of
-    ``(*batch, *like[k].shape)``.
+    """Inverse of `flatten_params`: ``vector (*batch, P)`` -> dict of ``(*batch, *like[k].shape)``.
 
     ``like`` holds *unbatched* shapes (e.g. ``θ``); the results are views of ``vector``.
     """
     total = sum(v.numel() for v in like.values())
     if vector.shape[-1:] != (total,):
         raise ValueError(
-            f"vector must end in a dimension of size {total} "
-            f"(the number of parameters), got shape {tuple(vector.shape)}"
+            f"vector must end in a dimension of size {total} (the number of parameters), "
+            f"got shape {tuple(vector.shape)}"
         )
     out, i, batch = {}, 0, vector.shape[:-1]
     for k, v in like.items():

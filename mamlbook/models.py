@@ -13,19 +13,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from . import checks
+
 
 def task_linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-    """``x Wᵀ + b``: task-batched ``x (T, N, in)``, ``W (T, out, in)``, ``b (T, out)``
-    -> ``(T, N, out)`` as one ``baddbmm``; unbatched ``W (out, in)``, ``b (out,)`` as
-    ``nn.functional.linear``."""
+    """``x Wᵀ + b``: task-batched ``x (T, N, in)``, ``W (T, out, in)``, ``b (T, out)`` -> ``(T, N, out)``
+    as one ``baddbmm``; unbatched ``W (out, in)``, ``b (out,)`` as ``nn.functional.linear``."""
     if weight.ndim == 3:
         return torch.baddbmm(bias.unsqueeze(-2), x, weight.transpose(1, 2))
     return nn.functional.linear(x, weight, bias)
 
 
 class TaskLinear(nn.Linear):
-    """``y = x Wᵀ + b``, with or without a leading task dimension on ``W``, ``b``,
-    ``x``."""
+    """``y = x Wᵀ + b``, with or without a leading task dimension on ``W``, ``b``, ``x``."""
 
     def forward(self, x: Tensor) -> Tensor:
         return task_linear(x, self.weight, self.bias)
@@ -46,10 +46,19 @@ class SinusoidMLP(nn.Sequential):
         in_features: int = 1,
         out_features: int = 1,
     ):
-        if len(hidden) == 0 or any((not isinstance(h, int)) or h < 1 for h in hidden):
-            raise ValueError(
-                f"hidden must be a non-empty tuple of positive ints, got {hidden!r}"
+        if not isinstance(hidden, (tuple, list)):
+            raise TypeError(
+                f"hidden must be a tuple of layer widths, e.g. (40, 40) or (40,) for one hidden layer, "
+                f"got {type(hidden).__name__} {hidden!r}"
             )
+        if len(hidden) == 0:
+            raise ValueError(
+                "hidden must be a non-empty tuple of positive ints (the hidden layer widths), got ()"
+            )
+        for i, h in enumerate(hidden):
+            checks.positive_int(f"hidden[{i}]", h)
+        checks.positive_int("in_features", in_features)
+        checks.positive_int("out_features", out_features)
         sizes = (in_features, *hidden, out_features)
         layers: list[nn.Module] = []
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -58,6 +67,9 @@ class SinusoidMLP(nn.Sequential):
                 layers.append(nn.ReLU())
         super().__init__(*layers)
         self.hidden = tuple(hidden)
+        self.input_shape = (
+            in_features,
+        )  # one example's input (mamlbook.checks.model_input_shape)
 
     def forward_with(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
         """``functional_call(self, params, (x,))``, computed directly from the dict.
@@ -82,8 +94,7 @@ class SinusoidMLP(nn.Sequential):
     # step, and their derivatives in the meta-backward: about 15% of a MAML step here.
     def matmul_layout(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
         """Task-batched ``params`` as the products use them (views, no copies):
-        ``weight (T, out, in)`` -> ``(T, in, out)``, ``bias (T, out)`` ->
-        ``(T, 1, out)``."""
+        ``weight (T, out, in)`` -> ``(T, in, out)``, ``bias (T, out)`` -> ``(T, 1, out)``."""
         return {
             k: v.transpose(1, 2) if k.endswith("weight") else v.unsqueeze(1)
             for k, v in params.items()
@@ -97,8 +108,7 @@ class SinusoidMLP(nn.Sequential):
         }
 
     def forward_matmul(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
-        """`forward_with` for parameters in `matmul_layout`: ``x (T, N, in)`` ->
-        ``(T, N, out)``."""
+        """`forward_with` for parameters in `matmul_layout`: ``x (T, N, in)`` -> ``(T, N, out)``."""
         for name, layer in self.named_children():
             if isinstance(layer, TaskLinear):
                 x = torch.baddbmm(params[f"{name}.bias"], x, params[f"{name}.weight"])

@@ -1,138 +1,630 @@
-"""A catalogue of bad inputs: each raises a clear error that names the offending argument.
+"""A catalogue of bad inputs through the public API: each raises a clear error naming the argument.
 
-Nothing is clamped, printed and ignored. And divergence stops training with advice.
+Every case builds its inputs from a fresh context, calls the package once with one bad
+input, and must raise the stated exception type with the stated word (the argument)
+in its message. The failed call must leave everything as it was: the model's
+parameters, ``θ``, the task tensors and the files in the case's folder are compared
+before and after. Nothing is clamped, broadcast, printed and ignored.
+
+`tests/classify_bad_inputs.py` runs the same catalogue against any version of the
+package and sorts each case into clear / obscure / silent (the issue-17 measurement).
+On the code before issue 17 the 209 cases gave 91 clear, 60 obscure (a torch error, a
+KeyError, a message not naming the argument) and 58 silent (a result, at most a
+warning); after it, 209 clear.
 """
-import functools
+from __future__ import annotations
+
+import hashlib
+import math
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import mamlbook as mb
 from mamlbook.algorithms import get_method
 
+CheckpointError = getattr(mb, "CheckpointError", ValueError)  # (ValueError before issue 17)
+DivergenceError = mb.DivergenceError
 
-@functools.lru_cache(maxsize=None)
-def ctx():
+
+@dataclass
+class Ctx:
+    """What a case may use: a small regressor, its θ (detached copies), a task batch, a folder."""
+
+    model: torch.nn.Module
+    theta: dict
+    tasks: mb.TaskBatch
+    tmp: Path
+
+
+def make_ctx(tmp: Path) -> Ctx:
     torch.manual_seed(0)
     model = mb.SinusoidMLP(hidden=(4, 4))
     tasks = mb.SinusoidTasks().sample(2, 3, 4, generator=torch.Generator().manual_seed(0))
-    return model, mb.detached(mb.parameters_of(model)), tasks
+    return Ctx(model, mb.detached(mb.parameters_of(model)), tasks, tmp)
 
 
-def call(method, tasks=None, params=None, **kwargs):
-    model, default_params, default_tasks = ctx()
+# ----------------------------------------------------------------------------- helpers
+
+
+def call(c, method, tasks=None, params=None, model=None, **kwargs):
     options = {"inner_lr": 0.01, "inner_steps": 1, **kwargs}
-    return get_method(method)(model, default_params if params is None else params,
-                              default_tasks if tasks is None else tasks, **options)
+    return get_method(method)(c.model if model is None else model, c.theta if params is None else params,
+                              c.tasks if tasks is None else tasks, **options)
 
 
-def batch(**replace):
+def fields(c, **replace):
+    f = {k: getattr(c.tasks, k) for k in ("x_support", "y_support", "x_query", "y_query")}
+    f.update(replace)
+    return f
+
+
+def batch(c, **replace):
     """The context's tasks with some fields replaced (builds a new, validated TaskBatch)."""
-    tasks = ctx()[2]
-    fields = {k: getattr(tasks, k) for k in ("x_support", "y_support", "x_query", "y_query")}
-    fields.update(replace)
-    return mb.TaskBatch(**fields)
+    return mb.TaskBatch(**fields(c, **replace))
 
 
-def with_value(name, index, value):
-    t = getattr(ctx()[2], name).clone()
+def with_value(c, name, index, value):
+    t = getattr(c.tasks, name).clone()
     t.view(-1)[index] = value
     return t
 
 
-def train(**kwargs):
+def train(c, **kwargs):
     options = dict(iterations=1, generator=torch.Generator().manual_seed(0), meta_batch_size=2, progress=False)
     options.update(kwargs)
-    return mb.meta_train(mb.SinusoidMLP(hidden=(4, 4)), mb.SinusoidTasks(), **options)
+    return mb.meta_train(c.model, mb.SinusoidTasks(), **options)
 
 
-def params_like(fn):
-    return {k: fn(v) for k, v in ctx()[1].items()}
+def theta_with(c, name, value):
+    out = dict(c.theta)
+    out[name] = value
+    return out
 
 
-def save_other_architecture(path):
-    mb.save_checkpoint(path, mb.SinusoidMLP(hidden=(3,)))
-    return mb.load_checkpoint(path, mb.SinusoidMLP(hidden=(4, 4)))
+def theta_without(c, name):
+    return {k: v for k, v in c.theta.items() if k != name}
 
 
-def save_foreign_file(path):
-    torch.save([torch.zeros(3)], path)  # a torch file, but not a mamlbook checkpoint
-    return mb.load_checkpoint(path, mb.SinusoidMLP(hidden=(4, 4)))
+def theta_map(c, fn):
+    return {k: fn(v) for k, v in c.theta.items()}
 
 
-def save_text_file(path):
-    path.write_text("not a checkpoint at all")
-    return mb.load_checkpoint(path, mb.SinusoidMLP(hidden=(4, 4)))
+def nan_at(c, name, value=float("nan")):
+    t = c.theta[name].clone()
+    t.view(-1)[0] = value
+    return theta_with(c, name, t)
 
+
+def batched(c, num_tasks=2):
+    return mb.detached(mb.batch_parameters(c.theta, num_tasks), requires_grad=True)
+
+
+def square_batch(c, **replace):
+    """Three tasks of three support shots: (T, K) == (3, 3), where broadcasting is most treacherous."""
+    tasks = mb.SinusoidTasks().sample(3, 3, 4, generator=torch.Generator().manual_seed(1))
+    f = {k: getattr(tasks, k) for k in ("x_support", "y_support", "x_query", "y_query")}
+    f.update(replace)
+    return mb.TaskBatch(**f)
+
+
+def adapt(c, params=None, x=None, y=None, **kwargs):
+    options = {"inner_lr": 0.01, "inner_steps": 1, **kwargs}
+    return mb.adapt(c.model, batched(c) if params is None else params, c.tasks.x_support if x is None else x,
+                    c.tasks.y_support if y is None else y, **options)
+
+
+def curve(c, params=None, tasks=None, **kwargs):
+    options = {"inner_lr": 0.01, "max_steps": 2, **kwargs}
+    return mb.adaptation_curve(c.model, c.theta if params is None else params, c.tasks if tasks is None else tasks,
+                               **options)
+
+
+def scalar_mse(predictions, targets):
+    return F.mse_loss(predictions, targets)  # one number for the whole meta-batch: not per task
+
+
+def per_shot_mse(predictions, targets):
+    return (predictions - targets).square().mean(-1)  # (T, N): not reduced over the shots
+
+
+def python_float_loss(predictions, targets):
+    return float((predictions - targets).square().mean())
+
+
+def one_loss_mse(predictions, targets):
+    return (predictions - targets).square().mean().reshape(1)
+
+
+def integer_loss(predictions, targets):
+    return (predictions - targets).square().mean((1, 2)).round().long()
+
+
+# classification: a tiny ConvNet and hand-made 2-way tasks of 4×4 images
+
+
+def conv_ctx():
+    torch.manual_seed(0)
+    net = mb.ConvNet(ways=2, filters=2, blocks=1, image_size=4)
+    g = torch.Generator().manual_seed(0)
+    x_s, x_q = torch.rand(2, 4, 1, 4, 4, generator=g), torch.rand(2, 6, 1, 4, 4, generator=g)
+    y_s, y_q = torch.tensor([[0, 0, 1, 1]] * 2), torch.tensor([[0, 0, 0, 1, 1, 1]] * 2)
+    return net, mb.detached(mb.parameters_of(net)), (x_s, y_s, x_q, y_q)
+
+
+def conv_call(method="maml", replace=None, params=None, **kwargs):
+    net, theta, tensors = conv_ctx()
+    names = ("x_support", "y_support", "x_query", "y_query")
+    f = dict(zip(names, tensors))
+    f.update(replace or {})
+    options = {"inner_lr": 0.1, "inner_steps": 1, "loss_fn": mb.cross_entropy_per_task, **kwargs}
+    return get_method(method)(net, theta if params is None else params, mb.TaskBatch(**f), **options)
+
+
+# checkpoints
+
+
+def saved(c, name="run.pt", **kwargs):
+    return mb.save_checkpoint(c.tmp / name, c.model, **kwargs)
+
+
+def load(c, path, **kwargs):
+    return mb.load_checkpoint(path, c.model, **kwargs)
+
+
+def truncated(c, fraction):
+    path = saved(c)
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * fraction)])
+    return path
+
+
+def zip_member_offset(path: Path, suffix: str) -> tuple[int, int]:
+    """(offset of the first data byte, size) of the zip member whose name ends with ``suffix``."""
+    with zipfile.ZipFile(path) as zf:
+        info = next(i for i in zf.infolist() if i.filename.endswith(suffix))
+    raw = path.read_bytes()
+    header = info.header_offset
+    name_len = int.from_bytes(raw[header + 26:header + 28], "little")
+    extra_len = int.from_bytes(raw[header + 28:header + 30], "little")
+    return header + 30 + name_len + extra_len, info.compress_size
+
+
+def flipped(c, suffix, where=0.5):
+    path = saved(c)
+    start, size = zip_member_offset(path, suffix)
+    data = bytearray(path.read_bytes())
+    data[start + int(size * where)] ^= 0x10
+    path.write_bytes(bytes(data))
+    return path
+
+
+def corrupted_pickle(c):
+    """Replace the pickle's first dict key string (``architecture``) by bytes that break the protocol."""
+    path = saved(c)
+    start, size = zip_member_offset(path, "data.pkl")
+    data = bytearray(path.read_bytes())
+    data[start + 2:start + 6] = b"\xff\xfe\xfd\xfc"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def hand_made(c, name, payload):
+    path = c.tmp / name
+    torch.save(payload, path)
+    return path
+
+
+def payload_of(c, **replace):
+    """A payload like the one save_checkpoint writes (with its checksum, when the package has one)."""
+    path = saved(c, "template.pt")
+    payload = torch.load(path, weights_only=True)
+    path.unlink()
+    payload.update(replace)
+    checksum = getattr(mb.checkpoints, "weights_checksum", None)
+    if checksum is not None and "params" in replace:
+        payload["checksum"] = checksum(payload["architecture"], payload["params"], payload.get("metadata", {}))
+    return payload
+
+
+def nan_weights(c):
+    params = {k: v.clone() for k, v in c.theta.items()}
+    params["2.weight"][0, 0] = float("nan")
+    return params
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    make: object      # (ctx) -> thunk: the bad call (setup, e.g. writing a file, happens in make)
+    error: type
+    word: str         # the argument (or what is wrong) that the message must name
+    trains: bool = False  # meta_train diverging after some iterations: the model keeps its last finite θ
+
+
+V, T, C, D, FNF = ValueError, TypeError, CheckpointError, DivergenceError, FileNotFoundError
 
 CASES = [
-    # (id, function of tmp_path, exception, word the message must contain)
-    ("maml inner_lr = 0", lambda p: call("maml", inner_lr=0.0), ValueError, "inner_lr"),
-    ("fomaml inner_lr < 0", lambda p: call("fomaml", inner_lr=-0.1), ValueError, "inner_lr"),
-    ("reptile inner_lr = 0", lambda p: call("reptile", inner_lr=0), ValueError, "inner_lr"),
-    ("imaml inner_lr < 0", lambda p: call("imaml", inner_lr=-1.0), ValueError, "inner_lr"),
-    ("maml inner_lr NaN", lambda p: call("maml", inner_lr=float("nan")), ValueError, "inner_lr"),
-    ("maml inner_lr as a string", lambda p: call("maml", inner_lr="0.01"), TypeError, "inner_lr"),
-    ("maml inner_steps = 0", lambda p: call("maml", inner_steps=0), ValueError, "inner_steps"),
-    ("reptile inner_steps < 0", lambda p: call("reptile", inner_steps=-1), ValueError, "inner_steps"),
-    ("imaml inner_steps = 0", lambda p: call("imaml", inner_steps=0), ValueError, "inner_steps"),
-    ("maml inner_steps float", lambda p: call("maml", inner_steps=1.5), TypeError, "inner_steps"),
-    ("pretrain inner_steps != 0", lambda p: call("pretrain", inner_steps=2), ValueError, "inner_steps"),
-    ("imaml lam = 0", lambda p: call("imaml", lam=0.0), ValueError, "lam"),
-    ("imaml lam < 0", lambda p: call("imaml", lam=-2.0), ValueError, "lam"),
-    ("imaml lam is a bool", lambda p: call("imaml", lam=True), TypeError, "lam"),
-    ("imaml cg_steps < 0", lambda p: call("imaml", cg_steps=-1), ValueError, "cg_steps"),
-    ("imaml cg_steps = 0", lambda p: call("imaml", cg_steps=0), ValueError, "cg_steps"),
-    ("imaml cg_damping < 0", lambda p: call("imaml", cg_damping=-0.1), ValueError, "cg_damping"),
-    ("imaml inner_tol = 0", lambda p: call("imaml", inner_tol=0.0), ValueError, "inner_tol"),
-    ("reptile unknown inner_data", lambda p: call("reptile", inner_data="query"), ValueError, "inner_data"),
-    ("unknown method name", lambda p: get_method("mamal"), ValueError, "method"),
-    ("tasks not a TaskBatch", lambda p: call("maml", tasks=(1, 2, 3, 4)), TypeError, "tasks"),
-    ("params not a dict", lambda p: call("reptile", params=[torch.zeros(3)]), TypeError, "params"),
-    ("params of another dtype", lambda p: call("imaml", params=params_like(torch.Tensor.double)), TypeError, "params"),
-    ("params on another device", lambda p: call("maml", params=params_like(lambda v: v.to("meta"))), ValueError,
-     "params"),
-    ("zero support shots", lambda p: mb.SinusoidTasks().sample(2, 0, 4, generator=torch.Generator()), ValueError,
-     "support_shots"),
-    ("zero query shots in a TaskBatch", lambda p: batch(x_query=torch.zeros(2, 0, 1), y_query=torch.zeros(2, 0, 1)),
-     ValueError, "x_query"),
-    ("support x/y shot mismatch", lambda p: batch(y_support=torch.zeros(2, 5, 1)), ValueError, "y_support"),
-    ("support/query input shape mismatch", lambda p: batch(x_query=torch.zeros(2, 4, 2)), ValueError, "x_query"),
-    ("task count mismatch", lambda p: batch(y_query=torch.zeros(3, 4, 1)), ValueError, "y_query"),
-    ("NaN in y_support", lambda p: batch(y_support=with_value("y_support", 1, float("nan"))), ValueError, "y_support"),
-    ("inf in x_query", lambda p: batch(x_query=with_value("x_query", 0, float("inf"))), ValueError, "x_query"),
-    ("tensors of mixed dtypes", lambda p: batch(y_query=ctx()[2].y_query.double()), TypeError, "y_query"),
-    ("tensors on mixed devices", lambda p: batch(x_query=ctx()[2].x_query.to("meta")), ValueError, "x_query"),
-    ("meta_train outer_lr = 0", lambda p: train(outer_lr=0.0), ValueError, "outer_lr"),
-    ("meta_train outer_lr < 0", lambda p: train(outer_lr=-1e-3), ValueError, "outer_lr"),
-    ("meta_train inner_lr = 0", lambda p: train(inner_lr=0.0), ValueError, "inner_lr"),
-    ("meta_train unknown method", lambda p: train(method="protonet"), ValueError, "method"),
-    ("meta_train iterations = 0", lambda p: train(iterations=0), ValueError, "iterations"),
-    ("meta_train unknown optimizer", lambda p: train(optimizer="rmsprop"), ValueError, "optimizer"),
-    ("meta_train imaml lam < 0", lambda p: train(method="imaml", method_options={"lam": -1.0}), ValueError, "lam"),
-    ("checkpoint of another architecture", lambda p: save_other_architecture(p / "a.pt"), ValueError, "architecture"),
-    ("a torch file that is not a checkpoint", lambda p: save_foreign_file(p / "b.pt"), ValueError, "not a mamlbook"),
-    ("a text file as checkpoint", lambda p: save_text_file(p / "c.pt"), ValueError, "not a mamlbook"),
-    ("a missing checkpoint", lambda p: mb.load_checkpoint(p / "none.pt", mb.SinusoidMLP()), FileNotFoundError,
-     "does not exist"),
-    ("unknown shipped checkpoint", lambda p: mb.pretrained_path("no-such-run"), FileNotFoundError, "no-such-run"),
-    ("conjugate_gradient steps < 0", lambda p: mb.conjugate_gradient(lambda v: v, torch.ones(3), -1), ValueError,
-     "steps"),
-    ("hessian inner_lr = 0", lambda p: mb.inner_step_jacobian(lambda q: q["0.bias"].sum(), ctx()[1], 0.0), ValueError,
-     "inner_lr"),
-    ("batch_parameters num_tasks = 0", lambda p: mb.batch_parameters(ctx()[1], 0), ValueError, "num_tasks"),
+    # --- scalar options of the methods (numbers and strings)
+    Case("maml inner_lr = 0", lambda c: lambda: call(c, "maml", inner_lr=0.0), V, "inner_lr"),
+    Case("fomaml inner_lr < 0", lambda c: lambda: call(c, "fomaml", inner_lr=-0.1), V, "inner_lr"),
+    Case("reptile inner_lr = 0", lambda c: lambda: call(c, "reptile", inner_lr=0), V, "inner_lr"),
+    Case("imaml inner_lr < 0", lambda c: lambda: call(c, "imaml", inner_lr=-1.0), V, "inner_lr"),
+    Case("maml inner_lr NaN", lambda c: lambda: call(c, "maml", inner_lr=float("nan")), V, "inner_lr"),
+    Case("maml inner_lr inf", lambda c: lambda: call(c, "maml", inner_lr=math.inf), V, "inner_lr"),
+    Case("maml inner_lr as a string", lambda c: lambda: call(c, "maml", inner_lr="0.01"), T, "inner_lr"),
+    Case("maml inner_lr as a tensor", lambda c: lambda: call(c, "maml", inner_lr=torch.tensor(0.01)), T, "inner_lr"),
+    Case("maml inner_steps = 0", lambda c: lambda: call(c, "maml", inner_steps=0), V, "inner_steps"),
+    Case("reptile inner_steps < 0", lambda c: lambda: call(c, "reptile", inner_steps=-1), V, "inner_steps"),
+    Case("imaml inner_steps = 0", lambda c: lambda: call(c, "imaml", inner_steps=0), V, "inner_steps"),
+    Case("maml inner_steps float", lambda c: lambda: call(c, "maml", inner_steps=1.5), T, "inner_steps"),
+    Case("maml inner_steps True", lambda c: lambda: call(c, "maml", inner_steps=True), T, "inner_steps"),
+    Case("pretrain inner_steps != 0", lambda c: lambda: call(c, "pretrain", inner_steps=2), V, "inner_steps"),
+    Case("imaml lam = 0", lambda c: lambda: call(c, "imaml", lam=0.0), V, "lam"),
+    Case("imaml lam < 0", lambda c: lambda: call(c, "imaml", lam=-2.0), V, "lam"),
+    Case("imaml lam is a bool", lambda c: lambda: call(c, "imaml", lam=True), T, "lam"),
+    Case("imaml cg_steps < 0", lambda c: lambda: call(c, "imaml", cg_steps=-1), V, "cg_steps"),
+    Case("imaml cg_steps = 0", lambda c: lambda: call(c, "imaml", cg_steps=0), V, "cg_steps"),
+    Case("imaml cg_steps float", lambda c: lambda: call(c, "imaml", cg_steps=2.0), T, "cg_steps"),
+    Case("imaml cg_damping < 0", lambda c: lambda: call(c, "imaml", cg_damping=-0.1), V, "cg_damping"),
+    Case("imaml inner_tol = 0", lambda c: lambda: call(c, "imaml", inner_tol=0.0), V, "inner_tol"),
+    Case("reptile unknown inner_data", lambda c: lambda: call(c, "reptile", inner_data="query"), V, "inner_data"),
+    Case("reptile inner_data None", lambda c: lambda: call(c, "reptile", inner_data=None), V, "inner_data"),
+    Case("unknown method name", lambda c: lambda: get_method("mamal"), V, "method"),
+    Case("method name not a string", lambda c: lambda: get_method(3), V, "method"),
+    Case("maml unknown option", lambda c: lambda: call(c, "maml", lam=1.0), T, "lam"),
+    Case("fomaml first_order given again", lambda c: lambda: call(c, "fomaml", first_order=False), T, "first_order"),
+    # --- flags must be bool
+    Case("maml first_order='no'", lambda c: lambda: call(c, "maml", first_order="no"), T, "first_order"),
+    Case("maml first_order=1", lambda c: lambda: call(c, "maml", first_order=1), T, "first_order"),
+    Case("maml first_order=None", lambda c: lambda: call(c, "maml", first_order=None), T, "first_order"),
+    Case("adapt create_graph='yes'", lambda c: lambda: adapt(c, create_graph="yes"), T, "create_graph"),
+    Case("adapt create_graph=0", lambda c: lambda: adapt(c, create_graph=0), T, "create_graph"),
+    Case("meta_train progress='no'", lambda c: lambda: train(c, progress="no"), T, "progress"),
+    Case("meta_train compile='no'", lambda c: lambda: train(c, compile="no"), T, "compile"),
+    Case("load_checkpoint into_model='no'", lambda c: (lambda p: lambda: load(c, p, into_model="no"))(saved(c)), T,
+         "into_model"),
+    Case("ClassificationTasks rotations='yes'",
+         lambda c: lambda: mb.ClassificationTasks(torch.zeros(3, 2, 4, 4), ways=2, rotations="yes"), T, "rotations"),
+    Case("adaptation_curve on_divergence='ignore'", lambda c: lambda: curve(c, on_divergence="ignore"), V,
+         "on_divergence"),
+    # --- the loss_fn contract: per-task losses, shape (T,)
+    Case("maml loss_fn = F.mse_loss (a scalar)", lambda c: lambda: call(c, "maml", loss_fn=F.mse_loss), V, "loss_fn"),
+    Case("fomaml loss_fn scalar", lambda c: lambda: call(c, "fomaml", loss_fn=scalar_mse), V, "loss_fn"),
+    Case("reptile loss_fn scalar", lambda c: lambda: call(c, "reptile", loss_fn=scalar_mse), V, "loss_fn"),
+    Case("imaml loss_fn scalar", lambda c: lambda: call(c, "imaml", loss_fn=scalar_mse), V, "loss_fn"),
+    Case("pretrain loss_fn scalar", lambda c: lambda: call(c, "pretrain", loss_fn=scalar_mse, inner_steps=0), V,
+         "loss_fn"),
+    Case("adapt loss_fn scalar", lambda c: lambda: adapt(c, loss_fn=F.mse_loss), V, "loss_fn"),
+    Case("adaptation_curve loss_fn scalar", lambda c: lambda: curve(c, loss_fn=F.mse_loss), V, "loss_fn"),
+    Case("proximal_adaptation_curve loss_fn scalar",
+         lambda c: lambda: mb.proximal_adaptation_curve(c.model, c.theta, c.tasks, inner_lr=0.01, max_steps=2, lam=1.0,
+                                                        loss_fn=F.mse_loss), V, "loss_fn"),
+    Case("meta_train loss_fn scalar", lambda c: lambda: train(c, method_options={"loss_fn": F.mse_loss}), V, "loss_fn"),
+    Case("maml loss_fn per shot (T, N)", lambda c: lambda: call(c, "maml", loss_fn=per_shot_mse), V, "loss_fn"),
+    Case("maml loss_fn returns a float", lambda c: lambda: call(c, "maml", loss_fn=python_float_loss), T, "loss_fn"),
+    Case("maml loss_fn returns (1,)", lambda c: lambda: call(c, "maml", loss_fn=one_loss_mse), V, "loss_fn"),
+    Case("maml loss_fn returns integers", lambda c: lambda: call(c, "maml", loss_fn=integer_loss), T, "loss_fn"),
+    Case("maml loss_fn not callable", lambda c: lambda: call(c, "maml", loss_fn="mse"), T, "loss_fn"),
+    # --- predictions and targets must match exactly (no broadcasting)
+    Case("maml y_support with two outputs", lambda c: lambda: call(c, "maml", tasks=batch(
+        c, y_support=c.tasks.y_support.expand(2, 3, 2).clone())), V, "y_support"),
+    Case("maml y_query with two outputs", lambda c: lambda: call(c, "maml", tasks=batch(
+        c, y_query=c.tasks.y_query.expand(2, 4, 2).clone())), V, "y_query"),
+    Case("reptile y_support with two outputs", lambda c: lambda: call(c, "reptile", tasks=batch(
+        c, y_support=c.tasks.y_support.expand(2, 3, 2).clone())), V, "y_support"),
+    Case("imaml y_query with two outputs", lambda c: lambda: call(c, "imaml", tasks=batch(
+        c, y_query=c.tasks.y_query.expand(2, 4, 2).clone())), V, "y_query"),
+    Case("maml y_support without its last axis, T == K", lambda c: lambda: call(c, "maml", tasks=square_batch(
+        c, y_support=torch.zeros(3, 3))), V, "y_support"),
+    Case("fomaml y_support without its last axis, T == K", lambda c: lambda: call(c, "fomaml", tasks=square_batch(
+        c, y_support=torch.zeros(3, 3))), V, "y_support"),
+    Case("pretrain y_query with an extra axis", lambda c: lambda: call(c, "pretrain", inner_steps=0, tasks=batch(
+        c, y_query=c.tasks.y_query.unsqueeze(-1))), V, "y_query"),
+    Case("adapt y_support with two outputs", lambda c: lambda: adapt(c, y=c.tasks.y_support.expand(2, 3, 2)), V,
+         "y_support"),
+    Case("adapt y_support of other shot count", lambda c: lambda: adapt(c, y=torch.zeros(2, 5, 1)), V, "y_support"),
+    Case("adaptation_curve y_query with two outputs", lambda c: lambda: curve(c, tasks=batch(
+        c, y_query=c.tasks.y_query.expand(2, 4, 2).clone())), V, "y_query"),
+    Case("mse_per_task broadcasting targets", lambda c: lambda: mb.mse_per_task(torch.zeros(3, 3, 1), torch.zeros(3, 3)),
+         V, "targets"),
+    Case("cross_entropy_per_task labels (T, N, 1)",
+         lambda c: lambda: mb.cross_entropy_per_task(torch.zeros(2, 4, 3), torch.zeros(2, 4, 1, dtype=torch.long)), V,
+         "labels"),
+    Case("classification labels out of range",
+         lambda c: lambda: conv_call(replace={"y_support": torch.tensor([[0, 0, 1, 7]] * 2)}), V, "y_support"),
+    Case("classification float labels",
+         lambda c: lambda: conv_call(replace={"y_support": torch.tensor([[0., 0., 1., 1.]] * 2)}), T, "y_support"),
+    Case("regression with mse and integer targets", lambda c: lambda: call(c, "maml", tasks=batch(
+        c, y_support=c.tasks.y_support.round().long(), y_query=c.tasks.y_query.round().long())), T, "y_support"),
+    # --- θ must match the model's parameters in names and shapes
+    Case("maml θ tensor of the wrong shape", lambda c: lambda: call(c, "maml", params=theta_with(
+        c, "2.weight", torch.zeros(4, 3))), V, "2.weight"),
+    Case("fomaml θ tensor transposed", lambda c: lambda: call(c, "fomaml", params=theta_with(
+        c, "0.weight", c.theta["0.weight"].t())), V, "0.weight"),
+    Case("reptile θ tensor of the wrong shape", lambda c: lambda: call(c, "reptile", params=theta_with(
+        c, "4.bias", torch.zeros(2))), V, "4.bias"),
+    Case("imaml θ tensor of the wrong shape", lambda c: lambda: call(c, "imaml", params=theta_with(
+        c, "0.bias", torch.zeros(5))), V, "0.bias"),
+    Case("pretrain θ tensor of the wrong shape", lambda c: lambda: call(c, "pretrain", inner_steps=0, params=theta_with(
+        c, "2.bias", torch.zeros(4, 1))), V, "2.bias"),
+    Case("maml θ with an extra key", lambda c: lambda: call(c, "maml", params=theta_with(
+        c, "6.weight", torch.zeros(1, 1))), V, "6.weight"),
+    Case("reptile θ with an extra key", lambda c: lambda: call(c, "reptile", params=theta_with(
+        c, "head.bias", torch.zeros(1))), V, "head.bias"),
+    Case("maml θ missing a key", lambda c: lambda: call(c, "maml", params=theta_without(c, "4.bias")), V, "4.bias"),
+    Case("imaml θ missing a key", lambda c: lambda: call(c, "imaml", params=theta_without(c, "0.weight")), V,
+         "0.weight"),
+    Case("pretrain θ missing a key", lambda c: lambda: call(c, "pretrain", inner_steps=0,
+                                                            params=theta_without(c, "2.weight")), V, "2.weight"),
+    Case("maml θ task-batched", lambda c: lambda: call(c, "maml", params=mb.batch_parameters(c.theta, 2)), V,
+         "params"),
+    Case("maml θ of integers", lambda c: lambda: call(c, "maml", params=theta_map(c, lambda v: v.long())), T, "params"),
+    Case("maml θ holding a NumPy array", lambda c: lambda: call(c, "maml", params=theta_with(
+        c, "0.bias", c.theta["0.bias"].numpy())), T, "0.bias"),
+    Case("maml θ empty dict", lambda c: lambda: call(c, "maml", params={}), T, "params"),
+    Case("convnet θ tensor of the wrong shape", lambda c: lambda: conv_call(params=dict(
+        conv_ctx()[1], **{"head.weight": torch.zeros(2, 3)})), V, "head.weight"),
+    Case("adapt with unbatched θ", lambda c: lambda: adapt(c, params=c.theta), V, "params"),
+    Case("adapt θ batched for 3 tasks, data for 2", lambda c: lambda: adapt(c, params=batched(c, 3)), V, "params"),
+    Case("adapt θ of the wrong shape", lambda c: lambda: adapt(c, params=dict(
+        batched(c), **{"2.weight": torch.zeros(2, 4, 3, requires_grad=True)})), V, "2.weight"),
+    Case("adapt θ missing a key", lambda c: lambda: adapt(c, params={k: v for k, v in batched(c).items()
+                                                                     if k != "0.bias"}), V, "0.bias"),
+    Case("adaptation_curve θ of the wrong shape", lambda c: lambda: curve(c, params=theta_with(
+        c, "4.weight", torch.zeros(4, 1))), V, "4.weight"),
+    Case("adaptation_curve θ task-batched", lambda c: lambda: curve(c, params=mb.batch_parameters(c.theta, 2)), V,
+         "params"),
+    Case("adaptation_curve θ with an extra key", lambda c: lambda: curve(c, params=theta_with(
+        c, "extra", torch.zeros(1))), V, "extra"),
+    Case("params not a dict", lambda c: lambda: call(c, "reptile", params=[torch.zeros(3)]), T, "params"),
+    Case("params of another dtype", lambda c: lambda: call(c, "imaml", params=theta_map(c, torch.Tensor.double)), T,
+         "params"),
+    Case("params on another device", lambda c: lambda: call(c, "maml", params=theta_map(c, lambda v: v.to("meta"))), V,
+         "params"),
+    # --- inputs: the model's input size, floating dtype, task-batched
+    Case("maml inputs with two features", lambda c: lambda: call(c, "maml", tasks=batch(
+        c, x_support=torch.zeros(2, 3, 2), x_query=torch.zeros(2, 4, 2))), V, "x_support"),
+    Case("reptile inputs with two features", lambda c: lambda: call(c, "reptile", tasks=batch(
+        c, x_support=torch.zeros(2, 3, 2), x_query=torch.zeros(2, 4, 2))), V, "x_support"),
+    Case("imaml inputs without a feature axis", lambda c: lambda: call(c, "imaml", tasks=batch(
+        c, x_support=torch.zeros(2, 3), x_query=torch.zeros(2, 4))), V, "x_support"),
+    Case("adaptation_curve inputs with two features", lambda c: lambda: curve(c, tasks=batch(
+        c, x_support=torch.zeros(2, 3, 2), x_query=torch.zeros(2, 4, 2))), V, "x_support"),
+    Case("adapt inputs with two features", lambda c: lambda: adapt(c, x=torch.zeros(2, 3, 2)), V, "x_support"),
+    Case("adapt inputs for 3 tasks, θ for 2", lambda c: lambda: adapt(c, x=torch.zeros(3, 3, 1),
+                                                                    y=torch.zeros(3, 3, 1)), V, "x_support"),
+    Case("adapt inputs not a tensor", lambda c: lambda: adapt(c, x=[[0.0]]), T, "x_support"),
+    Case("adapt NaN in the inputs", lambda c: lambda: adapt(c, x=with_value(c, "x_support", 0, float("nan"))), V,
+         "x_support"),
+    Case("adapt inf in the targets", lambda c: lambda: adapt(c, y=with_value(c, "y_support", 2, float("inf"))), V,
+         "y_support"),
+    Case("integer-typed inputs", lambda c: lambda: batch(c, x_support=c.tasks.x_support.round().long(),
+                                                         x_query=c.tasks.x_query.round().long()), T, "x_support"),
+    Case("boolean targets", lambda c: lambda: batch(c, y_support=c.tasks.y_support > 0), T, "y_support"),
+    Case("complex inputs", lambda c: lambda: batch(c, x_support=c.tasks.x_support.to(torch.complex64),
+                                                   x_query=c.tasks.x_query.to(torch.complex64)), T, "x_support"),
+    Case("convnet images of the wrong size", lambda c: lambda: conv_call(replace={
+        "x_support": torch.zeros(2, 4, 1, 5, 5), "x_query": torch.zeros(2, 6, 1, 5, 5)}), V, "x_support"),
+    Case("convnet images without a channel axis", lambda c: lambda: conv_call(replace={
+        "x_support": torch.zeros(2, 4, 4, 4), "x_query": torch.zeros(2, 6, 4, 4)}), V, "x_support"),
+    Case("adapted_predictions x with two features",
+         lambda c: lambda: mb.adapted_predictions(c.model, c.theta, c.tasks, torch.zeros(2, 5, 2), inner_lr=0.01,
+                                                  steps=[0, 1]), V, "x"),
+    Case("tasks not a TaskBatch", lambda c: lambda: call(c, "maml", tasks=(1, 2, 3, 4)), T, "tasks"),
+    Case("adaptation_curve tasks not a TaskBatch", lambda c: lambda: curve(c, tasks=(1, 2, 3, 4)), T, "tasks"),
+    Case("zero support shots", lambda c: lambda: mb.SinusoidTasks().sample(2, 0, 4, generator=torch.Generator()), V,
+         "support_shots"),
+    Case("zero query shots in a TaskBatch", lambda c: lambda: batch(c, x_query=torch.zeros(2, 0, 1),
+                                                                    y_query=torch.zeros(2, 0, 1)), V, "x_query"),
+    Case("support x/y shot mismatch", lambda c: lambda: batch(c, y_support=torch.zeros(2, 5, 1)), V, "y_support"),
+    Case("support/query input shape mismatch", lambda c: lambda: batch(c, x_query=torch.zeros(2, 4, 2)), V, "x_query"),
+    Case("task count mismatch", lambda c: lambda: batch(c, y_query=torch.zeros(3, 4, 1)), V, "y_query"),
+    Case("tensors of mixed dtypes", lambda c: lambda: batch(c, y_query=c.tasks.y_query.double()), T, "y_query"),
+    Case("tensors on mixed devices", lambda c: lambda: batch(c, x_query=c.tasks.x_query.to("meta")), V, "x_query"),
+    # --- non-finite values: refused up front, or DivergenceError with advice
+    Case("NaN in y_support", lambda c: lambda: batch(c, y_support=with_value(c, "y_support", 1, float("nan"))), V,
+         "y_support"),
+    Case("inf in x_query", lambda c: lambda: batch(c, x_query=with_value(c, "x_query", 0, float("inf"))), V,
+         "x_query"),
+    Case("maml NaN in θ", lambda c: lambda: call(c, "maml", params=nan_at(c, "0.weight")), V, "0.weight"),
+    Case("fomaml inf in θ", lambda c: lambda: call(c, "fomaml", params=nan_at(c, "2.bias", math.inf)), V, "2.bias"),
+    Case("reptile NaN in θ", lambda c: lambda: call(c, "reptile", params=nan_at(c, "4.weight")), V, "4.weight"),
+    Case("imaml NaN in θ", lambda c: lambda: call(c, "imaml", params=nan_at(c, "0.bias")), V, "0.bias"),
+    Case("pretrain −inf in θ", lambda c: lambda: call(c, "pretrain", inner_steps=0, params=nan_at(
+        c, "2.weight", -math.inf)), V, "2.weight"),
+    Case("adaptation_curve NaN in θ", lambda c: lambda: curve(c, params=nan_at(c, "0.weight")), V, "0.weight"),
+    Case("adapt NaN in θ", lambda c: lambda: adapt(c, params=mb.detached(mb.batch_parameters(
+        nan_at(c, "2.bias"), 2), requires_grad=True)), V, "2.bias"),
+    Case("meta_train NaN in the model's parameters",
+         lambda c: (c.model[0].bias.data.fill_(float("nan")), lambda: train(c))[1], V, "0.bias"),
+    Case("maml diverging inner_lr", lambda c: lambda: call(c, "maml", inner_lr=1e6, inner_steps=5), D, "inner_lr"),
+    Case("fomaml diverging inner_lr", lambda c: lambda: call(c, "fomaml", inner_lr=1e6, inner_steps=5), D, "inner_lr"),
+    Case("reptile diverging inner_lr", lambda c: lambda: call(c, "reptile", inner_lr=1e6, inner_steps=5), D,
+         "inner_lr"),
+    Case("pretrain overflowing θ", lambda c: lambda: call(c, "pretrain", inner_steps=0, params=theta_map(
+        c, lambda v: v * 1e30)), D, "params"),
+    Case("imaml overflowing θ", lambda c: lambda: call(c, "imaml", params=theta_map(c, lambda v: v * 1e30)), D,
+         "params"),
+    Case("adapt diverging inner_lr", lambda c: lambda: adapt(c, inner_lr=1e6, inner_steps=5), D, "inner_lr"),
+    Case("adaptation_curve diverging inner_lr", lambda c: lambda: curve(c, inner_lr=1e6, max_steps=5), D, "inner_lr"),
+    Case("mean_and_ci95 of NaN values", lambda c: lambda: mb.mean_and_ci95(torch.tensor([1.0, float("nan")])), V,
+         "values"),
+    # --- evaluation options
+    Case("adaptation_curve max_steps < 0", lambda c: lambda: curve(c, max_steps=-1), V, "max_steps"),
+    Case("adaptation_curve inner_lr = 0", lambda c: lambda: curve(c, inner_lr=0.0), V, "inner_lr"),
+    Case("proximal_adaptation_curve lam = 0",
+         lambda c: lambda: mb.proximal_adaptation_curve(c.model, c.theta, c.tasks, inner_lr=0.01, max_steps=2, lam=0.0),
+         V, "lam"),
+    Case("adapted_predictions steps empty",
+         lambda c: lambda: mb.adapted_predictions(c.model, c.theta, c.tasks, c.tasks.x_query, inner_lr=0.01, steps=[]),
+         V, "steps"),
+    Case("adapt inner_lr as a string", lambda c: lambda: adapt(c, inner_lr="big"), T, "inner_lr"),
+    Case("adapt inner_steps < 0", lambda c: lambda: adapt(c, inner_steps=-2), V, "inner_steps"),
+    Case("batch_parameters num_tasks = 0", lambda c: lambda: mb.batch_parameters(c.theta, 0), V, "num_tasks"),
+    Case("batch_parameters params not a dict", lambda c: lambda: mb.batch_parameters([torch.zeros(2)], 2), T, "params"),
+    Case("History.smoothed window = 0", lambda c: lambda: mb.History("maml", [1.0, 2.0]).smoothed(0), V, "window"),
+    # --- meta_train
+    Case("meta_train outer_lr = 0", lambda c: lambda: train(c, outer_lr=0.0), V, "outer_lr"),
+    Case("meta_train outer_lr < 0", lambda c: lambda: train(c, outer_lr=-1e-3), V, "outer_lr"),
+    Case("meta_train inner_lr = 0", lambda c: lambda: train(c, inner_lr=0.0), V, "inner_lr"),
+    Case("meta_train unknown method", lambda c: lambda: train(c, method="protonet"), V, "method"),
+    Case("meta_train iterations = 0", lambda c: lambda: train(c, iterations=0), V, "iterations"),
+    Case("meta_train meta_batch_size = 0", lambda c: lambda: train(c, meta_batch_size=0), V, "meta_batch_size"),
+    Case("meta_train unknown optimizer", lambda c: lambda: train(c, optimizer="rmsprop"), V, "optimizer"),
+    Case("meta_train generator not a Generator", lambda c: lambda: train(c, generator=0), T, "generator"),
+    Case("meta_train imaml lam < 0", lambda c: lambda: train(c, method="imaml", method_options={"lam": -1.0}), V,
+         "lam"),
+    Case("meta_train pretrain with inner_steps", lambda c: lambda: train(c, method="pretrain", inner_steps=5), V,
+         "inner_steps"),
+    Case("meta_train an option the method ignores", lambda c: lambda: train(c, method="maml",
+                                                                            method_options={"lam": 1.0}), V, "lam"),
+    Case("meta_train fomaml with first_order", lambda c: lambda: train(c, method="fomaml",
+                                                                       method_options={"first_order": False}), V,
+         "first_order"),
+    Case("meta_train inner_lr inside method_options", lambda c: lambda: train(c, method_options={"inner_lr": 0.1}), V,
+         "inner_lr"),
+    Case("meta_train method_options not a dict", lambda c: lambda: train(c, method_options=[("lam", 1.0)]), T,
+         "method_options"),
+    Case("meta_train family without sample", lambda c: lambda: mb.meta_train(
+        c.model, object(), iterations=1, generator=torch.Generator(), progress=False), T, "family"),
+    Case("meta_train model not a Module", lambda c: lambda: mb.meta_train(
+        c.theta, mb.SinusoidTasks(), iterations=1, generator=torch.Generator(), progress=False), T, "model"),
+    Case("meta_train compile with step_fn", lambda c: lambda: train(c, compile=True, step_fn=lambda *a, **k: None), V,
+         "step_fn"),
+    Case("meta_train diverging outer_lr", lambda c: lambda: train(c, iterations=30, outer_lr=1e6, inner_steps=3), D,
+         "outer_lr", trains=True),
+    # --- constructors
+    Case("SinusoidMLP(hidden=40)", lambda c: lambda: mb.SinusoidMLP(hidden=40), T, "hidden"),
+    Case("SinusoidMLP hidden with a zero", lambda c: lambda: mb.SinusoidMLP(hidden=(40, 0)), V, "hidden"),
+    Case("SinusoidMLP hidden of floats", lambda c: lambda: mb.SinusoidMLP(hidden=(40.0, 40.0)), T, "hidden"),
+    Case("SinusoidMLP hidden of bools", lambda c: lambda: mb.SinusoidMLP(hidden=(True,)), T, "hidden"),
+    Case("SinusoidMLP hidden empty", lambda c: lambda: mb.SinusoidMLP(hidden=()), V, "hidden"),
+    Case("SinusoidMLP in_features = 0", lambda c: lambda: mb.SinusoidMLP(in_features=0), V, "in_features"),
+    Case("SinusoidMLP out_features a string", lambda c: lambda: mb.SinusoidMLP(out_features="1"), T, "out_features"),
+    Case("ConvNet ways = 0", lambda c: lambda: mb.ConvNet(ways=0), V, "ways"),
+    Case("ConvNet filters float", lambda c: lambda: mb.ConvNet(filters=2.5), T, "filters"),
+    Case("ConvNet image too small for its blocks", lambda c: lambda: mb.ConvNet(blocks=5, image_size=28), V,
+         "image_size"),
+    Case("SinusoidTasks reversed amplitude_range", lambda c: lambda: mb.SinusoidTasks(amplitude_range=(5, 0.1)), V,
+         "amplitude_range"),
+    Case("SinusoidTasks amplitude_range a number", lambda c: lambda: mb.SinusoidTasks(amplitude_range=5), T,
+         "amplitude_range"),
+    Case("SinusoidTasks x_range with NaN", lambda c: lambda: mb.SinusoidTasks(x_range=(float("nan"), 1.0)), V,
+         "x_range"),
+    Case("SinusoidTasks phase_range of strings", lambda c: lambda: mb.SinusoidTasks(phase_range=("0", "pi")), T,
+         "phase_range"),
+    Case("SinusoidTasks.sample integer dtype", lambda c: lambda: mb.SinusoidTasks().sample(
+        2, 3, 4, generator=torch.Generator(), dtype=torch.int64), T, "dtype"),
+    Case("SinusoidTasks.sample num_tasks float", lambda c: lambda: mb.SinusoidTasks().sample(
+        2.0, 3, 4, generator=torch.Generator()), T, "num_tasks"),
+    Case("ClassificationTasks images of int32", lambda c: lambda: mb.ClassificationTasks(
+        torch.zeros(3, 2, 4, 4, dtype=torch.int32), ways=2), T, "images"),
+    Case("ClassificationTasks more ways than classes", lambda c: lambda: mb.ClassificationTasks(
+        torch.zeros(3, 2, 4, 4), ways=5), V, "ways"),
+    Case("ClassificationTasks images 3-D", lambda c: lambda: mb.ClassificationTasks(torch.zeros(3, 4, 4), ways=2), V,
+         "images"),
+    # --- checkpoints
+    Case("checkpoint of another architecture", lambda c: (lambda p: lambda: mb.load_checkpoint(
+        p, mb.SinusoidMLP(hidden=(4, 4))))(mb.save_checkpoint(c.tmp / "a.pt", mb.SinusoidMLP(hidden=(3,)))), C,
+         "architecture"),
+    Case("a torch file that is not a checkpoint", lambda c: (lambda p: lambda: load(c, p))(
+        hand_made(c, "b.pt", [torch.zeros(3)])), C, "not a mamlbook"),
+    Case("a text file as checkpoint", lambda c: (lambda p: lambda: load(c, p))(
+        (c.tmp / "c.txt").write_text("not a checkpoint at all") and c.tmp / "c.txt"), C, "not a mamlbook"),
+    Case("an empty file as checkpoint", lambda c: (lambda p: lambda: load(c, p))(
+        (c.tmp / "e.pt").write_bytes(b"") or c.tmp / "e.pt"), C, "e.pt"),
+    Case("a zip that is not a torch file", lambda c: (lambda p: lambda: load(c, p))(
+        (zipfile.ZipFile(c.tmp / "z.pt", "w").close(), c.tmp / "z.pt")[1]), C, "z.pt"),
+    Case("a missing checkpoint", lambda c: lambda: mb.load_checkpoint(c.tmp / "none.pt", mb.SinusoidMLP()), FNF,
+         "does not exist"),
+    Case("unknown shipped checkpoint", lambda c: lambda: mb.pretrained_path("no-such-run"), FNF, "no-such-run"),
+    Case("checkpoint truncated to 90%", lambda c: (lambda p: lambda: load(c, p))(truncated(c, 0.9)), C, "run.pt"),
+    Case("checkpoint truncated to 50%", lambda c: (lambda p: lambda: load(c, p))(truncated(c, 0.5)), C, "run.pt"),
+    Case("checkpoint truncated to 10 bytes", lambda c: (lambda p: lambda: load(c, p))(truncated(c, 0.002)), C,
+         "run.pt"),
+    Case("checkpoint with a corrupted pickle", lambda c: (lambda p: lambda: load(c, p))(corrupted_pickle(c)), C,
+         "run.pt"),
+    Case("checkpoint with a flipped byte in the weights", lambda c: (lambda p: lambda: load(c, p))(
+        flipped(c, "data/2")), C, "checksum"),
+    Case("checkpoint with a flipped byte in the last weights", lambda c: (lambda p: lambda: load(c, p))(
+        flipped(c, "data/5", 0.0)), C, "checksum"),
+    Case("checkpoint holding NaN weights", lambda c: (lambda p: lambda: load(c, p))(
+        hand_made(c, "nan.pt", payload_of(c, params=nan_weights(c)))), C, "NaN"),
+    Case("checkpoint without a checksum", lambda c: (lambda p: lambda: load(c, p))(
+        hand_made(c, "old.pt", {k: v for k, v in payload_of(c).items() if k != "checksum"})), C, "checksum"),
+    Case("checkpoint whose params are not tensors", lambda c: (lambda p: lambda: load(c, p))(
+        hand_made(c, "p.pt", payload_of(c, params={k: v.tolist() for k, v in c.theta.items()}))), C, "params"),
+    Case("checkpoint whose params are a list", lambda c: (lambda p: lambda: load(c, p))(
+        hand_made(c, "l.pt", payload_of(c, params=list(c.theta.values())))), C, "params"),
+    Case("checkpoint with a parameter of the wrong shape", lambda c: (lambda p: lambda: load(c, p))(
+        hand_made(c, "s.pt", payload_of(c, params=dict(c.theta, **{"0.weight": torch.zeros(3, 1)})))), C, "0.weight"),
+    Case("save_checkpoint of NaN weights", lambda c: lambda: mb.save_checkpoint(c.tmp / "n.pt", c.model,
+                                                                                nan_weights(c)), V, "2.weight"),
+    Case("save_checkpoint params of the wrong shape", lambda c: lambda: mb.save_checkpoint(
+        c.tmp / "w.pt", c.model, theta_with(c, "0.weight", torch.zeros(3, 1))), V, "0.weight"),
+    Case("save_checkpoint params with an extra key", lambda c: lambda: mb.save_checkpoint(
+        c.tmp / "x.pt", c.model, theta_with(c, "extra", torch.zeros(1))), V, "extra"),
+    Case("save_checkpoint model not a Module", lambda c: lambda: mb.save_checkpoint(c.tmp / "m.pt", c.theta), T,
+         "model"),
+    Case("save_checkpoint metadata not a dict", lambda c: lambda: mb.save_checkpoint(c.tmp / "d.pt", c.model,
+                                                                                     metadata=[1, 2]), T, "metadata"),
+    Case("load_checkpoint model not a Module", lambda c: (lambda p: lambda: mb.load_checkpoint(p, c.theta))(saved(c)),
+         T, "model"),
+    # --- Hessian tools
+    Case("conjugate_gradient steps < 0", lambda c: lambda: mb.conjugate_gradient(lambda v: v, torch.ones(3), -1), V,
+         "steps"),
+    Case("hessian loss_function with a scalar loss_fn", lambda c: lambda: mb.full_hessian(mb.loss_function(
+        c.model, c.tasks.x_support[0], c.tasks.y_support[0], loss_fn=F.mse_loss), c.theta), V, "loss_fn"),
+    Case("hessian loss_function y of another shape", lambda c: lambda: mb.hessian.gradient(mb.loss_function(
+        c.model, c.tasks.x_support[0], c.tasks.y_support[0, :, 0]), c.theta), V, "targets"),
+    Case("hessian loss_function loss_fn not callable", lambda c: lambda: mb.loss_function(
+        c.model, c.tasks.x_support[0], c.tasks.y_support[0], loss_fn=None)(c.theta), T, "loss_fn"),
+    Case("hessian inner_lr = 0", lambda c: lambda: mb.inner_step_jacobian(lambda q: q["0.bias"].sum(), c.theta, 0.0), V,
+         "inner_lr"),
 ]
 
 
-@pytest.mark.parametrize("case, error, word", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_raises_a_clear_error(tmp_path, case, error, word):
-    with pytest.raises(error) as info:
-        case(tmp_path)
-    assert word in str(info.value), str(info.value)
+def snapshot(c: Ctx) -> dict:
+    """Everything a failed call must leave as it was: tensors (values) and the files in the case's folder."""
+    tensors = {f"model.{k}": v.detach().clone() for k, v in c.model.named_parameters()}
+    tensors.update({f"theta.{k}": v.detach().clone() for k, v in c.theta.items()})
+    tensors.update({f"tasks.{k}": getattr(c.tasks, k).clone() for k in ("x_support", "y_support", "x_query", "y_query")})
+    files = {str(p.relative_to(c.tmp)): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted(c.tmp.rglob("*")) if p.is_file()}
+    return {"tensors": tensors, "files": files}
+
+
+def same(before: dict, after: dict) -> bool:
+    if before["files"] != after["files"] or before["tensors"].keys() != after["tensors"].keys():
+        return False
+    return all(torch.equal(v, after["tensors"][k]) or (v.is_floating_point() and torch.equal(v.isnan(), after["tensors"][k].isnan())
+               and torch.equal(v.nan_to_num(), after["tensors"][k].nan_to_num())) for k, v in before["tensors"].items())
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_raises_a_clear_error_and_changes_nothing(tmp_path, case):
+    c = make_ctx(tmp_path)
+    thunk = case.make(c)
+    before = snapshot(c)
+    with pytest.raises(case.error) as info:
+        thunk()
+    assert case.word in str(info.value), str(info.value)
+    after = snapshot(c)
+    if case.trains:  # the iterations before the divergence trained the model; the diverging update was not applied
+        assert after["files"] == before["files"]
+        assert all(bool(torch.isfinite(p).all()) for p in c.model.parameters())
+        return
+    assert same(before, after), "the failed call changed its inputs or wrote a file"
 
 
 def test_catalogue_is_large_enough():
-    assert len(CASES) >= 20
+    assert len(CASES) >= 150
+    assert len({c.id for c in CASES}) == len(CASES)
 
 
 # outer_lr: Adam moves every weight by about outer_lr per step, so 1e6 overflows float32 within a few steps.
@@ -145,7 +637,9 @@ def test_catalogue_is_large_enough():
     ("fomaml", 1e4, 1e-3, "inner_lr"),
 ])
 def test_divergence_stops_training_with_advice(method, inner_lr, outer_lr, bad):
+    options = dict(iterations=30, generator=torch.Generator().manual_seed(0), meta_batch_size=2, progress=False)
     with pytest.raises(mb.DivergenceError) as info:
-        train(method=method, iterations=30, inner_lr=inner_lr, outer_lr=outer_lr, inner_steps=3)
+        mb.meta_train(mb.SinusoidMLP(hidden=(4, 4)), mb.SinusoidTasks(), method=method, inner_lr=inner_lr,
+                      outer_lr=outer_lr, inner_steps=3, **options)
     message = str(info.value)
     assert "smaller" in message and bad in message, message

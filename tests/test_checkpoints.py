@@ -97,14 +97,18 @@ def test_wrong_architecture_is_refused(tmp_path):
 def test_same_name_wrong_shapes_is_refused(tmp_path):
     """A file whose architecture string matches but whose tensors do not (e.g. edited by hand)."""
     model = mb.SinusoidMLP(hidden=(8, 8))
-    params = dict(mb.parameters_of(model))
+    params = {k: v.detach() for k, v in mb.parameters_of(model).items()}
     params["0.weight"] = torch.zeros(3, 1)
-    mb.save_checkpoint(tmp_path / "odd.pt", model, params)
-    with pytest.raises(ValueError, match="0.weight"):
+    with pytest.raises(ValueError, match="0.weight"):  # save_checkpoint refuses to write such a file ...
+        mb.save_checkpoint(tmp_path / "odd.pt", model, params)
+    assert not (tmp_path / "odd.pt").exists()
+    # ... so write it as an edited file would be (valid checksum, same architecture string)
+    checkpoints._write(tmp_path / "odd.pt", {"architecture": model.architecture, "params": params, "metadata": {}})
+    with pytest.raises(mb.CheckpointError, match="0.weight"):
         mb.load_checkpoint(tmp_path / "odd.pt", model)
     del params["0.weight"]
-    mb.save_checkpoint(tmp_path / "missing.pt", model, params)
-    with pytest.raises(ValueError, match="parameters"):
+    checkpoints._write(tmp_path / "missing.pt", {"architecture": model.architecture, "params": params, "metadata": {}})
+    with pytest.raises(mb.CheckpointError, match="parameters"):
         mb.load_checkpoint(tmp_path / "missing.pt", model)
 
 

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import checks
-from ..functional import Params
+from ..functional import Params, mse_per_task
 from ..tasks import TaskBatch
 
 
@@ -60,22 +60,40 @@ def leaf_parameters(params: Params) -> Params:
     return out
 
 
-def check_inputs(params: Params, tasks: TaskBatch, inner_lr: float, inner_steps: int, min_steps: int = 1) -> None:
-    """Validation shared by all methods (names the argument and the allowed range)."""
+def check_inputs(model: nn.Module, params: Params, tasks: TaskBatch, inner_lr: float, inner_steps: int, *,
+                 loss_fn=None, on_divergence: str = "raise", min_steps: int = 1, finite_now: bool | None = None):
+    """Validation shared by all methods, once per call; returns ``loss_fn`` checked on its first calls.
+
+    Every error names the argument, the expected and the received value or shape:
+    ``tasks`` a `TaskBatch` whose inputs have the model's input shape; ``params`` (θ) a
+    dict with exactly the model's parameter names and shapes (unbatched), floating,
+    finite, on the tasks' device and dtype; ``inner_lr``, ``inner_steps`` in range;
+    ``loss_fn`` the per-task contract (`mamlbook.checks.per_task_loss`). ``finite_now``:
+    check θ for NaN/inf here (default: only with ``on_divergence="keep"``; a method that
+    raises checks θ with its result instead, see below).
+    """
     if not isinstance(tasks, TaskBatch):
         raise TypeError(f"tasks must be a mamlbook.tasks.TaskBatch, got {type(tasks).__name__}")
+    checks.module("model", model)
     if not isinstance(params, dict) or not params:
         raise TypeError(f"params must be a non-empty dict of tensors, got {type(params).__name__}")
     checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("inner_steps", inner_steps, min_steps)
-    ref = tasks.x_support
-    for name, value in params.items():
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"params[{name!r}] must be a tensor, got {type(value).__name__}")
-        if value.device != ref.device:
-            raise ValueError(f"params[{name!r}] is on {value.device} but the tasks are on {ref.device}; move them to one device")
-        if ref.is_floating_point() and value.dtype != ref.dtype:
-            raise TypeError(f"params[{name!r}] has dtype {value.dtype} but tasks.x_support has {ref.dtype}; use one dtype")
+    checks.on_divergence(on_divergence)
+    # NaN/inf in θ: checked up front with "keep"; with "raise", in the same one reduction as the
+    # step's result (`checks.finite_step(..., params=θ)`), which refuses it the same way.
+    checks.params("params", params, model, like=("tasks.x_support", tasks.x_support),
+                  finite=on_divergence == "keep" if finite_now is None else finite_now)
+    # (a TaskBatch refused NaN/inf when it was built: only shapes are checked here)
+    checks.inputs("tasks.x_support", tasks.x_support, model, finite=False)
+    checks.inputs("tasks.x_query", tasks.x_query, model, finite=False)
+    return checks.per_task_loss(mse_per_task if loss_fn is None else loss_fn,
+                                **{"tasks.y_support": tasks.y_support, "tasks.y_query": tasks.y_query})
+
+
+def divergence_advice(inner_lr: float, inner_steps: int) -> str:
+    return (f"Use a smaller inner_lr (now {inner_lr}) or fewer inner_steps (now {inner_steps}), and check that the "
+            "params (θ) are of a sensible scale")
 
 
 _REGISTRY: dict[str, Callable[..., MetaStep]] = {}
@@ -87,8 +105,13 @@ def register(name: str, **fixed_options):
     def wrap(fn):
         if fixed_options:
             def bound(*args, **kwargs):
+                clash = sorted(set(kwargs) & set(fixed_options))
+                if clash:
+                    raise TypeError(f"method {name!r} fixes {', '.join(f'{k}={fixed_options[k]!r}' for k in clash)}; "
+                                    f"do not pass {', '.join(clash)} (use {fn.__name__!r} to choose it)")
                 return fn(*args, **fixed_options, **kwargs)
             bound.__doc__, bound.__name__, bound.__wrapped__ = fn.__doc__, name, fn
+            bound.fixed_options = dict(fixed_options)
             _REGISTRY[name] = bound
         else:
             _REGISTRY[name] = fn
@@ -103,6 +126,17 @@ def method_names() -> list[str]:
 
 def get_method(name: str) -> Callable[..., MetaStep]:
     """The method registered as ``name`` (see `method_names`)."""
-    if name not in _REGISTRY:
+    if not isinstance(name, str) or name not in _REGISTRY:
         raise ValueError(f"method must be one of {method_names()}, got {name!r}")
     return _REGISTRY[name]
+
+
+def method_options(name: str) -> list[str]:
+    """The keyword options method ``name`` accepts besides ``inner_lr`` and ``inner_steps``."""
+    import inspect
+
+    fn = get_method(name)
+    fixed = getattr(fn, "fixed_options", {})
+    signature = inspect.signature(getattr(fn, "__wrapped__", fn))
+    return [p.name for p in signature.parameters.values()
+            if p.kind == p.KEYWORD_ONLY and p.name not in ("inner_lr", "inner_steps") and p.name not in fixed]

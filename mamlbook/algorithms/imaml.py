@@ -40,7 +40,7 @@ from ..functional import (
 )
 from ..hessian import conjugate_gradient
 from ..tasks import TaskBatch
-from .base import MetaStep, check_inputs, leaf_parameters, register
+from .base import MetaStep, check_inputs, divergence_advice, leaf_parameters, register
 
 
 def proximal_adapt(
@@ -55,8 +55,7 @@ def proximal_adapt(
     loss_fn: LossFn = mse_per_task,
     inner_tol: float | None = None,
 ) -> tuple[Params, Tensor, Tensor]:
-    """Gradient descent on ``G(φ) = L_support(φ) + λ/2‖φ − θ‖²`` from ``φ = θ``,
-    all tasks batched.
+    """Gradient descent on ``G(φ) = L_support(φ) + λ/2‖φ − θ‖²`` from ``φ = θ``, all tasks batched.
 
     ``anchor`` is the task-batched ``θ`` ``(T, ...)``. Each step is
     ``φ ← φ − α_t (∇L_support(φ) + λ(φ − θ))`` on detached tensors, with a per-task
@@ -67,8 +66,7 @@ def proximal_adapt(
     proximal-gradient norm is at most ``inner_tol`` (the others go on), so a batched
     run equals running the tasks one by one.
 
-    Returns ``(φ (T, ...) detached, support loss at θ (T,),
-    accepted steps per task (T,))``.
+    Returns ``(φ (T, ...) detached, support loss at θ (T,), accepted steps per task (T,))``.
     """
     t = x_support.shape[0]
 
@@ -140,6 +138,7 @@ def imaml(
     cg_steps: int = 5,
     cg_damping: float = 0.0,
     inner_tol: float | None = None,
+    on_divergence: str = "raise",
 ) -> MetaStep:
     """One iMAML meta-gradient over a meta-batch, all tasks batched.
 
@@ -153,12 +152,13 @@ def imaml(
     inner_steps : ``≥ 1``, the most inner steps (default 16; the paper uses 16-25).
     lam : ``λ > 0``, strength of the pull back to ``θ`` (default 2.0, as in the paper).
     cg_steps : ``≥ 1`` conjugate-gradient iterations (default 5, as in the paper).
-    cg_damping : ``≥ 0``; CG solves
-        ``((1 + cg_damping) I + ∇²L_support/λ) v = ∇L_query``, positive definite as
-        long as every eigenvalue of ``∇²L_support`` exceeds ``−λ(1 + cg_damping)``
-        (a network's Hessian can have negative ones).
-    inner_tol : ``None`` (run all ``inner_steps``) or ``> 0``: a task stops once the
-        norm of its proximal gradient ``∇L_support(φ) + λ(φ − θ)`` is at most this.
+    cg_damping : ``≥ 0``; CG solves ``((1 + cg_damping) I + ∇²L_support/λ) v = ∇L_query``,
+        positive definite as long as every eigenvalue of ``∇²L_support`` exceeds
+        ``−λ(1 + cg_damping)`` (a network's Hessian can have negative ones).
+    inner_tol : ``None`` (run all ``inner_steps``) or ``> 0``: a task stops once the norm
+        of its proximal gradient ``∇L_support(φ) + λ(φ − θ)`` is at most this.
+    on_divergence : ``"raise"`` (default): `DivergenceError` if the meta-loss or the
+        meta-gradient is NaN/inf; ``"keep"``: return that step.
 
     Returns
     -------
@@ -173,12 +173,18 @@ def imaml(
 
     Example
     -------
-    >>> step = imaml(
-    ...     model, parameters_of(model), tasks, inner_lr=0.05, inner_steps=16, lam=2.0
-    ... )
+    >>> step = imaml(model, parameters_of(model), tasks, inner_lr=0.05, inner_steps=16, lam=2.0)
     >>> step.diagnostics["cg_relative_residual"]    # how well each system was solved
     """
-    check_inputs(params, tasks, inner_lr, inner_steps)
+    loss_fn = check_inputs(
+        model,
+        params,
+        tasks,
+        inner_lr,
+        inner_steps,
+        loss_fn=loss_fn,
+        on_divergence=on_divergence,
+    )
     lam = checks.positive_float("lam", lam)
     checks.int_in_range("cg_steps", cg_steps, 1)
     cg_damping = checks.nonnegative_float("cg_damping", cg_damping)
@@ -218,8 +224,7 @@ def imaml(
     )
 
     def matvec(v: Tensor) -> Tensor:
-        """``(T, P) -> (T, P)``: ``(1 + damping) v + ∇²L_support(φ*) v / λ`` for every
-        task."""
+        """``(T, P) -> (T, P)``: ``(1 + damping) v + ∇²L_support(φ*) v / λ`` for every task."""
         nonlocal min_curvature
         hv = torch.autograd.grad(
             support_grads,
@@ -231,8 +236,9 @@ def imaml(
         av = (1.0 + cg_damping) * v + flatten_params(
             dict(zip(phi, hv)), batch_dims=1
         ) / lam
-        # vᵀAv / vᵀv along CG's directions: ≤ 0 means A is not positive definite
-        with torch.no_grad():
+        with (
+            torch.no_grad()
+        ):  # vᵀAv / vᵀv along CG's directions: ≤ 0 means A is not positive definite
             vv = (v * v).sum(1)
             quotient = torch.where(vv > 0, (v * av).sum(1) / vv, float("inf"))
             min_curvature = torch.minimum(min_curvature, quotient)
@@ -246,6 +252,16 @@ def imaml(
         prox = {k: g + lam * (phi[k] - anchor[k]) for k, g in zip(phi, support_grads)}
         prox_norm = flatten_params(prox, batch_dims=1).norm(dim=1)
     grads = unflatten_params(v.detach().mean(0), theta)
+    checks.finite_step(
+        "imaml",
+        query_loss.mean(),
+        grads,
+        on_divergence,
+        divergence_advice(inner_lr, inner_steps)
+        + f"; a larger lam (now {lam}) or cg_damping "
+        f"(now {cg_damping}) keeps the conjugate-gradient system positive definite",
+        params=params,
+    )
     diagnostics = {
         "prox_grad_norm": prox_norm,
         "inner_steps_taken": steps_taken,

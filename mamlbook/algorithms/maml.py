@@ -25,7 +25,8 @@ from ..functional import (
     sgd_steps,
 )
 from ..tasks import TaskBatch
-from .base import MetaStep, check_inputs, leaf_parameters, register
+from .. import checks
+from .base import MetaStep, check_inputs, divergence_advice, leaf_parameters, register
 
 
 @register("maml")
@@ -38,6 +39,7 @@ def maml(
     inner_steps: int = 1,
     loss_fn: LossFn = mse_per_task,
     first_order: bool = False,
+    on_divergence: str = "raise",
 ) -> MetaStep:
     """One MAML meta-gradient over a meta-batch, all tasks batched.
 
@@ -47,18 +49,29 @@ def maml(
     params : ``θ``, a dict of tensors shaped like the model's parameters.
     tasks : `TaskBatch` with ``T`` tasks.
     inner_lr : ``α > 0``.  inner_steps : ``k ≥ 1``.
-    first_order : drop the second-order terms (FOMAML, eq. 4.1).
+    first_order : drop the second-order terms (FOMAML, eq. 4.1); ``True`` or ``False``.
+    loss_fn : per-task loss ``(predictions, targets) -> (T,)`` (`mamlbook.functional.LossFn`).
+    on_divergence : ``"raise"`` (default): `DivergenceError` if the meta-loss or a
+        gradient is NaN/inf; ``"keep"``: return that step (to show divergence).
 
     Returns
     -------
-    `MetaStep` whose ``grads`` is ``∇_θ L_meta`` (exact, eq. 3.4, unless
-    ``first_order``).
+    `MetaStep` whose ``grads`` is ``∇_θ L_meta`` (exact, eq. 3.4, unless ``first_order``).
 
     Example
     -------
     >>> step = maml(model, parameters_of(model), tasks, inner_lr=0.01, inner_steps=1)
     """
-    check_inputs(params, tasks, inner_lr, inner_steps)
+    loss_fn = check_inputs(
+        model,
+        params,
+        tasks,
+        inner_lr,
+        inner_steps,
+        loss_fn=loss_fn,
+        on_divergence=on_divergence,
+    )
+    checks.flag("first_order", first_order)
     theta = leaf_parameters(params)
     # The inner loop and the query loss run in the model's loop layout (views of the
     # same numbers; see mamlbook.functional.inner_loop_form): φ is never needed outside.
@@ -76,17 +89,23 @@ def maml(
     query_loss = loss_fn(form.forward(phi, tasks.x_query), tasks.y_query)
     meta_loss = query_loss.mean()
     if first_order:
-        # phi are fresh leaves: d meta_loss / d phi_t = ∇L_query,t(phi_t) / T; sum
-        # over tasks.
+        # phi are fresh leaves: d meta_loss / d phi_t = ∇L_query,t(phi_t) / T; sum over tasks.
         per_task = form.from_loop(
             dict(zip(phi, torch.autograd.grad(meta_loss, list(phi.values()))))
         )
         grads = [per_task[k].sum(0) for k in theta]
     else:
         grads = torch.autograd.grad(meta_loss, list(theta.values()))
-    return MetaStep(
-        meta_loss.detach(), dict(zip(theta, grads)), support_loss, query_loss.detach()
+    grads = dict(zip(theta, grads))
+    checks.finite_step(
+        "fomaml" if first_order else "maml",
+        meta_loss,
+        grads,
+        on_divergence,
+        divergence_advice(inner_lr, inner_steps),
+        params=params,
     )
+    return MetaStep(meta_loss.detach(), grads, support_loss, query_loss.detach())
 
 
 register("fomaml", first_order=True)(maml)

@@ -12,18 +12,20 @@ from torch import nn
 
 from ..functional import LossFn, Params, batch_parameters, mse_per_task, task_losses
 from ..tasks import TaskBatch
+from .. import checks
 from .base import MetaStep, check_inputs, leaf_parameters, register
 
 
 @register("pretrain")
 def pretrain(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float = 1.0, inner_steps: int = 0,
-             loss_fn: LossFn = mse_per_task) -> MetaStep:
+             loss_fn: LossFn = mse_per_task, on_divergence: str = "raise") -> MetaStep:
     """Gradient of the joint-training loss ``1/T Σ_t L_t(θ)`` on support ∪ query points.
 
     ``inner_lr`` and ``inner_steps`` are accepted for the shared signature and unused
     (``inner_steps`` must be 0).
     """
-    check_inputs(params, tasks, inner_lr, inner_steps, min_steps=0)
+    loss_fn = check_inputs(model, params, tasks, inner_lr, inner_steps, loss_fn=loss_fn, on_divergence=on_divergence,
+                           min_steps=0)
     if inner_steps != 0:
         raise ValueError(f"inner_steps must be 0 for the pretrain method (it does not adapt), got {inner_steps}")
     theta = leaf_parameters(params)
@@ -31,5 +33,8 @@ def pretrain(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: fl
     support_loss = task_losses(model, batched, tasks.x_support, tasks.y_support, loss_fn)
     query_loss = task_losses(model, batched, tasks.x_query, tasks.y_query, loss_fn)
     loss = 0.5 * (support_loss.mean() + query_loss.mean())
-    grads = torch.autograd.grad(loss, list(theta.values()))
-    return MetaStep(loss.detach(), dict(zip(theta, grads)), support_loss.detach(), query_loss.detach())
+    grads = dict(zip(theta, torch.autograd.grad(loss, list(theta.values()))))
+    checks.finite_step("pretrain", loss, grads, on_divergence,
+                       "Check that the params (θ) are of a sensible scale, or lower the outer learning rate that produced them",
+                       params=params)
+    return MetaStep(loss.detach(), grads, support_loss.detach(), query_loss.detach())

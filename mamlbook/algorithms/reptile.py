@@ -32,14 +32,14 @@ from .. import checks
 from ..functional import (
     LossFn,
     Params,
-    adapt,
+    adapt_unchecked,
     batch_parameters,
     detached,
     mse_per_task,
     task_losses,
 )
 from ..tasks import TaskBatch
-from .base import MetaStep, check_inputs, leaf_parameters, register
+from .base import MetaStep, check_inputs, divergence_advice, leaf_parameters, register
 
 INNER_DATA = ("support", "support+query")
 
@@ -54,6 +54,7 @@ def reptile(
     inner_steps: int = 3,
     loss_fn: LossFn = mse_per_task,
     inner_data: str = "support",
+    on_divergence: str = "raise",
 ) -> MetaStep:
     """One Reptile update direction over a meta-batch, all tasks batched.
 
@@ -66,6 +67,8 @@ def reptile(
     inner_steps : ``k ≥ 1`` (default 3, as in the source article's in-browser code).
     inner_data : ``"support"`` (default) or ``"support+query"`` (concatenated along the
         shot dimension), the data the inner SGD steps on; see the module docstring.
+    on_divergence : ``"raise"`` (default): `DivergenceError` if the meta-loss or the
+        direction is NaN/inf; ``"keep"``: return that step.
 
     Returns
     -------
@@ -80,24 +83,42 @@ def reptile(
     ...     for k, p in parameters_of(model).items():
     ...         p -= 0.1 * step.grads[k]          # θ ← θ + 0.1 · mean(φ − θ)
     """
-    check_inputs(params, tasks, inner_lr, inner_steps)
+    loss_fn = check_inputs(
+        model,
+        params,
+        tasks,
+        inner_lr,
+        inner_steps,
+        loss_fn=loss_fn,
+        on_divergence=on_divergence,
+    )
+    if not isinstance(inner_data, str):
+        raise ValueError(
+            f"inner_data must be one of {list(INNER_DATA)}, got {inner_data!r}"
+        )
     checks.one_of("inner_data", inner_data, set(INNER_DATA))
     x, y = tasks.x_support, tasks.y_support
     if inner_data == "support+query":
         if tasks.y_support.shape[2:] != tasks.y_query.shape[2:]:
             raise ValueError(
-                "inner_data='support+query' needs y_support and y_query with the "
-                "same target shape, "
-                f"got {tuple(tasks.y_support.shape[2:])} and "
-                f"{tuple(tasks.y_query.shape[2:])}"
+                f"inner_data='support+query' needs y_support and y_query with the same target shape, "
+                f"got {tuple(tasks.y_support.shape[2:])} and {tuple(tasks.y_query.shape[2:])}"
             )
         x, y = (
             torch.cat([tasks.x_support, tasks.x_query], 1),
             torch.cat([tasks.y_support, tasks.y_query], 1),
         )
+        loss_fn = checks.per_task_loss(
+            loss_fn,
+            **{
+                "tasks.y_support": tasks.y_support,
+                "tasks.y_query": tasks.y_query,
+                "tasks.y_support + tasks.y_query": y,
+            },
+        )
     theta = {k: v.detach() for k, v in leaf_parameters(params).items()}
     phi = detached(batch_parameters(theta, tasks.num_tasks), requires_grad=True)
-    phi, support_loss = adapt(
+    phi, support_loss = adapt_unchecked(
         model,
         phi,
         x,
@@ -122,6 +143,15 @@ def reptile(
             .sum(0)
             .sqrt()
         )
+    meta_loss = query_loss.mean()
+    checks.finite_step(
+        "reptile",
+        meta_loss,
+        grads,
+        on_divergence,
+        divergence_advice(inner_lr, inner_steps),
+        params=params,
+    )
     return MetaStep(
-        query_loss.mean(), grads, support_loss, query_loss, {"step_norm": step_norm}
+        meta_loss, grads, support_loss, query_loss, {"step_norm": step_norm}
     )

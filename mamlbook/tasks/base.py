@@ -29,6 +29,11 @@ class TaskBatch:
         named = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "info"}
         for name, value in named.items():
             checks.tensor(name, value)
+            if name.startswith("x") and not value.is_floating_point():
+                raise TypeError(f"{name} must be floating point (model inputs), got dtype {value.dtype}")
+            if name.startswith("y") and (value.dtype == torch.bool or value.is_complex()):
+                raise TypeError(f"{name} must be floating point (regression targets) or integer (class labels), "
+                                f"got dtype {value.dtype}")
             if value.ndim < 2:
                 raise ValueError(f"{name} must be shaped (tasks, shots, ...), got shape {tuple(value.shape)}")
             if value.shape[1] == 0:

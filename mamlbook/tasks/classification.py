@@ -32,6 +32,7 @@ class ClassificationTasks:
 
     def __init__(self, images: Tensor, ways: int = 5, *, rotations: bool = False, name: str = "images"):
         checks.tensor(name, images)
+        checks.flag("rotations", rotations)
         if images.ndim != 4:
             raise ValueError(f"{name} must be shaped (classes, drawings, height, width), got shape {tuple(images.shape)}")
         if images.shape[0] < 1 or images.shape[1] < 1:

@@ -24,7 +24,11 @@ class SinusoidTasks:
     """
 
     def __init__(self, amplitude_range=(0.1, 5.0), phase_range=(0.0, math.pi), x_range=(-5.0, 5.0)):
-        for name, (low, high) in (("amplitude_range", amplitude_range), ("phase_range", phase_range), ("x_range", x_range)):
+        for name, bounds in (("amplitude_range", amplitude_range), ("phase_range", phase_range), ("x_range", x_range)):
+            if not isinstance(bounds, (tuple, list)) or len(bounds) != 2 or \
+                    any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in bounds):
+                raise TypeError(f"{name} must be a pair of numbers (low, high), got {bounds!r}")
+            low, high = bounds
             if not (math.isfinite(low) and math.isfinite(high) and low < high):
                 raise ValueError(f"{name} must be (low, high) with finite low < high, got {(low, high)!r}")
         self.amplitude_range = tuple(map(float, amplitude_range))
@@ -55,6 +59,8 @@ class SinusoidTasks:
         checks.positive_int("query_shots", query_shots)
         if not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
         amplitude = self._uniform((num_tasks,), self.amplitude_range, generator, dtype)
         phase = self._uniform((num_tasks,), self.phase_range, generator, dtype)
         return self.tasks_for(amplitude, phase, support_shots, query_shots, generator=generator, device=device)
