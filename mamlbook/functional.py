@@ -26,13 +26,14 @@ Params = dict[str, Tensor]
 LossFn = Callable[
     [Tensor, Tensor], Tensor
 ]  # (predictions, targets), both (T, N, ...) -> (T,)
-"""The ``loss_fn`` contract, everywhere in the package: ``loss_fn(predictions, targets)``
-gets the task-batched predictions ``(T, N, *out)`` and targets ``(T, N, ...)`` and returns
-the *per-task* losses, a floating tensor of shape ``(T,)``. Not a scalar: the inner loop
-differentiates the sum over tasks, so a loss averaged over the tasks would scale every
-task's inner step by ``1/T``. `mse_per_task` and `cross_entropy_per_task` follow it; any
-other function is checked on its first call at every public entry point (methods,
-`adapt`, `adaptation_curve`), and refused with an error naming what it returned."""
+"""The ``loss_fn`` contract, everywhere in the package:
+``loss_fn(predictions, targets)`` gets the task-batched predictions ``(T, N, *out)`` and
+targets ``(T, N, ...)`` and returns the *per-task* losses, a floating tensor of shape
+``(T,)``. Not a scalar: the inner loop differentiates the sum over tasks, so a loss
+averaged over the tasks would scale every task's inner step by ``1/T``. `mse_per_task`
+and `cross_entropy_per_task` follow it; any other function is checked on its first call
+at every public entry point (methods, `adapt`, `adaptation_curve`), and refused with an
+error naming what it returned."""
 
 
 def parameters_of(model: nn.Module) -> Params:
@@ -48,7 +49,8 @@ def detached(params: Params, requires_grad: bool = False) -> Params:
 
 
 def detached_views(params: Params) -> Params:
-    """``params`` cut from the autograd graph, without copying (``detach``, not ``clone``)."""
+    """``params`` cut from the autograd graph, without copying (``detach``, not
+    ``clone``)."""
     return {k: v.detach() for k, v in params.items()}
 
 
@@ -89,7 +91,8 @@ def task_forward(model: nn.Module, params: Params, x: Tensor) -> Tensor:
 
 
 def mse_per_task(predictions: Tensor, targets: Tensor) -> Tensor:
-    """Mean squared error of each task: ``(T, N, ...)`` twice (exactly the same shape) -> ``(T,)``.
+    """Mean squared error of each task: ``(T, N, ...)`` twice (exactly the same
+    shape) -> ``(T,)``.
 
     Two operations (``mse_loss`` elementwise, one mean), so that the inner gradient's
     graph, which second-order MAML differentiates again, stays small.
@@ -98,8 +101,8 @@ def mse_per_task(predictions: Tensor, targets: Tensor) -> Tensor:
         predictions.shape != targets.shape
     ):  # mse_loss would broadcast them (with only a warning)
         raise ValueError(
-            f"targets must have the shape of the predictions {tuple(predictions.shape)} (no broadcasting), "
-            f"got {tuple(targets.shape)}"
+            "targets must have the shape of the predictions "
+            f"{tuple(predictions.shape)} (no broadcasting), got {tuple(targets.shape)}"
         )
     return nn.functional.mse_loss(predictions, targets, reduction="none").mean(
         dim=tuple(range(1, predictions.ndim))
@@ -107,11 +110,12 @@ def mse_per_task(predictions: Tensor, targets: Tensor) -> Tensor:
 
 
 def cross_entropy_per_task(logits: Tensor, labels: Tensor) -> Tensor:
-    """Mean cross-entropy of each task: logits ``(T, N, C)``, labels ``(T, N)`` -> ``(T,)``."""
+    """Mean cross-entropy of each task: logits ``(T, N, C)``, labels
+    ``(T, N)`` -> ``(T,)``."""
     if logits.ndim != 3 or labels.shape != logits.shape[:2]:
         raise ValueError(
-            f"logits must be (T, N, C) and labels (T, N), got logits {tuple(logits.shape)} and labels "
-            f"{tuple(labels.shape)}"
+            "logits must be (T, N, C) and labels (T, N), got logits "
+            f"{tuple(logits.shape)} and labels {tuple(labels.shape)}"
         )
     t, n, c = logits.shape
     return (
@@ -191,7 +195,8 @@ def sgd_steps(
     loss_fn: LossFn = mse_per_task,
     create_graph: bool = True,
 ) -> tuple[Params, Tensor]:
-    """The inner loop of `adapt` (book eq. 2.2) for any ``forward(params, x)`` and layout.
+    """The inner loop of `adapt` (book eq. 2.2) for any ``forward(params, x)`` and
+    layout.
 
     ``inner_steps ≥ 1``. Returns the adapted parameters in the layout they came in
     (leaves that require grad when ``create_graph`` is False) and the support losses
@@ -284,9 +289,10 @@ def adapt(
         and not checks.all_finite(phi.values())
     ):
         raise checks.DivergenceError(
-            f"adapt diverged: the adapted parameters are NaN/inf after {inner_steps} SGD steps with "
-            f"inner_lr={inner_lr}. Use a smaller inner_lr or fewer inner_steps "
-            "(pass on_divergence='keep' to get the non-finite parameters back instead)"
+            f"adapt diverged: the adapted parameters are NaN/inf after {inner_steps} "
+            f"SGD steps with inner_lr={inner_lr}. Use a smaller inner_lr or fewer "
+            "inner_steps (pass on_divergence='keep' to get the non-finite parameters "
+            "back instead)"
         )
     return phi, first_losses
 
@@ -302,7 +308,8 @@ def adapt_unchecked(
     loss_fn: LossFn = mse_per_task,
     create_graph: bool = True,
 ) -> tuple[Params, Tensor]:
-    """`adapt` without validating its arguments (for callers that validated them once already)."""
+    """`adapt` without validating its arguments (for callers that validated them once
+    already)."""
     if inner_steps == 0:
         with torch.no_grad():
             return params, task_losses(model, params, x_support, y_support, loss_fn)
@@ -337,15 +344,16 @@ def flatten_params(params: Params, batch_dims: int = 0) -> Tensor:
 
 
 def unflatten_params(vector: Tensor, like: Params) -> Params:
-    """Inverse of `flatten_params`: ``vector (*batch, P)`` -> dict of ``(*batch, *like[k].shape)``.
+    """Inverse of `flatten_params`: ``vector (*batch, P)`` -> dict of
+    ``(*batch, *like[k].shape)``.
 
     ``like`` holds *unbatched* shapes (e.g. ``θ``); the results are views of ``vector``.
     """
     total = sum(v.numel() for v in like.values())
     if vector.shape[-1:] != (total,):
         raise ValueError(
-            f"vector must end in a dimension of size {total} (the number of parameters), "
-            f"got shape {tuple(vector.shape)}"
+            f"vector must end in a dimension of size {total} (the number of "
+            f"parameters), got shape {tuple(vector.shape)}"
         )
     out, i, batch = {}, 0, vector.shape[:-1]
     for k, v in like.items():

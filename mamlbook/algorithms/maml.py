@@ -50,13 +50,15 @@ def maml(
     tasks : `TaskBatch` with ``T`` tasks.
     inner_lr : ``α > 0``.  inner_steps : ``k ≥ 1``.
     first_order : drop the second-order terms (FOMAML, eq. 4.1); ``True`` or ``False``.
-    loss_fn : per-task loss ``(predictions, targets) -> (T,)`` (`mamlbook.functional.LossFn`).
+    loss_fn : per-task loss ``(predictions, targets) -> (T,)``
+        (`mamlbook.functional.LossFn`).
     on_divergence : ``"raise"`` (default): `DivergenceError` if the meta-loss or a
         gradient is NaN/inf; ``"keep"``: return that step (to show divergence).
 
     Returns
     -------
-    `MetaStep` whose ``grads`` is ``∇_θ L_meta`` (exact, eq. 3.4, unless ``first_order``).
+    `MetaStep` whose ``grads`` is ``∇_θ L_meta`` (exact, eq. 3.4, unless
+    ``first_order``).
 
     Example
     -------
@@ -89,7 +91,8 @@ def maml(
     query_loss = loss_fn(form.forward(phi, tasks.x_query), tasks.y_query)
     meta_loss = query_loss.mean()
     if first_order:
-        # phi are fresh leaves: d meta_loss / d phi_t = ∇L_query,t(phi_t) / T; sum over tasks.
+        # phi are fresh leaves: d meta_loss / d phi_t = ∇L_query,t(phi_t) / T;
+        # sum over tasks.
         per_task = form.from_loop(
             dict(zip(phi, torch.autograd.grad(meta_loss, list(phi.values()))))
         )
