@@ -167,19 +167,27 @@ def draws_figure(source: str) -> str | None:
     function (``plt.show``, ``plt.subplots``, ``plt.plot``, ... ; ``PYPLOT_DRAWING``),
     of ``.imshow(`` on anything, or of a figure-making helper of the book's plotting
     module (``mb.plotting.figure`` or any ``plotting.plot_*``; attribute reads such
-    as ``mb.plotting.COLORS[...]`` and style set-up calls are not drawing).
+    as ``mb.plotting.COLORS[...]`` and style set-up calls are not drawing). A cell
+    that closes its figure (``plt.close``) and never shows it (``plt.show``,
+    ``display``) draws nothing for the reader.
     """
     try:
         tree = ast.parse(_python_source(source))
     except SyntaxError:
         return None
+    calls = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
         name = _dotted(node.func)
         if not name and isinstance(node.func, ast.Attribute):
             name = "?." + node.func.attr  # e.g. axes[0, 1].imshow(...)
-        parts = name.split(".")
+        calls.append(name.split("."))
+    closes = any(parts[-2:] in (["plt", "close"], ["pyplot", "close"]) for parts in calls)
+    if closes and not {parts[-1] for parts in calls} & {"show", "display"}:
+        return None
+    for parts in calls:
+        name = ".".join(parts)
         if parts[-1] in ("imshow", "matshow"):
             return name
         if len(parts) >= 2 and parts[-2] in ("plt", "pyplot") and parts[-1] in PYPLOT_DRAWING:
