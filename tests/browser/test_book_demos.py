@@ -17,7 +17,8 @@ DEMO_PAGES = sorted(p.relative_to(HTML).as_posix() for p in HTML.glob("chapters/
 
 CANVAS = "(id) => document.getElementById(id).querySelector('canvas').toDataURL()"
 MOVE_FIRST_SLIDER = """(id) => { const el = document.getElementById(id).querySelector('input[type=range]');
-    el.value = (Number(el.min) + Number(el.max)) / 2 === Number(el.value) ? el.max : (Number(el.min) + Number(el.max)) / 2;
+    const mid = (Number(el.min) + Number(el.max)) / 2;
+    el.value = mid === Number(el.value) ? el.max : mid;
     el.dispatchEvent(new Event('input', {bubbles: true})); }"""
 
 

@@ -50,7 +50,8 @@ def page(browser, tmp_path_factory):
     demos["curvature_twin"] = curvature.static(a=-0.2)
     body = "".join(f"<h2>{name}</h2>{d._repr_html_()}" for name, d in demos.items())
     folder = tmp_path_factory.mktemp("static_demos")
-    (folder / "demos.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>static demos</title></head><body>{body}</body></html>")
+    head = "<meta charset='utf-8'><title>static demos</title>"
+    (folder / "demos.html").write_text(f"<!doctype html><html><head>{head}</head><body>{body}</body></html>")
     with serve(folder) as base:
         context, tab, guard = new_page(browser, width=900, height=4200)
         try:
