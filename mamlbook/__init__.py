@@ -12,7 +12,7 @@ from .evaluate import adaptation_curve, adapted_predictions, mean_and_ci95, prox
 from .functional import (adapt, batch_parameters, cross_entropy_per_task, detached, mse_per_task, parameters_of,
                          task_forward, task_losses)
 from .models import SinusoidMLP, TaskLinear
-from . import diagnostics, exercises, hessian, plotting, recipes
+from . import diagnostics, exercises, hessian, notebook, plotting, recipes
 from .tasks import SinusoidTasks, TaskBatch
 from .train import History, meta_train
 
