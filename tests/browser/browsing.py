@@ -31,6 +31,7 @@ import urllib.parse
 from pathlib import Path
 
 import yaml
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 REPO = Path(__file__).resolve().parents[2]
 BOOK = Path(os.environ.get("MAMLBOOK_BOOK_DIR", REPO)).resolve()
@@ -507,6 +508,8 @@ THEME_JS = r"""
 }
 """
 
+IS_DARK_JS = "() => document.documentElement.dataset.theme === 'dark'"
+
 # Sets the theme's mode by hand, as its switcher does (pydata-sphinx-theme: data-mode,
 # data-theme and localStorage), for a theme that would not follow the colour scheme.
 SET_DARK_JS = r"""
@@ -636,13 +639,14 @@ def load_book_page(browser, base_url: str, docname: str) -> RenderedPage:
         # Dark: the colour scheme the theme follows in its default (auto) mode; set
         # by hand as the theme's switcher does when the page does not follow it.
         page.emulate_media(color_scheme="dark")
-        page.wait_for_timeout(300)
-        dark = page.evaluate(THEME_JS)
         how = "color_scheme=dark"
-        if dark["theme"] != "dark":
+        try:
+            page.wait_for_function(IS_DARK_JS, timeout=10_000)
+        except PlaywrightTimeoutError:
             page.evaluate(SET_DARK_JS)
-            page.wait_for_timeout(300)
-            dark, how = page.evaluate(THEME_JS), "data-theme=dark"
+            how = "data-theme=dark"
+        page.wait_for_timeout(300)  # transitions, demos redrawing for the theme
+        dark = page.evaluate(THEME_JS)
         themes["dark"] = {**dark, "how": how}
         page.screenshot(path=shots["dark"], full_page=True)
     finally:
