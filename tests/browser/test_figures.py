@@ -7,7 +7,8 @@ the kernel) while every other test passed. Three checks, so that cannot happen a
   (``_build/jupyter_execute/chapters/*.ipynb``), every code cell that draws a figure
   (``browsing.draws_figure``: pyplot drawing calls, ``.imshow``, the book's
   ``mb.plotting.figure`` / ``plot_*`` helpers; or an output that shows a figure was made
-  and not displayed) has an ``image/png`` or ``image/svg+xml`` output. No browser needed.
+  and not displayed) has an ``image/png`` or ``image/svg+xml`` output. No browser needed;
+  the rule itself is tested on small examples.
 * ``test_page_shows_every_figure``: on every built page, the images in cell outputs
   (``.cell_output img`` and inline ``svg``, widget images apart) all loaded (non-zero
   natural size), there are at least as many as the page's executed notebook has image
@@ -19,9 +20,11 @@ the kernel) while every other test passed. Three checks, so that cannot happen a
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from browsing import EXECUTED, figure_cells, image_outputs, toc_pages
+from browsing import EXECUTED, draws_figure, figure_cells, image_outputs, toc_pages
 
 PAGES = toc_pages()
 NOTEBOOK_PAGES = [p for p in PAGES if p.startswith("chapters/")]
@@ -56,6 +59,44 @@ MAX_SCROLLING = {
     "chapters/08_classification": 19,
     "chapters/09_performance": 16,
 }
+
+
+@pytest.mark.parametrize(
+    ("source", "draws"),
+    [
+        ("fig, ax = plt.subplots()\nax.plot(x, y)\nplt.show()", True),
+        ("fig, axes = mb.plotting.figure(ncols=2)\nmb.plotting.plot_loss_history(axes[0, 0], h)", True),
+        ("axes[row, col].imshow(image, cmap='gray_r')", True),
+        ("%config InlineBackend.figure_formats = ['svg']\nplt.plot([1, 2])", True),
+        ("fig = plt.figure()\nplt.close(fig)\ndisplay(fig)", True),
+        ("print(f\"{mb.plotting.LABELS['maml']:<12}\")", False),  # a name, not a figure
+        ("mb.plotting.use_book_figures()", False),  # style set-up
+        ("fig = plt.figure()\nfig.savefig('f.svg')\nplt.close(fig)", False),  # never shown
+        ("curvature.static()", False),  # an HTML demo, no matplotlib
+    ],
+)
+def test_the_rule_for_cells_that_draw(source, draws):
+    assert bool(draws_figure(source)) == draws
+
+
+def test_a_figure_made_and_not_shown_is_caught_by_its_output(tmp_path):
+    """A helper that draws (no pyplot call in the cell) under a non-inline backend."""
+    unshown = [
+        {"output_type": "execute_result", "data": {"text/plain": "<Figure size 672x307 with 2 Axes>"}},
+        {"output_type": "stream", "name": "stderr",
+         "text": "UserWarning: FigureCanvasAgg is non-interactive, and thus cannot be shown"},
+    ]  # fmt: skip
+    shown = [{"output_type": "display_data", "data": {"image/svg+xml": "<svg/>", "text/plain": "<Figure>"}}]
+    cells = [
+        {"cell_type": "code", "source": "show_curves(a)", "metadata": {}, "outputs": [unshown[0]]},
+        {"cell_type": "code", "source": "show_curves(b)", "metadata": {}, "outputs": [unshown[1]]},
+        {"cell_type": "code", "source": "show_curves(c)", "metadata": {}, "outputs": shown},
+        {"cell_type": "code", "source": "x = 1", "metadata": {}, "outputs": []},
+    ]
+    notebook = tmp_path / "nb.ipynb"
+    notebook.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    found = figure_cells(notebook)
+    assert [(c.index, c.images) for c in found] == [(0, 0), (1, 0), (2, 1)]
 
 
 @pytest.mark.parametrize("docname", NOTEBOOK_PAGES)
