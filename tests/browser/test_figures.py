@@ -81,22 +81,17 @@ def test_the_rule_for_cells_that_draw(source, draws):
 
 def test_a_figure_made_and_not_shown_is_caught_by_its_output(tmp_path):
     """A helper that draws (no pyplot call in the cell) under a non-inline backend."""
-    unshown = [
-        {"output_type": "execute_result", "data": {"text/plain": "<Figure size 672x307 with 2 Axes>"}},
-        {"output_type": "stream", "name": "stderr",
-         "text": "UserWarning: FigureCanvasAgg is non-interactive, and thus cannot be shown"},
+    outputs = [
+        [{"output_type": "execute_result", "data": {"text/plain": "<Figure size 672x307 with 2 Axes>"}}],
+        [{"output_type": "stream", "name": "stderr", "text": "FigureCanvasAgg is non-interactive"}],
+        [{"output_type": "display_data", "data": {"image/svg+xml": "<svg/>", "text/plain": "<Figure>"}}],
+        [],
     ]  # fmt: skip
-    shown = [{"output_type": "display_data", "data": {"image/svg+xml": "<svg/>", "text/plain": "<Figure>"}}]
-    cells = [
-        {"cell_type": "code", "source": "show_curves(a)", "metadata": {}, "outputs": [unshown[0]]},
-        {"cell_type": "code", "source": "show_curves(b)", "metadata": {}, "outputs": [unshown[1]]},
-        {"cell_type": "code", "source": "show_curves(c)", "metadata": {}, "outputs": shown},
-        {"cell_type": "code", "source": "x = 1", "metadata": {}, "outputs": []},
-    ]
+    cells = [{"cell_type": "code", "source": f"show_curves({i})", "metadata": {}, "outputs": o}
+             for i, o in enumerate(outputs)]  # fmt: skip
     notebook = tmp_path / "nb.ipynb"
     notebook.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
-    found = figure_cells(notebook)
-    assert [(c.index, c.images) for c in found] == [(0, 0), (1, 0), (2, 1)]
+    assert [(c.index, c.images) for c in figure_cells(notebook)] == [(0, 0), (1, 0), (2, 1)]
 
 
 @pytest.mark.parametrize("docname", NOTEBOOK_PAGES)
