@@ -136,9 +136,7 @@ PYPLOT_DRAWING = {
 }  # fmt: skip
 # Output text that a figure was made and not shown (the symptom of issue 11: a
 # non-inline backend in the kernel, or a Figure object echoed as text).
-UNSHOWN_FIGURE = re.compile(
-    r"^<Figure size [^>]*>|FigureCanvas\w* is non-interactive|cannot be shown", re.M
-)
+UNSHOWN_FIGURE = re.compile(r"^<Figure size [^>]*>|FigureCanvas\w* is non-interactive", re.M)
 
 
 def _python_source(source: str) -> str:
@@ -302,7 +300,7 @@ class OfflineGuard:
     def __init__(self, context):
         self.blocked: list[str] = []
         self.requests: list[Request] = []
-        self._by_request: dict[int, Request] = {}
+        self._by_request: dict = {}  # Playwright request -> its record (kept alive)
         self.page_errors: list[str] = []
         self.console_errors: list[str] = []
         context.route(lambda url: True, self._route)
@@ -338,14 +336,14 @@ class OfflineGuard:
 
     def _on_request(self, request) -> None:
         record = Request(request.url)
-        self._by_request[id(request)] = record
+        self._by_request[request] = record
         self.requests.append(record)
 
     def _record(self, request) -> Request:
-        record = self._by_request.get(id(request))
+        record = self._by_request.get(request)
         if record is None:  # an event for a request seen before the guard
             record = Request(request.url)
-            self._by_request[id(request)] = record
+            self._by_request[request] = record
             self.requests.append(record)
         return record
 

@@ -28,13 +28,35 @@ import re
 
 import pytest
 
-from browsing import BOOK, RAW_TEX, source_has_math, toc_pages
+from browsing import BOOK, RAW_TEX, new_page, serve, source_has_math, toc_pages
 
 PAGES = toc_pages()
 
 
 def test_toc_lists_pages():
     assert PAGES, f"no pages found in {BOOK / '_toc.yml'}"
+
+
+def test_the_offline_guard_catches_what_the_page_tests_fail_on(browser, tmp_path):
+    """Requests off the machine never leave it and are reported; so are 404s and exceptions."""
+    (tmp_path / "page.html").write_text(
+        "<script>const X = 1;</script><script>const X = 2;</script>"
+        '<img src="http://example.com/a.png"><img src="missing.png">'
+        "<script>fetch('https://cdn.jsdelivr.net/npm/x.js').catch(() => {});"
+        "new WebSocket('wss://example.org/'); throw new Error('boom');</script>"
+    )
+    with serve(tmp_path) as base:
+        context, page, guard = new_page(browser)
+        try:
+            page.goto(f"{base}/page.html")
+            page.wait_for_timeout(500)
+        finally:
+            context.close()
+    assert sorted(guard.blocked) == ["http://example.com/a.png", "https://cdn.jsdelivr.net/npm/x.js",
+                                     "wss://example.org/"]  # fmt: skip
+    problems = "\n".join(guard.problems())
+    assert f"request failed (404): {base}/missing.png" in problems
+    assert "Identifier 'X' has already been declared" in problems and "Error: boom" in problems
 
 
 def summary(page) -> str:
