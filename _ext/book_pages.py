@@ -31,7 +31,7 @@ def prune_scripts(app, pagename, templatename, context, doctree) -> None:
         name, body = _script_name(script), _script_body(script)
         if "THEBE_JS_URL" in body or name.endswith("sphinx-thebe.js"):
             return False
-        if not own_math and ((mathjax and name.startswith(mathjax)) or body.startswith("window.MathJax")):
+        if not own_math and ((mathjax and name.endswith(mathjax)) or body.startswith("window.MathJax")):
             return False
         return True
 

@@ -14,6 +14,7 @@ call, and how well two meta-gradients agree (during training, too).
 * `agreement_during_training`: meta-train with one method and, every few iterations,
   compare its meta-gradient with another method's on the *same* meta-batch.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,13 +35,15 @@ from .functional import Params, flatten_params, parameters_of, unflatten_params
 # Memory: the tensors autograd saves for backward
 # --------------------------------------------------------------------------------------
 
+
 @dataclass
 class SavedTensorStats:
     """What autograd saved for backward while a function ran.
 
     Attributes
     ----------
-    count : number of tensors saved (every save counts, also repeated saves of one tensor).
+    count : number of tensors saved (every save counts, also repeated saves of one
+        tensor).
     total_bytes : bytes of all saves, each distinct storage counted once per time it
         became alive (what autograd asked to keep over the whole call).
     peak_bytes : the largest number of bytes kept alive *at one time* (distinct storages
@@ -51,7 +54,9 @@ class SavedTensorStats:
     count: int = 0
     total_bytes: int = 0
     peak_bytes: int = 0
-    _live: dict = field(default_factory=dict, repr=False)   # storage key -> [references, bytes]
+    _live: dict = field(
+        default_factory=dict, repr=False
+    )  # storage key -> [references, bytes]
     _live_bytes: int = field(default=0, repr=False)
 
     def _save(self, t: Tensor) -> tuple:
@@ -59,7 +64,10 @@ class SavedTensorStats:
         try:
             storage = t.untyped_storage()
             key, nbytes = (str(t.device), storage.data_ptr()), storage.nbytes()
-        except (RuntimeError, NotImplementedError):  # tensors without a plain storage: count their elements
+        except (
+            RuntimeError,
+            NotImplementedError,
+        ):  # tensors without a plain storage: count their elements
             key, nbytes = ("id", id(t)), t.numel() * t.element_size()
         entry = self._live.get(key)
         if entry is None:
@@ -82,7 +90,8 @@ class SavedTensorStats:
 
 
 class _Saved:
-    """The packed form of a saved tensor: holds it and tells the stats when autograd drops it."""
+    """The packed form of a saved tensor: holds it and tells the stats when autograd
+    drops it."""
 
     __slots__ = ("tensor", "key", "stats")
 
@@ -94,7 +103,9 @@ class _Saved:
         self.stats._release(self.key)
 
 
-def saved_tensor_memory(fn: Callable[..., Any], *args, **kwargs) -> tuple[Any, SavedTensorStats]:
+def saved_tensor_memory(
+    fn: Callable[..., Any], *args, **kwargs
+) -> tuple[Any, SavedTensorStats]:
     """Run ``fn(*args, **kwargs)`` and measure the tensors autograd saves for backward.
 
     Every tensor an operation saves for its backward pass (in the forward, and in a
@@ -105,18 +116,22 @@ def saved_tensor_memory(fn: Callable[..., Any], *args, **kwargs) -> tuple[Any, S
 
     Returns
     -------
-    (fn's result, `SavedTensorStats`). Storage shared by several saves (a weight saved by
-    two operations, a view of a parameter) is counted once while it is alive. Model
+    (fn's result, `SavedTensorStats`). Storage shared by several saves (a weight saved
+    by two operations, a view of a parameter) is counted once while it is alive. Model
     parameters and data that happen to be saved count too: they are small next to the
     activations of a meta-batch.
 
     Example
     -------
-    >>> step, stats = saved_tensor_memory(get_method("maml"), model, params, tasks, inner_lr=0.01, inner_steps=5)
+    >>> step, stats = saved_tensor_memory(
+    ...     get_method("maml"), model, params, tasks, inner_lr=0.01, inner_steps=5
+    ... )
     >>> stats.peak_bytes
     """
     stats = SavedTensorStats()
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: _Saved(t, stats), lambda s: s.tensor):
+    with torch.autograd.graph.saved_tensors_hooks(
+        lambda t: _Saved(t, stats), lambda s: s.tensor
+    ):
         result = fn(*args, **kwargs)
     return result, stats
 
@@ -125,8 +140,12 @@ def saved_tensor_memory(fn: Callable[..., Any], *args, **kwargs) -> tuple[Any, S
 # Time
 # --------------------------------------------------------------------------------------
 
-def time_per_call(fn: Callable[[], Any], repeats: int = 10, warmup: int = 1, statistic: str = "min") -> float:
-    """Seconds per call of ``fn()``: the minimum (default) or median over ``repeats`` timed calls.
+
+def time_per_call(
+    fn: Callable[[], Any], repeats: int = 10, warmup: int = 1, statistic: str = "min"
+) -> float:
+    """Seconds per call of ``fn()``: the minimum (default) or median over ``repeats``
+    timed calls.
 
     ``warmup`` untimed calls come first (caches, lazy initialisation). On a CPU shared
     with other processes, interference only ever *adds* time, so the minimum is the
@@ -154,13 +173,22 @@ def time_per_call(fn: Callable[[], Any], repeats: int = 10, warmup: int = 1, sta
 # Curvature: the top eigenvalue of a positive semi-definite matrix
 # --------------------------------------------------------------------------------------
 
-def top_eigenvalue(matrix: Tensor | Callable[[Tensor], Tensor], size: int | None = None, *, iterations: int = 200,
-                   generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64,
-                   device=None) -> float:
-    """Largest eigenvalue of a symmetric positive semi-definite matrix by power iteration.
 
-    ``matrix`` is a ``(P, P)`` tensor or a function ``v ↦ A v`` on ``(P,)`` vectors (e.g.
-    a Hessian-vector or Gauss-Newton-vector product), then ``size = P`` is required.
+def top_eigenvalue(
+    matrix: Tensor | Callable[[Tensor], Tensor],
+    size: int | None = None,
+    *,
+    iterations: int = 200,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float64,
+    device=None,
+) -> float:
+    """Largest eigenvalue of a symmetric positive semi-definite matrix by power
+    iteration.
+
+    ``matrix`` is a ``(P, P)`` tensor or a function ``v ↦ A v`` on ``(P,)`` vectors
+    (e.g. a Hessian-vector or Gauss-Newton-vector product), then ``size = P`` is
+    required.
     Returns the Rayleigh quotient ``vᵀAv`` of the last unit iterate. For an indefinite
     matrix power iteration finds the eigenvalue of largest *magnitude*, which may be
     negative, and converges slowly when the two largest magnitudes are close: use
@@ -177,7 +205,10 @@ def top_eigenvalue(matrix: Tensor | Callable[[Tensor], Tensor], size: int | None
         checks.positive_int("size", size)
         matvec = matrix
     else:
-        raise TypeError(f"matrix must be a square tensor or a function v -> A v, got {type(matrix).__name__}")
+        raise TypeError(
+            "matrix must be a square tensor or a function v -> A v, "
+            f"got {type(matrix).__name__}"
+        )
     v = torch.randn(size, generator=generator, dtype=dtype).to(device)
     v = v / v.norm()
     value = 0.0
@@ -192,7 +223,8 @@ def top_eigenvalue(matrix: Tensor | Callable[[Tensor], Tensor], size: int | None
 
 
 def gauss_newton_top_eigenvalue(model: nn.Module, params: Params, x: Tensor) -> float:
-    """Largest eigenvalue of the Gauss-Newton term of the mean squared error at ``params``.
+    """Largest eigenvalue of the Gauss-Newton term of the mean squared error at
+    ``params``.
 
     For ``L = 1/n Σ_n (M_n − y_n)²`` over the ``n`` outputs of ``model`` on one task's
     inputs ``x (N, ...)``, the Gauss-Newton term is ``G = (2/n) JᵀJ`` with ``J (n, P)``
@@ -206,7 +238,9 @@ def gauss_newton_top_eigenvalue(model: nn.Module, params: Params, x: Tensor) -> 
     like = {k: v.detach() for k, v in params.items()}
 
     def outputs(w: Tensor) -> Tensor:
-        return torch.func.functional_call(model, unflatten_params(w, like), (x,)).reshape(-1)
+        return torch.func.functional_call(
+            model, unflatten_params(w, like), (x,)
+        ).reshape(-1)
 
     jac = torch.func.jacrev(outputs)(flatten_params(like))
     return float(torch.linalg.eigvalsh(2.0 / jac.shape[0] * jac @ jac.T)[-1])
@@ -216,8 +250,10 @@ def gauss_newton_top_eigenvalue(model: nn.Module, params: Params, x: Tensor) -> 
 # Agreement of two gradients
 # --------------------------------------------------------------------------------------
 
+
 class GradientAgreement(NamedTuple):
-    """``cosine = ⟨a, b⟩ / (‖a‖‖b‖)`` and ``norm_ratio = ‖b‖ / ‖a‖`` (``a`` is the reference)."""
+    """``cosine = ⟨a, b⟩ / (‖a‖‖b‖)`` and ``norm_ratio = ‖b‖ / ‖a‖`` (``a`` is the
+    reference)."""
 
     cosine: float
     norm_ratio: float
@@ -232,20 +268,33 @@ def _flat(g: Params | Tensor, name: str) -> Tensor:
     return g.detach().reshape(-1)
 
 
-def gradient_agreement(reference: Params | Tensor, other: Params | Tensor) -> GradientAgreement:
-    """How well ``other`` (e.g. the first-order meta-gradient) agrees with ``reference`` (exact).
+def gradient_agreement(
+    reference: Params | Tensor, other: Params | Tensor
+) -> GradientAgreement:
+    """How well ``other`` (e.g. the first-order meta-gradient) agrees with
+    ``reference`` (exact).
 
     Both are dicts of tensors with the same keys and shapes (as in `MetaStep.grads`) or
     tensors of one shape. The cosine is 1 for the same direction, 0 for orthogonal
     directions, −1 for opposite ones; the norm ratio is ``‖other‖ / ‖reference‖``.
     Cosine and ratio are ``nan`` if a gradient is exactly zero.
     """
-    if isinstance(reference, dict) and isinstance(other, dict) and set(reference) != set(other):
-        raise ValueError(f"reference and other must have the same keys, got {sorted(reference)} and {sorted(other)}")
+    if (
+        isinstance(reference, dict)
+        and isinstance(other, dict)
+        and set(reference) != set(other)
+    ):
+        raise ValueError(
+            "reference and other must have the same keys, "
+            f"got {sorted(reference)} and {sorted(other)}"
+        )
     a = _flat(reference, "reference").double()
     b = _flat(other, "other").double()
     if a.shape != b.shape:
-        raise ValueError(f"reference and other must have the same number of entries, got {a.numel()} and {b.numel()}")
+        raise ValueError(
+            "reference and other must have the same number of entries, "
+            f"got {a.numel()} and {b.numel()}"
+        )
     na, nb = float(a.norm()), float(b.norm())
     if na == 0.0 or nb == 0.0:
         return GradientAgreement(math.nan, math.nan if na == 0.0 else math.inf)
@@ -254,23 +303,40 @@ def gradient_agreement(reference: Params | Tensor, other: Params | Tensor) -> Gr
 
 @dataclass
 class AgreementHistory:
-    """`agreement_during_training`'s record: one entry per probe (iteration ``0, every, 2·every, ...``)."""
+    """`agreement_during_training`'s record: one entry per probe (iteration
+    ``0, every, 2·every, ...``)."""
 
     reference: str
     other: str
     iterations: list[int] = field(default_factory=list)
     cosine: list[float] = field(default_factory=list)
     norm_ratio: list[float] = field(default_factory=list)
-    meta_loss: list[float] = field(default_factory=list)   # of the trained method, at every iteration
+    meta_loss: list[float] = field(
+        default_factory=list
+    )  # of the trained method, at every iteration
     seconds: float = 0.0
 
 
-def agreement_during_training(model: nn.Module, family, *, iterations: int, every: int, generator: torch.Generator,
-                              train_method: str = "maml", reference: str = "maml", other: str = "fomaml",
-                              meta_batch_size: int = 25, support_shots: int = 10, query_shots: int = 10,
-                              inner_lr: float = 0.01, inner_steps: int = 1, outer_lr: float = 1e-3,
-                              device=None) -> AgreementHistory:
-    """Meta-train ``model`` in place with ``train_method`` (Adam) and watch two meta-gradients.
+def agreement_during_training(
+    model: nn.Module,
+    family,
+    *,
+    iterations: int,
+    every: int,
+    generator: torch.Generator,
+    train_method: str = "maml",
+    reference: str = "maml",
+    other: str = "fomaml",
+    meta_batch_size: int = 25,
+    support_shots: int = 10,
+    query_shots: int = 10,
+    inner_lr: float = 0.01,
+    inner_steps: int = 1,
+    outer_lr: float = 1e-3,
+    device=None,
+) -> AgreementHistory:
+    """Meta-train ``model`` in place with ``train_method`` (Adam) and watch two
+    meta-gradients.
 
     At iterations ``0, every, 2·every, …`` both ``reference`` and ``other`` (registered
     method names, e.g. ``"maml"`` and ``"fomaml"``) compute their meta-gradient at the
@@ -284,8 +350,14 @@ def agreement_during_training(model: nn.Module, family, *, iterations: int, ever
     checks.positive_int("meta_batch_size", meta_batch_size)
     checks.positive_float("outer_lr", outer_lr)
     if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-    train_fn, ref_fn, other_fn = get_method(train_method), get_method(reference), get_method(other)
+        raise TypeError(
+            f"generator must be a torch.Generator, got {type(generator).__name__}"
+        )
+    train_fn, ref_fn, other_fn = (
+        get_method(train_method),
+        get_method(reference),
+        get_method(other),
+    )
     params = parameters_of(model)
     device = device if device is not None else next(iter(params.values())).device
     opt = torch.optim.Adam(params.values(), lr=outer_lr)
@@ -293,19 +365,36 @@ def agreement_during_training(model: nn.Module, family, *, iterations: int, ever
     settings = dict(inner_lr=inner_lr, inner_steps=inner_steps)
     start = time.perf_counter()
     for it in range(iterations):
-        tasks = family.sample(meta_batch_size, support_shots, query_shots, generator=generator, device=device)
+        tasks = family.sample(
+            meta_batch_size,
+            support_shots,
+            query_shots,
+            generator=generator,
+            device=device,
+        )
         step = train_fn(model, params, tasks, **settings)
         if it % every == 0:
-            ref_step = step if reference == train_method else ref_fn(model, params, tasks, **settings)
-            other_step = step if other == train_method else other_fn(model, params, tasks, **settings)
+            ref_step = (
+                step
+                if reference == train_method
+                else ref_fn(model, params, tasks, **settings)
+            )
+            other_step = (
+                step
+                if other == train_method
+                else other_fn(model, params, tasks, **settings)
+            )
             agreement = gradient_agreement(ref_step.grads, other_step.grads)
             history.iterations.append(it)
             history.cosine.append(agreement.cosine)
             history.norm_ratio.append(agreement.norm_ratio)
         loss = float(step.meta_loss)
         if not math.isfinite(loss):
-            raise checks.DivergenceError(f"meta-loss is {loss} at iteration {it} of {train_method}: training diverged. "
-                                         f"Try a smaller outer_lr (now {outer_lr}) or inner_lr (now {inner_lr}).")
+            raise checks.DivergenceError(
+                f"meta-loss is {loss} at iteration {it} of {train_method}: "
+                "training diverged. "
+                f"Try a smaller outer_lr (now {outer_lr}) or inner_lr (now {inner_lr})."
+            )
         for name, p in params.items():
             p.grad = step.grads[name]
         opt.step()
