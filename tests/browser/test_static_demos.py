@@ -1,11 +1,12 @@
 """The six static demos in headless Chromium, offline, without a kernel or a book build.
 
 A throwaway page holds every demo's ``static()`` HTML (and a second curvature demo, so
-two instances of one demo share the page). In Chromium (helper class `Chromium` from
-``test_rendered_book.py``: DevTools over ``--remote-debugging-pipe``) the test checks,
-per demo, that
+two instances of one demo share the page), served on 127.0.0.1. In Chromium (Playwright,
+the system browser; helpers in ``browsing.py``) the test checks, per demo, that
 
-* the page raised no JavaScript exception and requested nothing but itself;
+* the page raised no JavaScript exception and requested nothing but itself (any request
+  off this machine is aborted; after every test, none may have been tried and no
+  exception thrown);
 * the numbers the page computed (``root.mbLast``) equal the Python functions' at the
   default controls, and again after a control was moved (for the analytic demos, the
   landscape and the playground, whose networks are fine-tuned in the page);
@@ -17,13 +18,11 @@ It writes ``_build/screenshots/static_demos.png``. Needs Chromium (``tools/insta
 from __future__ import annotations
 
 import json
-import os
-import urllib.parse
 
 import pytest
 import torch
 
-from test_rendered_book import CHROMIUM, REPO, Chromium, Tab
+from browsing import REPO, new_page, serve
 
 from mamlbook import checkpoints
 from mamlbook.demos import (curvature, directions, imaml_lambda, landscape, reptile_interpolation,
@@ -39,9 +38,7 @@ def have_checkpoints() -> bool:
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: run tools/install_chromium.sh", pytrace=False)
+def page(browser, tmp_path_factory):
     demos, failed = {}, {}
     for name, mod in MODULES.items():
         if name == "sinusoid_playground" and not have_checkpoints():
@@ -52,14 +49,27 @@ def page(tmp_path_factory):
             failed[name] = err
     demos["curvature_twin"] = curvature.static(a=-0.2)
     body = "".join(f"<h2>{name}</h2>{d._repr_html_()}" for name, d in demos.items())
-    path = tmp_path_factory.mktemp("static_demos") / "demos.html"
-    path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>static demos</title></head><body>{body}</body></html>")
-    chrome = Chromium(CHROMIUM)
-    tab = Tab(chrome, path.as_uri(), width=900, height=4200)
-    tab.screenshot(SHOT)
-    yield {"demos": demos, "failed": failed, "evaluate": tab.evaluate, "events": tab.events, "url": path.as_uri()}
-    tab.close()
-    chrome.close()
+    folder = tmp_path_factory.mktemp("static_demos")
+    head = "<meta charset='utf-8'><title>static demos</title>"
+    (folder / "demos.html").write_text(f"<!doctype html><html><head>{head}</head><body>{body}</body></html>")
+    with serve(folder) as base:
+        context, tab, guard = new_page(browser, width=900, height=4200)
+        try:
+            url = f"{base}/demos.html"
+            tab.goto(url)
+            SHOT.parent.mkdir(parents=True, exist_ok=True)
+            tab.screenshot(path=SHOT, full_page=True)
+            yield {"demos": demos, "failed": failed, "evaluate": tab.evaluate, "guard": guard, "url": url}
+        finally:
+            context.close()
+
+
+@pytest.fixture(autouse=True)
+def stays_offline_without_errors(page):
+    """After each test: nothing off this machine was tried, no JavaScript exception."""
+    yield
+    problems = page["guard"].problems()
+    assert not problems, "\n".join(problems)
 
 
 def state(page, name: str) -> dict:
@@ -83,11 +93,10 @@ def close(js, py, tol=1e-6):
 
 
 def test_page_loads_offline_without_errors(page):
-    events = page["events"]()
-    errors = [e["params"]["exceptionDetails"] for e in events if e["method"] == "Runtime.exceptionThrown"]
-    assert not errors, errors
-    urls = {e["params"]["request"]["url"] for e in events if e["method"] == "Network.requestWillBeSent"}
-    assert all(u == page["url"] or urllib.parse.urlsplit(u).scheme in ("data", "blob") for u in urls), urls
+    guard = page["guard"]
+    assert not guard.page_errors, guard.page_errors
+    urls = {r.url for r in guard.requests}
+    assert not guard.blocked and all(u == page["url"] or u.startswith(("data:", "blob:")) for u in urls), urls
     for name in page["demos"]:
         s = state(page, name)
         assert s["last"] is not None and s["text"], f"{name} did not draw"
