@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-import student_edition as se  # noqa: E402
+import student_edition as se
 
 SPEC = se.load_grading()
 CHAPTERS = se.load_chapters()
@@ -118,6 +118,7 @@ def _otter_run(zip_path: Path, submission: Path, out: Path) -> dict:
     return scores
 
 
+@pytest.mark.slow  # otter assign, then the chapter executed twice by otter run
 def test_otter_round_trip_reference_full_marks_wrong_answer_below(tmp_path):
     (chapter,) = se.load_chapters([ROUND_TRIP[:2]])
     out = tmp_path / "assignments"

@@ -40,7 +40,7 @@ EXERCISE_START = re.compile(r"^(`{3,}|:{3,})\{exercise\}")
 SOLUTION_START = re.compile(r"^(`{3,}|:{3,})\{solution-start\}\s+(\S+)")
 SOLUTION_END = re.compile(r"^(`{3,}|:{3,})\{solution-end\}")
 LABEL = re.compile(r"^:label:\s*(\S+)")
-PYTHON_FENCE = re.compile(r"```(?:python|\{code-cell\}[^\n]*)\n(.*?)```", re.S)
+PYTHON_FENCE = re.compile(r"```(?:python|\{code-cell\}[^\n]*)\n(.*?)```", re.DOTALL)
 MANUAL_ANSWER = "*Your answer (graded by hand):*\n\n"
 
 
@@ -327,7 +327,7 @@ def fill(handout: Path, out: Path, wrong: dict[str, str] | None = None) -> dict[
         code = (wrong or {}).get(ex.label) or reference_answer(ex, spec[ex.label])
         cell.source = code
         filled[ex.label] = code
-    missing = set(ex.label for ex in stubs.values()) - set(filled)
+    missing = {ex.label for ex in stubs.values()} - set(filled)
     if missing:
         raise ValueError(f"{handout}: no stub cell found for {sorted(missing)}")
     out.parent.mkdir(parents=True, exist_ok=True)
