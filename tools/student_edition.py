@@ -60,7 +60,7 @@ class Exercise:
 @dataclass
 class Chapter:
     name: str
-    # ("markdown", text) | ("code", source) | ("exercise", Exercise), solutions removed
+    # (cell type, source, metadata) or ("exercise", Exercise), in order; no solutions
     parts: list[tuple]
     exercises: list[Exercise]
     metadata: dict
