@@ -11,7 +11,7 @@ export PYTHONHASHSEED := 0
 # busy machine OpenMP's spin-waiting makes two threads up to 10x slower than one.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: book test setup unit nbval wheel clean assets browser
+.PHONY: book test setup unit nbval wheel clean assets browser student
 
 setup: $(STAMP)
 
@@ -44,6 +44,19 @@ wheel: setup
 browser: setup
 	tools/install_chromium.sh
 	$(PY) -m pytest tests/browser -q
+
+# The student edition (README, "Instructors"): notebooks without solutions, the book built
+# from them (_build/student/html), and one Otter-Grader assignment per chapter
+# (_build/student/assignments/<chapter>/{student,autograder}); then no solution in the HTML.
+STUDENT_SRC := _build/student-src
+student: setup assets
+	$(PY) tools/student_edition.py book --out $(STUDENT_SRC)
+	$(VENV)/bin/jupyter-book build $(STUDENT_SRC) $(JB_FLAGS)
+	rm -rf _build/student/html && mkdir -p _build/student
+	mv $(STUDENT_SRC)/_build/html _build/student/html
+	$(PY) tools/student_edition.py assign --out _build/student/assignments
+	MAMLBOOK_STUDENT_HTML=_build/student/html $(PY) -m pytest -q -p no:cacheprovider \
+		tests/test_student_edition.py -k built_html
 
 test: unit nbval wheel book browser
 

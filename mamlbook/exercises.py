@@ -126,3 +126,131 @@ def check_hessian_vector_product(fn: Callable, seed: int = 0) -> bool:
 
     expected = torch.func.hessian(f)(x) @ v
     return _compare("the Hessian-vector product", fn(f, x.clone(), v.clone()), expected, 1e-8)
+
+
+def _is_number(value) -> bool:
+    if isinstance(value, Tensor):
+        return value.numel() == 1 and value.is_floating_point()
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_pooled_mse(value, seed: int = 0) -> bool:
+    """``value``: the closed-form MSE of the pooled predictor of eq. (1.2) on the book's sinusoids.
+
+    The reference integrates exactly: ``E[A²]/2 − (2E[A]/π)² · mean_x cos² x`` with
+    ``A ~ U(0.1, 5)``, ``φ ~ U(0, π)``, ``x ~ U(−5, 5)``, so ``mean_x cos² x = 1/2 + sin(10)/20``.
+    A numerical average over a fine grid of ``x`` is within the tolerance ``1e-3``.
+    """
+    import math
+
+    if not _is_number(value):
+        print(f"mismatch: the pooled MSE: expected a number, got {type(value).__name__}")
+        return False
+    low, high = 0.1, 5.0
+    ea, ea2 = (low + high) / 2, (high**3 - low**3) / (3 * (high - low))
+    expected = ea2 / 2 - (2 * ea / math.pi) ** 2 * (0.5 + math.sin(10.0) / 20)
+    error = abs(float(value) - expected)
+    if not error <= 1e-3:
+        print(f"mismatch: the pooled MSE: {float(value):.4f}, expected {expected:.4f} (tolerance 1e-3)")
+        return False
+    print(f"correct: the pooled MSE matches (error {error:.1e}, tolerance 1e-3)")
+    return True
+
+
+def check_meta_batch_shapes(shapes: dict, seed: int = 0) -> bool:
+    """``shapes``: ``{"x_support": ..., "y_support": ..., "x_query": ..., "y_query": ...}`` for a
+    sinusoid meta-batch of 8 tasks, 10 support and 15 query points (tuples or ``torch.Size``).
+
+    Compared with what ``mb.SinusoidTasks().sample(8, 10, 15, dtype=torch.float64)`` returns.
+    """
+    from .tasks import SinusoidTasks
+
+    tasks = SinusoidTasks().sample(8, 10, 15, generator=torch.Generator().manual_seed(seed), dtype=_DTYPE)
+    expected = {name: tuple(getattr(tasks, name).shape) for name in ("x_support", "y_support", "x_query", "y_query")}
+    if not isinstance(shapes, dict) or set(shapes) != set(expected):
+        got = sorted(shapes) if isinstance(shapes, dict) else type(shapes).__name__
+        print(f"mismatch: the meta-batch shapes: expected a dict with keys {sorted(expected)}, got {got}")
+        return False
+    for name, want in expected.items():
+        try:
+            have = tuple(int(n) for n in shapes[name])
+        except TypeError:
+            print(f"mismatch: the meta-batch shapes: {name} should be a tuple of ints, got {shapes[name]!r}")
+            return False
+        if have != want:
+            print(f"mismatch: the meta-batch shapes: {name} is {want}, not {have}")
+            return False
+    print("correct: the four shapes match")
+    return True
+
+
+def check_proximal_jacobian(jacobian, hessian: Tensor, lam: float) -> bool:
+    """``jacobian``: ``dφ*/dθ`` of the proximal problem of eq. (6.1) for the quadratic task
+    ``L(φ) = ½ (φ − c)ᵀ A (φ − c)`` with ``A = hessian``, at strength ``lam``.
+
+    The reference solves the stationarity condition ``A(φ − c) + λ(φ − θ) = 0`` with
+    ``torch.linalg.solve`` and differentiates that solution with autograd (``torch.func.jacrev``),
+    so no formula of the chapter is reused.
+    """
+    a = hessian.detach().to(_DTYPE)
+    n = a.shape[0]
+    g = torch.Generator().manual_seed(0)
+    c = torch.randn(n, generator=g, dtype=_DTYPE)
+    theta = torch.randn(n, generator=g, dtype=_DTYPE)
+
+    def solution(t: Tensor) -> Tensor:
+        return torch.linalg.solve(a + lam * torch.eye(n, dtype=_DTYPE), a @ c + lam * t)
+
+    expected = torch.func.jacrev(solution)(theta)
+    return _compare(f"the proximal Jacobian at lambda = {lam:g}", jacobian, expected, 1e-8)
+
+
+def check_null_space_projector(projector, design: Tensor) -> bool:
+    """``projector``: the limit of ``(I + H/λ)⁻¹`` as ``λ → 0`` for ``H ∝ Xᵀ X``, ``X = design``
+    ``(N, P)``: the orthogonal projector onto the null space of ``X``.
+
+    The reference is built from an SVD of ``X`` (the right singular vectors of zero
+    singular value), independently of ``torch.linalg.pinv``.
+    """
+    x = design.detach().to(_DTYPE)
+    _, s, vh = torch.linalg.svd(x, full_matrices=True)
+    rank = int((s > s.max() * 1e-10).sum())
+    null = vh[rank:].T
+    expected = null @ null.T
+    return _compare("the null-space projector", projector, expected, 1e-6)
+
+
+def check_prototype_accuracy(accuracy, tasks) -> bool:
+    """``accuracy (T,)``: per-task accuracy of the pixel-space prototype classifier on ``tasks``.
+
+    Each class is represented by the mean of its support images (flattened pixels); a query
+    image gets the label of the prototype with the largest cosine similarity. The reference
+    loops over tasks and classes with the labels of ``tasks.y_support`` (no assumption
+    about the order of the support images).
+    """
+    expected = []
+    for t in range(tasks.num_tasks):
+        xs = tasks.x_support[t].flatten(1).to(_DTYPE)
+        ys = tasks.y_support[t]
+        xq = tasks.x_query[t].flatten(1).to(_DTYPE)
+        classes = torch.unique(ys)
+        protos = torch.stack([xs[ys == k].mean(0) for k in classes])
+        sim = torch.nn.functional.cosine_similarity(xq[:, None, :], protos[None, :, :], dim=-1)
+        predicted = classes[sim.argmax(1)]
+        expected.append((predicted == tasks.y_query[t]).to(_DTYPE).mean())
+    expected = torch.stack(expected).cpu()
+    what = "the prototype classifier's per-task accuracy"
+    if not isinstance(accuracy, Tensor) or accuracy.shape != expected.shape:
+        got = tuple(accuracy.shape) if isinstance(accuracy, Tensor) else type(accuracy).__name__
+        print(f"mismatch: {what}: expected a tensor of shape {tuple(expected.shape)}, got {got}")
+        return False
+    # float32 and float64 may break a near-tie differently: one query image per task may differ.
+    one_image = 1 / tasks.y_query.shape[1]
+    error = (accuracy.detach().cpu().to(_DTYPE) - expected).abs()
+    if not (error.max() <= one_image + 1e-6 and error.mean() <= 1e-3):
+        print(f"mismatch: {what}: mean {float(accuracy.double().mean()):.4f}, expected "
+              f"{float(expected.mean()):.4f} (largest per-task difference {float(error.max()):.3f})")
+        return False
+    print(f"correct: {what} matches (mean {float(expected.mean()):.4f}; largest per-task "
+          f"difference {float(error.max()):.3f}, one query image is {one_image:.3f})")
+    return True

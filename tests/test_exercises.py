@@ -36,3 +36,65 @@ def test_checker_explains_shape_and_key_mistakes(capsys):
     assert "shape (3,)" in capsys.readouterr().out
     assert exercises.check_inner_step(lambda p, g, lr: None) is False
     assert "got NoneType" in capsys.readouterr().out
+
+
+# The checkers added for the student edition (tools/grading.yml): each accepts the chapter's
+# answer and rejects a plausible mistake.
+def test_pooled_mse_closed_form_and_grid_average(capsys):
+    import math
+    ea, ea2 = 2.55, (5**3 - 0.1**3) / (3 * 4.9)
+    xs = torch.linspace(-5, 5, 100001, dtype=torch.float64)
+    grid = ea2 / 2 - (2 * ea / math.pi) ** 2 * torch.cos(xs).pow(2).mean()  # the chapter's solution
+    assert exercises.check_pooled_mse(grid) is True
+    assert exercises.check_pooled_mse(float(grid)) is True
+    assert exercises.check_pooled_mse(ea2 / 2) is False  # the error of predicting 0
+    assert exercises.check_pooled_mse(...) is False
+    assert "expected a number" in capsys.readouterr().out
+
+
+def test_meta_batch_shapes(capsys):
+    right = {"x_support": (8, 10, 1), "y_support": torch.Size([8, 10, 1]), "x_query": (8, 15, 1),
+             "y_query": (8, 15, 1)}
+    assert exercises.check_meta_batch_shapes(right) is True
+    assert exercises.check_meta_batch_shapes({**right, "x_query": (8, 15)}) is False
+    assert "x_query is (8, 15, 1)" in capsys.readouterr().out
+    assert exercises.check_meta_batch_shapes(...) is False
+
+
+def test_proximal_jacobian():
+    g = torch.Generator().manual_seed(3)
+    m = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    a = m @ m.T + 0.1 * torch.eye(3, dtype=torch.float64)
+    lam = 0.5
+    right = lam * torch.linalg.inv(a + lam * torch.eye(3, dtype=torch.float64))
+    assert exercises.check_proximal_jacobian(right, a, lam) is True
+    assert exercises.check_proximal_jacobian(torch.linalg.inv(a + lam * torch.eye(3, dtype=torch.float64)), a, lam) is False
+    assert exercises.check_proximal_jacobian(None, a, lam) is False
+
+
+def test_null_space_projector():
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 5, generator=g, dtype=torch.float64)
+    right = torch.eye(5, dtype=torch.float64) - torch.linalg.pinv(x) @ x
+    assert exercises.check_null_space_projector(right, x) is True
+    assert exercises.check_null_space_projector(torch.linalg.pinv(x) @ x, x) is False  # the row space
+    # (I + H/λ)⁻¹ for a small λ is close to it
+    near = torch.linalg.inv(torch.eye(5, dtype=torch.float64) + x.T @ x / 1e-9)
+    assert exercises.check_null_space_projector(near, x) is True
+
+
+def test_prototype_accuracy():
+    images = torch.rand(30, 20, 6, 6, generator=torch.Generator().manual_seed(0))
+    tasks = mb.ClassificationTasks(images, ways=5).sample(7, 5, 3, generator=torch.Generator().manual_seed(1))
+    t = tasks.num_tasks
+    prototypes = tasks.x_support.flatten(2).view(t, 5, 5, -1).mean(2)  # the chapter's solution
+    similarity = torch.nn.functional.normalize(tasks.x_query.flatten(2), dim=-1) @ \
+        torch.nn.functional.normalize(prototypes, dim=-1).transpose(1, 2)
+    right = (similarity.argmax(-1) == tasks.y_query).float().mean(1)
+    assert exercises.check_prototype_accuracy(right, tasks) is True
+    euclidean = torch.cdist(tasks.x_query.flatten(2), prototypes).argmin(-1)
+    wrong = (euclidean == tasks.y_query).float().mean(1)
+    if not torch.equal(wrong, right):
+        assert exercises.check_prototype_accuracy(wrong, tasks) is False
+    assert exercises.check_prototype_accuracy(torch.ones(t), tasks) is False
+    assert exercises.check_prototype_accuracy(..., tasks) is False

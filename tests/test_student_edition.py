@@ -1,0 +1,188 @@
+"""The student edition (tools/student_edition.py, tools/grading.yml, `make student`).
+
+* every chapter's student notebook keeps the chapter and its exercises, loses every solution,
+  and has a stub under each autograded exercise;
+* the Otter-Grader round trip on one chapter: `otter assign`, the handout filled in with the
+  chapters' reference solutions gets full marks from `otter run`, a wrong answer does not;
+* after `make student`: the built HTML (pages and downloadable notebooks) has no solution.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import student_edition as se
+
+SPEC = se.load_grading()
+CHAPTERS = se.load_chapters()
+# The round trip: chapter 06 has three autograded exercises and one graded by hand.
+ROUND_TRIP = "06_imaml"
+WRONG = {"ex-imaml-cg": "def my_cg(matvec, b, steps):\n    return b  # not a solve\n"}
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def secrets(ex: se.Exercise, chapter_text: str = "") -> list[str]:
+    """Lines of an exercise's solution that appear nowhere in the book without solutions
+    (any chapter's text, exercises and stubs)."""
+    public = _PUBLIC + " " + _normalise(chapter_text)
+    found = []
+    for line in ex.solution_md.split("\n"):
+        line = _normalise(line)
+        if len(line) >= 25 and not line.startswith("```") and line not in public:
+            found.append(line)
+    return found
+
+
+def _chapter_text_without_solutions(chapter: se.Chapter) -> str:
+    return "\n".join(p[1].text if p[0] == "exercise" else p[1] for p in chapter.parts)
+
+
+_PUBLIC = _normalise("\n".join(
+    [_chapter_text_without_solutions(ch) for ch in CHAPTERS] + [e.get("stub", "") for e in SPEC.values()]))
+
+
+def test_the_spec_covers_every_exercise_once():
+    labels = [ex.label for ch in CHAPTERS for ex in ch.exercises]
+    assert len(labels) == len(set(labels)) == 32
+    assert set(labels) == set(SPEC)
+    auto = [label for label in labels if SPEC[label]["kind"] == "auto"]
+    assert len(auto) == 10
+    for label in auto:  # every autograded test reads a mamlbook.exercises checker
+        (checker,) = re.findall(r"mb\.exercises\.(check_\w+)", SPEC[label]["test"])
+        assert checker in SPEC[label]["stub"]  # the student runs the same check
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda ch: ch.name)
+def test_student_notebook_keeps_the_chapter_and_drops_the_solutions(chapter):
+    nb = se.student_notebook(chapter, SPEC)
+    text = "\n".join(cell.source for cell in nb.cells)
+    assert "{solution-start}" not in text and "{solution-end}" not in text
+    assert text.count("{exercise}") == len(chapter.exercises) > 0
+    original = nbformat.read(se.CHAPTERS / f"{chapter.name}.ipynb", as_version=4)
+    # every code cell of the chapter is there, unchanged and in order
+    code = [c.source for c in original.cells if c.cell_type == "code"]
+    kept = [c.source for c in nb.cells if c.cell_type == "code" and "mamlbook" not in c.metadata]
+    assert kept == code
+    stubs = {c.metadata["mamlbook"]["exercise"]: c for c in nb.cells if "mamlbook" in c.metadata}
+    assert set(stubs) == {ex.label for ex in chapter.exercises}
+    public = _chapter_text_without_solutions(chapter)
+    for ex in chapter.exercises:
+        assert ex.solution_md.strip(), f"{ex.label}: no solution found in the chapter"
+        if SPEC[ex.label]["kind"] == "auto":
+            assert stubs[ex.label].cell_type == "code"
+            assert stubs[ex.label].source == SPEC[ex.label]["stub"].rstrip("\n")
+        for line in secrets(ex, public):
+            assert _normalise(line) not in _normalise(text), f"{ex.label}: solution text left: {line}"
+
+
+def test_book_source_is_written_for_every_chapter(tmp_path):
+    se.write_book(tmp_path / "src", CHAPTERS, SPEC)
+    written = sorted(p.stem for p in (tmp_path / "src" / "chapters").glob("*.ipynb"))
+    assert written == [ch.name for ch in CHAPTERS]
+    toc = (tmp_path / "src" / "_toc.yml").read_text()
+    assert all(f"chapters/{name}" in toc for name in written)
+    assert "(student edition)" in (tmp_path / "src" / "_config.yml").read_text()
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda ch: ch.name)
+def test_otter_master_has_one_question_per_exercise(chapter):
+    nb = se.otter_master(chapter, SPEC)
+    begins = [c.source for c in nb.cells if c.cell_type == "raw" and c.source.startswith("# BEGIN QUESTION")]
+    assert len(begins) == len(chapter.exercises)
+    for ex, begin in zip(chapter.exercises, begins):
+        assert f"name: {ex.label}" in begin
+        assert f"manual: {str(SPEC[ex.label]['kind'] == 'manual').lower()}" in begin
+
+
+def _otter_run(zip_path: Path, submission: Path, out: Path) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(Path(sys.executable).with_name("otter")), "run", "--no-logo", "-a", str(zip_path),
+                    "-o", str(out), submission.name], cwd=submission.parent, check=True,
+                   capture_output=True, text=True)
+    results = json.loads((out / "results.json").read_text())
+    scores = {t["name"]: (t["score"], t["max_score"]) for t in results["tests"] if "max_score" in t}
+    return scores
+
+
+@pytest.mark.slow  # otter assign, then the chapter executed twice by otter run
+def test_otter_round_trip_reference_full_marks_wrong_answer_below(tmp_path):
+    (chapter,) = se.load_chapters([ROUND_TRIP[:2]])
+    out = tmp_path / "assignments"
+    start = time.perf_counter()
+    se.write_assignments(out, [chapter], SPEC)
+    handout = out / chapter.name / "student" / f"{chapter.name}.ipynb"
+    autograder = out / chapter.name / "autograder" / f"{chapter.name}-autograder.zip"
+    assert handout.exists() and autograder.exists()
+
+    # the handout: no solution, one stub per autograded exercise, an answer cell per manual one
+    text = "\n".join(c.source for c in nbformat.read(handout, as_version=4).cells)
+    public = _chapter_text_without_solutions(chapter)
+    for ex in chapter.exercises:
+        for line in secrets(ex, public):
+            assert _normalise(line) not in _normalise(text), f"{ex.label}: solution text left: {line}"
+    auto = [ex.label for ex in chapter.exercises if SPEC[ex.label]["kind"] == "auto"]
+    full = sum(SPEC[label]["points"] for label in auto)
+
+    reference = se.fill(handout, tmp_path / "reference" / handout.name)
+    assert sorted(reference) == sorted(auto)
+    scores = _otter_run(autograder, tmp_path / "reference" / handout.name, tmp_path / "reference-results")
+    got = sum(s for s, _ in scores.values())
+    print(f"\n{chapter.name} reference solutions: {got:g} / {full:g} {scores}")
+    assert {label: scores[label] for label in auto} == {label: (SPEC[label]["points"],) * 2 for label in auto}
+
+    se.fill(handout, tmp_path / "wrong" / handout.name, wrong=WRONG)
+    scores = _otter_run(autograder, tmp_path / "wrong" / handout.name, tmp_path / "wrong-results")
+    wrong_total = sum(s for s, _ in scores.values())
+    print(f"{chapter.name} with a wrong my_cg: {wrong_total:g} / {full:g} {scores}")
+    assert scores["ex-imaml-cg"][0] == 0
+    assert wrong_total == full - SPEC["ex-imaml-cg"]["points"] < full
+    print(f"round trip: {time.perf_counter() - start:.0f} s")
+
+
+STUDENT_HTML = os.environ.get("MAMLBOOK_STUDENT_HTML")
+
+
+@pytest.mark.skipif(not STUDENT_HTML, reason="set MAMLBOOK_STUDENT_HTML=_build/student/html (make student)")
+def test_built_html_has_no_solution():
+    root = Path(STUDENT_HTML)
+    pages = {p.relative_to(root).as_posix(): p.read_text(errors="replace")
+             for p in root.rglob("*") if p.suffix in (".html", ".ipynb", ".md", ".txt", ".js") and p.is_file()
+             and "_static" not in p.parts}
+    assert any(name.startswith("chapters/") for name in pages), f"no chapter page under {root}"
+    for ch in CHAPTERS:
+        assert f"chapters/{ch.name}.html" in pages
+        assert f"_sources/chapters/{ch.name}.ipynb" in pages  # the download
+    plain = {}
+    for name, text in pages.items():
+        assert 'class="solution' not in text, f"{name}: a sphinx-exercise solution block"
+        if name.endswith(".ipynb"):
+            text = "\n".join(c.source for c in nbformat.reads(text, as_version=4).cells)
+        else:
+            text = html.unescape(re.sub(r"<[^>]+>", "", text))
+        plain[name] = _normalise(text)
+        assert "solution-start" not in text and "solution-end" not in text, name
+        assert "Solution to" not in text, f"{name}: a sphinx-exercise solution block"
+    for ch in CHAPTERS:
+        public = _chapter_text_without_solutions(ch)
+        for ex in ch.exercises:
+            for line in secrets(ex, public):
+                # the HTML renders Markdown: compare the line's words without markup
+                words = _normalise(re.sub(r"[`*$\\{}]", " ", line))
+                for name, text in plain.items():
+                    assert _normalise(line) not in text, f"{name}: solution of {ex.label}: {line}"
+                    if not name.endswith(".ipynb") and len(words) > 40 and "$" not in line:
+                        assert words not in _normalise(re.sub(r"[`*$\\{}]", " ", text)), name

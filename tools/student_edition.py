@@ -1,0 +1,369 @@
+"""The student edition, generated from chapters/*.ipynb and tools/grading.yml.
+
+    python tools/student_edition.py book    --out _build/student-src
+        student notebooks (every {solution-start}…{solution-end} removed, a stub cell under
+        each autograded exercise, an answer cell under each manual one) plus the book's
+        _config.yml/_toc.yml, ready for `jupyter-book build`;
+    python tools/student_edition.py assign  --out _build/student/assignments
+        for each chapter an Otter-Grader master notebook, turned by `otter assign` into
+        <chapter>/student/<chapter>.ipynb (the handout) and <chapter>/autograder/*.zip
+        (what `otter run -a ZIP SUBMISSION` grades with);
+    python tools/student_edition.py fill HANDOUT OUT [--wrong LABEL]
+        the handout with the reference solutions filled in (for tests and for checking an
+        autograder); --wrong replaces one exercise's answer with a deliberately wrong one.
+
+The chapters stay the single source: the exercises' text and the reference solutions are
+read from them; tools/grading.yml holds only what the chapters do not say (points, which
+checker, the stub, the name the reference answer is bound to).
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import builtins
+import copy
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = ROOT / "chapters"
+GRADING = ROOT / "tools" / "grading.yml"
+
+EXERCISE_START = re.compile(r"^(`{3,}|:{3,})\{exercise\}")
+SOLUTION_START = re.compile(r"^(`{3,}|:{3,})\{solution-start\}\s+(\S+)")
+SOLUTION_END = re.compile(r"^(`{3,}|:{3,})\{solution-end\}")
+LABEL = re.compile(r"^:label:\s*(\S+)")
+PYTHON_FENCE = re.compile(r"```(?:python|\{code-cell\}[^\n]*)\n(.*?)```", re.DOTALL)
+MANUAL_ANSWER = "*Your answer (graded by hand):*\n\n"
+
+
+@dataclass
+class Exercise:
+    label: str
+    chapter: str
+    text: str  # the {exercise} directive, as in the chapter
+    solution_md: str = ""  # the solution's Markdown (with its fenced code)
+    solution_code: list[str] = field(default_factory=list)  # code cells and ```python fences
+
+    @property
+    def reference_code(self) -> str:
+        return "\n\n".join(c.strip("\n") for c in self.solution_code)
+
+
+@dataclass
+class Chapter:
+    name: str
+    # (cell type, source, metadata) or ("exercise", Exercise), in order; no solutions
+    parts: list[tuple]
+    exercises: list[Exercise]
+    metadata: dict
+
+
+def _close_fence(line: str, opener: str) -> bool:
+    return line.strip() == opener
+
+
+def parse_chapter(path: Path) -> Chapter:
+    """Split a chapter into its parts with the solutions cut out (and kept on the side)."""
+    nb = nbformat.read(path, as_version=4)
+    parts: list[tuple] = []
+    exercises: list[Exercise] = []
+    by_label: dict[str, Exercise] = {}
+    solution: Exercise | None = None  # inside a solution (may span cells)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            if solution is not None:
+                solution.solution_code.append(cell.source)
+            else:
+                parts.append(("code", cell.source, cell.metadata))
+            continue
+        if cell.cell_type != "markdown":
+            if solution is None:
+                parts.append((cell.cell_type, cell.source, cell.metadata))
+            continue
+        lines = cell.source.split("\n")
+        kept: list[str] = []
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            if solution is not None:
+                if SOLUTION_END.match(line):
+                    opener = SOLUTION_END.match(line).group(1)
+                    i += 1
+                    while i < len(lines) and not _close_fence(lines[i], opener):
+                        i += 1
+                    i += 1
+                    solution.solution_code += PYTHON_FENCE.findall(solution.solution_md)
+                    solution = None
+                else:
+                    solution.solution_md += line + "\n"
+                    i += 1
+                continue
+            start = SOLUTION_START.match(line)
+            if start:
+                label = start.group(2)
+                if label not in by_label:
+                    raise ValueError(f"{path.name}: solution for unknown exercise {label}")
+                solution = by_label[label]
+                i += 1
+                while i < len(lines) and not _close_fence(lines[i], start.group(1)):
+                    i += 1  # the directive's options (:class: dropdown)
+                i += 1
+                continue
+            if EXERCISE_START.match(line):
+                opener = EXERCISE_START.match(line).group(1)
+                block = [line]
+                i += 1
+                while i < len(lines) and not _close_fence(lines[i], opener):
+                    block.append(lines[i])
+                    i += 1
+                block.append(lines[i] if i < len(lines) else opener)
+                i += 1
+                labels = [m.group(1) for m in map(LABEL.match, block) if m]
+                if not labels:
+                    raise ValueError(f"{path.name}: an exercise without :label:")
+                if "\n".join(kept).strip():
+                    parts.append(("markdown", "\n".join(kept).strip("\n"), {}))
+                kept = []
+                ex = Exercise(labels[0], path.stem, "\n".join(block))
+                exercises.append(ex)
+                by_label[ex.label] = ex
+                parts.append(("exercise", ex))
+                continue
+            kept.append(line)
+            i += 1
+        if "\n".join(kept).strip():
+            parts.append(("markdown", "\n".join(kept).strip("\n"), cell.metadata))
+    if solution is not None:
+        raise ValueError(f"{path.name}: solution of {solution.label} has no solution-end")
+    return Chapter(path.stem, parts, exercises, nb.metadata)
+
+
+def load_grading(path: Path = GRADING) -> dict[str, dict]:
+    spec = yaml.safe_load(path.read_text())
+    for label, entry in spec.items():
+        if entry.get("kind") not in ("auto", "manual"):
+            raise ValueError(f"{path.name}: {label}: kind must be auto or manual")
+        if entry["kind"] == "auto" and not {"stub", "test"} <= set(entry):
+            raise ValueError(f"{path.name}: {label}: an autograded exercise needs stub and test")
+        if not isinstance(entry.get("points"), (int, float)):
+            raise ValueError(f"{path.name}: {label}: points missing")
+    return spec
+
+
+def load_chapters(names: list[str] | None = None) -> list[Chapter]:
+    paths = sorted(CHAPTERS.glob("*.ipynb"))
+    if names:
+        paths = [p for p in paths if any(p.stem.startswith(n) for n in names)]
+    return [parse_chapter(p) for p in paths]
+
+
+def check_spec_covers(chapters: list[Chapter], spec: dict[str, dict], complete: bool = True) -> None:
+    labels = [ex.label for ch in chapters for ex in ch.exercises]
+    missing = [label for label in labels if label not in spec]
+    if missing:
+        raise SystemExit(f"tools/grading.yml has no entry for: {', '.join(missing)}")
+    extra = sorted(set(spec) - set(labels))
+    if complete and extra:
+        raise SystemExit(f"tools/grading.yml has entries for no exercise: {', '.join(extra)}")
+
+
+def student_notebook(chapter: Chapter, spec: dict[str, dict]) -> nbformat.NotebookNode:
+    """The chapter without solutions; a stub under each autograded exercise."""
+    nb = nbformat.v4.new_notebook(metadata=copy.deepcopy(chapter.metadata))
+    for part in chapter.parts:
+        if part[0] == "exercise":
+            ex, entry = part[1], spec[part[1].label]
+            nb.cells.append(nbformat.v4.new_markdown_cell(ex.text))
+            meta = {"mamlbook": {"exercise": ex.label, "points": entry["points"]}}
+            if entry["kind"] == "auto":
+                nb.cells.append(nbformat.v4.new_code_cell(entry["stub"].rstrip("\n"), metadata=meta))
+            else:
+                nb.cells.append(nbformat.v4.new_markdown_cell(MANUAL_ANSWER, metadata=meta))
+        elif part[0] == "code":
+            nb.cells.append(nbformat.v4.new_code_cell(part[1], metadata=copy.deepcopy(part[2])))
+        elif part[0] == "markdown":
+            nb.cells.append(nbformat.v4.new_markdown_cell(part[1], metadata=copy.deepcopy(part[2])))
+        else:
+            nb.cells.append(nbformat.v4.new_raw_cell(part[1]))
+    return nb
+
+
+def _raw(text: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_raw_cell(text)
+
+
+def otter_master(chapter: Chapter, spec: dict[str, dict]) -> nbformat.NotebookNode:
+    """The chapter in Otter Assign's format: one question per exercise."""
+    nb = nbformat.v4.new_notebook(metadata=copy.deepcopy(chapter.metadata))
+    config = {
+        "name": chapter.name,
+        "run_tests": False,  # tests/test_student_edition.py grades the reference solutions
+        "init_cell": True,
+        "check_all_cell": False,
+        "export_cell": False,
+        "solutions_pdf": False,
+        "template_pdf": False,
+        "show_question_points": True,
+        "tests": {"ok_format": False},  # exception-based tests: the checkers' messages
+        "generate": True,  # the autograder zip that `otter run -a` grades with
+    }
+    nb.cells.append(_raw("# ASSIGNMENT CONFIG\n" + yaml.safe_dump(config, sort_keys=False)))
+    for part in chapter.parts:
+        if part[0] == "code":
+            nb.cells.append(nbformat.v4.new_code_cell(part[1], metadata=copy.deepcopy(part[2])))
+            continue
+        if part[0] == "markdown":
+            nb.cells.append(nbformat.v4.new_markdown_cell(part[1], metadata=copy.deepcopy(part[2])))
+            continue
+        if part[0] != "exercise":
+            nb.cells.append(nbformat.v4.new_raw_cell(part[1]))
+            continue
+        ex, entry = part[1], spec[part[1].label]
+        auto = entry["kind"] == "auto"
+        question = {"name": ex.label, "points": entry["points"], "manual": not auto}
+        nb.cells.append(_raw("# BEGIN QUESTION\n" + yaml.safe_dump(question, sort_keys=False)))
+        nb.cells.append(nbformat.v4.new_markdown_cell(ex.text))
+        nb.cells.append(_raw("# BEGIN SOLUTION"))
+        if auto:
+            reference = reference_answer(ex, entry)
+            nb.cells.append(nbformat.v4.new_code_cell(
+                '""" # BEGIN PROMPT\n' + entry["stub"].rstrip("\n") + '\n""" # END PROMPT\n'
+                "# BEGIN SOLUTION NO PROMPT\n" + reference + "\n# END SOLUTION"))
+        else:
+            nb.cells.append(nbformat.v4.new_markdown_cell(ex.solution_md.strip("\n") or "(no solution)"))
+        nb.cells.append(_raw("# END SOLUTION"))
+        if auto:
+            nb.cells.append(_raw("# BEGIN TESTS"))
+            nb.cells.append(nbformat.v4.new_code_cell(otter_test(ex.label, entry["test"])))
+            nb.cells.append(_raw("# END TESTS"))
+        nb.cells.append(_raw("# END QUESTION"))
+    return nb
+
+
+def otter_test(label: str, expression: str) -> str:
+    """An exception-based Otter test: the checker's verdict, its message on failure.
+
+    Its parameters are the notebook's globals the expression reads (Otter passes them in;
+    a name the student did not define arrives as None, and the checker says what is wrong).
+    """
+    expression = expression.strip()
+    names = sorted({node.id for node in ast.walk(ast.parse(expression, mode="eval"))
+                    if isinstance(node, ast.Name) and node.id not in dir(builtins)})
+    return (f"def test_{label.replace('-', '_')}({', '.join(names)}):\n"
+            "    import contextlib, io\n"
+            "    said = io.StringIO()\n"
+            "    with contextlib.redirect_stdout(said):\n"
+            f"        verdict = {expression}\n"
+            "    assert verdict is True, said.getvalue().strip() or 'the check did not pass'")
+
+
+def reference_answer(ex: Exercise, entry: dict) -> str:
+    """The chapter's solution code, then the grading spec's line naming the answer."""
+    pieces = [ex.reference_code, entry.get("reference", "")]
+    return "\n\n".join(p.strip("\n") for p in pieces if p.strip())
+
+
+def write_book(out: Path, chapters: list[Chapter], spec: dict[str, dict]) -> None:
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "chapters").mkdir(parents=True)
+    for chapter in chapters:
+        nbformat.write(student_notebook(chapter, spec), out / "chapters" / f"{chapter.name}.ipynb")
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["title"] = config["title"] + " (student edition)"
+    config["only_build_toc_files"] = True
+    (out / "_config.yml").write_text(
+        "# Generated by tools/student_edition.py from the book's _config.yml: do not edit.\n"
+        + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    for name in ("_toc.yml", "intro.md", "references.md", "references.bib"):
+        shutil.copy(ROOT / name, out / name)
+    for name in ("_ext", "_assets", "_vendor"):
+        if (ROOT / name).exists():
+            (out / name).symlink_to(ROOT / name, target_is_directory=True)
+
+
+def write_assignments(out: Path, chapters: list[Chapter], spec: dict[str, dict]) -> None:
+    masters = out / "_masters"
+    masters.mkdir(parents=True, exist_ok=True)
+    otter = Path(sys.executable).with_name("otter")
+    for chapter in chapters:
+        master = masters / f"{chapter.name}.ipynb"
+        nbformat.write(otter_master(chapter, spec), master)
+        result = out / chapter.name
+        if result.exists():
+            shutil.rmtree(result)
+        subprocess.run([str(otter), "assign", "--no-pdfs", str(master), str(result)], check=True,
+                       cwd=masters)
+        (zipped,) = (result / "autograder").glob("*-autograder_*.zip")
+        zipped.rename(result / "autograder" / f"{chapter.name}-autograder.zip")  # a stable name
+        print(f"{chapter.name}: {result / 'student' / (chapter.name + '.ipynb')}, "
+              f"{result / 'autograder' / (chapter.name + '-autograder.zip')}")
+
+
+def fill(handout: Path, out: Path, wrong: dict[str, str] | None = None) -> dict[str, str]:
+    """Replace each stub of the handout by the chapter's reference solution (or a wrong answer).
+
+    Returns {label: the code that went in}.
+    """
+    spec = load_grading()
+    chapters = {ch.name: ch for ch in load_chapters()}
+    nb = nbformat.read(handout, as_version=4)
+    name = handout.stem
+    filled = {}
+    stubs = {spec[ex.label]["stub"].rstrip("\n"): ex for ex in chapters[name].exercises
+             if spec[ex.label]["kind"] == "auto"}
+    for cell in nb.cells:
+        ex = stubs.get(cell.source.rstrip("\n")) if cell.cell_type == "code" else None
+        if ex is None:
+            continue
+        code = (wrong or {}).get(ex.label) or reference_answer(ex, spec[ex.label])
+        cell.source = code
+        filled[ex.label] = code
+    missing = {ex.label for ex in stubs.values()} - set(filled)
+    if missing:
+        raise ValueError(f"{handout}: no stub cell found for {sorted(missing)}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out)
+    return filled
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    book = sub.add_parser("book", help="student notebooks and the book's configuration")
+    book.add_argument("--out", type=Path, default=ROOT / "_build" / "student-src")
+    assign = sub.add_parser("assign", help="Otter-Grader assignments, one per chapter")
+    assign.add_argument("--out", type=Path, default=ROOT / "_build" / "student" / "assignments")
+    for p in (book, assign):
+        p.add_argument("--chapters", nargs="*", help="chapter prefixes, e.g. 04 (default: all)")
+    fill_p = sub.add_parser("fill", help="fill a handout with the reference solutions")
+    fill_p.add_argument("handout", type=Path)
+    fill_p.add_argument("out", type=Path)
+    fill_p.add_argument("--wrong", nargs=2, action="append", metavar=("LABEL", "CODE"), default=[])
+    args = parser.parse_args(argv)
+    if args.command == "fill":
+        fill(args.handout, args.out, dict(args.wrong))
+        return
+    spec = load_grading()
+    chapters = load_chapters(args.chapters)
+    check_spec_covers(chapters, spec, complete=not args.chapters)
+    if args.command == "book":
+        write_book(args.out, chapters, spec)
+        print(f"student edition source: {args.out} ({len(chapters)} chapters)")
+    else:
+        write_assignments(args.out.resolve(), chapters, spec)
+    auto = [ex.label for ch in chapters for ex in ch.exercises if spec[ex.label]["kind"] == "auto"]
+    total = sum(len(ch.exercises) for ch in chapters)
+    print(f"{total} exercises: {len(auto)} autograded, {total - len(auto)} graded by hand")
+
+
+if __name__ == "__main__":
+    main()
