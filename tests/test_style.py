@@ -40,3 +40,21 @@ def test_chapters_stored_without_outputs(chapter):
     nb = json.loads(chapter.read_text())
     with_outputs = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and c.get("outputs")]
     assert not with_outputs, f"{chapter.name}: cells {with_outputs} are stored with outputs"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_code_in_markdown_fits_88_columns(chapter):
+    # Solutions and shell commands are fenced code in markdown cells: same column.
+    nb = json.loads(chapter.read_text())
+    long = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        inside = False
+        for line in "".join(cell["source"]).split("\n"):
+            if line.strip().startswith("```"):
+                inside = line.strip() in ("```python", "```bash", "```text") and not inside
+                continue
+            if inside and len(line) > 88:
+                long.append(line)
+    assert not long, f"{chapter.name}: {len(long)} fenced code lines over 88 characters: {long[:3]}"
