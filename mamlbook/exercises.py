@@ -6,7 +6,9 @@ seed), compares with the reference implementation, prints ``correct`` or
 never raises; an exception inside the reader's own code does, with its traceback.
 
 >>> from mamlbook.exercises import check_inner_step
->>> check_inner_step(lambda params, grads, lr: {k: p - lr * grads[k] for k, p in params.items()})
+>>> check_inner_step(
+...     lambda params, grads, lr: {k: p - lr * grads[k] for k, p in params.items()}
+... )
 correct: one inner SGD step matches (max error 0.00e+00, tolerance 1e-10)
 True
 """

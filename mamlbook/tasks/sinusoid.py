@@ -18,7 +18,8 @@ class SinusoidTasks:
     """Sampler of sinusoid tasks; all randomness comes from a ``torch.Generator``.
 
     >>> family = SinusoidTasks()
-    >>> batch = family.sample(25, support_shots=10, query_shots=10, generator=torch.Generator().manual_seed(0))
+    >>> generator = torch.Generator().manual_seed(0)
+    >>> batch = family.sample(25, support_shots=10, query_shots=10, generator=generator)
     >>> batch.x_support.shape
     torch.Size([25, 10, 1])
     """
