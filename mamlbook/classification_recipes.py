@@ -20,6 +20,7 @@ the chapter): 32 filters instead of 64, hundreds to 1,500 meta-iterations instea
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,8 +28,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor
 
-from . import checkpoints
-from .algorithms import proximal_adapt
+from . import checkpoints, checks
+from .algorithms import get_method, proximal_adapt
 from .convnet import ConvNet, accuracy_per_task
 from .device import get_device, seed_everything
 from .functional import adapt, batch_parameters, cross_entropy_per_task, detached, task_forward
@@ -69,6 +70,9 @@ class Recipe:
     rotations: bool = True
     glyph_seed: int = 0
     seed: int = 0
+    data: str = "glyphs"
+    lr_schedule: tuple = ()
+    eval_every: int = 0
 
     @property
     def query_shots(self) -> int:
@@ -101,6 +105,25 @@ def _recipes() -> dict[str, Recipe]:
 
 
 RECIPES: dict[str, Recipe] = _recipes()
+
+# ----------------------------------------------------------------------------- real Omniglot
+#
+# Trained on the 136 characters of the minimal set "small 1" (90° rotations as new
+# classes: 544 classes), scored on the 106 characters of the three alphabets only in
+# "small 2" (`mamlbook.tasks.omniglot_shipped.minimal_split`). ``lr_schedule`` holds
+# (iteration, factor) pairs: from that iteration on the outer learning rate is
+# ``outer_lr · factor``. The schedule depends on the iteration only, so a run stopped
+# at iteration N is exactly the recipe with ``iterations=N``. Every ``eval_every``
+# iterations the held-out accuracy on `CURVE_TASKS` fixed tasks is recorded with the
+# training wall-clock (the accuracy curve), and the checkpoint is saved.
+CURVE_TASKS = 500
+OMNIGLOT = {
+    "omniglot_maml_1shot": Recipe("maml", 1, 20_000, data="omniglot", lr_schedule=((14_000, 0.25),), eval_every=1000,
+                                  **_SETTINGS["maml"]),
+    "omniglot_maml_5shot": Recipe("maml", 5, 3_000, data="omniglot", outer_lr=2.5e-4, eval_every=500,
+                                  init_from="omniglot_maml_1shot", **{k: v for k, v in _SETTINGS["maml"].items()}),
+}
+RECIPES.update(OMNIGLOT)
 
 
 def build_model(recipe: Recipe, device=None) -> ConvNet:
@@ -146,11 +169,33 @@ def adapted_accuracy(model, params, tasks: TaskBatch, *, method: str, inner_lr: 
     return torch.cat(out)
 
 
+def omniglot_tasks(split: str, ways: int = 5, *, rotations: bool = False) -> ClassificationTasks:
+    """N-way tasks from the shipped minimal sets: ``"train"`` (small 1) or ``"test"`` (the 3 held-out alphabets)."""
+    from .tasks.omniglot_shipped import minimal_split
+
+    checks.one_of("split", split, {"train", "test"})
+    train, test = minimal_split()
+    chosen = train if split == "train" else test
+    return ClassificationTasks(chosen.images, ways, rotations=rotations, name=f"omniglot[{split}]")
+
+
+def held_out_tasks(shots: int, *, num_tasks: int = EVAL_TASKS, query_shots: int | None = None, ways: int = 5,
+                   seed: int = EVAL_SEED, device=None) -> TaskBatch:
+    """Fixed ``ways``-way ``shots``-shot tasks from the held-out alphabets (no rotations); query as many as shots."""
+    family = omniglot_tasks("test", ways)
+    return family.sample(num_tasks, shots, shots if query_shots is None else query_shots,
+                         generator=torch.Generator().manual_seed(seed + 100 * ways + shots), device=device)
+
+
 def evaluate_recipe(name: str, model, *, num_tasks: int = EVAL_TASKS, device=None) -> Tensor:
     """Accuracy ``(num_tasks,)`` of ``model`` on the first ``num_tasks`` fixed test tasks of recipe ``name``."""
     recipe = RECIPES[name]
-    tasks = evaluation_tasks(recipe.shots, ways=recipe.ways, query_shots=recipe.query_shots,
-                             glyph_seed=recipe.glyph_seed, device=get_device(device))
+    if recipe.data == "omniglot":
+        tasks = held_out_tasks(recipe.shots, num_tasks=num_tasks, ways=recipe.ways, query_shots=recipe.query_shots,
+                               device=get_device(device))
+    else:
+        tasks = evaluation_tasks(recipe.shots, ways=recipe.ways, query_shots=recipe.query_shots,
+                                 glyph_seed=recipe.glyph_seed, device=get_device(device))
     if num_tasks < tasks.num_tasks:
         tasks = TaskBatch(*(getattr(tasks, k)[:num_tasks] for k in ("x_support", "y_support", "x_query", "y_query")))
     params = dict(model.named_parameters())
@@ -178,6 +223,9 @@ def regenerate(name: str, device=None, progress: bool = True, iterations: int | 
     if recipe.init_from is not None:
         _, init_meta = checkpoints.load_checkpoint(checkpoints.pretrained_path(recipe.init_from), model)
         init_seconds = float(init_meta.get("seconds_total", init_meta.get("seconds", 0.0)))
+    if recipe.data == "omniglot":
+        return _train_omniglot(name, recipe, settings, model, generator, device, init_seconds=init_seconds,
+                               progress=progress, save=save, eval_tasks=eval_tasks)
     family = glyph_tasks("background", recipe.ways, rotations=recipe.rotations, seed=recipe.glyph_seed)
     options = dict(recipe.method_options, loss_fn=cross_entropy_per_task)
     history = meta_train(model, family, method=recipe.method, iterations=settings["iterations"], generator=generator,
@@ -199,6 +247,83 @@ def regenerate(name: str, device=None, progress: bool = True, iterations: int | 
     if save:
         checkpoints.save_checkpoint(checkpoints.PRETRAINED_DIR / f"{name}.pt", model, metadata=metadata)
     return metadata
+
+
+def _train_omniglot(name: str, recipe: Recipe, settings: dict, model, generator, device, *, init_seconds: float,
+                    progress: bool, save: bool, eval_tasks: int) -> dict:
+    """Meta-train on small 1 with the accuracy curve on held-out alphabets; save at every evaluation."""
+    family = omniglot_tasks("train", recipe.ways, rotations=recipe.rotations)
+    curve_set = held_out_tasks(recipe.shots, num_tasks=CURVE_TASKS, ways=recipe.ways, query_shots=recipe.query_shots,
+                               seed=EVAL_SEED + 1, device=device)
+    step_fn = get_method(recipe.method)
+    options = dict(recipe.method_options, loss_fn=cross_entropy_per_task)
+    params = dict(model.named_parameters())
+    opt_cls = torch.optim.Adam if recipe.optimizer == "adam" else torch.optim.SGD
+    opt = opt_cls(params.values(), lr=recipe.outer_lr)
+    iterations = settings["iterations"]
+    curve: list[list[float]] = []  # [iteration, training seconds, held-out accuracy, mean meta-loss since last]
+    losses: list[float] = []
+    seconds = 0.0
+
+    def record(it: int) -> None:
+        acc = adapted_accuracy(model, params, curve_set, method=recipe.method, inner_lr=recipe.inner_lr,
+                               steps=recipe.test_steps, method_options=recipe.method_options)
+        window = losses[-recipe.eval_every:] if recipe.eval_every else losses
+        curve.append([it, round(seconds, 2), round(float(acc.mean()), 5),
+                      round(sum(window) / len(window), 5) if window else float("nan")])
+        if progress:
+            print(f"{name}: iteration {it}, {seconds:.0f} s, held-out accuracy {100 * float(acc.mean()):.2f}%",
+                  flush=True)
+        if save:
+            checkpoints.save_checkpoint(checkpoints.PRETRAINED_DIR / f"{name}.pt", model,
+                                        metadata=_metadata(name, settings, recipe, device, seconds, init_seconds,
+                                                           losses, curve, None, 0.0))
+
+    record(0)
+    for it in range(iterations):
+        lr = recipe.outer_lr
+        for start, factor in recipe.lr_schedule:
+            if it >= start:
+                lr = recipe.outer_lr * factor
+        for group in opt.param_groups:
+            group["lr"] = lr
+        begin = time.perf_counter()
+        tasks = family.sample(recipe.meta_batch_size, recipe.shots, recipe.query_shots, generator=generator,
+                              device=device)
+        step = step_fn(model, params, tasks, inner_lr=recipe.inner_lr, inner_steps=recipe.inner_steps, **options)
+        loss = float(step.meta_loss)
+        if not math.isfinite(loss):
+            raise checks.DivergenceError(f"meta-loss is {loss} at iteration {it} of {name}: training diverged")
+        for k, p in params.items():
+            p.grad = step.grads[k]
+        opt.step()
+        seconds += time.perf_counter() - begin
+        losses.append(loss)
+        if recipe.eval_every and (it + 1) % recipe.eval_every == 0 and it + 1 < iterations:
+            record(it + 1)
+    record(iterations)
+    start = time.perf_counter()
+    accuracy = evaluate_recipe(name, model, num_tasks=eval_tasks, device=device)
+    eval_seconds = time.perf_counter() - start
+    metadata = _metadata(name, settings, recipe, device, seconds, init_seconds, losses, curve, accuracy, eval_seconds)
+    if save:
+        checkpoints.save_checkpoint(checkpoints.PRETRAINED_DIR / f"{name}.pt", model, metadata=metadata)
+        (checkpoints.PRETRAINED_DIR / f"{name}.curve.json").write_text(json.dumps(
+            {"recipe": name, "columns": ["iteration", "train_seconds", "held_out_accuracy", "mean_meta_loss"],
+             "curve_tasks": CURVE_TASKS, "threads": torch.get_num_threads(), "device": str(device),
+             "init_seconds": init_seconds, "curve": curve}, indent=1) + "\n")
+    return metadata
+
+
+def _metadata(name, settings, recipe, device, seconds, init_seconds, losses, curve, accuracy, eval_seconds) -> dict:
+    window = min(100, len(losses)) or 1
+    return {"recipe": name, "settings": json.dumps(settings), "init_from": recipe.init_from or "",
+            "seconds": seconds, "seconds_total": seconds + init_seconds, "eval_seconds": eval_seconds,
+            "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "created": time.strftime("%Y-%m-%d"), "iterations_done": len(losses),
+            "final_meta_loss_mean_last_100": sum(losses[-window:]) / window if losses else float("nan"),
+            "meta_loss_every_10": losses[::10], "curve": curve,
+            "test_accuracy": [] if accuracy is None else [round(float(a), 6) for a in accuracy.cpu()]}
 
 
 def load_recipe(name: str, device=None) -> tuple[ConvNet, dict]:
