@@ -4,9 +4,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --quiet --disable-pip-version-check
 STAMP  := $(VENV)/.installed
-JB_FLAGS := -W -n --keep-going
+# --all: Sphinx re-reads only changed pages, but a change in mamlbook/ changes every page.
+JB_FLAGS := -W -n --keep-going --all
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
 # One intra-op thread: at this book's tensor sizes a second thread barely helps, and on a
 # busy machine OpenMP's spin-waiting makes two threads up to 10x slower than one.
 export OMP_NUM_THREADS ?= 1
@@ -29,7 +29,8 @@ book: setup assets
 	$(VENV)/bin/jupyter-book build . $(JB_FLAGS)
 
 unit: setup
-	$(PY) -m pytest tests -q --ignore=tests/browser
+	# Unit tests draw no figure on screen: the non-GUI backend (chapters use inline SVG).
+	MPLBACKEND=Agg $(PY) -m pytest tests -q --ignore=tests/browser
 
 nbval: setup
 	$(PY) -m pytest --nbval-lax --durations=0 -p no:cacheprovider chapters

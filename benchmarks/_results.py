@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-RESULTS = Path(__file__).resolve().parent / "results"
+# The results ship with the package (the chapters read them with mamlbook.results.load).
+RESULTS = Path(__file__).resolve().parents[1] / "mamlbook" / "results"
 
 
 def write(results: dict, out: Path, plot: Callable[[dict, Path], None], script: str, argv: list[str] | None) -> None:

@@ -7,7 +7,7 @@ not hidden: a chapter that fails is listed with its failing cells.
 
 Run (a few minutes: it executes the whole book)::
 
-    .venv/bin/python benchmarks/book_time.py            # writes benchmarks/results/book_time.json
+    .venv/bin/python benchmarks/book_time.py            # writes mamlbook/results/book_time.json
     .venv/bin/python benchmarks/book_time.py chapters/02_maml.ipynb
 """
 from __future__ import annotations

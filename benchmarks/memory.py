@@ -18,7 +18,7 @@ data that exist before the step are not counted. On CUDA:
 
 Run (about a minute)::
 
-    .venv/bin/python benchmarks/memory.py            # writes benchmarks/results/memory.{json,png}
+    .venv/bin/python benchmarks/memory.py            # writes mamlbook/results/memory.{json,png}
     .venv/bin/python benchmarks/memory.py --device cuda
 """
 from __future__ import annotations
@@ -161,7 +161,7 @@ def main(argv=None):
     parser.add_argument("--inner-steps", type=int, nargs="+", default=list(STEPS))
     parser.add_argument("--meta-batch", type=int, default=25)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default=None, help="default: benchmarks/results/memory.json (memory_cuda.json on CUDA)")
+    parser.add_argument("--out", default=None, help="default: mamlbook/results/memory.json (memory_cuda.json on CUDA)")
     args = parser.parse_args(argv)
     device = mb.get_device(args.device)
     results = run(device, args.inner_steps, args.meta_batch, args.threads)

@@ -29,7 +29,7 @@ any other operation, best of 200, in the same run; their FLOPs are counted with
 Run (about 2 minutes, most of it compiling)::
 
     .venv/bin/pip install -r benchmarks/requirements.txt
-    .venv/bin/python benchmarks/throughput.py            # writes benchmarks/results/throughput.{json,png}
+    .venv/bin/python benchmarks/throughput.py            # writes mamlbook/results/throughput.{json,png}
 """
 from __future__ import annotations
 

@@ -3,41 +3,57 @@
 The public API, flat::
 
     from mamlbook import SinusoidTasks, SinusoidMLP, get_method, meta_train, adaptation_curve
+
+Every name below is imported on first use (PEP 562), so that ``import mamlbook`` costs
+nothing until it is used and ``python -m mamlbook --help`` never imports torch; ``mb.X``
+and ``from mamlbook import X`` work as with eager imports.
 """
-from .algorithms import MetaStep, get_method, method_names
-from .checks import DivergenceError
-from .checkpoints import load_checkpoint, pretrained_path, save_checkpoint
-from .device import describe_device, get_device, seed_everything
-from .evaluate import adaptation_curve, adapted_predictions, mean_and_ci95, proximal_adaptation_curve
-from .functional import (adapt, batch_parameters, cross_entropy_per_task, detached, mse_per_task, parameters_of,
-                         task_forward, task_losses)
-from .models import SinusoidMLP, TaskLinear
-from . import diagnostics, exercises, hessian, plotting, recipes
-from .tasks import SinusoidTasks, TaskBatch
-from .train import History, meta_train
+import importlib
 
-__version__ = "0.1.0"
-__all__ = [name for name in dir() if not name.startswith("_")]
+__version__ = "0.1.0"  # the one source of the version (pyproject.toml reads it; `python -m mamlbook --version`)
 
-# Reptile, iMAML, Hessian tools (issue 3)
-from .algorithms import imaml, maml, reptile
-from .functional import flatten_params, unflatten_params
-from .hessian import (conjugate_gradient, full_hessian, gauss_newton_split, hessian_vector_product,
-                      inner_loop_jacobian, inner_step_jacobian, loss_function, maml_gradient_by_matrices)
+# submodule -> the public names it defines
+_EXPORTS = {
+    "algorithms": ["MetaStep", "get_method", "method_names", "imaml", "maml", "reptile"],
+    "checks": ["DivergenceError"],
+    "checkpoints": ["load_checkpoint", "pretrained_path", "save_checkpoint"],
+    "device": ["describe_device", "get_device", "seed_everything"],
+    "evaluate": ["adaptation_curve", "adapted_predictions", "mean_and_ci95", "proximal_adaptation_curve"],
+    "functional": ["adapt", "batch_parameters", "cross_entropy_per_task", "detached", "mse_per_task", "parameters_of",
+                   "task_forward", "task_losses", "flatten_params", "unflatten_params"],
+    "models": ["SinusoidMLP", "TaskLinear"],
+    "tasks": ["SinusoidTasks", "TaskBatch", "ClassificationTasks", "load_glyphs", "load_omniglot"],
+    "train": ["History", "meta_train"],
+    # Reptile, iMAML, Hessian tools (issue 3)
+    "hessian": ["conjugate_gradient", "full_hessian", "gauss_newton_split", "hessian_vector_product",
+                "inner_loop_jacobian", "inner_step_jacobian", "loss_function", "maml_gradient_by_matrices"],
+    # Few-shot classification (issue 6); mamlbook.classification_recipes is imported on demand
+    "convnet": ["ConvNet", "accuracy_per_task"],
+    # The compiled meta-step (issue 7)
+    "compiled": ["compile_method"],
+}
+_ORIGIN = {name: module for module, names in _EXPORTS.items() for name in names}
+_SUBMODULES = ["algorithms", "checkpoints", "checks", "compiled", "device", "diagnostics", "evaluate", "exercises",
+               "functional", "hessian", "models", "notebook", "plotting", "recipes", "results", "tasks", "train"]
 
-__all__ += ["imaml", "maml", "reptile", "flatten_params", "unflatten_params", "conjugate_gradient", "full_hessian",
-            "gauss_newton_split", "hessian_vector_product", "inner_loop_jacobian", "inner_step_jacobian",
-            "loss_function", "maml_gradient_by_matrices"]
+__all__ = sorted(set(_ORIGIN) | set(_SUBMODULES))
 
-# Few-shot classification (issue 6)
-from .convnet import ConvNet, accuracy_per_task
-from .tasks import ClassificationTasks, load_glyphs, load_omniglot
 
-# (mamlbook.classification_recipes is imported on demand: it is also run with `python -m`.)
-__all__ += ["ConvNet", "accuracy_per_task", "ClassificationTasks", "load_glyphs", "load_omniglot"]
+def __getattr__(name: str):
+    if name.startswith("_"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name in _ORIGIN:
+        value = getattr(importlib.import_module(f".{_ORIGIN[name]}", __name__), name)
+    else:
+        try:
+            value = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
 
-# The compiled meta-step (issue 7)
-from . import compiled
-from .compiled import compile_method
 
-__all__ += ["compiled", "compile_method"]
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -23,6 +23,7 @@ Three CPU-specific settings, each measured on the book's shapes (Performance cha
   thousand numbers) waking a second thread costs more than it saves; the matrix
   products still use all of ``torch.get_num_threads()``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -41,8 +42,12 @@ def _static_cpu_product(node: torch.fx.Node, offsets: dict) -> tuple | None:
     """``(A, B, (m, k, n))`` if ``node`` is one of ``offsets``' batched products (``offsets``
     maps the op to the position of ``A`` in its arguments) on CPU, with static shapes and
     no ``alpha``/``beta`` scaling; else None."""
-    if node.op != "call_function" or node.target not in offsets or node.kwargs.get("alpha", 1) != 1 \
-            or node.kwargs.get("beta", 1) != 1:
+    if (
+        node.op != "call_function"
+        or node.target not in offsets
+        or node.kwargs.get("alpha", 1) != 1
+        or node.kwargs.get("beta", 1) != 1
+    ):
         return None
     first = offsets[node.target]
     if len(node.args) != first + 2:
@@ -74,7 +79,12 @@ def rewrite_narrow_bmm(graph: torch.fx.Graph) -> None:
             continue
         a, b, _ = found
         with graph.inserting_before(node):
-            product = _transposed(graph, graph.call_function(bmm, (_transposed(graph, b), _transposed(graph, a))))
+            product = _transposed(
+                graph,
+                graph.call_function(
+                    bmm, (_transposed(graph, b), _transposed(graph, a))
+                ),
+            )
         node.replace_all_uses_with(product)
         graph.erase_node(node)
 
@@ -96,14 +106,30 @@ def decompose_thin_products(graph: torch.fx.Graph) -> None:
             continue
         a, b, (m, k, n) = found
         with graph.inserting_before(node):
-            if k == 1:      # outer product
+            if k == 1:  # outer product
                 product = graph.call_function(aten.mul.Tensor, (a, b))
-            elif n == 1:    # matrix times vector: (T, m, k) * (T, 1, k), summed over k
-                product = graph.call_function(aten.sum.dim_IntList,
-                                              (graph.call_function(aten.mul.Tensor, (a, _transposed(graph, b))), [2], True))
-            else:           # m == 1: (T, k, 1) * (T, k, n), summed over k
-                product = graph.call_function(aten.sum.dim_IntList,
-                                              (graph.call_function(aten.mul.Tensor, (_transposed(graph, a), b)), [1], True))
+            elif n == 1:  # matrix times vector: (T, m, k) * (T, 1, k), summed over k
+                product = graph.call_function(
+                    aten.sum.dim_IntList,
+                    (
+                        graph.call_function(
+                            aten.mul.Tensor, (a, _transposed(graph, b))
+                        ),
+                        [2],
+                        True,
+                    ),
+                )
+            else:  # m == 1: (T, k, 1) * (T, k, n), summed over k
+                product = graph.call_function(
+                    aten.sum.dim_IntList,
+                    (
+                        graph.call_function(
+                            aten.mul.Tensor, (_transposed(graph, a), b)
+                        ),
+                        [1],
+                        True,
+                    ),
+                )
             if offsets[node.target]:
                 product = graph.call_function(aten.add.Tensor, (node.args[0], product))
         node.replace_all_uses_with(product)
@@ -135,8 +161,15 @@ def inductor_options(device_type: str = "cpu") -> dict:
     return {"post_grad_custom_post_pass": _cpu_graph_passes(), "cpp.threads": 1}
 
 
-def compile_method(method: str | Callable[..., MetaStep], model: nn.Module, *, inner_lr: float,
-                   inner_steps: int = 1, device_type: str = "cpu", **options) -> Callable[[Params, TaskBatch], MetaStep]:
+def compile_method(
+    method: str | Callable[..., MetaStep],
+    model: nn.Module,
+    *,
+    inner_lr: float,
+    inner_steps: int = 1,
+    device_type: str = "cpu",
+    **options,
+) -> Callable[[Params, TaskBatch], MetaStep]:
     """A compiled ``(params, tasks) -> MetaStep`` for one method and fixed settings.
 
     The returned function computes exactly what ``get_method(method)(model, params,
@@ -160,7 +193,9 @@ def compile_method(method: str | Callable[..., MetaStep], model: nn.Module, *, i
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     checks.positive_float("inner_lr", inner_lr)
-    checks.int_in_range("inner_steps", inner_steps, 0)  # 0 only for "pretrain"; each method checks its own range
+    checks.int_in_range(
+        "inner_steps", inner_steps, 0
+    )  # 0 only for "pretrain"; each method checks its own range
     checks.one_of("device_type", device_type, {"cpu", "cuda"})
     import torch._dynamo
 
@@ -172,20 +207,42 @@ def compile_method(method: str | Callable[..., MetaStep], model: nn.Module, *, i
     def graph(values: tuple[torch.Tensor, ...], x_support, y_support, x_query, y_query):
         # Tensors in, tensors out: dynamo's checks on every call (its guards) then need
         # not walk the caller's dicts and dataclasses.
-        step = fn(model, dict(zip(names, values)), TaskBatch(x_support, y_support, x_query, y_query),
-                  inner_lr=inner_lr, inner_steps=inner_steps, **options)
-        return (step.meta_loss, tuple(step.grads[k] for k in names), step.support_loss, step.query_loss,
-                step.diagnostics)
+        step = fn(
+            model,
+            dict(zip(names, values)),
+            TaskBatch(x_support, y_support, x_query, y_query),
+            inner_lr=inner_lr,
+            inner_steps=inner_steps,
+            **options,
+        )
+        return (
+            step.meta_loss,
+            tuple(step.grads[k] for k in names),
+            step.support_loss,
+            step.query_loss,
+            step.diagnostics,
+        )
 
-    compiled = torch.compile(graph, fullgraph=True, dynamic=False, options=inductor_options(device_type))
+    compiled = torch.compile(
+        graph, fullgraph=True, dynamic=False, options=inductor_options(device_type)
+    )
 
     def meta_step(params: Params, tasks: TaskBatch) -> MetaStep:
         if not names:
             names.extend(params)
         elif list(params) != names:
-            raise ValueError(f"params must have the names {names} (those of the first call), got {list(params)}")
+            raise ValueError(
+                f"params must have the names {names} (those of the first call), got {list(params)}"
+            )
         meta_loss, grads, support_loss, query_loss, diagnostics = compiled(
-            tuple(params.values()), tasks.x_support, tasks.y_support, tasks.x_query, tasks.y_query)
-        return MetaStep(meta_loss, dict(zip(names, grads)), support_loss, query_loss, diagnostics)
+            tuple(params.values()),
+            tasks.x_support,
+            tasks.y_support,
+            tasks.x_query,
+            tasks.y_query,
+        )
+        return MetaStep(
+            meta_loss, dict(zip(names, grads)), support_loss, query_loss, diagnostics
+        )
 
     return meta_step

@@ -14,6 +14,7 @@ call, and how well two meta-gradients agree (during training, too).
 * `agreement_during_training`: meta-train with one method and, every few iterations,
   compare its meta-gradient with another method's on the *same* meta-batch.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,6 +35,7 @@ from .functional import Params, flatten_params, parameters_of, unflatten_params
 # Memory: the tensors autograd saves for backward
 # --------------------------------------------------------------------------------------
 
+
 @dataclass
 class SavedTensorStats:
     """What autograd saved for backward while a function ran.
@@ -51,7 +53,9 @@ class SavedTensorStats:
     count: int = 0
     total_bytes: int = 0
     peak_bytes: int = 0
-    _live: dict = field(default_factory=dict, repr=False)   # storage key -> [references, bytes]
+    _live: dict = field(
+        default_factory=dict, repr=False
+    )  # storage key -> [references, bytes]
     _live_bytes: int = field(default=0, repr=False)
 
     def _save(self, t: Tensor) -> tuple:
@@ -59,7 +63,10 @@ class SavedTensorStats:
         try:
             storage = t.untyped_storage()
             key, nbytes = (str(t.device), storage.data_ptr()), storage.nbytes()
-        except (RuntimeError, NotImplementedError):  # tensors without a plain storage: count their elements
+        except (
+            RuntimeError,
+            NotImplementedError,
+        ):  # tensors without a plain storage: count their elements
             key, nbytes = ("id", id(t)), t.numel() * t.element_size()
         entry = self._live.get(key)
         if entry is None:
@@ -94,7 +101,9 @@ class _Saved:
         self.stats._release(self.key)
 
 
-def saved_tensor_memory(fn: Callable[..., Any], *args, **kwargs) -> tuple[Any, SavedTensorStats]:
+def saved_tensor_memory(
+    fn: Callable[..., Any], *args, **kwargs
+) -> tuple[Any, SavedTensorStats]:
     """Run ``fn(*args, **kwargs)`` and measure the tensors autograd saves for backward.
 
     Every tensor an operation saves for its backward pass (in the forward, and in a
@@ -116,7 +125,9 @@ def saved_tensor_memory(fn: Callable[..., Any], *args, **kwargs) -> tuple[Any, S
     >>> stats.peak_bytes
     """
     stats = SavedTensorStats()
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: _Saved(t, stats), lambda s: s.tensor):
+    with torch.autograd.graph.saved_tensors_hooks(
+        lambda t: _Saved(t, stats), lambda s: s.tensor
+    ):
         result = fn(*args, **kwargs)
     return result, stats
 
@@ -125,7 +136,10 @@ def saved_tensor_memory(fn: Callable[..., Any], *args, **kwargs) -> tuple[Any, S
 # Time
 # --------------------------------------------------------------------------------------
 
-def time_per_call(fn: Callable[[], Any], repeats: int = 10, warmup: int = 1, statistic: str = "min") -> float:
+
+def time_per_call(
+    fn: Callable[[], Any], repeats: int = 10, warmup: int = 1, statistic: str = "min"
+) -> float:
     """Seconds per call of ``fn()``: the minimum (default) or median over ``repeats`` timed calls.
 
     ``warmup`` untimed calls come first (caches, lazy initialisation). On a CPU shared
@@ -154,9 +168,16 @@ def time_per_call(fn: Callable[[], Any], repeats: int = 10, warmup: int = 1, sta
 # Curvature: the top eigenvalue of a positive semi-definite matrix
 # --------------------------------------------------------------------------------------
 
-def top_eigenvalue(matrix: Tensor | Callable[[Tensor], Tensor], size: int | None = None, *, iterations: int = 200,
-                   generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64,
-                   device=None) -> float:
+
+def top_eigenvalue(
+    matrix: Tensor | Callable[[Tensor], Tensor],
+    size: int | None = None,
+    *,
+    iterations: int = 200,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float64,
+    device=None,
+) -> float:
     """Largest eigenvalue of a symmetric positive semi-definite matrix by power iteration.
 
     ``matrix`` is a ``(P, P)`` tensor or a function ``v ↦ A v`` on ``(P,)`` vectors (e.g.
@@ -177,7 +198,9 @@ def top_eigenvalue(matrix: Tensor | Callable[[Tensor], Tensor], size: int | None
         checks.positive_int("size", size)
         matvec = matrix
     else:
-        raise TypeError(f"matrix must be a square tensor or a function v -> A v, got {type(matrix).__name__}")
+        raise TypeError(
+            f"matrix must be a square tensor or a function v -> A v, got {type(matrix).__name__}"
+        )
     v = torch.randn(size, generator=generator, dtype=dtype).to(device)
     v = v / v.norm()
     value = 0.0
@@ -206,7 +229,9 @@ def gauss_newton_top_eigenvalue(model: nn.Module, params: Params, x: Tensor) -> 
     like = {k: v.detach() for k, v in params.items()}
 
     def outputs(w: Tensor) -> Tensor:
-        return torch.func.functional_call(model, unflatten_params(w, like), (x,)).reshape(-1)
+        return torch.func.functional_call(
+            model, unflatten_params(w, like), (x,)
+        ).reshape(-1)
 
     jac = torch.func.jacrev(outputs)(flatten_params(like))
     return float(torch.linalg.eigvalsh(2.0 / jac.shape[0] * jac @ jac.T)[-1])
@@ -215,6 +240,7 @@ def gauss_newton_top_eigenvalue(model: nn.Module, params: Params, x: Tensor) -> 
 # --------------------------------------------------------------------------------------
 # Agreement of two gradients
 # --------------------------------------------------------------------------------------
+
 
 class GradientAgreement(NamedTuple):
     """``cosine = ⟨a, b⟩ / (‖a‖‖b‖)`` and ``norm_ratio = ‖b‖ / ‖a‖`` (``a`` is the reference)."""
@@ -232,7 +258,9 @@ def _flat(g: Params | Tensor, name: str) -> Tensor:
     return g.detach().reshape(-1)
 
 
-def gradient_agreement(reference: Params | Tensor, other: Params | Tensor) -> GradientAgreement:
+def gradient_agreement(
+    reference: Params | Tensor, other: Params | Tensor
+) -> GradientAgreement:
     """How well ``other`` (e.g. the first-order meta-gradient) agrees with ``reference`` (exact).
 
     Both are dicts of tensors with the same keys and shapes (as in `MetaStep.grads`) or
@@ -240,12 +268,20 @@ def gradient_agreement(reference: Params | Tensor, other: Params | Tensor) -> Gr
     directions, −1 for opposite ones; the norm ratio is ``‖other‖ / ‖reference‖``.
     Cosine and ratio are ``nan`` if a gradient is exactly zero.
     """
-    if isinstance(reference, dict) and isinstance(other, dict) and set(reference) != set(other):
-        raise ValueError(f"reference and other must have the same keys, got {sorted(reference)} and {sorted(other)}")
+    if (
+        isinstance(reference, dict)
+        and isinstance(other, dict)
+        and set(reference) != set(other)
+    ):
+        raise ValueError(
+            f"reference and other must have the same keys, got {sorted(reference)} and {sorted(other)}"
+        )
     a = _flat(reference, "reference").double()
     b = _flat(other, "other").double()
     if a.shape != b.shape:
-        raise ValueError(f"reference and other must have the same number of entries, got {a.numel()} and {b.numel()}")
+        raise ValueError(
+            f"reference and other must have the same number of entries, got {a.numel()} and {b.numel()}"
+        )
     na, nb = float(a.norm()), float(b.norm())
     if na == 0.0 or nb == 0.0:
         return GradientAgreement(math.nan, math.nan if na == 0.0 else math.inf)
@@ -261,15 +297,30 @@ class AgreementHistory:
     iterations: list[int] = field(default_factory=list)
     cosine: list[float] = field(default_factory=list)
     norm_ratio: list[float] = field(default_factory=list)
-    meta_loss: list[float] = field(default_factory=list)   # of the trained method, at every iteration
+    meta_loss: list[float] = field(
+        default_factory=list
+    )  # of the trained method, at every iteration
     seconds: float = 0.0
 
 
-def agreement_during_training(model: nn.Module, family, *, iterations: int, every: int, generator: torch.Generator,
-                              train_method: str = "maml", reference: str = "maml", other: str = "fomaml",
-                              meta_batch_size: int = 25, support_shots: int = 10, query_shots: int = 10,
-                              inner_lr: float = 0.01, inner_steps: int = 1, outer_lr: float = 1e-3,
-                              device=None) -> AgreementHistory:
+def agreement_during_training(
+    model: nn.Module,
+    family,
+    *,
+    iterations: int,
+    every: int,
+    generator: torch.Generator,
+    train_method: str = "maml",
+    reference: str = "maml",
+    other: str = "fomaml",
+    meta_batch_size: int = 25,
+    support_shots: int = 10,
+    query_shots: int = 10,
+    inner_lr: float = 0.01,
+    inner_steps: int = 1,
+    outer_lr: float = 1e-3,
+    device=None,
+) -> AgreementHistory:
     """Meta-train ``model`` in place with ``train_method`` (Adam) and watch two meta-gradients.
 
     At iterations ``0, every, 2·every, …`` both ``reference`` and ``other`` (registered
@@ -284,8 +335,14 @@ def agreement_during_training(model: nn.Module, family, *, iterations: int, ever
     checks.positive_int("meta_batch_size", meta_batch_size)
     checks.positive_float("outer_lr", outer_lr)
     if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-    train_fn, ref_fn, other_fn = get_method(train_method), get_method(reference), get_method(other)
+        raise TypeError(
+            f"generator must be a torch.Generator, got {type(generator).__name__}"
+        )
+    train_fn, ref_fn, other_fn = (
+        get_method(train_method),
+        get_method(reference),
+        get_method(other),
+    )
     params = parameters_of(model)
     device = device if device is not None else next(iter(params.values())).device
     opt = torch.optim.Adam(params.values(), lr=outer_lr)
@@ -293,19 +350,35 @@ def agreement_during_training(model: nn.Module, family, *, iterations: int, ever
     settings = dict(inner_lr=inner_lr, inner_steps=inner_steps)
     start = time.perf_counter()
     for it in range(iterations):
-        tasks = family.sample(meta_batch_size, support_shots, query_shots, generator=generator, device=device)
+        tasks = family.sample(
+            meta_batch_size,
+            support_shots,
+            query_shots,
+            generator=generator,
+            device=device,
+        )
         step = train_fn(model, params, tasks, **settings)
         if it % every == 0:
-            ref_step = step if reference == train_method else ref_fn(model, params, tasks, **settings)
-            other_step = step if other == train_method else other_fn(model, params, tasks, **settings)
+            ref_step = (
+                step
+                if reference == train_method
+                else ref_fn(model, params, tasks, **settings)
+            )
+            other_step = (
+                step
+                if other == train_method
+                else other_fn(model, params, tasks, **settings)
+            )
             agreement = gradient_agreement(ref_step.grads, other_step.grads)
             history.iterations.append(it)
             history.cosine.append(agreement.cosine)
             history.norm_ratio.append(agreement.norm_ratio)
         loss = float(step.meta_loss)
         if not math.isfinite(loss):
-            raise checks.DivergenceError(f"meta-loss is {loss} at iteration {it} of {train_method}: training diverged. "
-                                         f"Try a smaller outer_lr (now {outer_lr}) or inner_lr (now {inner_lr}).")
+            raise checks.DivergenceError(
+                f"meta-loss is {loss} at iteration {it} of {train_method}: training diverged. "
+                f"Try a smaller outer_lr (now {outer_lr}) or inner_lr (now {inner_lr})."
+            )
         for name, p in params.items():
             p.grad = step.grads[name]
         opt.step()

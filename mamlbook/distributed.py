@@ -19,6 +19,7 @@ Launch::
     torchrun --nproc_per_node 2 -m mamlbook train --distributed --method maml --iterations 70000
     torchrun --nproc_per_node 2 -m mamlbook.distributed --method maml --iterations 70000   # the same
 """
+
 from __future__ import annotations
 
 import functools
@@ -43,8 +44,10 @@ def init_from_environment(backend: str | None = None) -> tuple[int, int, torch.d
     """
     for var in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         if var not in os.environ:
-            raise RuntimeError(f"environment variable {var} is not set: launch with torchrun, e.g. "
-                               f"`torchrun --nproc_per_node 2 -m mamlbook train --distributed`")
+            raise RuntimeError(
+                f"environment variable {var} is not set: launch with torchrun, e.g. "
+                f"`torchrun --nproc_per_node 2 -m mamlbook train --distributed`"
+            )
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     checks.one_of("backend", backend, {"gloo", "nccl"})
@@ -65,7 +68,9 @@ def shard(tasks: TaskBatch, rank: int, world_size: int) -> TaskBatch:
     return tasks.split(world_size)[rank]
 
 
-def all_reduce_mean(step: MetaStep, num_local: int, num_total: int, group=None) -> MetaStep:
+def all_reduce_mean(
+    step: MetaStep, num_local: int, num_total: int, group=None
+) -> MetaStep:
     """Combine every process's `MetaStep` into that of the whole meta-batch.
 
     ``grads`` and ``meta_loss`` are means over each process's ``num_local`` tasks; they
@@ -76,20 +81,31 @@ def all_reduce_mean(step: MetaStep, num_local: int, num_total: int, group=None) 
     """
     names = list(step.grads)
     like = step.grads[names[0]]
-    losses = torch.stack([step.meta_loss.reshape(()), step.support_loss.mean()]).to(like)
-    flat = torch.cat([step.grads[k].reshape(-1) for k in names] + [losses]) * (num_local / num_total)
+    losses = torch.stack([step.meta_loss.reshape(()), step.support_loss.mean()]).to(
+        like
+    )
+    flat = torch.cat([step.grads[k].reshape(-1) for k in names] + [losses]) * (
+        num_local / num_total
+    )
     dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
     grads, i = {}, 0
     for k in names:
         n = step.grads[k].numel()
-        grads[k] = flat[i:i + n].view_as(step.grads[k])
+        grads[k] = flat[i : i + n].view_as(step.grads[k])
         i += n
     diagnostics = {**step.diagnostics, "support_loss_mean": flat[-1]}
     return MetaStep(flat[-2], grads, step.support_loss, step.query_loss, diagnostics)
 
 
-def distributed_meta_step(method: str, model: nn.Module, params: Params, tasks: TaskBatch, *, group=None,
-                          **options) -> MetaStep:
+def distributed_meta_step(
+    method: str,
+    model: nn.Module,
+    params: Params,
+    tasks: TaskBatch,
+    *,
+    group=None,
+    **options,
+) -> MetaStep:
     """The meta-step of ``method`` on the whole meta-batch ``tasks``, computed in shards.
 
     Every process passes the same full ``tasks``; each computes its shard's step and the
@@ -108,10 +124,25 @@ def broadcast_parameters(params: Params, src: int = 0, group=None) -> None:
             dist.broadcast(p.data, src=src, group=group)
 
 
-def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Generator, method: str = "maml",
-               meta_batch_size: int = 25, support_shots: int = 10, query_shots: int = 10, inner_lr: float = 0.01,
-               inner_steps: int = 1, outer_lr: float = 1e-3, optimizer: str = "adam", method_options: dict | None = None,
-               device=None, progress: bool = True, group=None) -> History:
+def meta_train(
+    model: nn.Module,
+    family,
+    *,
+    iterations: int,
+    generator: torch.Generator,
+    method: str = "maml",
+    meta_batch_size: int = 25,
+    support_shots: int = 10,
+    query_shots: int = 10,
+    inner_lr: float = 0.01,
+    inner_steps: int = 1,
+    outer_lr: float = 1e-3,
+    optimizer: str = "adam",
+    method_options: dict | None = None,
+    device=None,
+    progress: bool = True,
+    group=None,
+) -> History:
     """`mamlbook.meta_train`, with each meta-batch sharded over the processes of ``group``.
 
     Same arguments and result as `mamlbook.train.meta_train`; call it from every process
@@ -120,18 +151,38 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
     Only rank 0 shows a progress bar.
     """
     if not dist.is_initialized():
-        raise RuntimeError("torch.distributed is not initialised: call init_from_environment() (under torchrun) first")
+        raise RuntimeError(
+            "torch.distributed is not initialised: call init_from_environment() (under torchrun) first"
+        )
     rank, world = dist.get_rank(group), dist.get_world_size(group)
     checks.positive_int("meta_batch_size", meta_batch_size)
-    checks.int_in_range("meta_batch_size", meta_batch_size, world)  # every process needs at least one task
+    checks.int_in_range(
+        "meta_batch_size", meta_batch_size, world
+    )  # every process needs at least one task
     broadcast_parameters(parameters_of(model), group=group)
-    return train.meta_train(model, family, iterations=iterations, generator=generator, method=method,
-                            meta_batch_size=meta_batch_size, support_shots=support_shots, query_shots=query_shots,
-                            inner_lr=inner_lr, inner_steps=inner_steps, outer_lr=outer_lr, optimizer=optimizer,
-                            method_options=method_options, device=device, progress=progress and rank == 0,
-                            step_fn=functools.partial(distributed_meta_step, method, group=group))
+    return train.meta_train(
+        model,
+        family,
+        iterations=iterations,
+        generator=generator,
+        method=method,
+        meta_batch_size=meta_batch_size,
+        support_shots=support_shots,
+        query_shots=query_shots,
+        inner_lr=inner_lr,
+        inner_steps=inner_steps,
+        outer_lr=outer_lr,
+        optimizer=optimizer,
+        method_options=method_options,
+        device=device,
+        progress=progress and rank == 0,
+        step_fn=functools.partial(distributed_meta_step, method, group=group),
+    )
 
-if __name__ == "__main__":  # `torchrun -m mamlbook.distributed ...` is `python -m mamlbook train --distributed ...`
+
+if (
+    __name__ == "__main__"
+):  # `torchrun -m mamlbook.distributed ...` is `python -m mamlbook train --distributed ...`
     import sys
 
     from .__main__ import main

@@ -11,6 +11,7 @@ Everything in the package builds on three ideas:
 * The inner loop (book eq. 2.2), ``φ_{i} = φ_{i-1} − α ∇L_support(φ_{i-1})`` with
   ``φ_0 = θ``, differentiable (second order) or not (first order).
 """
+
 from __future__ import annotations
 
 from typing import Callable, NamedTuple
@@ -22,7 +23,9 @@ from torch.func import functional_call, vmap
 from . import checks
 
 Params = dict[str, Tensor]
-LossFn = Callable[[Tensor, Tensor], Tensor]  # (predictions, targets), both (T, N, ...) -> (T,)
+LossFn = Callable[
+    [Tensor, Tensor], Tensor
+]  # (predictions, targets), both (T, N, ...) -> (T,)
 
 
 def parameters_of(model: nn.Module) -> Params:
@@ -32,7 +35,9 @@ def parameters_of(model: nn.Module) -> Params:
 
 def detached(params: Params, requires_grad: bool = False) -> Params:
     """Fresh leaf copies of ``params`` (e.g. to differentiate with respect to them)."""
-    return {k: v.detach().clone().requires_grad_(requires_grad) for k, v in params.items()}
+    return {
+        k: v.detach().clone().requires_grad_(requires_grad) for k, v in params.items()
+    }
 
 
 def detached_views(params: Params) -> Params:
@@ -76,36 +81,56 @@ def mse_per_task(predictions: Tensor, targets: Tensor) -> Tensor:
     Two operations (``mse_loss`` elementwise, one mean), so that the inner gradient's
     graph, which second-order MAML differentiates again, stays small.
     """
-    return nn.functional.mse_loss(predictions, targets, reduction="none").mean(dim=tuple(range(1, predictions.ndim)))
+    return nn.functional.mse_loss(predictions, targets, reduction="none").mean(
+        dim=tuple(range(1, predictions.ndim))
+    )
 
 
 def cross_entropy_per_task(logits: Tensor, labels: Tensor) -> Tensor:
     """Mean cross-entropy of each task: logits ``(T, N, C)``, labels ``(T, N)`` -> ``(T,)``."""
     t, n, c = logits.shape
-    return nn.functional.cross_entropy(logits.reshape(t * n, c), labels.reshape(t * n), reduction="none").view(t, n).mean(1)
+    return (
+        nn.functional.cross_entropy(
+            logits.reshape(t * n, c), labels.reshape(t * n), reduction="none"
+        )
+        .view(t, n)
+        .mean(1)
+    )
 
 
-def task_losses(model: nn.Module, params: Params, x: Tensor, y: Tensor, loss_fn: LossFn = mse_per_task) -> Tensor:
+def task_losses(
+    model: nn.Module,
+    params: Params,
+    x: Tensor,
+    y: Tensor,
+    loss_fn: LossFn = mse_per_task,
+) -> Tensor:
     """Per-task loss ``(T,)`` of task-batched ``params`` on ``(x, y)``."""
     return loss_fn(task_forward(model, params, x), y)
 
 
-def sgd_step(params: Params, grads: tuple[Tensor, ...] | list[Tensor], inner_lr: float) -> Params:
+def sgd_step(
+    params: Params, grads: tuple[Tensor, ...] | list[Tensor], inner_lr: float
+) -> Params:
     """``φ − α g`` for each tensor (book eq. 2.2).
 
     One fused operation per tensor (``torch.add`` with ``alpha``), not a product and a
     difference: half the operations for the meta-backward to differentiate, and one
     rounding instead of two.
     """
-    return {k: torch.add(p, g, alpha=-inner_lr) for (k, p), g in zip(params.items(), grads)}
+    return {
+        k: torch.add(p, g, alpha=-inner_lr) for (k, p), g in zip(params.items(), grads)
+    }
 
 
 class LoopForm(NamedTuple):
     """The parameter layout an inner loop runs in (see `inner_loop_form`)."""
 
-    to_loop: Callable[[Params], Params]    # standard layout -> loop layout
+    to_loop: Callable[[Params], Params]  # standard layout -> loop layout
     from_loop: Callable[[Params], Params]  # loop layout -> standard layout
-    forward: Callable[[Params, Tensor], Tensor]  # (loop-layout params, x (T, N, ...)) -> (T, N, ...)
+    forward: Callable[
+        [Params, Tensor], Tensor
+    ]  # (loop-layout params, x (T, N, ...)) -> (T, N, ...)
 
 
 def inner_loop_form(model: nn.Module, params: Params) -> LoopForm:
@@ -117,8 +142,11 @@ def inner_loop_form(model: nn.Module, params: Params) -> LoopForm:
     Otherwise the loop runs on ``params`` as they are, through `task_forward`.
     """
     to_loop = getattr(model, "matmul_layout", None)
-    if to_loop is not None and getattr(model, "task_batched", False) \
-            and set(params) == {name for name, _ in model.named_parameters()}:
+    if (
+        to_loop is not None
+        and getattr(model, "task_batched", False)
+        and set(params) == {name for name, _ in model.named_parameters()}
+    ):
         return LoopForm(to_loop, model.standard_layout, model.forward_matmul)
     return LoopForm(_same, _same, lambda p, x: task_forward(model, p, x))
 
@@ -127,9 +155,17 @@ def _same(params: Params) -> Params:
     return params
 
 
-def sgd_steps(forward: Callable[[Params, Tensor], Tensor], params: Params, x_support: Tensor, y_support: Tensor, *,
-              inner_lr: float, inner_steps: int, loss_fn: LossFn = mse_per_task,
-              create_graph: bool = True) -> tuple[Params, Tensor]:
+def sgd_steps(
+    forward: Callable[[Params, Tensor], Tensor],
+    params: Params,
+    x_support: Tensor,
+    y_support: Tensor,
+    *,
+    inner_lr: float,
+    inner_steps: int,
+    loss_fn: LossFn = mse_per_task,
+    create_graph: bool = True,
+) -> tuple[Params, Tensor]:
     """The inner loop of `adapt` (book eq. 2.2) for any ``forward(params, x)`` and layout.
 
     ``inner_steps ≥ 1``. Returns the adapted parameters in the layout they came in
@@ -141,11 +177,16 @@ def sgd_steps(forward: Callable[[Params, Tensor], Tensor], params: Params, x_sup
         losses = loss_fn(forward(params, x_support), y_support)
         if first_losses is None:
             first_losses = losses.detach()
-        grads = torch.autograd.grad(losses.sum(), list(params.values()), create_graph=create_graph)
+        grads = torch.autograd.grad(
+            losses.sum(), list(params.values()), create_graph=create_graph
+        )
         if create_graph:
             params = sgd_step(params, grads, inner_lr)
         else:  # constant-size memory: each step starts a fresh graph at detached leaves
-            params = {k: v.requires_grad_() for k, v in sgd_step(detached_views(params), grads, inner_lr).items()}
+            params = {
+                k: v.requires_grad_()
+                for k, v in sgd_step(detached_views(params), grads, inner_lr).items()
+            }
     return params, first_losses
 
 
@@ -184,8 +225,16 @@ def adapt(
         with torch.no_grad():
             return params, task_losses(model, params, x_support, y_support, loss_fn)
     form = inner_loop_form(model, params)
-    phi, first_losses = sgd_steps(form.forward, form.to_loop(params), x_support, y_support, inner_lr=inner_lr,
-                                  inner_steps=inner_steps, loss_fn=loss_fn, create_graph=create_graph)
+    phi, first_losses = sgd_steps(
+        form.forward,
+        form.to_loop(params),
+        x_support,
+        y_support,
+        inner_lr=inner_lr,
+        inner_steps=inner_steps,
+        loss_fn=loss_fn,
+        create_graph=create_graph,
+    )
     phi = form.from_loop(phi)
     if not create_graph:  # leaves, as documented, in the standard layout
         phi = {k: v.detach().requires_grad_() for k, v in phi.items()}
@@ -200,7 +249,9 @@ def flatten_params(params: Params, batch_dims: int = 0) -> Tensor:
     The order is the dict's order; `unflatten_params` inverts it.
     """
     checks.int_in_range("batch_dims", batch_dims, 0)
-    return torch.cat([v.reshape(*v.shape[:batch_dims], -1) for v in params.values()], dim=-1)
+    return torch.cat(
+        [v.reshape(*v.shape[:batch_dims], -1) for v in params.values()], dim=-1
+    )
 
 
 def unflatten_params(vector: Tensor, like: Params) -> Params:
@@ -210,10 +261,12 @@ def unflatten_params(vector: Tensor, like: Params) -> Params:
     """
     total = sum(v.numel() for v in like.values())
     if vector.shape[-1:] != (total,):
-        raise ValueError(f"vector must end in a dimension of size {total} (the number of parameters), "
-                         f"got shape {tuple(vector.shape)}")
+        raise ValueError(
+            f"vector must end in a dimension of size {total} (the number of parameters), "
+            f"got shape {tuple(vector.shape)}"
+        )
     out, i, batch = {}, 0, vector.shape[:-1]
     for k, v in like.items():
-        out[k] = vector[..., i:i + v.numel()].reshape(*batch, *v.shape)
+        out[k] = vector[..., i : i + v.numel()].reshape(*batch, *v.shape)
         i += v.numel()
     return out

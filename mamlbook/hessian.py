@@ -16,6 +16,7 @@ task with `loss_function`. The inner step is ``U(θ) = θ − α ∇L(θ)`` (boo
 * MAML's meta-gradient of ``L_query(θ_k)`` is that Jacobian transposed times
   ``∇L_query(θ_k)`` (`maml_gradient_by_matrices`).
 """
+
 from __future__ import annotations
 
 from typing import Callable, NamedTuple
@@ -30,7 +31,9 @@ from .functional import LossFn, Params, flatten_params, mse_per_task, unflatten_
 ParamsFn = Callable[[Params], Tensor]
 
 
-def loss_function(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn = mse_per_task) -> ParamsFn:
+def loss_function(
+    model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn = mse_per_task
+) -> ParamsFn:
     """``f(params) -> scalar``: the loss of one task's data ``x (N, ...)``, ``y (N, ...)``.
 
     ``loss_fn`` is a per-task loss as in `mamlbook.functional` (it sees a task
@@ -42,12 +45,16 @@ def loss_function(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn = mse_
         raise ValueError(f"x has {x.shape[0]} points but y has {y.shape[0]}")
 
     def f(params: Params) -> Tensor:
-        return loss_fn(functional_call(model, params, (x,)).unsqueeze(0), y.unsqueeze(0))[0]
+        return loss_fn(
+            functional_call(model, params, (x,)).unsqueeze(0), y.unsqueeze(0)
+        )[0]
 
     return f
 
 
-def _flat_function(f: ParamsFn, params: Params) -> tuple[Callable[[Tensor], Tensor], Tensor]:
+def _flat_function(
+    f: ParamsFn, params: Params
+) -> tuple[Callable[[Tensor], Tensor], Tensor]:
     like = {k: v.detach() for k, v in params.items()}
     return (lambda w: f(unflatten_params(w, like))), flatten_params(like)
 
@@ -59,7 +66,9 @@ def hessian_vector_product(f: ParamsFn, params: Params, v: Params) -> Params:
     """
     primals = {k: t.detach() for k, t in params.items()}
     if set(v) != set(primals):
-        raise ValueError(f"v must have the keys of params {sorted(primals)}, got {sorted(v)}")
+        raise ValueError(
+            f"v must have the keys of params {sorted(primals)}, got {sorted(v)}"
+        )
     tangents = {k: v[k].to(primals[k]) for k in primals}
     return torch.func.jvp(torch.func.grad(f), (primals,), (tangents,))[1]
 
@@ -84,10 +93,12 @@ class GaussNewtonSplit(NamedTuple):
     """The two terms of the MSE Hessian; ``gauss_newton + residual`` is the Hessian."""
 
     gauss_newton: Tensor  # (P, P), (2/n) Σ_n ∇M_n ∇M_nᵀ, positive semi-definite
-    residual: Tensor      # (P, P), (2/n) Σ_n (M_n − y_n) ∇²M_n
+    residual: Tensor  # (P, P), (2/n) Σ_n (M_n − y_n) ∇²M_n
 
 
-def gauss_newton_split(model: nn.Module, params: Params, x: Tensor, y: Tensor) -> GaussNewtonSplit:
+def gauss_newton_split(
+    model: nn.Module, params: Params, x: Tensor, y: Tensor
+) -> GaussNewtonSplit:
     """Split the Hessian of the mean squared error into its Gauss-Newton and residual terms.
 
     For ``L(θ) = 1/n Σ_n (M_n(θ) − y_n)²``, the mean over all ``n`` output numbers (the
@@ -115,13 +126,17 @@ def gauss_newton_split(model: nn.Module, params: Params, x: Tensor, y: Tensor) -
 
     m = outputs(w)
     if m.numel() != y.numel():
-        raise ValueError(f"y must have one target per model output ({m.numel()} numbers), got shape {tuple(y.shape)}")
+        raise ValueError(
+            f"y must have one target per model output ({m.numel()} numbers), got shape {tuple(y.shape)}"
+        )
     residual = (m - y.reshape(-1)).detach()
     scale = 2.0 / m.numel()
     jac = torch.func.jacrev(outputs)(w)  # (n, P): row n is ∇M_nᵀ
     gauss_newton = scale * jac.T @ jac
     # Σ_n r_n ∇²M_n is the Hessian of Σ_n r_n M_n(θ) with the residuals r held fixed.
-    residual_term = torch.func.hessian(lambda w: scale * (residual * outputs(w)).sum())(w)
+    residual_term = torch.func.hessian(lambda w: scale * (residual * outputs(w)).sum())(
+        w
+    )
     return GaussNewtonSplit(gauss_newton, residual_term)
 
 
@@ -132,7 +147,9 @@ def inner_step_jacobian(f: ParamsFn, params: Params, inner_lr: float) -> Tensor:
     return torch.eye(h.shape[0], dtype=h.dtype, device=h.device) - inner_lr * h
 
 
-def inner_loop(f: ParamsFn, params: Params, inner_lr: float, steps: int) -> list[Params]:
+def inner_loop(
+    f: ParamsFn, params: Params, inner_lr: float, steps: int
+) -> list[Params]:
     """The inner trajectory ``[θ_0 = θ, θ_1, ..., θ_k]`` of plain gradient descent on ``f``."""
     checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("steps", steps, 0)
@@ -144,7 +161,9 @@ def inner_loop(f: ParamsFn, params: Params, inner_lr: float, steps: int) -> list
     return trajectory
 
 
-def inner_loop_jacobian(f: ParamsFn, params: Params, inner_lr: float, steps: int) -> Tensor:
+def inner_loop_jacobian(
+    f: ParamsFn, params: Params, inner_lr: float, steps: int
+) -> Tensor:
     """``∂θ_k/∂θ = ∏_{i=k..1} (I − α ∇²f(θ_{i−1}))`` as an explicit ``(P, P)`` matrix.
 
     The chain rule through ``k`` inner steps (book eq. 3.4): the factor of step ``i``
@@ -158,14 +177,17 @@ def inner_loop_jacobian(f: ParamsFn, params: Params, inner_lr: float, steps: int
 def _jacobian_along(f: ParamsFn, trajectory: list[Params], inner_lr: float) -> Tensor:
     first = trajectory[0]
     ref = next(iter(first.values()))
-    jac = torch.eye(sum(v.numel() for v in first.values()), dtype=ref.dtype, device=ref.device)
+    jac = torch.eye(
+        sum(v.numel() for v in first.values()), dtype=ref.dtype, device=ref.device
+    )
     for theta_i in trajectory[:-1]:
         jac = inner_step_jacobian(f, theta_i, inner_lr) @ jac
     return jac
 
 
-def maml_gradient_by_matrices(f_support: ParamsFn, f_query: ParamsFn, params: Params, inner_lr: float,
-                              steps: int) -> Tensor:
+def maml_gradient_by_matrices(
+    f_support: ParamsFn, f_query: ParamsFn, params: Params, inner_lr: float, steps: int
+) -> Tensor:
     """MAML's meta-gradient of one task with explicit matrices (for checking, small nets).
 
     ``∇_θ L_query(θ_k) = (∂θ_k/∂θ)ᵀ ∇L_query(θ_k) = A_0 A_1 ··· A_{k−1} ∇L_query(θ_k)``,
@@ -173,7 +195,9 @@ def maml_gradient_by_matrices(f_support: ParamsFn, f_query: ParamsFn, params: Pa
     Returns a flat ``(P,)`` vector.
     """
     trajectory = inner_loop(f_support, params, inner_lr, steps)
-    return _jacobian_along(f_support, trajectory, inner_lr).T @ gradient(f_query, trajectory[-1])
+    return _jacobian_along(f_support, trajectory, inner_lr).T @ gradient(
+        f_query, trajectory[-1]
+    )
 
 
 def _dot(a: Tensor, b: Tensor) -> Tensor:
@@ -181,8 +205,9 @@ def _dot(a: Tensor, b: Tensor) -> Tensor:
     return (a * b).sum(-1, keepdim=True)
 
 
-def conjugate_gradient(matvec: Callable[[Tensor], Tensor], b: Tensor, steps: int,
-                       x0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def conjugate_gradient(
+    matvec: Callable[[Tensor], Tensor], b: Tensor, steps: int, x0: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """Solve ``A x = b`` for symmetric positive-definite ``A`` given only ``x ↦ A x``.
 
     ``b`` is ``(P,)`` for one system or ``(T, P)`` for ``T`` independent systems solved
@@ -203,7 +228,9 @@ def conjugate_gradient(matvec: Callable[[Tensor], Tensor], b: Tensor, steps: int
     for _ in range(steps):
         ap = matvec(p)
         pap = _dot(p, ap)
-        alpha = torch.where(pap == 0, 0.0, rr / pap)  # a solved row (r = p = 0) stays put, no 0/0
+        alpha = torch.where(
+            pap == 0, 0.0, rr / pap
+        )  # a solved row (r = p = 0) stays put, no 0/0
         x = x + alpha * p
         r = r - alpha * ap
         rr_new = _dot(r, r)

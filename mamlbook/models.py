@@ -7,6 +7,7 @@ product (``torch.baddbmm``). A meta-batch therefore costs one matrix product per
 not one per task, which is what makes `mamlbook` fast at this size (see the
 Performance chapter).
 """
+
 from __future__ import annotations
 
 import torch
@@ -37,9 +38,16 @@ class SinusoidMLP(nn.Sequential):
 
     task_batched = True  # see mamlbook.functional.task_forward
 
-    def __init__(self, hidden: tuple[int, ...] = (40, 40), in_features: int = 1, out_features: int = 1):
+    def __init__(
+        self,
+        hidden: tuple[int, ...] = (40, 40),
+        in_features: int = 1,
+        out_features: int = 1,
+    ):
         if len(hidden) == 0 or any((not isinstance(h, int)) or h < 1 for h in hidden):
-            raise ValueError(f"hidden must be a non-empty tuple of positive ints, got {hidden!r}")
+            raise ValueError(
+                f"hidden must be a non-empty tuple of positive ints, got {hidden!r}"
+            )
         sizes = (in_features, *hidden, out_features)
         layers: list[nn.Module] = []
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -58,7 +66,11 @@ class SinusoidMLP(nn.Sequential):
         """
         for name, layer in self.named_children():
             if isinstance(layer, TaskLinear):
-                x = task_linear(x, params.get(f"{name}.weight", layer.weight), params.get(f"{name}.bias", layer.bias))
+                x = task_linear(
+                    x,
+                    params.get(f"{name}.weight", layer.weight),
+                    params.get(f"{name}.bias", layer.bias),
+                )
             else:
                 x = layer(x)
         return x
@@ -69,11 +81,17 @@ class SinusoidMLP(nn.Sequential):
     def matmul_layout(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
         """Task-batched ``params`` as the products use them (views, no copies):
         ``weight (T, out, in)`` -> ``(T, in, out)``, ``bias (T, out)`` -> ``(T, 1, out)``."""
-        return {k: v.transpose(1, 2) if k.endswith("weight") else v.unsqueeze(1) for k, v in params.items()}
+        return {
+            k: v.transpose(1, 2) if k.endswith("weight") else v.unsqueeze(1)
+            for k, v in params.items()
+        }
 
     def standard_layout(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
         """Inverse of `matmul_layout` (views)."""
-        return {k: v.transpose(1, 2) if k.endswith("weight") else v.squeeze(1) for k, v in params.items()}
+        return {
+            k: v.transpose(1, 2) if k.endswith("weight") else v.squeeze(1)
+            for k, v in params.items()
+        }
 
     def forward_matmul(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
         """`forward_with` for parameters in `matmul_layout`: ``x (T, N, in)`` -> ``(T, N, out)``."""

@@ -1,11 +1,36 @@
-"""Figures the chapters share. Each function draws on a given matplotlib ``Axes``."""
+"""Figures the chapters share: how every figure looks, and the plots drawn on a given ``Axes``.
+
+`use_book_figures` is the one place that decides how the book's figures look; each
+chapter's setup cell calls it. `figure` makes every figure exactly `BOOK_WIDTH` inches
+wide, so that every figure is shown at its natural size on the page (1 inch of figure =
+1 inch of page), never rescaled by a different factor than its neighbours.
+"""
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+
+#: Width of every figure in inches: the book's text column at 1280 px (SVG: 1 in = 96 px).
+BOOK_WIDTH = 7.0
+
+#: Matplotlib settings of every figure in the book.
+BOOK_STYLE = {
+    "figure.figsize": (BOOK_WIDTH, 3.2),
+    "figure.dpi": 96,
+    "savefig.dpi": 192,  # PNG fallback (live widgets, other front ends): sharp on 2x screens
+    "figure.facecolor": "white",
+    "font.size": 9.5,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9.5,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8.5,
+    "ytick.labelsize": 8.5,
+    "svg.fonttype": "path",  # text as outlines: the same glyphs on every reader's machine
+}
 
 COLORS = {"maml": "C0", "fomaml": "C1", "reptile": "C2", "imaml": "C3", "pretrain": "C7", "truth": "k"}
 LABELS = {"maml": "MAML", "fomaml": "first-order MAML", "reptile": "Reptile", "imaml": "iMAML",
@@ -16,9 +41,42 @@ def _np(t) -> np.ndarray:
     return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
 
 
-def figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float = 3.2, **kwargs):
-    """A figure with a grid of axes sized for the book's column."""
-    return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, constrained_layout=True, **kwargs)
+def use_book_figures(fmt: str = "svg") -> None:
+    """Show every figure of this notebook inline, in the book's style.
+
+    Call it once, in a chapter's setup cell. In a Jupyter kernel it switches matplotlib to
+    the inline backend whatever ``MPLBACKEND`` says (``MPLBACKEND=Agg`` would otherwise
+    make every ``plt.show()`` draw nothing), and emits figures as ``fmt``: ``"svg"``
+    (sharp at any zoom; the book's choice) or ``"retina"`` (PNG at twice the resolution).
+    Outside a kernel (scripts, tests) it only applies the style.
+    """
+    if fmt not in ("svg", "retina", "png"):
+        raise ValueError(f"fmt must be 'svg', 'retina' or 'png', got {fmt!r}")
+    matplotlib.rcParams.update(BOOK_STYLE)
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        return
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return
+    shell.run_line_magic("matplotlib", "inline")
+    from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+    set_matplotlib_formats(fmt)
+    matplotlib.rcParams.update(BOOK_STYLE)  # %matplotlib inline resets some rcParams
+
+
+def figure(ncols: int = 1, nrows: int = 1, height: float | None = None, **kwargs):
+    """A figure `BOOK_WIDTH` inches wide with an ``(nrows, ncols)`` grid of axes.
+
+    ``height`` is the height of one row in inches (default: 3.2 for one or two columns,
+    shorter for more). Returns ``(fig, axes)`` with ``axes`` always 2-D.
+    """
+    if height is None:
+        height = 3.2 if ncols <= 2 else max(1.9, BOOK_WIDTH / ncols * 1.05)
+    return plt.subplots(nrows, ncols, figsize=(BOOK_WIDTH, height * nrows), squeeze=False,
+                        constrained_layout=True, **kwargs)
 
 
 def plot_task_fits(ax, x_grid, truth, predictions: Mapping[int, torch.Tensor], x_support, y_support, *,

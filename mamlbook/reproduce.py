@@ -89,21 +89,28 @@ def load(name: str, device=None) -> tuple[SinusoidMLP, dict]:
     return model, metadata
 
 
-def train(name: str, device=None, progress: bool = True) -> dict:
-    """Train a recipe and save it to ``mamlbook/pretrained/NAME.pt`` (as `mamlbook.recipes.regenerate`)."""
+def train(name: str, device=None, progress: bool = True, iterations: int | None = None, save: bool = True) -> dict:
+    """Train a recipe and (if ``save``) write ``mamlbook/pretrained/NAME.pt`` (as `mamlbook.recipes.regenerate`).
+
+    ``iterations`` overrides the recipe's (for a quick try; then keep ``save=False``).
+    """
     if name in recipes.RECIPES:
-        return recipes.regenerate(name, device=device, progress=progress)
+        return recipes.regenerate(name, device=device, progress=progress, iterations=iterations, save=save)
     checks.one_of("name", name, set(recipes.RECIPES) | set(EXTRA_RECIPES))
     settings = asdict(EXTRA_RECIPES[name])
+    if iterations is not None:
+        settings["iterations"] = checks.positive_int("iterations", iterations)
     device = get_device(device)
     generator = seed_everything(settings["seed"])
     model = SinusoidMLP().to(device)
     history = meta_train(model, SinusoidTasks(), generator=generator, device=device, progress=progress,
                          **{k: v for k, v in settings.items() if k != "seed"})
+    last = history.meta_loss[-1000:]
     metadata = {"recipe": name, "settings": json.dumps(settings), "seconds": history.seconds, "device": str(device),
                 "torch": str(torch.__version__), "created": time.strftime("%Y-%m-%d"),
-                "meta_loss_every_100": history.meta_loss[::100]}
-    save_checkpoint(PRETRAINED_DIR / f"{name}.pt", model, metadata=metadata)
+                "final_meta_loss_mean_last_1000": sum(last) / len(last), "meta_loss_every_100": history.meta_loss[::100]}
+    if save:
+        save_checkpoint(PRETRAINED_DIR / f"{name}.pt", model, metadata=metadata)
     return metadata
 
 

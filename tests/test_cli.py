@@ -22,7 +22,7 @@ def test_train_then_evaluate_write_checkpoint_and_results(tmp_path, capsys):
     out = tmp_path / "eval.json"
     assert main(["evaluate", str(ckpt), "--tasks", "8", "--max-steps", "2", "--results", str(out)]) == 0
     rows = json.loads(out.read_text())["targets"][str(ckpt)]
-    assert len(rows) == 3 and all(set(r) == {"mean", "ci95"} for r in rows)
+    assert len(rows) == 3 and all(set(r) == {"mean", "ci95", "diverged"} for r in rows)
     assert "k = 2" in capsys.readouterr().out
 
 
@@ -42,13 +42,11 @@ def test_train_compiled(tmp_path):
                  "--no-progress"]) == 0
     summary = json.loads(ckpt.with_suffix(".json").read_text())
     assert summary["compiled"] is True and summary["settings"]["method"] == "maml"
-    with pytest.raises(ValueError, match="--compile cannot be combined with --distributed"):
-        main(["train", "--compile", "--distributed", "--iterations", "1"])
+    assert main(["train", "--compile", "--distributed", "--iterations", "1"]) == 2  # a usage error, see below
 
 
 def test_bad_arguments_are_refused():
-    with pytest.raises(SystemExit):
-        main(["train", "--option", "no-equals-sign"])
+    assert main(["train", "--option", "no-equals-sign"]) == 2
     with pytest.raises(ValueError, match="rows"):
         reproduce.reproduce(["not a method"], num_tasks=10, progress=False)
 
@@ -80,3 +78,206 @@ def test_regenerate_no_save_trains_without_touching_the_shipped_checkpoint(capsy
     assert main(["regenerate", "sinusoid_maml", "--iterations", "3", "--no-save", "--device", "cpu"]) == 0
     assert "sinusoid_maml:" in capsys.readouterr().out
     assert shipped.read_bytes() == before
+
+
+# ---------------------------------------------------------------- the command line as users meet it (issue 12)
+
+import inspect
+import os
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from mamlbook import cli
+
+ROOT = Path(__file__).parents[1]
+
+
+def _run(argv, capsys):
+    """``main(argv)``: its exit status, stdout and the lines of stderr."""
+    status = main(argv)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err.splitlines()
+
+
+BAD = {  # argv -> what the one line must say
+    "unknown method": (["train", "--method", "mamll"], ["argument --method", "did you mean 'maml'?", "reptile"]),
+    "zero iterations": (["train", "--iterations", "0"], ["argument --iterations", ">= 1", "got 0"]),
+    "no CUDA": (["train", "--device", "cuda", "--iterations", "1"], ["argument --device", "CUDA is not available",
+                                                                     "--device cpu"]),
+    "unknown option": (["train", "--method", "imaml", "--option", "lamda=2"],
+                       ["argument --option", "'lamda'", "did you mean 'lam'?", "cg_steps"]),
+    "option of no method": (["train", "--method", "fomaml", "--option", "lam=2"], ["--option", "fomaml takes no options"]),
+    "option without =": (["train", "--option", "no-equals-sign"], ["argument --option", "KEY=VALUE"]),
+    "nan step size": (["train", "--inner-lr", "nan"], ["argument --inner-lr", "positive finite"]),
+    "pretrain steps": (["train", "--method", "pretrain", "--inner-steps", "3"], ["argument --inner-steps", "pretrain"]),
+    "compile and distributed": (["train", "--compile", "--distributed"], ["--compile", "--distributed"]),
+    "recipe typo": (["train", "--recipe", "sinusoid_mam"], ["argument --recipe", "did you mean 'sinusoid_maml'?"]),
+    "regenerate typo": (["regenerate", "glyphs_mam_1shot"], ["argument NAME|all", "did you mean 'glyphs_maml_1shot'?"]),
+    "evaluate typo": (["evaluate", "sinusoid_reptil"], ["argument NAME|PATH", "did you mean 'sinusoid_reptile'?"]),
+    "evaluate missing file": (["evaluate", "nowhere/model.pt"], ["argument NAME|PATH", "no such file"]),
+    "one test task": (["evaluate", "sinusoid_maml", "--tasks", "1"], ["argument --tasks", ">= 2"]),
+    "too many glyph tasks": (["evaluate", "glyphs_maml_1shot", "--tasks", "601"], ["argument --tasks", "600"]),
+    "row typo": (["reproduce", "--rows", "MAMl"], ["argument --rows", "did you mean 'MAML'?"]),
+    "command typo": (["evalute", "sinusoid_maml"], ["argument COMMAND", "did you mean 'evaluate'?"]),
+    "no command": ([], ["COMMAND", "required"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_a_bad_argument_is_one_line_and_exit_status_2(case, capsys, monkeypatch, tmp_path):
+    argv, says = BAD[case]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    status, out, err = _run(argv, capsys)
+    assert status == 2 and out == "" and len(err) == 1, err
+    assert err[0].startswith("python -m mamlbook") and ": error: " in err[0]
+    for text in says:
+        assert text in err[0]
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_errors_raised_by_the_package_are_one_line(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    # the package's own validation (imaml's lam): exit 2
+    status, _, err = _run(["train", "--method", "imaml", "--option", "lam=-1", "--iterations", "1", "--no-progress"],
+                          capsys)
+    assert status == 2 and len(err) == 1 and "lam must be a positive" in err[0]
+    # a file that is not a sinusoid checkpoint: exit 2
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    status, _, err = _run(["evaluate", "junk.pt", "--tasks", "4"], capsys)
+    assert status == 2 and len(err) == 1 and "junk.pt" in err[0]
+    # training that diverges: exit 1
+    def diverge(*args, **kwargs):
+        raise mb.DivergenceError("meta-loss is nan at iteration 3 of maml: training diverged. Try a smaller outer_lr")
+    monkeypatch.setattr("mamlbook.train.meta_train", diverge)
+    status, _, err = _run(["train", "--iterations", "5", "--no-progress"], capsys)
+    assert status == 1 and len(err) == 1 and ": diverged: " in err[0] and "outer_lr" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.pt"]
+    # MAMLBOOK_DEBUG=1: the traceback instead
+    monkeypatch.setenv("MAMLBOOK_DEBUG", "1")
+    with pytest.raises(mb.DivergenceError):
+        main(["train", "--iterations", "5", "--no-progress"])
+
+
+def _python(*args, **kwargs):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=120, check=False, **kwargs)
+
+
+def test_version_help_and_the_real_command_line_without_torch():
+    done = _python("-m", "mamlbook", "--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"mamlbook {mb.__version__}"
+    # python -m mamlbook --help, and every command's --help: torch is never imported
+    script = ("import sys\nfrom mamlbook.cli import main\n"
+              "for argv in (['--help'], ['--version'], ['list', '--help'], ['regenerate', '--help'], "
+              "['train', '--help'], ['evaluate', '--help'], ['reproduce', '--help'], ['train', '--method', 'mamll'], "
+              "['train', '--iterations', '0']):\n"
+              "    main(argv)\n"
+              "print('TORCH', 'torch' in sys.modules, file=sys.stderr)\n")
+    done = _python("-c", script)
+    assert done.returncode == 0 and "TORCH False" in done.stderr
+    timed = _python("-X", "importtime", "-m", "mamlbook", "--help")
+    assert timed.returncode == 0 and "usage: python -m mamlbook" in timed.stdout
+    imported = [line.rsplit("|", 1)[-1].strip() for line in timed.stderr.splitlines() if line.startswith("import time:")]
+    assert "mamlbook.cli" in imported and not [m for m in imported if m.split(".")[0] in ("torch", "numpy")]
+    # a bad argument from the real command line: one line on stderr, exit status 2, no traceback
+    done = _python("-m", "mamlbook", "train", "--method", "mamll")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [("python -m mamlbook train: error: argument --method: invalid choice 'mamll'; "
+                                         "did you mean 'maml'? (choose from maml, fomaml, reptile, imaml, pretrain)")]
+
+
+def test_help_shows_defaults(capsys):
+    assert main(["evaluate", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "number of test tasks (default: 600)" in text and "(default: 2017)" in text
+    assert main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "meta-steps (default: 70000, or the recipe's)" in text and "(default: None)" not in text
+
+
+def test_the_cli_tables_agree_with_the_package():
+    """The names and defaults the CLI knows without importing torch are the package's."""
+    from mamlbook import recipes, reproduce
+    assert sorted(cli.METHODS) == mb.method_names()
+    shared = {"model", "params", "tasks", "inner_lr", "inner_steps", "loss_fn"}
+    for name in cli.METHODS:
+        method = mb.get_method(name)
+        own = [p for p in inspect.signature(method).parameters if p not in shared]
+        fixed = {"first_order"} if name == "fomaml" else set()  # registered with first_order=True
+        assert set(own) - fixed == set(cli.METHOD_OPTIONS[name]), name
+    defaults = {f.name: f.default for f in fields(recipes.Recipe) if f.name in cli.TRAIN_DEFAULTS}
+    assert defaults == cli.TRAIN_DEFAULTS
+    help_text = " ".join(cli._parser()._subparsers._group_actions[0].choices["reproduce"].format_help().split())
+    assert all(repr(row) in help_text for row in reproduce.ROWS)
+    from mamlbook import classification_recipes
+    assert cli.GLYPH_EVAL_TASKS == classification_recipes.EVAL_TASKS
+
+
+def test_evaluate_takes_every_name_regenerate_takes(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    names = cli.shipped_names()
+    shipped = {p.stem for p in mb.checkpoints.PRETRAINED_DIR.glob("*.pt")}
+    assert set(names) == set(mb.recipes.RECIPES) | {"sinusoid_maml_code"} | set(
+        __import__("mamlbook.classification_recipes").classification_recipes.RECIPES)
+    assert shipped <= set(names)
+    for name, kind in names.items():
+        assert cli.resolve_target(name) == (kind, name)
+    assert main(["list"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == list(names)
+    present = [n for n in ("glyphs_maml_1shot", "sinusoid_maml_code", "sinusoid_maml") if n in shipped]
+    if not present:
+        pytest.skip("shipped checkpoints not generated yet (python -m mamlbook regenerate all)")
+    assert main(["evaluate", *present, "--tasks", "6", "--max-steps", "2", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in present)
+    if "glyphs_maml_1shot" in present:
+        assert "5-way 1-shot" in out and "%" in out
+    assert list(tmp_path.iterdir()) == []  # no --results: no file
+    assert main(["evaluate", present[-1], "--tasks", "6", "--max-steps", "0", "--results", "e.json"]) == 0
+    assert json.loads((tmp_path / "e.json").read_text())
+
+
+def test_reproduce_writes_only_with_results(tmp_path, monkeypatch, capsys):
+    tracked = ROOT / "mamlbook" / "results" / "reproduction.json"
+    before = tracked.read_bytes()
+    monkeypatch.chdir(ROOT)  # where the old default would have overwritten the tracked file
+    if not (mb.checkpoints.PRETRAINED_DIR / "sinusoid_pretrain.pt").is_file():
+        pytest.skip("shipped checkpoints not generated yet")
+    assert main(["reproduce", "--rows", "pretrained", "--tasks", "8", "--no-train", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "pretrained" in out and "--results PATH" in out
+    assert tracked.read_bytes() == before
+    out_file = tmp_path / "r.json"
+    assert main(["reproduce", "--rows", "pretrained", "--tasks", "8", "--no-train", "--results", str(out_file)]) == 0
+    assert json.loads(out_file.read_text())["rows"]["pretrained"]["num_tasks"] == 8
+    assert tracked.read_bytes() == before
+
+
+def test_regenerate_the_reproduction_recipe_without_saving(capsys):
+    shipped = mb.checkpoints.PRETRAINED_DIR / "sinusoid_maml_code.pt"
+    before = shipped.read_bytes() if shipped.is_file() else None
+    assert main(["regenerate", "sinusoid_maml_code", "--iterations", "2", "--no-save", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("sinusoid_maml_code:") and "wrote" not in out
+    assert (shipped.read_bytes() if shipped.is_file() else None) == before
+
+
+def test_the_readme_command_lines_parse_and_name_real_checkpoints():
+    """Every `python -m mamlbook ...` line of the README is a valid command line (parsed, not run)."""
+    import re
+    import shlex
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    lines = [line.split("#")[0] for block in blocks for line in block.splitlines() if "-m mamlbook " in line]
+    assert len(lines) >= 8
+    names = cli.shipped_names()
+    for line in lines:
+        argv = shlex.split(line)[3:]  # after `.venv/bin/python -m mamlbook`
+        if argv == ["--version"]:
+            continue
+        args = cli._parser().parse_args(argv)
+        for name in [getattr(args, "name", None), *getattr(args, "targets", [])]:
+            assert name is None or name == "all" or name in names or name.endswith(".pt"), line

@@ -21,22 +21,40 @@ support gradient at ``φ*``, so iMAML's memory is that of one support-gradient g
 The formula holds at the exact minimiser; how close ``φ*`` is, and how well CG solved
 its system, are reported per task in ``MetaStep.diagnostics``.
 """
+
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
 from .. import checks
-from ..functional import (LossFn, Params, batch_parameters, detached, flatten_params, mse_per_task, task_losses,
-                          unflatten_params)
+from ..functional import (
+    LossFn,
+    Params,
+    batch_parameters,
+    detached,
+    flatten_params,
+    mse_per_task,
+    task_losses,
+    unflatten_params,
+)
 from ..hessian import conjugate_gradient
 from ..tasks import TaskBatch
 from .base import MetaStep, check_inputs, leaf_parameters, register
 
 
-def proximal_adapt(model: nn.Module, anchor: Params, x_support: Tensor, y_support: Tensor, *, inner_lr: float,
-                   inner_steps: int, lam: float, loss_fn: LossFn = mse_per_task,
-                   inner_tol: float | None = None) -> tuple[Params, Tensor, Tensor]:
+def proximal_adapt(
+    model: nn.Module,
+    anchor: Params,
+    x_support: Tensor,
+    y_support: Tensor,
+    *,
+    inner_lr: float,
+    inner_steps: int,
+    lam: float,
+    loss_fn: LossFn = mse_per_task,
+    inner_tol: float | None = None,
+) -> tuple[Params, Tensor, Tensor]:
     """Gradient descent on ``G(φ) = L_support(φ) + λ/2‖φ − θ‖²`` from ``φ = θ``, all tasks batched.
 
     ``anchor`` is the task-batched ``θ`` ``(T, ...)``. Each step is
@@ -53,13 +71,20 @@ def proximal_adapt(model: nn.Module, anchor: Params, x_support: Tensor, y_suppor
     t = x_support.shape[0]
 
     def objective(phi: Params) -> Tensor:  # G(φ) per task, (T,)
-        distance = sum((v - anchor[k]).flatten(1).square().sum(1) for k, v in phi.items())
-        return task_losses(model, phi, x_support, y_support, loss_fn) + 0.5 * lam * distance
+        distance = sum(
+            (v - anchor[k]).flatten(1).square().sum(1) for k, v in phi.items()
+        )
+        return (
+            task_losses(model, phi, x_support, y_support, loss_fn)
+            + 0.5 * lam * distance
+        )
 
     phi = detached(anchor, requires_grad=True)
     steps_taken = torch.zeros(t, dtype=torch.long, device=x_support.device)
     active = torch.ones_like(steps_taken, dtype=torch.bool)
-    rate = torch.full((t,), float(inner_lr), dtype=x_support.dtype, device=x_support.device)
+    rate = torch.full(
+        (t,), float(inner_lr), dtype=x_support.dtype, device=x_support.device
+    )
     support_loss = None
     for _ in range(inner_steps):
         losses = task_losses(model, phi, x_support, y_support, loss_fn)
@@ -73,14 +98,26 @@ def proximal_adapt(model: nn.Module, anchor: Params, x_support: Tensor, y_suppor
                 if not bool(active.any()):
                     break
             step = rate * active.to(x_support.dtype)  # 0 for tasks that have converged
-            candidate = {k: v - step.view(-1, *[1] * (v.ndim - 1)) * prox[k] for k, v in phi.items()}
-            current = losses + 0.5 * lam * sum((v - anchor[k]).flatten(1).square().sum(1) for k, v in phi.items())
-            slack = 16 * torch.finfo(current.dtype).eps * current.abs()  # round-off near the minimum is not an increase
+            candidate = {
+                k: v - step.view(-1, *[1] * (v.ndim - 1)) * prox[k]
+                for k, v in phi.items()
+            }
+            current = losses + 0.5 * lam * sum(
+                (v - anchor[k]).flatten(1).square().sum(1) for k, v in phi.items()
+            )
+            slack = (
+                16 * torch.finfo(current.dtype).eps * current.abs()
+            )  # round-off near the minimum is not an increase
             accept = (objective(candidate) <= current + slack) & active
             rate = torch.where(accept | ~active, rate, rate / 2)
             keep = accept.to(x_support.dtype)
-            phi = {k: (keep.view(-1, *[1] * (v.ndim - 1)) * candidate[k]
-                       + (1 - keep.view(-1, *[1] * (v.ndim - 1))) * v).requires_grad_() for k, v in phi.items()}
+            phi = {
+                k: (
+                    keep.view(-1, *[1] * (v.ndim - 1)) * candidate[k]
+                    + (1 - keep.view(-1, *[1] * (v.ndim - 1))) * v
+                ).requires_grad_()
+                for k, v in phi.items()
+            }
             steps_taken += accept
     if support_loss is None:
         with torch.no_grad():
@@ -89,9 +126,19 @@ def proximal_adapt(model: nn.Module, anchor: Params, x_support: Tensor, y_suppor
 
 
 @register("imaml")
-def imaml(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float, inner_steps: int = 16,
-          loss_fn: LossFn = mse_per_task, lam: float = 2.0, cg_steps: int = 5, cg_damping: float = 0.0,
-          inner_tol: float | None = None) -> MetaStep:
+def imaml(
+    model: nn.Module,
+    params: Params,
+    tasks: TaskBatch,
+    *,
+    inner_lr: float,
+    inner_steps: int = 16,
+    loss_fn: LossFn = mse_per_task,
+    lam: float = 2.0,
+    cg_steps: int = 5,
+    cg_damping: float = 0.0,
+    inner_tol: float | None = None,
+) -> MetaStep:
     """One iMAML meta-gradient over a meta-batch, all tasks batched.
 
     Parameters
@@ -135,25 +182,52 @@ def imaml(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float
     theta = {k: v.detach() for k, v in leaf_parameters(params).items()}
     anchor = batch_parameters(theta, tasks.num_tasks)
     phi, support_loss, steps_taken = proximal_adapt(
-        model, anchor, tasks.x_support, tasks.y_support, inner_lr=inner_lr, inner_steps=inner_steps, lam=lam,
-        loss_fn=loss_fn, inner_tol=inner_tol)
+        model,
+        anchor,
+        tasks.x_support,
+        tasks.y_support,
+        inner_lr=inner_lr,
+        inner_steps=inner_steps,
+        lam=lam,
+        loss_fn=loss_fn,
+        inner_tol=inner_tol,
+    )
 
     phi = {k: v.requires_grad_() for k, v in phi.items()}
     leaves = list(phi.values())
-    support_grads = torch.autograd.grad(task_losses(model, phi, tasks.x_support, tasks.y_support, loss_fn).sum(),
-                                        leaves, create_graph=True)  # kept: CG differentiates it again
+    support_grads = torch.autograd.grad(
+        task_losses(model, phi, tasks.x_support, tasks.y_support, loss_fn).sum(),
+        leaves,
+        create_graph=True,
+    )  # kept: CG differentiates it again
     query_loss = task_losses(model, phi, tasks.x_query, tasks.y_query, loss_fn)
-    query_grads = torch.autograd.grad(query_loss.sum(), leaves)  # row t: ∇L_query,t(φ_t*)
+    query_grads = torch.autograd.grad(
+        query_loss.sum(), leaves
+    )  # row t: ∇L_query,t(φ_t*)
 
-    min_curvature = torch.full((tasks.num_tasks,), float("inf"), dtype=support_loss.dtype, device=support_loss.device)
+    min_curvature = torch.full(
+        (tasks.num_tasks,),
+        float("inf"),
+        dtype=support_loss.dtype,
+        device=support_loss.device,
+    )
 
     def matvec(v: Tensor) -> Tensor:
         """``(T, P) -> (T, P)``: ``(1 + damping) v + ∇²L_support(φ*) v / λ`` for every task."""
         nonlocal min_curvature
-        hv = torch.autograd.grad(support_grads, leaves, grad_outputs=list(unflatten_params(v, theta).values()),
-                                 retain_graph=True, materialize_grads=True)
-        av = (1.0 + cg_damping) * v + flatten_params(dict(zip(phi, hv)), batch_dims=1) / lam
-        with torch.no_grad():  # vᵀAv / vᵀv along CG's directions: ≤ 0 means A is not positive definite
+        hv = torch.autograd.grad(
+            support_grads,
+            leaves,
+            grad_outputs=list(unflatten_params(v, theta).values()),
+            retain_graph=True,
+            materialize_grads=True,
+        )
+        av = (1.0 + cg_damping) * v + flatten_params(
+            dict(zip(phi, hv)), batch_dims=1
+        ) / lam
+        with (
+            torch.no_grad()
+        ):  # vᵀAv / vᵀv along CG's directions: ≤ 0 means A is not positive definite
             vv = (v * v).sum(1)
             quotient = torch.where(vv > 0, (v * av).sum(1) / vv, float("inf"))
             min_curvature = torch.minimum(min_curvature, quotient)
@@ -167,6 +241,16 @@ def imaml(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float
         prox = {k: g + lam * (phi[k] - anchor[k]) for k, g in zip(phi, support_grads)}
         prox_norm = flatten_params(prox, batch_dims=1).norm(dim=1)
     grads = unflatten_params(v.detach().mean(0), theta)
-    diagnostics = {"prox_grad_norm": prox_norm, "inner_steps_taken": steps_taken,
-                   "cg_relative_residual": relative_residual, "cg_min_curvature": min_curvature}
-    return MetaStep(query_loss.mean().detach(), grads, support_loss, query_loss.detach(), diagnostics)
+    diagnostics = {
+        "prox_grad_norm": prox_norm,
+        "inner_steps_taken": steps_taken,
+        "cg_relative_residual": relative_residual,
+        "cg_min_curvature": min_curvature,
+    }
+    return MetaStep(
+        query_loss.mean().detach(),
+        grads,
+        support_loss,
+        query_loss.detach(),
+        diagnostics,
+    )

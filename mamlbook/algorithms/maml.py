@@ -10,19 +10,35 @@ autograd computes it exactly by differentiating through the inner steps
 (``create_graph=True``). First-order MAML (eq. 4.1) replaces every Jacobian factor
 by ``I``: the meta-gradient becomes ``1/T Σ_t ∇L_query,t(φ_t)``.
 """
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ..functional import LossFn, Params, batch_parameters, inner_loop_form, mse_per_task, sgd_steps
+from ..functional import (
+    LossFn,
+    Params,
+    batch_parameters,
+    inner_loop_form,
+    mse_per_task,
+    sgd_steps,
+)
 from ..tasks import TaskBatch
 from .base import MetaStep, check_inputs, leaf_parameters, register
 
 
 @register("maml")
-def maml(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float, inner_steps: int = 1,
-         loss_fn: LossFn = mse_per_task, first_order: bool = False) -> MetaStep:
+def maml(
+    model: nn.Module,
+    params: Params,
+    tasks: TaskBatch,
+    *,
+    inner_lr: float,
+    inner_steps: int = 1,
+    loss_fn: LossFn = mse_per_task,
+    first_order: bool = False,
+) -> MetaStep:
     """One MAML meta-gradient over a meta-batch, all tasks batched.
 
     Parameters
@@ -46,18 +62,29 @@ def maml(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float,
     # The inner loop and the query loss run in the model's loop layout (views of the
     # same numbers; see mamlbook.functional.inner_loop_form): φ is never needed outside.
     form = inner_loop_form(model, theta)
-    phi, support_loss = sgd_steps(form.forward, form.to_loop(batch_parameters(theta, tasks.num_tasks)),
-                                  tasks.x_support, tasks.y_support, inner_lr=inner_lr, inner_steps=inner_steps,
-                                  loss_fn=loss_fn, create_graph=not first_order)
+    phi, support_loss = sgd_steps(
+        form.forward,
+        form.to_loop(batch_parameters(theta, tasks.num_tasks)),
+        tasks.x_support,
+        tasks.y_support,
+        inner_lr=inner_lr,
+        inner_steps=inner_steps,
+        loss_fn=loss_fn,
+        create_graph=not first_order,
+    )
     query_loss = loss_fn(form.forward(phi, tasks.x_query), tasks.y_query)
     meta_loss = query_loss.mean()
     if first_order:
         # phi are fresh leaves: d meta_loss / d phi_t = ∇L_query,t(phi_t) / T; sum over tasks.
-        per_task = form.from_loop(dict(zip(phi, torch.autograd.grad(meta_loss, list(phi.values())))))
+        per_task = form.from_loop(
+            dict(zip(phi, torch.autograd.grad(meta_loss, list(phi.values()))))
+        )
         grads = [per_task[k].sum(0) for k in theta]
     else:
         grads = torch.autograd.grad(meta_loss, list(theta.values()))
-    return MetaStep(meta_loss.detach(), dict(zip(theta, grads)), support_loss, query_loss.detach())
+    return MetaStep(
+        meta_loss.detach(), dict(zip(theta, grads)), support_loss, query_loss.detach()
+    )
 
 
 register("fomaml", first_order=True)(maml)

@@ -22,13 +22,22 @@ support set). The paper's Reptile trains on all the data of a task; set
 ``inner_data="support+query"`` for that (the query loss is then no longer held out,
 so do not compare it with the other methods' meta-losses).
 """
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 
 from .. import checks
-from ..functional import LossFn, Params, adapt, batch_parameters, detached, mse_per_task, task_losses
+from ..functional import (
+    LossFn,
+    Params,
+    adapt,
+    batch_parameters,
+    detached,
+    mse_per_task,
+    task_losses,
+)
 from ..tasks import TaskBatch
 from .base import MetaStep, check_inputs, leaf_parameters, register
 
@@ -36,8 +45,16 @@ INNER_DATA = ("support", "support+query")
 
 
 @register("reptile")
-def reptile(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float, inner_steps: int = 3,
-            loss_fn: LossFn = mse_per_task, inner_data: str = "support") -> MetaStep:
+def reptile(
+    model: nn.Module,
+    params: Params,
+    tasks: TaskBatch,
+    *,
+    inner_lr: float,
+    inner_steps: int = 3,
+    loss_fn: LossFn = mse_per_task,
+    inner_data: str = "support",
+) -> MetaStep:
     """One Reptile update direction over a meta-batch, all tasks batched.
 
     Parameters
@@ -68,18 +85,41 @@ def reptile(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: flo
     x, y = tasks.x_support, tasks.y_support
     if inner_data == "support+query":
         if tasks.y_support.shape[2:] != tasks.y_query.shape[2:]:
-            raise ValueError(f"inner_data='support+query' needs y_support and y_query with the same target shape, "
-                             f"got {tuple(tasks.y_support.shape[2:])} and {tuple(tasks.y_query.shape[2:])}")
-        x, y = torch.cat([tasks.x_support, tasks.x_query], 1), torch.cat([tasks.y_support, tasks.y_query], 1)
+            raise ValueError(
+                f"inner_data='support+query' needs y_support and y_query with the same target shape, "
+                f"got {tuple(tasks.y_support.shape[2:])} and {tuple(tasks.y_query.shape[2:])}"
+            )
+        x, y = (
+            torch.cat([tasks.x_support, tasks.x_query], 1),
+            torch.cat([tasks.y_support, tasks.y_query], 1),
+        )
     theta = {k: v.detach() for k, v in leaf_parameters(params).items()}
     phi = detached(batch_parameters(theta, tasks.num_tasks), requires_grad=True)
-    phi, support_loss = adapt(model, phi, x, y, inner_lr=inner_lr, inner_steps=inner_steps, loss_fn=loss_fn,
-                              create_graph=False)
+    phi, support_loss = adapt(
+        model,
+        phi,
+        x,
+        y,
+        inner_lr=inner_lr,
+        inner_steps=inner_steps,
+        loss_fn=loss_fn,
+        create_graph=False,
+    )
     with torch.no_grad():
         batched_theta = batch_parameters(theta, tasks.num_tasks)
         if inner_data != "support":  # adapt reported the loss on support ∪ query
-            support_loss = task_losses(model, batched_theta, tasks.x_support, tasks.y_support, loss_fn)
+            support_loss = task_losses(
+                model, batched_theta, tasks.x_support, tasks.y_support, loss_fn
+            )
         query_loss = task_losses(model, phi, tasks.x_query, tasks.y_query, loss_fn)
         grads = {k: theta[k] - phi[k].mean(0) for k in theta}
-        step_norm = torch.stack([(phi[k] - batched_theta[k]).flatten(1).square().sum(1) for k in theta]).sum(0).sqrt()
-    return MetaStep(query_loss.mean(), grads, support_loss, query_loss, {"step_norm": step_norm})
+        step_norm = (
+            torch.stack(
+                [(phi[k] - batched_theta[k]).flatten(1).square().sum(1) for k in theta]
+            )
+            .sum(0)
+            .sqrt()
+        )
+    return MetaStep(
+        query_loss.mean(), grads, support_loss, query_loss, {"step_norm": step_norm}
+    )

@@ -28,13 +28,15 @@ COLORS = {"maml": "#1f77b4", "fomaml": "#ff7f0e", "reptile": "#2ca02c", "imaml":
           "pretrain": "#7f7f7f", "truth": "#000000"}
 
 CSS = """
-.mbd{font:13px/1.35 system-ui,sans-serif;border:1px solid #ddd;border-radius:6px;padding:8px;margin:8px 0;max-width:100%}
+.mbd{font:13px/1.35 system-ui,sans-serif;border:1px solid var(--pst-color-border,#ddd);border-radius:6px;padding:8px;margin:8px 0;max-width:100%;color:inherit}
 .mbd .mbd-ctls{display:flex;flex-wrap:wrap;gap:4px 16px;align-items:center;margin-bottom:6px}
 .mbd label{display:inline-flex;align-items:center;gap:6px;white-space:nowrap}
 .mbd input[type=range]{width:120px}
 .mbd output{display:inline-block;min-width:3.2em;font-variant-numeric:tabular-nums}
 .mbd canvas{max-width:100%;height:auto;display:block}
-.mbd .mbd-read{font-variant-numeric:tabular-nums;margin-top:4px;color:#333}
+.mbd .mbd-read{font-variant-numeric:tabular-nums;margin-top:4px}
+.mbd .mbd-cap{font-size:12px;opacity:.75}
+html[data-theme=dark] .mbd canvas,body[data-jp-theme-light=false] .mbd canvas{filter:invert(.88) hue-rotate(180deg)}
 """
 
 # The plotting library every static demo carries (inside its own closure: no globals).
@@ -228,7 +230,7 @@ def render(kind: str, controls: str, canvas_size: tuple[int, int], data: dict, j
     text = (f'<div class="mbd tex2jax_ignore mathjax_ignore" id="{root_id}"><style>{CSS.strip()}</style>'
             f'<div class="mbd-ctls">{controls}</div>'
             f'<canvas data-w="{w}" data-h="{h}" width="{w}" height="{h}" style="width:{w}px"></canvas>'
-            f'<div class="mbd-read"></div><div class="mbd-cap" style="color:#666;font-size:12px">{caption}</div>'
+            f'<div class="mbd-read"></div><div class="mbd-cap">{caption}</div>'
             f'</div>\n<script>(function () {{"use strict";\n{JS_LIB}\n'
             f'const root = document.getElementById("{root_id}") || document.currentScript.previousElementSibling, canvas = root.querySelector("canvas"), '
             f'readout = root.querySelector(".mbd-read");\nconst DATA = {data_json};\n{js}\n}})();</script>')

@@ -11,6 +11,8 @@ from typing import Callable
 
 from matplotlib.figure import Figure
 
+from ..plotting import BOOK_WIDTH
+
 
 def widgets():
     """The ``ipywidgets`` module, or an ImportError that says how to get it."""
@@ -22,12 +24,20 @@ def widgets():
 
 
 def new_figure(ncols: int = 1, width: float = 4.0, height: float = 3.4) -> tuple[Figure, list]:
-    fig = Figure(figsize=(width * ncols, height), constrained_layout=True)
+    """A figure of ``ncols`` panels with the proportions ``width × height`` (inches) each,
+    scaled to the book's figure width (`mamlbook.plotting.BOOK_WIDTH`), like every figure."""
+    scale = BOOK_WIDTH / (width * ncols)
+    fig = Figure(figsize=(BOOK_WIDTH, height * scale), constrained_layout=True)
     axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
     return fig, axes
 
 
-def png(fig: Figure, dpi: int = 80) -> bytes:
+#: CSS pixels per inch: a figure is shown at its natural size, BOOK_WIDTH inches.
+CSS_DPI = 96
+
+
+def png(fig: Figure, dpi: int = 2 * CSS_DPI) -> bytes:
+    """PNG of ``fig`` at twice the screen resolution: sharp on high-density screens."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
@@ -49,7 +59,8 @@ def assemble(controls: dict, draw: Callable[..., tuple[Figure, str]], buttons: d
     has ``.image``, ``.readout`` and ``.controls`` for tests and chapters.
     """
     w = widgets()
-    image = w.Image(format="png")
+    # Shown at its natural size (BOOK_WIDTH inches), never stretched; narrower screens shrink it.
+    image = w.Image(format="png", layout=w.Layout(width=f"{BOOK_WIDTH * CSS_DPI:.0f}px", max_width="100%"))
     readout = w.HTML()
 
     held = []  # non-empty while a button moves several controls: redraw once at the end

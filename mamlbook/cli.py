@@ -1,0 +1,565 @@
+"""Command line of the book's package.
+
+    python -m mamlbook list                       the shipped checkpoints' names (what regenerate and evaluate take)
+    python -m mamlbook regenerate NAME|all        retrain a checkpoint shipped with the book (sinusoid or glyph)
+    python -m mamlbook train --method maml ...    meta-train on sinusoids, save a checkpoint
+    python -m mamlbook evaluate NAME|PATH ...     few-shot error after 0..N SGD steps, with 95% intervals
+    python -m mamlbook reproduce                  the MAML paper's sinusoid table (Appendix C, Table 2)
+
+Files are written only where a command says: `train` its checkpoint (--out) and a JSON
+summary beside it, `regenerate` the shipped checkpoints in mamlbook/pretrained/ (unless
+--no-save); `evaluate` and `reproduce` print their numbers and write JSON only with
+--results PATH. Multi-process training: ``torchrun --nproc_per_node 2 -m mamlbook train
+--distributed ...``; compiled (one graph per meta-step): ``train --compile``.
+
+Exit status: 0 done; 2 an invalid argument, or a file named on the command line that is
+not a valid checkpoint (one line on stderr says which and what is allowed); 1 the run
+failed (training diverged, a file could not be read or written). MAMLBOOK_DEBUG=1 shows
+the full traceback instead of the one line.
+"""
+# This module imports no torch at import time: `--help` and `--version` stay fast, and
+# each command imports what it needs when it runs.
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import math
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+
+#: The registered methods (`mamlbook.method_names()`; tests/test_cli.py checks that the two agree).
+METHODS = ("maml", "fomaml", "reptile", "imaml", "pretrain")
+
+#: The options each method takes with ``--option KEY=VALUE`` (its keyword arguments other than
+#: ``inner_lr``, ``inner_steps`` and ``loss_fn``; tests/test_cli.py checks them against the signatures).
+METHOD_OPTIONS = {"maml": ("first_order",), "fomaml": (), "reptile": ("inner_data",),
+                  "imaml": ("lam", "cg_steps", "cg_damping", "inner_tol"), "pretrain": ()}
+
+#: `mamlbook.recipes.Recipe`'s defaults, for `train --help` (tests/test_cli.py checks that they agree).
+TRAIN_DEFAULTS = {"iterations": 70_000, "meta_batch_size": 25, "support_shots": 10, "query_shots": 10,
+                  "inner_lr": 0.01, "inner_steps": 1, "outer_lr": 1e-3, "optimizer": "adam", "seed": 0}
+
+#: Test tasks a glyph checkpoint can be evaluated on (`classification_recipes.EVAL_TASKS`).
+GLYPH_EVAL_TASKS = 600
+
+
+class UsageError(Exception):
+    """An invalid command line: printed as ``PROG: error: MESSAGE`` (one line), exit status 2."""
+
+    def __init__(self, message: str, prog: str | None = None):
+        super().__init__(message)
+        self.prog = prog
+
+
+def did_you_mean(value: str, names) -> str:
+    """`` did you mean 'x'?`` for the name closest to ``value`` (case-insensitive), or ``""``."""
+    names = [str(n) for n in names]
+    lowered = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(str(value).lower(), list(lowered), n=1, cutoff=0.6)
+    return f" did you mean {lowered[close[0]]!r}?" if close else ""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+# ---------------------------------------------------------------- argument types (no torch)
+
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+    return value
+
+
+def _option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE parsed as JSON when it can be (numbers, true/false), else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"must be KEY=VALUE (e.g. lam=2.0), got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` after each option's help, except for unset defaults (None, False, [])."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, []) or action.default is argparse.SUPPRESS \
+                or "%(default)" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _RawFormatter(_Formatter, argparse.RawDescriptionHelpFormatter):
+    """The top level: this module's docstring as it is written."""
+
+
+_INVALID_CHOICE = re.compile(r"invalid choice: (?P<value>.+?) \(choose from (?P<choices>.*)\)$", re.DOTALL)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage block), with a did-you-mean for choices."""
+
+    def error(self, message: str):
+        match = _INVALID_CHOICE.search(message)
+        if match:
+            strip = lambda s: s.strip().strip("'\"")
+            value, choices = strip(match["value"]), [strip(c) for c in match["choices"].split(",")]
+            message = (message[:match.start()] + f"invalid choice {value!r};{did_you_mean(value, choices)} "
+                       f"(choose from {', '.join(choices)})").replace("; (", " (")
+        raise UsageError(message, self.prog)
+
+
+def _parser() -> argparse.ArgumentParser:
+    prog = "mamlbook" if Path(sys.argv[0]).name == "mamlbook" else "python -m mamlbook"
+    parser = _Parser(prog=prog, description=__doc__, formatter_class=_RawFormatter)
+    parser.add_argument("--version", action="version", version=f"mamlbook {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    positive, nonnegative, at_least_two = _int_at_least(1), _int_at_least(0), _int_at_least(2)
+
+    sub.add_parser("list", formatter_class=_Formatter, help="the shipped checkpoints' names",
+                   description="The names `regenerate` and `evaluate` take: every checkpoint shipped in "
+                               "mamlbook/pretrained/, with its task family and whether its file is there.")
+
+    regen = sub.add_parser("regenerate", formatter_class=_Formatter, help="retrain a checkpoint shipped with the book",
+                           description="Retrain a shipped checkpoint from its recipe and WRITE it to "
+                                       "mamlbook/pretrained/NAME.pt in the package (overwriting the shipped file; "
+                                       "--no-save to only train and evaluate). Names: `python -m mamlbook list`.")
+    regen.add_argument("name", metavar="NAME|all", help="a shipped checkpoint's name, or all of them")
+    regen.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: $MAMLBOOK_DEVICE, else "
+                                                      "cuda if available, else cpu)")
+    regen.add_argument("--iterations", type=positive, default=None,
+                       help="override the recipe's number of iterations (for a quick try, with --no-save)")
+    regen.add_argument("--no-save", action="store_true", help="train and evaluate, but do not write the checkpoint")
+
+    d = TRAIN_DEFAULTS
+    train = sub.add_parser("train", formatter_class=_Formatter,
+                           help="meta-train the sinusoid network and save a checkpoint",
+                           description="Meta-train the 1-40-40-1 sinusoid network. Defaults: the MAML paper's "
+                                       "setup, or a recipe's settings with --recipe; any flag overrides them. Writes "
+                                       "the checkpoint (--out) and a JSON summary (--results), overwriting them.")
+    train.add_argument("--recipe", default=None, help="start from this sinusoid recipe's settings "
+                                                      "(names: `python -m mamlbook list`)")
+    train.add_argument("--method", choices=METHODS, default=None, metavar="METHOD",
+                       help=f"{', '.join(METHODS)} (default: maml, or the recipe's)")
+    for flag, typ, what in (("iterations", positive, "meta-steps"), ("meta-batch-size", positive, "tasks per meta-step"),
+                            ("support-shots", positive, "support points per task"),
+                            ("query-shots", positive, "query points per task"),
+                            ("inner-lr", _positive_float, "inner SGD step size α"),
+                            ("inner-steps", positive, "inner SGD steps"),
+                            ("outer-lr", _positive_float, "outer learning rate β"),
+                            ("seed", nonnegative, "seed of the initialisation and the tasks")):
+        train.add_argument(f"--{flag}", type=typ, default=None,
+                           help=f"{what} (default: {d[flag.replace('-', '_')]}, or the recipe's)")
+    train.add_argument("--optimizer", choices=["adam", "sgd"], default=None,
+                       help=f"outer optimizer (default: {d['optimizer']}, or the recipe's)")
+    train.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                       help="method option, repeatable: " + "; ".join(
+                           f"{m}: {', '.join(o)}" for m, o in METHOD_OPTIONS.items() if o)
+                       + " (e.g. --option lam=2.0 --option cg_steps=5)")
+    train.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: $MAMLBOOK_DEVICE, else "
+                                                      "cuda if available, else cpu)")
+    train.add_argument("--out", default=None, help="checkpoint path (default: checkpoints/METHOD.pt)")
+    train.add_argument("--results", default=None, help="JSON summary (default: the checkpoint path with .json)")
+    train.add_argument("--distributed", action="store_true",
+                       help="shard each meta-batch over the processes started by torchrun (gloo on CPU, NCCL on GPU)")
+    train.add_argument("--backend", choices=["gloo", "nccl"], default=None,
+                       help="with --distributed (default: nccl with CUDA, else gloo)")
+    train.add_argument("--compile", action="store_true",
+                       help="compile the meta-step (mamlbook.compile_method): faster after a first iteration "
+                            "that compiles")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    ev = sub.add_parser("evaluate", formatter_class=_Formatter,
+                        help="few-shot error of checkpoints after 0..N SGD steps",
+                        description="Sinusoid checkpoints (a recipe's name or a .pt file saved by `train`): query "
+                                    "MSE after 0..--max-steps SGD steps on new tasks. Glyph checkpoints (glyphs_*): "
+                                    "test accuracy with their recipe's own protocol (ways, shots, test-time steps "
+                                    "and learner); only --tasks and --device apply to them. Prints a table; writes "
+                                    "JSON only with --results.")
+    ev.add_argument("targets", nargs="+", metavar="NAME|PATH",
+                    help="shipped checkpoints' names (`python -m mamlbook list`) or .pt files")
+    ev.add_argument("--tasks", type=at_least_two, default=600, help="number of test tasks")
+    ev.add_argument("--shots", type=positive, default=5, help="support points per task")
+    ev.add_argument("--query-shots", type=positive, default=100, help="query points per task")
+    ev.add_argument("--max-steps", type=nonnegative, default=10, help="SGD steps at test time")
+    ev.add_argument("--inner-lr", type=_positive_float, default=0.01, help="test-time SGD step size")
+    ev.add_argument("--seed", type=nonnegative, default=2017, help="seed of the test tasks")
+    ev.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: $MAMLBOOK_DEVICE, else "
+                                                   "cuda if available, else cpu)")
+    ev.add_argument("--results", default=None, metavar="PATH", help="also write the numbers as JSON to PATH")
+
+    rep = sub.add_parser("reproduce", formatter_class=_Formatter,
+                         help="the MAML paper's sinusoid table (Appendix C, Table 2), all methods",
+                         description="Evaluate the shipped MAML, pretrained, first-order MAML, Reptile and iMAML "
+                                     "checkpoints on 5-shot sinusoid tasks after 1, 5, 10 SGD steps, beside the "
+                                     "paper's numbers. Prints the table; writes JSON only with --results (the book's "
+                                     "copy: --results mamlbook/results/reproduction.json). A checkpoint missing "
+                                     "from mamlbook/pretrained/ is trained from its recipe and written there.")
+    rep.add_argument("--rows", nargs="+", default=None, metavar="ROW",
+                     help="subset of the rows (default: all): 'MAML', 'MAML, α = 0.001 (official code)', "
+                          "'pretrained', 'first-order MAML', 'Reptile', 'iMAML', 'iMAML, proximal learner'")
+    rep.add_argument("--tasks", type=at_least_two, default=600, help="number of test tasks")
+    rep.add_argument("--retrain", action="store_true",
+                     help="retrain every checkpoint from its recipe first, overwriting mamlbook/pretrained/NAME.pt")
+    rep.add_argument("--no-train", action="store_true", help="fail instead of training a missing checkpoint")
+    rep.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: $MAMLBOOK_DEVICE, else "
+                                                    "cuda if available, else cpu)")
+    rep.add_argument("--results", default=None, metavar="PATH", help="also write the numbers as JSON to PATH")
+    return parser
+
+
+# ---------------------------------------------------------------- checks that need the package (torch)
+
+def _device(args):
+    """``--device`` (or $MAMLBOOK_DEVICE) as a torch.device; a UsageError naming it if unusable."""
+    import torch
+
+    from .device import ENV_VAR, get_device
+
+    try:
+        return get_device(args.device)
+    except ValueError as err:
+        where = "argument --device" if args.device else f"environment variable {ENV_VAR}"
+        hint = ""
+        if "CUDA" in str(err):
+            hint = (f" (this torch, {torch.__version__}, is a CPU-only build)" if torch.version.cuda is None
+                    else " (no GPU is visible)") + "; use --device cpu"
+        raise UsageError(f"{where}: {err}{hint}") from None
+
+
+def shipped_names() -> dict[str, str]:
+    """Every shipped checkpoint's name -> its task family (``"sinusoid"`` or ``"glyphs"``), in regeneration order.
+
+    These are the names `regenerate` and `evaluate` take: the sinusoid recipes, the
+    reproduction's extra recipe, then the glyph recipes (1-shot before the 5-shot runs
+    that start from them).
+    """
+    from . import classification_recipes, recipes, reproduce
+
+    glyphs = classification_recipes.RECIPES
+    names = {name: "sinusoid" for name in sorted(recipes.RECIPES)}
+    names.update({name: "sinusoid" for name in sorted(reproduce.EXTRA_RECIPES)})
+    names.update({name: "glyphs" for name in sorted(glyphs, key=lambda n: (glyphs[n].init_from is not None, n))})
+    return names
+
+
+def _unknown_name(argument: str, value: str, names) -> UsageError:
+    names = list(names)
+    return UsageError(f"argument {argument}: unknown name {value!r};{did_you_mean(value, names)} "
+                      f"(choose from {', '.join(map(repr, names))})".replace("; (", " ("))
+
+
+def resolve_target(target: str) -> tuple[str, str]:
+    """An `evaluate` target as ``(kind, target)``: kind ``"sinusoid"``/``"glyphs"`` for a shipped name, ``"path"`` for a file."""
+    names = shipped_names()
+    if target in names:
+        return names[target], target
+    path = Path(target)
+    if path.is_file():
+        return "path", target
+    if path.suffix == ".pt" or os.sep in target or (os.altsep and os.altsep in target):
+        raise UsageError(f"argument NAME|PATH: no such file {target!r}")
+    raise _unknown_name("NAME|PATH", target, names)
+
+
+def _method_options(method: str, options: dict) -> None:
+    allowed = METHOD_OPTIONS[method]
+    for key in options:
+        if key not in allowed:
+            what = f"options of {method}: {', '.join(allowed)}" if allowed else f"{method} takes no options"
+            raise UsageError(f"argument --option: {key!r} is not an option of {method};"
+                             f"{did_you_mean(key, allowed)} ({what})".replace("; (", " ("))
+
+
+def _check_train_flags(args) -> None:
+    """The cross-flag checks of `train` that need no torch."""
+    if args.distributed and args.compile:
+        raise UsageError("argument --compile: cannot be combined with --distributed (each process would compile "
+                         "its shard's step); use one of them")
+    if args.backend is not None and not args.distributed:
+        raise UsageError("argument --backend: only with --distributed")
+
+
+# ---------------------------------------------------------------- the commands
+
+def _write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1))
+    print(f"results: {path}")
+
+
+def _list(args) -> int:
+    from .checkpoints import PRETRAINED_DIR
+
+    for name, kind in shipped_names().items():
+        there = "shipped" if (PRETRAINED_DIR / f"{name}.pt").is_file() else "missing (regenerate it)"
+        print(f"{name:<24} {kind:<9} {there}")
+    return 0
+
+
+def _train(args) -> int:
+    from dataclasses import asdict
+
+    import torch
+
+    from . import checkpoints
+    from .device import seed_everything
+    from .models import SinusoidMLP
+    from .recipes import RECIPES, Recipe
+    from .tasks import SinusoidTasks
+    from .train import meta_train
+
+    if args.recipe is not None and args.recipe not in RECIPES:
+        raise _unknown_name("--recipe", args.recipe, sorted(RECIPES))
+    base = RECIPES[args.recipe] if args.recipe else Recipe(args.method or "maml")
+    settings = asdict(base)
+    for key in ("method", "iterations", "meta_batch_size", "support_shots", "query_shots", "inner_lr", "inner_steps",
+                "outer_lr", "optimizer", "seed"):
+        if getattr(args, key, None) is not None:
+            settings[key] = getattr(args, key)
+    settings["method_options"] = {**settings["method_options"], **dict(args.option)}
+    _method_options(settings["method"], settings["method_options"])
+    if settings["method"] == "pretrain":
+        if args.inner_steps is not None:
+            raise UsageError("argument --inner-steps: pretrain takes no inner steps (it trains on all tasks jointly)")
+        settings["inner_steps"] = 0
+    rank, world = 0, 1
+    if args.distributed:
+        from . import distributed
+        try:
+            rank, world, device = distributed.init_from_environment(args.backend)
+        except RuntimeError as err:
+            if "torchrun" not in str(err):
+                raise
+            raise UsageError(f"argument --distributed: {err}") from None
+        if args.device is not None and torch.device(args.device) != device:
+            raise UsageError(f"argument --device: {args.device} conflicts with the distributed backend's device {device}")
+        train_fn = distributed.meta_train
+    else:
+        device = _device(args)
+        train_fn = meta_train
+    generator = seed_everything(settings["seed"])
+    model = SinusoidMLP().to(device)
+    options = {k: v for k, v in settings.items() if k != "seed"}
+    extra = {"compile": True} if args.compile else {}
+    history = train_fn(model, SinusoidTasks(), generator=generator, device=device, progress=not args.no_progress,
+                       **options, **extra)
+    if rank != 0:
+        return 0
+    out = Path(args.out or f"checkpoints/{settings['method']}.pt")
+    last = history.meta_loss[-1000:]
+    summary = {"command": "python -m mamlbook " + " ".join(args.argv), "settings": settings,
+               "processes": world, "compiled": bool(args.compile), "device": str(device), "torch": torch.__version__,
+               "seconds": history.seconds,
+               "ms_per_iteration": 1e3 * history.seconds / len(history.meta_loss),
+               "final_meta_loss_mean_last_1000": sum(last) / len(last), "meta_loss_every_100": history.meta_loss[::100],
+               "checkpoint": str(out), "date": time.strftime("%Y-%m-%d %H:%M")}
+    checkpoints.save_checkpoint(out, model, metadata={"settings": json.dumps(settings), "seconds": history.seconds,
+                                                      "device": str(device), "processes": world,
+                                                      "meta_loss_every_100": history.meta_loss[::100]})
+    print(f"{settings['method']}: {len(history.meta_loss)} iterations in {history.seconds:.1f} s "
+          f"({summary['ms_per_iteration']:.2f} ms each, {world} process{'es' if world > 1 else ''}), "
+          f"final meta-loss {summary['final_meta_loss_mean_last_1000']:.4f}; checkpoint {out}")
+    _write_json(Path(args.results) if args.results else out.with_suffix(".json"), summary)
+    return 0
+
+
+def _evaluate(args) -> int:
+    import torch
+    from tqdm.auto import tqdm
+
+    from . import classification_recipes, reproduce
+    from .checkpoints import load_checkpoint
+    from .evaluate import adaptation_curve, mean_and_ci95
+    from .functional import parameters_of
+    from .models import SinusoidMLP
+    from .tasks import SinusoidTasks
+
+    targets = {target: resolve_target(target)[0] for target in dict.fromkeys(args.targets)}
+    if "glyphs" in targets.values() and args.tasks > GLYPH_EVAL_TASKS:
+        raise UsageError(f"argument --tasks: glyph checkpoints have {GLYPH_EVAL_TASKS} fixed test tasks, "
+                         f"got {args.tasks}")
+    device = _device(args)
+    results = {"protocol": {"test_tasks": args.tasks, "support_shots": args.shots, "query_shots": args.query_shots,
+                            "inner_lr": args.inner_lr, "test_seed": args.seed, "interval": "mean ± 1.96·s/√n"},
+               "targets": {}, "glyph_targets": {}}
+    models = {}  # every checkpoint is loaded (and checked) before any evaluation starts
+    for target, kind in targets.items():
+        if kind == "glyphs":
+            models[target], _ = classification_recipes.load_recipe(target, device=device)
+        elif kind == "sinusoid":
+            models[target], _ = reproduce.load(target, device=device)
+        else:
+            models[target] = SinusoidMLP().to(device)
+            load_checkpoint(target, models[target])
+    tasks = None
+    for target, kind in tqdm(targets.items(), desc="evaluate", disable=len(targets) < 2):
+        model = models[target]
+        if kind == "glyphs":
+            recipe = classification_recipes.RECIPES[target]
+            accuracy = classification_recipes.evaluate_recipe(target, model, num_tasks=args.tasks, device=device)
+            mean, ci95 = mean_and_ci95(accuracy.cpu())
+            results["glyph_targets"][target] = {"accuracy": {"mean": mean, "ci95": ci95}, "ways": recipe.ways,
+                                                "shots": recipe.shots, "test_steps": recipe.test_steps,
+                                                "test_inner_lr": recipe.inner_lr, "test_tasks": int(accuracy.numel())}
+            continue
+        if tasks is None:
+            tasks = SinusoidTasks().sample(args.tasks, args.shots, args.query_shots,
+                                           generator=torch.Generator().manual_seed(args.seed), device=device)
+        curve = adaptation_curve(model, parameters_of(model), tasks, inner_lr=args.inner_lr, max_steps=args.max_steps,
+                                 on_divergence="keep").cpu()
+        rows = []
+        for k in range(args.max_steps + 1):  # as `reproduce`: tasks on which SGD diverged are counted, not averaged
+            finite = torch.isfinite(curve[:, k])
+            mean, ci95 = mean_and_ci95(curve[finite, k]) if int(finite.sum()) >= 2 else (None, None)
+            rows.append({"mean": mean, "ci95": ci95, "diverged": int((~finite).sum())})
+        results["targets"][target] = rows
+    if results["targets"]:
+        shown = sorted({k for k in (0, 1, 5, args.max_steps) if k <= args.max_steps})
+
+        def cell(row):
+            if row["mean"] is None:
+                text = "diverged"
+            elif abs(row["mean"]) < 1e3:
+                text = f"{row['mean']:.3f} ± {row['ci95']:.3f}"
+            else:
+                text = f"{row['mean']:.3g} ± {row['ci95']:.2g}"
+            return text + (f" [{row['diverged']} div.]" if row["diverged"] else "")
+
+        cells = {target: [cell(rows[k]) for k in shown] for target, rows in results["targets"].items()}
+        width = max(18, 2 + max(len(c) for row in cells.values() for c in row))
+        print(f"query MSE after k SGD steps (α = {args.inner_lr}) on {args.tasks} tasks, K = {args.shots}:")
+        print(f"{'checkpoint':<28}" + "".join(f"{f'k = {k}':>{width}}" for k in shown))
+        for target, row in cells.items():
+            print(f"{target:<28}" + "".join(f"{c:>{width}}" for c in row))
+        if any(row["diverged"] for rows in results["targets"].values() for row in rows):
+            print("[n div.]: tasks on which SGD diverged (loss inf/NaN), left out of the mean; a smaller --inner-lr "
+                  "avoids it")
+    if results["glyph_targets"]:
+        print("test accuracy of glyph checkpoints (each with its recipe's protocol):")
+        for target, row in results["glyph_targets"].items():
+            acc = row["accuracy"]
+            print(f"{target:<28} {100 * acc['mean']:6.2f} ± {100 * acc['ci95']:.2f} %   ({row['ways']}-way "
+                  f"{row['shots']}-shot, {row['test_steps']} steps, α = {row['test_inner_lr']}, "
+                  f"{row['test_tasks']} tasks)")
+    if args.results:
+        _write_json(Path(args.results), results)
+    return 0
+
+
+def _reproduce(args) -> int:
+    from . import reproduce
+
+    for row in args.rows or []:
+        if row not in reproduce.ROWS:
+            raise _unknown_name("--rows", row, reproduce.ROWS)
+    results = reproduce.reproduce(args.rows, num_tasks=args.tasks, retrain=args.retrain, train_missing=not args.no_train,
+                                  device=_device(args))
+    results["command"] = "python -m mamlbook " + " ".join(args.argv)
+    print(reproduce.format_table(results))
+    if args.results:
+        _write_json(Path(args.results), results)
+    else:
+        print("(not saved; --results PATH writes these numbers as JSON)")
+    return 0
+
+
+def _regenerate(args) -> int:
+    import torch
+
+    from . import classification_recipes, recipes, reproduce
+    from .checkpoints import PRETRAINED_DIR
+
+    names = shipped_names()
+    if args.name != "all" and args.name not in names:
+        raise _unknown_name("NAME|all", args.name, [*names, "all"])
+    device = _device(args)
+    for name in names if args.name == "all" else [args.name]:
+        written = "" if args.no_save else f"; wrote {PRETRAINED_DIR / f'{name}.pt'}"
+        if names[name] == "sinusoid":
+            if name in recipes.RECIPES:
+                meta = recipes.regenerate(name, device=device, iterations=args.iterations, save=not args.no_save)
+            else:
+                meta = reproduce.train(name, device=device, iterations=args.iterations, save=not args.no_save)
+            print(f"{name}: {meta['seconds']:.0f} s, final meta-loss {meta['final_meta_loss_mean_last_1000']:.4f}"
+                  f"{written}", flush=True)
+        else:
+            meta = classification_recipes.regenerate(name, device=device, iterations=args.iterations,
+                                                     save=not args.no_save)
+            acc = torch.tensor(meta["test_accuracy"])
+            print(f"{name}: trained {meta['seconds']:.0f} s, evaluated {meta['eval_seconds']:.0f} s, test accuracy "
+                  f"{100 * acc.mean():.2f} ± {196 * acc.std() / len(acc) ** 0.5:.2f} %{written}", flush=True)
+    return 0
+
+
+COMMANDS = {"list": _list, "regenerate": _regenerate, "train": _train, "evaluate": _evaluate, "reproduce": _reproduce}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 done, 2 invalid argument, 1 failed run)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser()
+    debug = os.environ.get("MAMLBOOK_DEBUG", "") not in ("", "0")
+    try:
+        args = parser.parse_args(argv)
+        if args.command == "train":
+            _check_train_flags(args)
+    except UsageError as err:
+        print(f"{err.prog or parser.prog}: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except SystemExit as exit_:  # --help, --version
+        return exit_.code if isinstance(exit_.code, int) else 0
+    args.argv = argv
+    prog = f"{parser.prog} {args.command}"
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as err:
+        if debug:
+            raise
+        print(f"{err.prog or prog}: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        from .checks import DivergenceError
+
+        if debug:
+            raise
+        if isinstance(err, DivergenceError):
+            print(f"{prog}: diverged: {_one_line(err)}", file=sys.stderr)
+            return 1
+        if isinstance(err, (ValueError, TypeError)):  # the package's argument checks (CheckpointError is a ValueError)
+            print(f"{prog}: error: {_one_line(err)}", file=sys.stderr)
+            return 2
+        if isinstance(err, OSError):  # a missing shipped checkpoint, a file that cannot be written
+            print(f"{prog}: error: {_one_line(err)}", file=sys.stderr)
+            return 1
+        raise
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,80 @@
+"""What the chapters show besides figures: package source code and small tables.
+
+Both return objects with a Markdown representation. Jupyter (and JupyterLab) render it as
+highlighted code or a table; the book's build (MyST-NB) parses it as MyST, so the code is
+highlighted by the book's own theme (light and dark) and the table is a real table that
+fits the text column, instead of plain text cut at the right edge.
+"""
+from __future__ import annotations
+
+import inspect
+import textwrap
+from typing import Any, Iterable, Sequence
+
+
+class Markdown:
+    """Markdown text that Jupyter and the book render (``_repr_markdown_``)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:  # plain-text front ends (a terminal, nbval's comparison)
+        return self.text
+
+
+def show_source(*objs: Any, start: str | None = None) -> Markdown:
+    """The source code of package functions, classes or methods, highlighted.
+
+    Each of ``objs`` is anything `inspect.getsource` accepts; each is shown exactly as it
+    is in its file (dedented), under a comment naming the file and line. ``start`` shows
+    only the part of a single object's source from the first line containing that text.
+    """
+    if not objs:
+        raise ValueError("show_source needs at least one function, class or method")
+    if start is not None and len(objs) != 1:
+        raise ValueError(f"start selects part of ONE object's source, got {len(objs)} objects")
+    blocks = []
+    for obj in objs:
+        try:
+            lines, first = inspect.getsourcelines(obj)
+        except (TypeError, OSError) as err:
+            raise TypeError(f"show_source needs functions, classes or methods defined in a file, got {obj!r}") from err
+        module = getattr(inspect.getmodule(obj), "__name__", "")
+        where = module.replace(".", "/") + ".py" if module else inspect.getsourcefile(obj)
+        if start is not None:
+            hits = [i for i, line in enumerate(lines) if start in line]
+            if not hits:
+                raise ValueError(f"start={start!r} does not occur in the source of {obj!r}")
+            first, lines = first + hits[0], lines[hits[0]:]
+        source = textwrap.dedent("".join(lines)).rstrip("\n")
+        fence = "````" if "```" in source else "```"
+        blocks.append(f"{fence}python\n# {where}, line {first}\n{source}\n{fence}")
+    return Markdown("\n\n".join(blocks))
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]], caption: str | None = None) -> Markdown:
+    """A Markdown table: ``header`` names the columns, each row gives one cell per column.
+
+    Cells are formatted with ``str``; numbers should be formatted by the caller (the page
+    shows exactly what the chapter printed). A ``|`` inside a cell is escaped.
+    """
+    if not header:
+        raise ValueError("header must name at least one column")
+    rows = [list(row) for row in rows]
+    for i, row in enumerate(rows):
+        if len(row) != len(header):
+            raise ValueError(f"rows[{i}] has {len(row)} cells, expected {len(header)} (one per header column)")
+
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = []
+    if caption:
+        lines += [f"**{cell(caption)}**", ""]
+    lines.append("| " + " | ".join(cell(h) for h in header) + " |")
+    lines.append("|" + "|".join("---" for _ in header) + "|")
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return Markdown("\n".join(lines))
