@@ -18,7 +18,7 @@ Beside them: the nearest neighbour in pixels (cosine similarity of the 28×28 im
 nearest support drawing; chance is 1/N).
 
 ``python -m mamlbook.omniglot_results`` recomputes the table and writes
-``mamlbook/pretrained/omniglot_results.json`` (minutes on a CPU); the chapter reads it
+``mamlbook/results/omniglot_results.json`` (minutes on a CPU); the chapter reads it
 and re-checks a sample of tasks live.
 """
 from __future__ import annotations
@@ -27,6 +27,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -37,7 +38,7 @@ from .evaluate import mean_and_ci95
 from .tasks import TaskBatch
 from .tasks.omniglot_shipped import load_runs, runs_as_tasks
 
-RESULTS_PATH = checkpoints.PRETRAINED_DIR / "omniglot_results.json"
+RESULTS_PATH = Path(__file__).resolve().parent / "results" / "omniglot_results.json"
 SETTINGS = {"5w1s": (5, 1), "5w5s": (5, 5), "20w1s": (20, 1)}
 TABLE_TASKS = 1000
 WIDE_TEST_STEPS = 10

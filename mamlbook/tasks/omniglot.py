@@ -6,8 +6,8 @@ Layout (as in the official zips of github.com/brendenlake/omniglot, ``python/``)
     ROOT/images_evaluation/ALPHABET/characterNN/*.png   659 characters (20 alphabets)
 
 with 20 drawings of 105×105 pixels per character. `load_omniglot` returns one split
-as ``uint8 (characters, drawings, 28, 28)`` with ink bright (255), like
-`mamlbook.tasks.glyphs`, so `ClassificationTasks` takes either. Images are read with
+as ``uint8 (characters, drawings, 28, 28)`` with ink bright (255), like the shipped
+minimal sets (`mamlbook.tasks.omniglot_shipped`), so `ClassificationTasks` takes either. Images are read with
 matplotlib (no Pillow needed) and shrunk by area averaging.
 
 `download` fetches the official zips for readers who are online: it checks each
