@@ -121,10 +121,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=TABLE_TASKS)
     parser.add_argument("--recipes", nargs="+", default=None)
     parser.add_argument("--out", default=str(RESULTS_PATH))
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the rows of the existing --out file (same --tasks) and add or replace these recipes'")
     args = parser.parse_args(argv)
-    shipped = [n for n in RECIPES if n.startswith("omniglot_") and (checkpoints.PRETRAINED_DIR / f"{n}.pt").is_file()]
+    shipped = [n for n in RECIPES if (checkpoints.PRETRAINED_DIR / f"{n}.pt").is_file()]
     table = compute(args.recipes or shipped, args.tasks)
-    table["command"] = "python -m mamlbook.omniglot_results " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m mamlbook.omniglot_results " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.merge and Path(args.out).is_file():
+        old = json.loads(Path(args.out).read_text())
+        if old["num_tasks"] != args.tasks:
+            raise SystemExit(f"--merge needs the same --tasks as {args.out} ({old['num_tasks']}), got {args.tasks}")
+        for key in ("rows", "paired_vs_nn"):
+            old[key].update(table[key])
+        table, command = old, old["command"] + "; " + command
+    table["command"] = command
     with open(args.out, "w") as f:
         json.dump(table, f, indent=1)
     print(f"wrote {args.out}")
