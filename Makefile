@@ -11,7 +11,7 @@ export PYTHONHASHSEED := 0
 # busy machine OpenMP's spin-waiting makes two threads up to 10x slower than one.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: book test setup unit nbval clean assets browser
+.PHONY: book test setup unit nbval wheel clean assets browser
 
 setup: $(STAMP)
 
@@ -35,12 +35,17 @@ unit: setup
 nbval: setup
 	$(PY) -m pytest --nbval-lax --durations=0 -p no:cacheprovider chapters
 
+# Every chapter against the package installed from its wheel, run in an unrelated
+# directory: what a student gets from `pip install` (no checkout to read files from).
+wheel: setup
+	$(PY) tools/chapters_from_wheel.py
+
 # The built book in headless Chromium, offline: math and widgets render (needs `book`).
 browser: setup
 	tools/install_chromium.sh
 	$(PY) -m pytest tests/browser -q
 
-test: unit nbval book browser
+test: unit nbval wheel book browser
 
 clean:
 	rm -rf _build .pytest_cache

@@ -1,4 +1,5 @@
-"""The meta-step under ``torch.compile``: one fused graph for forward, inner gradients and meta-backward.
+"""The meta-step under ``torch.compile``: one fused graph for forward, inner gradients
+and meta-backward.
 
 At the book's network size the eager meta-step spends most of its time on per-operation
 overhead (about 185 tensor operations, a few µs each); compiled, the whole step (inner
@@ -39,9 +40,9 @@ from .tasks import TaskBatch
 
 
 def _static_cpu_product(node: torch.fx.Node, offsets: dict) -> tuple | None:
-    """``(A, B, (m, k, n))`` if ``node`` is one of ``offsets``' batched products (``offsets``
-    maps the op to the position of ``A`` in its arguments) on CPU, with static shapes and
-    no ``alpha``/``beta`` scaling; else None."""
+    """``(A, B, (m, k, n))`` if ``node`` is one of ``offsets``' batched products
+    (``offsets`` maps the op to the position of ``A`` in its arguments) on CPU, with
+    static shapes and no ``alpha``/``beta`` scaling; else None."""
     if (
         node.op != "call_function"
         or node.target not in offsets
@@ -65,7 +66,8 @@ def _transposed(graph: torch.fx.Graph, x: torch.fx.Node) -> torch.fx.Node:
 
 
 def rewrite_narrow_bmm(graph: torch.fx.Graph) -> None:
-    """Rewrite ``bmm(A, B)`` -> ``bmm(Bᵀ, Aᵀ)ᵀ`` on CPU when the result is narrow (in place).
+    """Rewrite ``bmm(A, B)`` -> ``bmm(Bᵀ, Aᵀ)ᵀ`` on CPU when the result is narrow (in
+    place).
 
     For ``A (T, m, k)``, ``B (T, k, n)`` with ``n < m`` the product is computed as the
     ``(T, n, m)`` product of the transposes and handed on as a transposed view (no
@@ -90,7 +92,8 @@ def rewrite_narrow_bmm(graph: torch.fx.Graph) -> None:
 
 
 def decompose_thin_products(graph: torch.fx.Graph) -> None:
-    """Write batched products with a dimension of size 1 as elementwise work (in place, CPU only).
+    """Write batched products with a dimension of size 1 as elementwise work (in place,
+    CPU only).
 
     ``(T, m, 1) @ (T, 1, n)`` is an outer product, ``A * B``; ``(T, m, k) @ (T, k, 1)``
     is ``(A * Bᵀ).sum(-1)``; ``(T, 1, k) @ (T, k, n)`` is ``(Aᵀ * B).sum(1)``. As
@@ -138,8 +141,9 @@ def decompose_thin_products(graph: torch.fx.Graph) -> None:
 
 @functools.cache
 def _cpu_graph_passes():
-    """`decompose_thin_products`, then `rewrite_narrow_bmm`, as an inductor post-grad pass (imported late: torch._inductor
-    takes a second to import, and most chapters never compile)."""
+    """`decompose_thin_products`, then `rewrite_narrow_bmm`, as an inductor post-grad
+    pass (imported late: torch._inductor takes a second to import, and most chapters
+    never compile)."""
     from torch._inductor.custom_graph_pass import CustomGraphPass, get_hash_for_files
 
     class CpuGraphPasses(CustomGraphPass):
@@ -148,14 +152,16 @@ def _cpu_graph_passes():
             rewrite_narrow_bmm(graph)
 
         def uuid(self):
-            # Inductor caches compiled graphs keyed on this: a change to this file is a new pass.
+            # Inductor caches compiled graphs keyed on this: a change to this file is a
+            # new pass.
             return get_hash_for_files((__file__,))
 
     return CpuGraphPasses()
 
 
 def inductor_options(device_type: str = "cpu") -> dict:
-    """The inductor settings `compile_method` uses on ``device_type`` (see the module docstring)."""
+    """The inductor settings `compile_method` uses on ``device_type`` (see the module
+    docstring)."""
     if device_type != "cpu":
         return {}
     return {"post_grad_custom_post_pass": _cpu_graph_passes(), "cpp.threads": 1}
@@ -180,9 +186,11 @@ def compile_method(
 
     Parameters
     ----------
-    method : a registered name (``"maml"``, ``"fomaml"``, ``"reptile"``, ...) or a method.
+    method : a registered name (``"maml"``, ``"fomaml"``, ``"reptile"``, ...) or a
+        method.
     model, inner_lr, inner_steps, **options : fixed for every call, as in the method.
-    device_type : where the step will run (``"cpu"`` or ``"cuda"``), to pick inductor settings.
+    device_type : where the step will run (``"cpu"`` or ``"cuda"``), to pick inductor
+        settings.
 
     Example
     -------
@@ -232,7 +240,8 @@ def compile_method(
             names.extend(params)
         elif list(params) != names:
             raise ValueError(
-                f"params must have the names {names} (those of the first call), got {list(params)}"
+                f"params must have the names {names} (those of the first call), "
+                f"got {list(params)}"
             )
         meta_loss, grads, support_loss, query_loss, diagnostics = compiled(
             tuple(params.values()),

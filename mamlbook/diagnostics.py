@@ -42,7 +42,8 @@ class SavedTensorStats:
 
     Attributes
     ----------
-    count : number of tensors saved (every save counts, also repeated saves of one tensor).
+    count : number of tensors saved (every save counts, also repeated saves of one
+        tensor).
     total_bytes : bytes of all saves, each distinct storage counted once per time it
         became alive (what autograd asked to keep over the whole call).
     peak_bytes : the largest number of bytes kept alive *at one time* (distinct storages
@@ -89,7 +90,8 @@ class SavedTensorStats:
 
 
 class _Saved:
-    """The packed form of a saved tensor: holds it and tells the stats when autograd drops it."""
+    """The packed form of a saved tensor: holds it and tells the stats when autograd
+    drops it."""
 
     __slots__ = ("tensor", "key", "stats")
 
@@ -114,14 +116,16 @@ def saved_tensor_memory(
 
     Returns
     -------
-    (fn's result, `SavedTensorStats`). Storage shared by several saves (a weight saved by
-    two operations, a view of a parameter) is counted once while it is alive. Model
+    (fn's result, `SavedTensorStats`). Storage shared by several saves (a weight saved
+    by two operations, a view of a parameter) is counted once while it is alive. Model
     parameters and data that happen to be saved count too: they are small next to the
     activations of a meta-batch.
 
     Example
     -------
-    >>> step, stats = saved_tensor_memory(get_method("maml"), model, params, tasks, inner_lr=0.01, inner_steps=5)
+    >>> step, stats = saved_tensor_memory(
+    ...     get_method("maml"), model, params, tasks, inner_lr=0.01, inner_steps=5
+    ... )
     >>> stats.peak_bytes
     """
     stats = SavedTensorStats()
@@ -140,7 +144,8 @@ def saved_tensor_memory(
 def time_per_call(
     fn: Callable[[], Any], repeats: int = 10, warmup: int = 1, statistic: str = "min"
 ) -> float:
-    """Seconds per call of ``fn()``: the minimum (default) or median over ``repeats`` timed calls.
+    """Seconds per call of ``fn()``: the minimum (default) or median over ``repeats``
+    timed calls.
 
     ``warmup`` untimed calls come first (caches, lazy initialisation). On a CPU shared
     with other processes, interference only ever *adds* time, so the minimum is the
@@ -178,10 +183,12 @@ def top_eigenvalue(
     dtype: torch.dtype = torch.float64,
     device=None,
 ) -> float:
-    """Largest eigenvalue of a symmetric positive semi-definite matrix by power iteration.
+    """Largest eigenvalue of a symmetric positive semi-definite matrix by power
+    iteration.
 
-    ``matrix`` is a ``(P, P)`` tensor or a function ``v ↦ A v`` on ``(P,)`` vectors (e.g.
-    a Hessian-vector or Gauss-Newton-vector product), then ``size = P`` is required.
+    ``matrix`` is a ``(P, P)`` tensor or a function ``v ↦ A v`` on ``(P,)`` vectors
+    (e.g. a Hessian-vector or Gauss-Newton-vector product), then ``size = P`` is
+    required.
     Returns the Rayleigh quotient ``vᵀAv`` of the last unit iterate. For an indefinite
     matrix power iteration finds the eigenvalue of largest *magnitude*, which may be
     negative, and converges slowly when the two largest magnitudes are close: use
@@ -199,7 +206,8 @@ def top_eigenvalue(
         matvec = matrix
     else:
         raise TypeError(
-            f"matrix must be a square tensor or a function v -> A v, got {type(matrix).__name__}"
+            "matrix must be a square tensor or a function v -> A v, "
+            f"got {type(matrix).__name__}"
         )
     v = torch.randn(size, generator=generator, dtype=dtype).to(device)
     v = v / v.norm()
@@ -215,7 +223,8 @@ def top_eigenvalue(
 
 
 def gauss_newton_top_eigenvalue(model: nn.Module, params: Params, x: Tensor) -> float:
-    """Largest eigenvalue of the Gauss-Newton term of the mean squared error at ``params``.
+    """Largest eigenvalue of the Gauss-Newton term of the mean squared error at
+    ``params``.
 
     For ``L = 1/n Σ_n (M_n − y_n)²`` over the ``n`` outputs of ``model`` on one task's
     inputs ``x (N, ...)``, the Gauss-Newton term is ``G = (2/n) JᵀJ`` with ``J (n, P)``
@@ -243,7 +252,8 @@ def gauss_newton_top_eigenvalue(model: nn.Module, params: Params, x: Tensor) -> 
 
 
 class GradientAgreement(NamedTuple):
-    """``cosine = ⟨a, b⟩ / (‖a‖‖b‖)`` and ``norm_ratio = ‖b‖ / ‖a‖`` (``a`` is the reference)."""
+    """``cosine = ⟨a, b⟩ / (‖a‖‖b‖)`` and ``norm_ratio = ‖b‖ / ‖a‖`` (``a`` is the
+    reference)."""
 
     cosine: float
     norm_ratio: float
@@ -261,7 +271,8 @@ def _flat(g: Params | Tensor, name: str) -> Tensor:
 def gradient_agreement(
     reference: Params | Tensor, other: Params | Tensor
 ) -> GradientAgreement:
-    """How well ``other`` (e.g. the first-order meta-gradient) agrees with ``reference`` (exact).
+    """How well ``other`` (e.g. the first-order meta-gradient) agrees with
+    ``reference`` (exact).
 
     Both are dicts of tensors with the same keys and shapes (as in `MetaStep.grads`) or
     tensors of one shape. The cosine is 1 for the same direction, 0 for orthogonal
@@ -274,13 +285,15 @@ def gradient_agreement(
         and set(reference) != set(other)
     ):
         raise ValueError(
-            f"reference and other must have the same keys, got {sorted(reference)} and {sorted(other)}"
+            "reference and other must have the same keys, "
+            f"got {sorted(reference)} and {sorted(other)}"
         )
     a = _flat(reference, "reference").double()
     b = _flat(other, "other").double()
     if a.shape != b.shape:
         raise ValueError(
-            f"reference and other must have the same number of entries, got {a.numel()} and {b.numel()}"
+            "reference and other must have the same number of entries, "
+            f"got {a.numel()} and {b.numel()}"
         )
     na, nb = float(a.norm()), float(b.norm())
     if na == 0.0 or nb == 0.0:
@@ -290,7 +303,8 @@ def gradient_agreement(
 
 @dataclass
 class AgreementHistory:
-    """`agreement_during_training`'s record: one entry per probe (iteration ``0, every, 2·every, ...``)."""
+    """`agreement_during_training`'s record: one entry per probe (iteration
+    ``0, every, 2·every, ...``)."""
 
     reference: str
     other: str
@@ -321,7 +335,8 @@ def agreement_during_training(
     outer_lr: float = 1e-3,
     device=None,
 ) -> AgreementHistory:
-    """Meta-train ``model`` in place with ``train_method`` (Adam) and watch two meta-gradients.
+    """Meta-train ``model`` in place with ``train_method`` (Adam) and watch two
+    meta-gradients.
 
     At iterations ``0, every, 2·every, …`` both ``reference`` and ``other`` (registered
     method names, e.g. ``"maml"`` and ``"fomaml"``) compute their meta-gradient at the
@@ -376,7 +391,8 @@ def agreement_during_training(
         loss = float(step.meta_loss)
         if not math.isfinite(loss):
             raise checks.DivergenceError(
-                f"meta-loss is {loss} at iteration {it} of {train_method}: training diverged. "
+                f"meta-loss is {loss} at iteration {it} of {train_method}: "
+                "training diverged. "
                 f"Try a smaller outer_lr (now {outer_lr}) or inner_lr (now {inner_lr})."
             )
         for name, p in params.items():

@@ -1,4 +1,4 @@
-"""Meta-training across processes with ``torch.distributed``: the meta-batch, sharded.
+r"""Meta-training across processes with ``torch.distributed``: the meta-batch, sharded.
 
 Tasks in a meta-batch never interact, and every method's meta-gradient is a mean over
 tasks. So ``W`` processes can each take a shard of the meta-batch (`TaskBatch.split`),
@@ -16,8 +16,10 @@ Backends: ``gloo`` on CPU, ``nccl`` on CUDA (one GPU per process, ``LOCAL_RANK``
 
 Launch::
 
-    torchrun --nproc_per_node 2 -m mamlbook train --distributed --method maml --iterations 70000
-    torchrun --nproc_per_node 2 -m mamlbook.distributed --method maml --iterations 70000   # the same
+    torchrun --nproc_per_node 2 -m mamlbook train --distributed --method maml \
+        --iterations 70000
+    torchrun --nproc_per_node 2 -m mamlbook.distributed --method maml \
+        --iterations 70000   # the same
 """
 
 from __future__ import annotations
@@ -106,10 +108,12 @@ def distributed_meta_step(
     group=None,
     **options,
 ) -> MetaStep:
-    """The meta-step of ``method`` on the whole meta-batch ``tasks``, computed in shards.
+    """The meta-step of ``method`` on the whole meta-batch ``tasks``, computed in
+    shards.
 
-    Every process passes the same full ``tasks``; each computes its shard's step and the
-    results are all-reduced (`all_reduce_mean`). Call it from every process of the group.
+    Every process passes the same full ``tasks``; each computes its shard's step and
+    the results are all-reduced (`all_reduce_mean`). Call it from every process of the
+    group.
     """
     rank, world = dist.get_rank(group), dist.get_world_size(group)
     local = shard(tasks, rank, world)
@@ -143,7 +147,8 @@ def meta_train(
     progress: bool = True,
     group=None,
 ) -> History:
-    """`mamlbook.meta_train`, with each meta-batch sharded over the processes of ``group``.
+    """`mamlbook.meta_train`, with each meta-batch sharded over the processes of
+    ``group``.
 
     Same arguments and result as `mamlbook.train.meta_train`; call it from every process
     with the same settings and an identically seeded ``generator``. Rank 0's initial
@@ -152,7 +157,8 @@ def meta_train(
     """
     if not dist.is_initialized():
         raise RuntimeError(
-            "torch.distributed is not initialised: call init_from_environment() (under torchrun) first"
+            "torch.distributed is not initialised: call init_from_environment() "
+            "(under torchrun) first"
         )
     rank, world = dist.get_rank(group), dist.get_world_size(group)
     checks.positive_int("meta_batch_size", meta_batch_size)
@@ -180,9 +186,8 @@ def meta_train(
     )
 
 
-if (
-    __name__ == "__main__"
-):  # `torchrun -m mamlbook.distributed ...` is `python -m mamlbook train --distributed ...`
+# `torchrun -m mamlbook.distributed ...` is `python -m mamlbook train --distributed ...`
+if __name__ == "__main__":
     import sys
 
     from .__main__ import main

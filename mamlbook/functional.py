@@ -41,7 +41,8 @@ def detached(params: Params, requires_grad: bool = False) -> Params:
 
 
 def detached_views(params: Params) -> Params:
-    """``params`` cut from the autograd graph, without copying (``detach``, not ``clone``)."""
+    """``params`` cut from the autograd graph, without copying (``detach``, not
+    ``clone``)."""
     return {k: v.detach() for k, v in params.items()}
 
 
@@ -87,7 +88,8 @@ def mse_per_task(predictions: Tensor, targets: Tensor) -> Tensor:
 
 
 def cross_entropy_per_task(logits: Tensor, labels: Tensor) -> Tensor:
-    """Mean cross-entropy of each task: logits ``(T, N, C)``, labels ``(T, N)`` -> ``(T,)``."""
+    """Mean cross-entropy of each task: logits ``(T, N, C)``, labels ``(T, N)`` ->
+    ``(T,)``."""
     t, n, c = logits.shape
     return (
         nn.functional.cross_entropy(
@@ -166,7 +168,8 @@ def sgd_steps(
     loss_fn: LossFn = mse_per_task,
     create_graph: bool = True,
 ) -> tuple[Params, Tensor]:
-    """The inner loop of `adapt` (book eq. 2.2) for any ``forward(params, x)`` and layout.
+    """The inner loop of `adapt` (book eq. 2.2) for any ``forward(params, x)`` and
+    layout.
 
     ``inner_steps ≥ 1``. Returns the adapted parameters in the layout they came in
     (leaves that require grad when ``create_graph`` is False) and the support losses
@@ -255,15 +258,16 @@ def flatten_params(params: Params, batch_dims: int = 0) -> Tensor:
 
 
 def unflatten_params(vector: Tensor, like: Params) -> Params:
-    """Inverse of `flatten_params`: ``vector (*batch, P)`` -> dict of ``(*batch, *like[k].shape)``.
+    """Inverse of `flatten_params`: ``vector (*batch, P)`` -> dict of
+    ``(*batch, *like[k].shape)``.
 
     ``like`` holds *unbatched* shapes (e.g. ``θ``); the results are views of ``vector``.
     """
     total = sum(v.numel() for v in like.values())
     if vector.shape[-1:] != (total,):
         raise ValueError(
-            f"vector must end in a dimension of size {total} (the number of parameters), "
-            f"got shape {tuple(vector.shape)}"
+            f"vector must end in a dimension of size {total} "
+            f"(the number of parameters), got shape {tuple(vector.shape)}"
         )
     out, i, batch = {}, 0, vector.shape[:-1]
     for k, v in like.items():

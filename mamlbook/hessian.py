@@ -1,5 +1,6 @@
-"""Second-order tools: Hessian-vector products, explicit Hessians, the Gauss-Newton split,
-the inner loop's Jacobian as a matrix, and the conjugate-gradient solver iMAML uses.
+"""Second-order tools: Hessian-vector products, explicit Hessians, the Gauss-Newton
+split, the inner loop's Jacobian as a matrix, and the conjugate-gradient solver iMAML
+uses.
 
 Everything here works on one task and an *unbatched* params dict ``θ`` (``P`` numbers in
 all; `mamlbook.functional.flatten_params` gives the vector). Explicit ``P × P``
@@ -34,7 +35,8 @@ ParamsFn = Callable[[Params], Tensor]
 def loss_function(
     model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn = mse_per_task
 ) -> ParamsFn:
-    """``f(params) -> scalar``: the loss of one task's data ``x (N, ...)``, ``y (N, ...)``.
+    """``f(params) -> scalar``: the loss of one task's data ``x (N, ...)``,
+    ``y (N, ...)``.
 
     ``loss_fn`` is a per-task loss as in `mamlbook.functional` (it sees a task
     dimension of size 1), so ``f`` is exactly the per-task loss the algorithms use.
@@ -99,7 +101,8 @@ class GaussNewtonSplit(NamedTuple):
 def gauss_newton_split(
     model: nn.Module, params: Params, x: Tensor, y: Tensor
 ) -> GaussNewtonSplit:
-    """Split the Hessian of the mean squared error into its Gauss-Newton and residual terms.
+    """Split the Hessian of the mean squared error into its Gauss-Newton and residual
+    terms.
 
     For ``L(θ) = 1/n Σ_n (M_n(θ) − y_n)²``, the mean over all ``n`` output numbers (the
     convention of `mamlbook.functional.mse_per_task`; ``n = N·outputs``),
@@ -127,7 +130,8 @@ def gauss_newton_split(
     m = outputs(w)
     if m.numel() != y.numel():
         raise ValueError(
-            f"y must have one target per model output ({m.numel()} numbers), got shape {tuple(y.shape)}"
+            f"y must have one target per model output ({m.numel()} numbers), "
+            f"got shape {tuple(y.shape)}"
         )
     residual = (m - y.reshape(-1)).detach()
     scale = 2.0 / m.numel()
@@ -141,7 +145,8 @@ def gauss_newton_split(
 
 
 def inner_step_jacobian(f: ParamsFn, params: Params, inner_lr: float) -> Tensor:
-    """``∂U/∂θ = I − α ∇²f(θ)`` for one inner step ``U(θ) = θ − α∇f(θ)``, as ``(P, P)``."""
+    """``∂U/∂θ = I − α ∇²f(θ)`` for one inner step ``U(θ) = θ − α∇f(θ)``, as
+    ``(P, P)``."""
     checks.positive_float("inner_lr", inner_lr)
     h = full_hessian(f, params)
     return torch.eye(h.shape[0], dtype=h.dtype, device=h.device) - inner_lr * h
@@ -150,7 +155,8 @@ def inner_step_jacobian(f: ParamsFn, params: Params, inner_lr: float) -> Tensor:
 def inner_loop(
     f: ParamsFn, params: Params, inner_lr: float, steps: int
 ) -> list[Params]:
-    """The inner trajectory ``[θ_0 = θ, θ_1, ..., θ_k]`` of plain gradient descent on ``f``."""
+    """The inner trajectory ``[θ_0 = θ, θ_1, ..., θ_k]`` of plain gradient descent on
+    ``f``."""
     checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("steps", steps, 0)
     grad_f = torch.func.grad(f)
@@ -188,11 +194,12 @@ def _jacobian_along(f: ParamsFn, trajectory: list[Params], inner_lr: float) -> T
 def maml_gradient_by_matrices(
     f_support: ParamsFn, f_query: ParamsFn, params: Params, inner_lr: float, steps: int
 ) -> Tensor:
-    """MAML's meta-gradient of one task with explicit matrices (for checking, small nets).
+    """MAML's meta-gradient of one task with explicit matrices (for checking, small
+    nets).
 
     ``∇_θ L_query(θ_k) = (∂θ_k/∂θ)ᵀ ∇L_query(θ_k) = A_0 A_1 ··· A_{k−1} ∇L_query(θ_k)``,
-    ``A_i = I − α∇²L_support(θ_i)``. For ``k = 1``: ``(I − α∇²L_support(θ)) ∇L_query(θ′)``.
-    Returns a flat ``(P,)`` vector.
+    ``A_i = I − α∇²L_support(θ_i)``. For ``k = 1``:
+    ``(I − α∇²L_support(θ)) ∇L_query(θ′)``. Returns a flat ``(P,)`` vector.
     """
     trajectory = inner_loop(f_support, params, inner_lr, steps)
     return _jacobian_along(f_support, trajectory, inner_lr).T @ gradient(
@@ -201,7 +208,8 @@ def maml_gradient_by_matrices(
 
 
 def _dot(a: Tensor, b: Tensor) -> Tensor:
-    """One dot product per system: sum over the last dimension, kept for broadcasting."""
+    """One dot product per system: sum over the last dimension, kept for
+    broadcasting."""
     return (a * b).sum(-1, keepdim=True)
 
 
@@ -213,7 +221,8 @@ def conjugate_gradient(
     ``b`` is ``(P,)`` for one system or ``(T, P)`` for ``T`` independent systems solved
     together (``matvec`` maps ``(T, P)`` to ``(T, P)``, row by row); every dot product
     is taken per row, so the systems never mix. In exact arithmetic CG reaches the
-    solution in at most ``P`` steps; iMAML takes a handful (Rajeswaran et al. 2019 use 5).
+    solution in at most ``P`` steps; iMAML takes a handful (Rajeswaran et al. 2019
+    use 5).
 
     Returns ``(x, r)``: the solution after ``steps`` iterations and its residual
     ``r = b − A x`` (kept by the recurrence, not recomputed). If ``A`` is not positive

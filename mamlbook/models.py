@@ -15,15 +15,17 @@ from torch import Tensor, nn
 
 
 def task_linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-    """``x Wᵀ + b``: task-batched ``x (T, N, in)``, ``W (T, out, in)``, ``b (T, out)`` -> ``(T, N, out)``
-    as one ``baddbmm``; unbatched ``W (out, in)``, ``b (out,)`` as ``nn.functional.linear``."""
+    """``x Wᵀ + b``: task-batched ``x (T, N, in)``, ``W (T, out, in)``, ``b (T, out)``
+    -> ``(T, N, out)`` as one ``baddbmm``; unbatched ``W (out, in)``, ``b (out,)`` as
+    ``nn.functional.linear``."""
     if weight.ndim == 3:
         return torch.baddbmm(bias.unsqueeze(-2), x, weight.transpose(1, 2))
     return nn.functional.linear(x, weight, bias)
 
 
 class TaskLinear(nn.Linear):
-    """``y = x Wᵀ + b``, with or without a leading task dimension on ``W``, ``b``, ``x``."""
+    """``y = x Wᵀ + b``, with or without a leading task dimension on ``W``, ``b``,
+    ``x``."""
 
     def forward(self, x: Tensor) -> Tensor:
         return task_linear(x, self.weight, self.bias)
@@ -80,7 +82,8 @@ class SinusoidMLP(nn.Sequential):
     # step, and their derivatives in the meta-backward: about 15% of a MAML step here.
     def matmul_layout(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
         """Task-batched ``params`` as the products use them (views, no copies):
-        ``weight (T, out, in)`` -> ``(T, in, out)``, ``bias (T, out)`` -> ``(T, 1, out)``."""
+        ``weight (T, out, in)`` -> ``(T, in, out)``, ``bias (T, out)`` ->
+        ``(T, 1, out)``."""
         return {
             k: v.transpose(1, 2) if k.endswith("weight") else v.unsqueeze(1)
             for k, v in params.items()
@@ -94,7 +97,8 @@ class SinusoidMLP(nn.Sequential):
         }
 
     def forward_matmul(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
-        """`forward_with` for parameters in `matmul_layout`: ``x (T, N, in)`` -> ``(T, N, out)``."""
+        """`forward_with` for parameters in `matmul_layout`: ``x (T, N, in)`` ->
+        ``(T, N, out)``."""
         for name, layer in self.named_children():
             if isinstance(layer, TaskLinear):
                 x = torch.baddbmm(params[f"{name}.bias"], x, params[f"{name}.weight"])

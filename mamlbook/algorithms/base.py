@@ -1,6 +1,6 @@
 """The interface every meta-learning method shares, and the registry of methods by name.
 
-A method is a function
+A method is a function::
 
     method(model, params, tasks, *, inner_lr, inner_steps, loss_fn, **options) -> MetaStep
 

@@ -55,7 +55,8 @@ def proximal_adapt(
     loss_fn: LossFn = mse_per_task,
     inner_tol: float | None = None,
 ) -> tuple[Params, Tensor, Tensor]:
-    """Gradient descent on ``G(φ) = L_support(φ) + λ/2‖φ − θ‖²`` from ``φ = θ``, all tasks batched.
+    """Gradient descent on ``G(φ) = L_support(φ) + λ/2‖φ − θ‖²`` from ``φ = θ``,
+    all tasks batched.
 
     ``anchor`` is the task-batched ``θ`` ``(T, ...)``. Each step is
     ``φ ← φ − α_t (∇L_support(φ) + λ(φ − θ))`` on detached tensors, with a per-task
@@ -66,7 +67,8 @@ def proximal_adapt(
     proximal-gradient norm is at most ``inner_tol`` (the others go on), so a batched
     run equals running the tasks one by one.
 
-    Returns ``(φ (T, ...) detached, support loss at θ (T,), accepted steps per task (T,))``.
+    Returns ``(φ (T, ...) detached, support loss at θ (T,),
+    accepted steps per task (T,))``.
     """
     t = x_support.shape[0]
 
@@ -151,11 +153,12 @@ def imaml(
     inner_steps : ``≥ 1``, the most inner steps (default 16; the paper uses 16-25).
     lam : ``λ > 0``, strength of the pull back to ``θ`` (default 2.0, as in the paper).
     cg_steps : ``≥ 1`` conjugate-gradient iterations (default 5, as in the paper).
-    cg_damping : ``≥ 0``; CG solves ``((1 + cg_damping) I + ∇²L_support/λ) v = ∇L_query``,
-        positive definite as long as every eigenvalue of ``∇²L_support`` exceeds
-        ``−λ(1 + cg_damping)`` (a network's Hessian can have negative ones).
-    inner_tol : ``None`` (run all ``inner_steps``) or ``> 0``: a task stops once the norm
-        of its proximal gradient ``∇L_support(φ) + λ(φ − θ)`` is at most this.
+    cg_damping : ``≥ 0``; CG solves
+        ``((1 + cg_damping) I + ∇²L_support/λ) v = ∇L_query``, positive definite as
+        long as every eigenvalue of ``∇²L_support`` exceeds ``−λ(1 + cg_damping)``
+        (a network's Hessian can have negative ones).
+    inner_tol : ``None`` (run all ``inner_steps``) or ``> 0``: a task stops once the
+        norm of its proximal gradient ``∇L_support(φ) + λ(φ − θ)`` is at most this.
 
     Returns
     -------
@@ -170,7 +173,9 @@ def imaml(
 
     Example
     -------
-    >>> step = imaml(model, parameters_of(model), tasks, inner_lr=0.05, inner_steps=16, lam=2.0)
+    >>> step = imaml(
+    ...     model, parameters_of(model), tasks, inner_lr=0.05, inner_steps=16, lam=2.0
+    ... )
     >>> step.diagnostics["cg_relative_residual"]    # how well each system was solved
     """
     check_inputs(params, tasks, inner_lr, inner_steps)
@@ -213,7 +218,8 @@ def imaml(
     )
 
     def matvec(v: Tensor) -> Tensor:
-        """``(T, P) -> (T, P)``: ``(1 + damping) v + ∇²L_support(φ*) v / λ`` for every task."""
+        """``(T, P) -> (T, P)``: ``(1 + damping) v + ∇²L_support(φ*) v / λ`` for every
+        task."""
         nonlocal min_curvature
         hv = torch.autograd.grad(
             support_grads,
@@ -225,9 +231,8 @@ def imaml(
         av = (1.0 + cg_damping) * v + flatten_params(
             dict(zip(phi, hv)), batch_dims=1
         ) / lam
-        with (
-            torch.no_grad()
-        ):  # vᵀAv / vᵀv along CG's directions: ≤ 0 means A is not positive definite
+        # vᵀAv / vᵀv along CG's directions: ≤ 0 means A is not positive definite
+        with torch.no_grad():
             vv = (v * v).sum(1)
             quotient = torch.where(vv > 0, (v * av).sum(1) / vv, float("inf"))
             min_curvature = torch.minimum(min_curvature, quotient)

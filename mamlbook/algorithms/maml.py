@@ -51,7 +51,8 @@ def maml(
 
     Returns
     -------
-    `MetaStep` whose ``grads`` is ``∇_θ L_meta`` (exact, eq. 3.4, unless ``first_order``).
+    `MetaStep` whose ``grads`` is ``∇_θ L_meta`` (exact, eq. 3.4, unless
+    ``first_order``).
 
     Example
     -------
@@ -75,7 +76,8 @@ def maml(
     query_loss = loss_fn(form.forward(phi, tasks.x_query), tasks.y_query)
     meta_loss = query_loss.mean()
     if first_order:
-        # phi are fresh leaves: d meta_loss / d phi_t = ∇L_query,t(phi_t) / T; sum over tasks.
+        # phi are fresh leaves: d meta_loss / d phi_t = ∇L_query,t(phi_t) / T; sum
+        # over tasks.
         per_task = form.from_loop(
             dict(zip(phi, torch.autograd.grad(meta_loss, list(phi.values()))))
         )

@@ -86,8 +86,10 @@ def reptile(
     if inner_data == "support+query":
         if tasks.y_support.shape[2:] != tasks.y_query.shape[2:]:
             raise ValueError(
-                f"inner_data='support+query' needs y_support and y_query with the same target shape, "
-                f"got {tuple(tasks.y_support.shape[2:])} and {tuple(tasks.y_query.shape[2:])}"
+                "inner_data='support+query' needs y_support and y_query with the "
+                "same target shape, "
+                f"got {tuple(tasks.y_support.shape[2:])} and "
+                f"{tuple(tasks.y_query.shape[2:])}"
             )
         x, y = (
             torch.cat([tasks.x_support, tasks.x_query], 1),
