@@ -22,7 +22,7 @@ _EXPORTS = {
     "functional": ["adapt", "batch_parameters", "cross_entropy_per_task", "detached", "mse_per_task", "parameters_of",
                    "task_forward", "task_losses", "flatten_params", "unflatten_params"],
     "models": ["SinusoidMLP", "TaskLinear"],
-    "tasks": ["SinusoidTasks", "TaskBatch", "ClassificationTasks", "load_glyphs", "load_omniglot"],
+    "tasks": ["SinusoidTasks", "TaskBatch", "ClassificationTasks", "load_omniglot", "minimal_split", "load_runs"],
     "train": ["History", "meta_train"],
     # Reptile, iMAML, Hessian tools (issue 3)
     "hessian": ["conjugate_gradient", "full_hessian", "gauss_newton_split", "hessian_vector_product",

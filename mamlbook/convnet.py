@@ -23,13 +23,37 @@ prediction depends on the other query images of its task through the batch stati
 (Nichol et al. 2018 report Reptile both with and without it). The scale and shift of
 each batch norm (``weight``, ``bias``) are ordinary parameters: meta-learned and
 adapted like the convolutions.
+
+How a meta-batch runs (the ``meta_batch`` switch)
+-------------------------------------------------
+`mamlbook.task_forward` hands the network task-batched parameters ``(T, ...)`` and
+images ``(T, N, C, H, W)``; `ConvNet.forward_with` runs them in one of two ways, the
+same numbers either way (up to float rounding; the tests compare both with a plain
+per-task loop in float64):
+
+* ``"loop"``: one task at a time, plain ``conv2d``/``batch_norm``/``max_pool2d`` with
+  that task's weights, outputs stacked. Autograd sees ``T`` ordinary convolutions,
+  whose backward and double backward are the fast dense kernels.
+* ``"vmap"``: ``torch.func.vmap`` over tasks. A convolution with a different weight
+  per task becomes one *grouped* convolution (``groups = T``). On a GPU that is one big
+  kernel instead of ``T`` small ones; on a CPU the backward of a grouped convolution is
+  several times slower than ``T`` dense ones (profiled: ~70% of a second-order MAML
+  step went into ``convolution_backward``), so the batched step was twice as slow as
+  a Python loop.
+* ``"auto"`` (the default): ``"loop"`` on a CPU, ``"vmap"`` elsewhere.
+
+Set it per network (``ConvNet(..., meta_batch="loop")`` or ``net.meta_batch = ...``);
+`benchmarks/conv_step.py` measures the choices.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call, vmap
 
 from . import checks
+
+META_BATCH_MODES = ("auto", "loop", "vmap")
 
 
 class ConvNet(nn.Module):
@@ -45,8 +69,12 @@ class ConvNet(nn.Module):
     torch.Size([10, 5])
     """
 
-    def __init__(self, ways: int = 5, filters: int = 64, blocks: int = 4, channels: int = 1, image_size: int = 28):
+    task_batched = True  # mamlbook.task_forward calls forward_with(params, x) for a meta-batch
+
+    def __init__(self, ways: int = 5, filters: int = 64, blocks: int = 4, channels: int = 1, image_size: int = 28,
+                 *, meta_batch: str = "auto"):
         super().__init__()
+        self.meta_batch = checks.one_of("meta_batch", meta_batch, set(META_BATCH_MODES))
         self.ways = checks.positive_int("ways", ways)
         self.filters = checks.positive_int("filters", filters)
         self.blocks = checks.positive_int("blocks", blocks)
@@ -73,6 +101,35 @@ class ConvNet(nn.Module):
             raise ValueError(f"x must be (examples, channels, height, width) for one task, got shape {tuple(x.shape)}; "
                              "run a meta-batch through mamlbook.task_forward")
         return self.head(self.features(x).flatten(1))
+
+    def meta_batch_mode(self, device: torch.device) -> str:
+        """``"loop"`` or ``"vmap"``: how `forward_with` runs a meta-batch on ``device``."""
+        if self.meta_batch == "auto":
+            return "loop" if torch.device(device).type == "cpu" else "vmap"
+        return self.meta_batch
+
+    def forward_with(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        """The network with task-batched ``params`` ``(T, ...)`` on ``x (T, N, C, H, W)`` -> ``(T, N, ways)``.
+
+        Names missing from ``params`` use the module's own tensors (shared by all tasks).
+        """
+        if x.ndim != 5:
+            raise ValueError(f"x must be (tasks, examples, channels, height, width), got shape {tuple(x.shape)}")
+        t = x.shape[0]
+        full = {k: params[k] if k in params else v.expand(t, *v.shape) for k, v in self.named_parameters()}
+        if self.meta_batch_mode(x.device) == "vmap":
+            return vmap(lambda p, xt: functional_call(self, p, (xt,)))(full, x)
+        return torch.stack([self._forward_one({k: v[i] for k, v in full.items()}, x[i]) for i in range(t)])
+
+    def _forward_one(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        """``forward`` of one task with the weights in ``params`` (the ``"loop"`` path)."""
+        functional = nn.functional
+        for i in range(self.blocks):
+            conv, norm = f"features.{4 * i}", f"features.{4 * i + 1}"
+            x = functional.conv2d(x, params[f"{conv}.weight"], params[f"{conv}.bias"], padding=1)
+            x = functional.batch_norm(x, None, None, params[f"{norm}.weight"], params[f"{norm}.bias"], training=True)
+            x = functional.max_pool2d(functional.relu(x), 2)
+        return functional.linear(x.flatten(1), params["head.weight"], params["head.bias"])
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

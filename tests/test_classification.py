@@ -1,5 +1,6 @@
 """N-way K-shot sampling, the functional conv net with per-task batch norm, and MAML through it."""
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -178,20 +179,31 @@ def test_accuracy_per_task():
 # ---------------------------------------------------------------- recipes and checkpoints
 
 
-def test_recipe_runs_end_to_end_on_a_tiny_data_set(monkeypatch):
-    small = mb.tasks.glyphs.generate_glyphs(12, 4, seed=0)
-    monkeypatch.setattr(cr, "load_glyphs", lambda split, seed=0: small)
-    for name in ("glyphs_maml_1shot", "glyphs_imaml_1shot"):
-        monkeypatch.setitem(cr.RECIPES, name, dataclasses.replace(cr.RECIPES[name], filters=4))
-        meta = cr.regenerate(name, device="cpu", progress=False, iterations=2, save=False, eval_tasks=3)
-        assert len(meta["test_accuracy"]) == 3 and meta["seconds"] > 0
+def test_recipe_runs_end_to_end_with_its_curve(monkeypatch, tmp_path):
+    monkeypatch.setattr(cr, "CURVE_TASKS", 3)
+    monkeypatch.setattr(mb.checkpoints, "PRETRAINED_DIR", tmp_path)
+    base = dataclasses.replace(cr.RECIPES["omniglot_maml_1shot"], filters=4, eval_every=1, lr_schedule=((1, 0.5),))
+    for name, recipe in (("omniglot_maml_1shot", base), ("omniglot_imaml_1shot", dataclasses.replace(
+            base, method="imaml", inner_lr=0.1, method_options={"lam": 2.0, "cg_steps": 2}))):
+        monkeypatch.setitem(cr.RECIPES, name, recipe)
+        meta = cr.regenerate(name, device="cpu", progress=False, iterations=2, save=True, eval_tasks=3)
+        assert len(meta["test_accuracy"]) == 3 and meta["seconds"] > 0 and meta["iterations_done"] == 2
+        curve = cr.load_curve(name)
+        assert [row[0] for row in curve["curve"]] == [0, 1, 2] and curve["iterations_done"] == 2
+        assert all(0 <= row[2] <= 1 for row in curve["curve"])
+        json.dumps(curve, allow_nan=False)  # valid JSON: no NaN
     with pytest.raises(ValueError, match="name must be one of"):
-        cr.regenerate("glyphs_nope")
+        cr.regenerate("omniglot_nope")
 
 
-@pytest.mark.parametrize("name", sorted(cr.RECIPES))
-def test_shipped_checkpoints_load_with_their_evaluation(name):
+SHIPPED = [n for n in sorted(cr.RECIPES) if (mb.checkpoints.PRETRAINED_DIR / f"{n}.pt").is_file()]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_checkpoints_load_with_their_evaluation_and_curve(name):
     model, meta = cr.load_recipe(name, device="cpu")
     assert isinstance(model, ConvNet) and model.filters == cr.RECIPES[name].filters
     assert len(meta["test_accuracy"]) == cr.EVAL_TASKS
     assert mb.checkpoints.pretrained_path(name).stat().st_size < 1_000_000
+    curve = cr.load_curve(name)
+    assert curve["iterations_done"] == meta["iterations_done"] == cr.RECIPES[name].iterations

@@ -114,11 +114,11 @@ BAD = {  # argv -> what the one line must say
     "pretrain steps": (["train", "--method", "pretrain", "--inner-steps", "3"], ["argument --inner-steps", "pretrain"]),
     "compile and distributed": (["train", "--compile", "--distributed"], ["--compile", "--distributed"]),
     "recipe typo": (["train", "--recipe", "sinusoid_mam"], ["argument --recipe", "did you mean 'sinusoid_maml'?"]),
-    "regenerate typo": (["regenerate", "glyphs_mam_1shot"], ["argument NAME|all", "did you mean 'glyphs_maml_1shot'?"]),
+    "regenerate typo": (["regenerate", "omniglot_mam_1shot"], ["argument NAME|all", "did you mean 'omniglot_maml_1shot'?"]),
     "evaluate typo": (["evaluate", "sinusoid_reptil"], ["argument NAME|PATH", "did you mean 'sinusoid_reptile'?"]),
     "evaluate missing file": (["evaluate", "nowhere/model.pt"], ["argument NAME|PATH", "no such file"]),
     "one test task": (["evaluate", "sinusoid_maml", "--tasks", "1"], ["argument --tasks", ">= 2"]),
-    "too many glyph tasks": (["evaluate", "glyphs_maml_1shot", "--tasks", "601"], ["argument --tasks", "600"]),
+    "too many glyph tasks": (["evaluate", "omniglot_maml_1shot", "--tasks", "601"], ["argument --tasks", "600"]),
     "row typo": (["reproduce", "--rows", "MAMl"], ["argument --rows", "did you mean 'MAML'?"]),
     "command typo": (["evalute", "sinusoid_maml"], ["argument COMMAND", "did you mean 'evaluate'?"]),
     "no command": ([], ["COMMAND", "required"]),
@@ -229,13 +229,13 @@ def test_evaluate_takes_every_name_regenerate_takes(tmp_path, monkeypatch, capsy
     assert main(["list"]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert listed == list(names)
-    present = [n for n in ("glyphs_maml_1shot", "sinusoid_maml_code", "sinusoid_maml") if n in shipped]
+    present = [n for n in ("omniglot_maml_1shot", "sinusoid_maml_code", "sinusoid_maml") if n in shipped]
     if not present:
         pytest.skip("shipped checkpoints not generated yet (python -m mamlbook regenerate all)")
     assert main(["evaluate", *present, "--tasks", "6", "--max-steps", "2", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in present)
-    if "glyphs_maml_1shot" in present:
+    if "omniglot_maml_1shot" in present:
         assert "5-way 1-shot" in out and "%" in out
     assert list(tmp_path.iterdir()) == []  # no --results: no file
     assert main(["evaluate", present[-1], "--tasks", "6", "--max-steps", "0", "--results", "e.json"]) == 0

@@ -174,3 +174,83 @@ def test_archive_without_the_split_folder_is_refused(monkeypatch, tmp_path):
     with pytest.raises(omniglot.DatasetError, match="does not contain the folder"):
         omniglot.download(tmp_path, ("background",))
     assert leftovers(tmp_path) == []
+
+
+# ------------------------------------------------------- the files shipped with the package
+
+from mamlbook.tasks import omniglot_shipped as shipped  # noqa: E402
+
+
+def test_shipped_files_match_their_checksums():
+    for name, digest in shipped.SHA256.items():
+        assert shipped.sha256sum(shipped.DATA_DIR / name) == digest
+    assert (shipped.DATA_DIR / "LICENSE").read_text().startswith("The MIT License")
+
+
+def test_minimal_sets_shapes_and_deduplication():
+    one = shipped.load_minimal("small1")
+    two = shipped.load_minimal("small2")
+    assert one.images.shape == (136, 20, 28, 28) and one.images.dtype == torch.uint8
+    assert two.images.shape == (156, 20, 28, 28)
+    assert one.alphabets == ("Balinese", "Early_Aramaic", "Greek", "Korean", "Latin")
+    union = shipped.load_minimal_union()
+    assert len(union) == 242 and len(union.alphabets) == 8, "Greek and Latin counted once"
+    assert len(set(union.names)) == 242
+    # ink is bright and sparse: most pixels are paper
+    assert 0.03 < float(union.images.float().mean() / 255) < 0.15
+    greek_in_one = one.select(["Greek"]).images
+    assert torch.equal(greek_in_one, two.select(["Greek"]).images), "the shared alphabets are identical"
+
+
+def test_held_out_split_shares_no_alphabet():
+    train, test = shipped.minimal_split()
+    assert len(train) == 136 and len(test) == 106
+    assert test.alphabets == shipped.HELD_OUT_ALPHABETS
+    assert not set(train.alphabets) & set(test.alphabets)
+
+
+def test_runs_are_parsed_with_their_answer_key():
+    runs = shipped.load_runs()
+    assert [r.name for r in runs] == [f"run{i:02d}" for i in range(1, 21)]
+    for r in runs:
+        assert r.support.shape == (20, 28, 28) and r.query.shape == (20, 28, 28)
+        assert sorted(r.answers.tolist()) == list(range(20)), "each class is asked once"
+    # run01/class_labels.txt begins: item01 -> class08, item02 -> class09, item03 -> class02
+    assert runs[0].answers[:3].tolist() == [7, 8, 1]
+    tasks = shipped.runs_as_tasks(runs)
+    assert tasks.x_support.shape == (20, 20, 1, 28, 28) and tasks.y_query.shape == (20, 20)
+    # the answer key is right: a query drawing is nearer (in pixels) to its answer than chance
+    nearest = torch.cdist(tasks.x_query.flatten(2), tasks.x_support.flatten(2)).argmin(-1)
+    assert (nearest == tasks.y_query).float().mean() > 0.15
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "truncated", "missing", "swapped"])
+def test_a_damaged_copy_is_refused_naming_its_path(tmp_path, damage):
+    for name in shipped.SHA256:
+        (tmp_path / name).write_bytes((shipped.DATA_DIR / name).read_bytes())
+    victim = tmp_path / "images_background_small1.zip"
+    data = bytearray(victim.read_bytes())
+    if damage == "corrupt":
+        data[len(data) // 2] ^= 0xFF
+        victim.write_bytes(bytes(data))
+    elif damage == "truncated":
+        victim.write_bytes(bytes(data[:1000]))
+    elif damage == "missing":
+        victim.unlink()
+    else:
+        victim.write_bytes((tmp_path / "all_runs.zip").read_bytes())
+    message = "is missing" if damage == "missing" else "SHA-256 .* expected"
+    with pytest.raises(omniglot.DatasetError, match=message) as err:
+        shipped.load_minimal("small1", data_dir=tmp_path)
+    assert str(victim) in str(err.value)
+    shipped.load_runs(data_dir=tmp_path)  # the intact files still load
+
+
+def test_full_loader_reads_the_shipped_set_extracted(tmp_path):
+    """The loader of the full Omniglot folders, on small 1 extracted as a 'background' split."""
+    with shipped.verified_zip("images_background_small1.zip") as zf:
+        omniglot.safe_extract(zf.filename, tmp_path / "x")
+    (tmp_path / "x" / "images_background_small1").rename(tmp_path / "images_background")
+    images, names = omniglot.load_omniglot(tmp_path, "background")
+    one = shipped.load_minimal("small1")
+    assert tuple(names) == one.names and torch.equal(images, one.images)

@@ -6,7 +6,7 @@ __all__ = ["TaskBatch", "SinusoidTasks"]
 
 # Few-shot classification (issue 6)
 from .classification import ClassificationTasks
-from .glyphs import load_glyphs
 from .omniglot import load_omniglot
+from .omniglot_shipped import load_runs, minimal_split
 
-__all__ += ["ClassificationTasks", "load_glyphs", "load_omniglot"]
+__all__ += ["ClassificationTasks", "load_omniglot", "minimal_split", "load_runs"]

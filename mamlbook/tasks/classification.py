@@ -23,8 +23,8 @@ class ClassificationTasks:
     come out as floating point images ``(T, N·K, 1, H, W)`` with labels ``(T, N·K)``
     (``int64``), ordered class by class: labels ``[0]*K + [1]*K + …``.
 
-    >>> from mamlbook.tasks.glyphs import load_glyphs
-    >>> family = ClassificationTasks(load_glyphs("background"), ways=5)
+    >>> from mamlbook.tasks.omniglot_shipped import minimal_split
+    >>> family = ClassificationTasks(minimal_split()[0].images, ways=5)
     >>> batch = family.sample(16, 1, 5, generator=torch.Generator().manual_seed(0))
     >>> batch.x_support.shape, batch.y_query.shape
     (torch.Size([16, 5, 1, 28, 28]), torch.Size([16, 25]))

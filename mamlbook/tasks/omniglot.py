@@ -6,8 +6,8 @@ Layout (as in the official zips of github.com/brendenlake/omniglot, ``python/``)
     ROOT/images_evaluation/ALPHABET/characterNN/*.png   659 characters (20 alphabets)
 
 with 20 drawings of 105×105 pixels per character. `load_omniglot` returns one split
-as ``uint8 (characters, drawings, 28, 28)`` with ink bright (255), like
-`mamlbook.tasks.glyphs`, so `ClassificationTasks` takes either. Images are read with
+as ``uint8 (characters, drawings, 28, 28)`` with ink bright (255), like the shipped
+minimal sets (`mamlbook.tasks.omniglot_shipped`), so `ClassificationTasks` takes either. Images are read with
 matplotlib (no Pillow needed) and shrunk by area averaging.
 
 `download` fetches the official zips for readers who are online: it checks each
@@ -62,21 +62,26 @@ def _character_folders(split_dir: Path) -> list[Path]:
     return characters
 
 
-def _read_png(path: Path) -> Tensor:
-    """A PNG as a float ``(H, W)`` tensor, ink 1 on paper 0 (Omniglot stores black ink on white)."""
+def _read_png(path, where: Path | None = None) -> Tensor:
+    """A PNG (a path or a binary file) as a float ``(H, W)`` tensor, ink 1 on paper 0.
+
+    Omniglot stores black ink on white. ``where`` names the image in error messages
+    (default: ``path``).
+    """
     import matplotlib.image as mpimg
 
+    where = path if where is None else where
     try:
         image = mpimg.imread(path, format="png")
     except Exception as err:  # matplotlib raises several types for a bad file
-        raise DatasetError(f"cannot read {str(path)!r} as a PNG image: {err}") from err
+        raise DatasetError(f"cannot read {str(where)!r} as a PNG image: {err}") from err
     t = torch.as_tensor(np.asarray(image, dtype=np.float32))
     if np.asarray(image).dtype == np.uint8:
         t = t / 255
     if t.ndim == 3:  # RGB(A): drop alpha, average colours
         t = t[..., :3].mean(-1)
     if t.ndim != 2:
-        raise DatasetError(f"{str(path)!r} is not a 2-D image (shape {tuple(image.shape)})")
+        raise DatasetError(f"{str(where)!r} is not a 2-D image (shape {tuple(image.shape)})")
     return 1 - t
 
 
