@@ -7,7 +7,7 @@ import torch
 
 import mamlbook as mb
 from mamlbook import diagnostics
-from conftest import flat
+from helpers import flat
 
 
 def test_saved_tensor_memory_counts_a_simple_graph():

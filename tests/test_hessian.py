@@ -8,7 +8,7 @@ import torch
 from torch.func import functional_call
 
 import mamlbook as mb
-from conftest import central_difference, flat, unflat
+from helpers import central_difference, flat, unflat
 
 
 def mse(model, params, x, y):

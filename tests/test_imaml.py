@@ -9,7 +9,7 @@ from torch import nn
 from torch.func import functional_call
 
 import mamlbook as mb
-from conftest import flat, unflat
+from helpers import flat, unflat
 
 
 def spd(n, generator, batch=()):
