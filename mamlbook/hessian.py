@@ -210,7 +210,8 @@ def full_hessian(f: ParamsFn, params: Params) -> Tensor:
     ``torch.func.hessian`` (forward-over-reverse) on the flat parameter vector: the
     package's one explicit Hessian. For one task's loss pass
     ``f = loss_function(model, x, y)``. Memory and time grow as ``P²``: for small
-    networks (the sinusoid network, ``P = 1761``, takes about a second on a CPU).
+    networks (the sinusoid network, ``P = 1761``: about half a second on one CPU
+    thread, after a first call that sets up the vectorisation).
     """
     g, w = _flat_function(f, params)
     return torch.func.hessian(g)(w)
