@@ -25,16 +25,18 @@ _EXPORTS = {
     "tasks": ["SinusoidTasks", "TaskBatch", "ClassificationTasks", "load_omniglot", "minimal_split", "load_runs"],
     "train": ["History", "meta_train"],
     # Reptile, iMAML, Hessian tools (issue 3)
-    "hessian": ["conjugate_gradient", "full_hessian", "gauss_newton_split", "hessian_vector_product",
+    "hessian": ["full_hessian", "gauss_newton_split", "hessian_vector_product",
                 "inner_loop_jacobian", "inner_step_jacobian", "loss_function", "maml_gradient_by_matrices"],
+    "solvers": ["conjugate_gradient"],
     # Few-shot classification (issue 6); mamlbook.classification_recipes is imported on demand
     "convnet": ["ConvNet", "accuracy_per_task"],
     # The compiled meta-step (issue 7)
     "compiled": ["compile_method"],
 }
 _ORIGIN = {name: module for module, names in _EXPORTS.items() for name in names}
-_SUBMODULES = ["algorithms", "checkpoints", "checks", "compiled", "device", "diagnostics", "evaluate", "exercises",
-               "functional", "hessian", "models", "notebook", "plotting", "recipes", "results", "tasks", "train"]
+_SUBMODULES = ["algorithms", "checkpoints", "checks", "compiled", "device", "evaluate", "exercises", "functional",
+               "hessian", "measure", "models", "notebook", "plotting", "recipes", "results", "solvers", "taylor",
+               "tasks", "train"]
 
 __all__ = sorted(set(_ORIGIN) | set(_SUBMODULES))
 

@@ -87,7 +87,7 @@ def check_conjugate_gradient(fn: Callable, seed: int = 0) -> bool:
 
     Run with ``steps = P`` on a well-conditioned ``8 × 8`` system, so a correct CG
     solves it to round-off; compared with ``torch.linalg.solve`` (the reference
-    `mamlbook.hessian.conjugate_gradient` agrees to ~1e-12). Returning ``(x, residual)``
+    `mamlbook.solvers.conjugate_gradient` agrees to ~1e-12). Returning ``(x, residual)``
     is accepted too.
     """
     g = torch.Generator().manual_seed(seed)

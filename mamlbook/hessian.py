@@ -1,12 +1,25 @@
-"""Second-order tools: Hessian-vector products, explicit Hessians, the Gauss-Newton
-split, the inner loop's Jacobian as a matrix, and the conjugate-gradient solver iMAML
-uses.
+"""Curvature: Hessian-vector products, explicit Hessians, the Gauss-Newton split, the
+output Jacobian, and the inner loop's Jacobian as a matrix.
 
-Everything here works on one task and an *unbatched* params dict ``θ`` (``P`` numbers in
-all; `mamlbook.functional.flatten_params` gives the vector). Explicit ``P × P``
-matrices are for small networks and for the Hessian chapter, which checks its
-derivations against them; the algorithms themselves only ever use products with a
-vector (`hessian_vector_product`, or double backward in `mamlbook.algorithms.imaml`).
+* products with the Hessian of a task's loss: `hessian_vector_product` (one task, a
+  loss function ``f``), `hessian_vector_products` (every task of a meta-batch at once,
+  with each task's gradient in `gradient_and_hvps`), and `top_eigenvalues` (each
+  task's largest |eigenvalue| by power iteration on those products);
+* explicit ``P × P`` matrices, for small networks and for the chapters that check
+  their derivations against them: `full_hessian` (the one explicit Hessian),
+  `gauss_newton_split` (its Gauss-Newton and residual terms, eq. 3.5) from
+  `output_jacobian`, `gauss_newton_top_eigenvalue`;
+* the inner loop: `inner_loop` (the trajectory), `inner_step_jacobian`,
+  `inner_loop_jacobian` (eq. 3.4), `maml_gradient_by_matrices`.
+
+The solvers that use these products (conjugate gradient, power iteration) are in
+`mamlbook.solvers`; the Taylor expansions built from them in `mamlbook.taylor`.
+
+The single-task functions work on an *unbatched* params dict ``θ`` (``P`` numbers in
+all; `mamlbook.functional.flatten_params` gives the vector); the batched ones take
+task-batched data ``x (T, N, ...)``, ``y (T, N, ...)`` at one unbatched ``θ`` and
+return ``(T, P)``. The algorithms themselves only ever use products with a vector
+(double backward in `mamlbook.algorithms`), never a ``P × P`` matrix.
 
 Conventions. A *loss function* ``f`` maps a params dict to a scalar; build one for a
 task with `loss_function`. The inner step is ``U(θ) = θ − α ∇L(θ)`` (book eq. 2.2), so
@@ -20,14 +33,25 @@ task with `loss_function`. The inner step is ``U(θ) = θ − α ∇L(θ)`` (boo
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import NamedTuple
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
 from . import checks
-from .functional import LossFn, Params, flatten_params, mse_per_task, unflatten_params
+from .functional import (
+    LossFn,
+    Params,
+    batch_parameters,
+    detached,
+    flatten_params,
+    mse_per_task,
+    task_losses,
+    unflatten_params,
+)
+from .solvers import power_iteration
 
 ParamsFn = Callable[[Params], Tensor]
 
@@ -83,11 +107,111 @@ def hessian_vector_product(f: ParamsFn, params: Params, v: Params) -> Params:
     return torch.func.jvp(torch.func.grad(f), (primals,), (tangents,))[1]
 
 
+def gradient_and_hvps(
+    model: nn.Module,
+    params: Params,
+    x: Tensor,
+    y: Tensor,
+    vectors: Sequence[Tensor],
+    *,
+    loss_fn: LossFn = mse_per_task,
+) -> tuple[Tensor, list[Tensor]]:
+    """Every task's ``∇L_t(θ)`` ``(T, P)`` and ``∇²L_t(θ) v_t`` for each ``v`` in
+    ``vectors`` (each ``(T, P)``), at one unbatched ``θ``, in one graph.
+
+    ``L_t`` is task ``t``'s loss on ``x[t]``, ``y[t]`` (``(T, N, ...)``). One backward
+    with ``create_graph=True`` gives the gradients; each product is one more backward
+    through them (double backward), kept for the next product. Tasks never mix, so row
+    ``t`` is task ``t``'s own. The Taylor expansions (`mamlbook.taylor`) take their
+    gradients and products from here; `hessian_vector_products` is the one-product
+    case.
+    """
+    t = x.shape[0]
+    phi = detached(batch_parameters(params, t), requires_grad=True)
+    leaves = list(phi.values())
+    grads = torch.autograd.grad(
+        task_losses(model, phi, x, y, loss_fn).sum(), leaves, create_graph=True
+    )
+    flat_grad = flatten_params(dict(zip(phi, grads)), batch_dims=1)
+    products = []
+    for v in vectors:
+        hv = torch.autograd.grad(
+            flat_grad,
+            leaves,
+            grad_outputs=v,
+            retain_graph=True,
+            materialize_grads=True,
+        )
+        products.append(flatten_params(dict(zip(phi, hv)), batch_dims=1).detach())
+    return flat_grad.detach(), products
+
+
+def hessian_vector_products(
+    model: nn.Module,
+    params: Params,
+    x: Tensor,
+    y: Tensor,
+    vectors: Tensor,
+    *,
+    loss_fn: LossFn = mse_per_task,
+) -> Tensor:
+    """``∇²L_t(θ) v_t`` for every task ``t`` at once: ``vectors (T, P)`` -> ``(T, P)``.
+
+    ``L_t`` is task ``t``'s loss on ``x[t]``, ``y[t]`` (``(T, N, ...)``), all at the same
+    unbatched ``θ = params``. One batched double backward (tasks never mix, so each row
+    is that task's own product). E.g. for power iteration on each task's Hessian
+    (`top_eigenvalues`).
+    """
+    checks.tensor("vectors", vectors, ndim=2)
+    if vectors.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"vectors must be (T, P) with T = {x.shape[0]} tasks, "
+            f"got shape {tuple(vectors.shape)}"
+        )
+    theta = {k: v.detach() for k, v in params.items()}
+    return gradient_and_hvps(model, theta, x, y, [vectors], loss_fn=loss_fn)[1][0]
+
+
+def top_eigenvalues(
+    model: nn.Module,
+    params: Params,
+    x: Tensor,
+    y: Tensor,
+    *,
+    iterations: int,
+    generator: torch.Generator | None = None,
+    loss_fn: LossFn = mse_per_task,
+) -> Tensor:
+    """Each task's largest |eigenvalue| of ``∇²L_t(θ)``: ``x (T, N, ...)`` -> ``(T,)``.
+
+    `mamlbook.solvers.power_iteration` on all ``T`` Hessians at once, each product one
+    batched `hessian_vector_products`; the start is ``torch.randn((T, P),
+    generator=generator)`` in ``θ``'s dtype (drawn on the CPU when ``generator`` is a
+    CPU generator, then moved to ``θ``'s device). Returns ``‖∇²L_t v_t‖`` of the last
+    unit iterates: a ReLU network's Hessian is indefinite, so this is the magnitude of
+    the eigenvalue of largest magnitude, whatever its sign. A step ``α`` above
+    ``2/|λ|`` makes gradient descent on that task diverge along that direction.
+    """
+    checks.positive_int("iterations", iterations)
+    theta = {k: v.detach() for k, v in params.items()}
+    ref = next(iter(theta.values()))
+    size = sum(v.numel() for v in theta.values())
+    start = torch.randn(x.shape[0], size, generator=generator, dtype=ref.dtype)
+    return power_iteration(
+        lambda v: hessian_vector_products(model, theta, x, y, v, loss_fn=loss_fn),
+        start.to(ref.device),
+        iterations,
+    ).magnitude
+
+
 def full_hessian(f: ParamsFn, params: Params) -> Tensor:
     """The full Hessian ``∇²f(θ)`` as a ``(P, P)`` matrix (order of `flatten_params`).
 
-    ``torch.func.hessian`` (forward-over-reverse) on the flat parameter vector. Memory
-    and time grow as ``P²``: for small networks only.
+    ``torch.func.hessian`` (forward-over-reverse) on the flat parameter vector: the
+    package's one explicit Hessian. For one task's loss pass
+    ``f = loss_function(model, x, y)``. Memory and time grow as ``P²``: for small
+    networks (the sinusoid network, ``P = 1761``: about half a second on one CPU
+    thread, after a first call that sets up the vectorisation).
     """
     g, w = _flat_function(f, params)
     return torch.func.hessian(g)(w)
@@ -97,6 +221,32 @@ def gradient(f: ParamsFn, params: Params) -> Tensor:
     """``∇f(θ)`` as a flat ``(P,)`` vector."""
     g, w = _flat_function(f, params)
     return torch.func.grad(g)(w)
+
+
+def _outputs_function(
+    model: nn.Module, params: Params, x: Tensor
+) -> tuple[Callable[[Tensor], Tensor], Tensor]:
+    """``(w ↦ M(w) flattened to (n,), w = θ flat)``: the model's outputs on ``x`` as a
+    function of the flat parameter vector."""
+    like = {k: v.detach() for k, v in params.items()}
+
+    def outputs(w: Tensor) -> Tensor:
+        return functional_call(model, unflatten_params(w, like), (x,)).reshape(-1)
+
+    return outputs, flatten_params(like)
+
+
+def output_jacobian(model: nn.Module, params: Params, x: Tensor) -> Tensor:
+    """The Jacobian ``J`` of the model's outputs on one task's inputs ``x (N, ...)``
+    with respect to ``θ``, as ``(n, P)``: row ``n`` is ``∇M_nᵀ`` (``n = N·outputs``,
+    the outputs flattened; columns in the order of `flatten_params`).
+
+    Reverse mode (``torch.func.jacrev``). The Gauss-Newton term of the MSE Hessian is
+    ``(2/n) JᵀJ`` (eq. 3.5, `gauss_newton_split`).
+    """
+    checks.tensor("x", x)
+    outputs, w = _outputs_function(model, params, x)
+    return torch.func.jacrev(outputs)(w)
 
 
 class GaussNewtonSplit(NamedTuple):
@@ -129,12 +279,7 @@ def gauss_newton_split(
     """
     checks.tensor("x", x)
     checks.tensor("y", y)
-    like = {k: v.detach() for k, v in params.items()}
-    w = flatten_params(like)
-
-    def outputs(w: Tensor) -> Tensor:
-        return functional_call(model, unflatten_params(w, like), (x,)).reshape(-1)
-
+    outputs, w = _outputs_function(model, params, x)
     m = outputs(w)
     if m.numel() != y.numel():
         raise ValueError(
@@ -143,13 +288,31 @@ def gauss_newton_split(
         )
     residual = (m - y.reshape(-1)).detach()
     scale = 2.0 / m.numel()
-    jac = torch.func.jacrev(outputs)(w)  # (n, P): row n is ∇M_nᵀ
+    jac = output_jacobian(model, params, x)  # (n, P): row n is ∇M_nᵀ
     gauss_newton = scale * jac.T @ jac
     # Σ_n r_n ∇²M_n is the Hessian of Σ_n r_n M_n(θ) with the residuals r held fixed.
     residual_term = torch.func.hessian(lambda w: scale * (residual * outputs(w)).sum())(
         w
     )
     return GaussNewtonSplit(gauss_newton, residual_term)
+
+
+def gauss_newton_top_eigenvalue(model: nn.Module, params: Params, x: Tensor) -> float:
+    """Largest eigenvalue of the Gauss-Newton term of the mean squared error at
+    ``params``.
+
+    For ``L = 1/n Σ_n (M_n − y_n)²`` over the ``n`` outputs of ``model`` on one task's
+    inputs ``x (N, ...)``, the Gauss-Newton term is ``G = (2/n) JᵀJ`` with ``J (n, P)``
+    the Jacobian of the outputs (`output_jacobian`; `gauss_newton_split`, Hessian
+    chapter eq. 3.5). It does not depend on the targets. Its non-zero eigenvalues are
+    those of the small ``n × n`` matrix ``(2/n) J Jᵀ``, which is diagonalised here
+    exactly (``eigvalsh``, no iteration), so this is cheap even when ``P × P``
+    matrices are not. ``α`` times this value above 1 means one inner step of size ``α``
+    over-corrects along that direction.
+    """
+    checks.tensor("x", x)
+    jac = output_jacobian(model, params, x)
+    return float(torch.linalg.eigvalsh(2.0 / jac.shape[0] * jac @ jac.T)[-1])
 
 
 def inner_step_jacobian(f: ParamsFn, params: Params, inner_lr: float) -> Tensor:
@@ -213,45 +376,3 @@ def maml_gradient_by_matrices(
     return _jacobian_along(f_support, trajectory, inner_lr).T @ gradient(
         f_query, trajectory[-1]
     )
-
-
-def _dot(a: Tensor, b: Tensor) -> Tensor:
-    """One dot product per system: sum over the last dimension, kept for
-    broadcasting."""
-    return (a * b).sum(-1, keepdim=True)
-
-
-def conjugate_gradient(
-    matvec: Callable[[Tensor], Tensor], b: Tensor, steps: int, x0: Tensor | None = None
-) -> tuple[Tensor, Tensor]:
-    """Solve ``A x = b`` for symmetric positive-definite ``A`` given only ``x ↦ A x``.
-
-    ``b`` is ``(P,)`` for one system or ``(T, P)`` for ``T`` independent systems solved
-    together (``matvec`` maps ``(T, P)`` to ``(T, P)``, row by row); every dot product
-    is taken per row, so the systems never mix. In exact arithmetic CG reaches the
-    solution in at most ``P`` steps; iMAML takes a handful
-    (Rajeswaran et al. 2019 use 5).
-
-    Returns ``(x, r)``: the solution after ``steps`` iterations and its residual
-    ``r = b − A x`` (kept by the recurrence, not recomputed). If ``A`` is not positive
-    definite nothing guarantees progress: check ``r``.
-    """
-    checks.int_in_range("steps", steps, 0)
-    checks.tensor("b", b, finite=False)
-    x = torch.zeros_like(b) if x0 is None else x0.clone()
-    r = b.clone() if x0 is None else b - matvec(x)
-    p = r.clone()
-    rr = _dot(r, r)
-    for _ in range(steps):
-        ap = matvec(p)
-        pap = _dot(p, ap)
-        alpha = torch.where(
-            pap == 0, 0.0, rr / pap
-        )  # a solved row (r = p = 0) stays put, no 0/0
-        x = x + alpha * p
-        r = r - alpha * ap
-        rr_new = _dot(r, r)
-        beta = torch.where(rr == 0, 0.0, rr_new / rr)
-        p = r + beta * p
-        rr = rr_new
-    return x, r

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -44,7 +45,7 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
                meta_batch_size: int = 25, support_shots: int = 10, query_shots: int = 10,
                inner_lr: float = 0.01, inner_steps: int | None = None, outer_lr: float = 1e-3, optimizer: str = "adam",
                method_options: dict | None = None, device=None, progress: bool = True,
-               step_fn=None, compile: bool = False) -> History:
+               step_fn=None, compile: bool = False, callbacks: Sequence[Callable] = ()) -> History:
     """Meta-train ``model``'s parameters in place; return the `History`.
 
     Parameters
@@ -61,6 +62,12 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
         take is refused (ValueError naming it), never dropped.
     step_fn : computes the meta-step instead of ``get_method(method)``, with the same
         signature (`mamlbook.distributed` passes one that shards the meta-batch).
+    callbacks : functions called after every meta-step, before the update, as
+        ``callback(iteration, params, step, tasks)``: the iteration (from 0), ``θ`` (the
+        model's parameters, *not* to be modified), the `MetaStep` computed at that ``θ``
+        and the meta-batch it used. For measuring during training, e.g.
+        `mamlbook.measure.AgreementProbe`; a callback that only reads leaves training
+        unchanged.
     compile : run the meta-step compiled (`mamlbook.compiled.compile_method`): faster
         after a first iteration that compiles; the numbers differ from eager in float
         rounding, so the book's checkpoints are trained eagerly.
@@ -82,6 +89,10 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
         raise ValueError("compile=True cannot be combined with a step_fn; compile the step_fn yourself")
     if step_fn is not None:
         checks.callable_("step_fn", step_fn)
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list or tuple of functions, got {type(callbacks).__name__}")
+    for i, callback in enumerate(callbacks):
+        checks.callable_(f"callbacks[{i}]", callback)
     checks.positive_int("iterations", iterations)
     checks.positive_int("meta_batch_size", meta_batch_size)
     checks.positive_float("outer_lr", outer_lr)
@@ -151,6 +162,8 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
         if not own_check:
             checks.finite_step(f"training at iteration {it} of {method}", step.meta_loss, step.grads, "raise", advice,
                                mention_opt_out=False)
+        for callback in callbacks:
+            callback(it, params, step, tasks)
         for name, p in params.items():
             p.grad = step.grads[name]
         opt.step()

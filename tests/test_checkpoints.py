@@ -4,7 +4,7 @@ import torch
 
 import mamlbook as mb
 import mamlbook.checkpoints as checkpoints
-from conftest import flat
+from helpers import flat
 
 EXECUTED = []
 

@@ -10,7 +10,7 @@ import mamlbook as mb
 from mamlbook import classification_recipes as cr
 from mamlbook.convnet import ConvNet, accuracy_per_task
 from mamlbook.tasks.classification import ClassificationTasks
-from conftest import central_difference, flat
+from helpers import central_difference, flat
 
 
 @pytest.fixture

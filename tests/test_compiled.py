@@ -5,7 +5,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from torch.fx.passes.shape_prop import ShapeProp
 
 import mamlbook as mb
-from conftest import cuda
+from helpers import cuda
 from mamlbook.compiled import compile_method, decompose_thin_products, rewrite_narrow_bmm
 
 

@@ -12,7 +12,7 @@ import torch
 
 import mamlbook as mb
 from mamlbook import checks, checkpoints
-from conftest import flat
+from helpers import flat
 
 METHODS = {"maml": {}, "fomaml": {}, "reptile": {}, "imaml": {"lam": 2.0}, "pretrain": {}}
 

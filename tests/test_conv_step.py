@@ -11,7 +11,7 @@ from torch.func import functional_call
 import mamlbook as mb
 from mamlbook.convnet import ConvNet
 from mamlbook.tasks.classification import ClassificationTasks
-from conftest import cuda, flat
+from helpers import cuda, flat
 
 CE = torch.nn.functional.cross_entropy
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import mamlbook as mb
-from conftest import cuda, flat
+from helpers import cuda, flat
 
 
 @cuda

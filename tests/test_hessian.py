@@ -1,14 +1,14 @@
-"""Hessian tools against torch.autograd.functional, and MAML's meta-gradient against explicit matrices.
+"""mamlbook.hessian against torch.autograd.functional, and MAML's meta-gradient against explicit matrices.
 
 References here never use `mamlbook.hessian`: they are written with
-``torch.autograd.functional`` (hessian, jacobian) and plain per-task loops.
+``torch.autograd.functional`` (hessian, jacobian), ``torch.linalg`` and plain per-task loops.
 """
 import pytest
 import torch
 from torch.func import functional_call
 
 import mamlbook as mb
-from conftest import central_difference, flat, unflat
+from helpers import central_difference, flat, unflat
 
 
 def mse(model, params, x, y):
@@ -38,6 +38,7 @@ def test_gauss_newton_split_adds_up_to_the_hessian(small_model, tasks64):
     jac = torch.autograd.functional.jacobian(
         lambda w: functional_call(small_model, unflat(w, params), (x,)).reshape(-1), flat(params))
     assert torch.allclose(split.gauss_newton, 2 / x.shape[0] * jac.T @ jac, rtol=0, atol=1e-12)
+    assert torch.allclose(mb.hessian.output_jacobian(small_model, params, x), jac, rtol=0, atol=1e-14)
     assert torch.linalg.eigvalsh(split.gauss_newton).min() > -1e-12  # positive semi-definite
     assert split.residual.abs().max() > 1e-3  # the residual term is not trivially zero here
 
@@ -56,6 +57,56 @@ def test_hessian_vector_product_matches_explicit_hessian(small_model, tasks64):
     v = unflat(torch.randn(97, generator=torch.Generator().manual_seed(3), dtype=torch.float64), params)
     hv = mb.hessian_vector_product(mb.loss_function(small_model, x, y), params, v)
     assert torch.allclose(flat(hv), autograd_hessian(small_model, params, x, y) @ flat(v), rtol=0, atol=1e-12)
+
+
+def test_batched_products_and_the_full_hessian_match_autograd(small_model, tasks64):
+    """Every task's product at once (double backward) against each task's explicit Hessian;
+    the P products with the columns of I (reverse-over-reverse) against `full_hessian`
+    (forward-over-reverse)."""
+    params = mb.detached(mb.parameters_of(small_model))
+    full = [autograd_hessian(small_model, params, tasks64.x_support[t], tasks64.y_support[t])
+            for t in range(tasks64.num_tasks)]
+    v = torch.randn(tasks64.num_tasks, full[0].shape[0], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    hv = mb.hessian.hessian_vector_products(small_model, params, tasks64.x_support, tasks64.y_support, v)
+    assert torch.allclose(hv, torch.stack([full[t] @ v[t] for t in range(tasks64.num_tasks)]), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="vectors"):
+        mb.hessian.hessian_vector_products(small_model, params, tasks64.x_support, tasks64.y_support, v[:2])
+    for t in range(tasks64.num_tasks):
+        x, y = tasks64.x_support[t], tasks64.y_support[t]
+        p = full[t].shape[0]
+        columns = mb.hessian.hessian_vector_products(  # the same task P times, one column of I each
+            small_model, params, x.expand(p, *x.shape), y.expand(p, *y.shape), torch.eye(p, dtype=torch.float64))
+        h = mb.full_hessian(mb.loss_function(small_model, x, y), params)
+        assert torch.allclose(columns, h, rtol=0, atol=1e-12)
+        assert torch.allclose(h, full[t], rtol=0, atol=1e-12)
+
+
+def test_gradient_and_hvps_give_each_tasks_gradient(small_model, tasks64):
+    params = mb.detached(mb.parameters_of(small_model))
+    grads, products = mb.hessian.gradient_and_hvps(small_model, params, tasks64.x_query, tasks64.y_query, [])
+    assert products == []
+    for t in range(tasks64.num_tasks):
+        theta = {k: v.clone().requires_grad_() for k, v in params.items()}
+        g = torch.autograd.grad(mse(small_model, theta, tasks64.x_query[t], tasks64.y_query[t]), list(theta.values()))
+        assert torch.allclose(grads[t], torch.cat([x.reshape(-1) for x in g]), rtol=0, atol=1e-14)
+
+
+def test_top_eigenvalues_are_each_tasks_largest_magnitude(small_model, tasks64):
+    params = mb.detached(mb.parameters_of(small_model))
+    top = mb.hessian.top_eigenvalues(small_model, params, tasks64.x_support, tasks64.y_support, iterations=500,
+                                     generator=torch.Generator().manual_seed(0))
+    expected = [float(torch.linalg.eigvalsh(autograd_hessian(small_model, params, tasks64.x_support[t],
+                                                              tasks64.y_support[t])).abs().max())
+                for t in range(tasks64.num_tasks)]
+    assert top.shape == (tasks64.num_tasks,)
+    assert top.tolist() == pytest.approx(expected, rel=1e-6)
+
+
+def test_gauss_newton_top_eigenvalue_matches_the_split(small_model, tasks64):
+    params = mb.detached(mb.parameters_of(small_model))
+    x, y = tasks64.x_support[0], tasks64.y_support[0]
+    expected = float(torch.linalg.eigvalsh(mb.gauss_newton_split(small_model, params, x, y).gauss_newton)[-1])
+    assert mb.hessian.gauss_newton_top_eigenvalue(small_model, params, x) == pytest.approx(expected, rel=1e-10)
 
 
 def k_step_map(model, x, y, inner_lr, steps, like):

@@ -1,4 +1,5 @@
-"""iMAML and its conjugate-gradient solver against closed forms, explicit solves and finite differences.
+"""iMAML against closed forms, explicit solves and finite differences (its conjugate-gradient
+solver: test_solvers.py).
 
 Also: memory that does not grow with the number of inner steps, measured as the peak
 number of bytes autograd holds in saved tensors (``torch.autograd.graph.saved_tensors_hooks``).
@@ -9,37 +10,7 @@ from torch import nn
 from torch.func import functional_call
 
 import mamlbook as mb
-from conftest import flat, unflat
-
-
-def spd(n, generator, batch=()):
-    q = torch.randn(*batch, n, n, generator=generator, dtype=torch.float64)
-    return q @ q.transpose(-1, -2) / n + 0.5 * torch.eye(n, dtype=torch.float64)
-
-
-def test_conjugate_gradient_matches_linalg_solve():
-    g = torch.Generator().manual_seed(0)
-    a, b = spd(12, g), torch.randn(12, generator=g, dtype=torch.float64)
-    x, r = mb.conjugate_gradient(lambda v: a @ v, b, 12)
-    exact = torch.linalg.solve(a, b)
-    assert (x - exact).abs().max() < 1e-10
-    assert torch.allclose(r, b - a @ x, rtol=0, atol=1e-10)  # the residual the recurrence kept is the true one
-    x3, _ = mb.conjugate_gradient(lambda v: a @ v, b, 3)
-    assert (x3 - exact).abs().max() > 1e-4  # three steps are not enough: the check above has teeth
-    x_warm, r_warm = mb.conjugate_gradient(lambda v: a @ v, b, 2, x0=exact)  # starting at the answer stays there
-    assert (x_warm - exact).abs().max() < 1e-12 and r_warm.abs().max() < 1e-12
-
-
-def test_batched_conjugate_gradient_solves_each_system_separately():
-    g = torch.Generator().manual_seed(1)
-    a, b = spd(7, g, batch=(3,)), torch.randn(3, 7, generator=g, dtype=torch.float64)
-    b[1] = 0.0  # an already-solved system must stay at 0, not turn into 0/0 = NaN
-    x, _ = mb.conjugate_gradient(lambda v: torch.einsum("tij,tj->ti", a, v), b, 7)
-    assert (x - torch.linalg.solve(a, b)).abs().max() < 1e-10
-    for t in (0, 2):
-        single, _ = mb.conjugate_gradient(lambda v: a[t] @ v, b[t], 4)
-        partial, _ = mb.conjugate_gradient(lambda v: torch.einsum("tij,tj->ti", a, v), b, 4)
-        assert torch.allclose(partial[t], single, rtol=0, atol=1e-13)
+from helpers import flat, unflat
 
 
 # ---------------------------------------------------------------- linear regression: closed form

@@ -5,7 +5,7 @@ from torch.func import functional_call
 
 import mamlbook as mb
 from mamlbook.algorithms import get_method
-from conftest import central_difference, flat
+from helpers import central_difference, flat
 
 
 def meta_loss_by_loop(model, params, tasks, inner_lr, inner_steps):

@@ -4,7 +4,7 @@ import torch
 from torch.func import functional_call
 
 import mamlbook as mb
-from conftest import flat
+from helpers import flat
 
 
 def mse(model, params, x, y):

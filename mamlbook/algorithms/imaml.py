@@ -13,7 +13,7 @@ whatever path the solver took. The meta-gradient of ``L_query,t(φ_t*(θ))`` is 
     v_t = (I + ∇²L_support,t(φ_t*)/λ)⁻¹ ∇L_query,t(φ_t*),
 
 the *query* gradient (the source article writes D^train here; it means D^test). The
-matrix is never formed: `mamlbook.hessian.conjugate_gradient` solves for ``v_t`` with
+matrix is never formed: `mamlbook.solvers.conjugate_gradient` solves for ``v_t`` with
 ``cg_steps`` Hessian-vector products, all tasks at once (one CG system per task, with
 per-task dot products). A Hessian-vector product is a double backward through the
 support gradient at ``φ*``, so iMAML's memory is that of one support-gradient graph.
@@ -38,7 +38,7 @@ from ..functional import (
     task_losses,
     unflatten_params,
 )
-from ..hessian import conjugate_gradient
+from ..solvers import conjugate_gradient
 from ..tasks import TaskBatch
 from .base import MetaStep, check_inputs, divergence_advice, leaf_parameters, register
 

@@ -1,15 +1,15 @@
-"""mamlbook.analysis: Taylor expansions of the methods' updates, and saved-tensor memory."""
+"""mamlbook.taylor: Taylor expansions of the methods' updates in α, and the smooth network."""
 import pytest
 import torch
 from torch import nn
 
 import mamlbook as mb
-from mamlbook import analysis
+from mamlbook import taylor
 
 
 @pytest.fixture
 def smooth_model(small_model):
-    return analysis.with_activation(small_model)
+    return taylor.with_activation(small_model)
 
 
 def flat(params, batch_dims=0):
@@ -17,7 +17,7 @@ def flat(params, batch_dims=0):
 
 
 def test_with_activation_swaps_relu_and_keeps_the_weights(small_model, tasks64):
-    smooth = analysis.with_activation(small_model, nn.Tanh)
+    smooth = taylor.with_activation(small_model, nn.Tanh)
     assert not any(isinstance(m, nn.ReLU) for m in smooth.modules())
     assert sum(isinstance(m, nn.Tanh) for m in smooth.modules()) == 2
     assert any(isinstance(m, nn.ReLU) for m in small_model.modules())  # the original is untouched
@@ -30,13 +30,13 @@ def test_with_activation_swaps_relu_and_keeps_the_weights(small_model, tasks64):
     manual = torch.tanh(torch.tanh(x @ w["0.weight"].T + w["0.bias"]) @ w["2.weight"].T + w["2.bias"]) @ w["4.weight"].T + w["4.bias"]
     assert torch.allclose(out[0], manual, rtol=0, atol=1e-14)
     with pytest.raises(ValueError, match="no nn.ReLU"):
-        analysis.with_activation(smooth)
+        taylor.with_activation(smooth)
 
 
 def test_sgd_on_identical_batches_is_adapt(small_model, tasks64):
     params = mb.detached(mb.parameters_of(small_model))
     batch = (tasks64.x_support, tasks64.y_support)
-    phi = analysis.sgd_on_batches(small_model, params, [batch] * 3, inner_lr=0.05)
+    phi = taylor.sgd_on_batches(small_model, params, [batch] * 3, inner_lr=0.05)
     ref, _ = mb.adapt(small_model, mb.detached(mb.batch_parameters(params, tasks64.num_tasks), requires_grad=True),
                       *batch, inner_lr=0.05, inner_steps=3, create_graph=False)
     assert (flat(phi, 1) - flat(ref, 1)).abs().max() < 1e-14
@@ -45,7 +45,7 @@ def test_sgd_on_identical_batches_is_adapt(small_model, tasks64):
 def test_reptile_expansion_is_exact_for_one_step(smooth_model, tasks64):
     params = mb.detached(mb.parameters_of(smooth_model))
     step = mb.get_method("reptile")(smooth_model, params, tasks64, inner_lr=0.1, inner_steps=1)
-    ex = analysis.reptile_expansion(smooth_model, params, [(tasks64.x_support, tasks64.y_support)], inner_lr=0.1)
+    ex = taylor.reptile_expansion(smooth_model, params, [(tasks64.x_support, tasks64.y_support)], inner_lr=0.1)
     assert (flat(step.grads) / 0.1 - ex.prediction).abs().max() < 1e-12
     assert ex.inner_sum.abs().max() == 0
 
@@ -64,12 +64,12 @@ def test_reptile_expansion_error_shrinks_like_alpha_squared(smooth_model, genera
         batches = [(tasks.x_support, tasks.y_support)] * 3
     errors, first_order = [], []
     for lr in (1e-2, 1e-3):
-        phi = analysis.sgd_on_batches(smooth_model, params, batches, inner_lr=lr)
+        phi = taylor.sgd_on_batches(smooth_model, params, batches, inner_lr=lr)
         direction = (flat(params) - flat(phi, 1).mean(0)) / lr
         if not distinct_batches:
             step = mb.get_method("reptile")(smooth_model, params, tasks, inner_lr=lr, inner_steps=3)
             assert (flat(step.grads) / lr - direction).abs().max() < 1e-10
-        ex = analysis.reptile_expansion(smooth_model, params, batches, inner_lr=lr)
+        ex = taylor.reptile_expansion(smooth_model, params, batches, inner_lr=lr)
         errors.append(_relative_error(ex.prediction, direction))
         first_order.append(_relative_error(ex.gradient_sum, direction))
     assert 50 < errors[0] / errors[1] < 200, errors        # O(α²): a factor ~100 per decade
@@ -82,7 +82,7 @@ def test_reptile_expansion_inner_sum_by_explicit_hessians(smooth_model, tasks64)
     params = mb.detached(mb.parameters_of(smooth_model))
     one = tasks64.split(4)[0]
     b1, b2 = (one.x_support, one.y_support), (one.x_query, one.y_query)
-    ex = analysis.reptile_expansion(smooth_model, params, [b1, b2], inner_lr=0.1)
+    ex = taylor.reptile_expansion(smooth_model, params, [b1, b2], inner_lr=0.1)
     f1 = mb.loss_function(smooth_model, b1[0][0], b1[1][0])
     f2 = mb.loss_function(smooth_model, b2[0][0], b2[1][0])
     g1, g2 = mb.hessian.gradient(f1, params), mb.hessian.gradient(f2, params)
@@ -96,12 +96,12 @@ def test_first_order_expansions_match_the_methods_to_second_order(smooth_model, 
     for name in ("maml", "fomaml", "reptile"):
         errors = []
         for lr in (1e-2, 1e-3):
-            ex = analysis.first_order_expansions(smooth_model, params, tasks64, inner_lr=lr, inner_steps=2)
+            ex = taylor.first_order_expansions(smooth_model, params, tasks64, inner_lr=lr, inner_steps=2)
             grads = flat(mb.get_method(name)(smooth_model, params, tasks64, inner_lr=lr, inner_steps=2).grads)
             errors.append(_relative_error(getattr(ex, name), grads / (lr if name == "reptile" else 1.0)))
         ratios[name] = errors[0] / errors[1]
     assert all(50 < r < 200 for r in ratios.values()), ratios
-    ex = analysis.first_order_expansions(smooth_model, params, tasks64, inner_lr=0.1, inner_steps=1)
+    ex = taylor.first_order_expansions(smooth_model, params, tasks64, inner_lr=0.1, inner_steps=1)
     reptile = flat(mb.get_method("reptile")(smooth_model, params, tasks64, inner_lr=0.1, inner_steps=1).grads) / 0.1
     assert (ex.reptile - reptile).abs().max() < 1e-12  # one step: exact
 
@@ -109,59 +109,11 @@ def test_first_order_expansions_match_the_methods_to_second_order(smooth_model, 
 def test_expansions_reject_bad_input(small_model, tasks64):
     params = mb.detached(mb.parameters_of(small_model))
     with pytest.raises(ValueError, match="batches"):
-        analysis.reptile_expansion(small_model, params, [], inner_lr=0.1)
+        taylor.reptile_expansion(small_model, params, [], inner_lr=0.1)
     with pytest.raises(ValueError, match="inner_lr"):
-        analysis.sgd_on_batches(small_model, params, [(tasks64.x_support, tasks64.y_support)], inner_lr=-1.0)
+        taylor.sgd_on_batches(small_model, params, [(tasks64.x_support, tasks64.y_support)], inner_lr=-1.0)
     with pytest.raises(ValueError, match="tasks"):
-        analysis.reptile_expansion(small_model, params, [(tasks64.x_support, tasks64.y_support),
+        taylor.reptile_expansion(small_model, params, [(tasks64.x_support, tasks64.y_support),
                                                          (tasks64.x_support[:2], tasks64.y_support[:2])], inner_lr=0.1)
     with pytest.raises(ValueError, match="inner_steps"):
-        analysis.first_order_expansions(small_model, params, tasks64, inner_lr=0.1, inner_steps=0)
-
-
-def test_peak_saved_bytes_counts_storages_once_and_releases_them():
-    w = torch.randn(1000, dtype=torch.float64, requires_grad=True)
-    x = torch.randn(1000, dtype=torch.float64, requires_grad=True)
-
-    def forward_backward():
-        y = (w * x).sum()             # mul saves w and x: 2 × 8000 bytes
-        y.backward()                  # frees them
-        z = (w.expand(5, 1000) * x).sum()  # saves a 5000-element view of w: w's storage, 8000 bytes
-        return z
-
-    m = analysis.peak_saved_tensor_bytes(forward_backward)
-    assert m.peak_bytes == 16000 and m.saved_count == 4
-    assert isinstance(m.result, torch.Tensor)
-    with pytest.raises(TypeError, match="callable"):
-        analysis.peak_saved_tensor_bytes(3)
-
-
-def test_peak_saved_bytes_grows_with_steps_for_maml_only(small_model, tasks64):
-    params = mb.detached(mb.parameters_of(small_model))
-
-    def peak(method, steps, **options):
-        return analysis.peak_saved_tensor_bytes(lambda: mb.get_method(method)(
-            small_model, params, tasks64, inner_lr=0.01, inner_steps=steps, **options)).peak_bytes
-
-    assert peak("maml", 12) > 3 * peak("maml", 3)
-    assert peak("imaml", 3) == peak("imaml", 30) > 0
-    assert peak("reptile", 3) == peak("reptile", 30) > 0
-    # the measurement does not change the result
-    plain = mb.get_method("imaml")(small_model, params, tasks64, inner_lr=0.01, inner_steps=5)
-    measured = analysis.peak_saved_tensor_bytes(lambda: mb.get_method("imaml")(
-        small_model, params, tasks64, inner_lr=0.01, inner_steps=5)).result
-    assert torch.equal(flat(plain.grads), flat(measured.grads))
-
-
-def test_loss_hessian_and_batched_products_match_full_hessian(small_model, tasks64):
-    params = mb.detached(mb.parameters_of(small_model))
-    full = [mb.full_hessian(mb.loss_function(small_model, tasks64.x_support[t], tasks64.y_support[t]), params)
-            for t in range(tasks64.num_tasks)]
-    for t in range(tasks64.num_tasks):
-        h = analysis.loss_hessian(small_model, params, tasks64.x_support[t], tasks64.y_support[t])
-        assert torch.allclose(h, full[t], rtol=0, atol=1e-12)
-    v = torch.randn(tasks64.num_tasks, full[0].shape[0], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    hv = analysis.hessian_vector_products(small_model, params, tasks64.x_support, tasks64.y_support, v)
-    assert torch.allclose(hv, torch.stack([full[t] @ v[t] for t in range(tasks64.num_tasks)]), rtol=0, atol=1e-12)
-    with pytest.raises(ValueError, match="vectors"):
-        analysis.hessian_vector_products(small_model, params, tasks64.x_support, tasks64.y_support, v[:2])
+        taylor.first_order_expansions(small_model, params, tasks64, inner_lr=0.1, inner_steps=0)
