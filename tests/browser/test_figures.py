@@ -44,6 +44,7 @@ MIN_FIGURES = {
     "chapters/09_reproduction": 0,
     "chapters/A1_performance": 2,
     "api": 0,
+    "further_reading": 0,
     "references": 0,
 }
 
