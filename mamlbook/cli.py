@@ -38,7 +38,7 @@ METHODS = ("maml", "fomaml", "reptile", "imaml", "pretrain")
 
 #: The options each method takes with ``--option KEY=VALUE`` (its keyword arguments other than
 #: ``inner_lr``, ``inner_steps`` and ``loss_fn``; tests/test_cli.py checks them against the signatures).
-METHOD_OPTIONS = {"maml": ("first_order",), "fomaml": (), "reptile": ("inner_data",),
+METHOD_OPTIONS = {"maml": ("first_order",), "fomaml": (), "reptile": ("inner_data", "gradient_weights"),
                   "imaml": ("lam", "cg_steps", "cg_damping", "inner_tol"), "pretrain": ()}
 
 #: `mamlbook.recipes.Recipe`'s defaults, for `train --help` (tests/test_cli.py checks that they agree).

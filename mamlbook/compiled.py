@@ -9,7 +9,7 @@ the matrix products, with the Python overhead paid once per call. The compiled f
 takes and returns plain tensors, so that dynamo's checks on every call (its guards)
 need not walk dicts and dataclasses.
 
-Three CPU-specific settings, each measured on the book's shapes (Performance chapter,
+Three CPU-specific settings, each measured on the book's shapes (Performance appendix,
 ``benchmarks/throughput.py``):
 
 * `decompose_thin_products`, a graph pass: batched products with a dimension of size 1

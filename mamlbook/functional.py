@@ -80,7 +80,7 @@ def task_forward(model: nn.Module, params: Params, x: Tensor) -> Tensor:
     ``torch.func.vmap``. A task-batched model may also define
     ``forward_with(params, x)``, the same computation without swapping ``params`` into
     the module: at the size of the book's networks that bookkeeping costs as much as the
-    arithmetic, so this is the meta-step's fast path (see the Performance chapter).
+    arithmetic, so this is the meta-step's fast path (see the Performance appendix).
     """
     if getattr(model, "task_batched", False):
         forward_with = getattr(model, "forward_with", None)

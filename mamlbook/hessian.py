@@ -343,7 +343,7 @@ def inner_loop_jacobian(
 ) -> Tensor:
     """``∂θ_k/∂θ = ∏_{i=k..1} (I − α ∇²f(θ_{i−1}))`` as an explicit ``(P, P)`` matrix.
 
-    The chain rule through ``k`` inner steps (book eq. 3.4): the factor of step ``i``
+    The chain rule through ``k`` inner steps (book eq. 3.3): the factor of step ``i``
     multiplies from the left, ``J = A_{k−1} ··· A_1 A_0`` with ``A_i = I − α∇²f(θ_i)``.
     ``∂θ_0/∂θ = I`` because ``θ_0`` *is* ``θ``. Every factor is symmetric, the product
     in general is not.

@@ -5,7 +5,7 @@ functional_call`` swaps in weights with a leading task dimension: ``weight (T, o
 in)``, ``bias (T, out)``, ``x (T, N, in)`` -> ``(T, N, out)`` as one batched matrix
 product (``torch.baddbmm``). A meta-batch therefore costs one matrix product per layer,
 not one per task, which is what makes `mamlbook` fast at this size (see the
-Performance chapter).
+Performance appendix).
 """
 
 from __future__ import annotations

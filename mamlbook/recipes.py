@@ -49,6 +49,23 @@ RECIPES: dict[str, Recipe] = {
     # keeps the proximal gradient descent stable. Fewer iterations: each costs ~10 MAML steps.
     "sinusoid_imaml": Recipe("imaml", iterations=15_000, inner_steps=16, inner_lr=0.005,
                              method_options={"lam": 5.0, "cg_steps": 5, "cg_damping": 5.0}),
+    # Nichol et al. 2018, §6.2: which inner gradients make the meta-gradient. Two inner
+    # steps, step i on the i-th half (5 points) of the support set; the direction keeps
+    # g1 only (joint training), g2 only (first-order MAML, second half as query set) or
+    # g1 + g2 (Reptile on two minibatches). The fourth is the book's Reptile with k = 2
+    # (both steps on all 10 points). Same budget for all four, shorter than the others.
+    "sinusoid_ablation_g1": Recipe("reptile", iterations=20_000, inner_steps=2, method_options={
+        "inner_data": "minibatches", "gradient_weights": (1.0, 0.0)}),
+    "sinusoid_ablation_g2": Recipe("reptile", iterations=20_000, inner_steps=2, method_options={
+        "inner_data": "minibatches", "gradient_weights": (0.0, 1.0)}),
+    "sinusoid_ablation_g1g2": Recipe("reptile", iterations=20_000, inner_steps=2, method_options={
+        "inner_data": "minibatches", "gradient_weights": (1.0, 1.0)}),
+    "sinusoid_ablation_reptile": Recipe("reptile", iterations=20_000, inner_steps=2),
+    # g2 and g1 + g2 again from another seed: how much of their difference is the run.
+    "sinusoid_ablation_g2_seed1": Recipe("reptile", iterations=20_000, inner_steps=2, seed=1, method_options={
+        "inner_data": "minibatches", "gradient_weights": (0.0, 1.0)}),
+    "sinusoid_ablation_g1g2_seed1": Recipe("reptile", iterations=20_000, inner_steps=2, seed=1, method_options={
+        "inner_data": "minibatches", "gradient_weights": (1.0, 1.0)}),
 }
 
 

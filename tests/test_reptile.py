@@ -91,3 +91,96 @@ def test_meta_train_with_sgd_is_the_reptile_update():
                   meta_batch_size=5, inner_lr=0.02, inner_steps=4, outer_lr=0.5, optimizer="sgd", progress=False)
     expected = {k: v - 0.5 * direction[k] for k, v in theta.items()}  # = θ + ε·mean(φ − θ)
     assert torch.allclose(flat(mb.parameters_of(model)).detach(), flat(expected), rtol=0, atol=1e-6)
+
+
+def inner_gradients_by_loop(model, params, batches, inner_lr):
+    """One task at a time, plain autograd: [g_1, ..., g_k] per task, g_i = ∇L_i(φ_{i−1})."""
+    per_task = []
+    for t in range(batches[0][0].shape[0]):
+        phi, gs = {k: v.clone() for k, v in params.items()}, []
+        for x, y in batches:
+            phi = {k: v.requires_grad_() for k, v in phi.items()}
+            grads = torch.autograd.grad(mse(model, phi, x[t], y[t]), list(phi.values()))
+            gs.append(flat(dict(zip(phi, grads))))
+            phi = {k: (v - inner_lr * g).detach() for (k, v), g in zip(phi.items(), grads)}
+        per_task.append(gs)
+    return per_task
+
+
+@pytest.mark.parametrize("weights", [(1.0, 0.0), (0.0, 1.0), (1.0, 1.0), (0.5, -2.0)])
+def test_gradient_weights_on_minibatches_match_a_per_task_loop(small_model, generator, weights):
+    """grads = α · mean_t Σ_i w_i g_{t,i}, step i on the i-th half of the support set."""
+    tasks = mb.SinusoidTasks().sample(3, 6, 4, generator=generator, dtype=torch.float64)
+    params = mb.detached(mb.parameters_of(small_model))
+    step = mb.get_method("reptile")(small_model, params, tasks, inner_lr=0.05, inner_steps=2,
+                                    inner_data="minibatches", gradient_weights=weights)
+    halves = [(tasks.x_support[:, :3], tasks.y_support[:, :3]), (tasks.x_support[:, 3:], tasks.y_support[:, 3:])]
+    per_task = inner_gradients_by_loop(small_model, params, halves, 0.05)
+    expected = 0.05 * sum(sum(w * g for w, g in zip(weights, gs)) for gs in per_task) / len(per_task)
+    assert (flat(step.grads) - expected).abs().max() < 1e-14
+
+
+def test_weights_all_one_are_reptile_and_the_last_gradient_on_minibatches_is_fomaml(small_model, generator):
+    """(1, 1, 1) reproduces the default direction θ − mean φ (same data every step); with
+    minibatches, (0, 1) is first-order MAML: one step on the first half, gradient on the second."""
+    params = mb.detached(mb.parameters_of(small_model))
+    tasks = mb.SinusoidTasks().sample(4, 6, 5, generator=generator, dtype=torch.float64)
+    reptile = mb.get_method("reptile")
+    plain = reptile(small_model, params, tasks, inner_lr=0.05, inner_steps=3)
+    summed = reptile(small_model, params, tasks, inner_lr=0.05, inner_steps=3, gradient_weights=[1, 1, 1])
+    assert (flat(plain.grads) - flat(summed.grads)).abs().max() < 1e-15
+    assert torch.equal(plain.query_loss, summed.query_loss) or torch.allclose(plain.query_loss, summed.query_loss,
+                                                                              rtol=1e-13, atol=0)
+    assert torch.allclose(plain.support_loss, summed.support_loss, rtol=1e-13, atol=0)
+    last = reptile(small_model, params, tasks, inner_lr=0.05, inner_steps=2, inner_data="minibatches",
+                   gradient_weights=(0, 1))
+    split = mb.TaskBatch(tasks.x_support[:, :3], tasks.y_support[:, :3], tasks.x_support[:, 3:],
+                         tasks.y_support[:, 3:])
+    fomaml = mb.get_method("fomaml")(small_model, params, split, inner_lr=0.05, inner_steps=1)
+    assert (flat(last.grads) - 0.05 * flat(fomaml.grads)).abs().max() < 1e-15
+    # and the sum of both inner gradients is Reptile on the two minibatches (eq. 5.6)
+    both = reptile(small_model, params, tasks, inner_lr=0.05, inner_steps=2, inner_data="minibatches")
+    by_weights = reptile(small_model, params, tasks, inner_lr=0.05, inner_steps=2, inner_data="minibatches",
+                         gradient_weights=(1, 1))
+    assert (flat(both.grads) - flat(by_weights.grads)).abs().max() < 1e-15
+
+
+@pytest.mark.parametrize("bad, error, words", [
+    ((1.0,), ValueError, "one weight per inner step (2)"),
+    ("11", TypeError, "sequence of inner_steps numbers"),
+    ((1.0, float("nan")), ValueError, "gradient_weights[1] must be finite"),
+    ((1.0, "a"), TypeError, "gradient_weights[1] must be a number"),
+])
+def test_bad_gradient_weights_are_refused_with_what_is_expected(small_model, tasks64, bad, error, words):
+    params = mb.detached(mb.parameters_of(small_model))
+    with pytest.raises(error) as info:
+        mb.get_method("reptile")(small_model, params, tasks64, inner_lr=0.05, inner_steps=2, gradient_weights=bad)
+    assert words in str(info.value)
+
+
+def test_minibatches_need_support_shots_divisible_by_the_steps(small_model, tasks64):
+    params = mb.detached(mb.parameters_of(small_model))
+    with pytest.raises(ValueError) as info:
+        mb.get_method("reptile")(small_model, params, tasks64, inner_lr=0.05, inner_steps=2, inner_data="minibatches")
+    assert "divisible by inner_steps = 2, got 5 support shots" in str(info.value)
+
+
+ABLATION = sorted(n for n in mb.recipes.RECIPES if n.startswith("sinusoid_ablation_"))
+
+
+@pytest.mark.parametrize("name", ABLATION)
+def test_the_ablation_recipes_train_and_their_checkpoints_record_them(name):
+    """Each recipe of the Reptile chapter's ablation runs through meta_train (3 iterations
+    here), and a shipped checkpoint was trained with exactly the recipe's settings."""
+    import dataclasses
+    import json
+
+    recipe = mb.recipes.RECIPES[name]
+    meta = mb.recipes.regenerate(name, device="cpu", progress=False, iterations=3, save=False)
+    assert json.loads(meta["settings"])["iterations"] == 3
+    path = mb.checkpoints.PRETRAINED_DIR / f"{name}.pt"
+    if not path.is_file():
+        pytest.skip(f"{name}.pt not generated (python -m mamlbook regenerate {name})")
+    _, shipped = mb.recipes.load_recipe(name, device="cpu")
+    expected = json.loads(json.dumps(dataclasses.asdict(recipe)))  # tuples as lists
+    assert json.loads(shipped["settings"]) == expected

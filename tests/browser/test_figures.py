@@ -41,8 +41,10 @@ MIN_FIGURES = {
     "chapters/06_imaml": 2,
     "chapters/07_comparison": 2,
     "chapters/08_classification": 3,
-    "chapters/09_performance": 2,
+    "chapters/09_reproduction": 0,
+    "chapters/A1_performance": 2,
     "api": 0,
+    "further_reading": 0,
     "references": 0,
 }
 
