@@ -1,4 +1,5 @@
-"""ANIL, "almost no inner loop" (Raghu, Raghu, Bengio, Vinyals 2020, arXiv 1909.09157).
+"""ANIL, "almost no inner loop" (Raghu, Raghu, Bengio, Vinyals 2020, arXiv
+1909.09157).
 
 Split ``θ`` into a body ``θ_b`` (every layer but the last) and a head ``θ_h`` (the last,
 linear layer). ANIL adapts the head only (book eq. 10.1)::
@@ -31,7 +32,8 @@ from .base import MetaStep, check_inputs, divergence_advice, leaf_parameters, re
 
 
 def head_names(model: nn.Module) -> tuple[str, str]:
-    """``(weight name, bias name)`` of ``model``'s head; TypeError naming ``model`` if it declares none."""
+    """``(weight name, bias name)`` of ``model``'s head; TypeError naming ``model``
+    if it declares none."""
     names = getattr(model, "head_names", None)
     if (
         not isinstance(names, tuple)
@@ -39,9 +41,10 @@ def head_names(model: nn.Module) -> tuple[str, str]:
         or not callable(getattr(model, "features_with", None))
     ):
         raise TypeError(
-            f"model must declare its head (head_names, a (weight, bias) pair of parameter names of a "
-            f"final linear layer) and its body (features_with(params, x)), as mamlbook.SinusoidMLP and "
-            f"mamlbook.ConvNet do; got {type(model).__name__}"
+            "model must declare its head (head_names, a (weight, bias) pair of "
+            "parameter names of a final linear layer) and its body (features_with("
+            "params, x)), as mamlbook.SinusoidMLP and mamlbook.ConvNet do; got "
+            f"{type(model).__name__}"
         )
     own = dict(model.named_parameters())
     if (
@@ -50,13 +53,15 @@ def head_names(model: nn.Module) -> tuple[str, str]:
         or own[names[1]].ndim != 1
     ):
         raise TypeError(
-            f"model.head_names {names} must name a linear layer's weight (out, in) and bias (out,)"
+            f"model.head_names {names} must name a linear layer's weight (out, in) "
+            "and bias (out,)"
         )
     return names
 
 
 def head_forward(head: Params, features: Tensor, names: tuple[str, str]) -> Tensor:
-    """``features Wᵀ + b``: features ``(T, N, F)``, task-batched head ``(T, out, F)``, ``(T, out)``."""
+    """``features Wᵀ + b``: features ``(T, N, F)``, task-batched head
+    ``(T, out, F)``, ``(T, out)`` -> ``(T, N, out)``."""
     return task_linear(features, head[names[0]], head[names[1]])
 
 
@@ -72,7 +77,8 @@ def adapt_head(
     create_graph: bool = True,
     features: Tensor | None = None,
 ) -> tuple[Params, Tensor, Tensor]:
-    """The ANIL inner loop (eq. 10.1): ``inner_steps`` SGD steps on the head only, all tasks batched.
+    """The ANIL inner loop (eq. 10.1): ``inner_steps`` SGD steps on the head only,
+    all tasks batched.
 
     ``params``: task-batched ``(T, ...)``, all of the model's parameters (the body's are
     used to compute the support features, unless ``features (T, K, F)`` are given).
@@ -85,7 +91,7 @@ def adapt_head(
     names = head_names(model)
     if features is None:
         features = model.features_with(params, x_support)
-    # (a head that does not require grad, e.g. detached θ at evaluation, becomes fresh leaves)
+    # (a head that does not require grad, e.g. detached θ at evaluation: fresh leaves)
     head = {
         k: params[k] if params[k].requires_grad else params[k].detach().requires_grad_()
         for k in names

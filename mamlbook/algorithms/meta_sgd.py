@@ -1,4 +1,4 @@
-"""Meta-SGD (Li, Zhou, Chen, Li 2017, arXiv 1707.09835): learn a step size per parameter.
+"""Meta-SGD (Li, Zhou, Chen, Li 2017, arXiv 1707.09835): a step size per parameter.
 
 MAML's inner step (eq. 2.2) uses one step size ``α`` for every parameter. Meta-SGD
 gives every scalar parameter its own, and meta-learns them with ``θ`` (book eq. 10.2)::
@@ -38,7 +38,8 @@ from .base import MetaStep, check_inputs, divergence_advice, leaf_parameters, re
 
 
 class StepSizeNet(nn.Module):
-    """A network and learned inner step sizes, as one module (base of `MetaSGDNet`, `mamlbook.LSLRNet`).
+    """A network and learned inner step sizes, as one module (base of `MetaSGDNet`
+    and `mamlbook.LSLRNet`).
 
     Parameters: ``net.<name>`` for the network's, ``step_size.<name with _>`` for the
     step sizes (shape given by `step_size_shape`). ``forward``/``forward_with`` are the
@@ -78,11 +79,12 @@ class StepSizeNet(nn.Module):
         return self.net(x)
 
     def forward_with(self, params: Params, x: Tensor) -> Tensor:
-        """The network with task-batched ``net.``-prefixed ``params`` (the step sizes are not used)."""
+        """The network with task-batched ``net.``-prefixed ``params`` (the step sizes
+        are not used)."""
         return task_forward(self.net, self.split(params)[0], x)
 
     def split(self, params: Params) -> tuple[Params, Params]:
-        """``params`` -> (network params by the network's names, step sizes by the network's names)."""
+        """``params`` -> (network params, step sizes), both by the network's names."""
         net = {k[4:]: v for k, v in params.items() if k.startswith("net.")}
         sizes = {
             k: params["step_size." + k.replace(".", "_")]
@@ -98,7 +100,8 @@ class StepSizeNet(nn.Module):
 
 
 class MetaSGDNet(StepSizeNet):
-    """``net`` plus one learned step size per scalar parameter (Meta-SGD, eq. 10.2), initialised to ``init``.
+    """``net`` plus one learned step size per scalar parameter (Meta-SGD, eq. 10.2),
+    initialised to ``init``.
 
     >>> model = MetaSGDNet(mamlbook.SinusoidMLP())
     >>> mamlbook.meta_train(model, mamlbook.SinusoidTasks(), method="meta_sgd", ...)
@@ -119,7 +122,8 @@ def scaled_sgd_steps(
     loss_fn: LossFn,
     first_order: bool,
 ) -> tuple[list[Params], Tensor]:
-    """``len(rates)`` inner steps ``φ_i = φ_{i−1} − α · s_i ⊙ ∇L_support(φ_{i−1})`` (eqs. 10.2, 10.4).
+    """``len(rates)`` inner steps ``φ_i = φ_{i−1} − α · s_i ⊙ ∇L_support(φ_{i−1})``
+    (eqs. 10.2, 10.4).
 
     ``params`` task-batched ``(T, ...)``; ``rates[i][k]`` broadcasts against
     ``params[k]`` (``(T, *shape)`` for Meta-SGD, ``(T, 1, ..., 1)`` for a per-layer
@@ -145,8 +149,9 @@ def scaled_sgd_steps(
 def check_step_size_model(model: nn.Module, kind: type) -> None:
     if not isinstance(model, kind):
         raise TypeError(
-            f"model must be a mamlbook.{kind.__name__} (the network and its learned step sizes in one "
-            f"module, so that meta_train updates both), got {type(model).__name__}; wrap the network: "
+            f"model must be a mamlbook.{kind.__name__} (the network and its learned "
+            "step sizes in one module, so that meta_train updates both), got "
+            f"{type(model).__name__}; wrap the network: "
             f"{kind.__name__}(net)"
         )
 
@@ -163,7 +168,8 @@ def meta_sgd(
     first_order: bool = False,
     on_divergence: str = "raise",
 ) -> MetaStep:
-    """One Meta-SGD meta-gradient for ``θ`` and the step sizes ``s`` (eqs. 10.2, 10.3), all tasks batched.
+    """One Meta-SGD meta-gradient for ``θ`` and the step sizes ``s`` (eqs. 10.2,
+    10.3), all tasks batched.
 
     Parameters
     ----------
