@@ -494,7 +494,7 @@ CASES = [
     Case("meta_train outer_lr = 0", lambda c: lambda: train(c, outer_lr=0.0), V, "outer_lr"),
     Case("meta_train outer_lr < 0", lambda c: lambda: train(c, outer_lr=-1e-3), V, "outer_lr"),
     Case("meta_train inner_lr = 0", lambda c: lambda: train(c, inner_lr=0.0), V, "inner_lr"),
-    Case("meta_train unknown method", lambda c: lambda: train(c, method="protonet"), V, "method"),
+    Case("meta_train unknown method", lambda c: lambda: train(c, method="relationnet"), V, "method"),
     Case("meta_train iterations = 0", lambda c: lambda: train(c, iterations=0), V, "iterations"),
     Case("meta_train meta_batch_size = 0", lambda c: lambda: train(c, meta_batch_size=0), V, "meta_batch_size"),
     Case("meta_train unknown optimizer", lambda c: lambda: train(c, optimizer="rmsprop"), V, "optimizer"),

@@ -186,7 +186,8 @@ def test_version_help_and_the_real_command_line_without_torch():
     done = _python("-m", "mamlbook", "train", "--method", "mamll")
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.splitlines() == [("python -m mamlbook train: error: argument --method: invalid choice 'mamll'; "
-                                         "did you mean 'maml'? (choose from maml, fomaml, reptile, imaml, pretrain)")]
+                                         "did you mean 'maml'? (choose from maml, fomaml, reptile, imaml, pretrain, "
+                                         "anil, meta_sgd, mamlpp, protonet)")]
 
 
 def test_help_shows_defaults(capsys):
