@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from . import checkpoints, checks
-from .algorithms import LSLRNet, MetaSGDNet, adapt_head, get_method, proximal_adapt
+from .algorithms import LSLRNet, MAMLPlusPlusSchedule, MetaSGDNet, adapt_head, get_method, proximal_adapt
 from .algorithms.protonet import prototype_logits, prototypes
 from .convnet import ConvNet, accuracy_per_task
 from .device import get_device, seed_everything
@@ -103,6 +103,12 @@ RECIPES: dict[str, Recipe] = {
                                       inner_steps=0, test_steps=0),
     # Meta-SGD: MAML's settings, the step sizes (initialised to 1, scale inner_lr = 0.4) learned with θ.
     "omniglot_meta_sgd_1shot": Recipe("meta_sgd", 1, 1_000, eval_every=250, **MAML),
+    # MAML++: three inner steps in training as at test time (one learned rate per tensor and step),
+    # the multi-step loss annealed over the run, first-order meta-gradients for the first 300
+    # iterations (`MAMLPlusPlusSchedule`; "schedule" is not a method option, `_train` reads it).
+    "omniglot_mamlpp_1shot": Recipe("mamlpp", 1, 1_000, eval_every=250, inner_lr=0.4, inner_steps=3, test_steps=3,
+                                    method_options={"schedule": {"anneal_iterations": 1_000,
+                                                                 "first_order_iterations": 300}}),
 }
 
 #: How each method adapts at test time (`adapted_accuracy`): the methods not listed use SGD on every
@@ -249,8 +255,9 @@ def _train(name: str, recipe: Recipe, settings: dict, model, generator, device, 
     family = omniglot_tasks("train", recipe.ways, rotations=recipe.rotations)
     curve_set = held_out_tasks(recipe.shots, num_tasks=recipe.curve_tasks or CURVE_TASKS, ways=recipe.ways, query_shots=recipe.query_shots,
                                seed=EVAL_SEED + 1, device=device)
-    step_fn = get_method(recipe.method)
     options = dict(recipe.method_options, loss_fn=cross_entropy_per_task)
+    schedule = options.pop("schedule", None)  # MAML++: its options scheduled by iteration
+    step_fn = MAMLPlusPlusSchedule(**schedule) if schedule is not None else get_method(recipe.method)
     params = dict(model.named_parameters())
     opt_cls = torch.optim.Adam if recipe.optimizer == "adam" else torch.optim.SGD
     opt = opt_cls(params.values(), lr=recipe.outer_lr)

@@ -52,7 +52,8 @@ from .tasks import SinusoidTasks, TaskBatch
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "wider_map.json"
 #: The 1-shot checkpoints compared (chapter 08's MAML run and the chapter's short runs).
-COMPARED = ["omniglot_maml_1shot", "omniglot_anil_1shot", "omniglot_protonet_1shot", "omniglot_meta_sgd_1shot"]
+COMPARED = ["omniglot_maml_1shot", "omniglot_anil_1shot", "omniglot_protonet_1shot", "omniglot_meta_sgd_1shot",
+            "omniglot_mamlpp_1shot"]
 #: Every registered method, in the order of the chapter's table.
 METHODS = ["maml", "fomaml", "reptile", "imaml", "anil", "meta_sgd", "mamlpp", "protonet", "pretrain"]
 #: Head-only adaptation with more steps than the recipe's, to tell "slower" from "cannot".

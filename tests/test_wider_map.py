@@ -7,7 +7,7 @@ import mamlbook as mb
 import mamlbook.classification_recipes as cr
 from mamlbook import wider_map_results as wmr
 
-NEW = ["omniglot_anil_1shot", "omniglot_protonet_1shot", "omniglot_meta_sgd_1shot"]
+NEW = ["omniglot_anil_1shot", "omniglot_protonet_1shot", "omniglot_meta_sgd_1shot", "omniglot_mamlpp_1shot"]
 
 
 @pytest.mark.parametrize("name", NEW)
@@ -24,9 +24,11 @@ def test_a_shipped_checkpoint_reproduces_its_stored_test_accuracy(name):
     assert cr.load_curve(name)["curve"][-1][0] == cr.RECIPES[name].iterations
 
 
-def test_the_wrapped_recipes_keep_their_step_sizes():
-    model, _ = cr.load_recipe("omniglot_meta_sgd_1shot", device="cpu")
-    assert isinstance(model, mb.MetaSGDNet)
+@pytest.mark.parametrize("name, kind", [("omniglot_meta_sgd_1shot", mb.MetaSGDNet),
+                                        ("omniglot_mamlpp_1shot", mb.LSLRNet)])
+def test_the_wrapped_recipes_keep_their_step_sizes(name, kind):
+    model, _ = cr.load_recipe(name, device="cpu")
+    assert isinstance(model, kind)
     sizes = torch.cat([s.detach().flatten() for s in model.step_size.values()])
     assert not torch.all(sizes == 1.0)  # meta-training moved them from their initial value
 
