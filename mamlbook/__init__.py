@@ -14,7 +14,9 @@ __version__ = "0.1.0"  # the one source of the version (pyproject.toml reads it;
 
 # submodule -> the public names it defines
 _EXPORTS = {
-    "algorithms": ["MetaStep", "get_method", "method_names", "imaml", "maml", "reptile"],
+    "algorithms": ["MetaStep", "get_method", "method_names", "imaml", "maml", "reptile",
+                   # the wider map (issue 16)
+                   "anil", "meta_sgd", "MetaSGDNet", "mamlpp", "LSLRNet", "MAMLPlusPlusSchedule", "protonet"],
     "checks": ["CheckpointError", "DivergenceError"],
     "checkpoints": ["add_checksum", "load_checkpoint", "pretrained_path", "save_checkpoint"],
     "device": ["describe_device", "get_device", "seed_everything"],

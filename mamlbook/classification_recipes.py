@@ -32,7 +32,8 @@ import torch
 from torch import Tensor
 
 from . import checkpoints, checks
-from .algorithms import get_method, proximal_adapt
+from .algorithms import LSLRNet, MAMLPlusPlusSchedule, MetaSGDNet, adapt_head, get_method, proximal_adapt
+from .algorithms.protonet import prototype_logits, prototypes
 from .convnet import ConvNet, accuracy_per_task
 from .device import get_device, seed_everything
 from .functional import adapt, batch_parameters, cross_entropy_per_task, detached, task_forward
@@ -93,11 +94,36 @@ RECIPES: dict[str, Recipe] = {
     # 200 iterations: where the shipped continuation was stopped (~12 min of one contended core).
     "omniglot_maml_5shot": Recipe("maml", 5, 200, eval_every=100, curve_tasks=200, init_from="omniglot_maml_1shot",
                                   **MAML),
+    # The wider map (chapter 10): short runs, each capped at about 10 minutes of a shared CPU, to be
+    # compared with the MAML run's curve at the same iteration (its first point after 0 is at 1,000).
+    # ANIL: MAML's settings, the inner loop on the head only (train and test).
+    "omniglot_anil_1shot": Recipe("anil", 1, 1_000, eval_every=250, **MAML),
+    # Prototypical Networks: no inner loop (inner_steps = test_steps = 0); inner_lr is unused.
+    "omniglot_protonet_1shot": Recipe("protonet", 1, 1_000, eval_every=250, inner_lr=1.0,
+                                      inner_steps=0, test_steps=0),
+    # Meta-SGD: MAML's settings, the step sizes (initialised to 1, scale inner_lr = 0.4) learned with θ.
+    "omniglot_meta_sgd_1shot": Recipe("meta_sgd", 1, 1_000, eval_every=250, **MAML),
+    # MAML++: three inner steps in training as at test time (one learned rate per tensor and step),
+    # the multi-step loss annealed over the run, first-order meta-gradients for the first 300
+    # iterations (`MAMLPlusPlusSchedule`; "schedule" is not a method option, `_train` reads it).
+    "omniglot_mamlpp_1shot": Recipe("mamlpp", 1, 1_000, eval_every=250, inner_lr=0.4, inner_steps=3, test_steps=3,
+                                    method_options={"schedule": {"anneal_iterations": 1_000,
+                                                                 "first_order_iterations": 300}}),
 }
+
+#: How each method adapts at test time (`adapted_accuracy`): the methods not listed use SGD on every
+#: parameter (eq. 2.2). The wrapper methods keep their learned step sizes in the model (`build_model`).
+WRAPPERS = ("meta_sgd", "mamlpp")
 
 
 def build_model(recipe: Recipe, device=None) -> ConvNet:
-    return ConvNet(ways=recipe.ways, filters=recipe.filters).to(get_device(device))
+    """The recipe's network: a `ConvNet`, wrapped with its learned step sizes for Meta-SGD and MAML++."""
+    net = ConvNet(ways=recipe.ways, filters=recipe.filters)
+    if recipe.method == "meta_sgd":
+        net = MetaSGDNet(net)
+    elif recipe.method == "mamlpp":
+        net = LSLRNet(net, recipe.inner_steps)
+    return net.to(get_device(device))
 
 
 def omniglot_tasks(split: str, ways: int = 5, *, rotations: bool = False) -> ClassificationTasks:
@@ -124,12 +150,35 @@ def adapted_accuracy(model, params, tasks: TaskBatch, *, method: str, inner_lr: 
 
     The test-time learner is ``steps`` SGD steps (book eq. 2.2) for MAML, first-order
     MAML and Reptile, and the proximal solver of iMAML (with its ``lam``) for iMAML.
+    The wider map's methods adapt as they were trained: ANIL takes ``steps`` steps on
+    the head only (eq. 10.1); Meta-SGD and MAML++ take ``steps`` steps with their
+    learned step sizes, ``inner_lr · s`` (eqs. 10.2, 10.4; ``model`` is their wrapper,
+    MAML++ needs ``steps`` = its number of steps); Prototypical Networks classify by the
+    nearest class mean (eq. 10.6) and need ``steps = 0``.
     Tasks are processed ``chunk`` at a time (memory), all of a chunk batched.
     """
     options = dict(method_options or {})
+    if method == "protonet" and steps != 0:
+        raise ValueError(f"steps must be 0 for protonet (it does not adapt), got {steps}")
     out = []
     for part in tasks.split(max(1, -(-tasks.num_tasks // chunk))):
         anchor = batch_parameters({k: v.detach() for k, v in params.items()}, part.num_tasks)
+        if method in WRAPPERS:
+            out.append(_step_size_accuracy(model, anchor, part, inner_lr=inner_lr, steps=steps))
+            continue
+        if method == "protonet":
+            with torch.no_grad():
+                support = model.features_with(anchor, part.x_support)
+                centres = prototypes(support, part.y_support, int(part.y_support.max()) + 1)
+                logits = prototype_logits(model.features_with(anchor, part.x_query), centres)
+            out.append(accuracy_per_task(logits, part.y_query))
+            continue
+        if method == "anil":
+            head, _, _ = adapt_head(model, anchor, part.x_support, part.y_support, inner_lr=inner_lr,
+                                    inner_steps=steps, loss_fn=cross_entropy_per_task, create_graph=False)
+            with torch.no_grad():
+                out.append(accuracy_per_task(task_forward(model, {**anchor, **head}, part.x_query), part.y_query))
+            continue
         if method == "imaml":
             phi, _, _ = proximal_adapt(model, anchor, part.x_support, part.y_support, inner_lr=inner_lr,
                                        inner_steps=steps, lam=options.get("lam", 2.0), loss_fn=cross_entropy_per_task)
@@ -139,6 +188,29 @@ def adapted_accuracy(model, params, tasks: TaskBatch, *, method: str, inner_lr: 
         with torch.no_grad():
             out.append(accuracy_per_task(task_forward(model, phi, part.x_query), part.y_query))
     return torch.cat(out)
+
+
+def _step_size_accuracy(model, anchor, tasks: TaskBatch, *, inner_lr: float, steps: int) -> Tensor:
+    """Query accuracy after ``steps`` steps with the wrapper's learned step sizes (Meta-SGD, MAML++)."""
+    from .algorithms.meta_sgd import scaled_sgd_steps
+
+    theta, sizes = model.split(anchor)
+    t = tasks.num_tasks
+    if isinstance(model, LSLRNet):
+        if steps != model.steps:
+            raise ValueError(f"steps must be {model.steps} for this MAML++ model (one learned rate per step), got {steps}")
+        rates = [{k: s[:, i].view(t, *[1] * (theta[k].ndim - 1)) for k, s in sizes.items()} for i in range(steps)]
+    else:
+        rates = [sizes] * steps
+    start = {k: v.detach().requires_grad_() for k, v in theta.items()}
+    phi = start
+    if steps:
+        trajectory, _ = scaled_sgd_steps(lambda p, x: task_forward(model.net, p, x), start, rates, tasks.x_support,
+                                         tasks.y_support, inner_lr=inner_lr, loss_fn=cross_entropy_per_task,
+                                         first_order=True)
+        phi = trajectory[-1]
+    with torch.no_grad():
+        return accuracy_per_task(task_forward(model.net, phi, tasks.x_query), tasks.y_query)
 
 
 def evaluate_recipe(name: str, model, *, num_tasks: int = EVAL_TASKS, device=None) -> Tensor:
@@ -183,8 +255,9 @@ def _train(name: str, recipe: Recipe, settings: dict, model, generator, device, 
     family = omniglot_tasks("train", recipe.ways, rotations=recipe.rotations)
     curve_set = held_out_tasks(recipe.shots, num_tasks=recipe.curve_tasks or CURVE_TASKS, ways=recipe.ways, query_shots=recipe.query_shots,
                                seed=EVAL_SEED + 1, device=device)
-    step_fn = get_method(recipe.method)
     options = dict(recipe.method_options, loss_fn=cross_entropy_per_task)
+    schedule = options.pop("schedule", None)  # MAML++: its options scheduled by iteration
+    step_fn = MAMLPlusPlusSchedule(**schedule) if schedule is not None else get_method(recipe.method)
     params = dict(model.named_parameters())
     opt_cls = torch.optim.Adam if recipe.optimizer == "adam" else torch.optim.SGD
     opt = opt_cls(params.values(), lr=recipe.outer_lr)

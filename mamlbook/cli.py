@@ -34,12 +34,18 @@ from pathlib import Path
 from . import __version__
 
 #: The registered methods (`mamlbook.method_names()`; tests/test_cli.py checks that the two agree).
-METHODS = ("maml", "fomaml", "reptile", "imaml", "pretrain")
+METHODS = ("maml", "fomaml", "reptile", "imaml", "pretrain", "anil", "meta_sgd", "mamlpp", "protonet")
 
 #: The options each method takes with ``--option KEY=VALUE`` (its keyword arguments other than
 #: ``inner_lr``, ``inner_steps`` and ``loss_fn``; tests/test_cli.py checks them against the signatures).
 METHOD_OPTIONS = {"maml": ("first_order",), "fomaml": (), "reptile": ("inner_data", "gradient_weights"),
-                  "imaml": ("lam", "cg_steps", "cg_damping", "inner_tol"), "pretrain": ()}
+                  "imaml": ("lam", "cg_steps", "cg_damping", "inner_tol"), "pretrain": (),
+                  "anil": ("first_order",), "meta_sgd": ("first_order",), "mamlpp": ("step_weights", "first_order"),
+                  "protonet": ()}
+
+#: Methods whose model is the network wrapped with its learned step sizes (`mamlbook.MetaSGDNet`,
+#: `mamlbook.LSLRNet`); `train` wraps the sinusoid network for them.
+WRAPPED = {"meta_sgd": "MetaSGDNet", "mamlpp": "LSLRNet"}
 
 #: `mamlbook.recipes.Recipe`'s defaults, for `train --help` (tests/test_cli.py checks that they agree).
 TRAIN_DEFAULTS = {"iterations": 70_000, "meta_batch_size": 25, "support_shots": 10, "query_shots": 10,
@@ -346,9 +352,9 @@ def _train(args) -> int:
             settings[key] = getattr(args, key)
     settings["method_options"] = {**settings["method_options"], **dict(args.option)}
     _method_options(settings["method"], settings["method_options"])
-    if settings["method"] == "pretrain":
+    if settings["method"] in ("pretrain", "protonet"):
         if args.inner_steps is not None:
-            raise UsageError("argument --inner-steps: pretrain takes no inner steps (it trains on all tasks jointly)")
+            raise UsageError(f"argument --inner-steps: {settings['method']} takes no inner steps (it does not adapt)")
         settings["inner_steps"] = 0
     rank, world = 0, 1
     if args.distributed:
@@ -367,6 +373,11 @@ def _train(args) -> int:
         train_fn = meta_train
     generator = seed_everything(settings["seed"])
     model = SinusoidMLP().to(device)
+    if settings["method"] in WRAPPED:  # the step sizes are parameters of a wrapper around the network
+        from . import algorithms
+
+        wrapper = getattr(algorithms, WRAPPED[settings["method"]])
+        model = wrapper(model, settings["inner_steps"]) if settings["method"] == "mamlpp" else wrapper(model)
     options = {k: v for k, v in settings.items() if k != "seed"}
     extra = {"compile": True} if args.compile else {}
     history = train_fn(model, SinusoidTasks(), generator=generator, device=device, progress=not args.no_progress,

@@ -123,13 +123,37 @@ class ConvNet(nn.Module):
 
     def _forward_one(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
         """``forward`` of one task with the weights in ``params`` (the ``"loop"`` path)."""
+        return nn.functional.linear(self._features_one(params, x), params["head.weight"], params["head.bias"])
+
+    def _features_one(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        """The body of one task, ``(M, C, H, W)`` -> ``(M, F)`` (the ``"loop"`` path)."""
         functional = nn.functional
         for i in range(self.blocks):
             conv, norm = f"features.{4 * i}", f"features.{4 * i + 1}"
             x = functional.conv2d(x, params[f"{conv}.weight"], params[f"{conv}.bias"], padding=1)
             x = functional.batch_norm(x, None, None, params[f"{norm}.weight"], params[f"{norm}.bias"], training=True)
             x = functional.max_pool2d(functional.relu(x), 2)
-        return functional.linear(x.flatten(1), params["head.weight"], params["head.bias"])
+        return x.flatten(1)
+
+    #: The head's parameter names (weight, bias): ANIL adapts only these, Prototypical
+    #: Networks use the body before them as the embedding (see `features_with`).
+    head_names = ("head.weight", "head.bias")
+
+    def features_with(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        """The body (conv blocks, flattened) with task-batched ``params``: ``x (T, N, C, H, W)`` -> ``(T, N, F)``.
+
+        ``forward_with(params, x)`` is ``features_with(params, x) Wᵀ + b`` with the head's
+        ``W, b``; entries of ``params`` for the head are not used (they may be missing),
+        and names missing from ``params`` use the module's own tensors.
+        """
+        if x.ndim != 5:
+            raise ValueError(f"x must be (tasks, examples, channels, height, width), got shape {tuple(x.shape)}")
+        t = x.shape[0]
+        body = {k: params[k] if k in params else v.expand(t, *v.shape)
+                for k, v in self.named_parameters() if k not in self.head_names}
+        if self.meta_batch_mode(x.device) == "vmap":
+            return vmap(self._features_one)(body, x)
+        return torch.stack([self._features_one({k: v[i] for k, v in body.items()}, x[i]) for i in range(t)])
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -256,3 +256,59 @@ def check_prototype_accuracy(accuracy, tasks) -> bool:
     print(f"correct: {what} matches (mean {float(expected.mean()):.4f}; largest per-task "
           f"difference {float(error.max()):.3f}, one query image is {one_image:.3f})")
     return True
+
+
+def check_anil_inner_loop(fn: Callable, seed: int = 0) -> bool:
+    """``fn(features, labels, weight, bias, inner_lr, steps) -> (weight, bias)``: ANIL's inner loop (eq. 10.1).
+
+    One task: ``features (K, F)`` of the support images (the body's output, fixed),
+    integer ``labels (K,)``, a linear head ``weight (N, F)``, ``bias (N,)``; ``steps``
+    gradient steps of size ``inner_lr`` on the mean cross-entropy of
+    ``features @ weight.T + bias``. The reference writes the gradient of the softmax
+    cross-entropy out by hand (``(p − onehot)ᵀ features / K``), not with autograd.
+    """
+    g = torch.Generator().manual_seed(seed)
+    k, f, n = 10, 6, 5
+    features = torch.randn(k, f, generator=g, dtype=_DTYPE)
+    labels = torch.arange(k) % n
+    weight, bias = 0.3 * torch.randn(n, f, generator=g, dtype=_DTYPE), 0.1 * torch.randn(n, generator=g, dtype=_DTYPE)
+    inner_lr, steps = 0.5, 3
+    w, b = weight.clone(), bias.clone()
+    onehot = torch.nn.functional.one_hot(labels, n).to(_DTYPE)
+    for _ in range(steps):
+        residual = (features @ w.T + b).softmax(-1) - onehot  # d(mean CE)/d logits, times K
+        w, b = w - inner_lr * residual.T @ features / k, b - inner_lr * residual.mean(0)
+    got = fn(features.clone(), labels.clone(), weight.clone(), bias.clone(), inner_lr, steps)
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        print(f"mismatch: ANIL's inner loop: expected a pair (weight, bias), got {type(got).__name__}")
+        return False
+    return _compare("ANIL's inner loop (3 steps on the head)", {"weight": got[0], "bias": got[1]},
+                    {"weight": w, "bias": b}, 1e-10)
+
+
+def check_meta_sgd_gradient(fn: Callable, seed: int = 0) -> bool:
+    """``fn(hessian, grad_support, grad_query, step_sizes, inner_lr) -> (d_theta, d_s)``: eq. (10.3).
+
+    One task, one inner step ``φ = θ − α s ⊙ g``: ``hessian`` ``∇²L_support(θ)`` ``(P, P)``,
+    ``grad_support`` ``g = ∇L_support(θ)`` ``(P,)``, ``grad_query`` ``∇L_query(φ)``
+    ``(P,)``, ``step_sizes`` ``s`` ``(P,)``. The reference differentiates
+    ``q·(θ − α s ⊙ g(θ))`` with a linear ``g(θ) = g + H(θ − θ₀)`` by autograd, so it
+    does not repeat the formula.
+    """
+    g = torch.Generator().manual_seed(seed)
+    p = 6
+    m = torch.randn(p, p, generator=g, dtype=_DTYPE)
+    hessian = m @ m.T / p
+    grad_support, grad_query = torch.randn(p, generator=g, dtype=_DTYPE), torch.randn(p, generator=g, dtype=_DTYPE)
+    step_sizes = 0.5 + torch.rand(p, generator=g, dtype=_DTYPE)
+    inner_lr = 0.1 + 0.2 * float(torch.rand((), generator=g))
+    theta = torch.zeros(p, dtype=_DTYPE, requires_grad=True)
+    s = step_sizes.clone().requires_grad_()
+    phi = theta - inner_lr * s * (grad_support + hessian @ theta)
+    d_theta, d_s = torch.autograd.grad(grad_query @ phi, [theta, s])  # linear query loss: its gradient is q
+    got = fn(hessian.clone(), grad_support.clone(), grad_query.clone(), step_sizes.clone(), inner_lr)
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        print(f"mismatch: Meta-SGD's meta-gradient: expected a pair (d_theta, d_s), got {type(got).__name__}")
+        return False
+    return _compare("Meta-SGD's one-step meta-gradient (eq. 10.3)", {"d_theta": got[0], "d_s": got[1]},
+                    {"d_theta": d_theta, "d_s": d_s}, 1e-10)

@@ -92,6 +92,34 @@ class SinusoidMLP(nn.Sequential):
                 x = layer(x)
         return x
 
+    @property
+    def head_names(self) -> tuple[str, str]:
+        """The head's parameter names (weight, bias): the last linear layer.
+
+        Methods that adapt only the head (ANIL) or use the rest of the network as an
+        embedding (Prototypical Networks) split the network here; see `features_with`.
+        """
+        last = str(len(self) - 1)
+        return (f"{last}.weight", f"{last}.bias")
+
+    def features_with(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        """The network up to its head (the body): ``x (T, N, in)`` -> ``(T, N, F)``.
+
+        ``forward_with(params, x)`` equals ``task_linear(features_with(params, x),
+        params[w], params[b])`` with ``(w, b) = head_names``; the head's entries of
+        ``params`` are not used (they may be missing).
+        """
+        for name, layer in list(self.named_children())[:-1]:
+            if isinstance(layer, TaskLinear):
+                x = task_linear(
+                    x,
+                    params.get(f"{name}.weight", layer.weight),
+                    params.get(f"{name}.bias", layer.bias),
+                )
+            else:
+                x = layer(x)
+        return x
+
     # The inner loop's layout (mamlbook.functional.adapt): every product is x Wᵀ + b, so
     # the loop keeps Wᵀ and b as a row. That saves two view operations per layer per
     # step, and their derivatives in the meta-backward: about 15% of a MAML step here.

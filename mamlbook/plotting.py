@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import matplotlib
+import matplotlib.patches
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -32,9 +33,22 @@ BOOK_STYLE = {
     "svg.fonttype": "path",  # text as outlines: the same glyphs on every reader's machine
 }
 
-COLORS = {"maml": "C0", "fomaml": "C1", "reptile": "C2", "imaml": "C3", "pretrain": "C7", "truth": "k"}
+COLORS = {"maml": "C0", "fomaml": "C1", "reptile": "C2", "imaml": "C3", "pretrain": "C7", "truth": "k",
+          "anil": "C4", "meta_sgd": "C5", "mamlpp": "C6", "protonet": "C8"}
 LABELS = {"maml": "MAML", "fomaml": "first-order MAML", "reptile": "Reptile", "imaml": "iMAML",
-          "pretrain": "pretrained", "truth": "ground truth"}
+          "pretrain": "pretrained", "truth": "ground truth", "anil": "ANIL", "meta_sgd": "Meta-SGD",
+          "mamlpp": "MAML++", "protonet": "Prototypical Networks"}
+
+#: The map of meta-learning (chapter 10): family -> (what is meta-learned, methods). Methods marked
+#: with ``*`` are implemented in the package (the others are named for orientation only).
+TAXONOMY = {
+    "metric-based": ("an embedding; a new task is\nsolved by comparing with\nits labelled examples",
+                     ["Matching Networks", "Prototypical Networks*", "Relation Networks"]),
+    "model-based": ("a network that reads the\nsupport set and outputs\nthe predictor (black box)",
+                    ["memory-augmented nets", "SNAIL", "conditional neural processes"]),
+    "optimisation-based": ("an initialisation and/or the\ninner optimiser; a new task\nis learned by gradient steps",
+                           ["MAML*, first-order MAML*", "Reptile*, iMAML*", "ANIL*, Meta-SGD*", "MAML++*"]),
+}
 
 
 def _np(t) -> np.ndarray:
@@ -125,3 +139,40 @@ def plot_loss_history(ax, values: Sequence[float], *, window: int = 100, label: 
         ax.set_yscale("log")
     if label:
         ax.legend(fontsize=8)
+
+
+def plot_taxonomy(ax, taxonomy: Mapping[str, tuple[str, Sequence[str]]] | None = None) -> None:
+    """The three families of meta-learning side by side (`TAXONOMY`): what each meta-learns, and its methods.
+
+    Methods implemented in the package (``*`` in `TAXONOMY`) are drawn in bold; the
+    optimisation-based column, the book's subject, is shaded.
+    """
+    taxonomy = TAXONOMY if taxonomy is None else taxonomy
+    ax.set_xlim(0, len(taxonomy))
+    ax.set_ylim(0, 1)
+    ax.set_axis_off()
+    for i, (family, (idea, methods)) in enumerate(taxonomy.items()):
+        ax.add_patch(matplotlib.patches.FancyBboxPatch(
+            (i + 0.04, 0.02), 0.92, 0.96, boxstyle="round,pad=0.0,rounding_size=0.04",
+            facecolor="#e8f0fa" if family == "optimisation-based" else "#f4f4f4", edgecolor="0.6"))
+        ax.text(i + 0.5, 0.92, family, ha="center", va="top", fontsize=10, fontweight="bold")
+        ax.text(i + 0.5, 0.80, idea, ha="center", va="top", fontsize=8, style="italic", color="0.25")
+        for j, method in enumerate(methods):
+            ax.text(i + 0.5, 0.44 - 0.1 * j, method.replace("*", ""), ha="center", va="top", fontsize=8.5,
+                    fontweight="bold" if "*" in method else "normal")
+    ax.text(len(taxonomy) / 2, -0.04, "bold: implemented in mamlbook and run in this book", ha="center",
+            va="top", fontsize=7.5, color="0.35")
+
+
+def plot_accuracy_curves(ax, curves: Mapping[str, Sequence[Sequence[float]]], *, up_to: int | None = None) -> None:
+    """Held-out accuracy (%) against meta-iteration, one line per method.
+
+    ``curves`` maps a method name (`COLORS`, `LABELS`) to the rows of a recipe's curve
+    (``[iteration, seconds, accuracy, ...]``, `mamlbook.classification_recipes.load_curve`);
+    ``up_to`` drops the points after that iteration.
+    """
+    for method, rows in curves.items():
+        points = [(r[0], 100 * r[2]) for r in rows if up_to is None or r[0] <= up_to]
+        ax.plot(*zip(*points), marker=".", color=COLORS.get(method), label=LABELS.get(method, method))
+    ax.set(xlabel="meta-iteration", ylabel="held-out accuracy (%)")
+    ax.legend(fontsize=8)

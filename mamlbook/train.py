@@ -21,6 +21,9 @@ from .algorithms.base import method_options as method_options_of
 from .compiled import compile_method
 from .functional import parameters_of
 
+#: Methods without an inner loop: ``inner_steps`` must be 0 or left out.
+NON_ADAPTIVE = ("pretrain", "protonet")
+
 
 @dataclass
 class History:
@@ -53,9 +56,11 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
     family : a task family with ``sample(num_tasks, support_shots, query_shots, generator=, device=)``.
     iterations : number of meta-steps (each uses ``meta_batch_size`` fresh tasks).
     method : a registered method name, e.g. ``"maml"``, ``"fomaml"``, ``"reptile"``,
-        ``"imaml"``, ``"pretrain"``.
-    inner_steps : inner SGD steps per meta-step (default 1; ``"pretrain"`` does not adapt,
-        so for it only 0 or nothing is accepted).
+        ``"imaml"``, ``"pretrain"``, ``"anil"``, ``"meta_sgd"`` and ``"mamlpp"`` (their
+        ``model`` is a `MetaSGDNet` / `LSLRNet` wrapper, whose parameters include the
+        learned step sizes), ``"protonet"``.
+    inner_steps : inner SGD steps per meta-step (default 1; ``"pretrain"`` and
+        ``"protonet"`` do not adapt, so for them only 0 or nothing is accepted).
     optimizer : ``"adam"`` or ``"sgd"`` for the outer update, learning rate ``outer_lr``.
     method_options : further keyword options of the method (e.g. ``{"lam": 5.0}`` for
         iMAML, ``{"loss_fn": mb.cross_entropy_per_task}``); an option the method does not
@@ -114,9 +119,9 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
         if key not in allowed:
             raise ValueError(f"method_options has {key!r}, which method {method!r} does not take (it takes "
                              f"{allowed}); it would be ignored, so it is refused")
-    if method == "pretrain":
+    if method in NON_ADAPTIVE:
         if inner_steps not in (None, 0):
-            raise ValueError(f"inner_steps must be 0 or left out for method 'pretrain' (it does not adapt), got "
+            raise ValueError(f"inner_steps must be 0 or left out for method {method!r} (it does not adapt), got "
                              f"{inner_steps!r}")
         inner_steps = 0
     elif inner_steps is None:

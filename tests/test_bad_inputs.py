@@ -237,6 +237,28 @@ def nan_weights(c):
     return params
 
 
+# the wider map (issue 16): the step sizes live in a wrapper around the context's own network
+
+
+def sgd_net(c):
+    return mb.MetaSGDNet(c.model)
+
+
+def lslr_net(c, steps=2):
+    return mb.LSLRNet(c.model, steps)
+
+
+def wrapped_call(c, method, net, params=None, **kwargs):
+    return call(c, method, model=net, params=mb.detached(mb.parameters_of(net)) if params is None else params,
+                **kwargs)
+
+
+def wrapped_theta_with(net, name, value):
+    out = mb.detached(mb.parameters_of(net))
+    out[name] = value
+    return out
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -472,7 +494,7 @@ CASES = [
     Case("meta_train outer_lr = 0", lambda c: lambda: train(c, outer_lr=0.0), V, "outer_lr"),
     Case("meta_train outer_lr < 0", lambda c: lambda: train(c, outer_lr=-1e-3), V, "outer_lr"),
     Case("meta_train inner_lr = 0", lambda c: lambda: train(c, inner_lr=0.0), V, "inner_lr"),
-    Case("meta_train unknown method", lambda c: lambda: train(c, method="protonet"), V, "method"),
+    Case("meta_train unknown method", lambda c: lambda: train(c, method="relationnet"), V, "method"),
     Case("meta_train iterations = 0", lambda c: lambda: train(c, iterations=0), V, "iterations"),
     Case("meta_train meta_batch_size = 0", lambda c: lambda: train(c, meta_batch_size=0), V, "meta_batch_size"),
     Case("meta_train unknown optimizer", lambda c: lambda: train(c, optimizer="rmsprop"), V, "optimizer"),
@@ -586,6 +608,69 @@ CASES = [
         c.model, c.tasks.x_support[0], c.tasks.y_support[0], loss_fn=None)(c.theta), T, "loss_fn"),
     Case("hessian inner_lr = 0", lambda c: lambda: mb.inner_step_jacobian(lambda q: q["0.bias"].sum(), c.theta, 0.0), V,
          "inner_lr"),
+    # --- the wider map (issue 16): ANIL, Meta-SGD, MAML++, Prototypical Networks
+    Case("anil inner_lr = 0", lambda c: lambda: call(c, "anil", inner_lr=0.0), V, "inner_lr"),
+    Case("anil inner_steps = 0", lambda c: lambda: call(c, "anil", inner_steps=0), V, "inner_steps"),
+    Case("anil first_order='no'", lambda c: lambda: call(c, "anil", first_order="no"), T, "first_order"),
+    Case("anil loss_fn scalar", lambda c: lambda: call(c, "anil", loss_fn=scalar_mse), V, "loss_fn"),
+    Case("anil unknown option", lambda c: lambda: call(c, "anil", lam=1.0), T, "lam"),
+    Case("anil y_query with two outputs", lambda c: lambda: call(c, "anil", tasks=batch(
+        c, y_query=c.tasks.y_query.expand(2, 4, 2).clone())), V, "y_query"),
+    Case("anil model without a declared head", lambda c: lambda: call(
+        c, "anil", model=torch.nn.Sequential(*c.model), params=c.theta), T, "model"),
+    Case("anil NaN in θ", lambda c: lambda: call(c, "anil", params=nan_at(c, "4.weight")), V, "4.weight"),
+    Case("meta_sgd on a plain network", lambda c: lambda: call(c, "meta_sgd"), T, "model"),
+    Case("meta_sgd inner_lr < 0", lambda c: lambda: wrapped_call(c, "meta_sgd", sgd_net(c), inner_lr=-0.1), V,
+         "inner_lr"),
+    Case("meta_sgd inner_steps = 0", lambda c: lambda: wrapped_call(c, "meta_sgd", sgd_net(c), inner_steps=0), V,
+         "inner_steps"),
+    Case("meta_sgd first_order=None", lambda c: lambda: wrapped_call(c, "meta_sgd", sgd_net(c), first_order=None), T,
+         "first_order"),
+    Case("meta_sgd params without step sizes", lambda c: lambda: wrapped_call(
+        c, "meta_sgd", sgd_net(c), params={f"net.{k}": v for k, v in c.theta.items()}), V, "step_size"),
+    Case("meta_sgd NaN step size", lambda c: (lambda net: lambda: wrapped_call(c, "meta_sgd", net, params=wrapped_theta_with(
+        net, "step_size.0_weight", torch.full((4, 1), float("nan"))))) (sgd_net(c)), V, "step_size.0_weight"),
+    Case("meta_sgd step size of the wrong shape", lambda c: (lambda net: lambda: wrapped_call(
+        c, "meta_sgd", net, params=wrapped_theta_with(net, "step_size.0_weight", torch.ones(4))))(sgd_net(c)), V,
+         "step_size.0_weight"),
+    Case("meta_sgd loss_fn scalar", lambda c: lambda: wrapped_call(c, "meta_sgd", sgd_net(c), loss_fn=scalar_mse), V,
+         "loss_fn"),
+    Case("MetaSGDNet init = 0", lambda c: lambda: mb.MetaSGDNet(c.model, init=0.0), V, "init"),
+    Case("MetaSGDNet net not a Module", lambda c: lambda: mb.MetaSGDNet(c.theta), T, "net"),
+    Case("mamlpp on a plain network", lambda c: lambda: call(c, "mamlpp", inner_steps=2), T, "model"),
+    Case("mamlpp inner_steps other than the model's", lambda c: lambda: wrapped_call(
+        c, "mamlpp", lslr_net(c, 2), inner_steps=3), V, "inner_steps"),
+    Case("mamlpp step_weights not summing to 1", lambda c: lambda: wrapped_call(
+        c, "mamlpp", lslr_net(c, 2), inner_steps=2, step_weights=(0.5, 0.6)), V, "step_weights"),
+    Case("mamlpp step_weights of the wrong length", lambda c: lambda: wrapped_call(
+        c, "mamlpp", lslr_net(c, 2), inner_steps=2, step_weights=(1.0,)), V, "step_weights"),
+    Case("mamlpp negative step weight", lambda c: lambda: wrapped_call(
+        c, "mamlpp", lslr_net(c, 2), inner_steps=2, step_weights=(-0.5, 1.5)), V, "step_weights[0]"),
+    Case("mamlpp step weight NaN", lambda c: lambda: wrapped_call(
+        c, "mamlpp", lslr_net(c, 2), inner_steps=2, step_weights=(float("nan"), 1.0)), V, "step_weights[0]"),
+    Case("mamlpp first_order=1", lambda c: lambda: wrapped_call(
+        c, "mamlpp", lslr_net(c, 2), inner_steps=2, first_order=1), T, "first_order"),
+    Case("mamlpp unknown option", lambda c: lambda: wrapped_call(
+        c, "mamlpp", lslr_net(c, 2), inner_steps=2, lam=1.0), T, "lam"),
+    Case("LSLRNet steps = 0", lambda c: lambda: mb.LSLRNet(c.model, 0), V, "steps"),
+    Case("MAMLPlusPlusSchedule anneal_iterations = 0", lambda c: lambda: mb.MAMLPlusPlusSchedule(0), V,
+         "anneal_iterations"),
+    Case("multi_step_weights iteration < 0", lambda c: lambda: mb.algorithms.multi_step_weights(-1, 3, 10), V,
+         "iteration"),
+    Case("protonet inner_steps != 0", lambda c: lambda: conv_call("protonet", inner_steps=1), V, "inner_steps"),
+    Case("protonet inner_lr = 0", lambda c: lambda: conv_call("protonet", inner_steps=0, inner_lr=0.0), V,
+         "inner_lr"),
+    Case("protonet on regression targets", lambda c: lambda: call(c, "protonet", inner_steps=0), T, "y_support"),
+    Case("protonet a class missing from the support set", lambda c: lambda: conv_call(
+        "protonet", inner_steps=0, replace={"y_support": torch.tensor([[0, 0, 2, 2]] * 2)}), V, "y_support"),
+    Case("protonet query label outside the support classes", lambda c: lambda: conv_call(
+        "protonet", inner_steps=0, replace={"y_query": torch.tensor([[0, 0, 0, 1, 1, 2]] * 2)}), V, "y_query"),
+    Case("protonet loss_fn scalar", lambda c: lambda: conv_call("protonet", inner_steps=0, loss_fn=lambda p, y: (
+        F.cross_entropy(p.flatten(0, 1), y.flatten()))), V,
+         "loss_fn"),
+    Case("meta_train protonet with inner_steps", lambda c: lambda: train(c, method="protonet", inner_steps=2), V,
+         "inner_steps"),
+    Case("meta_train meta_sgd on a plain network", lambda c: lambda: train(c, method="meta_sgd"), T, "model"),
 ]
 
 

@@ -202,7 +202,8 @@ SHIPPED = [n for n in sorted(cr.RECIPES) if (mb.checkpoints.PRETRAINED_DIR / f"{
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_checkpoints_load_with_their_evaluation_and_curve(name):
     model, meta = cr.load_recipe(name, device="cpu")
-    assert isinstance(model, ConvNet) and model.filters == cr.RECIPES[name].filters
+    net = model.net if isinstance(model, (mb.MetaSGDNet, mb.LSLRNet)) else model  # (step sizes beside it)
+    assert isinstance(net, ConvNet) and net.filters == cr.RECIPES[name].filters
     assert len(meta["test_accuracy"]) == cr.EVAL_TASKS
     assert mb.checkpoints.pretrained_path(name).stat().st_size < 1_000_000
     curve = cr.load_curve(name)

@@ -186,7 +186,8 @@ def test_version_help_and_the_real_command_line_without_torch():
     done = _python("-m", "mamlbook", "train", "--method", "mamll")
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.splitlines() == [("python -m mamlbook train: error: argument --method: invalid choice 'mamll'; "
-                                         "did you mean 'maml'? (choose from maml, fomaml, reptile, imaml, pretrain)")]
+                                         "did you mean 'maml'? (choose from maml, fomaml, reptile, imaml, pretrain, "
+                                         "anil, meta_sgd, mamlpp, protonet)")]
 
 
 def test_help_shows_defaults(capsys):
@@ -282,3 +283,17 @@ def test_the_readme_command_lines_parse_and_name_real_checkpoints():
         args = cli._parser().parse_args(argv)
         for name in [getattr(args, "name", None), *getattr(args, "targets", [])]:
             assert name is None or name == "all" or name in names or name.endswith(".pt"), line
+
+
+@pytest.mark.parametrize("method, extra", [("meta_sgd", []), ("mamlpp", ["--option", "step_weights=[0.5, 0.5]"]),
+                                           ("anil", ["--option", "first_order=true"])])
+def test_train_the_wider_map_methods(tmp_path, method, extra):
+    """Meta-SGD and MAML++ train their wrapper (network + step sizes); ANIL the network itself."""
+    ckpt = tmp_path / f"{method}.pt"
+    assert main(["train", "--method", method, "--iterations", "2", "--meta-batch-size", "3", "--inner-steps", "2",
+                 "--out", str(ckpt), "--no-progress", *extra]) == 0
+    wrapper = {"meta_sgd": lambda: mb.MetaSGDNet(mb.SinusoidMLP()), "mamlpp": lambda: mb.LSLRNet(mb.SinusoidMLP(), 2),
+               "anil": mb.SinusoidMLP}[method]()
+    params, _ = mb.load_checkpoint(ckpt, wrapper)
+    assert any(k.startswith("step_size.") for k in params) == (method != "anil")
+    assert main(["train", "--method", "protonet", "--iterations", "1"]) == 2  # sinusoids have no classes

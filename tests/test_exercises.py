@@ -16,7 +16,21 @@ RIGHT_AND_WRONG = {
     "check_maml_one_step_gradient": (lambda h, g, lr: g - lr * h @ g, lambda h, g, lr: g),
     "check_hessian_vector_product": (lambda f, x, v: torch.func.jvp(torch.func.grad(f), (x,), (v,))[1],
                                      lambda f, x, v: torch.func.grad(f)(x)),
+    "check_anil_inner_loop": (lambda f, y, w, b, lr, k: anil_loop(f, y, w, b, lr, k),
+                              lambda f, y, w, b, lr, k: anil_loop(f, y, w, b, lr, k - 1)),
+    "check_meta_sgd_gradient": (lambda h, g, q, s, lr: (q - lr * h @ (s * q), -lr * g * q),
+                                lambda h, g, q, s, lr: (q - lr * s * (h @ q), -lr * g * q)),
 }
+
+
+def anil_loop(features, labels, weight, bias, inner_lr, steps):
+    """The chapter's solution: autograd on the mean cross-entropy of the linear head."""
+    w, b = weight.clone().requires_grad_(), bias.clone().requires_grad_()
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(features @ w.T + b, labels)
+        gw, gb = torch.autograd.grad(loss, [w, b])
+        w, b = w - inner_lr * gw, b - inner_lr * gb
+    return w.detach(), b.detach()
 
 
 @pytest.mark.parametrize("name", sorted(RIGHT_AND_WRONG))
