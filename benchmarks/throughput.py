@@ -12,7 +12,7 @@ one run, all checked to return the same meta-gradient (``allclose``) before timi
 * ``vmap``: ``torch.func.grad`` + ``vmap`` over tasks (the torch.func MAML example);
 * ``mamlbook``: ``mb.get_method("maml")``, the whole meta-batch as batched matrix
   products (eager);
-* ``mamlbook-compiled``: `mamlbook.compiled.compile_method`, the same call under
+* ``mamlbook-compiled``: `mamlbook.performance.compile_method`, the same call under
   ``torch.compile`` with the package's CPU settings (compile time is reported
   separately, with a fresh on-disk cache unless ``--warm-cache``, and not included in
   the step time).
@@ -156,7 +156,7 @@ def make_mamlbook(model, params, tasks, inner_steps):
 
 
 def make_compiled(model, params, tasks, inner_steps):
-    step_fn = mb.compiled.compile_method("maml", model, inner_lr=INNER_LR, inner_steps=inner_steps)
+    step_fn = mb.performance.compile_method("maml", model, inner_lr=INNER_LR, inner_steps=inner_steps)
 
     def step():
         return step_fn(params, tasks).grads

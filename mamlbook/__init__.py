@@ -12,33 +12,38 @@ import importlib
 
 __version__ = "0.1.0"  # the one source of the version (pyproject.toml reads it; `python -m mamlbook --version`)
 
-# submodule -> the public names it defines
+# The public surface, grouped by the module that defines each name (one home per concept).
 _EXPORTS = {
-    "algorithms": ["MetaStep", "get_method", "method_names", "imaml", "maml", "reptile",
-                   # the wider map (issue 16)
-                   "anil", "meta_sgd", "MetaSGDNet", "mamlpp", "LSLRNet", "MAMLPlusPlusSchedule", "protonet"],
-    "checks": ["CheckpointError", "DivergenceError"],
+    # the methods and their interface; the networks with learned step sizes (chapter 10)
+    "algorithms": ["MetaStep", "get_method", "method_names", "MetaSGDNet", "LSLRNet", "MAMLPlusPlusSchedule"],
+    # parameters as dicts, batched over tasks; the inner loops (eq. 2.2, iMAML's eq. 6.1)
+    "functional": ["adapt", "proximal_adapt", "batch_parameters", "cross_entropy_per_task", "detached",
+                   "mse_per_task", "parameters_of", "task_forward", "task_losses", "flatten_params",
+                   "unflatten_params"],
+    # models and tasks
+    "models": ["SinusoidMLP", "TaskLinear"],
+    "convnet": ["ConvNet", "accuracy_per_task"],
+    "tasks": ["SinusoidTasks", "TaskBatch", "ClassificationTasks", "load_omniglot", "minimal_split", "load_runs"],
+    # meta-training and its settings
+    "train": ["History", "TrainingSettings", "meta_train"],
+    # evaluation: adaptation curves, and the book's protocol (test tasks, divergence rule, summary)
+    "evaluate": ["adaptation_curve", "adapted_predictions", "proximal_adaptation_curve"],
+    "protocol": ["mean_and_ci95", "sinusoid_test_tasks", "summarize"],
+    # curvature (Hessians, Jacobians of the inner loop) and the linear solver iMAML uses
+    "hessian": ["full_hessian", "gauss_newton_split", "hessian_vector_product", "inner_loop_jacobian",
+                "inner_step_jacobian", "loss_function", "maml_gradient_by_matrices"],
+    "solvers": ["conjugate_gradient"],
+    # checkpoints, devices, errors
     "checkpoints": ["add_checksum", "load_checkpoint", "pretrained_path", "save_checkpoint"],
     "device": ["describe_device", "get_device", "seed_everything"],
-    "evaluate": ["adaptation_curve", "adapted_predictions", "mean_and_ci95", "proximal_adaptation_curve"],
-    "functional": ["adapt", "batch_parameters", "cross_entropy_per_task", "detached", "mse_per_task", "parameters_of",
-                   "task_forward", "task_losses", "flatten_params", "unflatten_params"],
-    "models": ["SinusoidMLP", "TaskLinear"],
-    "tasks": ["SinusoidTasks", "TaskBatch", "ClassificationTasks", "load_omniglot", "minimal_split", "load_runs"],
-    "train": ["History", "meta_train"],
-    # Reptile, iMAML, Hessian tools (issue 3)
-    "hessian": ["full_hessian", "gauss_newton_split", "hessian_vector_product",
-                "inner_loop_jacobian", "inner_step_jacobian", "loss_function", "maml_gradient_by_matrices"],
-    "solvers": ["conjugate_gradient"],
-    # Few-shot classification (issue 6); mamlbook.classification_recipes is imported on demand
-    "convnet": ["ConvNet", "accuracy_per_task"],
-    # The compiled meta-step (issue 7)
-    "compiled": ["compile_method"],
+    "checks": ["CheckpointError", "DivergenceError"],
 }
 _ORIGIN = {name: module for module, names in _EXPORTS.items() for name in names}
-_SUBMODULES = ["algorithms", "checkpoints", "checks", "compiled", "device", "evaluate", "exercises", "functional",
-               "hessian", "measure", "models", "notebook", "plotting", "recipes", "results", "solvers", "taylor",
-               "tasks", "train"]
+# submodules reached as attributes (``mb.recipes.load``, ``mb.protocol.diverged``)
+_SUBMODULES = ["algorithms", "checkpoints", "checks", "cli", "convnet", "demos", "device", "evaluate", "exercises",
+               "functional", "hessian", "measure", "models", "notebook", "omniglot_results", "performance", "plotting",
+               "protocol", "recipes", "reproduce", "results", "solvers", "tasks", "taylor", "train",
+               "wider_map_results"]
 
 __all__ = sorted(set(_ORIGIN) | set(_SUBMODULES))
 

@@ -79,7 +79,7 @@ def tensor(
             f"{name} must have {ndim} dimensions, got shape {tuple(value.shape)}"
         )
     # (Skipped while torch.compile traces: a data-dependent check cannot be compiled;
-    # mamlbook.compiled validates its inputs before they enter the graph.)
+    # mamlbook.performance.compiled validates its inputs before they enter the graph.)
     if (
         finite
         and value.is_floating_point()
@@ -412,13 +412,11 @@ LOSS_CONTRACT = (
 def _check_known_loss(
     loss_fn, predictions: torch.Tensor, y: torch.Tensor, y_name: str
 ) -> None:
-    """The stricter contract of the package's own losses, worded with the argument's name."""
-    from .functional import (
-        cross_entropy_per_task,
-        mse_per_task,
-    )  # (functional imports this module)
-
-    if loss_fn is mse_per_task:
+    """The stricter contract of the package's own losses (they declare ``targets``:
+    `mamlbook.functional.mse_per_task`, `cross_entropy_per_task`), worded with the
+    argument's name."""
+    targets = getattr(loss_fn, "targets", None)
+    if targets == "regression":
         if not y.is_floating_point():
             raise TypeError(
                 f"{y_name} must be floating point for mse_per_task (regression targets), got dtype "
@@ -429,7 +427,7 @@ def _check_known_loss(
                 f"{y_name} must have the shape of the model's predictions {tuple(predictions.shape)} "
                 f"(no broadcasting), got {tuple(y.shape)}"
             )
-    elif loss_fn is cross_entropy_per_task:
+    elif targets == "labels":
         if y.is_floating_point():
             raise TypeError(
                 f"{y_name} must hold integer class labels for cross_entropy_per_task, got dtype {y.dtype}"

@@ -1,7 +1,7 @@
 """Command line of the book's package.
 
     python -m mamlbook list                       the shipped checkpoints' names (what regenerate and evaluate take)
-    python -m mamlbook regenerate NAME|all        retrain a checkpoint shipped with the book (sinusoid or glyph)
+    python -m mamlbook regenerate NAME|all        retrain a checkpoint shipped with the book (sinusoid or Omniglot)
     python -m mamlbook train --method maml ...    meta-train on sinusoids, save a checkpoint
     python -m mamlbook evaluate NAME|PATH ...     few-shot error after 0..N SGD steps, with 95% intervals
     python -m mamlbook reproduce                  the MAML paper's sinusoid table (Appendix C, Table 2)
@@ -47,12 +47,12 @@ METHOD_OPTIONS = {"maml": ("first_order",), "fomaml": (), "reptile": ("inner_dat
 #: `mamlbook.LSLRNet`); `train` wraps the sinusoid network for them.
 WRAPPED = {"meta_sgd": "MetaSGDNet", "mamlpp": "LSLRNet"}
 
-#: `mamlbook.recipes.Recipe`'s defaults, for `train --help` (tests/test_cli.py checks that they agree).
+#: `mamlbook.train.TrainingSettings`' defaults (and the seed's), for `train --help` (tests/test_cli.py checks that they agree).
 TRAIN_DEFAULTS = {"iterations": 70_000, "meta_batch_size": 25, "support_shots": 10, "query_shots": 10,
                   "inner_lr": 0.01, "inner_steps": 1, "outer_lr": 1e-3, "optimizer": "adam", "seed": 0}
 
-#: Test tasks a glyph checkpoint can be evaluated on (`classification_recipes.EVAL_TASKS`).
-GLYPH_EVAL_TASKS = 600
+#: Test tasks an Omniglot checkpoint can be evaluated on (`mamlbook.protocol.EVAL_TASKS`).
+OMNIGLOT_EVAL_TASKS = 600
 
 
 class UsageError(Exception):
@@ -163,6 +163,9 @@ def _parser() -> argparse.ArgumentParser:
     regen.add_argument("--iterations", type=positive, default=None,
                        help="override the recipe's number of iterations (for a quick try, with --no-save)")
     regen.add_argument("--no-save", action="store_true", help="train and evaluate, but do not write the checkpoint")
+    regen.add_argument("--check", action="store_true",
+                       help="retrain without saving and compare with the shipped file, bit for bit (exit 1 if "
+                            "they differ)")
 
     d = TRAIN_DEFAULTS
     train = sub.add_parser("train", formatter_class=_Formatter,
@@ -198,14 +201,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--backend", choices=["gloo", "nccl"], default=None,
                        help="with --distributed (default: nccl with CUDA, else gloo)")
     train.add_argument("--compile", action="store_true",
-                       help="compile the meta-step (mamlbook.compile_method): faster after a first iteration "
+                       help="compile the meta-step (mamlbook.performance.compile_method): faster after a first iteration "
                             "that compiles")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     ev = sub.add_parser("evaluate", formatter_class=_Formatter,
                         help="few-shot error of checkpoints after 0..N SGD steps",
                         description="Sinusoid checkpoints (a recipe's name or a .pt file saved by `train`): query "
-                                    "MSE after 0..--max-steps SGD steps on new tasks. Glyph checkpoints (glyphs_*): "
+                                    "MSE after 0..--max-steps SGD steps on new tasks. Omniglot checkpoints (omniglot_*): "
                                     "test accuracy with their recipe's own protocol (ways, shots, test-time steps "
                                     "and learner); only --tasks and --device apply to them. Prints a table; writes "
                                     "JSON only with --results.")
@@ -261,19 +264,14 @@ def _device(args):
 
 
 def shipped_names() -> dict[str, str]:
-    """Every shipped checkpoint's name -> its task family (``"sinusoid"`` or ``"glyphs"``), in regeneration order.
+    """Every shipped checkpoint's name -> its task family (``"sinusoid"`` or ``"omniglot"``), in regeneration order.
 
-    These are the names `regenerate` and `evaluate` take: the sinusoid recipes, the
-    reproduction's extra recipe, then the glyph recipes (1-shot before the 5-shot runs
-    that start from them).
+    These are the names `regenerate` and `evaluate` take: `mamlbook.recipes.RECIPES`,
+    each after the recipe it starts from.
     """
-    from . import classification_recipes, recipes, reproduce
+    from . import recipes
 
-    glyphs = classification_recipes.RECIPES
-    names = {name: "sinusoid" for name in sorted(recipes.RECIPES)}
-    names.update({name: "sinusoid" for name in sorted(reproduce.EXTRA_RECIPES)})
-    names.update({name: "glyphs" for name in sorted(glyphs, key=lambda n: (glyphs[n].init_from is not None, n))})
-    return names
+    return {name: recipes.RECIPES[name].family for name in recipes.regeneration_order()}
 
 
 def _unknown_name(argument: str, value: str, names) -> UsageError:
@@ -283,7 +281,7 @@ def _unknown_name(argument: str, value: str, names) -> UsageError:
 
 
 def resolve_target(target: str) -> tuple[str, str]:
-    """An `evaluate` target as ``(kind, target)``: kind ``"sinusoid"``/``"glyphs"`` for a shipped name, ``"path"`` for a file."""
+    """An `evaluate` target as ``(kind, target)``: kind ``"sinusoid"``/``"omniglot"`` for a shipped name, ``"path"`` for a file."""
     names = shipped_names()
     if target in names:
         return names[target], target
@@ -331,34 +329,40 @@ def _list(args) -> int:
 
 
 def _train(args) -> int:
-    from dataclasses import asdict
+    from dataclasses import replace
 
     import torch
 
-    from . import checkpoints
+    from . import checkpoints, recipes
     from .device import seed_everything
     from .models import SinusoidMLP
-    from .recipes import RECIPES, Recipe
     from .tasks import SinusoidTasks
-    from .train import meta_train
+    from .train import NON_ADAPTIVE, TrainingSettings, meta_train
 
-    if args.recipe is not None and args.recipe not in RECIPES:
-        raise _unknown_name("--recipe", args.recipe, sorted(RECIPES))
-    base = RECIPES[args.recipe] if args.recipe else Recipe(args.method or "maml")
-    settings = asdict(base)
-    for key in ("method", "iterations", "meta_batch_size", "support_shots", "query_shots", "inner_lr", "inner_steps",
-                "outer_lr", "optimizer", "seed"):
-        if getattr(args, key, None) is not None:
-            settings[key] = getattr(args, key)
-    settings["method_options"] = {**settings["method_options"], **dict(args.option)}
-    _method_options(settings["method"], settings["method_options"])
-    if settings["method"] in ("pretrain", "protonet"):
+    if args.recipe is not None and (args.recipe not in recipes.RECIPES
+                                    or recipes.RECIPES[args.recipe].family != "sinusoid"):
+        raise _unknown_name("--recipe", args.recipe,
+                            sorted(n for n, r in recipes.RECIPES.items() if r.family == "sinusoid"))
+    base = recipes.RECIPES[args.recipe] if args.recipe else None
+    training = base.training if base else TrainingSettings(iterations=TRAIN_DEFAULTS["iterations"],
+                                                           method=args.method or "maml")
+    seed = args.seed if args.seed is not None else (base.seed if base else TRAIN_DEFAULTS["seed"])
+    changes = {key: getattr(args, key) for key in ("method", "iterations", "meta_batch_size", "support_shots",
+                                                   "query_shots", "inner_lr", "inner_steps", "outer_lr", "optimizer")
+               if getattr(args, key, None) is not None}
+    method = changes.get("method", training.method)
+    if method in NON_ADAPTIVE:
         if args.inner_steps is not None:
-            raise UsageError(f"argument --inner-steps: {settings['method']} takes no inner steps (it does not adapt)")
-        settings["inner_steps"] = 0
+            raise UsageError(f"argument --inner-steps: {method} takes no inner steps (it does not adapt)")
+        changes["inner_steps"] = None  # it does not adapt
+    options = {**training.method_options, **dict(args.option)}
+    _method_options(method, options)
+    changes["method_options"] = options
+    training = replace(training, **changes)
+    settings = {**training.as_dict(), "seed": seed}
     rank, world = 0, 1
     if args.distributed:
-        from . import distributed
+        from .performance import distributed
         try:
             rank, world, device = distributed.init_from_environment(args.backend)
         except RuntimeError as err:
@@ -371,17 +375,16 @@ def _train(args) -> int:
     else:
         device = _device(args)
         train_fn = meta_train
-    generator = seed_everything(settings["seed"])
+    generator = seed_everything(seed)
     model = SinusoidMLP().to(device)
-    if settings["method"] in WRAPPED:  # the step sizes are parameters of a wrapper around the network
+    if training.method in WRAPPED:  # the step sizes are parameters of a wrapper around the network
         from . import algorithms
 
-        wrapper = getattr(algorithms, WRAPPED[settings["method"]])
-        model = wrapper(model, settings["inner_steps"]) if settings["method"] == "mamlpp" else wrapper(model)
-    options = {k: v for k, v in settings.items() if k != "seed"}
+        wrapper = getattr(algorithms, WRAPPED[training.method])
+        model = wrapper(model, training.inner_steps) if training.method == "mamlpp" else wrapper(model)
     extra = {"compile": True} if args.compile else {}
-    history = train_fn(model, SinusoidTasks(), generator=generator, device=device, progress=not args.no_progress,
-                       **options, **extra)
+    history = train_fn(model, SinusoidTasks(), training, generator=generator, device=device,
+                       progress=not args.no_progress, **extra)
     if rank != 0:
         return 0
     out = Path(args.out or f"checkpoints/{settings['method']}.pt")
@@ -403,79 +406,67 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    import torch
     from tqdm.auto import tqdm
 
-    from . import classification_recipes, reproduce
+    from . import protocol, recipes
     from .checkpoints import load_checkpoint
-    from .evaluate import adaptation_curve, mean_and_ci95
+    from .evaluate import adaptation_curve
     from .functional import parameters_of
     from .models import SinusoidMLP
-    from .tasks import SinusoidTasks
 
     targets = {target: resolve_target(target)[0] for target in dict.fromkeys(args.targets)}
-    if "glyphs" in targets.values() and args.tasks > GLYPH_EVAL_TASKS:
-        raise UsageError(f"argument --tasks: glyph checkpoints have {GLYPH_EVAL_TASKS} fixed test tasks, "
+    if "omniglot" in targets.values() and args.tasks > OMNIGLOT_EVAL_TASKS:
+        raise UsageError(f"argument --tasks: Omniglot checkpoints have {OMNIGLOT_EVAL_TASKS} fixed test tasks, "
                          f"got {args.tasks}")
     device = _device(args)
     results = {"protocol": {"test_tasks": args.tasks, "support_shots": args.shots, "query_shots": args.query_shots,
-                            "inner_lr": args.inner_lr, "test_seed": args.seed, "interval": "mean ± 1.96·s/√n"},
-               "targets": {}, "glyph_targets": {}}
+                            "inner_lr": args.inner_lr, "test_seed": args.seed,
+                            "interval": "mean ± 1.96·s/√n over the tasks kept",
+                            "diverged": "tasks whose query loss became NaN/inf or grew beyond "
+                                        f"{protocol.DIVERGENCE_FACTOR:g}× its value before adaptation "
+                                        "(mamlbook.protocol.diverged): counted, left out of mean and median"},
+               "targets": {}, "omniglot_targets": {}}
     models = {}  # every checkpoint is loaded (and checked) before any evaluation starts
     for target, kind in targets.items():
-        if kind == "glyphs":
-            models[target], _ = classification_recipes.load_recipe(target, device=device)
-        elif kind == "sinusoid":
-            models[target], _ = reproduce.load(target, device=device)
-        else:
+        if kind == "path":
             models[target] = SinusoidMLP().to(device)
             load_checkpoint(target, models[target])
+        else:
+            models[target], _ = recipes.load(target, device=device)
     tasks = None
     for target, kind in tqdm(targets.items(), desc="evaluate", disable=len(targets) < 2):
         model = models[target]
-        if kind == "glyphs":
-            recipe = classification_recipes.RECIPES[target]
-            accuracy = classification_recipes.evaluate_recipe(target, model, num_tasks=args.tasks, device=device)
-            mean, ci95 = mean_and_ci95(accuracy.cpu())
-            results["glyph_targets"][target] = {"accuracy": {"mean": mean, "ci95": ci95}, "ways": recipe.ways,
-                                                "shots": recipe.shots, "test_steps": recipe.test_steps,
-                                                "test_inner_lr": recipe.inner_lr, "test_tasks": int(accuracy.numel())}
+        if kind == "omniglot":
+            recipe = recipes.RECIPES[target]
+            accuracy = recipes.evaluate(target, model, num_tasks=args.tasks, device=device)
+            mean, ci95 = protocol.mean_and_ci95(accuracy.cpu())
+            results["omniglot_targets"][target] = {
+                "accuracy": {"mean": mean, "ci95": ci95}, "ways": recipe.ways, "shots": recipe.shots,
+                "test_steps": recipe.test_steps, "test_inner_lr": recipe.training.inner_lr,
+                "test_tasks": int(accuracy.numel())}
             continue
         if tasks is None:
-            tasks = SinusoidTasks().sample(args.tasks, args.shots, args.query_shots,
-                                           generator=torch.Generator().manual_seed(args.seed), device=device)
+            tasks = protocol.sinusoid_test_tasks(args.tasks, support_shots=args.shots, query_shots=args.query_shots,
+                                                 seed=args.seed, device=device)
         curve = adaptation_curve(model, parameters_of(model), tasks, inner_lr=args.inner_lr, max_steps=args.max_steps,
                                  on_divergence="keep").cpu()
-        rows = []
-        for k in range(args.max_steps + 1):  # as `reproduce`: tasks on which SGD diverged are counted, not averaged
-            finite = torch.isfinite(curve[:, k])
-            mean, ci95 = mean_and_ci95(curve[finite, k]) if int(finite.sum()) >= 2 else (None, None)
-            rows.append({"mean": mean, "ci95": ci95, "diverged": int((~finite).sum())})
-        results["targets"][target] = rows
+        summary = protocol.summarize(curve, list(range(args.max_steps + 1)))
+        results["targets"][target] = [s._asdict() for s in summary.values()]
     if results["targets"]:
         shown = sorted({k for k in (0, 1, 5, args.max_steps) if k <= args.max_steps})
-
-        def cell(row):
-            if row["mean"] is None:
-                text = "diverged"
-            elif abs(row["mean"]) < 1e3:
-                text = f"{row['mean']:.3f} ± {row['ci95']:.3f}"
-            else:
-                text = f"{row['mean']:.3g} ± {row['ci95']:.2g}"
-            return text + (f" [{row['diverged']} div.]" if row["diverged"] else "")
-
-        cells = {target: [cell(rows[k]) for k in shown] for target, rows in results["targets"].items()}
+        cells = {target: [protocol.format_cell(protocol.StepSummary(**rows[k])) for k in shown]
+                 for target, rows in results["targets"].items()}
         width = max(18, 2 + max(len(c) for row in cells.values() for c in row))
         print(f"query MSE after k SGD steps (α = {args.inner_lr}) on {args.tasks} tasks, K = {args.shots}:")
         print(f"{'checkpoint':<28}" + "".join(f"{f'k = {k}':>{width}}" for k in shown))
         for target, row in cells.items():
             print(f"{target:<28}" + "".join(f"{c:>{width}}" for c in row))
-        if any(row["diverged"] for rows in results["targets"].values() for row in rows):
-            print("[n div.]: tasks on which SGD diverged (loss inf/NaN), left out of the mean; a smaller --inner-lr "
-                  "avoids it")
-    if results["glyph_targets"]:
-        print("test accuracy of glyph checkpoints (each with its recipe's protocol):")
-        for target, row in results["glyph_targets"].items():
+        if any(rows[0]["diverged"] for rows in results["targets"].values()):
+            print(f"[n div.]: tasks on which SGD diverged (loss NaN/inf or {protocol.DIVERGENCE_FACTOR:g}× its "
+                  "value before adaptation), left out of the mean; a smaller --inner-lr avoids it")
+    if results["omniglot_targets"]:
+        print("test accuracy of Omniglot checkpoints (each with its recipe's protocol):")
+        for target, row in results["omniglot_targets"].items():
             acc = row["accuracy"]
             print(f"{target:<28} {100 * acc['mean']:6.2f} ± {100 * acc['ci95']:.2f} %   ({row['ways']}-way "
                   f"{row['shots']}-shot, {row['test_steps']} steps, α = {row['test_inner_lr']}, "
@@ -505,29 +496,34 @@ def _reproduce(args) -> int:
 def _regenerate(args) -> int:
     import torch
 
-    from . import classification_recipes, recipes, reproduce
+    from . import recipes
     from .checkpoints import PRETRAINED_DIR
 
     names = shipped_names()
     if args.name != "all" and args.name not in names:
         raise _unknown_name("NAME|all", args.name, [*names, "all"])
+    if args.check and (args.iterations is not None or args.no_save):
+        raise UsageError("argument --check: retrains the recipe as it is and never saves; it takes neither "
+                         "--iterations nor --no-save")
     device = _device(args)
+    differ = []
     for name in names if args.name == "all" else [args.name]:
+        if args.check:
+            same, diff = recipes.verify(name, device=device)
+            print(f"{name}: {'bit for bit equal to' if same else f'DIFFERS (max |Δ| = {diff:.3g}) from'} the "
+                  f"shipped file", flush=True)
+            differ += [] if same else [name]
+            continue
         written = "" if args.no_save else f"; wrote {PRETRAINED_DIR / f'{name}.pt'}"
+        meta = recipes.regenerate(name, device=device, iterations=args.iterations, save=not args.no_save)
         if names[name] == "sinusoid":
-            if name in recipes.RECIPES:
-                meta = recipes.regenerate(name, device=device, iterations=args.iterations, save=not args.no_save)
-            else:
-                meta = reproduce.train(name, device=device, iterations=args.iterations, save=not args.no_save)
             print(f"{name}: {meta['seconds']:.0f} s, final meta-loss {meta['final_meta_loss_mean_last_1000']:.4f}"
                   f"{written}", flush=True)
         else:
-            meta = classification_recipes.regenerate(name, device=device, iterations=args.iterations,
-                                                     save=not args.no_save)
             acc = torch.tensor(meta["test_accuracy"])
             print(f"{name}: trained {meta['seconds']:.0f} s, evaluated {meta['eval_seconds']:.0f} s, test accuracy "
                   f"{100 * acc.mean():.2f} ± {196 * acc.std() / len(acc) ** 0.5:.2f} %{written}", flush=True)
-    return 0
+    return 1 if differ else 0
 
 
 COMMANDS = {"list": _list, "regenerate": _regenerate, "train": _train, "evaluate": _evaluate, "reproduce": _reproduce}

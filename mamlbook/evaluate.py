@@ -1,14 +1,13 @@
 """Evaluation: how well do parameters adapt to new tasks in 0..N SGD steps?"""
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import Tensor, nn
 
 from . import checks
-from .functional import (LossFn, Params, adapt_unchecked, batch_parameters, detached, mse_per_task, task_forward,
-                         task_losses)
+from .functional import (LossFn, Params, adapt_unchecked, batch_parameters, detached, mse_per_task,
+                         proximal_adapt, task_forward, task_losses)
 from .tasks import TaskBatch
 
 
@@ -59,11 +58,9 @@ def proximal_adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch
     """Like `adaptation_curve`, but adapting as iMAML does: its proximal inner solver.
 
     Column ``i`` is the query loss after ``i`` steps of
-    `mamlbook.algorithms.imaml.proximal_adapt` on ``L_support(φ) + λ/2‖φ − θ‖²``
+    `mamlbook.functional.proximal_adapt` on ``L_support(φ) + λ/2‖φ − θ‖²``
     (book eq. 6.1) from ``φ = θ``. Returns ``(T, max_steps + 1)``.
     """
-    from .algorithms.imaml import proximal_adapt  # evaluation sits above the algorithms
-
     checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("max_steps", max_steps, 0)
     checks.positive_float("lam", lam)
@@ -100,16 +97,3 @@ def adapted_predictions(model: nn.Module, params: Params, tasks: TaskBatch, x: T
         with torch.no_grad():
             out[target] = task_forward(model, phi, x)
     return out
-
-
-def mean_and_ci95(values: Tensor) -> tuple[float, float]:
-    """Mean and the half-width of its normal-approximation 95% interval (1.96·s/√n)."""
-    if not isinstance(values, Tensor):
-        raise TypeError(f"values must be a torch.Tensor, got {type(values).__name__}")
-    values = values.detach().double().flatten()
-    if not bool(torch.isfinite(values).all()):
-        raise ValueError(f"values contains {int((~torch.isfinite(values)).sum())} NaN/inf entries; "
-                         "select the finite ones first and report how many were dropped")
-    if values.numel() < 2:
-        raise ValueError(f"values needs at least 2 entries for an interval, got {values.numel()}")
-    return float(values.mean()), float(1.96 * values.std(unbiased=True) / math.sqrt(values.numel()))

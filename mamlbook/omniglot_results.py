@@ -32,9 +32,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from . import checkpoints
+from . import checkpoints, protocol, recipes
 from .convnet import ConvNet
-from .evaluate import mean_and_ci95
+from .protocol import mean_and_ci95
 from .tasks import TaskBatch
 from .tasks.omniglot_shipped import load_runs, runs_as_tasks
 
@@ -48,10 +48,8 @@ def setting_tasks(setting: str, num_tasks: int = TABLE_TASKS) -> TaskBatch:
     """The fixed tasks of ``setting`` (``"5w1s"``, ``"5w5s"``, ``"20w1s"`` or ``"lake20"``)."""
     if setting == "lake20":
         return runs_as_tasks(load_runs())
-    from .classification_recipes import held_out_tasks
-
     ways, shots = SETTINGS[setting]
-    return held_out_tasks(shots, num_tasks=num_tasks, ways=ways)
+    return protocol.held_out_tasks(shots, num_tasks=num_tasks, ways=ways)
 
 
 def pixel_nearest_neighbour(tasks: TaskBatch) -> Tensor:
@@ -76,15 +74,15 @@ def widen_head(model: ConvNet, params: dict, ways: int) -> tuple[ConvNet, dict]:
 
 def checkpoint_accuracy(name: str, tasks: TaskBatch) -> Tensor:
     """Per-task accuracy of shipped recipe ``name`` on ``tasks`` (head widened to the tasks' ways)."""
-    from .classification_recipes import RECIPES, adapted_accuracy, load_recipe
-
-    recipe = RECIPES[name]
-    model, _ = load_recipe(name, device="cpu")
+    recipe = recipes.recipe(name)
+    model, _ = recipes.load(name, device="cpu")
     params = {k: v.detach() for k, v in model.named_parameters()}
     ways = int(tasks.y_support.max()) + 1
     steps = recipe.test_steps if ways == model.ways else max(recipe.test_steps, WIDE_TEST_STEPS)
     model, params = widen_head(model, params, ways)
-    return adapted_accuracy(model, params, tasks, method=recipe.method, inner_lr=recipe.inner_lr, steps=steps, method_options=recipe.method_options, chunk=50).double()
+    training = recipe.training
+    return protocol.adapted_accuracy(model, params, tasks, method=training.method, inner_lr=training.inner_lr,
+                                     steps=steps, method_options=training.method_options, chunk=50).double()
 
 
 def summary(values: Tensor) -> dict:
@@ -97,14 +95,14 @@ def paired(a: Tensor, b: Tensor) -> dict:
     return summary(a - b)
 
 
-def compute(recipes: list[str], num_tasks: int = TABLE_TASKS, settings=("5w1s", "5w5s", "20w1s", "lake20")) -> dict:
+def compute(names: list[str], num_tasks: int = TABLE_TASKS, settings=("5w1s", "5w5s", "20w1s", "lake20")) -> dict:
     """The table: ``{setting: {row: summary}}`` with rows the recipes and ``"pixel_nn"``."""
     table: dict = {"num_tasks": num_tasks, "created": time.strftime("%Y-%m-%d %H:%M"), "rows": {}, "paired_vs_nn": {}}
     for setting in settings:
         tasks = setting_tasks(setting, num_tasks)
         nn_acc = pixel_nearest_neighbour(tasks)
         table["rows"].setdefault("pixel_nn", {})[setting] = summary(nn_acc)
-        for name in recipes:
+        for name in names:
             start = time.perf_counter()
             acc = checkpoint_accuracy(name, tasks)
             table["rows"].setdefault(name, {})[setting] = dict(summary(acc), seconds=round(time.perf_counter() - start, 1))
@@ -115,8 +113,7 @@ def compute(recipes: list[str], num_tasks: int = TABLE_TASKS, settings=("5w1s", 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .classification_recipes import RECIPES
-
+    RECIPES = recipes.RECIPES
     parser = argparse.ArgumentParser(description="Recompute chapter 08's real-Omniglot table.")
     parser.add_argument("--tasks", type=int, default=TABLE_TASKS)
     parser.add_argument("--recipes", nargs="+", default=None)
@@ -126,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # chapter 08's methods; chapter 10's (ANIL, Meta-SGD, ...) are compared by mamlbook.wider_map_results
     shipped = [n for n in RECIPES if (checkpoints.PRETRAINED_DIR / f"{n}.pt").is_file()
-               and RECIPES[n].method in ("maml", "fomaml", "reptile", "imaml")]
+               and RECIPES[n].training.method in ("maml", "fomaml", "reptile", "imaml")]
     table = compute(args.recipes or shipped, args.tasks)
     command = "python -m mamlbook.omniglot_results " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.merge and Path(args.out).is_file():

@@ -168,7 +168,7 @@ def plot_accuracy_curves(ax, curves: Mapping[str, Sequence[Sequence[float]]], *,
     """Held-out accuracy (%) against meta-iteration, one line per method.
 
     ``curves`` maps a method name (`COLORS`, `LABELS`) to the rows of a recipe's curve
-    (``[iteration, seconds, accuracy, ...]``, `mamlbook.classification_recipes.load_curve`);
+    (``[iteration, seconds, accuracy, ...]``, `mamlbook.recipes.load_curve`);
     ``up_to`` drops the points after that iteration.
     """
     for method, rows in curves.items():

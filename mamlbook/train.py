@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import torch
 from torch import nn
@@ -18,64 +18,167 @@ from tqdm.auto import tqdm
 from . import checks
 from .algorithms import get_method
 from .algorithms.base import method_options as method_options_of
-from .compiled import compile_method
 from .functional import parameters_of
 
 #: Methods without an inner loop: ``inner_steps`` must be 0 or left out.
 NON_ADAPTIVE = ("pretrain", "protonet")
 
 
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How to meta-train: the one place the training settings are declared and checked.
+
+    `meta_train`, the shipped recipes (`mamlbook.recipes`), the command line
+    (``python -m mamlbook train``) and `mamlbook.performance.distributed` all take one.
+    The defaults are the MAML paper's sinusoid settings (Finn et al. 2017, §5.1, and the
+    meta-batch of its released code).
+
+    Attributes
+    ----------
+    iterations : meta-steps (each on ``meta_batch_size`` fresh tasks).
+    method : a registered method name (`mamlbook.algorithms.method_names`): ``"maml"``,
+        ``"fomaml"``, ``"reptile"``, ``"imaml"``, ``"pretrain"``, ``"anil"``,
+        ``"meta_sgd"`` and ``"mamlpp"`` (their ``model`` is a `MetaSGDNet` / `LSLRNet`
+        wrapper, whose parameters include the learned step sizes), ``"protonet"``.
+    meta_batch_size, support_shots, query_shots : tasks per meta-step; support and
+        query examples per task (per class, for classification).
+    inner_lr, inner_steps : ``α`` and ``k`` of the inner loop (eq. 2.2); ``inner_steps``
+        ``None`` means 1, or 0 for ``"pretrain"`` and ``"protonet"`` (they do not
+        adapt: only 0 is accepted for them).
+    outer_lr, optimizer : the outer update, ``"adam"`` or ``"sgd"`` (Reptile's
+        ``θ ← θ + ε·mean(φ − θ)`` is SGD with learning rate ``ε``).
+    lr_schedule : ``(iteration, factor)`` pairs: from that iteration on the outer
+        learning rate is ``outer_lr · factor``.
+    method_options : further keyword options of the method (``{"lam": 5.0}`` for
+        iMAML, ``{"loss_fn": mb.cross_entropy_per_task}``); an option the method does
+        not take is refused (ValueError naming it), never dropped.
+    """
+
+    iterations: int
+    method: str = "maml"
+    meta_batch_size: int = 25
+    support_shots: int = 10
+    query_shots: int = 10
+    inner_lr: float = 0.01
+    inner_steps: int | None = None
+    outer_lr: float = 1e-3
+    optimizer: str = "adam"
+    lr_schedule: tuple = ()
+    method_options: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        get_method(self.method)  # fails early on an unknown name
+        checks.positive_int("iterations", self.iterations)
+        checks.positive_int("meta_batch_size", self.meta_batch_size)
+        checks.positive_int("support_shots", self.support_shots)
+        checks.positive_int("query_shots", self.query_shots)
+        checks.positive_float("outer_lr", self.outer_lr)
+        checks.positive_float("inner_lr", self.inner_lr)
+        checks.one_of("optimizer", self.optimizer, {"adam", "sgd"})
+        _check_schedule(self.lr_schedule)
+        object.__setattr__(self, "lr_schedule", tuple(tuple(p) for p in self.lr_schedule))
+        if not isinstance(self.method_options, dict):
+            raise TypeError(f"method_options must be a dict of the method's keyword options, got "
+                            f"{type(self.method_options).__name__}")
+        allowed = method_options_of(self.method)
+        for key in self.method_options:
+            if key == "on_divergence":
+                raise ValueError("method_options must not hold 'on_divergence': meta_train always stops with a "
+                                 "DivergenceError when a meta-step is NaN/inf (θ would be ruined by the update)")
+            if key in ("inner_lr", "inner_steps"):
+                raise ValueError(f"method_options must not hold {key!r}; it is a training setting of its own")
+            if key not in allowed:
+                raise ValueError(f"method_options has {key!r}, which method {self.method!r} does not take (it takes "
+                                 f"{allowed}); it would be ignored, so it is refused")
+        inner_steps = self.inner_steps
+        if self.method in NON_ADAPTIVE:
+            if inner_steps not in (None, 0):
+                raise ValueError(f"inner_steps must be 0 or left out for method {self.method!r} (it does not adapt), "
+                                 f"got {inner_steps!r}")
+            inner_steps = 0
+        elif inner_steps is None:
+            inner_steps = 1
+        checks.int_in_range("inner_steps", inner_steps, 0)
+        object.__setattr__(self, "inner_steps", inner_steps)
+
+    def outer_lr_at(self, iteration: int) -> float:
+        """The outer learning rate at ``iteration`` (``lr_schedule`` applied)."""
+        lr = self.outer_lr
+        for start, factor in self.lr_schedule:
+            if iteration >= start:
+                lr = self.outer_lr * factor
+        return lr
+
+    def as_dict(self) -> dict:
+        """The settings as plain values (JSON-able unless ``method_options`` holds a function)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _check_schedule(schedule) -> None:
+    if not isinstance(schedule, (tuple, list)) or not all(
+            isinstance(p, (tuple, list)) and len(p) == 2 and isinstance(p[0], int) and not isinstance(p[0], bool)
+            and p[0] >= 0 and isinstance(p[1], (int, float)) and not isinstance(p[1], bool)
+            and math.isfinite(p[1]) and p[1] > 0 for p in schedule):
+        raise ValueError(f"lr_schedule must be a sequence of (iteration >= 0, factor > 0) pairs, got {schedule!r}")
+
+
+def settings_from(settings: TrainingSettings | None, keywords: dict) -> TrainingSettings:
+    """``settings`` with ``keywords`` replacing fields, or new settings from ``keywords``."""
+    if settings is not None and not isinstance(settings, TrainingSettings):
+        raise TypeError(f"settings must be a TrainingSettings, got {type(settings).__name__}")
+    names = {f.name for f in fields(TrainingSettings)}
+    unknown = sorted(set(keywords) - names)
+    if unknown:
+        raise TypeError(f"meta_train got unknown setting(s) {unknown}; the training settings are {sorted(names)}")
+    if keywords.get("method_options") is None:
+        keywords.pop("method_options", None)
+    if settings is None:
+        if "iterations" not in keywords:
+            raise TypeError("meta_train needs iterations= (or settings=TrainingSettings(iterations=...))")
+        return TrainingSettings(**keywords)
+    return replace(settings, **keywords) if keywords else settings
+
+
 @dataclass
 class History:
-    """Meta-loss per iteration (mean query loss after adaptation) and wall time."""
+    """Meta-loss per iteration (mean query loss after adaptation), wall time, the settings."""
 
     method: str
     meta_loss: list[float] = field(default_factory=list)
     support_loss: list[float] = field(default_factory=list)
     seconds: float = 0.0
-
-    def smoothed(self, window: int = 100) -> list[float]:
-        """Running mean over ``window`` iterations (for plots)."""
-        checks.positive_int("window", window)
-        out, acc = [], 0.0
-        for i, v in enumerate(self.meta_loss):
-            acc += v - (self.meta_loss[i - window] if i >= window else 0.0)
-            out.append(acc / min(i + 1, window))
-        return out
+    settings: TrainingSettings | None = None
 
 
-def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Generator, method: str = "maml",
-               meta_batch_size: int = 25, support_shots: int = 10, query_shots: int = 10,
-               inner_lr: float = 0.01, inner_steps: int | None = None, outer_lr: float = 1e-3, optimizer: str = "adam",
-               method_options: dict | None = None, device=None, progress: bool = True,
-               step_fn=None, compile: bool = False, callbacks: Sequence[Callable] = ()) -> History:
+#: ``callback(iteration, params, step, tasks)``, called after every meta-step, before the update
+Callback = Callable[[int, dict, object, object], None]
+
+
+def meta_train(model: nn.Module, family, settings: TrainingSettings | None = None, *, generator: torch.Generator,
+               device=None, progress: bool = True, step_fn=None, compile: bool = False,
+               callbacks: Sequence[Callback] = (), **setting_keywords) -> History:
     """Meta-train ``model``'s parameters in place; return the `History`.
 
     Parameters
     ----------
     family : a task family with ``sample(num_tasks, support_shots, query_shots, generator=, device=)``.
-    iterations : number of meta-steps (each uses ``meta_batch_size`` fresh tasks).
-    method : a registered method name, e.g. ``"maml"``, ``"fomaml"``, ``"reptile"``,
-        ``"imaml"``, ``"pretrain"``, ``"anil"``, ``"meta_sgd"`` and ``"mamlpp"`` (their
-        ``model`` is a `MetaSGDNet` / `LSLRNet` wrapper, whose parameters include the
-        learned step sizes), ``"protonet"``.
-    inner_steps : inner SGD steps per meta-step (default 1; ``"pretrain"`` and
-        ``"protonet"`` do not adapt, so for them only 0 or nothing is accepted).
-    optimizer : ``"adam"`` or ``"sgd"`` for the outer update, learning rate ``outer_lr``.
-    method_options : further keyword options of the method (e.g. ``{"lam": 5.0}`` for
-        iMAML, ``{"loss_fn": mb.cross_entropy_per_task}``); an option the method does not
-        take is refused (ValueError naming it), never dropped.
+    settings : a `TrainingSettings`; its fields may also be given as keywords
+        (``meta_train(model, family, iterations=100, method="fomaml", ...)``), which
+        replace those of ``settings`` when both are given.
+    generator : draws the tasks; seeded, it fixes the run.
     step_fn : computes the meta-step instead of ``get_method(method)``, with the same
-        signature (`mamlbook.distributed` passes one that shards the meta-batch).
+        signature (`mamlbook.performance.distributed` passes one that shards the
+        meta-batch).
+    compile : run the meta-step compiled (`mamlbook.performance.compile_method`):
+        faster after a first iteration that compiles; the numbers differ from eager in
+        float rounding, so the book's checkpoints are trained eagerly.
     callbacks : functions called after every meta-step, before the update, as
         ``callback(iteration, params, step, tasks)``: the iteration (from 0), ``θ`` (the
         model's parameters, *not* to be modified), the `MetaStep` computed at that ``θ``
-        and the meta-batch it used. For measuring during training, e.g.
-        `mamlbook.measure.AgreementProbe`; a callback that only reads leaves training
-        unchanged.
-    compile : run the meta-step compiled (`mamlbook.compiled.compile_method`): faster
-        after a first iteration that compiles; the numbers differ from eager in float
-        rounding, so the book's checkpoints are trained eagerly.
+        and the meta-batch it used; e.g. `mamlbook.measure.AgreementProbe`, or an
+        accuracy curve (at iteration ``i``, ``θ`` is the result of ``i`` updates). A
+        callback that only reads leaves training unchanged; its time is not counted in
+        ``History.seconds``.
 
     Raises
     ------
@@ -83,7 +186,8 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
         says what to lower). The diverging update is not applied: the model keeps the
         parameters of the last finite iteration.
     """
-    method_step = get_method(method)  # also fails early on an unknown name
+    settings = settings_from(settings, setting_keywords)
+    method = settings.method
     checks.module("model", model)
     if not callable(getattr(family, "sample", None)):
         raise TypeError(f"family must be a task family with a sample(num_tasks, support_shots, query_shots, "
@@ -98,39 +202,16 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
         raise TypeError(f"callbacks must be a list or tuple of functions, got {type(callbacks).__name__}")
     for i, callback in enumerate(callbacks):
         checks.callable_(f"callbacks[{i}]", callback)
-    checks.positive_int("iterations", iterations)
-    checks.positive_int("meta_batch_size", meta_batch_size)
-    checks.positive_float("outer_lr", outer_lr)
-    checks.positive_float("inner_lr", inner_lr)
-    checks.one_of("optimizer", optimizer, {"adam", "sgd"})
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-    if method_options is not None and not isinstance(method_options, dict):
-        raise TypeError(f"method_options must be a dict of the method's keyword options, got "
-                        f"{type(method_options).__name__}")
-    options = dict(method_options or {})
-    allowed = method_options_of(method)
-    for key in options:
-        if key == "on_divergence":
-            raise ValueError("method_options must not hold 'on_divergence': meta_train always stops with a "
-                             "DivergenceError when a meta-step is NaN/inf (θ would be ruined by the update)")
-        if key in ("inner_lr", "inner_steps"):
-            raise ValueError(f"method_options must not hold {key!r}; pass {key}= to meta_train itself")
-        if key not in allowed:
-            raise ValueError(f"method_options has {key!r}, which method {method!r} does not take (it takes "
-                             f"{allowed}); it would be ignored, so it is refused")
-    if method in NON_ADAPTIVE:
-        if inner_steps not in (None, 0):
-            raise ValueError(f"inner_steps must be 0 or left out for method {method!r} (it does not adapt), got "
-                             f"{inner_steps!r}")
-        inner_steps = 0
-    elif inner_steps is None:
-        inner_steps = 1
-    checks.int_in_range("inner_steps", inner_steps, 0)
+    options = dict(settings.method_options)
+    inner_lr, inner_steps, outer_lr = settings.inner_lr, settings.inner_steps, settings.outer_lr
     params = parameters_of(model)
     checks.finite_params("model.named_parameters()", params)
     device = device if device is not None else next(iter(params.values())).device
     if compile:
+        from .performance import compile_method  # the speed path, only when asked for
+
         compiled = compile_method(method, model, inner_lr=inner_lr, inner_steps=inner_steps,
                                   device_type=torch.device(device).type, **options)
         step_fn = lambda model, params, tasks, **_: compiled(params, tasks)  # noqa: E731
@@ -139,17 +220,23 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
     # result back and this loop raises, so every process of a distributed run stops at the
     # same iteration and none waits for the others.
     own_check = step_fn is None
-    step_fn = step_fn if step_fn is not None else method_step
+    step_fn = step_fn if step_fn is not None else get_method(method)
     if not own_check and _accepts_keyword(step_fn, "on_divergence"):
         options["on_divergence"] = "keep"
-    opt_cls = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
+    opt_cls = torch.optim.Adam if settings.optimizer == "adam" else torch.optim.SGD
     opt = opt_cls(params.values(), lr=outer_lr)
-    history = History(method=method)
-    start = time.perf_counter()
+    history = History(method=method, settings=settings)
     advice = (f"Try a smaller outer_lr (now {outer_lr}) or inner_lr (now {inner_lr}), or fewer inner_steps "
               f"(now {inner_steps}).")
-    for it in tqdm(range(iterations), desc=f"meta-train {method}", disable=not progress, mininterval=1.0):
-        tasks = family.sample(meta_batch_size, support_shots, query_shots, generator=generator, device=device)
+    seconds = 0.0
+    for it in tqdm(range(settings.iterations), desc=f"meta-train {method}", disable=not progress,
+                   mininterval=1.0):
+        start = time.perf_counter()
+        if settings.lr_schedule:
+            for group in opt.param_groups:
+                group["lr"] = settings.outer_lr_at(it)
+        tasks = family.sample(settings.meta_batch_size, settings.support_shots, settings.query_shots,
+                              generator=generator, device=device)
         try:
             step = step_fn(model, params, tasks, inner_lr=inner_lr, inner_steps=inner_steps, **options)
         except checks.DivergenceError as err:
@@ -167,15 +254,18 @@ def meta_train(model: nn.Module, family, *, iterations: int, generator: torch.Ge
         if not own_check:
             checks.finite_step(f"training at iteration {it} of {method}", step.meta_loss, step.grads, "raise", advice,
                                mention_opt_out=False)
+        measuring = time.perf_counter()
         for callback in callbacks:
             callback(it, params, step, tasks)
+        start += time.perf_counter() - measuring  # History.seconds is training time, not measuring time
         for name, p in params.items():
             p.grad = step.grads[name]
         opt.step()
         history.meta_loss.append(loss)
         # a step computed in shards reports the whole meta-batch's mean in its diagnostics
         history.support_loss.append(float(step.diagnostics.get("support_loss_mean", step.support_loss.mean())))
-    history.seconds = time.perf_counter() - start
+        seconds += time.perf_counter() - start
+        history.seconds = seconds
     return history
 
 

@@ -1,7 +1,7 @@
 """The measured results of chapter 10 (the wider map): feature reuse, cost per meta-step, accuracy.
 
 * **Feature reuse** (Raghu et al. 2020): a shipped network is adapted on the fixed
-  5-way 1-shot test tasks of chapter 08 (`mamlbook.classification_recipes.held_out_tasks`)
+  5-way 1-shot test tasks of chapter 08 (`mamlbook.protocol.held_out_tasks`)
   twice, all layers (eq. 2.2) or the head only (eq. 10.1), with the recipe's test-time
   steps and step size; the per-task accuracies are compared *paired*. Beside it, how
   much the body's features move when all layers adapt: the linear CKA (centred kernel
@@ -34,11 +34,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from . import classification_recipes as cr
+from . import checkpoints, protocol, recipes
 from .algorithms import LSLRNet, MetaSGDNet, get_method
 from .convnet import ConvNet
-from .diagnostics import saved_tensor_memory, time_per_call
-from .evaluate import mean_and_ci95
+from .measure import saved_tensor_memory, time_per_call
 from .functional import (
     adapt,
     batch_parameters,
@@ -48,6 +47,7 @@ from .functional import (
     parameters_of,
 )
 from .models import SinusoidMLP
+from .protocol import mean_and_ci95
 from .tasks import SinusoidTasks, TaskBatch
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "wider_map.json"
@@ -88,21 +88,21 @@ def feature_reuse(name: str, tasks: TaskBatch) -> dict[str, Tensor]:
     Returns ``{"all": (T,), "head": (T,), "head_more_steps": (T,), "cka": (T,)}``, the
     third with `MORE_HEAD_STEPS` steps on the head (is the head only slower to adapt?).
     """
-    recipe = cr.RECIPES[name]
-    model, _ = cr.load_recipe(name, device="cpu")
+    recipe = recipes.RECIPES[name]
+    model, _ = recipes.load(name, device="cpu")
     net = model.net if isinstance(model, (MetaSGDNet, LSLRNet)) else model
     theta = {k: v.detach() for k, v in parameters_of(net).items()}
-    out = {"all": cr.adapted_accuracy(net, theta, tasks, method="maml", inner_lr=recipe.inner_lr,
+    out = {"all": protocol.adapted_accuracy(net, theta, tasks, method="maml", inner_lr=recipe.training.inner_lr,
                                       steps=recipe.test_steps),
-           "head": cr.adapted_accuracy(net, theta, tasks, method="anil", inner_lr=recipe.inner_lr,
+           "head": protocol.adapted_accuracy(net, theta, tasks, method="anil", inner_lr=recipe.training.inner_lr,
                                        steps=recipe.test_steps),
-           "head_more_steps": cr.adapted_accuracy(net, theta, tasks, method="anil", inner_lr=recipe.inner_lr,
+           "head_more_steps": protocol.adapted_accuracy(net, theta, tasks, method="anil", inner_lr=recipe.training.inner_lr,
                                                   steps=MORE_HEAD_STEPS)}
     ckas = []
     for part in tasks.split(max(1, -(-tasks.num_tasks // 100))):
         anchor = batch_parameters(theta, part.num_tasks)
         phi, _ = adapt(net, detached(anchor, requires_grad=True), part.x_support, part.y_support,
-                       inner_lr=recipe.inner_lr, inner_steps=recipe.test_steps, loss_fn=cross_entropy_per_task,
+                       inner_lr=recipe.training.inner_lr, inner_steps=recipe.test_steps, loss_fn=cross_entropy_per_task,
                        create_graph=False)
         with torch.no_grad():
             ckas.append(linear_cka(net.features_with(anchor, part.x_query), net.features_with(phi, part.x_query)))
@@ -115,10 +115,10 @@ def cost_setting(family: str, seed: int = 0):
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     if family == "omniglot":
-        recipe = cr.RECIPES["omniglot_maml_1shot"]
+        recipe = recipes.RECIPES["omniglot_maml_1shot"]
         model = ConvNet(ways=recipe.ways, filters=recipe.filters)
-        tasks = cr.omniglot_tasks("train", recipe.ways, rotations=True).sample(
-            recipe.meta_batch_size, recipe.shots, recipe.query_shots, generator=generator)
+        tasks = protocol.omniglot_tasks("train", recipe.ways, rotations=True).sample(
+            recipe.training.meta_batch_size, recipe.shots, recipe.training.query_shots, generator=generator)
         return model, tasks, cross_entropy_per_task
     model = SinusoidMLP()
     return model, SinusoidTasks().sample(25, 10, 10, generator=generator), mse_per_task
@@ -155,18 +155,18 @@ def method_costs(family: str, repeats: int = 5, methods=METHODS) -> dict:
 
 def checkpoint_accuracy(name: str) -> dict:
     """The stored test accuracy (600 tasks) and the accuracy curve of a shipped checkpoint."""
-    _, meta = cr.load_recipe(name, device="cpu")
-    curve = cr.load_curve(name)
+    _, meta = recipes.load(name, device="cpu")
+    curve = recipes.load_curve(name)
     return {"test": summary(torch.tensor(meta["test_accuracy"])), "iterations": meta["iterations_done"],
             "train_seconds": meta["seconds"], "curve": curve["curve"], "threads": meta.get("threads")}
 
 
-def compute(repeats: int = 5, reuse_tasks: int = cr.EVAL_TASKS) -> dict:
+def compute(repeats: int = 5, reuse_tasks: int = protocol.EVAL_TASKS) -> dict:
     """Everything the chapter shows (see the module docstring); missing checkpoints are left out."""
-    tasks = cr.held_out_tasks(1, num_tasks=reuse_tasks)
+    tasks = protocol.held_out_tasks(1, num_tasks=reuse_tasks)
     reuse = {}
     for name in ("omniglot_maml_1shot", "omniglot_anil_1shot"):
-        if not (cr.checkpoints.PRETRAINED_DIR / f"{name}.curve.json").is_file():
+        if not (checkpoints.PRETRAINED_DIR / f"{name}.curve.json").is_file():
             continue  # not trained yet
         r = feature_reuse(name, tasks)
         reuse[name] = {"all": summary(r["all"]), "head": summary(r["head"]),
@@ -178,13 +178,13 @@ def compute(repeats: int = 5, reuse_tasks: int = cr.EVAL_TASKS) -> dict:
             "costs": {family: method_costs(family, repeats) for family in COST_SETTINGS},
             "cost_steps": COST_SETTINGS, "repeats": repeats, "more_head_steps": MORE_HEAD_STEPS,
             "accuracy": {name: checkpoint_accuracy(name) for name in COMPARED
-                         if (cr.checkpoints.PRETRAINED_DIR / f"{name}.curve.json").is_file()}}
+                         if (checkpoints.PRETRAINED_DIR / f"{name}.curve.json").is_file()}}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mamlbook.wider_map_results", description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per method (the fastest is kept)")
-    parser.add_argument("--tasks", type=int, default=cr.EVAL_TASKS, help="test tasks of the feature-reuse check")
+    parser.add_argument("--tasks", type=int, default=protocol.EVAL_TASKS, help="test tasks of the feature-reuse check")
     parser.add_argument("--out", default=str(RESULTS_PATH), help="where to write the JSON")
     args = parser.parse_args(argv)
     start = time.perf_counter()

@@ -4,7 +4,7 @@ import torch
 from torch.func import functional_call
 
 import mamlbook as mb
-from conftest import central_difference, flat
+from helpers import central_difference, flat
 
 
 def relative_error(got, want):

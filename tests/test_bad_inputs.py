@@ -489,7 +489,6 @@ CASES = [
     Case("adapt inner_steps < 0", lambda c: lambda: adapt(c, inner_steps=-2), V, "inner_steps"),
     Case("batch_parameters num_tasks = 0", lambda c: lambda: mb.batch_parameters(c.theta, 0), V, "num_tasks"),
     Case("batch_parameters params not a dict", lambda c: lambda: mb.batch_parameters([torch.zeros(2)], 2), T, "params"),
-    Case("History.smoothed window = 0", lambda c: lambda: mb.History("maml", [1.0, 2.0]).smoothed(0), V, "window"),
     # --- meta_train
     Case("meta_train outer_lr = 0", lambda c: lambda: train(c, outer_lr=0.0), V, "outer_lr"),
     Case("meta_train outer_lr < 0", lambda c: lambda: train(c, outer_lr=-1e-3), V, "outer_lr"),
@@ -520,6 +519,25 @@ CASES = [
          "step_fn"),
     Case("meta_train diverging outer_lr", lambda c: lambda: train(c, iterations=30, outer_lr=1e6, inner_steps=3), D,
          "outer_lr", trains=True),
+    Case("meta_train an unknown setting", lambda c: lambda: train(c, inner_step=3), T, "inner_step"),
+    Case("meta_train settings not TrainingSettings", lambda c: lambda: mb.meta_train(
+        c.model, mb.SinusoidTasks(), {"iterations": 1}, generator=torch.Generator(), progress=False), T, "settings"),
+    Case("meta_train without iterations", lambda c: lambda: mb.meta_train(
+        c.model, mb.SinusoidTasks(), generator=torch.Generator(), progress=False), T, "iterations"),
+    Case("meta_train callbacks not a list", lambda c: lambda: train(c, callbacks=print), T, "callbacks"),
+    Case("TrainingSettings lr_schedule factor 0", lambda c: lambda: mb.TrainingSettings(
+        iterations=1, lr_schedule=((10, 0.0),)), V, "lr_schedule"),
+    Case("TrainingSettings lr_schedule not pairs", lambda c: lambda: mb.TrainingSettings(
+        iterations=1, lr_schedule=(10, 0.5)), V, "lr_schedule"),
+    # --- recipes
+    Case("recipes.load unknown name", lambda c: lambda: mb.recipes.load("sinusoid_nope"), V, "name"),
+    Case("Recipe sinusoid with Omniglot fields", lambda c: lambda: mb.recipes.Recipe(
+        "sinusoid", mb.TrainingSettings(iterations=1), ways=5), V, "Omniglot"),
+    Case("Recipe unknown family", lambda c: lambda: mb.recipes.Recipe(
+        "cifar", mb.TrainingSettings(iterations=1)), V, "family"),
+    Case("Recipe schedule for another method", lambda c: lambda: mb.recipes.Recipe(
+        "omniglot", mb.TrainingSettings(iterations=1, support_shots=1, query_shots=1), ways=5, filters=4,
+        test_steps=1, schedule={"anneal_iterations": 10}), V, "schedule"),
     # --- constructors
     Case("SinusoidMLP(hidden=40)", lambda c: lambda: mb.SinusoidMLP(hidden=40), T, "hidden"),
     Case("SinusoidMLP hidden with a zero", lambda c: lambda: mb.SinusoidMLP(hidden=(40, 0)), V, "hidden"),

@@ -7,7 +7,6 @@ import torch
 from torch.func import functional_call
 
 import mamlbook as mb
-from mamlbook import classification_recipes as cr
 from mamlbook.convnet import ConvNet, accuracy_per_task
 from mamlbook.tasks.classification import ClassificationTasks
 from helpers import central_difference, flat
@@ -180,31 +179,35 @@ def test_accuracy_per_task():
 
 
 def test_recipe_runs_end_to_end_with_its_curve(monkeypatch, tmp_path):
-    monkeypatch.setattr(cr, "CURVE_TASKS", 3)
+    monkeypatch.setattr(mb.protocol, "CURVE_TASKS", 3)
     monkeypatch.setattr(mb.checkpoints, "PRETRAINED_DIR", tmp_path)
-    base = dataclasses.replace(cr.RECIPES["omniglot_maml_1shot"], filters=4, eval_every=1, lr_schedule=((1, 0.5),))
-    for name, recipe in (("omniglot_maml_1shot", base), ("omniglot_imaml_1shot", dataclasses.replace(
-            base, method="imaml", inner_lr=0.1, method_options={"lam": 2.0, "cg_steps": 2}))):
-        monkeypatch.setitem(cr.RECIPES, name, recipe)
-        meta = cr.regenerate(name, device="cpu", progress=False, iterations=2, save=True, eval_tasks=3)
+    shipped = mb.recipes.RECIPES["omniglot_maml_1shot"]
+    base = dataclasses.replace(shipped, filters=4, eval_every=1,
+                               training=dataclasses.replace(shipped.training, lr_schedule=((1, 0.5),)))
+    imaml = dataclasses.replace(base, training=dataclasses.replace(
+        base.training, method="imaml", inner_lr=0.1, method_options={"lam": 2.0, "cg_steps": 2}))
+    for name, recipe in (("omniglot_maml_1shot", base), ("omniglot_imaml_1shot", imaml)):
+        monkeypatch.setitem(mb.recipes.RECIPES, name, recipe)
+        meta = mb.recipes.regenerate(name, device="cpu", progress=False, iterations=2, save=True, eval_tasks=3)
         assert len(meta["test_accuracy"]) == 3 and meta["seconds"] > 0 and meta["iterations_done"] == 2
-        curve = cr.load_curve(name)
+        curve = mb.recipes.load_curve(name)
         assert [row[0] for row in curve["curve"]] == [0, 1, 2] and curve["iterations_done"] == 2
         assert all(0 <= row[2] <= 1 for row in curve["curve"])
         json.dumps(curve, allow_nan=False)  # valid JSON: no NaN
     with pytest.raises(ValueError, match="name must be one of"):
-        cr.regenerate("omniglot_nope")
+        mb.recipes.regenerate("omniglot_nope")
 
 
-SHIPPED = [n for n in sorted(cr.RECIPES) if (mb.checkpoints.PRETRAINED_DIR / f"{n}.pt").is_file()]
+SHIPPED = [n for n, r in sorted(mb.recipes.RECIPES.items())
+           if r.family == "omniglot" and (mb.checkpoints.PRETRAINED_DIR / f"{n}.pt").is_file()]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_checkpoints_load_with_their_evaluation_and_curve(name):
-    model, meta = cr.load_recipe(name, device="cpu")
+    model, meta = mb.recipes.load(name, device="cpu")
     net = model.net if isinstance(model, (mb.MetaSGDNet, mb.LSLRNet)) else model  # (step sizes beside it)
-    assert isinstance(net, ConvNet) and net.filters == cr.RECIPES[name].filters
-    assert len(meta["test_accuracy"]) == cr.EVAL_TASKS
+    assert isinstance(net, ConvNet) and net.filters == mb.recipes.RECIPES[name].filters
+    assert len(meta["test_accuracy"]) == mb.protocol.EVAL_TASKS
     assert mb.checkpoints.pretrained_path(name).stat().st_size < 1_000_000
-    curve = cr.load_curve(name)
-    assert curve["iterations_done"] == meta["iterations_done"] == cr.RECIPES[name].iterations
+    curve = mb.recipes.load_curve(name)
+    assert curve["iterations_done"] == meta["iterations_done"] == mb.recipes.RECIPES[name].training.iterations

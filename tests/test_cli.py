@@ -22,7 +22,7 @@ def test_train_then_evaluate_write_checkpoint_and_results(tmp_path, capsys):
     out = tmp_path / "eval.json"
     assert main(["evaluate", str(ckpt), "--tasks", "8", "--max-steps", "2", "--results", str(out)]) == 0
     rows = json.loads(out.read_text())["targets"][str(ckpt)]
-    assert len(rows) == 3 and all(set(r) == {"mean", "ci95", "diverged"} for r in rows)
+    assert len(rows) == 3 and all(set(r) == {"mean", "ci95", "median", "diverged", "num_tasks"} for r in rows)
     assert "k = 2" in capsys.readouterr().out
 
 
@@ -32,8 +32,9 @@ def test_train_options_and_recipe_settings(tmp_path):
           "--out", str(ckpt), "--no-progress"])
     settings = json.loads(ckpt.with_suffix(".json").read_text())["settings"]
     recipe = mb.recipes.RECIPES["sinusoid_imaml"]
-    assert settings["method"] == "imaml" and settings["method_options"] == {**recipe.method_options, "cg_steps": 2}
-    assert settings["inner_steps"] == recipe.inner_steps and settings["iterations"] == 2
+    assert settings["method"] == "imaml"
+    assert settings["method_options"] == {**recipe.training.method_options, "cg_steps": 2}
+    assert settings["inner_steps"] == recipe.training.inner_steps and settings["iterations"] == 2
 
 
 def test_train_compiled(tmp_path):
@@ -54,7 +55,7 @@ def test_bad_arguments_are_refused():
 def test_reproduce_reports_the_paper_beside_ours(tmp_path):
     results = reproduce.reproduce(["pretrained"], num_tasks=40, train_missing=False, progress=False)
     cell = results["rows"]["pretrained"]["steps"]["1"]
-    assert set(cell) == {"mean", "ci95", "median", "diverged"} and cell["diverged"] == 0
+    assert set(cell) == {"mean", "ci95", "median", "diverged", "num_tasks"} and cell["diverged"] == 0
     assert results["paper"]["pretrained"]["1"] == 2.41 and results["protocol"]["test_tasks"] == 40
     table = reproduce.format_table(results)
     assert "(2.41)" in table and "pretrained" in table
@@ -68,7 +69,8 @@ def test_reproduce_counts_diverged_tasks_instead_of_averaging_infinity(monkeypat
     result = reproduce.evaluate_recipe("sinusoid_pretrain", None, steps=(1, 2))
     assert result["learner"] == "sgd" and result["test_inner_lr"] == 0.01
     assert result["steps"][1]["diverged"] == 1 and result["steps"][1]["mean"] == pytest.approx(0.6)
-    assert result["steps"][2]["median"] == pytest.approx(0.6)
+    # the diverged task is left out of the median too (torch's median: the lower middle value)
+    assert result["steps"][2]["median"] == pytest.approx(0.4) and result["steps"][2]["mean"] == pytest.approx(0.5)
 
 
 def test_regenerate_no_save_trains_without_touching_the_shipped_checkpoint(capsys):
@@ -210,20 +212,21 @@ def test_the_cli_tables_agree_with_the_package():
         own = [p for p in inspect.signature(method).parameters if p not in shared]
         fixed = {"first_order"} if name == "fomaml" else set()  # registered with first_order=True
         assert set(own) - fixed == set(cli.METHOD_OPTIONS[name]), name
-    defaults = {f.name: f.default for f in fields(recipes.Recipe) if f.name in cli.TRAIN_DEFAULTS}
+    # --help states TrainingSettings' defaults (iterations and inner_steps as the MAML recipe resolves them)
+    made = mb.TrainingSettings(iterations=recipes.RECIPES["sinusoid_maml"].training.iterations).as_dict()
+    defaults = {key: made[key] for key in cli.TRAIN_DEFAULTS if key in made}
+    defaults["seed"] = next(f.default for f in fields(recipes.Recipe) if f.name == "seed")
     assert defaults == cli.TRAIN_DEFAULTS
     help_text = " ".join(cli._parser()._subparsers._group_actions[0].choices["reproduce"].format_help().split())
     assert all(repr(row) in help_text for row in reproduce.ROWS)
-    from mamlbook import classification_recipes
-    assert cli.GLYPH_EVAL_TASKS == classification_recipes.EVAL_TASKS
+    assert cli.OMNIGLOT_EVAL_TASKS == mb.protocol.EVAL_TASKS
 
 
 def test_evaluate_takes_every_name_regenerate_takes(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     names = cli.shipped_names()
     shipped = {p.stem for p in mb.checkpoints.PRETRAINED_DIR.glob("*.pt")}
-    assert set(names) == set(mb.recipes.RECIPES) | {"sinusoid_maml_code"} | set(
-        __import__("mamlbook.classification_recipes").classification_recipes.RECIPES)
+    assert set(names) == set(mb.recipes.RECIPES)
     assert shipped <= set(names)
     for name, kind in names.items():
         assert cli.resolve_target(name) == (kind, name)

@@ -1,4 +1,4 @@
-"""The compiled meta-step (mamlbook.compiled): same meta-gradients as eager, and its graph pass."""
+"""The compiled meta-step (mamlbook.performance.compiled): same meta-gradients as eager, and its graph pass."""
 import pytest
 import torch
 from torch.fx.experimental.proxy_tensor import make_fx
@@ -6,7 +6,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 import mamlbook as mb
 from helpers import cuda
-from mamlbook.compiled import compile_method, decompose_thin_products, rewrite_narrow_bmm
+from mamlbook.performance.compiled import compile_method, decompose_thin_products, rewrite_narrow_bmm
 
 
 def _bmm_shapes(gm, *args):

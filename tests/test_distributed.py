@@ -9,7 +9,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import mamlbook as mb
-from mamlbook import distributed
+from mamlbook.performance import distributed
 
 META_BATCH = 7  # split 4 + 3: the all-reduce must weight the shards by their sizes
 OPTIONS = {"maml": {"inner_lr": 0.05, "inner_steps": 2}, "reptile": {"inner_lr": 0.05, "inner_steps": 3}}

@@ -222,7 +222,7 @@ def test_negative_curvature_is_reported(small_model, tasks64):
 
 def test_proximal_solver_is_monotone_when_the_step_is_too_large():
     """inner_lr far above 2/(λ + curvature): fixed-step GD would blow up; the solver halves the step instead."""
-    from mamlbook.algorithms.imaml import proximal_adapt
+    from mamlbook.functional import proximal_adapt
     tasks = linear_tasks()
     torch.manual_seed(0)
     model = nn.Linear(3, 1).double()
@@ -253,7 +253,7 @@ def test_proximal_adaptation_curve_matches_proximal_adapt():
     params = mb.detached(mb.parameters_of(model))
     curve = mb.proximal_adaptation_curve(model, params, tasks, inner_lr=0.1, max_steps=4, lam=2.0)
     assert curve.shape == (tasks.num_tasks, 5)
-    from mamlbook.algorithms.imaml import proximal_adapt
+    from mamlbook.functional import proximal_adapt
     phi, _, _ = proximal_adapt(model, mb.batch_parameters(params, tasks.num_tasks), tasks.x_support, tasks.y_support,
                                inner_lr=0.1, inner_steps=3, lam=2.0)
     assert torch.allclose(curve[:, 3], mb.task_losses(model, phi, tasks.x_query, tasks.y_query))

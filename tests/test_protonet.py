@@ -6,7 +6,7 @@ from torch.func import functional_call
 
 import mamlbook as mb
 from mamlbook.algorithms.protonet import prototype_logits
-from conftest import central_difference, flat
+from helpers import central_difference, flat
 
 
 def relative_error(got, want):

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 import mamlbook as mb
-import mamlbook.classification_recipes as cr
 from mamlbook import wider_map_results as wmr
 
 NEW = ["omniglot_anil_1shot", "omniglot_protonet_1shot", "omniglot_meta_sgd_1shot", "omniglot_mamlpp_1shot"]
@@ -13,21 +12,22 @@ NEW = ["omniglot_anil_1shot", "omniglot_protonet_1shot", "omniglot_meta_sgd_1sho
 @pytest.mark.parametrize("name", NEW)
 def test_a_shipped_checkpoint_reproduces_its_stored_test_accuracy(name):
     """The first 20 of the 600 test tasks, scored again with the recipe's own test-time learner."""
-    model, meta = cr.load_recipe(name, device="cpu")  # (checksum verified on load)
-    assert meta["iterations_done"] == cr.RECIPES[name].iterations
+    model, meta = mb.recipes.load(name, device="cpu")  # (checksum verified on load)
+    assert meta["iterations_done"] == mb.recipes.RECIPES[name].training.iterations
     stored = torch.tensor(meta["test_accuracy"][:20], dtype=torch.float64)
-    recipe = cr.RECIPES[name]
-    tasks = cr.held_out_tasks(recipe.shots, ways=recipe.ways).split(30)[0]  # the first 20 of the 600
-    again = cr.adapted_accuracy(model, dict(model.named_parameters()), tasks, method=recipe.method,
-                                inner_lr=recipe.inner_lr, steps=recipe.test_steps).double()
+    recipe = mb.recipes.RECIPES[name]
+    tasks = mb.protocol.held_out_tasks(recipe.shots, ways=recipe.ways).split(30)[0]  # the first 20 of the 600
+    again = mb.protocol.adapted_accuracy(model, dict(model.named_parameters()), tasks,
+                                         method=recipe.training.method, inner_lr=recipe.training.inner_lr,
+                                         steps=recipe.test_steps).double()
     assert torch.allclose(again, stored, atol=1e-5, rtol=0)
-    assert cr.load_curve(name)["curve"][-1][0] == cr.RECIPES[name].iterations
+    assert mb.recipes.load_curve(name)["curve"][-1][0] == mb.recipes.RECIPES[name].training.iterations
 
 
 @pytest.mark.parametrize("name, kind", [("omniglot_meta_sgd_1shot", mb.MetaSGDNet),
                                         ("omniglot_mamlpp_1shot", mb.LSLRNet)])
 def test_the_wrapped_recipes_keep_their_step_sizes(name, kind):
-    model, _ = cr.load_recipe(name, device="cpu")
+    model, _ = mb.recipes.load(name, device="cpu")
     assert isinstance(model, kind)
     sizes = torch.cat([s.detach().flatten() for s in model.step_size.values()])
     assert not torch.all(sizes == 1.0)  # meta-training moved them from their initial value

@@ -86,7 +86,7 @@ def adapt_head(
     support losses (T,) before the first step)``. With ``create_graph=False`` each
     inner gradient is a constant (first order): the head's Jacobian is the identity
     and the features get no gradient through the inner loop. Arguments are checked by
-    the callers (`anil`, `mamlbook.classification_recipes.adapted_accuracy`).
+    the callers (`anil`, `mamlbook.protocol.adapted_accuracy`).
     """
     names = head_names(model)
     if features is None:

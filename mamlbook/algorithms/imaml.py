@@ -35,96 +35,13 @@ from ..functional import (
     detached,
     flatten_params,
     mse_per_task,
+    proximal_adapt,
     task_losses,
     unflatten_params,
 )
 from ..solvers import conjugate_gradient
 from ..tasks import TaskBatch
 from .base import MetaStep, check_inputs, divergence_advice, leaf_parameters, register
-
-
-def proximal_adapt(
-    model: nn.Module,
-    anchor: Params,
-    x_support: Tensor,
-    y_support: Tensor,
-    *,
-    inner_lr: float,
-    inner_steps: int,
-    lam: float,
-    loss_fn: LossFn = mse_per_task,
-    inner_tol: float | None = None,
-) -> tuple[Params, Tensor, Tensor]:
-    """Gradient descent on ``G(φ) = L_support(φ) + λ/2‖φ − θ‖²`` from ``φ = θ``, all
-    tasks batched.
-
-    ``anchor`` is the task-batched ``θ`` ``(T, ...)``. Each step is
-    ``φ ← φ − α_t (∇L_support(φ) + λ(φ − θ))`` on detached tensors, with a per-task
-    step size ``α_t`` that starts at ``inner_lr``. The descent is monotone: a step that
-    would increase a task's ``G`` is rejected and that task's ``α_t`` halved (plain GD
-    with a fixed step diverges once the curvature exceeds ``2/α − λ``, which happens
-    as meta-training sharpens the loss). With ``inner_tol``, a task stops as soon as its
-    proximal-gradient norm is at most ``inner_tol`` (the others go on), so a batched
-    run equals running the tasks one by one.
-
-    Returns
-    ``(φ (T, ...) detached, support loss at θ (T,), accepted steps per task (T,))``.
-    """
-    t = x_support.shape[0]
-
-    def objective(phi: Params) -> Tensor:  # G(φ) per task, (T,)
-        distance = sum(
-            (v - anchor[k]).flatten(1).square().sum(1) for k, v in phi.items()
-        )
-        return (
-            task_losses(model, phi, x_support, y_support, loss_fn)
-            + 0.5 * lam * distance
-        )
-
-    phi = detached(anchor, requires_grad=True)
-    steps_taken = torch.zeros(t, dtype=torch.long, device=x_support.device)
-    active = torch.ones_like(steps_taken, dtype=torch.bool)
-    rate = torch.full(
-        (t,), float(inner_lr), dtype=x_support.dtype, device=x_support.device
-    )
-    support_loss = None
-    for _ in range(inner_steps):
-        losses = task_losses(model, phi, x_support, y_support, loss_fn)
-        if support_loss is None:
-            support_loss = losses.detach()
-        grads = torch.autograd.grad(losses.sum(), list(phi.values()))
-        with torch.no_grad():
-            prox = {k: g + lam * (phi[k] - anchor[k]) for k, g in zip(phi, grads)}
-            if inner_tol is not None:
-                active &= flatten_params(prox, batch_dims=1).norm(dim=1) > inner_tol
-                if not bool(active.any()):
-                    break
-            step = rate * active.to(x_support.dtype)  # 0 for tasks that have converged
-            candidate = {
-                k: v - step.view(-1, *[1] * (v.ndim - 1)) * prox[k]
-                for k, v in phi.items()
-            }
-            current = losses + 0.5 * lam * sum(
-                (v - anchor[k]).flatten(1).square().sum(1) for k, v in phi.items()
-            )
-            slack = (
-                16 * torch.finfo(current.dtype).eps * current.abs()
-            )  # round-off near the minimum is not an increase
-            accept = (objective(candidate) <= current + slack) & active
-            rate = torch.where(accept | ~active, rate, rate / 2)
-            keep = accept.to(x_support.dtype)
-            phi = {
-                k: (
-                    keep.view(-1, *[1] * (v.ndim - 1)) * candidate[k]
-                    + (1 - keep.view(-1, *[1] * (v.ndim - 1))) * v
-                ).requires_grad_()
-                for k, v in phi.items()
-            }
-            steps_taken += accept
-    if support_loss is None:
-        with torch.no_grad():
-            support_loss = task_losses(model, anchor, x_support, y_support, loss_fn)
-    return {k: v.detach() for k, v in phi.items()}, support_loss, steps_taken
 
 
 @register("imaml")

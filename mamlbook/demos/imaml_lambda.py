@@ -9,7 +9,7 @@ At the minimiser the two forces balance, ``∇L(φ*) = −λ (φ* − θ)``: the
 arrow and the pull back to θ are equal and opposite. As λ goes from 0 to ∞, φ* slides
 from the task's own minimum c to θ (the dashed curve). The implicit Jacobian is
 ``dφ*/dθ = (I + A/λ)⁻¹`` (the matrix iMAML's conjugate gradient inverts). The dots are
-the package's inner solver, `mamlbook.algorithms.proximal_adapt`: gradient descent on G
+the package's inner solver, `mamlbook.functional.proximal_adapt`: gradient descent on G
 from θ with step ``1/(λ + ‖A‖₂)``, ``SOLVER_STEPS`` steps.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from .. import checks
-from ..algorithms import proximal_adapt
+from ..functional import proximal_adapt
 from ..functional import batch_parameters
 from . import _html, _live, _quadratic
 

@@ -2,7 +2,7 @@
 
 A task is ``y = A sin(x − φ)`` (amplitude ``A ∈ [0.1, 5]``, phase ``φ ∈ [0, π]``); the
 reader picks ``K`` support points (1-10) and the number of SGD steps (0-10). Both shipped
-1-40-40-1 ReLU networks (`mamlbook.recipes.load_recipe`: ``sinusoid_pretrain``, trained
+1-40-40-1 ReLU networks (`mamlbook.recipes.load`: ``sinusoid_pretrain``, trained
 on all tasks jointly, and ``sinusoid_maml``) then take those steps of book eq. (2.2)
 with ``α = 0.01`` on the support MSE, as in the MAML paper's evaluation.
 
@@ -43,11 +43,11 @@ def _check(amplitude, phase, shots, steps) -> None:
 @functools.lru_cache(maxsize=1)
 def shipped_models() -> dict[str, tuple[nn.Module, Params]]:
     """``{"pretrain": (model, θ), "maml": (model, θ)}`` from the shipped checkpoints, on the CPU."""
-    from ..recipes import load_recipe
+    from ..recipes import load
 
     out = {}
     for name, recipe in RECIPES.items():
-        model, _ = load_recipe(recipe, device="cpu")
+        model, _ = load(recipe, device="cpu")
         out[name] = (model, {k: v.detach() for k, v in parameters_of(model).items()})
     return out
 

@@ -31,12 +31,13 @@ import functools
 from typing import Callable
 
 import torch
+import torch._dynamo
 from torch import nn
 
-from . import checks
-from .algorithms.base import MetaStep, get_method
-from .functional import Params
-from .tasks import TaskBatch
+from .. import checks
+from ..algorithms.base import MetaStep, get_method
+from ..functional import Params
+from ..tasks import TaskBatch
 
 
 def _static_cpu_product(node: torch.fx.Node, offsets: dict) -> tuple | None:
@@ -205,11 +206,6 @@ def compile_method(
         "inner_steps", inner_steps, 0
     )  # 0 only for "pretrain"; each method checks its own range
     checks.one_of("device_type", device_type, {"cpu", "cuda"})
-    import torch._dynamo
-
-    # Lets dynamo trace torch.autograd.grad inside the step, so the inner gradients
-    # (with create_graph=True) and the meta-backward land in one graph.
-    torch._dynamo.config.trace_autograd_ops = True
     names: list[str] = []  # the parameter names, fixed at the first call
 
     def graph(values: tuple[torch.Tensor, ...], x_support, y_support, x_query, y_query):
@@ -243,13 +239,17 @@ def compile_method(
                 f"params must have the names {names} (those of the first call), "
                 f"got {list(params)}"
             )
-        meta_loss, grads, support_loss, query_loss, diagnostics = compiled(
-            tuple(params.values()),
-            tasks.x_support,
-            tasks.y_support,
-            tasks.x_query,
-            tasks.y_query,
-        )
+        # trace_autograd_ops lets dynamo trace torch.autograd.grad inside the step, so the
+        # inner gradients (create_graph=True) and the meta-backward land in one graph;
+        # set only while this step runs (and compiles), never for the whole process.
+        with torch._dynamo.config.patch(trace_autograd_ops=True):
+            meta_loss, grads, support_loss, query_loss, diagnostics = compiled(
+                tuple(params.values()),
+                tasks.x_support,
+                tasks.y_support,
+                tasks.x_query,
+                tasks.y_query,
+            )
         return MetaStep(
             meta_loss, dict(zip(names, grads)), support_loss, query_loss, diagnostics
         )

@@ -18,8 +18,6 @@ Launch::
 
     torchrun --nproc_per_node 2 -m mamlbook train --distributed --method maml \
         --iterations 70000
-    torchrun --nproc_per_node 2 -m mamlbook.distributed --method maml \
-        --iterations 70000   # the same
 """
 
 from __future__ import annotations
@@ -31,11 +29,11 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from . import checks, train
-from .algorithms import MetaStep, get_method
-from .functional import Params, parameters_of
-from .tasks import TaskBatch
-from .train import History
+from .. import checks, train
+from ..algorithms import MetaStep, get_method
+from ..functional import Params, parameters_of
+from ..tasks import TaskBatch
+from ..train import History, TrainingSettings, settings_from
 
 
 def init_from_environment(backend: str | None = None) -> tuple[int, int, torch.device]:
@@ -131,65 +129,39 @@ def broadcast_parameters(params: Params, src: int = 0, group=None) -> None:
 def meta_train(
     model: nn.Module,
     family,
+    settings: TrainingSettings | None = None,
     *,
-    iterations: int,
     generator: torch.Generator,
-    method: str = "maml",
-    meta_batch_size: int = 25,
-    support_shots: int = 10,
-    query_shots: int = 10,
-    inner_lr: float = 0.01,
-    inner_steps: int = 1,
-    outer_lr: float = 1e-3,
-    optimizer: str = "adam",
-    method_options: dict | None = None,
     device=None,
     progress: bool = True,
     group=None,
+    **setting_keywords,
 ) -> History:
     """`mamlbook.meta_train`, with each meta-batch sharded over the processes of
     ``group``.
 
-    Same arguments and result as `mamlbook.train.meta_train`; call it from every process
-    with the same settings and an identically seeded ``generator``. Rank 0's initial
-    parameters are broadcast first; afterwards all processes hold the same parameters.
-    Only rank 0 shows a progress bar.
+    Same settings (a `TrainingSettings`, or its fields as keywords) and result as
+    `mamlbook.train.meta_train`; call it from every process with the same settings and
+    an identically seeded ``generator``. Rank 0's initial parameters are broadcast
+    first; afterwards all processes hold the same parameters. Only rank 0 shows a
+    progress bar.
     """
     if not dist.is_initialized():
         raise RuntimeError(
             "torch.distributed is not initialised: call init_from_environment() "
             "(under torchrun) first"
         )
+    settings = settings_from(settings, setting_keywords)
     rank, world = dist.get_rank(group), dist.get_world_size(group)
-    checks.positive_int("meta_batch_size", meta_batch_size)
-    checks.int_in_range(
-        "meta_batch_size", meta_batch_size, world
-    )  # every process needs at least one task
+    # every process needs at least one task
+    checks.int_in_range("meta_batch_size", settings.meta_batch_size, world)
     broadcast_parameters(parameters_of(model), group=group)
     return train.meta_train(
         model,
         family,
-        iterations=iterations,
+        settings,
         generator=generator,
-        method=method,
-        meta_batch_size=meta_batch_size,
-        support_shots=support_shots,
-        query_shots=query_shots,
-        inner_lr=inner_lr,
-        inner_steps=inner_steps,
-        outer_lr=outer_lr,
-        optimizer=optimizer,
-        method_options=method_options,
         device=device,
         progress=progress and rank == 0,
-        step_fn=functools.partial(distributed_meta_step, method, group=group),
+        step_fn=functools.partial(distributed_meta_step, settings.method, group=group),
     )
-
-
-# `torchrun -m mamlbook.distributed ...` is `python -m mamlbook train --distributed ...`
-if __name__ == "__main__":
-    import sys
-
-    from .__main__ import main
-
-    sys.exit(main(["train", "--distributed", *sys.argv[1:]]))

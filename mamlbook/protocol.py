@@ -1,0 +1,354 @@
+"""The book's evaluation protocols: the test tasks, the divergence rule, the summary.
+
+**Sinusoids.** Every sinusoid number in the book, in ``python -m mamlbook evaluate``
+and in ``python -m mamlbook reproduce`` is measured this way (Finn et al. 2017, §5.1
+and Appendix C, Table 2):
+
+* **Test tasks** (`sinusoid_test_tasks`): 600 new sinusoids from their own generator
+  (seed 2017, never used in training), ``K = 5`` support points and 100 query points
+  each.
+* **Test-time learner**: plain SGD (book eq. 2.2) with ``α = 0.01`` on the support
+  set, the query MSE recorded after every step (`mamlbook.evaluate.adaptation_curve`).
+* **Divergence rule** (`diverged`): test-time SGD *diverged* on a task if at some step
+  of its curve the query loss is NaN/inf or more than `DIVERGENCE_FACTOR` (10) times
+  its loss before adaptation. With a fixed step size, a task whose support loss is
+  sharper than ``2/α`` blows up, and counting only non-finite values instead would
+  average losses of 10³⁰ into a mean. It is a threshold, not a verdict: of the two
+  tasks it flags for the shipped MAML network, one runs away (11 → 778 in ten steps)
+  and one starts at 0.03, rises tenfold and comes back (chapter 09, its exercise
+  varies the factor).
+* **Summary** (`summarize`): for each number of steps, the mean over the tasks that did
+  not diverge with its 95% interval (`mean_and_ci95`), their median, and the count of
+  diverged tasks, always reported beside the mean and never folded into it. The kept
+  tasks are the same for every column of a curve.
+
+**Omniglot.** Few-shot classification is scored on fixed tasks from the three
+alphabets that only the official minimal set "small 2" holds (Japanese katakana,
+Sanskrit, Tagalog; `omniglot_tasks`, `held_out_tasks`), never seen in training; the
+score is each task's query accuracy after the recipe's test-time adaptation
+(`adapted_accuracy`), with its mean and 95% interval.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from . import checks
+from .algorithms.anil import adapt_head
+from .algorithms.maml_plus_plus import LSLRNet
+from .algorithms.meta_sgd import scaled_sgd_steps
+from .algorithms.protonet import prototype_logits, prototypes
+from .convnet import accuracy_per_task
+from .functional import (
+    adapt,
+    batch_parameters,
+    cross_entropy_per_task,
+    detached,
+    proximal_adapt,
+    task_forward,
+)
+from .tasks import SinusoidTasks, TaskBatch
+from .tasks.classification import ClassificationTasks
+
+TEST_TASKS = 600
+SUPPORT_SHOTS = 5
+QUERY_SHOTS = 100
+TEST_SEED = 2017
+TEST_INNER_LR = 0.01
+STEPS = (1, 5, 10)
+#: a task diverged if its query loss grows beyond this factor of its loss at step 0
+DIVERGENCE_FACTOR = 10.0
+
+#: Omniglot: fixed test tasks per recipe, their seed, tasks per point of a training curve
+EVAL_TASKS = 600
+EVAL_SEED = 2017
+CURVE_TASKS = 500
+#: Methods whose network carries learned step sizes (`MetaSGDNet`, `LSLRNet`): they adapt with them.
+STEP_SIZE_METHODS = ("meta_sgd", "mamlpp")
+
+
+def sinusoid_test_tasks(
+    num_tasks: int = TEST_TASKS,
+    *,
+    support_shots: int = SUPPORT_SHOTS,
+    query_shots: int = QUERY_SHOTS,
+    seed: int = TEST_SEED,
+    device=None,
+) -> TaskBatch:
+    """The book's sinusoid test tasks: ``num_tasks`` fresh tasks from generator ``seed``.
+
+    Returns a `TaskBatch` with ``x_support (T, support_shots, 1)`` and
+    ``x_query (T, query_shots, 1)``; the same call gives the same tasks on every run.
+    """
+    checks.positive_int("num_tasks", num_tasks)
+    checks.int_in_range("seed", seed, 0)
+    return SinusoidTasks().sample(
+        num_tasks,
+        support_shots,
+        query_shots,
+        generator=torch.Generator().manual_seed(seed),
+        device=device,
+    )
+
+
+def diverged(curve: Tensor, factor: float = DIVERGENCE_FACTOR) -> Tensor:
+    """Which tasks diverged: ``(T,)`` bool from a ``(T, steps + 1)`` loss curve.
+
+    Task ``t`` diverged if some ``curve[t, i]`` is NaN/inf or exceeds
+    ``factor · curve[t, 0]`` (its loss before adaptation).
+    """
+    _check_curve(curve)
+    checks.positive_float("factor", factor)
+    curve = curve.detach()
+    return ~(curve <= factor * curve[:, :1]).all(dim=1)  # NaN compares False
+
+
+class StepSummary(NamedTuple):
+    """The protocol's numbers after one number of steps (losses of the kept tasks)."""
+
+    mean: float | None  # None when fewer than 2 tasks were kept
+    ci95: float | None  # half-width of the 95% interval of the mean
+    median: float | None
+    diverged: int
+    num_tasks: int
+
+
+def summarize(
+    curve: Tensor, steps=STEPS, factor: float = DIVERGENCE_FACTOR
+) -> dict[int, StepSummary]:
+    """The summary of a ``(T, max_steps + 1)`` loss curve after each of ``steps`` steps.
+
+    Tasks that diverged (`diverged`, anywhere on the curve) are counted, not averaged.
+    """
+    _check_curve(curve)
+    if isinstance(steps, int) or not all(
+        isinstance(k, int) and not isinstance(k, bool) for k in steps
+    ):
+        raise TypeError(f"steps must be a sequence of ints, got {steps!r}")
+    max_steps = curve.shape[1] - 1
+    bad = [k for k in steps if not 0 <= k <= max_steps]
+    if not steps or bad:
+        raise ValueError(
+            f"steps must be a non-empty sequence of ints in [0, {max_steps}] (the "
+            f"curve has {max_steps + 1} columns), got {list(steps)}"
+        )
+    gone = diverged(curve, factor)
+    kept = curve.detach().double().cpu()[~gone.cpu()]
+    out = {}
+    for k in steps:
+        if kept.shape[0] >= 2:
+            mean, half = mean_and_ci95(kept[:, k])
+            median = float(kept[:, k].median())
+        else:
+            mean = half = median = None
+        out[k] = StepSummary(mean, half, median, int(gone.sum()), curve.shape[0])
+    return out
+
+
+def format_cell(summary: StepSummary, digits: int = 3) -> str:
+    """``"0.311 ± 0.021"``, plus ``" [n div.]"`` when tasks diverged; ``"all diverged"``."""
+    if summary.mean is None:
+        return f"[{summary.diverged} div.]"
+    text = f"{summary.mean:.{digits}f} ± {summary.ci95:.{digits}f}"
+    return text + (f" [{summary.diverged} div.]" if summary.diverged else "")
+
+
+def mean_and_ci95(values: Tensor) -> tuple[float, float]:
+    """Mean and the half-width of its normal-approximation 95% interval (1.96·s/√n)."""
+    if not isinstance(values, Tensor):
+        raise TypeError(f"values must be a torch.Tensor, got {type(values).__name__}")
+    values = values.detach().double().flatten()
+    if not bool(torch.isfinite(values).all()):
+        raise ValueError(
+            f"values contains {int((~torch.isfinite(values)).sum())} NaN/inf entries; "
+            "select the finite ones first and report how many were dropped"
+        )
+    if values.numel() < 2:
+        raise ValueError(
+            f"values needs at least 2 entries for an interval, got {values.numel()}"
+        )
+    return float(values.mean()), float(
+        1.96 * values.std(unbiased=True) / math.sqrt(values.numel())
+    )
+
+
+def _check_curve(curve: Tensor) -> None:
+    if not isinstance(curve, Tensor) or not curve.is_floating_point():
+        raise TypeError(
+            f"curve must be a floating-point torch.Tensor (T, steps + 1), got "
+            f"{type(curve).__name__ if not isinstance(curve, Tensor) else curve.dtype}"
+        )
+    if curve.dim() != 2 or curve.shape[0] < 1 or curve.shape[1] < 1:
+        raise ValueError(
+            f"curve must have shape (T, steps + 1) with T >= 1, got {tuple(curve.shape)}"
+        )
+
+
+# ----------------------------------------------------------------------- Omniglot
+
+
+def omniglot_tasks(
+    split: str, ways: int = 5, *, rotations: bool = False
+) -> ClassificationTasks:
+    """N-way tasks from the shipped minimal sets: ``"train"`` (small 1, 136
+    characters) or ``"test"`` (the 3 alphabets only in small 2, 106 characters)."""
+    from .tasks.omniglot_shipped import minimal_split
+
+    checks.one_of("split", split, {"train", "test"})
+    train, test = minimal_split()
+    chosen = train if split == "train" else test
+    return ClassificationTasks(
+        chosen.images, ways, rotations=rotations, name=f"omniglot[{split}]"
+    )
+
+
+def held_out_tasks(
+    shots: int,
+    *,
+    num_tasks: int = EVAL_TASKS,
+    query_shots: int | None = None,
+    ways: int = 5,
+    seed: int = EVAL_SEED,
+    device=None,
+) -> TaskBatch:
+    """Fixed ``ways``-way ``shots``-shot tasks from the held-out alphabets (no
+    rotations); ``query_shots`` per class, as many as ``shots`` by default."""
+    family = omniglot_tasks("test", ways)
+    return family.sample(
+        num_tasks,
+        shots,
+        shots if query_shots is None else query_shots,
+        generator=torch.Generator().manual_seed(seed + 100 * ways + shots),
+        device=device,
+    )
+
+
+def adapted_accuracy(
+    model,
+    params,
+    tasks: TaskBatch,
+    *,
+    method: str,
+    inner_lr: float,
+    steps: int,
+    method_options: dict | None = None,
+    chunk: int = 100,
+) -> Tensor:
+    """Query accuracy ``(T,)`` of every task after adapting ``params`` on its support set.
+
+    The test-time learner is ``steps`` SGD steps (book eq. 2.2) for MAML, first-order
+    MAML and Reptile, and the proximal solver of iMAML (with its ``lam``) for iMAML.
+    The wider map's methods adapt as they were trained: ANIL takes ``steps`` steps on
+    the head only (eq. 10.1); Meta-SGD and MAML++ take ``steps`` steps with their
+    learned step sizes, ``inner_lr · s`` (eqs. 10.2, 10.4; ``model`` is their wrapper,
+    MAML++ needs ``steps`` = its number of steps); Prototypical Networks classify by the
+    nearest class mean (eq. 10.6) and need ``steps = 0``.
+    Tasks are processed ``chunk`` at a time (memory), all of a chunk batched.
+    """
+    options = dict(method_options or {})
+    if method == "protonet" and steps != 0:
+        raise ValueError(f"steps must be 0 for protonet (it does not adapt), got {steps}")
+    out = []
+    for part in tasks.split(max(1, -(-tasks.num_tasks // chunk))):
+        anchor = batch_parameters(
+            {k: v.detach() for k, v in params.items()}, part.num_tasks
+        )
+        if method in STEP_SIZE_METHODS:
+            out.append(
+                _step_size_accuracy(model, anchor, part, inner_lr=inner_lr, steps=steps)
+            )
+            continue
+        if method == "protonet":
+            with torch.no_grad():
+                support = model.features_with(anchor, part.x_support)
+                centres = prototypes(
+                    support, part.y_support, int(part.y_support.max()) + 1
+                )
+                logits = prototype_logits(
+                    model.features_with(anchor, part.x_query), centres
+                )
+            out.append(accuracy_per_task(logits, part.y_query))
+            continue
+        if method == "anil":
+            head, _, _ = adapt_head(
+                model,
+                anchor,
+                part.x_support,
+                part.y_support,
+                inner_lr=inner_lr,
+                inner_steps=steps,
+                loss_fn=cross_entropy_per_task,
+                create_graph=False,
+            )
+            with torch.no_grad():
+                out.append(
+                    accuracy_per_task(
+                        task_forward(model, {**anchor, **head}, part.x_query),
+                        part.y_query,
+                    )
+                )
+            continue
+        if method == "imaml":
+            phi, _, _ = proximal_adapt(
+                model,
+                anchor,
+                part.x_support,
+                part.y_support,
+                inner_lr=inner_lr,
+                inner_steps=steps,
+                lam=options.get("lam", 2.0),
+                loss_fn=cross_entropy_per_task,
+            )
+        else:
+            phi, _ = adapt(
+                model,
+                detached(anchor, requires_grad=True),
+                part.x_support,
+                part.y_support,
+                inner_lr=inner_lr,
+                inner_steps=steps,
+                loss_fn=cross_entropy_per_task,
+                create_graph=False,
+            )
+        with torch.no_grad():
+            out.append(
+                accuracy_per_task(task_forward(model, phi, part.x_query), part.y_query)
+            )
+    return torch.cat(out)
+
+
+def _step_size_accuracy(model, anchor, tasks: TaskBatch, *, inner_lr: float, steps: int) -> Tensor:
+    """Query accuracy after ``steps`` steps with the wrapper's learned step sizes (Meta-SGD, MAML++)."""
+    theta, sizes = model.split(anchor)
+    t = tasks.num_tasks
+    if isinstance(model, LSLRNet):
+        if steps != model.steps:
+            raise ValueError(
+                f"steps must be {model.steps} for this MAML++ model (one learned rate per step), got {steps}"
+            )
+        rates = [
+            {k: s[:, i].view(t, *[1] * (theta[k].ndim - 1)) for k, s in sizes.items()}
+            for i in range(steps)
+        ]
+    else:
+        rates = [sizes] * steps
+    start = {k: v.detach().requires_grad_() for k, v in theta.items()}
+    phi = start
+    if steps:
+        trajectory, _ = scaled_sgd_steps(
+            lambda p, x: task_forward(model.net, p, x),
+            start,
+            rates,
+            tasks.x_support,
+            tasks.y_support,
+            inner_lr=inner_lr,
+            loss_fn=cross_entropy_per_task,
+            first_order=True,
+        )
+        phi = trajectory[-1]
+    with torch.no_grad():
+        return accuracy_per_task(task_forward(model.net, phi, tasks.x_query), tasks.y_query)

@@ -1,0 +1,183 @@
+"""Every shipped checkpoint's recipe: what it is trained on, with which settings, from which seed.
+
+A `Recipe` is a `mamlbook.train.TrainingSettings` plus what the settings do not say:
+the task family, the seed, and for Omniglot the network, the test-time protocol and the
+accuracy curve. `RECIPES` is the one registry; `mamlbook.recipes.regenerate` retrains
+an entry, `mamlbook.recipes.load` loads its shipped file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import checks
+from ..train import TrainingSettings
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One shipped checkpoint's recipe.
+
+    Attributes
+    ----------
+    family : ``"sinusoid"`` (the 1-40-40-1 regressor, `mamlbook.SinusoidMLP`) or
+        ``"omniglot"`` (`mamlbook.ConvNet` on the shipped minimal sets, scored on
+        held-out alphabets, `mamlbook.protocol`).
+    training : the `TrainingSettings` (``support_shots = query_shots`` = shots per
+        class for Omniglot).
+    seed : seeds the initial network and the training tasks (`mamlbook.seed_everything`).
+    ways, filters, rotations : Omniglot only: classes per task, filters per
+        convolution, 90° rotations of the training characters as new classes.
+    test_steps : Omniglot only: adaptation steps at test time (step size
+        ``training.inner_lr``; iMAML adapts with its proximal solver and ``lam``).
+    init_from : Omniglot only: the recipe whose shipped checkpoint is the starting
+        point (the 5-shot run continues from the 1-shot one); ``None``: a random network.
+    eval_every, curve_tasks : Omniglot only: the held-out accuracy is recorded (and
+        the checkpoint saved) every ``eval_every`` iterations on ``curve_tasks`` fixed
+        tasks (None: `mamlbook.protocol.CURVE_TASKS`).
+    schedule : MAML++ only: the keywords of `mamlbook.algorithms.MAMLPlusPlusSchedule`,
+        the meta-step whose options (multi-step loss weights, derivative order) change
+        with the iteration; ``None``: the method's plain meta-step.
+    """
+
+    family: str
+    training: TrainingSettings
+    seed: int = 0
+    ways: int | None = None
+    filters: int | None = None
+    rotations: bool = False
+    test_steps: int | None = None
+    init_from: str | None = None
+    eval_every: int = 0
+    curve_tasks: int | None = None
+    schedule: dict | None = None
+
+    def __post_init__(self):
+        checks.one_of("family", self.family, {"sinusoid", "omniglot"})
+        if not isinstance(self.training, TrainingSettings):
+            raise TypeError(f"training must be a TrainingSettings, got {type(self.training).__name__}")
+        checks.int_in_range("seed", self.seed, 0)
+        omniglot_only = {"ways": self.ways, "filters": self.filters, "test_steps": self.test_steps,
+                         "init_from": self.init_from, "curve_tasks": self.curve_tasks}
+        if self.family == "sinusoid":
+            given = [k for k, v in omniglot_only.items() if v is not None]
+            if given or self.rotations or self.eval_every:
+                raise ValueError(f"a sinusoid recipe takes no Omniglot fields, got {given or 'rotations/eval_every'}")
+        else:
+            for name in ("ways", "filters"):
+                checks.positive_int(name, getattr(self, name))
+            checks.int_in_range("test_steps", self.test_steps, 0)
+            checks.int_in_range("eval_every", self.eval_every, 0)
+            if self.training.support_shots != self.training.query_shots:
+                raise ValueError("an Omniglot recipe queries as many examples per class as it supports "
+                                 f"(support_shots = query_shots), got {self.training.support_shots} and "
+                                 f"{self.training.query_shots}")
+        if self.schedule is not None and self.training.method != "mamlpp":
+            raise ValueError(f"schedule is for method 'mamlpp' only, got it for {self.training.method!r}")
+
+    @property
+    def shots(self) -> int:
+        """Examples per class (Omniglot) or per task (sinusoid) in the support set."""
+        return self.training.support_shots
+
+    def as_dict(self) -> dict:
+        """Every setting as plain values, flat (stored as a checkpoint's ``settings``)."""
+        out = {**self.training.as_dict(), "family": self.family, "seed": self.seed}
+        if self.family == "omniglot":
+            out.update(ways=self.ways, filters=self.filters, rotations=self.rotations, test_steps=self.test_steps,
+                       init_from=self.init_from, eval_every=self.eval_every, curve_tasks=self.curve_tasks)
+        if self.schedule is not None:
+            out["schedule"] = self.schedule
+        return out
+
+
+def _sinusoid(method: str, **settings) -> Recipe:
+    """The MAML paper's sinusoid settings (§5.1; meta-batch 25 and β = 10⁻³ from its code)."""
+    return Recipe("sinusoid", TrainingSettings(method=method, **{"iterations": 70_000, **settings}))
+
+
+def _omniglot(method: str, shots: int, iterations: int, *, eval_every: int, curve_tasks=None, init_from=None,
+              inner_lr=0.4, inner_steps=1, test_steps=3, schedule=None) -> Recipe:
+    """The MAML paper's 5-way Omniglot settings (one inner step of 0.4 in training, three
+    at test time, Adam 10⁻³), scaled down to a shared CPU: 32 filters instead of 64,
+    meta-batches of 4 tasks, one query drawing per class per shot, thousands of
+    meta-iterations instead of 60,000 (chapter 08)."""
+    training = TrainingSettings(iterations=iterations, method=method, meta_batch_size=4, support_shots=shots,
+                                query_shots=shots, inner_lr=inner_lr, inner_steps=inner_steps, outer_lr=1e-3)
+    return Recipe("omniglot", training, ways=5, filters=32, rotations=True, test_steps=test_steps,
+                  eval_every=eval_every, curve_tasks=curve_tasks, init_from=init_from, schedule=schedule)
+
+
+def _ablation(weights=None, seed: int = 0) -> Recipe:
+    """Nichol et al. 2018, §6.2 on sinusoids: two inner steps; with ``weights``, step i on
+    the i-th half (5 points) of the support set and the direction ``Σ w_i g_i``."""
+    options = {} if weights is None else {"inner_data": "minibatches", "gradient_weights": weights}
+    training = TrainingSettings(iterations=20_000, method="reptile", inner_steps=2, method_options=options)
+    return Recipe("sinusoid", training, seed=seed)
+
+
+RECIPES: dict[str, Recipe] = {
+    # Finn et al. 2017, §5.1 and their code's defaults.
+    "sinusoid_maml": _sinusoid("maml"),
+    "sinusoid_pretrain": _sinusoid("pretrain"),
+    "sinusoid_fomaml": _sinusoid("fomaml"),
+    # Reptile needs several inner steps to differ from joint training (Nichol et al. 2018, §5).
+    "sinusoid_reptile": _sinusoid("reptile", inner_steps=5),
+    # iMAML (Rajeswaran et al. 2019) with 5 CG steps as in the paper. The paper's λ = 2 does
+    # not work here: sinusoid support Hessians have eigenvalues down to about −19 at
+    # initialisation, so I + H/λ is indefinite and CG fails. λ = 5 with cg_damping = 5
+    # (CG solves (6I + H/5) v = g) keeps the system positive definite, and inner_lr = 0.005
+    # keeps the proximal gradient descent stable. Fewer iterations: each costs ~10 MAML steps.
+    "sinusoid_imaml": _sinusoid("imaml", iterations=15_000, inner_steps=16, inner_lr=0.005,
+                                method_options={"lam": 5.0, "cg_steps": 5, "cg_damping": 5.0}),
+    # MAML as the paper's released code trains it (github.com/cbfinn/maml: the sinusoid
+    # command leaves --update_lr at its default, 1e-3), for the reproduction (chapter 09).
+    "sinusoid_maml_code": _sinusoid("maml", inner_lr=0.001),
+    # 5,000 iterations: where the shipped run was stopped (~63 min of one contended core);
+    # the curve had not flattened (chapter 08).
+    "omniglot_maml_1shot": _omniglot("maml", 1, 5_000, eval_every=1000),
+    # 200 iterations: where the shipped continuation was stopped (~12 min of one contended core).
+    "omniglot_maml_5shot": _omniglot("maml", 5, 200, eval_every=100, curve_tasks=200,
+                                     init_from="omniglot_maml_1shot"),
+    # Nichol et al. 2018, §6.2: which inner gradients make the meta-gradient (chapter 05). The
+    # direction keeps g1 only (joint training), g2 only (first-order MAML, second half as query
+    # set) or g1 + g2 (Reptile on two minibatches); the fourth is the book's Reptile with k = 2
+    # (both steps on all 10 points). Same budget for all four, shorter than the others.
+    "sinusoid_ablation_g1": _ablation((1.0, 0.0)),
+    "sinusoid_ablation_g2": _ablation((0.0, 1.0)),
+    "sinusoid_ablation_g1g2": _ablation((1.0, 1.0)),
+    "sinusoid_ablation_reptile": _ablation(),
+    # g2 and g1 + g2 again from another seed: how much of their difference is the run.
+    "sinusoid_ablation_g2_seed1": _ablation((0.0, 1.0), seed=1),
+    "sinusoid_ablation_g1g2_seed1": _ablation((1.0, 1.0), seed=1),
+    # The wider map (chapter 10): short runs, each capped at about 10 minutes of a shared CPU, to be
+    # compared with the MAML run's curve at the same iteration (its first point after 0 is at 1,000).
+    # ANIL: MAML's settings, the inner loop on the head only (train and test).
+    "omniglot_anil_1shot": _omniglot("anil", 1, 1_000, eval_every=250),
+    # Prototypical Networks: no inner loop (inner_steps = test_steps = 0); inner_lr is unused.
+    "omniglot_protonet_1shot": _omniglot("protonet", 1, 1_000, eval_every=250, inner_lr=1.0, inner_steps=0,
+                                         test_steps=0),
+    # Meta-SGD: MAML's settings, the step sizes (initialised to 1, scale inner_lr = 0.4) learned with θ.
+    "omniglot_meta_sgd_1shot": _omniglot("meta_sgd", 1, 1_000, eval_every=250),
+    # MAML++: three inner steps in training as at test time (one learned rate per tensor and step),
+    # the multi-step loss annealed over the run, first-order meta-gradients for the first 300
+    # iterations (`MAMLPlusPlusSchedule`).
+    "omniglot_mamlpp_1shot": _omniglot("mamlpp", 1, 1_000, eval_every=250, inner_steps=3, test_steps=3,
+                                       schedule={"anneal_iterations": 1_000, "first_order_iterations": 300}),
+}
+
+
+def regeneration_order() -> list[str]:
+    """The recipe names, each after the recipe it starts from (``init_from``)."""
+    done: list[str] = []
+    pending = list(RECIPES)
+    while pending:
+        for name in pending:
+            parent = RECIPES[name].init_from
+            if parent is None or parent in done:
+                done.append(name)
+                pending.remove(name)
+                break
+        else:
+            raise ValueError(f"recipes {pending} start from one another in a cycle or from a missing recipe")
+    return done

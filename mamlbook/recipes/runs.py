@@ -1,0 +1,233 @@
+"""Retrain a recipe (`regenerate`), load its shipped checkpoint (`load`), read its curve.
+
+Both families train with `mamlbook.meta_train` and the recipe's `TrainingSettings`; a
+sinusoid run records its meta-loss, an Omniglot run also its held-out accuracy curve
+(a `meta_train` callback that scores fixed held-out tasks every ``eval_every``
+iterations and saves the checkpoint each time), then its accuracy on the
+`mamlbook.protocol.EVAL_TASKS` test tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .. import checkpoints, checks, protocol
+from ..algorithms import LSLRNet, MAMLPlusPlusSchedule, MetaSGDNet
+from ..convnet import ConvNet
+from ..device import get_device, seed_everything
+from ..functional import cross_entropy_per_task
+from ..models import SinusoidMLP
+from ..tasks import SinusoidTasks, TaskBatch
+from ..train import meta_train
+from .registry import RECIPES, Recipe
+
+
+def recipe(name: str) -> Recipe:
+    """``RECIPES[name]``, with an error that lists the names."""
+    checks.one_of("name", name, set(RECIPES))
+    return RECIPES[name]
+
+
+def build_model(name: str, device=None) -> nn.Module:
+    """A fresh network of recipe ``name``'s architecture on ``device``: the sinusoid
+    regressor or a `ConvNet`, wrapped with its learned step sizes for Meta-SGD
+    (`MetaSGDNet`) and MAML++ (`LSLRNet`)."""
+    r = recipe(name)
+    model = SinusoidMLP() if r.family == "sinusoid" else ConvNet(ways=r.ways, filters=r.filters)
+    if r.training.method == "meta_sgd":
+        model = MetaSGDNet(model)
+    elif r.training.method == "mamlpp":
+        model = LSLRNet(model, r.training.inner_steps)
+    return model.to(get_device(device))
+
+
+def load(name: str, device=None) -> tuple[nn.Module, dict]:
+    """The shipped model of recipe ``name`` on ``device`` and its metadata."""
+    model = build_model(name, device)
+    _, metadata = checkpoints.load_checkpoint(checkpoints.pretrained_path(name), model)
+    return model, metadata
+
+
+def load_curve(name: str) -> dict:
+    """The held-out accuracy curve of shipped Omniglot recipe ``name`` (`export_curve`)."""
+    if recipe(name).family != "omniglot":
+        raise ValueError(f"name must be an Omniglot recipe (only those record an accuracy curve), got {name!r}")
+    return json.loads((checkpoints.PRETRAINED_DIR / f"{name}.curve.json").read_text())
+
+
+def regenerate(name: str, device=None, progress: bool = True, iterations: int | None = None,
+               save: bool = True, eval_tasks: int = protocol.EVAL_TASKS) -> dict:
+    """Train recipe ``name`` from its seed; if ``save``, write ``mamlbook/pretrained/NAME.pt``.
+
+    ``iterations`` (and, for Omniglot, ``eval_tasks``) override the recipe for a quick
+    try; then keep ``save=False``: a shipped file holds the recipe's own run. Returns
+    the metadata stored with the checkpoint; ``metadata["state"]`` is the trained
+    state dict (not stored in the metadata on disk).
+    """
+    r = recipe(name)
+    settings = r.training if iterations is None else replace(r.training, iterations=iterations)
+    device = get_device(device)
+    generator = seed_everything(r.seed)
+    model = build_model(name, device)
+    if r.family == "sinusoid":
+        metadata = _train_sinusoid(name, r, settings, model, generator, device, progress, save)
+    else:
+        metadata = _train_omniglot(name, r, settings, model, generator, device, progress, save, eval_tasks)
+    metadata["state"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return metadata
+
+
+def verify(name: str, device="cpu", progress: bool = True) -> tuple[bool, float]:
+    """Retrain recipe ``name`` (without saving) and compare with the shipped file.
+
+    Returns (bit for bit equal, largest absolute difference of any parameter).
+    """
+    shipped, _ = load(name, device)
+    fresh = regenerate(name, device=device, progress=progress, save=False)["state"]
+    diff = max(float((fresh[k] - v.detach().cpu()).abs().max()) for k, v in shipped.state_dict().items())
+    return all(torch.equal(fresh[k], v.detach().cpu()) for k, v in shipped.state_dict().items()), diff
+
+
+def _common_metadata(name: str, r: Recipe, settings, device, seconds: float) -> dict:
+    return {"recipe": name, "settings": json.dumps({**r.as_dict(), "iterations": settings.iterations}),
+            "seconds": seconds, "device": str(device), "threads": torch.get_num_threads(),
+            "torch": str(torch.__version__), "created": time.strftime("%Y-%m-%d")}
+
+
+def _train_sinusoid(name, r, settings, model, generator, device, progress, save) -> dict:
+    history = meta_train(model, SinusoidTasks(), settings, generator=generator, device=device, progress=progress)
+    last = history.meta_loss[-1000:]
+    metadata = {**_common_metadata(name, r, settings, device, history.seconds),
+                "final_meta_loss_mean_last_1000": sum(last) / len(last),
+                "meta_loss_every_100": history.meta_loss[::100]}
+    if save:
+        checkpoints.save_checkpoint(checkpoints.PRETRAINED_DIR / f"{name}.pt", model, metadata=metadata)
+    return metadata
+
+
+class _AccuracyCurve:
+    """A `meta_train` callback: held-out accuracy every ``r.eval_every`` iterations."""
+
+    def __init__(self, name, r: Recipe, model, curve_set: TaskBatch, save, metadata_fn, progress):
+        self.name, self.r, self.model, self.curve_set = name, r, model, curve_set
+        self.save, self.metadata_fn, self.progress = save, metadata_fn, progress
+        self.curve: list[list] = []  # [iteration, training seconds, held-out accuracy, mean meta-loss since last]
+        self.losses: list[float] = []
+        self.start = time.perf_counter()
+        self.own = 0.0  # seconds spent in this callback (not training)
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start - self.own
+
+    def __call__(self, iteration: int, params, step, tasks) -> None:
+        # Called before the update of `iteration`: θ is the result of `iteration` updates.
+        if self.r.eval_every and iteration and iteration % self.r.eval_every == 0:
+            self.record(iteration)
+        self.losses.append(float(step.meta_loss))
+
+    def record(self, done: int) -> None:
+        begin = time.perf_counter()
+        seconds = self.seconds()  # training time so far (this evaluation not counted)
+        params = dict(self.model.named_parameters())
+        acc = protocol.adapted_accuracy(self.model, params, self.curve_set, method=self.r.training.method,
+                                        inner_lr=self.r.training.inner_lr, steps=self.r.test_steps,
+                                        method_options=self.r.training.method_options)
+        window = self.losses[-self.r.eval_every:] if self.r.eval_every else self.losses
+        self.curve.append([done, round(seconds, 2), round(float(acc.mean()), 5),
+                           round(sum(window) / len(window), 5) if window else None])
+        if self.progress:
+            print(f"{self.name}: iteration {done}, {seconds:.0f} s, held-out accuracy {100 * float(acc.mean()):.2f}%",
+                  flush=True)
+        if self.save:
+            checkpoints.save_checkpoint(checkpoints.PRETRAINED_DIR / f"{self.name}.pt", self.model,
+                                        metadata=self.metadata_fn(self, None, 0.0))
+        self.own += time.perf_counter() - begin
+
+
+def _train_omniglot(name, r, settings, model, generator, device, progress, save, eval_tasks) -> dict:
+    init_seconds = 0.0
+    if r.init_from is not None:
+        _, init_meta = checkpoints.load_checkpoint(checkpoints.pretrained_path(r.init_from), model)
+        init_seconds = float(init_meta.get("seconds_total", init_meta.get("seconds", 0.0)))
+    curve_set = protocol.held_out_tasks(r.shots, num_tasks=r.curve_tasks or protocol.CURVE_TASKS, ways=r.ways,
+                                        query_shots=r.training.query_shots, seed=protocol.EVAL_SEED + 1,
+                                        device=device)
+
+    def metadata_fn(recorder: _AccuracyCurve, accuracy, eval_seconds: float) -> dict:
+        losses, seconds = recorder.losses, recorder.seconds()
+        window = min(100, len(losses)) or 1
+        return {**_common_metadata(name, r, settings, device, seconds), "init_from": r.init_from or "",
+                "seconds_total": seconds + init_seconds, "eval_seconds": eval_seconds,
+                "iterations_done": len(losses),
+                "final_meta_loss_mean_last_100": sum(losses[-window:]) / window if losses else float("nan"),
+                "meta_loss_every_10": losses[::10], "curve": recorder.curve,
+                "test_accuracy": [] if accuracy is None else [round(float(a), 6) for a in accuracy.cpu()]}
+
+    recorder = _AccuracyCurve(name, r, model, curve_set, save, metadata_fn, progress)
+    recorder.record(0)
+    training = replace(settings, method_options={**settings.method_options, "loss_fn": cross_entropy_per_task})
+    # MAML++'s options change with the iteration: its scheduled meta-step replaces the plain one
+    step_fn = MAMLPlusPlusSchedule(**r.schedule) if r.schedule is not None else None
+    meta_train(model, protocol.omniglot_tasks("train", r.ways, rotations=r.rotations), training,
+               generator=generator, device=device, progress=False, callbacks=[recorder], step_fn=step_fn)
+    recorder.record(settings.iterations)
+    start = time.perf_counter()
+    accuracy = evaluate(name, model, num_tasks=eval_tasks, device=device)
+    metadata = metadata_fn(recorder, accuracy, time.perf_counter() - start)
+    if save:
+        checkpoints.save_checkpoint(checkpoints.PRETRAINED_DIR / f"{name}.pt", model, metadata=metadata)
+        export_curve(name)
+    return metadata
+
+
+def evaluate(name: str, model, *, num_tasks: int = protocol.EVAL_TASKS, device=None) -> torch.Tensor:
+    """Accuracy ``(num_tasks,)`` of Omniglot ``model`` on recipe ``name``'s first ``num_tasks`` test tasks."""
+    r = recipe(name)
+    tasks = protocol.held_out_tasks(r.shots, num_tasks=num_tasks, ways=r.ways, query_shots=r.training.query_shots,
+                                    device=get_device(device))
+    return protocol.adapted_accuracy(model, dict(model.named_parameters()), tasks, method=r.training.method,
+                                     inner_lr=r.training.inner_lr, steps=r.test_steps,
+                                     method_options=r.training.method_options)
+
+
+def export_curve(name: str) -> Path:
+    """Write the accuracy curve stored in shipped checkpoint ``name`` to ``pretrained/NAME.curve.json``.
+
+    (Training saves the checkpoint, curve included, at every evaluation; this writes
+    the small JSON file the chapter reads, also for a run stopped before its end.)
+    """
+    r = recipe(name)
+    _, meta = load(name)
+    path = checkpoints.PRETRAINED_DIR / f"{name}.curve.json"
+    path.write_text(json.dumps(
+        {"recipe": name, "columns": ["iteration", "train_seconds", "held_out_accuracy", "mean_meta_loss"],
+         "curve_tasks": r.curve_tasks or protocol.CURVE_TASKS, "iterations_done": meta.get("iterations_done"),
+         "threads": meta.get("threads"), "device": meta.get("device"), "init_from": meta.get("init_from"),
+         "seconds": meta.get("seconds"), "seconds_total": meta.get("seconds_total"),
+         "curve": [[None if isinstance(v, float) and math.isnan(v) else v for v in row]
+                   for row in meta.get("curve", [])]},
+        indent=1) + "\n")
+    return path
+
+
+def finalize(name: str, device=None, eval_tasks: int = protocol.EVAL_TASKS) -> dict:
+    """Score shipped Omniglot checkpoint ``name`` on its test tasks, store them in it, export its curve.
+
+    For a run stopped at one of its evaluations (its checkpoint holds the curve so far
+    and no test accuracy): the result is what ``regenerate`` with
+    ``iterations=metadata["iterations_done"]`` writes.
+    """
+    model, meta = load(name, device)
+    start = time.perf_counter()
+    accuracy = evaluate(name, model, num_tasks=eval_tasks, device=device)
+    meta.update(eval_seconds=time.perf_counter() - start, test_accuracy=[round(float(a), 6) for a in accuracy.cpu()])
+    checkpoints.save_checkpoint(checkpoints.PRETRAINED_DIR / f"{name}.pt", model, metadata=meta)
+    export_curve(name)
+    return meta

@@ -1,0 +1,118 @@
+"""The book's evaluation protocol (mamlbook.protocol) against independent computations."""
+
+import math
+import statistics
+
+import pytest
+import torch
+
+import mamlbook as mb
+from mamlbook import protocol
+
+
+def test_the_sinusoid_test_tasks_are_fixed_and_are_the_protocols():
+    first, again = protocol.sinusoid_test_tasks(), protocol.sinusoid_test_tasks()
+    assert torch.equal(first.x_support, again.x_support) and torch.equal(
+        first.y_query, again.y_query
+    )
+    assert first.x_support.shape == (600, 5, 1) and first.x_query.shape == (600, 100, 1)
+    # what the chapters built by hand before: a generator of their own, seed 2017
+    by_hand = mb.SinusoidTasks().sample(
+        600, 5, 100, generator=torch.Generator().manual_seed(2017)
+    )
+    assert torch.equal(first.x_support, by_hand.x_support) and torch.equal(
+        first.y_query, by_hand.y_query
+    )
+    other = protocol.sinusoid_test_tasks(seed=1)
+    assert not torch.equal(first.x_support, other.x_support)
+
+
+def test_the_divergence_rule():
+    curve = torch.tensor(
+        [
+            [1.0, 0.5, 0.2],  # adapts
+            [1.0, 9.9, 0.1],  # grows 9.9-fold: kept
+            [
+                1.0,
+                10.5,
+                0.1,
+            ],  # grows beyond tenfold, then recovers: flagged (a threshold)
+            [1.0, float("nan"), 1.0],  # NaN at some step
+            [2.0, 3.0, float("inf")],  # inf at the end
+        ]
+    )
+    assert protocol.diverged(curve).tolist() == [False, False, True, True, True]
+    assert protocol.diverged(curve, factor=11.0).tolist() == [
+        False,
+        False,
+        False,
+        True,
+        True,
+    ]
+    assert protocol.diverged(curve).dtype == torch.bool
+
+
+def test_summarize_matches_an_independent_computation():
+    generator = torch.Generator().manual_seed(0)
+    curve = torch.rand(50, 4, generator=generator, dtype=torch.float64) + 0.1
+    curve[3, 2] = 100.0  # diverged at step 2: left out of every column
+    curve[7, 3] = float("nan")
+    summary = protocol.summarize(curve, steps=(0, 1, 3))
+    kept = [t for t in range(50) if t not in (3, 7)]
+    for k in (0, 1, 3):
+        values = [float(curve[t, k]) for t in kept]
+        s = summary[k]
+        assert s.diverged == 2 and s.num_tasks == 50
+        assert s.mean == pytest.approx(statistics.fmean(values), rel=1e-12)
+        assert s.ci95 == pytest.approx(
+            1.96 * statistics.stdev(values) / math.sqrt(48), rel=1e-12
+        )
+        assert s.median == pytest.approx(
+            sorted(values)[23], rel=1e-12
+        )  # torch: the lower median
+    assert (
+        protocol.format_cell(summary[1])
+        == f"{summary[1].mean:.3f} ± {summary[1].ci95:.3f} [2 div.]"
+    )
+
+
+def test_summarize_with_fewer_than_two_tasks_kept():
+    curve = torch.tensor([[1.0, 50.0], [1.0, 0.5]])
+    s = protocol.summarize(curve, steps=(1,))[1]
+    assert s.mean is None and s.ci95 is None and s.diverged == 1
+    assert protocol.format_cell(s) == "[1 div.]"
+
+
+@pytest.mark.parametrize(
+    "steps, error",
+    [((), ValueError), ((0, 5), ValueError), (2, TypeError), ((True,), TypeError)],
+)
+def test_summarize_refuses_steps_outside_the_curve(steps, error):
+    with pytest.raises(error, match="steps"):
+        protocol.summarize(torch.ones(3, 3), steps=steps)
+
+
+def test_mean_and_ci95_closed_form():
+    values = torch.tensor([1.0, 2.0, 4.0, 8.0], dtype=torch.float64)
+    mean, half = protocol.mean_and_ci95(values)
+    assert mean == 3.75 and half == pytest.approx(
+        1.96 * statistics.stdev([1, 2, 4, 8]) / 2, rel=1e-14
+    )
+    assert mb.mean_and_ci95 is protocol.mean_and_ci95  # one home
+
+
+def test_omniglot_accuracy_without_steps_is_the_networks_own():
+    """With 0 test steps, adapted_accuracy is the accuracy of the network's own predictions."""
+    tasks = protocol.held_out_tasks(1, num_tasks=6)
+    torch.manual_seed(0)
+    net = mb.ConvNet(ways=5, filters=4)
+    params = mb.parameters_of(net)
+    got = protocol.adapted_accuracy(
+        net, params, tasks, method="maml", inner_lr=0.4, steps=0
+    )
+    with torch.no_grad():
+        logits = mb.task_forward(
+            net, mb.batch_parameters(mb.detached(params), 6), tasks.x_query
+        )
+    expected = (logits.argmax(-1) == tasks.y_query).double().mean(1)
+    assert torch.allclose(got.double(), expected)

@@ -1,0 +1,131 @@
+"""One registry of recipes (mamlbook.recipes): every shipped checkpoint records its recipe,
+retraining is deterministic, `verify` tells a shipped file from a different one."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+import mamlbook as mb
+from mamlbook import recipes
+from mamlbook.recipes.registry import RECIPES, regeneration_order
+
+SHIPPED = [
+    n for n in sorted(RECIPES) if (mb.checkpoints.PRETRAINED_DIR / f"{n}.pt").is_file()
+]
+
+
+def test_every_shipped_checkpoint_has_a_recipe_and_every_recipe_a_checkpoint():
+    files = {p.stem for p in mb.checkpoints.PRETRAINED_DIR.glob("*.pt")}
+    assert files == set(RECIPES)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_shipped_checkpoint_was_trained_with_its_recipe(name):
+    """The settings stored in the file (written when it was trained) are the recipe's now:
+    a recipe edited after its checkpoint was shipped fails here."""
+    _, metadata = recipes.load(name, device="cpu")
+    stored = _in_todays_fields(json.loads(metadata["settings"]), metadata)
+    current = json.loads(json.dumps(RECIPES[name].as_dict()))  # tuples as lists
+    differing = {
+        k: (stored[k], current.get(k, "<missing>"))
+        for k in stored
+        if current.get(k, "<missing>") != stored[k]
+    }
+    # fields added to the registry after a file was written must hold their defaults
+    added = {k: current[k] for k in set(current) - set(stored)}
+    assert not differing, differing
+    assert added.get("lr_schedule", []) == [] and added.get("curve_tasks") is None
+    assert set(added) <= {"family", "lr_schedule", "curve_tasks"}
+
+
+def _in_todays_fields(stored: dict, metadata: dict) -> dict:
+    """Settings written by the Omniglot runs before the registries were merged, renamed:
+    ``shots`` is support and query shots; MAML++'s ``schedule`` sat in method_options; a
+    run stopped early planned more ``iterations`` than it did (a run stopped at N is the
+    recipe with ``iterations=N``: its learning-rate schedule depends on the iteration only)."""
+    stored = dict(stored)
+    if "shots" in stored:
+        stored["support_shots"] = stored["query_shots"] = stored.pop("shots")
+    options = dict(stored.get("method_options", {}))
+    if "schedule" in options:
+        stored["schedule"] = options.pop("schedule")
+        stored["method_options"] = options
+    if "iterations_done" in metadata:
+        stored["iterations"] = metadata["iterations_done"]
+        # a learning-rate change planned after the stop never happened
+        stored["lr_schedule"] = [
+            p for p in stored.get("lr_schedule", []) if p[0] < stored["iterations"]
+        ]
+    # the procedural-glyph option, removed with the glyphs (the data was real Omniglot)
+    assert stored.pop("data", "omniglot") == "omniglot"
+    stored.pop("glyph_seed", None)
+    return stored
+
+
+def test_regeneration_order_puts_each_recipe_after_the_one_it_starts_from(monkeypatch):
+    order = regeneration_order()
+    assert sorted(order) == sorted(RECIPES)
+    for name in order:
+        parent = RECIPES[name].init_from
+        assert parent is None or order.index(parent) < order.index(name)
+    a = dataclasses.replace(
+        RECIPES["omniglot_maml_5shot"], init_from="omniglot_maml_5shot"
+    )
+    monkeypatch.setitem(RECIPES, "omniglot_maml_5shot", a)
+    with pytest.raises(ValueError, match="cycle"):
+        regeneration_order()
+
+
+@pytest.mark.parametrize(
+    "name", ["sinusoid_maml", "sinusoid_imaml", "sinusoid_ablation_g2"]
+)
+def test_regenerating_is_deterministic_and_is_meta_train_with_the_recipe(name):
+    """Twice the same parameters; and the same as a plain meta_train call from the seed
+    with the recipe's settings (the registry adds nothing hidden)."""
+    first = recipes.regenerate(
+        name, device="cpu", progress=False, iterations=3, save=False
+    )["state"]
+    second = recipes.regenerate(
+        name, device="cpu", progress=False, iterations=3, save=False
+    )["state"]
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    r = RECIPES[name]
+    generator = mb.seed_everything(r.seed)
+    model = mb.SinusoidMLP()
+    settings = dataclasses.replace(r.training, iterations=3)
+    mb.meta_train(
+        model, mb.SinusoidTasks(), settings, generator=generator, progress=False
+    )
+    assert all(torch.equal(first[k], v) for k, v in model.state_dict().items())
+
+
+def test_verify_tells_the_recipes_file_from_another(monkeypatch, tmp_path):
+    monkeypatch.setattr(mb.checkpoints, "PRETRAINED_DIR", tmp_path)
+    tiny = dataclasses.replace(
+        RECIPES["sinusoid_fomaml"],
+        training=dataclasses.replace(RECIPES["sinusoid_fomaml"].training, iterations=4),
+    )
+    monkeypatch.setitem(RECIPES, "sinusoid_fomaml", tiny)
+    recipes.regenerate("sinusoid_fomaml", device="cpu", progress=False)
+    assert recipes.verify("sinusoid_fomaml", progress=False) == (True, 0.0)
+    model, metadata = recipes.load("sinusoid_fomaml", device="cpu")
+    with torch.no_grad():
+        next(model.parameters())[0, 0] += 1e-3
+    mb.save_checkpoint(tmp_path / "sinusoid_fomaml.pt", model, metadata=metadata)
+    same, diff = recipes.verify("sinusoid_fomaml", progress=False)
+    assert not same and diff == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_the_training_settings_are_checked_once_where_they_are_declared():
+    with pytest.raises(ValueError, match="inner_steps"):
+        mb.TrainingSettings(iterations=1, method="pretrain", inner_steps=2)
+    assert mb.TrainingSettings(iterations=1, method="protonet").inner_steps == 0
+    assert mb.TrainingSettings(iterations=1).inner_steps == 1
+    s = mb.TrainingSettings(
+        iterations=10, outer_lr=1e-3, lr_schedule=((5, 0.5), (8, 0.1))
+    )
+    assert [s.outer_lr_at(i) for i in (0, 5, 8)] == [1e-3, 5e-4, pytest.approx(1e-4)]
+    with pytest.raises(ValueError, match="method_options has 'lam'"):
+        mb.TrainingSettings(iterations=1, method="maml", method_options={"lam": 1.0})
