@@ -1,6 +1,6 @@
 """The conv meta-step: second-order MAML on the paper's 64-filter ConvNet, three ways, one run.
 
-The step: `mamlbook.convnet.ConvNet` (4 blocks of 64 filters, batch norm, max-pool),
+The step: `mamlbook.models.ConvNet` (4 blocks of 64 filters, batch norm, max-pool),
 N-way 1-shot tasks with 15 query images per class (28×28), ``k`` inner SGD steps
 (α = 0.4), the exact meta-gradient. Implementations, timed side by side:
 
@@ -38,7 +38,7 @@ import torch
 from torch.func import functional_call
 
 import mamlbook as mb
-from mamlbook.convnet import ConvNet
+from mamlbook.models import ConvNet
 from mamlbook.tasks.classification import ClassificationTasks
 
 from _results import RESULTS

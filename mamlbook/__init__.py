@@ -21,8 +21,7 @@ _EXPORTS = {
                    "mse_per_task", "parameters_of", "task_forward", "task_losses", "flatten_params",
                    "unflatten_params"],
     # models and tasks
-    "models": ["SinusoidMLP", "TaskLinear"],
-    "convnet": ["ConvNet", "accuracy_per_task"],
+    "models": ["SinusoidMLP", "TaskLinear", "ConvNet", "accuracy_per_task"],
     "tasks": ["SinusoidTasks", "TaskBatch", "ClassificationTasks", "load_omniglot", "minimal_split", "load_runs"],
     # meta-training and its settings
     "train": ["History", "TrainingSettings", "meta_train"],
@@ -40,7 +39,7 @@ _EXPORTS = {
 }
 _ORIGIN = {name: module for module, names in _EXPORTS.items() for name in names}
 # submodules reached as attributes (``mb.recipes.load``, ``mb.protocol.diverged``)
-_SUBMODULES = ["algorithms", "checkpoints", "checks", "cli", "convnet", "demos", "device", "evaluate", "exercises",
+_SUBMODULES = ["algorithms", "checkpoints", "checks", "cli", "demos", "device", "evaluate", "exercises",
                "functional", "hessian", "measure", "models", "notebook", "omniglot_results", "performance", "plotting",
                "protocol", "recipes", "reproduce", "results", "solvers", "tasks", "taylor", "train",
                "wider_map_results"]

@@ -107,14 +107,6 @@ def same_device_dtype(
             )
 
 
-def finite_loss(name: str, value: torch.Tensor, advice: str) -> None:
-    """Raise `DivergenceError` if a loss is NaN or inf."""
-    if not bool(torch.isfinite(value).all()):
-        raise DivergenceError(
-            f"{name} is {value.detach().cpu().tolist()} (not finite). {advice}"
-        )
-
-
 class DivergenceError(RuntimeError):
     """A meta-step, adaptation or training produced NaN/inf; the message says what to change.
 

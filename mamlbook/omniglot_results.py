@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from . import checkpoints, protocol, recipes
-from .convnet import ConvNet
+from .models import ConvNet
 from .protocol import mean_and_ci95
 from .tasks import TaskBatch
 from .tasks.omniglot_shipped import load_runs, runs_as_tasks

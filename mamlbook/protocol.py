@@ -42,7 +42,7 @@ from .algorithms.anil import adapt_head
 from .algorithms.maml_plus_plus import LSLRNet
 from .algorithms.meta_sgd import scaled_sgd_steps
 from .algorithms.protonet import prototype_logits, prototypes
-from .convnet import accuracy_per_task
+from .models import accuracy_per_task
 from .functional import (
     adapt,
     batch_parameters,
@@ -284,15 +284,8 @@ def adapted_accuracy(
                 loss_fn=cross_entropy_per_task,
                 create_graph=False,
             )
-            with torch.no_grad():
-                out.append(
-                    accuracy_per_task(
-                        task_forward(model, {**anchor, **head}, part.x_query),
-                        part.y_query,
-                    )
-                )
-            continue
-        if method == "imaml":
+            phi = {**anchor, **head}  # the body stays at θ
+        elif method == "imaml":
             phi, _, _ = proximal_adapt(
                 model,
                 anchor,

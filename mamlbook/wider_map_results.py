@@ -36,7 +36,7 @@ from torch import Tensor
 
 from . import checkpoints, protocol, recipes
 from .algorithms import LSLRNet, MetaSGDNet, get_method
-from .convnet import ConvNet
+from .models import ConvNet
 from .measure import saved_tensor_memory, time_per_call
 from .functional import (
     adapt,

@@ -7,7 +7,7 @@ import torch
 from torch.func import functional_call
 
 import mamlbook as mb
-from mamlbook.convnet import ConvNet, accuracy_per_task
+from mamlbook.models import ConvNet, accuracy_per_task
 from mamlbook.tasks.classification import ClassificationTasks
 from helpers import central_difference, flat
 

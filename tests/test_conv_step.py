@@ -9,7 +9,7 @@ import torch
 from torch.func import functional_call
 
 import mamlbook as mb
-from mamlbook.convnet import ConvNet
+from mamlbook.models import ConvNet
 from mamlbook.tasks.classification import ClassificationTasks
 from helpers import cuda, flat
 

@@ -12,7 +12,7 @@ a name: `get_method("maml")`, `get_method("reptile")`, ...
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -41,11 +41,6 @@ class MetaStep:
     support_loss: Tensor
     query_loss: Tensor
     diagnostics: dict = field(default_factory=dict)
-
-
-class Method(Protocol):
-    def __call__(self, model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float,
-                 inner_steps: int, **options) -> MetaStep: ...
 
 
 def leaf_parameters(params: Params) -> Params:

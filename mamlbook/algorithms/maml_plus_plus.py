@@ -22,7 +22,7 @@ Three of the paper's changes to MAML are here:
 
 Left out. *Per-step batch-norm statistics*: the book's `ConvNet` keeps no running
 statistics at all (it normalises every support or query set with its own statistics,
-see `mamlbook.convnet`), so there is nothing to keep per step. *Per-step batch-norm
+see `mamlbook.models.convnet`), so there is nothing to keep per step. *Per-step batch-norm
 weights and biases*: they would need a network whose parameters have a step index,
 a second layout of `ConvNet`; not done. *Cosine annealing of the outer learning rate*:
 an optimiser schedule, not a change to the meta-gradient (`meta_train` takes none).

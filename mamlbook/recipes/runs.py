@@ -20,7 +20,7 @@ from torch import nn
 
 from .. import checkpoints, checks, protocol
 from ..algorithms import LSLRNet, MAMLPlusPlusSchedule, MetaSGDNet
-from ..convnet import ConvNet
+from ..models import ConvNet
 from ..device import get_device, seed_everything
 from ..functional import cross_entropy_per_task
 from ..models import SinusoidMLP

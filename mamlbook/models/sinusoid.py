@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from . import checks
+from .. import checks
 
 
 def task_linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
@@ -81,16 +81,13 @@ class SinusoidMLP(nn.Sequential):
         operations, without swapping ``params`` into the module. Names missing from
         ``params`` fall back to the module's own tensors, as in ``functional_call``.
         """
-        for name, layer in self.named_children():
-            if isinstance(layer, TaskLinear):
-                x = task_linear(
-                    x,
-                    params.get(f"{name}.weight", layer.weight),
-                    params.get(f"{name}.bias", layer.bias),
-                )
-            else:
-                x = layer(x)
-        return x
+        weight, bias = self.head_names
+        head = self[-1]
+        return task_linear(
+            self.features_with(params, x),
+            params.get(weight, head.weight),
+            params.get(bias, head.bias),
+        )
 
     @property
     def head_names(self) -> tuple[str, str]:

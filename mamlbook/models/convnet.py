@@ -51,7 +51,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
-from . import checks
+from .. import checks
 
 META_BATCH_MODES = ("auto", "loop", "vmap")
 
