@@ -4,7 +4,7 @@ output Jacobian, and the inner loop's Jacobian as a matrix.
 * products with the Hessian of a task's loss: `hessian_vector_product` (one task, a
   loss function ``f``), `hessian_vector_products` (every task of a meta-batch at once,
   with each task's gradient in `gradient_and_hvps`), and `top_eigenvalues` (each
-  task's largest |eigenvalue| by power iteration on those products);
+  task's largest absolute eigenvalue by power iteration on those products);
 * explicit ``P × P`` matrices, for small networks and for the chapters that check
   their derivations against them: `full_hessian` (the one explicit Hessian),
   `gauss_newton_split` (its Gauss-Newton and residual terms, eq. 3.5) from
@@ -182,7 +182,7 @@ def top_eigenvalues(
     generator: torch.Generator | None = None,
     loss_fn: LossFn = mse_per_task,
 ) -> Tensor:
-    """Each task's largest |eigenvalue| of ``∇²L_t(θ)``: ``x (T, N, ...)`` -> ``(T,)``.
+    """Each task's largest absolute eigenvalue of ``∇²L_t(θ)``: ``x (T, N, ...)`` -> ``(T,)``.
 
     `mamlbook.solvers.power_iteration` on all ``T`` Hessians at once, each product one
     batched `hessian_vector_products`; the start is ``torch.randn((T, P),

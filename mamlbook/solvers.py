@@ -73,7 +73,7 @@ class PowerIteration(NamedTuple):
     """What `power_iteration` found (``()`` for one matrix, ``(T,)`` for ``T``)."""
 
     eigenvalue: Tensor  # vᵀ A v, v the last iterate: the signed estimate
-    magnitude: Tensor  # ‖A v‖: the estimate of the largest |eigenvalue|
+    magnitude: Tensor  # ‖A v‖: the estimate of the largest absolute eigenvalue
     vector: Tensor  # the next iterate A v / ‖A v‖, (P,) or (T, P)
 
 
