@@ -218,7 +218,8 @@ class MAMLPlusPlusSchedule:
     ``anneal_iterations`` is None) and ``first_order = n < first_order_iterations``
     (derivative-order annealing). It keeps its call count: use one schedule per run.
 
-    >>> schedule = MAMLPlusPlusSchedule(anneal_iterations=500, first_order_iterations=200)
+    >>> schedule = MAMLPlusPlusSchedule(
+    ...     anneal_iterations=500, first_order_iterations=200)
     >>> meta_train(LSLRNet(net, steps=5), family, method="mamlpp", inner_steps=5,
     ...            step_fn=schedule, ...)
     """

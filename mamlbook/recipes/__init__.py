@@ -2,7 +2,8 @@
 
 ::
 
-    python -m mamlbook regenerate NAME          # or: all; --check compares with the shipped file
+    python -m mamlbook regenerate NAME      # or: all
+    python -m mamlbook regenerate NAME --check  # equal to the shipped file?
     model, metadata = mb.recipes.load("sinusoid_maml")
 
 `RECIPES` (`mamlbook.recipes.registry`) says how each checkpoint was trained: a
