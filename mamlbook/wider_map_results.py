@@ -10,8 +10,8 @@
 * **Cost per meta-step** of every registered method, on the same meta-batch: the
   chapter-08 training tasks (5-way 1-shot, one query drawing per class, 4 tasks, the
   32-filter `ConvNet`) and sinusoids (25 tasks, 10 + 10 points, the 1-40-40-1 network):
-  the fastest of ``repeats`` timed calls (`mamlbook.diagnostics.time_per_call`) and the
-  peak bytes autograd kept for the backward (`mamlbook.diagnostics.saved_tensor_memory`).
+  the fastest of ``repeats`` timed calls (`mamlbook.measure.time_per_call`) and the
+  peak bytes autograd kept for the backward (`mamlbook.measure.saved_tensor_memory`).
   Every adaptive method takes the same number of inner steps.
 * **Accuracy** of the shipped 1-shot checkpoints: their stored scores on the 600 test
   tasks, and their accuracy curves (500 fixed held-out tasks, the same for every
