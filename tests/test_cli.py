@@ -300,3 +300,28 @@ def test_train_the_wider_map_methods(tmp_path, method, extra):
     params, _ = mb.load_checkpoint(ckpt, wrapper)
     assert any(k.startswith("step_size.") for k in params) == (method != "anil")
     assert main(["train", "--method", "protonet", "--iterations", "1"]) == 2  # sinusoids have no classes
+
+
+def test_regenerate_check_says_whether_the_shipped_file_is_the_recipes(monkeypatch, tmp_path, capsys):
+    """`regenerate NAME --check` retrains without writing: exit 0 when the file is the
+    recipe's run bit for bit, 1 (naming the largest difference) when it is not."""
+    import dataclasses
+
+    from mamlbook import checkpoints, recipes
+
+    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path)
+    shipped = recipes.RECIPES["sinusoid_fomaml"]
+    tiny = dataclasses.replace(shipped, training=dataclasses.replace(shipped.training, iterations=3))
+    monkeypatch.setitem(recipes.RECIPES, "sinusoid_fomaml", tiny)
+    assert main(["regenerate", "sinusoid_fomaml", "--device", "cpu"]) == 0
+    written = (tmp_path / "sinusoid_fomaml.pt").read_bytes()
+    assert main(["regenerate", "sinusoid_fomaml", "--check", "--device", "cpu"]) == 0
+    assert "bit for bit equal" in capsys.readouterr().out
+    assert (tmp_path / "sinusoid_fomaml.pt").read_bytes() == written  # --check never writes
+    model, metadata = recipes.load("sinusoid_fomaml", device="cpu")
+    with torch.no_grad():
+        next(model.parameters()).add_(1e-4)
+    checkpoints.save_checkpoint(tmp_path / "sinusoid_fomaml.pt", model, metadata=metadata)
+    assert main(["regenerate", "sinusoid_fomaml", "--check", "--device", "cpu"]) == 1
+    assert "DIFFERS" in capsys.readouterr().out
+    assert main(["regenerate", "sinusoid_fomaml", "--check", "--iterations", "2"]) == 2  # a usage error
