@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from . import checkpoints, protocol, recipes
-from .models import ConvNet
+from .models import ConvNet, accuracy_per_task
 from .protocol import mean_and_ci95
 from .tasks import TaskBatch
 from .tasks.omniglot_shipped import load_runs, runs_as_tasks
@@ -72,8 +72,9 @@ def widen_head(model: ConvNet, params: dict, ways: int) -> tuple[ConvNet, dict]:
     return wide, out
 
 
-def checkpoint_accuracy(name: str, tasks: TaskBatch) -> Tensor:
-    """Per-task accuracy of shipped recipe ``name`` on ``tasks`` (head widened to the tasks' ways)."""
+def checkpoint_logits(name: str, tasks: TaskBatch) -> Tensor:
+    """Query logits ``(T, Q, ways)`` of shipped recipe ``name`` on ``tasks`` after adapting
+    on each support set (head widened to the tasks' ways, `WIDE_TEST_STEPS` steps then)."""
     recipe = recipes.recipe(name)
     model, _ = recipes.load(name, device="cpu")
     params = {k: v.detach() for k, v in model.named_parameters()}
@@ -81,8 +82,13 @@ def checkpoint_accuracy(name: str, tasks: TaskBatch) -> Tensor:
     steps = recipe.test_steps if ways == model.ways else max(recipe.test_steps, WIDE_TEST_STEPS)
     model, params = widen_head(model, params, ways)
     training = recipe.training
-    return protocol.adapted_accuracy(model, params, tasks, method=training.method, inner_lr=training.inner_lr,
-                                     steps=steps, method_options=training.method_options, chunk=50).double()
+    return protocol.adapted_logits(model, params, tasks, method=training.method, inner_lr=training.inner_lr,
+                                   steps=steps, method_options=training.method_options, chunk=50)
+
+
+def checkpoint_accuracy(name: str, tasks: TaskBatch) -> Tensor:
+    """Per-task accuracy ``(T,)`` of shipped recipe ``name`` on ``tasks`` (`checkpoint_logits`)."""
+    return accuracy_per_task(checkpoint_logits(name, tasks), tasks.y_query).double()
 
 
 def summary(values: Tensor) -> dict:

@@ -238,7 +238,26 @@ def adapted_accuracy(
     method_options: dict | None = None,
     chunk: int = 100,
 ) -> Tensor:
-    """Query accuracy ``(T,)`` of every task after adapting ``params`` on its support set.
+    """Query accuracy ``(T,)`` of every task after adapting ``params`` on its support
+    set: the fraction of each task's query images whose largest `adapted_logits` entry
+    is their label (same arguments)."""
+    logits = adapted_logits(model, params, tasks, method=method, inner_lr=inner_lr, steps=steps,
+                            method_options=method_options, chunk=chunk)
+    return accuracy_per_task(logits, tasks.y_query)
+
+
+def adapted_logits(
+    model,
+    params,
+    tasks: TaskBatch,
+    *,
+    method: str,
+    inner_lr: float,
+    steps: int,
+    method_options: dict | None = None,
+    chunk: int = 100,
+) -> Tensor:
+    """Query logits ``(T, Q, ways)`` of every task after adapting ``params`` on its support set.
 
     The test-time learner is ``steps`` SGD steps (book eq. 2.2) for MAML, first-order
     MAML and Reptile, and the proximal solver of iMAML (with its ``lam``) for iMAML.
@@ -259,7 +278,7 @@ def adapted_accuracy(
         )
         if method in STEP_SIZE_METHODS:
             out.append(
-                _step_size_accuracy(model, anchor, part, inner_lr=inner_lr, steps=steps)
+                _step_size_logits(model, anchor, part, inner_lr=inner_lr, steps=steps)
             )
             continue
         if method == "protonet":
@@ -271,7 +290,7 @@ def adapted_accuracy(
                 logits = prototype_logits(
                     model.features_with(anchor, part.x_query), centres
                 )
-            out.append(accuracy_per_task(logits, part.y_query))
+            out.append(logits)
             continue
         if method == "anil":
             head, _, _ = adapt_head(
@@ -308,14 +327,12 @@ def adapted_accuracy(
                 create_graph=False,
             )
         with torch.no_grad():
-            out.append(
-                accuracy_per_task(task_forward(model, phi, part.x_query), part.y_query)
-            )
+            out.append(task_forward(model, phi, part.x_query))
     return torch.cat(out)
 
 
-def _step_size_accuracy(model, anchor, tasks: TaskBatch, *, inner_lr: float, steps: int) -> Tensor:
-    """Query accuracy after ``steps`` steps with the wrapper's learned step sizes (Meta-SGD, MAML++)."""
+def _step_size_logits(model, anchor, tasks: TaskBatch, *, inner_lr: float, steps: int) -> Tensor:
+    """Query logits after ``steps`` steps with the wrapper's learned step sizes (Meta-SGD, MAML++)."""
     theta, sizes = model.split(anchor)
     t = tasks.num_tasks
     if isinstance(model, LSLRNet):
@@ -344,4 +361,4 @@ def _step_size_accuracy(model, anchor, tasks: TaskBatch, *, inner_lr: float, ste
         )
         phi = trajectory[-1]
     with torch.no_grad():
-        return accuracy_per_task(task_forward(model.net, phi, tasks.x_query), tasks.y_query)
+        return task_forward(model.net, phi, tasks.x_query)

@@ -1,4 +1,5 @@
 """The demos: figure data against independent computations, bad inputs, widgets, static HTML."""
+import json
 import re
 
 import pytest
@@ -262,3 +263,96 @@ def test_unknown_controls_are_refused(demo):
         demo.static(nope=1)
     with pytest.raises(TypeError, match="nope"):
         demo.live(nope=1)
+
+
+# ------------------------------------------------------------------ the Omniglot game
+
+from mamlbook import omniglot_results  # noqa: E402
+from mamlbook.demos import omniglot_game  # noqa: E402
+
+
+def test_game_rounds_are_held_out_tasks_of_the_chapter_protocol():
+    tasks, question = omniglot_game.game_tasks(5, 3)
+    same = mb.protocol.held_out_tasks(1, num_tasks=3, ways=5, seed=omniglot_game.SEED)
+    assert torch.equal(tasks.x_support, same.x_support) and torch.equal(tasks.x_query, same.x_query)
+    assert question.shape == (3,) and int(question.min()) >= 0 and int(question.max()) < 5
+    wide, _ = omniglot_game.game_tasks(20, 2)
+    assert wide.x_support.shape == (2, 20, 1, 28, 28) and wide.x_query.shape == (2, 20, 1, 28, 28)
+
+
+@pytest.mark.parametrize("ways", [5, 20])
+def test_game_answers_are_the_shipped_maml_adapted_as_in_the_table(ways):
+    d = omniglot_game.figure_data(ways, rounds=3)
+    tasks, question = omniglot_game.game_tasks(ways, 3)
+    probs = omniglot_game.maml_probabilities(tasks)                       # (3, ways, ways)
+    assert torch.allclose(probs.sum(-1), torch.ones(3, ways), atol=1e-5)
+    # the per-task accuracy of the table's protocol is the share of argmax hits among these probabilities
+    table = omniglot_results.checkpoint_accuracy(omniglot_game.RECIPE, tasks)
+    assert torch.allclose((probs.argmax(-1) == tasks.y_query).double().mean(1), table)
+    r = torch.arange(3)
+    assert torch.equal(d["maml_probs"], probs[r, question]) and torch.equal(d["answer"], tasks.y_query[r, question])
+    assert torch.equal(d["maml_choice"], probs[r, question].argmax(-1))
+    assert torch.equal(d["maml_correct"], d["maml_choice"] == d["answer"])
+    assert torch.equal(d["question_image"], tasks.x_query[r, question, 0])
+
+
+def test_game_images_survive_the_4_bit_encoding():
+    images = torch.rand(3, 7, 28, 28)
+    back = omniglot_game.dequantise(omniglot_game.quantise(images), images.numel()).view_as(images)
+    assert float((back - images).abs().max()) <= 0.5 / 15 + 1e-6
+    odd = torch.rand(5)  # an odd number of pixels: the last byte is half used
+    assert torch.allclose(omniglot_game.dequantise(omniglot_game.quantise(odd), 5), (odd * 15).round() / 15)
+
+
+def test_game_score_and_bad_input():
+    assert omniglot_game.score([1, 2, 0], [1, 0, 0], [1, 2, 2]) == {"played": 3, "you": 2, "maml": 1}
+    with pytest.raises(ValueError, match="one entry per round"):
+        omniglot_game.score([1, 2], [1, 0, 0], [1, 2, 2])
+    with pytest.raises(ValueError, match=r"ways must be one of \[5, 20\], got 7"):
+        omniglot_game.game_tasks(7, 3)
+    with pytest.raises(ValueError, match=r"rounds must be in \[1, 1000\], got 0"):
+        omniglot_game.game_tasks(5, 0)
+    with pytest.raises(ValueError, match="ways must be one of"):
+        omniglot_game.static(ways=10)
+    with pytest.raises(TypeError, match="nope"):
+        omniglot_game.static(nope=1)
+    with pytest.raises(TypeError, match="nope"):
+        omniglot_game.live(nope=1)
+
+
+def test_game_live_keeps_score_and_draws_new_tasks():
+    import ipywidgets
+    box = omniglot_game.live()
+    assert isinstance(box, ipywidgets.VBox) and box.image.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "you 0/0, MAML 0/0" in box.readout.value
+    state = box.state
+    answer, maml = state["answer"], int(state["probs"].argmax())
+    before = box.image.value
+    box.choose(answer)
+    assert f"you 1/1, MAML {int(maml == answer)}/1" in box.readout.value and box.image.value != before
+    box.choose((answer + 1) % 5)                      # a second pick in the same round does not count
+    assert "you 1/1" in box.readout.value
+    support = state["support"].clone()
+    box.next_task()
+    assert not torch.equal(state["support"], support) and "pick the character" in box.readout.value
+    box.ways.value = 20                                # the toggle draws a 20-way task, with its own score
+    assert state["support"].shape == (20, 28, 28) and "20-way score: you 0/0" in box.readout.value
+    assert len(box.children[2].children) == 20        # one button per character
+    with pytest.raises(ValueError, match=r"choice must be in \[0, 19\], got 20"):
+        box.choose(20)
+
+
+def test_game_static_is_self_contained_and_carries_the_rounds():
+    demo = omniglot_game.static()
+    html = demo._repr_html_()
+    assert demo.nbytes < omniglot_game.MAX_BYTES
+    assert "http" not in html.lower() and "://" not in html
+    assert re.findall(r'\bid="([^"]+)"', html) == [demo.root_id]
+    data = json.loads(re.search(r"const DATA = (\{.*?\});\n", html).group(1))
+    for mode in data["modes"]:
+        d = omniglot_game.figure_data(mode["ways"])
+        images = torch.cat([d["support"], d["question_image"][:, None]], 1)
+        back = omniglot_game.dequantise(mode["images"], images.numel()).view_as(images)
+        assert float((back - images).abs().max()) <= 0.5 / 15 + 1e-6
+        assert mode["answer"] == d["answer"].tolist() and mode["maml_choice"] == d["maml_choice"].tolist()
+        assert torch.allclose(torch.tensor(mode["probs"]), d["maml_probs"].flatten(), atol=1e-4)

@@ -16,13 +16,15 @@ module                     figure
 `reptile_interpolation`    one Reptile update: inner paths and the ε-interpolation
 `imaml_lambda`             iMAML's proximal inner problem as λ varies
 `directions`               MAML / FOMAML / Reptile / iMAML update fields side by side
+`omniglot_game`            the reader against MAML on one-shot tasks of unseen alphabets
 =========================  ===========================================================
 
 See ``mamlbook/demos/README.md`` for the calls a chapter makes.
 """
-from . import curvature, directions, imaml_lambda, landscape, reptile_interpolation, sinusoid_playground
+from . import curvature, directions, imaml_lambda, landscape, omniglot_game, reptile_interpolation, sinusoid_playground
 from ._html import StaticDemo
 
-DEMOS = ("curvature", "sinusoid_playground", "landscape", "reptile_interpolation", "imaml_lambda", "directions")
+DEMOS = ("curvature", "sinusoid_playground", "landscape", "reptile_interpolation", "imaml_lambda", "directions",
+         "omniglot_game")
 
 __all__ = ["StaticDemo", "DEMOS", *DEMOS]

@@ -1,4 +1,4 @@
-"""The six static demos in headless Chromium, offline, without a kernel or a book build.
+"""The seven static demos in headless Chromium, offline, without a kernel or a book build.
 
 A throwaway page holds every demo's ``static()`` HTML (and a second curvature demo, so
 two instances of one demo share the page), served on 127.0.0.1. In Chromium (Playwright,
@@ -9,7 +9,8 @@ the system browser; helpers in ``browsing.py``) the test checks, per demo, that
   exception thrown);
 * the numbers the page computed (``root.mbLast``) equal the Python functions' at the
   default controls, and again after a control was moved (for the analytic demos, the
-  landscape and the playground, whose networks are fine-tuned in the page);
+  landscape and the playground, whose networks are fine-tuned in the page); the Omniglot
+  game is played with real mouse clicks on its canvas and its buttons;
 * moving a control (setting an ``<input type=range>`` and dispatching ``input``)
   changes the canvas pixels, and leaves the other demos' canvases alone.
 
@@ -25,12 +26,13 @@ import torch
 from browsing import REPO, new_page, serve
 
 from mamlbook import checkpoints
-from mamlbook.demos import (curvature, directions, imaml_lambda, landscape, reptile_interpolation,
+from mamlbook.demos import (curvature, directions, imaml_lambda, landscape, omniglot_game, reptile_interpolation,
                             sinusoid_playground)
 
 SHOT = REPO / "_build" / "screenshots" / "static_demos.png"
 MODULES = {"curvature": curvature, "sinusoid_playground": sinusoid_playground, "landscape": landscape,
-           "reptile_interpolation": reptile_interpolation, "imaml_lambda": imaml_lambda, "directions": directions}
+           "reptile_interpolation": reptile_interpolation, "imaml_lambda": imaml_lambda, "directions": directions,
+           "omniglot_game": omniglot_game}
 
 
 def have_checkpoints() -> bool:
@@ -59,7 +61,7 @@ def page(browser, tmp_path_factory):
             tab.goto(url)
             SHOT.parent.mkdir(parents=True, exist_ok=True)
             tab.screenshot(path=SHOT, full_page=True)
-            yield {"demos": demos, "failed": failed, "evaluate": tab.evaluate, "guard": guard, "url": url}
+            yield {"demos": demos, "failed": failed, "evaluate": tab.evaluate, "guard": guard, "url": url, "tab": tab}
         finally:
             context.close()
 
@@ -181,3 +183,44 @@ def test_sinusoid_playground(page):
     page["evaluate"](f"document.getElementById({root}).querySelector('[data-action=resample]').click()")
     resampled = state(page, "sinusoid_playground")
     assert resampled["png"] != moved["png"] and resampled["last"]["x_support"] != moved["last"]["x_support"]
+
+
+def click_candidate(page, i: int) -> dict:
+    """Click candidate ``i`` of the Omniglot game with the mouse, where the page drew it."""
+    root = page["demos"]["omniglot_game"].root_id
+    canvas = page["tab"].locator(f"#{root} canvas")
+    canvas.scroll_into_view_if_needed()
+    x, y, w, h = state(page, "omniglot_game")["last"]["rects"][i]
+    box = canvas.bounding_box()
+    scale = box["width"] / 700
+    page["tab"].mouse.click(box["x"] + (x + w / 2) * scale, box["y"] + (y + h / 2) * scale)
+    return state(page, "omniglot_game")
+
+
+def test_omniglot_game(page):
+    if "omniglot_game" in page["failed"]:
+        raise page["failed"]["omniglot_game"]
+    root = page["demos"]["omniglot_game"].root_id
+    five, twenty = omniglot_game.figure_data(5), omniglot_game.figure_data(20)
+    s = state(page, "omniglot_game")
+    assert s["last"]["ways"] == 5 and s["last"]["round"] == 0 and s["last"]["choice"] is None
+    assert s["last"]["answer"] == int(five["answer"][0]) and s["last"]["maml_choice"] == int(five["maml_choice"][0])
+    assert close(s["last"]["maml_probs"], five["maml_probs"][0], tol=1e-4)
+    right = click_candidate(page, s["last"]["answer"])           # the reader picks the right character
+    assert right["last"]["choice"] == s["last"]["answer"] and right["png"] != s["png"]
+    assert (right["last"]["played"], right["last"]["you"]) == (1, 1)
+    assert right["last"]["maml"] == int(five["maml_correct"][0]) and "MAML picked" in right["text"]
+    again = click_candidate(page, (s["last"]["answer"] + 1) % 5)  # a second click does not count
+    assert again["last"]["played"] == 1
+    page["tab"].click(f"#{root} [data-action=next]")
+    nxt = state(page, "omniglot_game")
+    assert nxt["last"]["round"] == 1 and nxt["last"]["choice"] is None and nxt["last"]["answer"] == int(five["answer"][1])
+    page["tab"].click(f"#{root} [data-action=ways20]")
+    wide = state(page, "omniglot_game")
+    assert wide["last"]["ways"] == 20 and len(wide["last"]["rects"]) == 20 and wide["last"]["played"] == 0
+    assert wide["last"]["maml_choice"] == int(twenty["maml_choice"][0])
+    wrong = click_candidate(page, (wide["last"]["answer"] + 1) % 20)
+    assert (wrong["last"]["played"], wrong["last"]["you"]) == (1, 0) and "wrong" in wrong["text"]
+    page["tab"].click(f"#{root} [data-action=ways5]")             # each mode keeps its own score
+    back = state(page, "omniglot_game")
+    assert (back["last"]["ways"], back["last"]["played"], back["last"]["you"]) == (5, 1, 1)
