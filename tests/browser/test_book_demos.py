@@ -2,7 +2,8 @@
 
 For each chapter page of ``_build/html`` that holds demos (``div.mbd``), this loads the
 page from the local server in headless Chromium (Playwright), moves the first slider of
-every demo (value + ``input`` event, as a reader's drag does) and checks that the demo's
+every demo (value + ``input`` event, as a reader's drag does; a demo without sliders,
+the Omniglot game, gets a click on its last button, "next round") and checks that the demo's
 canvas changed, with no request off this machine and no JavaScript exception. The
 kernel-free figures must work in the book readers see, not only in a test page.
 """
@@ -17,6 +18,7 @@ DEMO_PAGES = sorted(p.relative_to(HTML).as_posix() for p in HTML.glob("chapters/
 
 CANVAS = "(id) => document.getElementById(id).querySelector('canvas').toDataURL()"
 MOVE_FIRST_SLIDER = """(id) => { const el = document.getElementById(id).querySelector('input[type=range]');
+    if (!el) { [...document.getElementById(id).querySelectorAll('button[data-action]')].pop().click(); return; }
     const mid = (Number(el.min) + Number(el.max)) / 2;
     el.value = mid === Number(el.value) ? el.max : mid;
     el.dispatchEvent(new Event('input', {bubbles: true})); }"""
