@@ -14,6 +14,8 @@ with its head *widened*: every class row starts as the mean of the 5 trained row
 all classes start with equal logits and adaptation alone separates them (`widen_head`),
 with `WIDE_TEST_STEPS` adaptation steps instead of the recipe's 3 (chosen on 20-way
 tasks from the *training* alphabets: 70% after 3 steps, 80% after 6 or 10).
+A 20-way network meets a 5-way task the same way (every one of its 5 rows the mean
+of the 20 trained rows, `WIDE_TEST_STEPS` steps).
 Beside them: the nearest neighbour in pixels (cosine similarity of the 28×28 images,
 nearest support drawing; chance is 1/N).
 

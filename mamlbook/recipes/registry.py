@@ -98,7 +98,7 @@ def _sinusoid(method: str, **settings) -> Recipe:
 
 def _omniglot(method: str, shots: int, iterations: int, *, eval_every: int, curve_tasks=None, init_from=None,
               inner_lr=0.4, inner_steps=1, test_steps=3, schedule=None, method_options=None,
-              optimizer="adam", outer_lr=1e-3) -> Recipe:
+              optimizer="adam", outer_lr=1e-3, ways=5) -> Recipe:
     """The MAML paper's 5-way Omniglot settings (one inner step of 0.4 in training, three
     at test time, Adam 10⁻³), scaled down to a shared CPU: 32 filters instead of 64,
     meta-batches of 4 tasks, one query drawing per class per shot, thousands of
@@ -106,7 +106,7 @@ def _omniglot(method: str, shots: int, iterations: int, *, eval_every: int, curv
     training = TrainingSettings(iterations=iterations, method=method, meta_batch_size=4, support_shots=shots,
                                 query_shots=shots, inner_lr=inner_lr, inner_steps=inner_steps, outer_lr=outer_lr,
                                 optimizer=optimizer, method_options=method_options or {})
-    return Recipe("omniglot", training, ways=5, filters=32, rotations=True, test_steps=test_steps,
+    return Recipe("omniglot", training, ways=ways, filters=32, rotations=True, test_steps=test_steps,
                   eval_every=eval_every, curve_tasks=curve_tasks, init_from=init_from, schedule=schedule)
 
 
@@ -175,6 +175,9 @@ RECIPES: dict[str, Recipe] = {
     # The 5-shot continuation again, from the longer 1-shot run, for longer.
     "omniglot_maml_5shot_long": _omniglot("maml", 5, 500, eval_every=100, curve_tasks=200,
                                           init_from="omniglot_maml_1shot_long"),
+    # A 20-way network trained as such (the table's other 20-way rows are 5-way networks
+    # with a widened head): MAML's 5-way settings, 2,000 iterations from a random start.
+    "omniglot_maml_20way_1shot": _omniglot("maml", 1, 2_000, eval_every=500, ways=20),
     # Nichol et al. 2018, §6.2: which inner gradients make the meta-gradient (chapter 05). The
     # direction keeps g1 only (joint training), g2 only (first-order MAML, second half as query
     # set) or g1 + g2 (Reptile on two minibatches); the fourth is the book's Reptile with k = 2
