@@ -10,7 +10,10 @@ N-way 1-shot tasks with 15 query images per class (28×28), ``k`` inner SGD step
   package's batched step until issue 13 (``torch.func.vmap`` over tasks: grouped
   convolutions, whose backward is slow on a CPU);
 * ``after``: ``mb.get_method("maml")`` with the default ``ConvNet()`` (``"auto"``: the
-  per-task path on a CPU, vmap on a GPU).
+  per-task path on a CPU, vmap on a GPU; max-pool before ReLU, same numbers);
+* ``threaded``: the same step with the meta-batch split over ``--threads`` threads of
+  one intra-op thread each (`mamlbook.performance.threaded`, ``meta_train(...,
+  task_threads=N)``), the CPU's speed path.
 
 The relative difference of each meta-gradient to the loop's is recorded (float32; it
 is ~1e-4 for one inner step and grows with five second-order steps of α = 0.4 from a
@@ -39,6 +42,7 @@ from torch.func import functional_call
 
 import mamlbook as mb
 from mamlbook.models import ConvNet
+from mamlbook.performance.threaded import threaded_meta_step
 from mamlbook.tasks.classification import ClassificationTasks
 
 from _results import RESULTS
@@ -71,19 +75,28 @@ def package_step(net, theta, tasks, steps):
     return list(step.grads.values())
 
 
+def threaded_step(net, theta, tasks, steps):
+    step = threaded_meta_step("maml", net, theta, tasks, workers=min(torch.get_num_threads(), tasks.num_tasks),
+                              inner_lr=INNER_LR, inner_steps=steps, loss_fn=mb.cross_entropy_per_task)
+    return list(step.grads.values())
+
+
+IMPLEMENTATIONS = ("before", "after", "threaded")
+
+
 def measure(ways: int, meta_batch: int, steps: int, rounds: int) -> dict:
     tasks = problem(ways, meta_batch)
     torch.manual_seed(0)
     nets = {"loop": ConvNet(ways, FILTERS), "before": ConvNet(ways, FILTERS, meta_batch="vmap"),
-            "after": ConvNet(ways, FILTERS)}
+            "after": ConvNet(ways, FILTERS), "threaded": ConvNet(ways, FILTERS)}
     state = nets["loop"].state_dict()
     for net in nets.values():
         net.load_state_dict(state)
     theta = {name: mb.detached(mb.parameters_of(net), requires_grad=True) for name, net in nets.items()}
-    fns = {"loop": loop_step, "before": package_step, "after": package_step}
+    fns = {"loop": loop_step, "before": package_step, "after": package_step, "threaded": threaded_step}
     reference = torch.cat([g.flatten() for g in loop_step(nets["loop"], theta["loop"], tasks, steps)])
     difference = {}
-    for name in ("before", "after"):  # same meta-gradient (also the warm-up call)
+    for name in IMPLEMENTATIONS:  # same meta-gradient (also the warm-up call)
         got = torch.cat([g.flatten() for g in fns[name](nets[name], theta[name], tasks, steps)])
         difference[name] = float((got - reference).norm() / reference.norm())
         if difference[name] > 1e-2:  # recorded, not fatal: float32 chaos of long second-order loops
@@ -101,7 +114,8 @@ def measure(ways: int, meta_batch: int, steps: int, rounds: int) -> dict:
         ratios = [loop / own for loop, own in zip(times["loop"], ts)]
         out[name] = {"ms": round(ms, 1), "tasks_per_s": round(meta_batch / (ms / 1000), 2),
                      "x_loop": round(statistics.median(ratios), 3)}
-    out["after_vs_before"] = round(statistics.median(b / a for a, b in zip(times["after"], times["before"])), 3)
+    for name in ("after", "threaded"):
+        out[f"{name}_vs_before"] = round(statistics.median(b / a for a, b in zip(times[name], times["before"])), 3)
     return out
 
 
@@ -122,8 +136,8 @@ def main(argv=None) -> int:
                                "shots": 1, "inner_lr": INNER_LR},
                "rows": []}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    print(f"{'ways':>4} {'T':>3} {'k':>2} | {'loop ms':>9} {'before ms':>9} {'after ms':>9} | "
-          f"{'before ×loop':>12} {'after ×loop':>11} {'after ×before':>13}", flush=True)
+    print(f"{'ways':>4} {'T':>3} {'k':>2} | {'loop ms':>8} {'before':>8} {'after':>8} {'threaded':>8} | "
+          f"{'before':>6} {'after':>6} {'threaded':>8} ×loop | {'threaded ×before':>16}", flush=True)
     for ways in args.ways:
         for meta_batch in args.meta_batch:
             for steps in args.inner_steps:
@@ -132,9 +146,10 @@ def main(argv=None) -> int:
                 results["environment"]["loadavg_after"] = os.getloadavg()
                 with open(args.out, "w") as f:  # after every row: a long run interrupted keeps what it measured
                     json.dump(results, f, indent=1)
-                print(f"{ways:>4} {meta_batch:>3} {steps:>2} | {row['loop']['ms']:>9.0f} {row['before']['ms']:>9.0f} "
-                      f"{row['after']['ms']:>9.0f} | {row['before']['x_loop']:>12.2f} {row['after']['x_loop']:>11.2f} "
-                      f"{row['after_vs_before']:>13.2f}", flush=True)
+                print(f"{ways:>4} {meta_batch:>3} {steps:>2} | {row['loop']['ms']:>8.0f} {row['before']['ms']:>8.0f} "
+                      f"{row['after']['ms']:>8.0f} {row['threaded']['ms']:>8.0f} | {row['before']['x_loop']:>6.2f} "
+                      f"{row['after']['x_loop']:>6.2f} {row['threaded']['x_loop']:>8.2f}       | "
+                      f"{row['threaded_vs_before']:>16.2f}", flush=True)
     results["environment"]["loadavg_after"] = os.getloadavg()
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:

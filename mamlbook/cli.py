@@ -163,6 +163,9 @@ def _parser() -> argparse.ArgumentParser:
     regen.add_argument("--iterations", type=positive, default=None,
                        help="override the recipe's number of iterations (for a quick try, with --no-save)")
     regen.add_argument("--no-save", action="store_true", help="train and evaluate, but do not write the checkpoint")
+    regen.add_argument("--task-threads", type=positive, default=1,
+                       help="Omniglot: split each meta-batch over this many threads (faster on a CPU; equal up to "
+                            "float rounding, so not bit for bit the shipped file)")
     regen.add_argument("--check", action="store_true",
                        help="retrain without saving and compare with the shipped file, bit for bit (exit 1 if "
                             "they differ)")
@@ -502,9 +505,9 @@ def _regenerate(args) -> int:
     names = shipped_names()
     if args.name != "all" and args.name not in names:
         raise _unknown_name("NAME|all", args.name, [*names, "all"])
-    if args.check and (args.iterations is not None or args.no_save):
+    if args.check and (args.iterations is not None or args.no_save or args.task_threads != 1):
         raise UsageError("argument --check: retrains the recipe as it is and never saves; it takes neither "
-                         "--iterations nor --no-save")
+                         "--iterations nor --no-save nor --task-threads")
     device = _device(args)
     differ = []
     for name in names if args.name == "all" else [args.name]:
@@ -515,7 +518,13 @@ def _regenerate(args) -> int:
             differ += [] if same else [name]
             continue
         written = "" if args.no_save else f"; wrote {PRETRAINED_DIR / f'{name}.pt'}"
-        meta = recipes.regenerate(name, device=device, iterations=args.iterations, save=not args.no_save)
+        try:
+            meta = recipes.regenerate(name, device=device, iterations=args.iterations, save=not args.no_save,
+                                      task_threads=args.task_threads)
+        except ValueError as err:
+            if "task_threads" not in str(err):
+                raise
+            raise UsageError(f"argument --task-threads: {err}") from None
         if names[name] == "sinusoid":
             print(f"{name}: {meta['seconds']:.0f} s, final meta-loss {meta['final_meta_loss_mean_last_1000']:.4f}"
                   f"{written}", flush=True)

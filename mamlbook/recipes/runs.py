@@ -63,23 +63,31 @@ def load_curve(name: str) -> dict:
 
 
 def regenerate(name: str, device=None, progress: bool = True, iterations: int | None = None,
-               save: bool = True, eval_tasks: int = protocol.EVAL_TASKS) -> dict:
+               save: bool = True, eval_tasks: int = protocol.EVAL_TASKS, task_threads: int = 1) -> dict:
     """Train recipe ``name`` from its seed; if ``save``, write ``mamlbook/pretrained/NAME.pt``.
 
     ``iterations`` (and, for Omniglot, ``eval_tasks``) override the recipe for a quick
-    try; then keep ``save=False``: a shipped file holds the recipe's own run. Returns
+    try; then keep ``save=False``: a shipped file holds the recipe's own run.
+    ``task_threads`` > 1 (Omniglot only): each meta-batch split over that many threads
+    (`mamlbook.meta_train`'s switch): faster on a CPU, the same run up to float
+    rounding (so not bit for bit the shipped file; the book's files use 1). Returns
     the metadata stored with the checkpoint; ``metadata["state"]`` is the trained
     state dict (not stored in the metadata on disk).
     """
     r = recipe(name)
     settings = r.training if iterations is None else replace(r.training, iterations=iterations)
+    checks.int_in_range("task_threads", task_threads, 1, settings.meta_batch_size)
+    if task_threads > 1 and (r.family != "omniglot" or r.schedule is not None):
+        raise ValueError(f"task_threads must be 1 for recipe {name!r} (only Omniglot recipes without a MAML++ "
+                         f"schedule split their meta-batches over threads), got {task_threads}")
     device = get_device(device)
     generator = seed_everything(r.seed)
     model = build_model(name, device)
     if r.family == "sinusoid":
         metadata = _train_sinusoid(name, r, settings, model, generator, device, progress, save)
     else:
-        metadata = _train_omniglot(name, r, settings, model, generator, device, progress, save, eval_tasks)
+        metadata = _train_omniglot(name, r, settings, model, generator, device, progress, save, eval_tasks,
+                                   task_threads)
     metadata["state"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return metadata
 
@@ -151,7 +159,8 @@ class _AccuracyCurve:
         self.own += time.perf_counter() - begin
 
 
-def _train_omniglot(name, r, settings, model, generator, device, progress, save, eval_tasks) -> dict:
+def _train_omniglot(name, r, settings, model, generator, device, progress, save, eval_tasks,
+                    task_threads=1) -> dict:
     init_seconds = 0.0
     if r.init_from is not None:
         _, init_meta = checkpoints.load_checkpoint(checkpoints.pretrained_path(r.init_from), model)
@@ -164,7 +173,7 @@ def _train_omniglot(name, r, settings, model, generator, device, progress, save,
         losses, seconds = recorder.losses, recorder.seconds()
         window = min(100, len(losses)) or 1
         return {**_common_metadata(name, r, settings, device, seconds), "init_from": r.init_from or "",
-                "seconds_total": seconds + init_seconds, "eval_seconds": eval_seconds,
+                "seconds_total": seconds + init_seconds, "eval_seconds": eval_seconds, "task_threads": task_threads,
                 "iterations_done": len(losses),
                 "final_meta_loss_mean_last_100": sum(losses[-window:]) / window if losses else float("nan"),
                 "meta_loss_every_10": losses[::10], "curve": recorder.curve,
@@ -176,7 +185,8 @@ def _train_omniglot(name, r, settings, model, generator, device, progress, save,
     # MAML++'s options change with the iteration: its scheduled meta-step replaces the plain one
     step_fn = MAMLPlusPlusSchedule(**r.schedule) if r.schedule is not None else None
     meta_train(model, protocol.omniglot_tasks("train", r.ways, rotations=r.rotations), training,
-               generator=generator, device=device, progress=False, callbacks=[recorder], step_fn=step_fn)
+               generator=generator, device=device, progress=False, callbacks=[recorder], step_fn=step_fn,
+               task_threads=task_threads)
     recorder.record(settings.iterations)
     start = time.perf_counter()
     accuracy = evaluate(name, model, num_tasks=eval_tasks, device=device)
