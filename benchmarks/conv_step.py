@@ -21,7 +21,10 @@ random network; agreement in float64 is tested in tests/test_conv_step.py). Roun
 all alike; per round, each implementation's call is timed once; the median over
 rounds is reported, with tasks per second and the paired ratio (per round, loop time
 / implementation time; median over rounds). Grid: meta-batch 8 and 32; 1 and 5 inner
-steps; 5-way and 20-way.
+steps; 5-way and 20-way. Then first-order MAML, Reptile and iMAML (their chapter-08
+recipes' inner loops, 5-way, the first meta-batch size): vmap vs default vs threaded
+(no hand-written loop for them; their agreement with a per-task loop is tested in
+tests/test_conv_step.py).
 
 Run::
 
@@ -119,6 +122,51 @@ def measure(ways: int, meta_batch: int, steps: int, rounds: int) -> dict:
     return out
 
 
+METHOD_OPTIONS = {  # the chapter's recipes' inner loops (5-way 1-shot)
+    "fomaml": {"inner_lr": INNER_LR, "inner_steps": 1},
+    "reptile": {"inner_lr": 0.1, "inner_steps": 5, "inner_data": "support+query"},
+    "imaml": {"inner_lr": 0.1, "inner_steps": 5, "lam": 2.0, "cg_steps": 5, "cg_damping": 1.0},
+}
+
+
+def measure_method(method: str, meta_batch: int, rounds: int) -> dict:
+    """The other methods (5-way, their recipes' inner loops): vmap vs default vs threaded."""
+    tasks = problem(5, meta_batch)
+    torch.manual_seed(0)
+    nets = {name: ConvNet(5, FILTERS, meta_batch="vmap" if name == "before" else "auto")
+            for name in IMPLEMENTATIONS}
+    for net in nets.values():
+        net.load_state_dict(nets["after"].state_dict())
+    options = {**METHOD_OPTIONS[method], "loss_fn": mb.cross_entropy_per_task}
+
+    def run(name):
+        theta = mb.detached(mb.parameters_of(nets[name]), requires_grad=True)
+        if name == "threaded":
+            workers = min(torch.get_num_threads(), tasks.num_tasks)
+            return threaded_meta_step(method, nets[name], theta, tasks, workers=workers, **options)
+        return mb.get_method(method)(nets[name], theta, tasks, **options)
+
+    steps = {name: run(name) for name in IMPLEMENTATIONS}  # warm-up, and the agreement
+    reference = torch.cat([g.flatten() for g in steps["after"].grads.values()])
+    difference = {name: float((torch.cat([g.flatten() for g in step.grads.values()]) - reference).norm()
+                              / reference.norm()) for name, step in steps.items()}
+    times = {name: [] for name in IMPLEMENTATIONS}
+    for _ in range(rounds):
+        for name in IMPLEMENTATIONS:
+            start = time.perf_counter()
+            run(name)
+            times[name].append(time.perf_counter() - start)
+    out = {"method": method, "ways": 5, "meta_batch": meta_batch, "options": METHOD_OPTIONS[method],
+           "times_s": times, "relative_difference_to_after": difference}
+    for name, ts in times.items():
+        ms = 1000 * statistics.median(ts)
+        out[name] = {"ms": round(ms, 1), "tasks_per_s": round(meta_batch / (ms / 1000), 2),
+                     "x_after": round(statistics.median(a / b for a, b in zip(times["after"], ts)), 3)}
+    out["threaded_vs_before"] = round(statistics.median(b / a for a, b in zip(times["threaded"],
+                                                                               times["before"])), 3)
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -126,6 +174,8 @@ def main(argv=None) -> int:
     parser.add_argument("--meta-batch", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--inner-steps", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--ways", type=int, nargs="+", default=[5, 20])
+    parser.add_argument("--methods", nargs="*", default=list(METHOD_OPTIONS),
+                        help="the other methods, timed at 5-way and the first --meta-batch")
     parser.add_argument("--out", default=str(RESULTS / "conv_step.json"))  # mamlbook/results/
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -150,6 +200,15 @@ def main(argv=None) -> int:
                       f"{row['after']['ms']:>8.0f} {row['threaded']['ms']:>8.0f} | {row['before']['x_loop']:>6.2f} "
                       f"{row['after']['x_loop']:>6.2f} {row['threaded']['x_loop']:>8.2f}       | "
                       f"{row['threaded_vs_before']:>16.2f}", flush=True)
+    results["methods"] = []
+    for method in args.methods:
+        row = measure_method(method, args.meta_batch[0], args.rounds)
+        results["methods"].append(row)
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=1)
+        print(f"{method:>8} 5-way T={args.meta_batch[0]}: before {row['before']['ms']:.0f} ms, after "
+              f"{row['after']['ms']:.0f} ms, threaded {row['threaded']['ms']:.0f} ms; threaded "
+              f"×{row['threaded']['x_after']:.2f} after, ×{row['threaded_vs_before']:.2f} before", flush=True)
     results["environment"]["loadavg_after"] = os.getloadavg()
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:

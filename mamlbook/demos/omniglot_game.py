@@ -31,7 +31,7 @@ from .. import checks, protocol
 from ..tasks import TaskBatch
 from . import _html, _live
 
-RECIPE = "omniglot_maml_1shot_long"  # the chapter's best 1-shot network
+RECIPE = "omniglot_maml_1shot_anneal"  # the chapter's best 1-shot network
 WAYS = (5, 20)
 DEFAULTS = {"ways": 5}
 ROUNDS = {5: 10, 20: 5}  # rounds per mode in the static version

@@ -9,8 +9,13 @@ equations and never import this package. It is reached through one switch per us
 * `mamlbook.performance.distributed`: the meta-batch sharded over processes
   (``torchrun ... -m mamlbook train --distributed``). Equal to one process up to the
   order of floating-point sums.
+* `mamlbook.performance.threaded`: the meta-batch split over threads of one process,
+  one intra-op thread each, the CPU's path for the conv net
+  (``mb.meta_train(..., task_threads=2)``, ``python -m mamlbook regenerate NAME
+  --task-threads 2``). Equal to the plain step up to the order of floating-point sums.
 
-The Performance appendix measures both (``benchmarks/throughput.py``).
+The Performance appendix measures the first two (``benchmarks/throughput.py``),
+chapter 08 the third (``benchmarks/conv_step.py``).
 """
 
 from .compiled import compile_method
