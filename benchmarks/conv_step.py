@@ -87,6 +87,30 @@ def threaded_step(net, theta, tasks, steps):
 IMPLEMENTATIONS = ("before", "after", "threaded")
 
 
+def time_rounds(calls: dict, rounds: int) -> dict:
+    """Seconds per call of each ``calls[name]()``, interleaved round by round."""
+    times = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def summarize(times: dict, meta_batch: int, baseline: str) -> dict:
+    """Median ms, tasks/s and the paired ratio to ``baseline`` (``x_<baseline>``) per implementation,
+    and each one's paired speed-up over ``before`` (``<name>_vs_before``)."""
+    out = {}
+    for name, ts in times.items():
+        ms = 1000 * statistics.median(ts)
+        out[name] = {"ms": round(ms, 1), "tasks_per_s": round(meta_batch / (ms / 1000), 2),
+                     f"x_{baseline}": round(statistics.median(b / t for b, t in zip(times[baseline], ts)), 3)}
+    for name in ("after", "threaded"):
+        out[f"{name}_vs_before"] = round(statistics.median(b / t for t, b in zip(times[name], times["before"])), 3)
+    return out
+
+
 def measure(ways: int, meta_batch: int, steps: int, rounds: int) -> dict:
     tasks = problem(ways, meta_batch)
     torch.manual_seed(0)
@@ -104,22 +128,11 @@ def measure(ways: int, meta_batch: int, steps: int, rounds: int) -> dict:
         difference[name] = float((got - reference).norm() / reference.norm())
         if difference[name] > 1e-2:  # recorded, not fatal: float32 chaos of long second-order loops
             print(f"  warning: {name} differs from the loop by {difference[name]:.2e} (relative, float32)", flush=True)
-    times = {name: [] for name in nets}
-    for _ in range(rounds):
-        for name in nets:
-            start = time.perf_counter()
-            fns[name](nets[name], theta[name], tasks, steps)
-            times[name].append(time.perf_counter() - start)
-    out = {"ways": ways, "meta_batch": meta_batch, "inner_steps": steps, "times_s": times,
-           "relative_difference_to_loop": difference, "gradient_norm": float(reference.norm())}
-    for name, ts in times.items():
-        ms = 1000 * statistics.median(ts)
-        ratios = [loop / own for loop, own in zip(times["loop"], ts)]
-        out[name] = {"ms": round(ms, 1), "tasks_per_s": round(meta_batch / (ms / 1000), 2),
-                     "x_loop": round(statistics.median(ratios), 3)}
-    for name in ("after", "threaded"):
-        out[f"{name}_vs_before"] = round(statistics.median(b / a for a, b in zip(times[name], times["before"])), 3)
-    return out
+    times = time_rounds({name: (lambda name=name: fns[name](nets[name], theta[name], tasks, steps))
+                         for name in nets}, rounds)
+    return {"ways": ways, "meta_batch": meta_batch, "inner_steps": steps, "times_s": times,
+            "relative_difference_to_loop": difference, "gradient_norm": float(reference.norm()),
+            **summarize(times, meta_batch, "loop")}
 
 
 METHOD_OPTIONS = {  # the chapter's recipes' inner loops (5-way 1-shot)
@@ -150,21 +163,9 @@ def measure_method(method: str, meta_batch: int, rounds: int) -> dict:
     reference = torch.cat([g.flatten() for g in steps["after"].grads.values()])
     difference = {name: float((torch.cat([g.flatten() for g in step.grads.values()]) - reference).norm()
                               / reference.norm()) for name, step in steps.items()}
-    times = {name: [] for name in IMPLEMENTATIONS}
-    for _ in range(rounds):
-        for name in IMPLEMENTATIONS:
-            start = time.perf_counter()
-            run(name)
-            times[name].append(time.perf_counter() - start)
-    out = {"method": method, "ways": 5, "meta_batch": meta_batch, "options": METHOD_OPTIONS[method],
-           "times_s": times, "relative_difference_to_after": difference}
-    for name, ts in times.items():
-        ms = 1000 * statistics.median(ts)
-        out[name] = {"ms": round(ms, 1), "tasks_per_s": round(meta_batch / (ms / 1000), 2),
-                     "x_after": round(statistics.median(a / b for a, b in zip(times["after"], ts)), 3)}
-    out["threaded_vs_before"] = round(statistics.median(b / a for a, b in zip(times["threaded"],
-                                                                               times["before"])), 3)
-    return out
+    times = time_rounds({name: (lambda name=name: run(name)) for name in IMPLEMENTATIONS}, rounds)
+    return {"method": method, "ways": 5, "meta_batch": meta_batch, "options": METHOD_OPTIONS[method],
+            "times_s": times, "relative_difference_to_after": difference, **summarize(times, meta_batch, "after")}
 
 
 def main(argv=None) -> int:

@@ -508,6 +508,11 @@ def _regenerate(args) -> int:
     if args.check and (args.iterations is not None or args.no_save or args.task_threads != 1):
         raise UsageError("argument --check: retrains the recipe as it is and never saves; it takes neither "
                          "--iterations nor --no-save nor --task-threads")
+    for name in names if args.name == "all" else [args.name]:
+        try:  # before any training: a wrong value stops the command, not the nth recipe
+            recipes.runs.check_task_threads(name, args.task_threads)
+        except ValueError as err:
+            raise UsageError(f"argument --task-threads: {err}") from None
     device = _device(args)
     differ = []
     for name in names if args.name == "all" else [args.name]:
@@ -518,13 +523,8 @@ def _regenerate(args) -> int:
             differ += [] if same else [name]
             continue
         written = "" if args.no_save else f"; wrote {PRETRAINED_DIR / f'{name}.pt'}"
-        try:
-            meta = recipes.regenerate(name, device=device, iterations=args.iterations, save=not args.no_save,
-                                      task_threads=args.task_threads)
-        except ValueError as err:
-            if "task_threads" not in str(err):
-                raise
-            raise UsageError(f"argument --task-threads: {err}") from None
+        meta = recipes.regenerate(name, device=device, iterations=args.iterations, save=not args.no_save,
+                                  task_threads=args.task_threads)
         if names[name] == "sinusoid":
             print(f"{name}: {meta['seconds']:.0f} s, final meta-loss {meta['final_meta_loss_mean_last_1000']:.4f}"
                   f"{written}", flush=True)

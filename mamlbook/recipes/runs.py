@@ -76,10 +76,7 @@ def regenerate(name: str, device=None, progress: bool = True, iterations: int | 
     """
     r = recipe(name)
     settings = r.training if iterations is None else replace(r.training, iterations=iterations)
-    checks.int_in_range("task_threads", task_threads, 1, settings.meta_batch_size)
-    if task_threads > 1 and (r.family != "omniglot" or r.schedule is not None):
-        raise ValueError(f"task_threads must be 1 for recipe {name!r} (only Omniglot recipes without a MAML++ "
-                         f"schedule split their meta-batches over threads), got {task_threads}")
+    check_task_threads(name, task_threads)
     device = get_device(device)
     generator = seed_everything(r.seed)
     model = build_model(name, device)
@@ -90,6 +87,17 @@ def regenerate(name: str, device=None, progress: bool = True, iterations: int | 
                                    task_threads)
     metadata["state"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return metadata
+
+
+def check_task_threads(name: str, task_threads: int) -> int:
+    """``task_threads`` for recipe ``name``: in [1, meta_batch_size], and 1 unless the
+    recipe is an Omniglot one without a MAML++ schedule (the others do not split)."""
+    r = recipe(name)
+    checks.int_in_range("task_threads", task_threads, 1, r.training.meta_batch_size)
+    if task_threads > 1 and (r.family != "omniglot" or r.schedule is not None):
+        raise ValueError(f"task_threads must be 1 for recipe {name!r} (only Omniglot recipes without a MAML++ "
+                         f"schedule split their meta-batches over threads), got {task_threads}")
+    return task_threads
 
 
 def verify(name: str, device="cpu", progress: bool = True) -> tuple[bool, float]:
