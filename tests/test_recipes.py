@@ -129,3 +129,31 @@ def test_the_training_settings_are_checked_once_where_they_are_declared():
     assert [s.outer_lr_at(i) for i in (0, 5, 8)] == [1e-3, 5e-4, pytest.approx(1e-4)]
     with pytest.raises(ValueError, match="method_options has 'lam'"):
         mb.TrainingSettings(iterations=1, method="maml", method_options={"lam": 1.0})
+
+
+def test_lineage_follows_init_from_back_to_the_first_run():
+    assert recipes.lineage("omniglot_maml_1shot") == ["omniglot_maml_1shot"]
+    assert recipes.lineage("omniglot_maml_5shot_anneal") == [
+        "omniglot_maml_1shot", "omniglot_maml_1shot_long", "omniglot_maml_1shot_anneal",
+        "omniglot_maml_5shot_anneal"]
+    with pytest.raises(ValueError, match="name must be one of"):
+        recipes.lineage("omniglot_nope")
+
+
+def test_chain_curve_joins_the_runs_curves_on_one_axis_of_iterations():
+    names = recipes.lineage("omniglot_maml_1shot_anneal")
+    curves = [recipes.load_curve(n) for n in names]
+    joined = recipes.chain_curve("omniglot_maml_1shot_anneal")
+    assert joined["names"] == names
+    done = [c["iterations_done"] for c in curves]
+    assert joined["starts"] == [0, done[0], done[0] + done[1]]
+    assert joined["iterations"][-1] == sum(done)
+    # each continuation's own point at 0 (its parent's network) is left out once
+    assert len(joined["iterations"]) == sum(len(c["curve"]) for c in curves) - 2
+    assert joined["iterations"] == sorted(set(joined["iterations"]))
+    last = curves[-1]["curve"]
+    assert joined["accuracy"][-len(last) + 1:] == [row[2] for row in last[1:]]
+    assert joined["accuracy"][:len(curves[0]["curve"])] == [row[2] for row in curves[0]["curve"]]
+    assert joined["seconds"] == pytest.approx(sum(c["seconds"] for c in curves))
+    with pytest.raises(ValueError, match="name must be a recipe whose chain keeps its ways and shots"):
+        recipes.chain_curve("omniglot_maml_5shot_anneal")  # 5-shot, continuing 1-shot runs

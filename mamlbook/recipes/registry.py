@@ -186,15 +186,40 @@ RECIPES: dict[str, Recipe] = {
     "omniglot_maml_5shot_anneal": replace(_omniglot("maml", 5, 300, eval_every=100, curve_tasks=200,
                                                     outer_lr=1e-4, meta_batch_size=16,
                                                     init_from="omniglot_maml_1shot_anneal"), seed=2),
+    # The seed-1 run (another initial network and stream of tasks) through the same chain:
+    # continued, annealed, then its 5-shot continuation, so that the headline rows have two
+    # training seeds. The continuations draw their tasks from seeds 3 and 4 (the seed-0 chain
+    # used 1 and 2, and the seed-1 run itself 1).
+    "omniglot_maml_1shot_seed1_long": replace(_omniglot("maml", 1, 10_000, eval_every=1000,
+                                                        init_from="omniglot_maml_1shot_seed1"), seed=3),
+    "omniglot_maml_1shot_seed1_anneal": replace(_omniglot("maml", 1, 3_000, eval_every=500, outer_lr=1e-4,
+                                                          meta_batch_size=16,
+                                                          init_from="omniglot_maml_1shot_seed1_long"), seed=4),
+    "omniglot_maml_5shot_seed1_anneal": replace(_omniglot("maml", 5, 300, eval_every=100, curve_tasks=200,
+                                                          outer_lr=1e-4, meta_batch_size=16,
+                                                          init_from="omniglot_maml_1shot_seed1_anneal"), seed=4),
     # First-order MAML continued like MAML's long run (10,000 more iterations, seed 1's
     # stream of tasks): 15,000 in all, MAML's budget; its curve was still rising at 5,000.
     "omniglot_fomaml_1shot_long": replace(_omniglot("fomaml", 1, 10_000, eval_every=1000,
                                                     init_from="omniglot_fomaml_1shot"), seed=1),
+    # Its curve was still rising at 15,000: 15,000 more (30,000 in all, seed 2's stream of
+    # tasks), then annealed as MAML's was (3,000 iterations, outer step 10⁻⁴, meta-batches
+    # of 16): where first-order MAML stops when trained as far as this CPU allows.
+    "omniglot_fomaml_1shot_longer": replace(_omniglot("fomaml", 1, 15_000, eval_every=1500,
+                                                      init_from="omniglot_fomaml_1shot_long"), seed=2),
+    "omniglot_fomaml_1shot_anneal": replace(_omniglot("fomaml", 1, 3_000, eval_every=500, outer_lr=1e-4,
+                                                      meta_batch_size=16,
+                                                      init_from="omniglot_fomaml_1shot_longer"), seed=3),
     # Reptile continued for 3,000 more iterations: does its flat curve move with more?
     "omniglot_reptile_1shot_long": replace(_omniglot("reptile", 1, 3_000, eval_every=500, inner_lr=0.1,
                                                      inner_steps=5, test_steps=5, optimizer="sgd", outer_lr=0.5,
                                                      method_options={"inner_data": "support+query"},
                                                      init_from="omniglot_reptile_1shot"), seed=1),
+    # iMAML continued the same way (3,000 more iterations, seed 1's stream of tasks).
+    "omniglot_imaml_1shot_long": replace(_omniglot("imaml", 1, 3_000, eval_every=500, inner_lr=0.1, inner_steps=5,
+                                                   test_steps=5,
+                                                   method_options={"lam": 2.0, "cg_steps": 5, "cg_damping": 1.0},
+                                                   init_from="omniglot_imaml_1shot"), seed=1),
     # A 20-way network trained as such (the table's other 20-way rows are 5-way networks
     # with a widened head): MAML's 5-way settings, 2,000 iterations from a random start.
     "omniglot_maml_20way_1shot": _omniglot("maml", 1, 2_000, eval_every=500, ways=20),

@@ -62,6 +62,44 @@ def load_curve(name: str) -> dict:
     return json.loads((checkpoints.PRETRAINED_DIR / f"{name}.curve.json").read_text())
 
 
+def lineage(name: str) -> list[str]:
+    """Recipe ``name`` and the recipes it continues (``init_from`` followed back), the
+    first trained first: ``lineage("omniglot_maml_1shot_anneal")`` is
+    ``["omniglot_maml_1shot", "omniglot_maml_1shot_long", "omniglot_maml_1shot_anneal"]``."""
+    recipe(name)  # an unknown name: the error lists the names
+    names = [name]
+    while RECIPES[names[0]].init_from is not None:
+        names.insert(0, RECIPES[names[0]].init_from)
+    return names
+
+
+def chain_curve(name: str) -> dict:
+    """The held-out accuracy curve of Omniglot recipe ``name`` joined to those of the runs
+    it continues (`lineage`), on one axis of meta-iterations counted from the first run's
+    start. Every run of the chain must train on the same ways and shots (its curve is
+    scored on the same held-out tasks).
+
+    Returns ``{"names": [...], "starts": [first iteration of each run], "iterations":
+    [...], "accuracy": [... in 0-1], "seconds": total training time}``; a continuation's
+    point at its iteration 0 is its parent's last point, so it appears once.
+    """
+    names = lineage(name)
+    shape = {(RECIPES[n].ways, RECIPES[n].shots) for n in names}
+    if len(shape) > 1:
+        raise ValueError(f"name must be a recipe whose chain keeps its ways and shots, got {name!r}: "
+                         f"its chain {names} trains on (ways, shots) {sorted(shape)}")
+    joined = {"names": names, "starts": [], "iterations": [], "accuracy": [], "seconds": 0.0}
+    for n in names:
+        curve = load_curve(n)
+        offset = joined["iterations"][-1] if joined["iterations"] else 0
+        rows = curve["curve"][1:] if joined["iterations"] else curve["curve"]
+        joined["starts"].append(offset)
+        joined["iterations"] += [offset + row[0] for row in rows]
+        joined["accuracy"] += [row[2] for row in rows]
+        joined["seconds"] += curve["seconds"]
+    return joined
+
+
 def regenerate(name: str, device=None, progress: bool = True, iterations: int | None = None,
                save: bool = True, eval_tasks: int = protocol.EVAL_TASKS, task_threads: int = 1) -> dict:
     """Train recipe ``name`` from its seed; if ``save``, write ``mamlbook/pretrained/NAME.pt``.
