@@ -111,6 +111,15 @@ def _omniglot(method: str, shots: int, iterations: int, *, eval_every: int, curv
                   eval_every=eval_every, curve_tasks=curve_tasks, init_from=init_from, schedule=schedule)
 
 
+def _annealed(method: str, shots: int, *, init_from: str, seed: int) -> Recipe:
+    """Network ``init_from`` continued with the outer step annealed (chapter 08): Adam
+    10⁻⁴ instead of 10⁻³ and meta-batches of 16 instead of 4, for 3,000 iterations
+    (1-shot) or 300 (5-shot); the tasks drawn from ``seed``."""
+    iterations, eval_every, curve_tasks = (3_000, 500, None) if shots == 1 else (300, 100, 200)
+    return replace(_omniglot(method, shots, iterations, eval_every=eval_every, curve_tasks=curve_tasks,
+                             outer_lr=1e-4, meta_batch_size=16, init_from=init_from), seed=seed)
+
+
 def _ablation(weights=None, seed: int = 0) -> Recipe:
     """Nichol et al. 2018, §6.2 on sinusoids: two inner steps; with ``weights``, step i on
     the i-th half (5 points) of the support set and the direction ``Σ w_i g_i``."""
@@ -180,24 +189,16 @@ RECIPES: dict[str, Recipe] = {
     # noise of 4-task Adam steps of 10⁻³. Annealed: the long run continued with a 10× smaller
     # outer step and meta-batches of 16 (the paper's 5-way runs use 32), then its 5-shot
     # continuation with the same two changes.
-    "omniglot_maml_1shot_anneal": replace(_omniglot("maml", 1, 3_000, eval_every=500, outer_lr=1e-4,
-                                                    meta_batch_size=16, init_from="omniglot_maml_1shot_long"),
-                                          seed=2),
-    "omniglot_maml_5shot_anneal": replace(_omniglot("maml", 5, 300, eval_every=100, curve_tasks=200,
-                                                    outer_lr=1e-4, meta_batch_size=16,
-                                                    init_from="omniglot_maml_1shot_anneal"), seed=2),
+    "omniglot_maml_1shot_anneal": _annealed("maml", 1, init_from="omniglot_maml_1shot_long", seed=2),
+    "omniglot_maml_5shot_anneal": _annealed("maml", 5, init_from="omniglot_maml_1shot_anneal", seed=2),
     # The seed-1 run (another initial network and stream of tasks) through the same chain:
     # continued, annealed, then its 5-shot continuation, so that the headline rows have two
     # training seeds. The continuations draw their tasks from seeds 3 and 4 (the seed-0 chain
     # used 1 and 2, and the seed-1 run itself 1).
     "omniglot_maml_1shot_seed1_long": replace(_omniglot("maml", 1, 10_000, eval_every=1000,
                                                         init_from="omniglot_maml_1shot_seed1"), seed=3),
-    "omniglot_maml_1shot_seed1_anneal": replace(_omniglot("maml", 1, 3_000, eval_every=500, outer_lr=1e-4,
-                                                          meta_batch_size=16,
-                                                          init_from="omniglot_maml_1shot_seed1_long"), seed=4),
-    "omniglot_maml_5shot_seed1_anneal": replace(_omniglot("maml", 5, 300, eval_every=100, curve_tasks=200,
-                                                          outer_lr=1e-4, meta_batch_size=16,
-                                                          init_from="omniglot_maml_1shot_seed1_anneal"), seed=4),
+    "omniglot_maml_1shot_seed1_anneal": _annealed("maml", 1, init_from="omniglot_maml_1shot_seed1_long", seed=4),
+    "omniglot_maml_5shot_seed1_anneal": _annealed("maml", 5, init_from="omniglot_maml_1shot_seed1_anneal", seed=4),
     # First-order MAML continued like MAML's long run (10,000 more iterations, seed 1's
     # stream of tasks): 15,000 in all, MAML's budget; its curve was still rising at 5,000.
     "omniglot_fomaml_1shot_long": replace(_omniglot("fomaml", 1, 10_000, eval_every=1000,
@@ -207,9 +208,7 @@ RECIPES: dict[str, Recipe] = {
     # of 16): where first-order MAML stops when trained as far as this CPU allows.
     "omniglot_fomaml_1shot_longer": replace(_omniglot("fomaml", 1, 15_000, eval_every=1500,
                                                       init_from="omniglot_fomaml_1shot_long"), seed=2),
-    "omniglot_fomaml_1shot_anneal": replace(_omniglot("fomaml", 1, 3_000, eval_every=500, outer_lr=1e-4,
-                                                      meta_batch_size=16,
-                                                      init_from="omniglot_fomaml_1shot_longer"), seed=3),
+    "omniglot_fomaml_1shot_anneal": _annealed("fomaml", 1, init_from="omniglot_fomaml_1shot_longer", seed=3),
     # Reptile continued for 3,000 more iterations: does its flat curve move with more?
     "omniglot_reptile_1shot_long": replace(_omniglot("reptile", 1, 3_000, eval_every=500, inner_lr=0.1,
                                                      inner_steps=5, test_steps=5, optimizer="sgd", outer_lr=0.5,
