@@ -165,6 +165,48 @@ def test_minibatches_need_support_shots_divisible_by_the_steps(small_model, task
     assert "divisible by inner_steps = 2, got 5 support shots" in str(info.value)
 
 
+def test_classification_minibatches_hold_every_class_and_match_a_per_task_loop():
+    """On classification tasks (laid out class by class) step i takes the i-th part of
+    every class's drawings, not the i-th class: checked against a loop over tasks."""
+    torch.manual_seed(5)
+    net = mb.ConvNet(ways=3, filters=2, blocks=2, image_size=8).double()
+    params = mb.detached(mb.parameters_of(net))
+    family = mb.ClassificationTasks(torch.rand(6, 8, 8, 8, dtype=torch.float64), ways=3)
+    tasks = family.sample(2, 4, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert tasks.y_support[0].tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]
+    step = mb.get_method("reptile")(net, params, tasks, inner_lr=0.3, inner_steps=2, inner_data="minibatches",
+                                    loss_fn=mb.cross_entropy_per_task)
+    expected = []
+    for t in range(2):
+        phi = {k: v.clone() for k, v in params.items()}
+        for i in range(2):
+            index = torch.tensor([c * 4 + 2 * i + j for c in range(3) for j in range(2)])
+            x, y = tasks.x_support[t, index], tasks.y_support[t, index]
+            assert sorted(y.tolist()) == [0, 0, 1, 1, 2, 2]
+            phi = {k: v.requires_grad_() for k, v in phi.items()}
+            loss = torch.nn.functional.cross_entropy(torch.func.functional_call(net, phi, (x,)), y)
+            grads = torch.autograd.grad(loss, list(phi.values()))
+            phi = {k: (v - 0.3 * g).detach() for (k, v), g in zip(phi.items(), grads)}
+        expected.append(flat({k: params[k] - phi[k] for k in params}))
+    assert (flat(step.grads) - sum(expected) / 2).abs().max() < 1e-13
+
+
+def test_classification_minibatches_need_equal_classes_divisible_by_the_steps():
+    net = mb.ConvNet(ways=3, filters=2, blocks=2, image_size=8)
+    params = mb.detached(mb.parameters_of(net))
+    family = mb.ClassificationTasks(torch.rand(6, 8, 8, 8), ways=3)
+    tasks = family.sample(2, 3, 1, generator=torch.Generator().manual_seed(0))
+    reptile = mb.get_method("reptile")
+    with pytest.raises(ValueError, match="per class divisible by inner_steps = 2, got 3 per class"):
+        reptile(net, params, tasks, inner_lr=0.1, inner_steps=2, inner_data="minibatches",
+                loss_fn=mb.cross_entropy_per_task)
+    uneven = mb.TaskBatch(tasks.x_support, torch.tensor([[0, 0, 0, 0, 1, 1, 1, 2, 2]] * 2), tasks.x_query,
+                          tasks.y_query)
+    with pytest.raises(ValueError, match="same number of support examples of every class"):
+        reptile(net, params, uneven, inner_lr=0.1, inner_steps=3, inner_data="minibatches",
+                loss_fn=mb.cross_entropy_per_task)
+
+
 ABLATION = sorted(n for n in mb.recipes.RECIPES if n.startswith("sinusoid_ablation_"))
 
 

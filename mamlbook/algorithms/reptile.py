@@ -23,7 +23,9 @@ support set). The paper's Reptile trains on all the data of a task; set
 so do not compare it with the other methods' meta-losses).
 ``inner_data="minibatches"`` splits each task's support set into ``k`` equal,
 non-overlapping minibatches and takes step ``i`` on minibatch ``i``: the inner loop of
-the paper's analysis (book eq. 5.4) and of its §6.2 experiment.
+the paper's analysis (book eq. 5.4) and of its §6.2 experiment, and of its Omniglot
+runs (10 drawings per class, minibatches of 10 images); for classification each
+minibatch holds the same number of drawings of every class.
 
 Which inner gradients the direction combines. Reptile's displacement is the sum of the
 inner gradients, ``θ − φ_t = α (g_1 + … + g_k)`` with ``g_i`` the gradient of step
@@ -84,7 +86,8 @@ def reptile(
     inner_data : ``"support"`` (default) or ``"support+query"`` (concatenated along the
         shot dimension), the data the inner SGD steps on; or ``"minibatches"``: step
         ``i`` on the ``i``-th of ``k`` equal parts of the support set (the number of
-        support shots must be a multiple of ``k``). See the module docstring.
+        support shots, per class for classification, must be a multiple of ``k``;
+        a classification minibatch holds every class). See the module docstring.
     gradient_weights : ``None`` (default, Reptile) or ``k`` finite numbers ``w_i``:
         return ``α Σ_i w_i g_i`` (mean over tasks), ``g_i`` the inner gradient of step
         ``i`` (Nichol et al. §6.2; all ones is Reptile).
@@ -230,16 +233,47 @@ def _gradient_weights(gradient_weights, inner_steps: int) -> list[float] | None:
 
 
 def _minibatches(tasks: TaskBatch, k: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The support set cut into ``k`` equal, consecutive, non-overlapping minibatches."""
+    """The support set cut into ``k`` equal, non-overlapping minibatches.
+
+    Regression (floating-point targets): ``k`` consecutive parts. Classification
+    (integer labels): every minibatch holds ``K/k`` examples of every class (the next
+    ones of each class, in their order), as the paper's minibatches of a shuffled
+    task do on average; consecutive parts of a support set laid out class by class
+    would give each step one class only.
+    """
     shots = tasks.x_support.shape[1]
-    if shots % k:
-        raise ValueError(
-            f"inner_data='minibatches' needs a number of support shots divisible by "
-            f"inner_steps = {k}, got {shots} support shots"
+    if tasks.y_support.is_floating_point():
+        if shots % k:
+            raise ValueError(
+                f"inner_data='minibatches' needs a number of support shots divisible by "
+                f"inner_steps = {k}, got {shots} support shots"
+            )
+        return list(
+            zip(tasks.x_support.split(shots // k, 1), tasks.y_support.split(shots // k, 1))
         )
-    return list(
-        zip(tasks.x_support.split(shots // k, 1), tasks.y_support.split(shots // k, 1))
-    )
+    # each task's examples grouped by class, in their order: (T, N, K)
+    order = tasks.y_support.argsort(dim=1, stable=True)
+    counts = torch.nn.functional.one_hot(tasks.y_support, int(tasks.y_support.max()) + 1).sum(1)
+    per_class = int(counts[0, 0])
+    if not bool((counts == per_class).all()):
+        raise ValueError(
+            "inner_data='minibatches' on classification tasks needs the same number of "
+            f"support examples of every class, got counts {counts.tolist()}"
+        )
+    if per_class % k:
+        raise ValueError(
+            f"inner_data='minibatches' needs a number of support shots per class divisible "
+            f"by inner_steps = {k}, got {per_class} per class"
+        )
+    t, ways = counts.shape
+    order = order.view(t, ways, per_class)
+    batches = []
+    for part in order.split(per_class // k, 2):
+        index = part.reshape(t, -1)  # (T, N·K/k), class by class
+        x_index = index.view(t, -1, *[1] * (tasks.x_support.dim() - 2))
+        x = tasks.x_support.gather(1, x_index.expand(-1, -1, *tasks.x_support.shape[2:]))
+        batches.append((x, tasks.y_support.gather(1, index)))
+    return batches
 
 
 def _sgd_combining(model, phi, batches, inner_lr, loss_fn, weights):
