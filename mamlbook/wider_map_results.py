@@ -118,7 +118,8 @@ def cost_setting(family: str, seed: int = 0):
         recipe = recipes.RECIPES["omniglot_maml_1shot"]
         model = ConvNet(ways=recipe.ways, filters=recipe.filters)
         tasks = protocol.omniglot_tasks("train", recipe.ways, rotations=True).sample(
-            recipe.training.meta_batch_size, recipe.shots, recipe.training.query_shots, generator=generator)
+            recipe.training.meta_batch_size, recipe.training.support_shots, recipe.training.query_shots,
+            generator=generator)
         return model, tasks, cross_entropy_per_task
     model = SinusoidMLP()
     return model, SinusoidTasks().sample(25, 10, 10, generator=generator), mse_per_task

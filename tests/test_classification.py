@@ -198,6 +198,34 @@ def test_recipe_runs_end_to_end_with_its_curve(monkeypatch, tmp_path):
         mb.recipes.regenerate("omniglot_nope")
 
 
+def test_a_recipe_with_test_shots_trains_on_its_shots_and_is_scored_on_the_test_shots(monkeypatch, tmp_path):
+    """Reptile's paper recipe: 10-shot training tasks (minibatches of every class), 1-shot
+    test tasks: the curve and the test accuracy are on 5-way 1-shot tasks (one query
+    drawing per class, so accuracies are multiples of 1/5), the training tasks are 10-shot."""
+    monkeypatch.setattr(mb.protocol, "CURVE_TASKS", 3)
+    monkeypatch.setattr(mb.checkpoints, "PRETRAINED_DIR", tmp_path)
+    shipped = mb.recipes.RECIPES["omniglot_reptile_1shot_train10"]
+    assert (shipped.shots, shipped.training.support_shots, shipped.test_shots) == (1, 10, 1)
+    monkeypatch.setitem(mb.recipes.RECIPES, "omniglot_reptile_1shot_train10",
+                        dataclasses.replace(shipped, filters=4, eval_every=1))
+    seen = []
+    original = mb.ClassificationTasks.sample
+
+    def spy(self, num_tasks, support_shots, query_shots, **kw):
+        seen.append((num_tasks, support_shots, query_shots))
+        return original(self, num_tasks, support_shots, query_shots, **kw)
+
+    monkeypatch.setattr(mb.ClassificationTasks, "sample", spy)
+    meta = mb.recipes.regenerate("omniglot_reptile_1shot_train10", device="cpu", progress=False, iterations=2,
+                                 save=True, eval_tasks=3)
+    assert (5, 10, 10) in seen and (3, 1, 1) in seen  # training tasks, then 1-shot curve/test tasks
+    assert all(abs(5 * a - round(5 * a)) < 1e-6 for a in meta["test_accuracy"])
+    assert json.loads(meta["settings"])["test_shots"] == 1
+    assert "test_shots" not in mb.recipes.RECIPES["omniglot_maml_1shot"].as_dict()
+    with pytest.raises(ValueError, match="test_shots"):
+        dataclasses.replace(shipped, test_shots=0)
+
+
 SHIPPED = [n for n, r in sorted(mb.recipes.RECIPES.items())
            if r.family == "omniglot" and (mb.checkpoints.PRETRAINED_DIR / f"{n}.pt").is_file()]
 

@@ -38,6 +38,9 @@ class Recipe:
     schedule : MAML++ only: the keywords of `mamlbook.algorithms.MAMLPlusPlusSchedule`,
         the meta-step whose options (multi-step loss weights, derivative order) change
         with the iteration; ``None``: the method's plain meta-step.
+    test_shots : Omniglot only: drawings per class of the curve's and test tasks'
+        support (and query) sets, when they differ from the training tasks' (Reptile's
+        paper trains on 10 drawings per class and tests 1-shot); ``None``: the same.
     """
 
     family: str
@@ -51,6 +54,7 @@ class Recipe:
     eval_every: int = 0
     curve_tasks: int | None = None
     schedule: dict | None = None
+    test_shots: int | None = None
 
     def __post_init__(self):
         checks.one_of("family", self.family, {"sinusoid", "omniglot"})
@@ -58,7 +62,7 @@ class Recipe:
             raise TypeError(f"training must be a TrainingSettings, got {type(self.training).__name__}")
         checks.int_in_range("seed", self.seed, 0)
         omniglot_only = {"ways": self.ways, "filters": self.filters, "test_steps": self.test_steps,
-                         "init_from": self.init_from, "curve_tasks": self.curve_tasks}
+                         "init_from": self.init_from, "curve_tasks": self.curve_tasks, "test_shots": self.test_shots}
         if self.family == "sinusoid":
             given = [k for k, v in omniglot_only.items() if v is not None]
             if given or self.rotations or self.eval_every:
@@ -68,6 +72,8 @@ class Recipe:
                 checks.positive_int(name, getattr(self, name))
             checks.int_in_range("test_steps", self.test_steps, 0)
             checks.int_in_range("eval_every", self.eval_every, 0)
+            if self.test_shots is not None:
+                checks.positive_int("test_shots", self.test_shots)
             if self.training.support_shots != self.training.query_shots:
                 raise ValueError("an Omniglot recipe queries as many examples per class as it supports "
                                  f"(support_shots = query_shots), got {self.training.support_shots} and "
@@ -77,8 +83,9 @@ class Recipe:
 
     @property
     def shots(self) -> int:
-        """Examples per class (Omniglot) or per task (sinusoid) in the support set."""
-        return self.training.support_shots
+        """Examples per class (Omniglot) or per task (sinusoid) in the support set of
+        the tasks the recipe is scored on (its test tasks)."""
+        return self.training.support_shots if self.test_shots is None else self.test_shots
 
     def as_dict(self) -> dict:
         """Every setting as plain values, flat (stored as a checkpoint's ``settings``)."""
@@ -86,6 +93,8 @@ class Recipe:
         if self.family == "omniglot":
             out.update(ways=self.ways, filters=self.filters, rotations=self.rotations, test_steps=self.test_steps,
                        init_from=self.init_from, eval_every=self.eval_every, curve_tasks=self.curve_tasks)
+            if self.test_shots is not None:  # absent otherwise: earlier checkpoints' settings stay comparable
+                out["test_shots"] = self.test_shots
         if self.schedule is not None:
             out["schedule"] = self.schedule
         return out
@@ -98,7 +107,7 @@ def _sinusoid(method: str, **settings) -> Recipe:
 
 def _omniglot(method: str, shots: int, iterations: int, *, eval_every: int, curve_tasks=None, init_from=None,
               inner_lr=0.4, inner_steps=1, test_steps=3, schedule=None, method_options=None,
-              optimizer="adam", outer_lr=1e-3, ways=5, meta_batch_size=4) -> Recipe:
+              optimizer="adam", outer_lr=1e-3, ways=5, meta_batch_size=4, lr_schedule=(), test_shots=None) -> Recipe:
     """The MAML paper's 5-way Omniglot settings (one inner step of 0.4 in training, three
     at test time, Adam 10⁻³), scaled down to a shared CPU: 32 filters instead of 64,
     meta-batches of 4 tasks, one query drawing per class per shot, thousands of
@@ -106,9 +115,10 @@ def _omniglot(method: str, shots: int, iterations: int, *, eval_every: int, curv
     training = TrainingSettings(iterations=iterations, method=method, meta_batch_size=meta_batch_size,
                                 support_shots=shots,
                                 query_shots=shots, inner_lr=inner_lr, inner_steps=inner_steps, outer_lr=outer_lr,
-                                optimizer=optimizer, method_options=method_options or {})
+                                optimizer=optimizer, lr_schedule=lr_schedule, method_options=method_options or {})
     return Recipe("omniglot", training, ways=ways, filters=32, rotations=True, test_steps=test_steps,
-                  eval_every=eval_every, curve_tasks=curve_tasks, init_from=init_from, schedule=schedule)
+                  eval_every=eval_every, curve_tasks=curve_tasks, init_from=init_from, schedule=schedule,
+                  test_shots=test_shots)
 
 
 def _annealed(method: str, shots: int, *, init_from: str, seed: int) -> Recipe:
@@ -214,6 +224,15 @@ RECIPES: dict[str, Recipe] = {
                                                      inner_steps=5, test_steps=5, optimizer="sgd", outer_lr=0.5,
                                                      method_options={"inner_data": "support+query"},
                                                      init_from="omniglot_reptile_1shot"), seed=1),
+    # Reptile trained as in its paper's Omniglot runs (Nichol et al. 2018, App. A): training
+    # tasks of 10 drawings per class (the test tasks stay 1-shot), five inner SGD steps,
+    # each on a minibatch of 2 drawings of every class (one pass over the 50 images),
+    # meta-batches of 5, outer step ε = 1 annealed linearly (here in ten pieces, to 0.1);
+    # ten test-time steps. Kept from the book: plain SGD of 0.1 inside (the paper: Adam 10⁻³).
+    "omniglot_reptile_1shot_train10": _omniglot(
+        "reptile", 10, 4_000, eval_every=500, test_shots=1, inner_lr=0.1, inner_steps=5, test_steps=10,
+        optimizer="sgd", outer_lr=1.0, meta_batch_size=5, method_options={"inner_data": "minibatches"},
+        lr_schedule=tuple((400 * i, round(1 - i / 10, 1)) for i in range(1, 10))),
     # iMAML continued the same way (3,000 more iterations, seed 1's stream of tasks).
     "omniglot_imaml_1shot_long": replace(_omniglot("imaml", 1, 3_000, eval_every=500, inner_lr=0.1, inner_steps=5,
                                                    test_steps=5,

@@ -212,7 +212,7 @@ def _train_omniglot(name, r, settings, model, generator, device, progress, save,
         _, init_meta = checkpoints.load_checkpoint(checkpoints.pretrained_path(r.init_from), model)
         init_seconds = float(init_meta.get("seconds_total", init_meta.get("seconds", 0.0)))
     curve_set = protocol.held_out_tasks(r.shots, num_tasks=r.curve_tasks or protocol.CURVE_TASKS, ways=r.ways,
-                                        query_shots=r.training.query_shots, seed=protocol.EVAL_SEED + 1,
+                                        query_shots=r.shots, seed=protocol.EVAL_SEED + 1,
                                         device=device)
 
     def metadata_fn(recorder: _AccuracyCurve, accuracy, eval_seconds: float) -> dict:
@@ -246,7 +246,7 @@ def _train_omniglot(name, r, settings, model, generator, device, progress, save,
 def evaluate(name: str, model, *, num_tasks: int = protocol.EVAL_TASKS, device=None) -> torch.Tensor:
     """Accuracy ``(num_tasks,)`` of Omniglot ``model`` on recipe ``name``'s first ``num_tasks`` test tasks."""
     r = recipe(name)
-    tasks = protocol.held_out_tasks(r.shots, num_tasks=num_tasks, ways=r.ways, query_shots=r.training.query_shots,
+    tasks = protocol.held_out_tasks(r.shots, num_tasks=num_tasks, ways=r.ways, query_shots=r.shots,
                                     device=get_device(device))
     return protocol.adapted_accuracy(model, dict(model.named_parameters()), tasks, method=r.training.method,
                                      inner_lr=r.training.inner_lr, steps=r.test_steps,
