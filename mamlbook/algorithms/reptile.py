@@ -266,13 +266,11 @@ def _minibatches(tasks: TaskBatch, k: int) -> list[tuple[torch.Tensor, torch.Ten
             f"by inner_steps = {k}, got {per_class} per class"
         )
     t, ways = counts.shape
-    order = order.view(t, ways, per_class)
+    rows = torch.arange(t, device=order.device).unsqueeze(1)  # (T, 1)
     batches = []
-    for part in order.split(per_class // k, 2):
+    for part in order.view(t, ways, per_class).split(per_class // k, 2):
         index = part.reshape(t, -1)  # (T, N·K/k), class by class
-        x_index = index.view(t, -1, *[1] * (tasks.x_support.dim() - 2))
-        x = tasks.x_support.gather(1, x_index.expand(-1, -1, *tasks.x_support.shape[2:]))
-        batches.append((x, tasks.y_support.gather(1, index)))
+        batches.append((tasks.x_support[rows, index], tasks.y_support[rows, index]))
     return batches
 
 
