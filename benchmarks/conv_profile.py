@@ -1,0 +1,157 @@
+"""Where the conv meta-step's time goes, and how fast it could be made without faster convolutions.
+
+The step is `conv_step.py`'s plain per-task loop (second-order MAML, the 64-filter
+`mamlbook.models.ConvNet`, 5-way 1-shot, 15 query images per class, meta-batch 8, one
+inner step of 0.4). Two measurements, one run:
+
+* **Profile.** ``torch.profiler`` on one step, self CPU time summed by kind of kernel:
+  convolutions (forward, backward and double backward: every op whose name holds
+  ``conv``), batch norm, max-pooling, ReLU (``clamp_min``, ``threshold_backward``), the
+  rest. Whatever a faster step does *around* the convolution kernels, the step cannot
+  take less than the convolutions' time: ``bound = step / convolutions`` is the largest
+  speed-up over the loop that leaves them as they are (Amdahl's law).
+* **Kernels.** The same loop timed with the convolution kernels PyTorch offers on a
+  CPU, rounds interleaved, paired ratios to the default: oneDNN on NCHW tensors (the
+  default), oneDNN on channels-last tensors (images and weights converted once per
+  task), and PyTorch's own im2col + GEMM kernels (``torch.backends.mkldnn`` disabled).
+
+Run::
+
+    .venv/bin/python benchmarks/conv_profile.py [--threads 1 2] [--rounds 5]
+    # writes mamlbook/results/conv_profile.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import warnings
+
+import torch
+from torch.func import functional_call
+from torch.profiler import profile
+
+import mamlbook as mb
+from mamlbook.models import ConvNet
+
+from _results import RESULTS
+from conv_step import CE, FILTERS, INNER_LR, loop_step, problem
+
+KINDS = {  # kind of kernel: substrings of the ATen op names it covers
+    "convolution": ("conv",),
+    "batch norm": ("batch_norm",),
+    "max-pool": ("max_pool",),
+    "relu": ("clamp_min", "threshold_backward", "relu"),
+}
+
+
+def kind_of(op: str) -> str:
+    for kind, keys in KINDS.items():
+        if any(key in op for key in keys):
+            return kind
+    return "other"
+
+
+def profile_step(net, theta, tasks, steps) -> dict:
+    """Self CPU milliseconds of one loop step, by kind of kernel."""
+    loop_step(net, theta, tasks, steps)  # warm-up
+    with profile() as prof:
+        loop_step(net, theta, tasks, steps)
+    ms = {kind: 0.0 for kind in (*KINDS, "other")}
+    for event in prof.key_averages():
+        ms[kind_of(event.key)] += event.self_cpu_time_total / 1000
+    total = sum(ms.values())
+    return {"ms": {k: round(v, 1) for k, v in ms.items()}, "total_ms": round(total, 1),
+            "convolution_share": round(ms["convolution"] / total, 3),
+            "bound_x_loop": round(total / ms["convolution"], 2)}
+
+
+def channels_last_step(net, theta, tasks, steps):
+    """`conv_step.loop_step` with images and conv weights in channels-last memory."""
+    cl = torch.channels_last
+    theta_cl = {k: v.contiguous(memory_format=cl) if v.ndim == 4 else v for k, v in theta.items()}
+    total = 0.0
+    for t in range(tasks.num_tasks):
+        support, query = (x[t].contiguous(memory_format=cl) for x in (tasks.x_support, tasks.x_query))
+        phi = dict(theta_cl)
+        for _ in range(steps):
+            loss = CE(functional_call(net, phi, (support,)), tasks.y_support[t])
+            grads = torch.autograd.grad(loss, list(phi.values()), create_graph=True)
+            phi = {k: v - INNER_LR * g for (k, v), g in zip(phi.items(), grads)}
+        total = total + CE(functional_call(net, phi, (query,)), tasks.y_query[t])
+    return torch.autograd.grad(total / tasks.num_tasks, list(theta.values()))
+
+
+def native_step(net, theta, tasks, steps):
+    """`conv_step.loop_step` with PyTorch's own convolution kernels (oneDNN disabled)."""
+    with warnings.catch_warnings():  # switching oneDNN off warns about Intel GPUs' TF32: not ours
+        warnings.simplefilter("ignore", UserWarning)
+        with torch.backends.mkldnn.flags(enabled=False):
+            return loop_step(net, theta, tasks, steps)
+
+
+KERNELS = {"onednn_nchw": loop_step, "onednn_channels_last": channels_last_step, "native": native_step}
+
+
+def time_kernels(net, theta, tasks, steps, rounds: int) -> dict:
+    reference = torch.cat([g.flatten() for g in loop_step(net, theta, tasks, steps)])
+    out = {}
+    for name, fn in KERNELS.items():  # warm-up, and the same meta-gradient
+        got = torch.cat([g.flatten() for g in fn(net, theta, tasks, steps)])
+        out[name] = {"relative_difference": float((got - reference).norm() / reference.norm())}
+    times = {name: [] for name in KERNELS}
+    for _ in range(rounds):
+        for name, fn in KERNELS.items():
+            start = time.perf_counter()
+            fn(net, theta, tasks, steps)
+            times[name].append(time.perf_counter() - start)
+    for name, ts in times.items():
+        out[name]["ms"] = round(1000 * statistics.median(ts), 1)
+        out[name]["x_default"] = round(statistics.median(b / t for b, t in zip(times["onednn_nchw"], ts)), 3)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--meta-batch", type=int, default=8)
+    parser.add_argument("--inner-steps", type=int, default=1)
+    parser.add_argument("--ways", type=int, default=5)
+    parser.add_argument("--out", default=str(RESULTS / "conv_profile.json"))
+    args = parser.parse_args(argv)
+    tasks = problem(args.ways, args.meta_batch)
+    torch.manual_seed(0)
+    net = ConvNet(args.ways, FILTERS)
+    theta = mb.detached(mb.parameters_of(net), requires_grad=True)
+    results = {"command": "python benchmarks/conv_profile.py " + " ".join(sys.argv[1:] if argv is None else argv),
+               "environment": {"torch": torch.__version__, "cores": os.cpu_count(),
+                               "loadavg_before": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M"),
+                               "filters": FILTERS, "ways": args.ways, "meta_batch": args.meta_batch,
+                               "inner_steps": args.inner_steps, "inner_lr": INNER_LR},
+               "rows": []}
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        row = {"threads": threads, "profile": profile_step(net, theta, tasks, args.inner_steps),
+               "kernels": time_kernels(net, theta, tasks, args.inner_steps, args.rounds)}
+        results["rows"].append(row)
+        p, k = row["profile"], row["kernels"]
+        print(f"{threads} thread(s): step {p['total_ms']:.0f} ms profiled, convolutions {p['ms']['convolution']:.0f} ms "
+              f"({100 * p['convolution_share']:.0f}%): at most {p['bound_x_loop']:.2f}x the loop without faster "
+              f"convolutions", flush=True)
+        print("   " + ", ".join(f"{kind} {ms:.0f}" for kind, ms in p["ms"].items()) + " ms", flush=True)
+        print("   kernels: " + ", ".join(f"{name} {r['ms']:.0f} ms ({r['x_default']:.2f}x)" for name, r in k.items()),
+              flush=True)
+    results["environment"]["loadavg_after"] = os.getloadavg()
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(results, f, indent=1)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
