@@ -233,6 +233,12 @@ RECIPES: dict[str, Recipe] = {
         "reptile", 10, 4_000, eval_every=500, test_shots=1, inner_lr=0.1, inner_steps=5, test_steps=10,
         optimizer="sgd", outer_lr=1.0, meta_batch_size=5, method_options={"inner_data": "minibatches"},
         lr_schedule=tuple((400 * i, round(1 - i / 10, 1)) for i in range(1, 10))),
+    # The paper-task run continued for 4,000 more iterations at the last outer step, ε = 0.1
+    # (seed 1's stream of tasks): its curve was still rising at 4,000.
+    "omniglot_reptile_1shot_train10_long": replace(_omniglot(
+        "reptile", 10, 4_000, eval_every=500, test_shots=1, inner_lr=0.1, inner_steps=5, test_steps=10,
+        optimizer="sgd", outer_lr=0.1, meta_batch_size=5, method_options={"inner_data": "minibatches"},
+        init_from="omniglot_reptile_1shot_train10"), seed=1),
     # iMAML continued the same way (3,000 more iterations, seed 1's stream of tasks).
     "omniglot_imaml_1shot_long": replace(_omniglot("imaml", 1, 3_000, eval_every=500, inner_lr=0.1, inner_steps=5,
                                                    test_steps=5,
@@ -245,6 +251,12 @@ RECIPES: dict[str, Recipe] = {
     "omniglot_imaml_1shot_16steps": _omniglot("imaml", 1, 1_000, eval_every=250, inner_lr=0.1, inner_steps=16,
                                               test_steps=16,
                                               method_options={"lam": 2.0, "cg_steps": 5, "cg_damping": 1.0}),
+    # The 16-step run continued for 1,500 more iterations (seed 1's stream of tasks): its curve
+    # was still rising at 1,000.
+    "omniglot_imaml_1shot_16steps_long": replace(_omniglot(
+        "imaml", 1, 1_500, eval_every=500, inner_lr=0.1, inner_steps=16, test_steps=16,
+        method_options={"lam": 2.0, "cg_steps": 5, "cg_damping": 1.0},
+        init_from="omniglot_imaml_1shot_16steps"), seed=1),
     # A 20-way network trained as such (the table's other 20-way rows are 5-way networks
     # with a widened head): MAML's 5-way settings, 2,000 iterations from a random start.
     "omniglot_maml_20way_1shot": _omniglot("maml", 1, 2_000, eval_every=500, ways=20),
