@@ -6,14 +6,19 @@ inner step of 0.4). Two measurements, one run:
 
 * **Profile.** ``torch.profiler`` on one step, self CPU time summed by kind of kernel:
   convolutions (forward, backward and double backward: every op whose name holds
-  ``conv``), batch norm, max-pooling, ReLU (``clamp_min``, ``threshold_backward``), the
-  rest. Whatever a faster step does *around* the convolution kernels, the step cannot
-  take less than the convolutions' time: ``bound = step / convolutions`` is the largest
-  speed-up over the loop that leaves them as they are (Amdahl's law).
-* **Kernels.** The same loop timed with the convolution kernels PyTorch offers on a
-  CPU, rounds interleaved, paired ratios to the default: oneDNN on NCHW tensors (the
-  default), oneDNN on channels-last tensors (images and weights converted once per
-  task), and PyTorch's own im2col + GEMM kernels (``torch.backends.mkldnn`` disabled).
+  ``convolution`` or ``conv2d``), batch norm (its own kernels; its double backward is
+  made of element-wise ops, counted under "other"), max-pooling, ReLU (``clamp_min``,
+  ``threshold_backward``), the rest.
+* **Kernels.** The same loop timed (median of interleaved rounds) with three of the
+  convolution kernels PyTorch offers on a CPU, paired ratios to the default: oneDNN on
+  NCHW tensors (the default), oneDNN on channels-last tensors (images per task, weights
+  once per step), and PyTorch's own im2col + GEMM kernels (oneDNN disabled).
+* **Bounds** (Amdahl's law). Whatever a faster step does *around* the convolution
+  kernels, it cannot take less than their time: ``bound_x_loop`` = the timed loop step
+  / its convolutions' time, at the same number of threads. A step that splits the
+  meta-batch over ``N`` cores (threads, or batching the tasks) changes how the
+  convolutions run, so with ``N`` threads the bound is also given for the one-thread
+  convolution time divided perfectly by ``N``: ``bound_split_x_loop``.
 
 Run::
 
@@ -41,7 +46,7 @@ from _results import RESULTS
 from conv_step import CE, FILTERS, INNER_LR, loop_step, problem
 
 KINDS = {  # kind of kernel: substrings of the ATen op names it covers
-    "convolution": ("conv",),
+    "convolution": ("convolution", "conv2d"),
     "batch norm": ("batch_norm",),
     "max-pool": ("max_pool",),
     "relu": ("clamp_min", "threshold_backward", "relu"),
@@ -65,8 +70,18 @@ def profile_step(net, theta, tasks, steps) -> dict:
         ms[kind_of(event.key)] += event.self_cpu_time_total / 1000
     total = sum(ms.values())
     return {"ms": {k: round(v, 1) for k, v in ms.items()}, "total_ms": round(total, 1),
-            "convolution_share": round(ms["convolution"] / total, 3),
-            "bound_x_loop": round(total / ms["convolution"], 2)}
+            "convolution_share": round(ms["convolution"] / total, 3)}
+
+
+def add_bounds(rows: list[dict]) -> None:
+    """Each row's ``bound_x_loop`` and, given a one-thread row, ``bound_split_x_loop`` (in place)."""
+    one = next((r for r in rows if r["threads"] == 1), None)
+    for row in rows:
+        step_ms, conv_ms = row["kernels"]["onednn_nchw"]["ms"], row["profile"]["ms"]["convolution"]
+        row["bound_x_loop"] = round(step_ms / conv_ms, 2)
+        if one is not None and row["threads"] > 1:
+            split_ms = one["profile"]["ms"]["convolution"] / row["threads"]
+            row["bound_split_x_loop"] = round(step_ms / split_ms, 2)
 
 
 def channels_last_step(net, theta, tasks, steps):
@@ -138,11 +153,13 @@ def main(argv=None) -> int:
         row = {"threads": threads, "profile": profile_step(net, theta, tasks, args.inner_steps),
                "kernels": time_kernels(net, theta, tasks, args.inner_steps, args.rounds)}
         results["rows"].append(row)
+        add_bounds(results["rows"])
         p, k = row["profile"], row["kernels"]
-        print(f"{threads} thread(s): step {p['total_ms']:.0f} ms profiled, convolutions {p['ms']['convolution']:.0f} ms "
-              f"({100 * p['convolution_share']:.0f}%): at most {p['bound_x_loop']:.2f}x the loop without faster "
-              f"convolutions", flush=True)
-        print("   " + ", ".join(f"{kind} {ms:.0f}" for kind, ms in p["ms"].items()) + " ms", flush=True)
+        split = f", {row['bound_split_x_loop']:.2f}x if split over the cores" if "bound_split_x_loop" in row else ""
+        print(f"{threads} thread(s): loop step {k['onednn_nchw']['ms']:.0f} ms, convolutions "
+              f"{p['ms']['convolution']:.0f} ms: at most {row['bound_x_loop']:.2f}x the loop with these kernels{split}",
+              flush=True)
+        print("   profiled: " + ", ".join(f"{kind} {ms:.0f}" for kind, ms in p["ms"].items()) + " ms", flush=True)
         print("   kernels: " + ", ".join(f"{name} {r['ms']:.0f} ms ({r['x_default']:.2f}x)" for name, r in k.items()),
               flush=True)
     results["environment"]["loadavg_after"] = os.getloadavg()
