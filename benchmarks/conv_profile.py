@@ -28,7 +28,6 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -42,7 +41,7 @@ from torch.profiler import profile
 import mamlbook as mb
 from mamlbook.models import ConvNet
 
-from _results import RESULTS
+from _results import RESULTS, write_json
 from conv_step import CE, FILTERS, INNER_LR, loop_step, problem
 
 KINDS = {  # kind of kernel: substrings of the ATen op names it covers
@@ -163,9 +162,7 @@ def main(argv=None) -> int:
         print("   kernels: " + ", ".join(f"{name} {r['ms']:.0f} ms ({r['x_default']:.2f}x)" for name, r in k.items()),
               flush=True)
     results["environment"]["loadavg_after"] = os.getloadavg()
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=1)
+    write_json(results, args.out)
     print(f"wrote {args.out}")
     return 0
 

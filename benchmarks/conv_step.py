@@ -34,7 +34,6 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -48,7 +47,7 @@ from mamlbook.models import ConvNet
 from mamlbook.performance.threaded import threaded_meta_step
 from mamlbook.tasks.classification import ClassificationTasks
 
-from _results import RESULTS
+from _results import RESULTS, write_json
 
 INNER_LR, QUERY, FILTERS = 0.4, 15, 64
 CE = torch.nn.functional.cross_entropy
@@ -186,7 +185,6 @@ def main(argv=None) -> int:
                                "date": time.strftime("%Y-%m-%d %H:%M"), "filters": FILTERS, "query_per_class": QUERY,
                                "shots": 1, "inner_lr": INNER_LR},
                "rows": []}
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
     print(f"{'ways':>4} {'T':>3} {'k':>2} | {'loop ms':>8} {'before':>8} {'after':>8} {'threaded':>8} | "
           f"{'before':>6} {'after':>6} {'threaded':>8} ×loop | {'threaded ×before':>16}", flush=True)
     for ways in args.ways:
@@ -195,8 +193,7 @@ def main(argv=None) -> int:
                 row = measure(ways, meta_batch, steps, args.rounds)
                 results["rows"].append(row)
                 results["environment"]["loadavg_after"] = os.getloadavg()
-                with open(args.out, "w") as f:  # after every row: a long run interrupted keeps what it measured
-                    json.dump(results, f, indent=1)
+                write_json(results, args.out)  # after every row: a long run interrupted keeps what it measured
                 print(f"{ways:>4} {meta_batch:>3} {steps:>2} | {row['loop']['ms']:>8.0f} {row['before']['ms']:>8.0f} "
                       f"{row['after']['ms']:>8.0f} {row['threaded']['ms']:>8.0f} | {row['before']['x_loop']:>6.2f} "
                       f"{row['after']['x_loop']:>6.2f} {row['threaded']['x_loop']:>8.2f}       | "
@@ -205,15 +202,12 @@ def main(argv=None) -> int:
     for method in args.methods:
         row = measure_method(method, args.meta_batch[0], args.rounds)
         results["methods"].append(row)
-        with open(args.out, "w") as f:
-            json.dump(results, f, indent=1)
+        write_json(results, args.out)
         print(f"{method:>8} 5-way T={args.meta_batch[0]}: before {row['before']['ms']:.0f} ms, after "
               f"{row['after']['ms']:.0f} ms, threaded {row['threaded']['ms']:.0f} ms; threaded "
               f"×{row['threaded']['x_after']:.2f} after, ×{row['threaded_vs_before']:.2f} before", flush=True)
     results["environment"]["loadavg_after"] = os.getloadavg()
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=1)
+    write_json(results, args.out)
     print(f"wrote {args.out}")
     return 0
 
