@@ -22,6 +22,11 @@ nearest support drawing; chance is 1/N).
 ``python -m mamlbook.omniglot_results`` recomputes the table and writes
 ``mamlbook/results/omniglot_results.json`` (minutes on a CPU); the chapter reads it
 and re-checks a sample of tasks live.
+
+``--wide-steps-probe`` writes ``omniglot_wide_steps.json`` instead: how a network's
+widened head fares after 10 and 50 steps on 20-way tasks of the training alphabets,
+and after 50 on the held-out 20-way settings (`wide_steps_probe`; chapter 08 uses it
+for Reptile, whose steps of 0.1 move a widened head four times less than MAML's 0.4).
 """
 from __future__ import annotations
 
@@ -34,22 +39,28 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from . import checkpoints, protocol, recipes
+from . import checkpoints, checks, protocol, recipes
 from .models import ConvNet, accuracy_per_task
 from .protocol import mean_and_ci95
 from .tasks import TaskBatch
 from .tasks.omniglot_shipped import load_runs, runs_as_tasks
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "omniglot_results.json"
+WIDE_STEPS_PATH = RESULTS_PATH.with_name("omniglot_wide_steps.json")
 SETTINGS = {"5w1s": (5, 1), "5w5s": (5, 5), "20w1s": (20, 1)}
 TABLE_TASKS = 1000
 WIDE_TEST_STEPS = 10
 
 
 def setting_tasks(setting: str, num_tasks: int = TABLE_TASKS) -> TaskBatch:
-    """The fixed tasks of ``setting`` (``"5w1s"``, ``"5w5s"``, ``"20w1s"`` or ``"lake20"``)."""
+    """The fixed tasks of ``setting`` (``"5w1s"``, ``"5w5s"``, ``"20w1s"`` or ``"lake20"``;
+    ``"train20w1s"``: 20-way 1-shot tasks of the *training* alphabets, where test-time
+    settings are chosen)."""
     if setting == "lake20":
         return runs_as_tasks(load_runs())
+    if setting == "train20w1s":
+        family = protocol.omniglot_tasks("train", 20)
+        return family.sample(num_tasks, 1, 1, generator=torch.Generator().manual_seed(protocol.EVAL_SEED + 1))
     ways, shots = SETTINGS[setting]
     return protocol.held_out_tasks(shots, num_tasks=num_tasks, ways=ways)
 
@@ -74,23 +85,24 @@ def widen_head(model: ConvNet, params: dict, ways: int) -> tuple[ConvNet, dict]:
     return wide, out
 
 
-def checkpoint_logits(name: str, tasks: TaskBatch) -> Tensor:
+def checkpoint_logits(name: str, tasks: TaskBatch, wide_steps: int = WIDE_TEST_STEPS) -> Tensor:
     """Query logits ``(T, Q, ways)`` of shipped recipe ``name`` on ``tasks`` after adapting
-    on each support set (head widened to the tasks' ways, `WIDE_TEST_STEPS` steps then)."""
+    on each support set (head widened to the tasks' ways, ``wide_steps`` steps then)."""
+    checks.positive_int("wide_steps", wide_steps)
     recipe = recipes.recipe(name)
     model, _ = recipes.load(name, device="cpu")
     params = {k: v.detach() for k, v in model.named_parameters()}
     ways = int(tasks.y_support.max()) + 1
-    steps = recipe.test_steps if ways == model.ways else max(recipe.test_steps, WIDE_TEST_STEPS)
+    steps = recipe.test_steps if ways == model.ways else max(recipe.test_steps, wide_steps)
     model, params = widen_head(model, params, ways)
     training = recipe.training
     return protocol.adapted_logits(model, params, tasks, method=training.method, inner_lr=training.inner_lr,
                                    steps=steps, method_options=training.method_options, chunk=50)
 
 
-def checkpoint_accuracy(name: str, tasks: TaskBatch) -> Tensor:
+def checkpoint_accuracy(name: str, tasks: TaskBatch, wide_steps: int = WIDE_TEST_STEPS) -> Tensor:
     """Per-task accuracy ``(T,)`` of shipped recipe ``name`` on ``tasks`` (`checkpoint_logits`)."""
-    return accuracy_per_task(checkpoint_logits(name, tasks), tasks.y_query).double()
+    return accuracy_per_task(checkpoint_logits(name, tasks, wide_steps), tasks.y_query).double()
 
 
 def summary(values: Tensor) -> dict:
@@ -120,6 +132,26 @@ def compute(names: list[str], num_tasks: int = TABLE_TASKS, settings=("5w1s", "5
     return table
 
 
+def wide_steps_probe(names: list[str], steps=(10, 50), num_tasks: int = TABLE_TASKS,
+                     probe_tasks: int = 100) -> dict:
+    """How many steps a widened head needs: each network on ``probe_tasks`` 20-way 1-shot
+    tasks of the training alphabets after each number of ``steps`` (at its recipe's
+    ``inner_lr``), then on the held-out 20-way settings after the largest number.
+    ``{"rows": {name: {"train20w1s": {steps: summary}, "20w1s": summary, "lake20": summary}}}``."""
+    out: dict = {"num_tasks": num_tasks, "probe_tasks": probe_tasks, "steps": list(steps), "rows": {}}
+    probe = setting_tasks("train20w1s", probe_tasks)
+    held_out = {s: setting_tasks(s, num_tasks) for s in ("20w1s", "lake20")}
+    for name in names:
+        row = out["rows"][name] = {"train20w1s": {}}
+        for k in steps:
+            row["train20w1s"][str(k)] = summary(checkpoint_accuracy(name, probe, k))
+            print(f"train20w1s {name:<24} {k:>3} steps {row['train20w1s'][str(k)]['mean']:6.2f}%", flush=True)
+        for setting, tasks in held_out.items():
+            row[setting] = summary(checkpoint_accuracy(name, tasks, max(steps)))
+            print(f"{setting:>10} {name:<24} {max(steps):>3} steps {row[setting]['mean']:6.2f}%", flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     RECIPES = recipes.RECIPES
     parser = argparse.ArgumentParser(description="Recompute chapter 08's real-Omniglot table.")
@@ -128,12 +160,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(RESULTS_PATH))
     parser.add_argument("--merge", action="store_true",
                         help="keep the rows of the existing --out file (same --tasks) and add or replace these recipes'")
+    parser.add_argument("--wide-steps-probe", action="store_true",
+                        help=f"instead of the table, write how many steps widened heads need ({WIDE_STEPS_PATH.name})")
     args = parser.parse_args(argv)
+    if args.tasks < 1:
+        parser.error(f"--tasks must be a positive integer, got {args.tasks}")
+    command = "python -m mamlbook.omniglot_results " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.wide_steps_probe:
+        out = args.out if args.out != str(RESULTS_PATH) else str(WIDE_STEPS_PATH)
+        probe = dict(wide_steps_probe(args.recipes or ["omniglot_reptile_1shot_train10_long"], num_tasks=args.tasks),
+                     command=command)
+        if args.merge and Path(out).is_file():
+            old = json.loads(Path(out).read_text())
+            old["rows"].update(probe["rows"])
+            probe = dict(old, command=old["command"] + "; " + command)
+        Path(out).write_text(json.dumps(probe, indent=1))
+        print(f"wrote {out}")
+        return 0
     # chapter 08's methods; chapter 10's (ANIL, Meta-SGD, ...) are compared by mamlbook.wider_map_results
     shipped = [n for n in RECIPES if (checkpoints.PRETRAINED_DIR / f"{n}.pt").is_file()
                and RECIPES[n].training.method in ("maml", "fomaml", "reptile", "imaml")]
     table = compute(args.recipes or shipped, args.tasks)
-    command = "python -m mamlbook.omniglot_results " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.merge and Path(args.out).is_file():
         old = json.loads(Path(args.out).read_text())
         if old["num_tasks"] != args.tasks:

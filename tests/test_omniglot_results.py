@@ -1,4 +1,5 @@
 """Chapter 08's shipped results table against what it claims to be."""
+import pytest
 import torch
 
 import mamlbook as mb
@@ -31,3 +32,41 @@ def test_widened_head_starts_every_class_equal():
     logits = mb.task_forward(wide, mb.batch_parameters(wide_params, 2), x)
     assert logits.shape == (2, 20, 20)
     assert torch.allclose(logits, logits[..., :1].expand_as(logits), atol=1e-5)
+
+
+def _image_keys(images):  # uint8 (..., H, W) -> set of byte strings, one per image
+    return {bytes(im.numpy()) for im in images.reshape(-1, *images.shape[-2:])}
+
+
+def test_probe_tasks_come_from_the_training_alphabets_only():
+    from mamlbook.tasks.omniglot_shipped import minimal_split
+
+    train, test = minimal_split()
+    tasks = omniglot_results.setting_tasks("train20w1s", 5)
+    assert tasks.x_support.shape == (5, 20, 1, 28, 28)
+    drawn = _image_keys((tasks.x_support * 255).round().to(torch.uint8)[:, :, 0])
+    assert drawn <= _image_keys(train.images)
+    assert not drawn & _image_keys(test.images)
+
+
+def test_wide_steps_changes_only_the_widened_head_adaptation():
+    tasks = omniglot_results.setting_tasks("5w1s", 4)
+    name = "omniglot_maml_1shot"
+    # a 5-way network on 5-way tasks adapts with its recipe's steps, whatever wide_steps says
+    assert torch.equal(omniglot_results.checkpoint_logits(name, tasks, 1),
+                       omniglot_results.checkpoint_logits(name, tasks, 50))
+    wide = omniglot_results.setting_tasks("20w1s", 2)
+    assert not torch.allclose(omniglot_results.checkpoint_logits(name, wide, 10),
+                              omniglot_results.checkpoint_logits(name, wide, 11))
+    with pytest.raises(ValueError, match="wide_steps"):
+        omniglot_results.checkpoint_logits(name, wide, 0)
+
+
+def test_shipped_wide_steps_probe_matches_its_claims():
+    probe = mb.results.load("omniglot_wide_steps")
+    assert probe["command"].startswith("python -m mamlbook.omniglot_results")
+    for name, row in probe["rows"].items():
+        assert (mb.checkpoints.PRETRAINED_DIR / f"{name}.pt").is_file(), name
+        assert list(row["train20w1s"]) == [str(k) for k in probe["steps"]]
+        assert all(v["tasks"] == probe["probe_tasks"] for v in row["train20w1s"].values())
+        assert row["20w1s"]["tasks"] == probe["num_tasks"] and row["lake20"]["tasks"] == 20
