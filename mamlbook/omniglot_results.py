@@ -165,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.tasks < 1:
         parser.error(f"--tasks must be a positive integer, got {args.tasks}")
+    unknown = [n for n in args.recipes or [] if n not in RECIPES]
+    if unknown:
+        parser.error(f"--recipes must name recipes of mamlbook.recipes.RECIPES (omniglot_...), got {unknown}")
     command = "python -m mamlbook.omniglot_results " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.wide_steps_probe:
         out = args.out if args.out != str(RESULTS_PATH) else str(WIDE_STEPS_PATH)

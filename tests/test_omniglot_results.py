@@ -70,3 +70,13 @@ def test_shipped_wide_steps_probe_matches_its_claims():
         assert list(row["train20w1s"]) == [str(k) for k in probe["steps"]]
         assert all(v["tasks"] == probe["probe_tasks"] for v in row["train20w1s"].values())
         assert row["20w1s"]["tasks"] == probe["num_tasks"] and row["lake20"]["tasks"] == 20
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--tasks", "0"], "--tasks must be a positive integer, got 0"),
+    (["--wide-steps-probe", "--recipes", "omniglot_maml_1shot", "nope"], "--recipes must name recipes"),
+])
+def test_command_line_rejects_bad_arguments_by_name(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        omniglot_results.main(argv)
+    assert message in capsys.readouterr().err
