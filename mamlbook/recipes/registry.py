@@ -213,6 +213,9 @@ RECIPES: dict[str, Recipe] = {
     # tasks): 3,000 more iterations with the same settings (seed 5's stream of tasks).
     "omniglot_maml_1shot_seed1_anneal_long": _annealed("maml", 1, init_from="omniglot_maml_1shot_seed1_anneal",
                                                        seed=5),
+    # Its 5-shot continuation, from the last 1-shot network as in the seed-0 chain.
+    "omniglot_maml_5shot_seed1_anneal_long": _annealed("maml", 5, init_from="omniglot_maml_1shot_seed1_anneal_long",
+                                                       seed=5),
     # First-order MAML continued like MAML's long run (10,000 more iterations, seed 1's
     # stream of tasks): 15,000 in all, MAML's budget; its curve was still rising at 5,000.
     "omniglot_fomaml_1shot_long": replace(_omniglot("fomaml", 1, 10_000, eval_every=1000,
