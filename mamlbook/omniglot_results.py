@@ -171,30 +171,24 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m mamlbook.omniglot_results " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.wide_steps_probe:
         out = args.out if args.out != str(RESULTS_PATH) else str(WIDE_STEPS_PATH)
-        probe = dict(wide_steps_probe(args.recipes or ["omniglot_reptile_1shot_train10_long"], num_tasks=args.tasks),
-                     command=command)
-        if args.merge and Path(out).is_file():
-            old = json.loads(Path(out).read_text())
-            old["rows"].update(probe["rows"])
-            probe = dict(old, command=old["command"] + "; " + command)
-        Path(out).write_text(json.dumps(probe, indent=1))
-        print(f"wrote {out}")
-        return 0
-    # chapter 08's methods; chapter 10's (ANIL, Meta-SGD, ...) are compared by mamlbook.wider_map_results
-    shipped = [n for n in RECIPES if (checkpoints.PRETRAINED_DIR / f"{n}.pt").is_file()
-               and RECIPES[n].training.method in ("maml", "fomaml", "reptile", "imaml")]
-    table = compute(args.recipes or shipped, args.tasks)
-    if args.merge and Path(args.out).is_file():
-        old = json.loads(Path(args.out).read_text())
+        result = wide_steps_probe(args.recipes or ["omniglot_reptile_1shot_train10_long"], num_tasks=args.tasks)
+        merged_keys = ("rows",)
+    else:
+        # chapter 08's methods; chapter 10's (ANIL, Meta-SGD, ...) are compared by mamlbook.wider_map_results
+        shipped = [n for n in RECIPES if (checkpoints.PRETRAINED_DIR / f"{n}.pt").is_file()
+                   and RECIPES[n].training.method in ("maml", "fomaml", "reptile", "imaml")]
+        out, result = args.out, compute(args.recipes or shipped, args.tasks)
+        merged_keys = ("rows", "paired_vs_nn")
+    if args.merge and Path(out).is_file():
+        old = json.loads(Path(out).read_text())
         if old["num_tasks"] != args.tasks:
-            raise SystemExit(f"--merge needs the same --tasks as {args.out} ({old['num_tasks']}), got {args.tasks}")
-        for key in ("rows", "paired_vs_nn"):
-            old[key].update(table[key])
-        table, command = old, old["command"] + "; " + command
-    table["command"] = command
-    with open(args.out, "w") as f:
-        json.dump(table, f, indent=1)
-    print(f"wrote {args.out}")
+            raise SystemExit(f"--merge needs the same --tasks as {out} ({old['num_tasks']}), got {args.tasks}")
+        for key in merged_keys:
+            old[key].update(result[key])
+        result, command = old, old["command"] + "; " + command
+    result["command"] = command
+    Path(out).write_text(json.dumps(result, indent=1))
+    print(f"wrote {out}")
     return 0
 
 

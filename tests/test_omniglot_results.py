@@ -80,3 +80,16 @@ def test_command_line_rejects_bad_arguments_by_name(argv, message, capsys):
     with pytest.raises(SystemExit):
         omniglot_results.main(argv)
     assert message in capsys.readouterr().err
+
+
+def test_wide_steps_probe_scores_each_number_of_steps_then_the_held_out_settings_with_the_largest():
+    name = "omniglot_reptile_1shot_train10_long"
+    probe = omniglot_results.wide_steps_probe([name], steps=(1, 3), num_tasks=2, probe_tasks=2)
+    row = probe["rows"][name]
+    assert list(row) == ["train20w1s", "20w1s", "lake20"] and list(row["train20w1s"]) == ["1", "3"]
+    tasks = omniglot_results.setting_tasks("train20w1s", 2)
+    for k in (1, 3):
+        fresh = omniglot_results.summary(omniglot_results.checkpoint_accuracy(name, tasks, k))
+        assert row["train20w1s"][str(k)] == fresh
+    held_out = omniglot_results.setting_tasks("20w1s", 2)
+    assert row["20w1s"] == omniglot_results.summary(omniglot_results.checkpoint_accuracy(name, held_out, 3))

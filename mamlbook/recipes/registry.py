@@ -130,6 +130,24 @@ def _annealed(method: str, shots: int, *, init_from: str, seed: int) -> Recipe:
                              outer_lr=1e-4, meta_batch_size=16, init_from=init_from), seed=seed)
 
 
+def _reptile_paper_tasks(iterations: int, *, outer_lr: float, lr_schedule=(), init_from=None) -> Recipe:
+    """Reptile on its paper's 1-shot Omniglot training tasks (Nichol et al. 2018, App. A):
+    10 drawings per class, five inner SGD steps of 0.1 each on a minibatch holding every
+    class, meta-batches of 5, plain SGD outer steps of ``outer_lr``; 1-shot test tasks,
+    ten test-time steps (chapter 08)."""
+    return _omniglot("reptile", 10, iterations, eval_every=500, test_shots=1, inner_lr=0.1, inner_steps=5,
+                     test_steps=10, optimizer="sgd", outer_lr=outer_lr, meta_batch_size=5,
+                     method_options={"inner_data": "minibatches"}, lr_schedule=lr_schedule, init_from=init_from)
+
+
+def _imaml_16steps(iterations: int, *, eval_every: int, init_from=None) -> Recipe:
+    """iMAML with its paper's 16 inner steps for 5-way tasks (Rajeswaran et al. 2019,
+    Table 2), in training and at test time: steps of 0.1 on the proximal problem, λ = 2,
+    five CG steps on the damped system (cg_damping = 1), Adam 10⁻³, meta-batches of 4."""
+    return _omniglot("imaml", 1, iterations, eval_every=eval_every, inner_lr=0.1, inner_steps=16, test_steps=16,
+                     method_options={"lam": 2.0, "cg_steps": 5, "cg_damping": 1.0}, init_from=init_from)
+
+
 def _ablation(weights=None, seed: int = 0) -> Recipe:
     """Nichol et al. 2018, §6.2 on sinusoids: two inner steps; with ``weights``, step i on
     the i-th half (5 points) of the support set and the direction ``Σ w_i g_i``."""
@@ -236,16 +254,12 @@ RECIPES: dict[str, Recipe] = {
     # each on a minibatch of 2 drawings of every class (one pass over the 50 images),
     # meta-batches of 5, outer step ε = 1 annealed linearly (here in ten pieces, to 0.1);
     # ten test-time steps. Kept from the book: plain SGD of 0.1 inside (the paper: Adam 10⁻³).
-    "omniglot_reptile_1shot_train10": _omniglot(
-        "reptile", 10, 4_000, eval_every=500, test_shots=1, inner_lr=0.1, inner_steps=5, test_steps=10,
-        optimizer="sgd", outer_lr=1.0, meta_batch_size=5, method_options={"inner_data": "minibatches"},
-        lr_schedule=tuple((400 * i, round(1 - i / 10, 1)) for i in range(1, 10))),
+    "omniglot_reptile_1shot_train10": _reptile_paper_tasks(
+        4_000, outer_lr=1.0, lr_schedule=tuple((400 * i, round(1 - i / 10, 1)) for i in range(1, 10))),
     # The paper-task run continued for 4,000 more iterations at the last outer step, ε = 0.1
     # (seed 1's stream of tasks): its curve was still rising at 4,000.
-    "omniglot_reptile_1shot_train10_long": replace(_omniglot(
-        "reptile", 10, 4_000, eval_every=500, test_shots=1, inner_lr=0.1, inner_steps=5, test_steps=10,
-        optimizer="sgd", outer_lr=0.1, meta_batch_size=5, method_options={"inner_data": "minibatches"},
-        init_from="omniglot_reptile_1shot_train10"), seed=1),
+    "omniglot_reptile_1shot_train10_long": replace(_reptile_paper_tasks(
+        4_000, outer_lr=0.1, init_from="omniglot_reptile_1shot_train10"), seed=1),
     # iMAML continued the same way (3,000 more iterations, seed 1's stream of tasks).
     "omniglot_imaml_1shot_long": replace(_omniglot("imaml", 1, 3_000, eval_every=500, inner_lr=0.1, inner_steps=5,
                                                    test_steps=5,
@@ -255,21 +269,15 @@ RECIPES: dict[str, Recipe] = {
     # gradient descent on the proximal problem, λ = 2, five CG steps) instead of five, in
     # training and at test time; otherwise the first recipe (CG damping 1, Adam 10⁻³,
     # meta-batches of 4), from a random network for as many iterations.
-    "omniglot_imaml_1shot_16steps": _omniglot("imaml", 1, 1_000, eval_every=250, inner_lr=0.1, inner_steps=16,
-                                              test_steps=16,
-                                              method_options={"lam": 2.0, "cg_steps": 5, "cg_damping": 1.0}),
+    "omniglot_imaml_1shot_16steps": _imaml_16steps(1_000, eval_every=250),
     # The 16-step run continued for 1,500 more iterations (seed 1's stream of tasks): its curve
     # was still rising at 1,000.
-    "omniglot_imaml_1shot_16steps_long": replace(_omniglot(
-        "imaml", 1, 1_500, eval_every=500, inner_lr=0.1, inner_steps=16, test_steps=16,
-        method_options={"lam": 2.0, "cg_steps": 5, "cg_damping": 1.0},
-        init_from="omniglot_imaml_1shot_16steps"), seed=1),
+    "omniglot_imaml_1shot_16steps_long": replace(_imaml_16steps(
+        1_500, eval_every=500, init_from="omniglot_imaml_1shot_16steps"), seed=1),
     # Its curve was still rising at 1,500 (80.6, 84.6, 84.2, 85.6%): 1,500 more (seed 2's
     # stream of tasks), to see whether it flattens.
-    "omniglot_imaml_1shot_16steps_longer": replace(_omniglot(
-        "imaml", 1, 1_500, eval_every=500, inner_lr=0.1, inner_steps=16, test_steps=16,
-        method_options={"lam": 2.0, "cg_steps": 5, "cg_damping": 1.0},
-        init_from="omniglot_imaml_1shot_16steps_long"), seed=2),
+    "omniglot_imaml_1shot_16steps_longer": replace(_imaml_16steps(
+        1_500, eval_every=500, init_from="omniglot_imaml_1shot_16steps_long"), seed=2),
     # A 20-way network trained as such (the table's other 20-way rows are 5-way networks
     # with a widened head): MAML's 5-way settings, 2,000 iterations from a random start.
     "omniglot_maml_20way_1shot": _omniglot("maml", 1, 2_000, eval_every=500, ways=20),
