@@ -132,7 +132,7 @@ def compute(names: list[str], num_tasks: int = TABLE_TASKS, settings=("5w1s", "5
     return table
 
 
-def wide_steps_probe(names: list[str], steps=(10, 50), num_tasks: int = TABLE_TASKS,
+def wide_steps_probe(names: list[str], steps=(WIDE_TEST_STEPS, 50), num_tasks: int = TABLE_TASKS,
                      probe_tasks: int = 100) -> dict:
     """How many steps a widened head needs: each network on ``probe_tasks`` 20-way 1-shot
     tasks of the training alphabets after each number of ``steps`` (at its recipe's

@@ -157,3 +157,12 @@ def test_chain_curve_joins_the_runs_curves_on_one_axis_of_iterations():
     assert joined["seconds"] == pytest.approx(sum(c["seconds"] for c in curves))
     with pytest.raises(ValueError, match="name must be a recipe whose chain keeps its ways and shots"):
         recipes.chain_curve("omniglot_maml_5shot_anneal")  # 5-shot, continuing 1-shot runs
+
+
+def test_test_accuracy_is_the_stored_score_of_every_test_task():
+    name = "omniglot_maml_1shot_anneal"
+    acc = recipes.test_accuracy(name)
+    assert acc.shape == (mb.protocol.EVAL_TASKS,)
+    assert acc.tolist() == pytest.approx(recipes.load(name)[1]["test_accuracy"])
+    with pytest.raises(ValueError, match="name must be an Omniglot recipe"):
+        recipes.test_accuracy("sinusoid_maml")

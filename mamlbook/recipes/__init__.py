@@ -14,7 +14,7 @@ retrains an entry from its seed, bit for bit on CPU; `load` reads the shipped fi
 
 from .registry import RECIPES, Recipe, regeneration_order
 from .runs import (build_model, chain_curve, evaluate, export_curve, finalize, lineage, load, load_curve, recipe,
-                   regenerate, verify)
+                   regenerate, test_accuracy, verify)
 
 __all__ = ["RECIPES", "Recipe", "regeneration_order", "recipe", "build_model", "load", "load_curve", "lineage", "chain_curve", "regenerate",
-           "verify", "evaluate", "export_curve", "finalize"]
+           "verify", "evaluate", "export_curve", "finalize", "test_accuracy"]

@@ -55,6 +55,14 @@ def load(name: str, device=None) -> tuple[nn.Module, dict]:
     return model, metadata
 
 
+def test_accuracy(name: str) -> torch.Tensor:
+    """Accuracy ``(600,)`` of shipped Omniglot recipe ``name`` on each held-out test task
+    (`protocol.held_out_tasks`, the same tasks for every recipe: pair them task by task)."""
+    if recipe(name).family != "omniglot":
+        raise ValueError(f"name must be an Omniglot recipe (only those are scored on test tasks), got {name!r}")
+    return torch.tensor(load(name, device="cpu")[1]["test_accuracy"])
+
+
 def load_curve(name: str) -> dict:
     """The held-out accuracy curve of shipped Omniglot recipe ``name`` (`export_curve`)."""
     if recipe(name).family != "omniglot":
