@@ -19,7 +19,9 @@
 
 ``python -m mamlbook.wider_map_results`` recomputes everything and writes
 ``mamlbook/results/wider_map.json`` (minutes on a CPU); the chapter reads it and
-re-checks a sample live.
+re-checks a sample live. ``--only feature_reuse accuracy`` recomputes those parts and
+keeps the rest of the file (e.g. after a checkpoint is retrained, without timing the
+costs again on a machine that is not idle).
 """
 
 from __future__ import annotations
@@ -34,10 +36,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from . import checkpoints, protocol, recipes
+from . import checkpoints, checks, protocol, recipes
 from .algorithms import LSLRNet, MetaSGDNet, get_method
-from .models import ConvNet
-from .measure import saved_tensor_memory, time_per_call
 from .functional import (
     adapt,
     batch_parameters,
@@ -46,7 +46,8 @@ from .functional import (
     mse_per_task,
     parameters_of,
 )
-from .models import SinusoidMLP
+from .measure import saved_tensor_memory, time_per_call
+from .models import ConvNet, SinusoidMLP
 from .protocol import mean_and_ci95
 from .tasks import SinusoidTasks, TaskBatch
 
@@ -162,37 +163,62 @@ def checkpoint_accuracy(name: str) -> dict:
             "train_seconds": meta["seconds"], "curve": curve["curve"], "threads": meta.get("threads")}
 
 
-def compute(repeats: int = 5, reuse_tasks: int = protocol.EVAL_TASKS) -> dict:
-    """Everything the chapter shows (see the module docstring); missing checkpoints are left out."""
-    tasks = protocol.held_out_tasks(1, num_tasks=reuse_tasks)
-    reuse = {}
-    for name in ("omniglot_maml_1shot", "omniglot_anil_1shot"):
-        if not (checkpoints.PRETRAINED_DIR / f"{name}.curve.json").is_file():
-            continue  # not trained yet
-        r = feature_reuse(name, tasks)
-        reuse[name] = {"all": summary(r["all"]), "head": summary(r["head"]),
-                       "head_minus_all": summary(r["head"] - r["all"]),
-                       "head_more_steps": summary(r["head_more_steps"]),
-                       "head_more_steps_minus_all": summary(r["head_more_steps"] - r["all"]),
-                       "cka": {"mean": float(r["cka"].mean()), "min": float(r["cka"].min())}}
-    return {"feature_reuse": reuse, "reuse_tasks": reuse_tasks,
-            "costs": {family: method_costs(family, repeats) for family in COST_SETTINGS},
-            "cost_steps": COST_SETTINGS, "repeats": repeats, "more_head_steps": MORE_HEAD_STEPS,
-            "accuracy": {name: checkpoint_accuracy(name) for name in COMPARED
-                         if (checkpoints.PRETRAINED_DIR / f"{name}.curve.json").is_file()}}
+#: The parts of the results file, each recomputed by `compute` with the keys it writes.
+PARTS = {"feature_reuse": ("feature_reuse", "reuse_tasks", "more_head_steps"),
+         "costs": ("costs", "cost_steps", "repeats", "threads", "loadavg"),
+         "accuracy": ("accuracy",)}
+
+
+def _shipped(name: str) -> bool:
+    return (checkpoints.PRETRAINED_DIR / f"{name}.curve.json").is_file()
+
+
+def compute(repeats: int = 5, reuse_tasks: int = protocol.EVAL_TASKS, parts=tuple(PARTS)) -> dict:
+    """The chapter's ``parts`` (default all; see the module docstring); missing checkpoints are left out."""
+    for part in parts:
+        checks.one_of("parts", part, set(PARTS))
+    result = {}
+    if "feature_reuse" in parts:
+        tasks = protocol.held_out_tasks(1, num_tasks=reuse_tasks)
+        reuse = {}
+        for name in filter(_shipped, ("omniglot_maml_1shot", "omniglot_anil_1shot")):
+            r = feature_reuse(name, tasks)
+            reuse[name] = {"all": summary(r["all"]), "head": summary(r["head"]),
+                           "head_minus_all": summary(r["head"] - r["all"]),
+                           "head_more_steps": summary(r["head_more_steps"]),
+                           "head_more_steps_minus_all": summary(r["head_more_steps"] - r["all"]),
+                           "cka": {"mean": float(r["cka"].mean()), "min": float(r["cka"].min())}}
+        result.update(feature_reuse=reuse, reuse_tasks=reuse_tasks, more_head_steps=MORE_HEAD_STEPS)
+    if "costs" in parts:
+        result.update(costs={family: method_costs(family, repeats) for family in COST_SETTINGS},
+                      cost_steps=COST_SETTINGS, repeats=repeats, threads=torch.get_num_threads(),
+                      loadavg=os.getloadavg())  # what the timings were measured under
+    if "accuracy" in parts:
+        result["accuracy"] = {name: checkpoint_accuracy(name) for name in filter(_shipped, COMPARED)}
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mamlbook.wider_map_results", description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per method (the fastest is kept)")
     parser.add_argument("--tasks", type=int, default=protocol.EVAL_TASKS, help="test tasks of the feature-reuse check")
+    parser.add_argument("--only", nargs="+", choices=list(PARTS), metavar="PART",
+                        help=f"recompute these parts ({', '.join(PARTS)}) and keep the others of --out")
     parser.add_argument("--out", default=str(RESULTS_PATH), help="where to write the JSON")
     args = parser.parse_args(argv)
+    if args.only and not Path(args.out).is_file():
+        parser.error(f"argument --only: keeps the other parts of --out, but {args.out} does not exist")
     start = time.perf_counter()
-    result = compute(args.repeats, args.tasks)
-    result.update(command="python -m mamlbook.wider_map_results" + "".join(f" {a}" for a in (argv or sys.argv[1:])),
-                  threads=torch.get_num_threads(), torch=torch.__version__, seconds=time.perf_counter() - start,
-                  loadavg=os.getloadavg(), created=time.strftime("%Y-%m-%d %H:%M"))
+    result = compute(args.repeats, args.tasks, parts=args.only or tuple(PARTS))
+    command = "python -m mamlbook.wider_map_results" + "".join(f" {a}" for a in (argv or sys.argv[1:]))
+    if args.only:
+        old = json.loads(Path(args.out).read_text())
+        kept = {key: old[key] for part in PARTS if part not in args.only for key in PARTS[part]}
+        result.update(kept, command=f"{old['command']}; {command}")
+    else:
+        result["command"] = command
+    result.update(torch=torch.__version__, seconds=time.perf_counter() - start,
+                  created=time.strftime("%Y-%m-%d %H:%M"))
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out} in {result['seconds']:.0f} s")
     return 0

@@ -1,4 +1,6 @@
 """Chapter 10's shipped results: the new checkpoints reproduce their stored scores; CKA; the plots."""
+import json
+
 import matplotlib
 import pytest
 import torch
@@ -50,3 +52,31 @@ def test_the_chapter_plots_draw():
                                      up_to=5)
     assert len(axes[0, 1].lines) == 2 and len(axes[0, 1].lines[0].get_xdata()) == 1
     assert "optimisation-based" in [t.get_text() for t in axes[0, 0].texts]
+
+
+def test_only_recomputes_the_named_parts_and_keeps_the_others(tmp_path, monkeypatch):
+    """``--only accuracy`` rewrites the accuracy part and keeps the costs (and what they were
+    measured under) and the feature-reuse table of the file it updates."""
+    out = tmp_path / "wider_map.json"
+    shipped = json.loads(wmr.RESULTS_PATH.read_text())
+    old = dict(shipped, accuracy={"stale": {}}, loadavg=[9.0, 9.0, 9.0])
+    out.write_text(json.dumps(old))
+    monkeypatch.setattr(wmr, "COMPARED", ["omniglot_anil_1shot"])
+    assert wmr.main(["--only", "accuracy", "--out", str(out)]) == 0
+    new = json.loads(out.read_text())
+    assert list(new["accuracy"]) == ["omniglot_anil_1shot"]
+    assert new["accuracy"]["omniglot_anil_1shot"] == json.loads(json.dumps(wmr.checkpoint_accuracy("omniglot_anil_1shot")))
+    for key in ("costs", "cost_steps", "repeats", "threads", "loadavg", "feature_reuse", "reuse_tasks"):
+        assert new[key] == old[key], key
+    assert new["command"] == f"{old['command']}; python -m mamlbook.wider_map_results --only accuracy --out {out}"
+
+
+def test_only_needs_a_file_to_keep_and_a_known_part(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        wmr.main(["--only", "accuracy", "--out", str(tmp_path / "missing.json")])
+    assert "argument --only" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        wmr.main(["--only", "speed", "--out", str(tmp_path / "missing.json")])
+    assert "invalid choice: 'speed'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="parts must be one of"):
+        wmr.compute(parts=("speed",))
