@@ -501,6 +501,12 @@ def _regenerate(args) -> int:
 
     from . import recipes
     from .checkpoints import PRETRAINED_DIR
+    from .device import cap_onednn_isa
+
+    try:  # before the first convolution of the process, or oneDNN ignores it
+        cap_onednn_isa()
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
     names = shipped_names()
     if args.name != "all" and args.name not in names:

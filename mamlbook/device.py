@@ -3,10 +3,12 @@
 `get_device()` picks CUDA when it is available; the environment variable
 ``MAMLBOOK_DEVICE`` (``cpu``, ``cuda``, ``cuda:1``, ...) overrides the choice.
 `seed_everything(seed)` fixes Python's, NumPy's and torch's generators, so that a
-chapter's numbers are the same on every CPU run.
+chapter's numbers are the same on every CPU run. `reproducible_cpu()` holds the two CPU
+settings a long training's bits also depend on (threads, oneDNN's instruction set).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 
@@ -47,6 +49,49 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+#: The instruction set oneDNN's CPU kernels are capped at for the shipped checkpoints.
+ONEDNN_MAX_CPU_ISA = "AVX2"
+
+
+def cap_onednn_isa() -> str:
+    """Set ``$ONEDNN_MAX_CPU_ISA`` to `ONEDNN_MAX_CPU_ISA` if unset; refuse another value.
+
+    oneDNN reads the variable once, at the process's first convolution: a cap set later
+    is silently ignored, so call this first (``python -m mamlbook regenerate`` does).
+    """
+    isa = os.environ.setdefault("ONEDNN_MAX_CPU_ISA", ONEDNN_MAX_CPU_ISA)
+    if isa.upper() != ONEDNN_MAX_CPU_ISA:
+        raise ValueError(f"ONEDNN_MAX_CPU_ISA must be unset or {ONEDNN_MAX_CPU_ISA} to train a shipped "
+                         f"recipe bit for bit, got {isa!r}")
+    return isa
+
+
+@contextlib.contextmanager
+def reproducible_cpu(device: torch.device):
+    """On a CPU: one intra-op thread (restored after) and oneDNN capped at AVX2.
+
+    These are the settings every shipped checkpoint was trained under. A training run's
+    bits depend on them, not only on its seed: oneDNN picks convolution kernels by the
+    CPU's instruction set (AVX2, AVX-512, ...) and splits them over the threads, and
+    each choice rounds differently; over hundreds of iterations the difference grows
+    into another network. Measured on the 1,000-iteration MAML recipe at iteration 250
+    (held-out accuracy): 66.52% with AVX2 and one thread (the shipped run), 65.56% with
+    AVX-512, 66.16% with AVX2 on two threads. AVX2 is the cap because every x86-64 CPU
+    of the last decade has it. See `cap_onednn_isa` for when the cap takes effect.
+    Other devices are left as they are.
+    """
+    if torch.device(device).type != "cpu":
+        yield
+        return
+    cap_onednn_isa()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def describe_device(device: torch.device) -> str:

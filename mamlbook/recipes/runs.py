@@ -21,7 +21,7 @@ from torch import nn
 from .. import checkpoints, checks, protocol
 from ..algorithms import LSLRNet, MAMLPlusPlusSchedule, MetaSGDNet
 from ..models import ConvNet
-from ..device import get_device, seed_everything
+from ..device import get_device, reproducible_cpu, seed_everything
 from ..functional import cross_entropy_per_task
 from ..models import SinusoidMLP
 from ..tasks import SinusoidTasks, TaskBatch
@@ -116,21 +116,23 @@ def regenerate(name: str, device=None, progress: bool = True, iterations: int | 
     try; then keep ``save=False``: a shipped file holds the recipe's own run.
     ``task_threads`` > 1 (Omniglot only): each meta-batch split over that many threads
     (`mamlbook.meta_train`'s switch): faster on a CPU, the same run up to float
-    rounding (so not bit for bit the shipped file; the book's files use 1). Returns
-    the metadata stored with the checkpoint; ``metadata["state"]`` is the trained
-    state dict (not stored in the metadata on disk).
+    rounding (so not bit for bit the shipped file; the book's files use 1). On a CPU it
+    trains under `mamlbook.device.reproducible_cpu` (one intra-op thread, oneDNN capped
+    at AVX2), as the shipped files were. Returns the metadata stored with the
+    checkpoint; ``metadata["state"]`` is the trained state dict (not stored on disk).
     """
     r = recipe(name)
     settings = r.training if iterations is None else replace(r.training, iterations=iterations)
     check_task_threads(name, task_threads)
     device = get_device(device)
-    generator = seed_everything(r.seed)
-    model = build_model(name, device)
-    if r.family == "sinusoid":
-        metadata = _train_sinusoid(name, r, settings, model, generator, device, progress, save)
-    else:
-        metadata = _train_omniglot(name, r, settings, model, generator, device, progress, save, eval_tasks,
-                                   task_threads)
+    with reproducible_cpu(device):
+        generator = seed_everything(r.seed)
+        model = build_model(name, device)
+        if r.family == "sinusoid":
+            metadata = _train_sinusoid(name, r, settings, model, generator, device, progress, save)
+        else:
+            metadata = _train_omniglot(name, r, settings, model, generator, device, progress, save, eval_tasks,
+                                       task_threads)
     metadata["state"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return metadata
 
