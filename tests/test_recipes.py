@@ -3,6 +3,10 @@ retraining is deterministic, `verify` tells a shipped file from a different one.
 
 import dataclasses
 import json
+import os
+import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -175,7 +179,7 @@ def test_reproducible_cpu_holds_one_thread_and_caps_onednn_then_restores(monkeyp
     monkeypatch.setattr(torch, "set_num_threads", seen.append)
     with mb.device.reproducible_cpu(torch.device("cpu")):
         assert seen == [1]
-        assert mb.device.os.environ["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+        assert os.environ["ONEDNN_MAX_CPU_ISA"] == "AVX2"
     assert seen == [1, 3]
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
     with pytest.raises(ValueError, match="ONEDNN_MAX_CPU_ISA must be unset or AVX2"):
@@ -189,11 +193,6 @@ def test_regenerating_from_the_command_line_retraces_a_shipped_run():
     threads and AVX-512 kernels where the machine has them), the first 250 iterations of
     the 1,000-iteration MAML recipe reach exactly the held-out accuracy its shipped curve
     recorded there: `regenerate` itself sets what the shipped runs were trained under."""
-    import os
-    import re
-    import subprocess
-    import sys
-
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "ONEDNN_MAX_CPU_ISA")}
     env.update(MAMLBOOK_DEVICE="cpu", PYTHONPATH=str(mb.checkpoints.PRETRAINED_DIR.parents[1]))
     run = subprocess.run([sys.executable, "-m", "mamlbook", "regenerate", "omniglot_maml_1shot_1k",
