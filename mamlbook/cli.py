@@ -503,7 +503,7 @@ def _regenerate(args) -> int:
     from .checkpoints import PRETRAINED_DIR
     from .device import cap_onednn_isa
 
-    try:  # before the first convolution of the process, or oneDNN ignores it
+    try:  # before the process's first convolution and matrix product, or oneDNN and MKL ignore it
         cap_onednn_isa()
     except ValueError as err:
         raise UsageError(str(err)) from None

@@ -51,26 +51,38 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-#: The instruction set oneDNN's CPU kernels are capped at for the shipped checkpoints.
+#: The instruction set oneDNN's CPU kernels, and MKL's (through its conditional
+#: numerical reproducibility mode, ``$MKL_CBWR``), are capped at for the shipped
+#: checkpoints.
 ONEDNN_MAX_CPU_ISA = "AVX2"
+MKL_CBWR = "AVX2"
 
 
 def cap_onednn_isa() -> str:
-    """Set ``$ONEDNN_MAX_CPU_ISA`` to `ONEDNN_MAX_CPU_ISA` if unset; refuse another value.
+    """Set ``$ONEDNN_MAX_CPU_ISA`` to `ONEDNN_MAX_CPU_ISA` and ``$MKL_CBWR`` to `MKL_CBWR`
+    where unset; refuse other values.
 
-    oneDNN reads the variable once, at the process's first convolution: a cap set later
-    is silently ignored, so call this first (``python -m mamlbook regenerate`` does).
+    oneDNN (convolutions) and MKL (matrix products) read their variable once, at the
+    process's first call: a cap set later is silently ignored, so call this first
+    (``python -m mamlbook regenerate`` does). MKL's cap matters on CPUs where MKL
+    has its own kernels: on an Intel Sapphire Rapids CPU (AMX), with oneDNN capped but
+    MKL free, the 1,000-iteration MAML recipe is another network at iteration 250
+    (64.68% held out instead of the shipped run's 66.52%; 66.52% with both capped).
     """
     isa = os.environ.setdefault("ONEDNN_MAX_CPU_ISA", ONEDNN_MAX_CPU_ISA)
     if isa.upper() != ONEDNN_MAX_CPU_ISA:
         raise ValueError(f"ONEDNN_MAX_CPU_ISA must be unset or {ONEDNN_MAX_CPU_ISA} to train a shipped "
                          f"recipe bit for bit, got {isa!r}")
+    cbwr = os.environ.setdefault("MKL_CBWR", MKL_CBWR)
+    if cbwr.upper() != MKL_CBWR:
+        raise ValueError(f"MKL_CBWR must be unset or {MKL_CBWR} to train a shipped recipe bit for bit, "
+                         f"got {cbwr!r}")
     return isa
 
 
 @contextlib.contextmanager
 def reproducible_cpu(device: torch.device):
-    """On a CPU: one intra-op thread (restored after) and oneDNN capped at AVX2.
+    """On a CPU: one intra-op thread (restored after), oneDNN and MKL capped at AVX2.
 
     These are the settings every shipped checkpoint was trained under. A training run's
     bits depend on them, not only on its seed: oneDNN picks convolution kernels by the
@@ -79,7 +91,8 @@ def reproducible_cpu(device: torch.device):
     into another network. Measured on the 1,000-iteration MAML recipe at iteration 250
     (held-out accuracy): 66.52% with AVX2 and one thread (the shipped run), 65.56% with
     AVX-512, 66.16% with AVX2 on two threads. AVX2 is the cap because every x86-64 CPU
-    of the last decade has it. See `cap_onednn_isa` for when the cap takes effect.
+    of the last decade has it; MKL is capped likewise (`cap_onednn_isa`, which says
+    when the caps take effect).
     Other devices are left as they are.
     """
     if torch.device(device).type != "cpu":

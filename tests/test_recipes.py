@@ -174,26 +174,34 @@ def test_test_accuracy_is_the_stored_score_of_every_test_task():
 
 def test_reproducible_cpu_holds_one_thread_and_caps_onednn_then_restores(monkeypatch):
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("MKL_CBWR", raising=False)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 3)  # a machine with more cores
     seen = []
     monkeypatch.setattr(torch, "set_num_threads", seen.append)
     with mb.device.reproducible_cpu(torch.device("cpu")):
         assert seen == [1]
         assert os.environ["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+        assert os.environ["MKL_CBWR"] == "AVX2"
     assert seen == [1, 3]
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
     with pytest.raises(ValueError, match="ONEDNN_MAX_CPU_ISA must be unset or AVX2"):
         with mb.device.reproducible_cpu(torch.device("cpu")):
             pass
     assert seen == [1, 3]  # refused before touching the threads
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.setenv("MKL_CBWR", "AUTO")
+    with pytest.raises(ValueError, match="MKL_CBWR must be unset or AVX2"):
+        with mb.device.reproducible_cpu(torch.device("cpu")):
+            pass
+    assert seen == [1, 3]
 
 
 def test_regenerating_from_the_command_line_retraces_a_shipped_run():
-    """In a fresh process with neither OMP_NUM_THREADS nor ONEDNN_MAX_CPU_ISA set (two
-    threads and AVX-512 kernels where the machine has them), the first 250 iterations of
+    """In a fresh process with none of OMP_NUM_THREADS, ONEDNN_MAX_CPU_ISA and MKL_CBWR
+    set (two threads and AVX-512 kernels where the machine has them), the first 250 iterations of
     the 1,000-iteration MAML recipe reach exactly the held-out accuracy its shipped curve
     recorded there: `regenerate` itself sets what the shipped runs were trained under."""
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "ONEDNN_MAX_CPU_ISA")}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")}
     env.update(MAMLBOOK_DEVICE="cpu", PYTHONPATH=str(mb.checkpoints.PRETRAINED_DIR.parents[1]))
     run = subprocess.run([sys.executable, "-m", "mamlbook", "regenerate", "omniglot_maml_1shot_1k",
                           "--iterations", "250", "--no-save"], capture_output=True, text=True, env=env,
