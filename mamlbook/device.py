@@ -51,16 +51,15 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-#: The instruction set oneDNN's CPU kernels, and MKL's (through its conditional
-#: numerical reproducibility mode, ``$MKL_CBWR``), are capped at for the shipped
-#: checkpoints.
+#: The instruction set oneDNN's CPU kernels are capped at to reproduce the shipped checkpoints.
 ONEDNN_MAX_CPU_ISA = "AVX2"
+#: MKL's cap, through its conditional numerical reproducibility mode (``$MKL_CBWR``).
 MKL_CBWR = "AVX2"
 
 
 def cap_onednn_isa() -> str:
     """Set ``$ONEDNN_MAX_CPU_ISA`` to `ONEDNN_MAX_CPU_ISA` and ``$MKL_CBWR`` to `MKL_CBWR`
-    where unset; refuse other values.
+    where unset; refuse other values. Returns the oneDNN cap (the name predates MKL's).
 
     oneDNN (convolutions) and MKL (matrix products) read their variable once, at the
     process's first call: a cap set later is silently ignored, so call this first
@@ -84,7 +83,10 @@ def cap_onednn_isa() -> str:
 def reproducible_cpu(device: torch.device):
     """On a CPU: one intra-op thread (restored after), oneDNN and MKL capped at AVX2.
 
-    These are the settings every shipped checkpoint was trained under. A training run's
+    These settings reproduce the shipped checkpoints (``regenerate omniglot_maml_1shot
+    --check`` passed bit for bit; the 1,000-iteration recipe retraces its shipped curve
+    at iteration 250, tested, on a CPU with AMX too), except the 64-filter ones, trained
+    before MKL was capped (mamlbook/recipes/registry.py). A training run's
     bits depend on them, not only on its seed: oneDNN picks convolution kernels by the
     CPU's instruction set (AVX2, AVX-512, ...) and splits them over the threads, and
     each choice rounds differently; over hundreds of iterations the difference grows

@@ -172,7 +172,7 @@ def test_test_accuracy_is_the_stored_score_of_every_test_task():
         recipes.test_accuracy("sinusoid_maml")
 
 
-def test_reproducible_cpu_holds_one_thread_and_caps_onednn_then_restores(monkeypatch):
+def test_reproducible_cpu_holds_one_thread_and_caps_onednn_and_mkl_then_restores(monkeypatch):
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     monkeypatch.delenv("MKL_CBWR", raising=False)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 3)  # a machine with more cores

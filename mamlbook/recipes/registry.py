@@ -110,7 +110,7 @@ def _omniglot(method: str, shots: int, iterations: int, *, eval_every: int, curv
               optimizer="adam", outer_lr=1e-3, ways=5, meta_batch_size=4, lr_schedule=(), test_shots=None,
               filters=32) -> Recipe:
     """The MAML paper's 5-way Omniglot settings (one inner step of 0.4 in training, three
-    at test time, Adam 10⁻³), scaled down to a shared CPU: 32 filters instead of 64,
+    at test time, Adam 10⁻³), scaled down to a shared CPU: 32 filters by default (``filters``),
     meta-batches of 4 tasks, one query drawing per class per shot, thousands of
     meta-iterations instead of 60,000 (chapter 08)."""
     training = TrainingSettings(iterations=iterations, method=method, meta_batch_size=meta_batch_size,
@@ -277,12 +277,10 @@ RECIPES: dict[str, Recipe] = {
     # stream of tasks), to see whether it flattens.
     "omniglot_imaml_1shot_16steps_longer": replace(_imaml_16steps(
         1_500, eval_every=500, init_from="omniglot_imaml_1shot_16steps_long"), seed=2),
-    # A 20-way network trained as such (the table's other 20-way rows are 5-way networks
-    # with a widened head): MAML's 5-way settings, 2,000 iterations from a random start.
     # Capacity: the MAML paper's 64 filters instead of 32, MAML's 15,000 iterations at
     # Adam 10⁻³ in one run (no restart), then annealed as the 32-filter chains were; two
     # seeds, each through 5-shot. Do the 32-filter networks stop short of 95% for want of
-    # capacity? (Their accuracy on 1-shot tasks of the training characters is about 97.5%.)
+    # capacity? (Their accuracy on 1-shot tasks of the training characters is about 97%.)
     # These six were trained before `regenerate` capped MKL (mamlbook.device.cap_onednn_isa),
     # on a Sapphire Rapids CPU where MKL's own kernels round differently: retrained now,
     # with the cap, they come out another run of the same recipe, not these files bit for bit.
@@ -297,6 +295,8 @@ RECIPES: dict[str, Recipe] = {
                                                       seed=2, filters=64),
     "omniglot_maml_5shot_64filters_seed1_anneal": _annealed("maml", 5, seed=4, filters=64,
                                                             init_from="omniglot_maml_1shot_64filters_seed1_anneal"),
+    # A 20-way network trained as such (the table's other 20-way rows are 5-way networks
+    # with a widened head): MAML's 5-way settings, 2,000 iterations from a random start.
     "omniglot_maml_20way_1shot": _omniglot("maml", 1, 2_000, eval_every=500, ways=20),
     # Nichol et al. 2018, §6.2: which inner gradients make the meta-gradient (chapter 05). The
     # direction keeps g1 only (joint training), g2 only (first-order MAML, second half as query
