@@ -501,10 +501,10 @@ def _regenerate(args) -> int:
 
     from . import recipes
     from .checkpoints import PRETRAINED_DIR
-    from .device import cap_onednn_isa
+    from .device import cap_cpu_kernels
 
     try:  # before the process's first convolution and matrix product, or oneDNN and MKL ignore it
-        cap_onednn_isa()
+        cap_cpu_kernels()
     except ValueError as err:
         raise UsageError(str(err)) from None
 

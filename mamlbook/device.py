@@ -57,9 +57,9 @@ ONEDNN_MAX_CPU_ISA = "AVX2"
 MKL_CBWR = "AVX2"
 
 
-def cap_onednn_isa() -> str:
+def cap_cpu_kernels() -> str:
     """Set ``$ONEDNN_MAX_CPU_ISA`` to `ONEDNN_MAX_CPU_ISA` and ``$MKL_CBWR`` to `MKL_CBWR`
-    where unset; refuse other values. Returns the oneDNN cap (the name predates MKL's).
+    where unset; refuse other values. Returns the oneDNN cap.
 
     oneDNN (convolutions) and MKL (matrix products) read their variable once, at the
     process's first call: a cap set later is silently ignored, so call this first
@@ -93,14 +93,14 @@ def reproducible_cpu(device: torch.device):
     into another network. Measured on the 1,000-iteration MAML recipe at iteration 250
     (held-out accuracy): 66.52% with AVX2 and one thread (the shipped run), 65.56% with
     AVX-512, 66.16% with AVX2 on two threads. AVX2 is the cap because every x86-64 CPU
-    of the last decade has it; MKL is capped likewise (`cap_onednn_isa`, which says
+    of the last decade has it; MKL is capped likewise (`cap_cpu_kernels`, which says
     when the caps take effect).
     Other devices are left as they are.
     """
     if torch.device(device).type != "cpu":
         yield
         return
-    cap_onednn_isa()
+    cap_cpu_kernels()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

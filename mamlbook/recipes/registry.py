@@ -281,7 +281,7 @@ RECIPES: dict[str, Recipe] = {
     # Adam 10⁻³ in one run (no restart), then annealed as the 32-filter chains were; two
     # seeds, each through 5-shot. Do the 32-filter networks stop short of 95% for want of
     # capacity? (Their accuracy on 1-shot tasks of the training characters is about 97%.)
-    # These six were trained before `regenerate` capped MKL (mamlbook.device.cap_onednn_isa),
+    # These six were trained before `regenerate` capped MKL (mamlbook.device.cap_cpu_kernels),
     # on a Sapphire Rapids CPU where MKL's own kernels round differently: retrained now,
     # with the cap, they come out another run of the same recipe, not these files bit for bit.
     "omniglot_maml_1shot_64filters": _omniglot("maml", 1, 15_000, eval_every=1500, filters=64),
