@@ -192,17 +192,22 @@ def _check_curve(curve: Tensor) -> None:
 
 
 def omniglot_tasks(
-    split: str, ways: int = 5, *, rotations: bool = False
+    split: str, ways: int = 5, *, rotations: bool = False, max_shift: int = 0
 ) -> ClassificationTasks:
     """N-way tasks from the shipped minimal sets: ``"train"`` (small 1, 136
-    characters) or ``"test"`` (the 3 alphabets only in small 2, 106 characters)."""
+    characters) or ``"test"`` (the 3 alphabets only in small 2, 106 characters);
+    ``rotations`` and ``max_shift`` as in `ClassificationTasks`."""
     from .tasks.omniglot_shipped import minimal_split
 
     checks.one_of("split", split, {"train", "test"})
     train, test = minimal_split()
     chosen = train if split == "train" else test
     return ClassificationTasks(
-        chosen.images, ways, rotations=rotations, name=f"omniglot[{split}]"
+        chosen.images,
+        ways,
+        rotations=rotations,
+        max_shift=max_shift,
+        name=f"omniglot[{split}]",
     )
 
 

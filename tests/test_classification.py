@@ -8,7 +8,7 @@ from torch.func import functional_call
 
 import mamlbook as mb
 from mamlbook.models import ConvNet, accuracy_per_task
-from mamlbook.tasks.classification import ClassificationTasks
+from mamlbook.tasks.classification import ClassificationTasks, shift_images
 from helpers import central_difference, flat
 
 
@@ -59,6 +59,53 @@ def test_same_generator_same_tasks(images):
     a = family.sample(4, 1, 2, generator=torch.Generator().manual_seed(5))
     b = family.sample(4, 1, 2, generator=torch.Generator().manual_seed(5))
     assert torch.equal(a.x_support, b.x_support) and torch.equal(a.x_query, b.x_query)
+
+
+def test_shift_images_moves_each_image_by_its_own_offset_and_fills_with_background():
+    g = torch.Generator().manual_seed(3)
+    images = torch.zeros(2, 3, 9, 9)
+    images[..., 3:6, 3:6] = torch.rand(2, 3, 3, 3, generator=g) + 0.1  # ink away from the border
+    shifts = torch.randint(-3, 4, (2, 3, 2), generator=g)
+    shifts[0, 0] = torch.tensor([1, -2])
+    moved = shift_images(images, shifts)
+    for i in range(2):
+        for j in range(3):
+            dy, dx = shifts[i, j].tolist()
+            # with a blank border wider than the shift, a move is a roll
+            assert torch.equal(moved[i, j], torch.roll(images[i, j], (dy, dx), dims=(0, 1)))
+    assert moved[0, 0, 4, 1] == images[0, 0, 3, 3]  # one row down, two columns left
+    edge = torch.ones(1, 5, 5)
+    assert torch.equal(shift_images(edge, torch.tensor([[0, 2]]))[0, :, :2], torch.zeros(5, 2)), "vacated: 0"
+    assert torch.equal(shift_images(images, torch.zeros(2, 3, 2, dtype=torch.long)), images)
+    with pytest.raises(ValueError, match=r"shifts must be shaped \(2, 3, 2\)"):
+        shift_images(images, shifts[:, :, :1])
+    with pytest.raises(ValueError, match=r"shifts must be in \[-8, 8\]"):
+        shift_images(images, torch.full((2, 3, 2), 9))
+
+
+def test_shifted_tasks_are_the_drawings_moved_by_the_recorded_offsets(images):
+    family = ClassificationTasks(images, ways=4, rotations=True, max_shift=2)
+    batch = family.sample(30, 2, 1, generator=torch.Generator().manual_seed(4))
+    shifts = batch.info["shifts"]
+    assert shifts.shape == (30, 4, 3, 2) and set(shifts.flatten().tolist()) == {-2, -1, 0, 1, 2}
+    classes, turns, drawings = batch.info["classes"], batch.info["rotations"], batch.info["drawings"]
+    for t in range(30):
+        for n in range(4):
+            c, k = int(classes[t, n]), int(turns[t, n])
+            plain = torch.rot90(images[c, drawings[t, n]].float() / 255, k, dims=(1, 2))  # (3, 5, 5)
+            expect = shift_images(plain, shifts[t, n])
+            got = torch.cat([batch.x_support[t, 2 * n:2 * n + 2, 0], batch.x_query[t, n:n + 1, 0]])
+            assert torch.equal(got, expect)
+    # no shift: the stream of tasks of a sampler without the option, bit for bit
+    plain_family = ClassificationTasks(images, ways=4, rotations=True)
+    zero_family = ClassificationTasks(images, ways=4, rotations=True, max_shift=0)
+    a = zero_family.sample(5, 1, 1, generator=torch.Generator().manual_seed(6))
+    b = plain_family.sample(5, 1, 1, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(a.x_support, b.x_support) and "shifts" not in a.info
+    with pytest.raises(ValueError, match=r"max_shift must be in \[0, 4\], got 5"):
+        ClassificationTasks(images, ways=4, max_shift=5)
+    with pytest.raises(TypeError, match="max_shift"):
+        ClassificationTasks(images, ways=4, max_shift=1.5)
 
 
 def test_bad_inputs_are_named(images):
@@ -224,6 +271,31 @@ def test_a_recipe_with_test_shots_trains_on_its_shots_and_is_scored_on_the_test_
     assert "test_shots" not in mb.recipes.RECIPES["omniglot_maml_1shot"].as_dict()
     with pytest.raises(ValueError, match="test_shots"):
         dataclasses.replace(shipped, test_shots=0)
+
+
+def test_a_recipe_with_max_shift_trains_on_shifted_tasks_and_is_scored_on_unshifted_ones(monkeypatch, tmp_path):
+    monkeypatch.setattr(mb.protocol, "CURVE_TASKS", 3)
+    monkeypatch.setattr(mb.checkpoints, "PRETRAINED_DIR", tmp_path)
+    base = dataclasses.replace(mb.recipes.RECIPES["omniglot_maml_1shot"], filters=4, eval_every=1)
+    monkeypatch.setitem(mb.recipes.RECIPES, "omniglot_maml_1shot", dataclasses.replace(base, max_shift=2))
+    seen = []
+    original = mb.ClassificationTasks.sample
+
+    def spy(self, num_tasks, support_shots, query_shots, **kw):
+        seen.append((num_tasks, self.max_shift))
+        return original(self, num_tasks, support_shots, query_shots, **kw)
+
+    monkeypatch.setattr(mb.ClassificationTasks, "sample", spy)
+    meta = mb.recipes.regenerate("omniglot_maml_1shot", device="cpu", progress=False, iterations=2, save=True,
+                                 eval_tasks=3)
+    assert (4, 2) in seen and (3, 0) in seen  # shifted training meta-batches, unshifted curve/test tasks
+    assert json.loads(meta["settings"])["max_shift"] == 2
+    assert "max_shift" not in base.as_dict()
+    assert mb.recipes.RECIPES["omniglot_maml_1shot_shift2"].max_shift == 2
+    with pytest.raises(ValueError, match=r"max_shift must be in \[0, 27\], got -1"):
+        dataclasses.replace(base, max_shift=-1)
+    with pytest.raises(ValueError, match="sinusoid recipe takes no Omniglot fields"):
+        dataclasses.replace(mb.recipes.RECIPES["sinusoid_maml"], max_shift=1)
 
 
 SHIPPED = [n for n, r in sorted(mb.recipes.RECIPES.items())

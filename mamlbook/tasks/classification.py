@@ -5,11 +5,16 @@ and takes ``K`` drawings of each as the support set and ``Q`` further drawings o
 as the query set (Vinyals et al. 2016; Finn et al. 2017, §5.2). With
 ``rotations=True`` every class also appears rotated by 90°, 180° and 270°, each
 rotation counting as a class of its own, which quadruples the number of classes (the
-augmentation of Santoro et al. 2016 used by the MAML paper on Omniglot).
+augmentation of Santoro et al. 2016 used by the MAML paper on Omniglot). With
+``max_shift = s > 0`` every drawing is also moved by its own random whole-pixel offset
+in ``[−s, s]`` along each axis (the vacated border filled with background), so that
+two drawings of a class differ in placement as well as in stroke: more variety from the
+same drawings, for training tasks only (chapter 08).
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .. import checks
@@ -30,7 +35,8 @@ class ClassificationTasks:
     (torch.Size([16, 5, 1, 28, 28]), torch.Size([16, 25]))
     """
 
-    def __init__(self, images: Tensor, ways: int = 5, *, rotations: bool = False, name: str = "images"):
+    def __init__(self, images: Tensor, ways: int = 5, *, rotations: bool = False, max_shift: int = 0,
+                 name: str = "images"):
         checks.tensor(name, images)
         checks.flag("rotations", rotations)
         if images.ndim != 4:
@@ -41,8 +47,10 @@ class ClassificationTasks:
             raise TypeError(f"{name} must be uint8 or floating point, got {images.dtype}")
         if rotations and images.shape[2] != images.shape[3]:
             raise ValueError(f"rotations need square images, got {tuple(images.shape[2:])}")
+        checks.int_in_range("max_shift", max_shift, 0, min(images.shape[2:]) - 1)
         self.images = images
         self.rotations = bool(rotations)
+        self.max_shift = max_shift
         self.base_classes = images.shape[0]
         self.drawings = images.shape[1]
         self.num_classes = self.base_classes * (4 if self.rotations else 1)
@@ -53,7 +61,8 @@ class ClassificationTasks:
 
     def __repr__(self) -> str:
         return (f"ClassificationTasks({self.base_classes} classes × {self.drawings} drawings"
-                f"{' × 4 rotations' if self.rotations else ''}, {self.ways}-way)")
+                f"{' × 4 rotations' if self.rotations else ''}"
+                f"{f', shifts up to ±{self.max_shift} px' if self.max_shift else ''}, {self.ways}-way)")
 
     def sample(self, num_tasks: int, support_shots: int, query_shots: int, *, generator: torch.Generator,
                device=None, dtype: torch.dtype = torch.float32) -> TaskBatch:
@@ -62,7 +71,8 @@ class ClassificationTasks:
         Returns a `TaskBatch`: ``x_support (T, N·K, 1, H, W)``, ``y_support (T, N·K)``,
         ``x_query (T, N·Q, 1, H, W)``, ``y_query (T, N·Q)``, and ``info`` with
         ``classes (T, N)`` (base class index), ``rotations (T, N)`` (quarter turns) and
-        ``drawings (T, N, K+Q)``. Classes within a task are distinct; so are the drawings
+        ``drawings (T, N, K+Q)``, and with ``max_shift`` > 0 ``shifts (T, N, K+Q, 2)``
+        (rows down, columns right). Classes within a task are distinct; so are the drawings
         of a class (support and query never share a drawing).
         """
         checks.positive_int("num_tasks", num_tasks)
@@ -88,12 +98,37 @@ class ClassificationTasks:
                 sel = turns == k
                 if bool(sel.any()):
                     x[sel] = torch.rot90(x[sel], k, dims=(-2, -1))
+        info = {"classes": classes, "rotations": turns, "drawings": drawings}
+        if self.max_shift:
+            # Drawn only when asked for, so recipes without shifts keep their stream of tasks.
+            info["shifts"] = torch.randint(-self.max_shift, self.max_shift + 1, (t, n, per_class, 2),
+                                           generator=generator)
+            x = shift_images(x, info["shifts"])
         h, w = x.shape[-2:]
         labels = torch.arange(n).view(1, n, 1)
         x_support = x[:, :, :support_shots].reshape(t, n * support_shots, 1, h, w)
         x_query = x[:, :, support_shots:].reshape(t, n * query_shots, 1, h, w)
         y_support = labels.expand(t, n, support_shots).reshape(t, n * support_shots)
         y_query = labels.expand(t, n, query_shots).reshape(t, n * query_shots)
-        batch = TaskBatch(x_support, y_support.contiguous(), x_query, y_query.contiguous(),
-                          {"classes": classes, "rotations": turns, "drawings": drawings})
+        batch = TaskBatch(x_support, y_support.contiguous(), x_query, y_query.contiguous(), info)
         return batch.to(device) if device is not None else batch
+
+
+def shift_images(images: Tensor, shifts: Tensor) -> Tensor:
+    """Each image ``(..., H, W)`` moved by whole pixels ``shifts (..., 2)`` (rows down,
+    columns right; each at most the image's side − 1 in size), the vacated border 0."""
+    if shifts.shape != images.shape[:-2] + (2,):
+        raise ValueError(f"shifts must be shaped {tuple(images.shape[:-2]) + (2,)} (one (rows, columns) pair per "
+                         f"image), got {tuple(shifts.shape)}")
+    h, w = images.shape[-2:]
+    s = int(shifts.abs().max()) if shifts.numel() else 0
+    if s >= min(h, w):
+        raise ValueError(f"shifts must be in [{1 - min(h, w)}, {min(h, w) - 1}] for {h}×{w} images, got {s}")
+    flat = F.pad(images.reshape(-1, h, w), (s, s, s, s))  # (B, H+2s, W+2s)
+    d = shifts.reshape(-1, 2)
+    d = d.to(images.device)
+    rows = torch.arange(h, device=images.device) + s - d[:, :1]  # (B, H): output row i reads padded row i + s − dy
+    cols = torch.arange(w, device=images.device) + s - d[:, 1:]
+    batch = torch.arange(flat.shape[0], device=images.device)
+    out = flat[batch[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return out.reshape(images.shape)
