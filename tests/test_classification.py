@@ -79,8 +79,10 @@ def test_shift_images_moves_each_image_by_its_own_offset_and_fills_with_backgrou
     assert torch.equal(shift_images(images, torch.zeros(2, 3, 2, dtype=torch.long)), images)
     with pytest.raises(ValueError, match=r"shifts must be shaped \(2, 3, 2\)"):
         shift_images(images, shifts[:, :, :1])
-    with pytest.raises(ValueError, match=r"shifts must be in \[-8, 8\]"):
-        shift_images(images, torch.full((2, 3, 2), 9))
+    with pytest.raises(ValueError, match=r"shifts must be in \[-8, 8\] for 9×9 images, got -9"):
+        shift_images(images, torch.full((2, 3, 2), -9))
+    with pytest.raises(TypeError, match="shifts must be an integer tensor"):
+        shift_images(images, shifts.float())
 
 
 def test_shifted_tasks_are_the_drawings_moved_by_the_recorded_offsets(images):
@@ -102,6 +104,11 @@ def test_shifted_tasks_are_the_drawings_moved_by_the_recorded_offsets(images):
     a = zero_family.sample(5, 1, 1, generator=torch.Generator().manual_seed(6))
     b = plain_family.sample(5, 1, 1, generator=torch.Generator().manual_seed(6))
     assert torch.equal(a.x_support, b.x_support) and "shifts" not in a.info
+    # ... and it draws nothing more than the classes and drawings (the shipped recipes' streams)
+    g, reference = torch.Generator().manual_seed(8), torch.Generator().manual_seed(8)
+    zero_family.sample(5, 1, 1, generator=g)
+    torch.rand(5, 40, generator=reference), torch.rand(5, 4, 6, generator=reference)
+    assert torch.equal(g.get_state(), reference.get_state())
     with pytest.raises(ValueError, match=r"max_shift must be in \[0, 4\], got 5"):
         ClassificationTasks(images, ways=4, max_shift=5)
     with pytest.raises(TypeError, match="max_shift"):

@@ -69,15 +69,15 @@ class Recipe:
                          "init_from": self.init_from, "curve_tasks": self.curve_tasks, "test_shots": self.test_shots}
         if self.family == "sinusoid":
             given = [k for k, v in omniglot_only.items() if v is not None]
-            if given or self.rotations or self.eval_every or self.max_shift:
-                raise ValueError("a sinusoid recipe takes no Omniglot fields, got "
-                                 f"{given or 'rotations/eval_every/max_shift'}")
+            given += [k for k in ("rotations", "eval_every", "max_shift") if getattr(self, k)]
+            if given:
+                raise ValueError(f"a sinusoid recipe takes no Omniglot fields, got {given}")
         else:
             for name in ("ways", "filters"):
                 checks.positive_int(name, getattr(self, name))
             checks.int_in_range("test_steps", self.test_steps, 0)
             checks.int_in_range("eval_every", self.eval_every, 0)
-            checks.int_in_range("max_shift", self.max_shift, 0, 27)
+            checks.int_in_range("max_shift", self.max_shift, 0, 27)  # Omniglot images are 28×28
             if self.test_shots is not None:
                 checks.positive_int("test_shots", self.test_shots)
             if self.training.support_shots != self.training.query_shots:
@@ -316,7 +316,8 @@ RECIPES: dict[str, Recipe] = {
     "omniglot_maml_1shot_seed1_anneal_shift2": _annealed("maml", 1, seed=7, max_shift=2,
                                                          init_from="omniglot_maml_1shot_seed1_anneal_long"),
     # Then shifted from the start: 15,000 iterations at the first settings in one run (as the
-    # 64-filter chains), then 3,000 annealed, shifted throughout; seeds 0 and 1.
+    # 64-filter chains), then 3,000 annealed, then 300 on 5-shot tasks, shifted throughout;
+    # seeds 0 and 1.
     "omniglot_maml_1shot_shift2": _omniglot("maml", 1, 15_000, eval_every=1500, max_shift=2),
     "omniglot_maml_1shot_seed1_shift2": replace(_omniglot("maml", 1, 15_000, eval_every=1500, max_shift=2),
                                                 seed=1),

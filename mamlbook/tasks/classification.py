@@ -9,7 +9,7 @@ augmentation of Santoro et al. 2016 used by the MAML paper on Omniglot). With
 ``max_shift = s > 0`` every drawing is also moved by its own random whole-pixel offset
 in ``[−s, s]`` along each axis (the vacated border filled with background), so that
 two drawings of a class differ in placement as well as in stroke: more variety from the
-same drawings, for training tasks only (chapter 08).
+same drawings, meant for training tasks (chapter 08).
 """
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ class ClassificationTasks:
     ``images`` may be ``uint8`` (0–255, ink bright) or floating point in [0, 1]; tasks
     come out as floating point images ``(T, N·K, 1, H, W)`` with labels ``(T, N·K)``
     (``int64``), ordered class by class: labels ``[0]*K + [1]*K + …``.
+    ``rotations``: each class also rotated by 90°, 180° and 270° as three new classes;
+    ``max_shift``: each drawing moved by its own random offset of at most this many
+    pixels along each axis (0: not moved; at most the image side − 1).
 
     >>> from mamlbook.tasks.omniglot_shipped import minimal_split
     >>> family = ClassificationTasks(minimal_split()[0].images, ways=5)
@@ -117,13 +120,16 @@ class ClassificationTasks:
 def shift_images(images: Tensor, shifts: Tensor) -> Tensor:
     """Each image ``(..., H, W)`` moved by whole pixels ``shifts (..., 2)`` (rows down,
     columns right; each at most the image's side − 1 in size), the vacated border 0."""
+    if shifts.dtype.is_floating_point or shifts.dtype.is_complex or shifts.dtype == torch.bool:
+        raise TypeError(f"shifts must be an integer tensor (whole pixels), got {shifts.dtype}")
     if shifts.shape != images.shape[:-2] + (2,):
         raise ValueError(f"shifts must be shaped {tuple(images.shape[:-2]) + (2,)} (one (rows, columns) pair per "
                          f"image), got {tuple(shifts.shape)}")
     h, w = images.shape[-2:]
     s = int(shifts.abs().max()) if shifts.numel() else 0
     if s >= min(h, w):
-        raise ValueError(f"shifts must be in [{1 - min(h, w)}, {min(h, w) - 1}] for {h}×{w} images, got {s}")
+        worst = int(shifts.flatten()[shifts.abs().flatten().argmax()])
+        raise ValueError(f"shifts must be in [{1 - min(h, w)}, {min(h, w) - 1}] for {h}×{w} images, got {worst}")
     flat = F.pad(images.reshape(-1, h, w), (s, s, s, s))  # (B, H+2s, W+2s)
     d = shifts.reshape(-1, 2)
     d = d.to(images.device)
