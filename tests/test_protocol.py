@@ -116,3 +116,22 @@ def test_omniglot_accuracy_without_steps_is_the_networks_own():
         )
     expected = (logits.argmax(-1) == tasks.y_query).double().mean(1)
     assert torch.allclose(got.double(), expected)
+
+
+@pytest.mark.parametrize("method", ["maml", "imaml"])
+def test_adapted_logits_do_not_depend_on_the_chunk_size(method):
+    """Chunks only bound how many tasks are batched at once (the default, 10, is chosen
+    for speed): every task is adapted on its own, so the logits are the same."""
+    torch.manual_seed(0)
+    net = mb.ConvNet(ways=5, filters=8)
+    tasks = protocol.held_out_tasks(1, num_tasks=23, ways=5)
+    params = mb.parameters_of(net)
+    options = {"lam": 2.0} if method == "imaml" else {}
+    logits = {
+        chunk: protocol.adapted_logits(net, params, tasks, method=method, inner_lr=0.4, steps=2,
+                                       method_options=options, chunk=chunk)
+        for chunk in (1, 10, 23, 100)
+    }
+    assert logits[10].shape == (23, 5, 5)
+    for chunk in (1, 23, 100):  # (bit for bit on the book's CPU; kernels may round by batch size elsewhere)
+        torch.testing.assert_close(logits[chunk], logits[10], rtol=1e-5, atol=1e-5)
