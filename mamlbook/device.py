@@ -68,15 +68,12 @@ def cap_cpu_kernels() -> str:
     MKL free, the 1,000-iteration MAML recipe is another network at iteration 250
     (64.68% held out instead of the shipped run's 66.52%; 66.52% with both capped).
     """
-    isa = os.environ.setdefault("ONEDNN_MAX_CPU_ISA", ONEDNN_MAX_CPU_ISA)
-    if isa.upper() != ONEDNN_MAX_CPU_ISA:
-        raise ValueError(f"ONEDNN_MAX_CPU_ISA must be unset or {ONEDNN_MAX_CPU_ISA} to train a shipped "
-                         f"recipe bit for bit, got {isa!r}")
-    cbwr = os.environ.setdefault("MKL_CBWR", MKL_CBWR)
-    if cbwr.upper() != MKL_CBWR:
-        raise ValueError(f"MKL_CBWR must be unset or {MKL_CBWR} to train a shipped recipe bit for bit, "
-                         f"got {cbwr!r}")
-    return isa
+    for variable, cap in (("ONEDNN_MAX_CPU_ISA", ONEDNN_MAX_CPU_ISA), ("MKL_CBWR", MKL_CBWR)):
+        value = os.environ.setdefault(variable, cap)
+        if value.upper() != cap:
+            raise ValueError(f"{variable} must be unset or {cap} to train a shipped recipe bit for bit, "
+                             f"got {value!r}")
+    return os.environ["ONEDNN_MAX_CPU_ISA"]
 
 
 @contextlib.contextmanager

@@ -240,10 +240,9 @@ def _train_omniglot(name, r, settings, model, generator, device, progress, save,
     training = replace(settings, method_options={**settings.method_options, "loss_fn": cross_entropy_per_task})
     # MAML++'s options change with the iteration: its scheduled meta-step replaces the plain one
     step_fn = MAMLPlusPlusSchedule(**r.schedule) if r.schedule is not None else None
-    meta_train(model, protocol.omniglot_tasks("train", r.ways, rotations=r.rotations, max_shift=r.max_shift),
-               training,
-               generator=generator, device=device, progress=False, callbacks=[recorder], step_fn=step_fn,
-               task_threads=task_threads)
+    family = protocol.omniglot_tasks("train", r.ways, rotations=r.rotations, max_shift=r.max_shift)
+    meta_train(model, family, training, generator=generator, device=device, progress=False, callbacks=[recorder],
+               step_fn=step_fn, task_threads=task_threads)
     recorder.record(settings.iterations)
     start = time.perf_counter()
     accuracy = evaluate(name, model, num_tasks=eval_tasks, device=device)
