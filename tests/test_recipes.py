@@ -135,6 +135,21 @@ def test_the_training_settings_are_checked_once_where_they_are_declared():
         mb.TrainingSettings(iterations=1, method="maml", method_options={"lam": 1.0})
 
 
+def test_an_annealed_phase_with_larger_meta_batches_sees_as_many_tasks():
+    from mamlbook.recipes.registry import _annealed
+
+    base = _annealed("maml", 1, init_from="omniglot_maml_1shot_long", seed=2)
+    wide = _annealed(
+        "maml", 1, init_from="omniglot_maml_1shot_long", seed=2, meta_batch_size=32
+    )
+    assert (base.training.meta_batch_size, wide.training.meta_batch_size) == (16, 32)
+    assert base.training.iterations * 16 == wide.training.iterations * 32 == 48_000
+    assert base.eval_every * 16 == wide.eval_every * 32  # curve points at equal tasks
+    assert RECIPES["omniglot_maml_1shot_shift2_anneal_mb32"].training.iterations == 1_500
+    with pytest.raises(ValueError, match="meta_batch_size must divide 8000"):
+        _annealed("maml", 1, init_from="x", seed=0, meta_batch_size=48)
+
+
 def test_lineage_follows_init_from_back_to_the_first_run():
     assert recipes.lineage("omniglot_maml_1shot") == ["omniglot_maml_1shot"]
     assert recipes.lineage("omniglot_maml_5shot_anneal") == [

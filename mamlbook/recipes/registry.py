@@ -131,14 +131,21 @@ def _omniglot(method: str, shots: int, iterations: int, *, eval_every: int, curv
                   test_shots=test_shots, max_shift=max_shift)
 
 
-def _annealed(method: str, shots: int, *, init_from: str, seed: int, filters: int = 32, max_shift: int = 0) -> Recipe:
+def _annealed(method: str, shots: int, *, init_from: str, seed: int, filters: int = 32, max_shift: int = 0,
+              inner_steps: int = 1, meta_batch_size: int = 16) -> Recipe:
     """Network ``init_from`` continued with the outer step annealed (chapter 08): Adam
     10⁻⁴ instead of 10⁻³ and meta-batches of 16 instead of 4, for 3,000 iterations
     (1-shot) or 300 (5-shot); the tasks drawn from ``seed``, their drawings shifted by up
-    to ``max_shift`` pixels."""
+    to ``max_shift`` pixels, ``inner_steps`` inner steps of 0.4 in training (three at
+    test time, whatever ``inner_steps``). Larger meta-batches take proportionally fewer
+    iterations (the same number of tasks: 1,500 iterations of 32)."""
     iterations, eval_every, curve_tasks = (3_000, 500, None) if shots == 1 else (300, 100, 200)
-    return replace(_omniglot(method, shots, iterations, eval_every=eval_every, curve_tasks=curve_tasks,
-                             outer_lr=1e-4, meta_batch_size=16, init_from=init_from, filters=filters),
+    if (16 * eval_every) % meta_batch_size:
+        raise ValueError(f"meta_batch_size must divide {16 * eval_every} tasks evenly, got {meta_batch_size}")
+    iterations, eval_every = 16 * iterations // meta_batch_size, 16 * eval_every // meta_batch_size
+    return replace(_omniglot(method, shots, iterations, eval_every=eval_every,
+                             curve_tasks=curve_tasks, outer_lr=1e-4, meta_batch_size=meta_batch_size,
+                             init_from=init_from, filters=filters, inner_steps=inner_steps),
                    seed=seed, max_shift=max_shift)
 
 
@@ -329,6 +336,31 @@ RECIPES: dict[str, Recipe] = {
                                                    max_shift=2),
     "omniglot_maml_5shot_seed1_shift2_anneal": _annealed("maml", 5, seed=4, max_shift=2,
                                                          init_from="omniglot_maml_1shot_seed1_shift2_anneal"),
+    # Three inner steps in training, as at test time (MAML trains with one and tests with
+    # three; MAML++ trains with as many as it tests): the shifted annealed networks of both
+    # seeds continued for 3,000 annealed iterations, shifted, with three inner steps of 0.4.
+    "omniglot_maml_1shot_shift2_anneal_3steps": _annealed("maml", 1, init_from="omniglot_maml_1shot_shift2_anneal",
+                                                          seed=8, max_shift=2, inner_steps=3),
+    "omniglot_maml_1shot_seed1_shift2_anneal_3steps": _annealed("maml", 1, seed=9, max_shift=2, inner_steps=3,
+                                                                init_from="omniglot_maml_1shot_seed1_shift2_anneal"),
+    # Their control: the same continuation (the same seeds, so the same tasks and shifts)
+    # with one inner step, as the parents were trained.
+    "omniglot_maml_1shot_shift2_anneal_long": _annealed(
+        "maml", 1, init_from="omniglot_maml_1shot_shift2_anneal", seed=8, max_shift=2),
+    "omniglot_maml_1shot_seed1_shift2_anneal_long": _annealed(
+        "maml", 1, init_from="omniglot_maml_1shot_seed1_shift2_anneal", seed=9, max_shift=2),
+    # and their 5-shot continuations, as the others' (300 iterations), with three inner steps.
+    "omniglot_maml_5shot_shift2_anneal_3steps": _annealed(
+        "maml", 5, init_from="omniglot_maml_1shot_shift2_anneal_3steps", seed=8, max_shift=2, inner_steps=3),
+    "omniglot_maml_5shot_seed1_shift2_anneal_3steps": _annealed(
+        "maml", 5, init_from="omniglot_maml_1shot_seed1_shift2_anneal_3steps", seed=9, max_shift=2, inner_steps=3),
+    # The paper's meta-batches of 32 (Finn et al. 2017, §5.2) in the annealed phase: the
+    # shifted annealed networks of both seeds continued for 1,500 iterations of 32 tasks
+    # (as many tasks as 3,000 of 16), one inner step, shifted.
+    "omniglot_maml_1shot_shift2_anneal_mb32": _annealed(
+        "maml", 1, init_from="omniglot_maml_1shot_shift2_anneal", seed=10, max_shift=2, meta_batch_size=32),
+    "omniglot_maml_1shot_seed1_shift2_anneal_mb32": _annealed(
+        "maml", 1, init_from="omniglot_maml_1shot_seed1_shift2_anneal", seed=11, max_shift=2, meta_batch_size=32),
     # A 20-way network trained as such (the table's other 20-way rows are 5-way networks
     # with a widened head): MAML's 5-way settings, 2,000 iterations from a random start.
     "omniglot_maml_20way_1shot": _omniglot("maml", 1, 2_000, eval_every=500, ways=20),
