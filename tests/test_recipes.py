@@ -146,8 +146,12 @@ def test_an_annealed_phase_with_larger_meta_batches_sees_as_many_tasks():
     assert base.training.iterations * 16 == wide.training.iterations * 32 == 48_000
     assert base.eval_every * 16 == wide.eval_every * 32  # curve points at equal tasks
     assert RECIPES["omniglot_maml_1shot_shift2_anneal_mb32"].training.iterations == 1_500
-    with pytest.raises(ValueError, match="meta_batch_size must divide 8000"):
-        _annealed("maml", 1, init_from="x", seed=0, meta_batch_size=48)
+    three = RECIPES["omniglot_maml_1shot_shift2_anneal_3steps"]
+    assert (three.training.inner_steps, three.test_steps) == (3, 3)
+    assert RECIPES["omniglot_maml_5shot_shift2_anneal_3steps"].training.inner_steps == 3
+    for bad in (48, 0, -16):
+        with pytest.raises(ValueError, match=f"meta_batch_size must be .*8,000.*got {bad}"):
+            _annealed("maml", 1, init_from="x", seed=0, meta_batch_size=bad)
 
 
 def test_lineage_follows_init_from_back_to_the_first_run():

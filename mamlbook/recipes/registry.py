@@ -134,14 +134,16 @@ def _omniglot(method: str, shots: int, iterations: int, *, eval_every: int, curv
 def _annealed(method: str, shots: int, *, init_from: str, seed: int, filters: int = 32, max_shift: int = 0,
               inner_steps: int = 1, meta_batch_size: int = 16) -> Recipe:
     """Network ``init_from`` continued with the outer step annealed (chapter 08): Adam
-    10⁻⁴ instead of 10⁻³ and meta-batches of 16 instead of 4, for 3,000 iterations
-    (1-shot) or 300 (5-shot); the tasks drawn from ``seed``, their drawings shifted by up
-    to ``max_shift`` pixels, ``inner_steps`` inner steps of 0.4 in training (three at
-    test time, whatever ``inner_steps``). Larger meta-batches take proportionally fewer
-    iterations (the same number of tasks: 1,500 iterations of 32)."""
+    10⁻⁴ instead of 10⁻³ and, by default, meta-batches of 16 instead of 4 for 3,000
+    iterations (1-shot) or 300 (5-shot); the tasks drawn from ``seed``, their drawings
+    shifted by up to ``max_shift`` pixels, ``inner_steps`` inner steps of 0.4 in training
+    (three at test time, whatever ``inner_steps``). Another ``meta_batch_size`` sees the
+    same number of tasks in proportionally fewer iterations (1,500 iterations of 32)."""
     iterations, eval_every, curve_tasks = (3_000, 500, None) if shots == 1 else (300, 100, 200)
-    if (16 * eval_every) % meta_batch_size:
-        raise ValueError(f"meta_batch_size must divide {16 * eval_every} tasks evenly, got {meta_batch_size}")
+    tasks_per_point = 16 * eval_every  # tasks between two points of the held-out curve
+    if meta_batch_size < 1 or tasks_per_point % meta_batch_size:
+        raise ValueError(f"meta_batch_size must be a positive divisor of the {tasks_per_point:,} tasks between "
+                         f"curve points ({eval_every} iterations of 16), e.g. 8, 16, 32 or 64; got {meta_batch_size}")
     iterations, eval_every = 16 * iterations // meta_batch_size, 16 * eval_every // meta_batch_size
     return replace(_omniglot(method, shots, iterations, eval_every=eval_every,
                              curve_tasks=curve_tasks, outer_lr=1e-4, meta_batch_size=meta_batch_size,
