@@ -345,17 +345,17 @@ RECIPES: dict[str, Recipe] = {
                                                           seed=8, max_shift=2, inner_steps=3),
     "omniglot_maml_1shot_seed1_shift2_anneal_3steps": _annealed("maml", 1, seed=9, max_shift=2, inner_steps=3,
                                                                 init_from="omniglot_maml_1shot_seed1_shift2_anneal"),
-    # Their control: the same continuation (the same seeds, so the same tasks and shifts)
-    # with one inner step, as the parents were trained.
-    "omniglot_maml_1shot_shift2_anneal_long": _annealed(
-        "maml", 1, init_from="omniglot_maml_1shot_shift2_anneal", seed=8, max_shift=2),
-    "omniglot_maml_1shot_seed1_shift2_anneal_long": _annealed(
-        "maml", 1, init_from="omniglot_maml_1shot_seed1_shift2_anneal", seed=9, max_shift=2),
     # and their 5-shot continuations, as the others' (300 iterations), with three inner steps.
     "omniglot_maml_5shot_shift2_anneal_3steps": _annealed(
         "maml", 5, init_from="omniglot_maml_1shot_shift2_anneal_3steps", seed=8, max_shift=2, inner_steps=3),
     "omniglot_maml_5shot_seed1_shift2_anneal_3steps": _annealed(
         "maml", 5, init_from="omniglot_maml_1shot_seed1_shift2_anneal_3steps", seed=9, max_shift=2, inner_steps=3),
+    # The 1-shot runs' control: the same continuation (the same seeds, so the same tasks and shifts)
+    # with one inner step, as the parents were trained.
+    "omniglot_maml_1shot_shift2_anneal_long": _annealed(
+        "maml", 1, init_from="omniglot_maml_1shot_shift2_anneal", seed=8, max_shift=2),
+    "omniglot_maml_1shot_seed1_shift2_anneal_long": _annealed(
+        "maml", 1, init_from="omniglot_maml_1shot_seed1_shift2_anneal", seed=9, max_shift=2),
     # The paper's meta-batches of 32 (Finn et al. 2017, §5.2) in the annealed phase: the
     # shifted annealed networks of both seeds continued for 1,500 iterations of 32 tasks
     # (as many tasks as 3,000 of 16), one inner step, shifted.

@@ -131,8 +131,7 @@ def shift_images(images: Tensor, shifts: Tensor) -> Tensor:
         worst = int(shifts.flatten()[shifts.abs().flatten().argmax()])
         raise ValueError(f"shifts must be in [{1 - min(h, w)}, {min(h, w) - 1}] for {h}×{w} images, got {worst}")
     flat = F.pad(images.reshape(-1, h, w), (s, s, s, s))  # (B, H+2s, W+2s)
-    d = shifts.reshape(-1, 2)
-    d = d.to(images.device)
+    d = shifts.reshape(-1, 2).to(images.device)
     rows = torch.arange(h, device=images.device) + s - d[:, :1]  # (B, H): output row i reads padded row i + s − dy
     cols = torch.arange(w, device=images.device) + s - d[:, 1:]
     batch = torch.arange(flat.shape[0], device=images.device)
