@@ -363,6 +363,21 @@ RECIPES: dict[str, Recipe] = {
         "maml", 1, init_from="omniglot_maml_1shot_shift2_anneal", seed=10, max_shift=2, meta_batch_size=32),
     "omniglot_maml_1shot_seed1_shift2_anneal_mb32": _annealed(
         "maml", 1, init_from="omniglot_maml_1shot_seed1_shift2_anneal", seed=11, max_shift=2, meta_batch_size=32),
+    # 5-shot tasks trained as the 1-shot ones were, not only annealed: the 5-shot
+    # continuations above (300 annealed iterations) barely move their 1-shot network's own
+    # 5-shot score. The controls' networks (the best 1-shot ones) continued on shifted 5-shot
+    # tasks for 3,000 iterations at the first settings (Adam 10⁻³, meta-batches of 4), then
+    # annealed as the others (300 iterations, Adam 10⁻⁴, meta-batches of 16); seeds 12 and 13.
+    "omniglot_maml_5shot_shift2_long": replace(_omniglot(
+        "maml", 5, 3_000, eval_every=500, curve_tasks=200, max_shift=2,
+        init_from="omniglot_maml_1shot_shift2_anneal_long"), seed=12),
+    "omniglot_maml_5shot_seed1_shift2_long": replace(_omniglot(
+        "maml", 5, 3_000, eval_every=500, curve_tasks=200, max_shift=2,
+        init_from="omniglot_maml_1shot_seed1_shift2_anneal_long"), seed=13),
+    "omniglot_maml_5shot_shift2_long_anneal": _annealed(
+        "maml", 5, init_from="omniglot_maml_5shot_shift2_long", seed=12, max_shift=2),
+    "omniglot_maml_5shot_seed1_shift2_long_anneal": _annealed(
+        "maml", 5, init_from="omniglot_maml_5shot_seed1_shift2_long", seed=13, max_shift=2),
     # A 20-way network trained as such (the table's other 20-way rows are 5-way networks
     # with a widened head): MAML's 5-way settings, 2,000 iterations from a random start.
     "omniglot_maml_20way_1shot": _omniglot("maml", 1, 2_000, eval_every=500, ways=20),
