@@ -27,6 +27,11 @@ and re-checks a sample of tasks live.
 widened head fares after 10 and 50 steps on 20-way tasks of the training alphabets,
 and after 50 on the held-out 20-way settings (`wide_steps_probe`; chapter 08 uses it
 for Reptile, whose steps of 0.1 move a widened head four times less than MAML's 0.4).
+
+``--imaml-directions`` writes ``omniglot_imaml_directions.json``: where iMAML's
+meta-gradient points on training tasks, against the exact solve, the first-order
+direction and the implicit gradient at a better-solved inner problem
+(`imaml_directions`; chapter 08 uses it for iMAML's gap to MAML).
 """
 from __future__ import annotations
 
@@ -47,6 +52,7 @@ from .tasks.omniglot_shipped import load_runs, runs_as_tasks
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "omniglot_results.json"
 WIDE_STEPS_PATH = RESULTS_PATH.with_name("omniglot_wide_steps.json")
+IMAML_DIRECTIONS_PATH = RESULTS_PATH.with_name("omniglot_imaml_directions.json")
 SETTINGS = {"5w1s": (5, 1), "5w5s": (5, 5), "20w1s": (20, 1)}
 TABLE_TASKS = 1000
 WIDE_TEST_STEPS = 10
@@ -152,6 +158,101 @@ def wide_steps_probe(names: list[str], steps=(WIDE_TEST_STEPS, 50), num_tasks: i
     return out
 
 
+def imaml_directions(name: str = "omniglot_imaml_1shot_16steps_longer", num_tasks: int = 128,
+                     meta_batch_size: int = 16, exact_cg_steps: int = 20, long_inner_steps: int = 300,
+                     seed: int = 7) -> dict:
+    """Where iMAML's meta-gradient points: recipe ``name``'s network on ``num_tasks`` 5-way
+    1-shot tasks of the *training* characters (meta-batches of ``meta_batch_size`` drawn
+    from ``seed``: chapter 08's first-order MAML comparison uses seed 7 and 8 × 16), four
+    directions, each the mean over the tasks of `mamlbook.algorithms.imaml` with
+
+    * ``trained``: the recipe's settings (its inner steps, CG steps and damping);
+    * ``solved``: the same, the (damped) system solved by ``exact_cg_steps`` CG steps;
+    * ``undamped``: the same inner steps, the undamped system ``(I + ∇²L_support/λ) v =
+      ∇L_query`` by ``exact_cg_steps`` CG steps (its ``cg_min_curvature`` ``≤ 0`` says
+      the system is indefinite for some task, and CG's answer is not its solution);
+    * ``first_order``: the same inner steps, no solve (``first_order=True``): the mean
+      query gradient at the adapted parameters;
+    * ``long_inner``: ``long_inner_steps`` inner steps, then as ``solved``: the implicit
+      gradient at a better-solved inner problem.
+
+    Returns ``{"directions": {k: {"query_loss", "prox_grad_norm", "cg_relative_residual_max",
+    "cg_min_curvature", "norm"}}, "agreement": {"k vs trained": {"cosine", "norm_ratio"}},
+    "support_grad_norm", ...}``: losses and norms are means over tasks, the proximal
+    gradient's norm is 0 at the exact minimiser and ``support_grad_norm`` at ``θ`` (where
+    the inner descent starts).
+    """
+    from .algorithms import get_method
+    from .functional import (batch_parameters, cross_entropy_per_task, detached, flatten_params, parameters_of,
+                             task_losses)
+    from .measure import gradient_agreement
+
+    for arg, value in (("num_tasks", num_tasks), ("meta_batch_size", meta_batch_size),
+                       ("exact_cg_steps", exact_cg_steps), ("long_inner_steps", long_inner_steps)):
+        checks.positive_int(arg, value)
+    if num_tasks % meta_batch_size:
+        raise ValueError(f"num_tasks must be a multiple of meta_batch_size ({meta_batch_size}), got {num_tasks}")
+    recipe = recipes.RECIPES[name]
+    if recipe.training.method != "imaml":
+        raise ValueError(f"name must be an iMAML recipe, got {name!r} ({recipe.training.method})")
+    model, _ = recipes.load(name)
+    theta = detached(parameters_of(model))
+    training, options = recipe.training, dict(recipe.training.method_options)
+    common = {"inner_lr": training.inner_lr, "lam": options.pop("lam"), "loss_fn": cross_entropy_per_task}
+    settings = {
+        "trained": dict(inner_steps=training.inner_steps, **options),
+        "solved": dict(inner_steps=training.inner_steps, **{**options, "cg_steps": exact_cg_steps}),
+        "undamped": dict(inner_steps=training.inner_steps, cg_steps=exact_cg_steps, cg_damping=0.0),
+        "first_order": dict(inner_steps=training.inner_steps, first_order=True),
+        "long_inner": dict(inner_steps=long_inner_steps, **{**options, "cg_steps": exact_cg_steps}),
+    }
+    family = protocol.omniglot_tasks("train", 5, rotations=True)
+    generator = torch.Generator().manual_seed(seed)
+    batches = num_tasks // meta_batch_size
+    sums: dict = {k: 0.0 for k in settings}
+    stats: dict = {k: {"query_loss": [], "prox_grad_norm": [], "cg_relative_residual": [], "cg_min_curvature": []}
+                   for k in settings}
+    support_norms = []
+    start = time.perf_counter()
+    imaml = get_method("imaml")
+    for _ in range(batches):
+        tasks = family.sample(meta_batch_size, 1, 1, generator=generator)
+        at_theta = detached(batch_parameters(theta, meta_batch_size), requires_grad=True)
+        losses = task_losses(model, at_theta, tasks.x_support, tasks.y_support, cross_entropy_per_task)
+        grads = torch.autograd.grad(losses.sum(), list(at_theta.values()))
+        support_norms.append(flatten_params(dict(zip(at_theta, grads)), batch_dims=1).norm(dim=1))
+        for k, extra in settings.items():
+            step = imaml(model, theta, tasks, **common, **extra)
+            sums[k] = sums[k] + flatten_params(step.grads) / batches
+            stats[k]["query_loss"].append(step.query_loss)
+            for d in ("prox_grad_norm", "cg_relative_residual", "cg_min_curvature"):
+                stats[k][d].append(step.diagnostics[d])
+        print(f"imaml directions: {len(support_norms) * meta_batch_size} tasks, "
+              f"{time.perf_counter() - start:.0f} s", flush=True)
+    directions = {}
+    for k, st in stats.items():
+        cat = {d: torch.cat(v).double() for d, v in st.items()}
+        directions[k] = {"query_loss": round(float(cat["query_loss"].mean()), 4),
+                         "prox_grad_norm": round(float(cat["prox_grad_norm"].mean()), 4),
+                         "cg_relative_residual_max": round(float(cat["cg_relative_residual"].max()), 5),
+                         # no CG system without a solve (first_order): inf, stored as null
+                         "cg_min_curvature": (round(float(cat["cg_min_curvature"].min()), 4)
+                                              if k != "first_order" else None),
+                         "norm": round(float(sums[k].norm()), 5)}
+    agreement = {}
+    for k in ("solved", "undamped", "first_order", "long_inner"):
+        a = gradient_agreement(sums["trained"], sums[k])
+        agreement[f"{k} vs trained"] = {"cosine": round(a.cosine, 4), "norm_ratio": round(a.norm_ratio, 4)}
+    a = gradient_agreement(sums["solved"], sums["first_order"])
+    agreement["first_order vs solved"] = {"cosine": round(a.cosine, 4), "norm_ratio": round(a.norm_ratio, 4)}
+    return {"recipe": name, "num_tasks": num_tasks, "meta_batch_size": meta_batch_size, "seed": seed,
+            "exact_cg_steps": exact_cg_steps, "long_inner_steps": long_inner_steps,
+            "settings": {k: {a: v for a, v in e.items()} for k, e in settings.items()},
+            "support_grad_norm": round(float(torch.cat(support_norms).mean()), 4),
+            "directions": directions, "agreement": agreement,
+            "seconds": round(time.perf_counter() - start, 1), "created": time.strftime("%Y-%m-%d %H:%M")}
+
+
 def main(argv: list[str] | None = None) -> int:
     RECIPES = recipes.RECIPES
     parser = argparse.ArgumentParser(description="Recompute chapter 08's real-Omniglot table.")
@@ -162,14 +263,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep the rows of the existing --out file (same --tasks) and add or replace these recipes'")
     parser.add_argument("--wide-steps-probe", action="store_true",
                         help=f"instead of the table, write how many steps widened heads need ({WIDE_STEPS_PATH.name})")
+    parser.add_argument("--imaml-directions", action="store_true",
+                        help=f"instead of the table, write where iMAML's meta-gradient points "
+                             f"({IMAML_DIRECTIONS_PATH.name}; --tasks 128 training tasks by default)")
     args = parser.parse_args(argv)
+    if args.imaml_directions and "--tasks" not in (sys.argv[1:] if argv is None else argv):
+        args.tasks = 128
     if args.tasks < 1:
         parser.error(f"--tasks must be a positive integer, got {args.tasks}")
     unknown = [n for n in args.recipes or [] if n not in RECIPES]
     if unknown:
         parser.error(f"--recipes must name recipes of mamlbook.recipes.RECIPES (omniglot_...), got {unknown}")
     command = "python -m mamlbook.omniglot_results " + " ".join(sys.argv[1:] if argv is None else argv)
-    if args.wide_steps_probe:
+    if args.imaml_directions:
+        if args.merge or len(args.recipes or []) > 1:
+            parser.error("--imaml-directions takes at most one recipe in --recipes and no --merge")
+        out = args.out if args.out != str(RESULTS_PATH) else str(IMAML_DIRECTIONS_PATH)
+        result = imaml_directions(*(args.recipes or []), num_tasks=args.tasks)
+        merged_keys = ()
+    elif args.wide_steps_probe:
         out = args.out if args.out != str(RESULTS_PATH) else str(WIDE_STEPS_PATH)
         result = wide_steps_probe(args.recipes or ["omniglot_reptile_1shot_train10_long"], num_tasks=args.tasks)
         merged_keys = ("rows",)

@@ -294,6 +294,7 @@ CASES = [
     Case("imaml cg_steps float", lambda c: lambda: call(c, "imaml", cg_steps=2.0), T, "cg_steps"),
     Case("imaml cg_damping < 0", lambda c: lambda: call(c, "imaml", cg_damping=-0.1), V, "cg_damping"),
     Case("imaml inner_tol = 0", lambda c: lambda: call(c, "imaml", inner_tol=0.0), V, "inner_tol"),
+    Case("imaml first_order=1", lambda c: lambda: call(c, "imaml", first_order=1), T, "first_order"),
     Case("reptile unknown inner_data", lambda c: lambda: call(c, "reptile", inner_data="query"), V, "inner_data"),
     Case("reptile inner_data None", lambda c: lambda: call(c, "reptile", inner_data=None), V, "inner_data"),
     Case("unknown method name", lambda c: lambda: get_method("mamal"), V, "method"),

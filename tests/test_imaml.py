@@ -79,6 +79,25 @@ def test_cg_damping_solves_the_damped_system():
     assert (flat(step.grads) - reference).abs().max() < 1e-10
 
 
+def test_first_order_returns_the_mean_query_gradient_at_the_adapted_parameters():
+    tasks = linear_tasks(seed=2)
+    torch.manual_seed(2)
+    model = nn.Linear(3, 1).double()
+    params = mb.detached(mb.parameters_of(model))
+    imaml = mb.get_method("imaml")
+    step = imaml(model, params, tasks, inner_lr=0.1, inner_steps=120, lam=2.0, first_order=True)
+    reference = closed_form_meta_gradient(params, tasks, lam=2.0, first_order=True)
+    assert (flat(step.grads) - reference).abs().max() < 1e-10
+    assert step.diagnostics["cg_relative_residual"].eq(0).all()
+    assert step.diagnostics["cg_min_curvature"].isinf().all()
+    # the same adapted parameters and query loss as the full method, another direction
+    full = imaml(model, params, tasks, inner_lr=0.1, inner_steps=120, lam=2.0, cg_steps=4)
+    assert torch.equal(full.meta_loss, step.meta_loss)
+    assert (flat(full.grads) - reference).abs().max() > 1e-2
+    with pytest.raises(TypeError, match="first_order must be True or False"):
+        imaml(model, params, tasks, inner_lr=0.1, first_order="yes")
+
+
 # ---------------------------------------------------------------- a nonlinear network
 @pytest.fixture
 def tanh_model():

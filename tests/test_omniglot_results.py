@@ -93,3 +93,41 @@ def test_wide_steps_probe_scores_each_number_of_steps_then_the_held_out_settings
         assert row["train20w1s"][str(k)] == fresh
     held_out = omniglot_results.setting_tasks("20w1s", 2)
     assert row["20w1s"] == omniglot_results.summary(omniglot_results.checkpoint_accuracy(name, held_out, 3))
+
+
+def test_imaml_directions_compares_four_directions_at_the_same_adapted_parameters():
+    result = omniglot_results.imaml_directions(num_tasks=2, meta_batch_size=1, exact_cg_steps=2, long_inner_steps=17)
+    d = result["directions"]
+    assert list(d) == ["trained", "solved", "undamped", "first_order", "long_inner"]
+    # the first three adapt with the recipe's 16 inner steps: the same query loss and proximal gradient
+    for k in ("solved", "undamped", "first_order"):
+        assert d[k]["query_loss"] == d["trained"]["query_loss"] and d[k]["prox_grad_norm"] == d["trained"]["prox_grad_norm"]
+    assert d["long_inner"]["prox_grad_norm"] != d["trained"]["prox_grad_norm"]
+    assert d["first_order"]["cg_relative_residual_max"] == 0 and d["first_order"]["cg_min_curvature"] is None
+    assert result["settings"]["trained"] == {"inner_steps": 16, "cg_steps": 5, "cg_damping": 1.0}
+    assert result["settings"]["solved"] == {"inner_steps": 16, "cg_steps": 2, "cg_damping": 1.0}
+    for a in result["agreement"].values():
+        assert -1 <= a["cosine"] <= 1 and a["norm_ratio"] > 0
+    assert result["support_grad_norm"] > d["trained"]["prox_grad_norm"]  # the inner descent went downhill
+    with pytest.raises(ValueError, match="name must be an iMAML recipe"):
+        omniglot_results.imaml_directions("omniglot_maml_1shot", num_tasks=1, meta_batch_size=1)
+    with pytest.raises(ValueError, match="num_tasks must be a multiple of meta_batch_size"):
+        omniglot_results.imaml_directions(num_tasks=3, meta_batch_size=2)
+
+
+def test_shipped_imaml_directions_match_their_claims():
+    result = mb.results.load("omniglot_imaml_directions")
+    assert result["command"].startswith("python -m mamlbook.omniglot_results --imaml-directions")
+    assert (mb.checkpoints.PRETRAINED_DIR / f"{result['recipe']}.pt").is_file()
+    recipe = mb.recipes.RECIPES[result["recipe"]]
+    assert result["settings"]["trained"]["inner_steps"] == recipe.training.inner_steps
+    assert result["num_tasks"] % result["meta_batch_size"] == 0
+    assert set(result["agreement"]) == {"solved vs trained", "undamped vs trained", "first_order vs trained",
+                                        "long_inner vs trained", "first_order vs solved"}
+    assert result["directions"]["solved"]["cg_relative_residual_max"] < 0.05  # the accurate solve is one
+    assert result["directions"]["solved"]["cg_min_curvature"] > 0  # of a positive definite system
+
+
+def test_imaml_directions_command_line_refuses_merge():
+    with pytest.raises(SystemExit):
+        omniglot_results.main(["--imaml-directions", "--merge"])

@@ -57,6 +57,7 @@ def imaml(
     cg_steps: int = 5,
     cg_damping: float = 0.0,
     inner_tol: float | None = None,
+    first_order: bool = False,
     on_divergence: str = "raise",
 ) -> MetaStep:
     """One iMAML meta-gradient over a meta-batch, all tasks batched.
@@ -77,6 +78,10 @@ def imaml(
         network's Hessian can have negative ones).
     inner_tol : ``None`` (run all ``inner_steps``) or ``> 0``: a task stops once the
         norm of its proximal gradient ``∇L_support(φ) + λ(φ − θ)`` is at most this.
+    first_order : ``True``: no linear solve, ``v_t = ∇L_query,t(φ_t*)`` (the implicit
+        gradient with the support Hessian dropped, as first-order MAML drops it from
+        eq. 3.2); a measurement of how much the solve changes the direction (chapter
+        08), not the paper's method. ``cg_steps`` and ``cg_damping`` are then unused.
     on_divergence : ``"raise"`` (default): `DivergenceError` if the meta-loss or the
         meta-gradient is NaN/inf; ``"keep"``: return that step.
 
@@ -85,7 +90,7 @@ def imaml(
     `MetaStep` with ``grads = mean_t v_t`` and ``diagnostics``: ``prox_grad_norm (T,)``,
     the proximal-gradient norm at the returned ``φ*`` (0 at the exact minimiser);
     ``inner_steps_taken (T,)``; ``cg_relative_residual (T,)``, ``‖b − A v‖/‖b‖`` of each
-    task's CG system; ``cg_min_curvature (T,)``, the smallest ``pᵀAp / pᵀp`` over the
+    task's CG system (0 with ``first_order``, and ``cg_min_curvature`` inf); ``cg_min_curvature (T,)``, the smallest ``pᵀAp / pᵀp`` over the
     directions CG explored: if it is ``≤ 0``, ``A = (1 + cg_damping) I + ∇²L_support/λ``
     is not positive definite for that task (the network's Hessian has an eigenvalue
     below ``−λ(1 + cg_damping)``), CG's answer is not the implicit gradient, and ``lam``
@@ -110,6 +115,7 @@ def imaml(
     lam = checks.positive_float("lam", lam)
     checks.int_in_range("cg_steps", cg_steps, 1)
     cg_damping = checks.nonnegative_float("cg_damping", cg_damping)
+    checks.flag("first_order", first_order)
     if inner_tol is not None:
         checks.positive_float("inner_tol", inner_tol)
     theta = {k: v.detach() for k, v in leaf_parameters(params).items()}
@@ -131,7 +137,7 @@ def imaml(
     support_grads = torch.autograd.grad(
         task_losses(model, phi, tasks.x_support, tasks.y_support, loss_fn).sum(),
         leaves,
-        create_graph=True,
+        create_graph=not first_order,
     )  # kept: CG differentiates it again
     query_loss = task_losses(model, phi, tasks.x_query, tasks.y_query, loss_fn)
     query_grads = torch.autograd.grad(
@@ -168,7 +174,10 @@ def imaml(
         return av
 
     b = flatten_params(dict(zip(phi, query_grads)), batch_dims=1)
-    v, residual = conjugate_gradient(matvec, b, cg_steps)
+    if first_order:
+        v, residual = b, torch.zeros_like(b)
+    else:
+        v, residual = conjugate_gradient(matvec, b, cg_steps)
     with torch.no_grad():
         b_norm = b.norm(dim=1)
         relative_residual = torch.where(b_norm > 0, residual.norm(dim=1) / b_norm, 0.0)
