@@ -161,12 +161,14 @@ def _reptile_paper_tasks(iterations: int, *, outer_lr: float, lr_schedule=(), in
                      method_options={"inner_data": "minibatches"}, lr_schedule=lr_schedule, init_from=init_from)
 
 
-def _imaml_16steps(iterations: int, *, eval_every: int, init_from=None) -> Recipe:
+def _imaml_16steps(iterations: int, *, eval_every: int, init_from=None, first_order: bool = False) -> Recipe:
     """iMAML with its paper's 16 inner steps for 5-way tasks (Rajeswaran et al. 2019,
     Table 2), in training and at test time: steps of 0.1 on the proximal problem, λ = 2,
-    five CG steps on the damped system (cg_damping = 1), Adam 10⁻³, meta-batches of 4."""
+    five CG steps on the damped system (cg_damping = 1), Adam 10⁻³, meta-batches of 4.
+    ``first_order``: no solve, the query gradient at the adapted parameters instead."""
+    options = {"lam": 2.0, "first_order": True} if first_order else {"lam": 2.0, "cg_steps": 5, "cg_damping": 1.0}
     return _omniglot("imaml", 1, iterations, eval_every=eval_every, inner_lr=0.1, inner_steps=16, test_steps=16,
-                     method_options={"lam": 2.0, "cg_steps": 5, "cg_damping": 1.0}, init_from=init_from)
+                     method_options=options, init_from=init_from)
 
 
 def _ablation(weights=None, seed: int = 0) -> Recipe:
@@ -297,6 +299,13 @@ RECIPES: dict[str, Recipe] = {
     # stream of tasks), to see whether it flattens.
     "omniglot_imaml_1shot_16steps_longer": replace(_imaml_16steps(
         1_500, eval_every=500, init_from="omniglot_imaml_1shot_16steps_long"), seed=2),
+    # The 16-step recipe without its linear solve (first_order=True: the query gradient at
+    # the adapted parameters), from the same network and tasks (seed 0) for as many
+    # iterations: what the implicit correction is worth in training (chapter 08).
+    "omniglot_imaml_1shot_16steps_first_order": _imaml_16steps(1_000, eval_every=250, first_order=True),
+    # continued for 3,000 more (seed 1's stream of tasks), to the solving chain's 4,000.
+    "omniglot_imaml_1shot_16steps_first_order_long": replace(_imaml_16steps(
+        3_000, eval_every=500, init_from="omniglot_imaml_1shot_16steps_first_order", first_order=True), seed=1),
     # Capacity: the MAML paper's 64 filters instead of 32, MAML's 15,000 iterations at
     # Adam 10⁻³ in one run (no restart), then annealed as the 32-filter chains were; two
     # seeds, each through 5-shot. Do the 32-filter networks stop short of 95% for want of
