@@ -163,8 +163,9 @@ def imaml_directions(name: str = "omniglot_imaml_1shot_16steps_longer", num_task
                      seed: int = 7) -> dict:
     """Where iMAML's meta-gradient points: recipe ``name``'s network on ``num_tasks`` 5-way
     1-shot tasks of the *training* characters (meta-batches of ``meta_batch_size`` drawn
-    from ``seed``: chapter 08's first-order MAML comparison uses seed 7 and 8 × 16), four
-    directions, each the mean over the tasks of `mamlbook.algorithms.imaml` with
+    from ``seed``: chapter 08's first-order MAML comparison uses seed 7 and 8 × 16), on
+    the CPU with one thread (`mamlbook.device.reproducible_cpu`), five directions, each
+    the mean over the same tasks of `mamlbook.algorithms.imaml` with
 
     * ``trained``: the recipe's settings (its inner steps, CG steps and damping);
     * ``solved``: the same, the (damped) system solved by ``exact_cg_steps`` CG steps;
@@ -177,14 +178,18 @@ def imaml_directions(name: str = "omniglot_imaml_1shot_16steps_longer", num_task
       gradient at a better-solved inner problem.
 
     Returns ``{"directions": {k: {"query_loss", "prox_grad_norm", "cg_relative_residual_max",
-    "cg_min_curvature", "norm"}}, "agreement": {"k vs trained": {"cosine", "norm_ratio"}},
-    "support_grad_norm", ...}``: losses and norms are means over tasks, the proximal
-    gradient's norm is 0 at the exact minimiser and ``support_grad_norm`` at ``θ`` (where
-    the inner descent starts).
+    "cg_min_curvature", "norm"}}, "agreement": {"k vs trained": {"cosine", "norm_ratio"},
+    "first_order vs solved": ...}, "support_grad_norm", "seconds", "threads", ...}``:
+    ``query_loss`` (after the inner steps) and ``prox_grad_norm`` (0 at the exact
+    minimiser) are means over tasks, ``cg_relative_residual_max`` the largest over tasks
+    (0 without a solve), ``cg_min_curvature`` the smallest (``None`` without a solve),
+    ``norm`` the length of the mean direction; ``support_grad_norm`` is the mean proximal
+    gradient norm at ``θ``, where the inner descent starts (``∇L_support(θ)``).
     """
     from .algorithms import get_method
     from .functional import (batch_parameters, cross_entropy_per_task, detached, flatten_params, parameters_of,
                              task_losses)
+    from .device import reproducible_cpu
     from .measure import gradient_agreement
 
     for arg, value in (("num_tasks", num_tasks), ("meta_batch_size", meta_batch_size),
@@ -193,17 +198,19 @@ def imaml_directions(name: str = "omniglot_imaml_1shot_16steps_longer", num_task
     if num_tasks % meta_batch_size:
         raise ValueError(f"num_tasks must be a multiple of meta_batch_size ({meta_batch_size}), got {num_tasks}")
     recipe = recipes.RECIPES[name]
-    if recipe.training.method != "imaml":
-        raise ValueError(f"name must be an iMAML recipe, got {name!r} ({recipe.training.method})")
-    model, _ = recipes.load(name)
+    if recipe.training.method != "imaml" or recipe.training.method_options.get("first_order"):
+        raise ValueError(f"name must be an iMAML recipe that solves its system (not first_order), got {name!r}")
+    model, _ = recipes.load(name, device="cpu")
     theta = detached(parameters_of(model))
     training, options = recipe.training, dict(recipe.training.method_options)
     common = {"inner_lr": training.inner_lr, "lam": options.pop("lam"), "loss_fn": cross_entropy_per_task}
     settings = {
         "trained": dict(inner_steps=training.inner_steps, **options),
         "solved": dict(inner_steps=training.inner_steps, **{**options, "cg_steps": exact_cg_steps}),
-        "undamped": dict(inner_steps=training.inner_steps, cg_steps=exact_cg_steps, cg_damping=0.0),
-        "first_order": dict(inner_steps=training.inner_steps, first_order=True),
+        "undamped": dict(inner_steps=training.inner_steps, **{**options, "cg_steps": exact_cg_steps,
+                                                               "cg_damping": 0.0}),
+        "first_order": dict(inner_steps=training.inner_steps, first_order=True,
+                            **{k: v for k, v in options.items() if k not in ("cg_steps", "cg_damping")}),
         "long_inner": dict(inner_steps=long_inner_steps, **{**options, "cg_steps": exact_cg_steps}),
     }
     family = protocol.omniglot_tasks("train", 5, rotations=True)
@@ -213,22 +220,24 @@ def imaml_directions(name: str = "omniglot_imaml_1shot_16steps_longer", num_task
     stats: dict = {k: {"query_loss": [], "prox_grad_norm": [], "cg_relative_residual": [], "cg_min_curvature": []}
                    for k in settings}
     support_norms = []
-    start = time.perf_counter()
     imaml = get_method("imaml")
-    for _ in range(batches):
-        tasks = family.sample(meta_batch_size, 1, 1, generator=generator)
-        at_theta = detached(batch_parameters(theta, meta_batch_size), requires_grad=True)
-        losses = task_losses(model, at_theta, tasks.x_support, tasks.y_support, cross_entropy_per_task)
-        grads = torch.autograd.grad(losses.sum(), list(at_theta.values()))
-        support_norms.append(flatten_params(dict(zip(at_theta, grads)), batch_dims=1).norm(dim=1))
-        for k, extra in settings.items():
-            step = imaml(model, theta, tasks, **common, **extra)
-            sums[k] = sums[k] + flatten_params(step.grads) / batches
-            stats[k]["query_loss"].append(step.query_loss)
-            for d in ("prox_grad_norm", "cg_relative_residual", "cg_min_curvature"):
-                stats[k][d].append(step.diagnostics[d])
-        print(f"imaml directions: {len(support_norms) * meta_batch_size} tasks, "
-              f"{time.perf_counter() - start:.0f} s", flush=True)
+    with reproducible_cpu(torch.device("cpu")):  # one thread, kernels capped: the shipped numbers
+        threads = torch.get_num_threads()
+        start = time.perf_counter()
+        for _ in range(batches):
+            tasks = family.sample(meta_batch_size, 1, 1, generator=generator)
+            at_theta = detached(batch_parameters(theta, meta_batch_size), requires_grad=True)
+            losses = task_losses(model, at_theta, tasks.x_support, tasks.y_support, cross_entropy_per_task)
+            grads = torch.autograd.grad(losses.sum(), list(at_theta.values()))
+            support_norms.append(flatten_params(dict(zip(at_theta, grads)), batch_dims=1).norm(dim=1))
+            for k, extra in settings.items():
+                step = imaml(model, theta, tasks, **common, **extra)
+                sums[k] = sums[k] + flatten_params(step.grads) / batches
+                stats[k]["query_loss"].append(step.query_loss)
+                for d in ("prox_grad_norm", "cg_relative_residual", "cg_min_curvature"):
+                    stats[k][d].append(step.diagnostics[d])
+            print(f"imaml directions: {len(support_norms) * meta_batch_size} tasks, "
+                  f"{time.perf_counter() - start:.0f} s", flush=True)
     directions = {}
     for k, st in stats.items():
         cat = {d: torch.cat(v).double() for d, v in st.items()}
@@ -250,13 +259,15 @@ def imaml_directions(name: str = "omniglot_imaml_1shot_16steps_longer", num_task
             "settings": {k: {a: v for a, v in e.items()} for k, e in settings.items()},
             "support_grad_norm": round(float(torch.cat(support_norms).mean()), 4),
             "directions": directions, "agreement": agreement,
-            "seconds": round(time.perf_counter() - start, 1), "created": time.strftime("%Y-%m-%d %H:%M")}
+            "seconds": round(time.perf_counter() - start, 1), "threads": threads,
+            "created": time.strftime("%Y-%m-%d %H:%M")}
 
 
 def main(argv: list[str] | None = None) -> int:
     RECIPES = recipes.RECIPES
     parser = argparse.ArgumentParser(description="Recompute chapter 08's real-Omniglot table.")
-    parser.add_argument("--tasks", type=int, default=TABLE_TASKS)
+    parser.add_argument("--tasks", type=int, default=None,
+                        help=f"tasks per setting (default {TABLE_TASKS}; 128 training tasks with --imaml-directions)")
     parser.add_argument("--recipes", nargs="+", default=None)
     parser.add_argument("--out", default=str(RESULTS_PATH))
     parser.add_argument("--merge", action="store_true",
@@ -267,8 +278,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"instead of the table, write where iMAML's meta-gradient points "
                              f"({IMAML_DIRECTIONS_PATH.name}; --tasks 128 training tasks by default)")
     args = parser.parse_args(argv)
-    if args.imaml_directions and "--tasks" not in (sys.argv[1:] if argv is None else argv):
-        args.tasks = 128
+    if args.tasks is None:
+        args.tasks = 128 if args.imaml_directions else TABLE_TASKS
     if args.tasks < 1:
         parser.error(f"--tasks must be a positive integer, got {args.tasks}")
     unknown = [n for n in args.recipes or [] if n not in RECIPES]
@@ -278,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.imaml_directions:
         if args.merge or len(args.recipes or []) > 1:
             parser.error("--imaml-directions takes at most one recipe in --recipes and no --merge")
+        if args.tasks % 16:
+            parser.error(f"--tasks must be a multiple of 16 (the meta-batch) with --imaml-directions, got {args.tasks}")
         out = args.out if args.out != str(RESULTS_PATH) else str(IMAML_DIRECTIONS_PATH)
         result = imaml_directions(*(args.recipes or []), num_tasks=args.tasks)
         merged_keys = ()

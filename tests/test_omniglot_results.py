@@ -95,7 +95,7 @@ def test_wide_steps_probe_scores_each_number_of_steps_then_the_held_out_settings
     assert row["20w1s"] == omniglot_results.summary(omniglot_results.checkpoint_accuracy(name, held_out, 3))
 
 
-def test_imaml_directions_compares_four_directions_at_the_same_adapted_parameters():
+def test_imaml_directions_compares_five_directions_at_the_same_adapted_parameters():
     result = omniglot_results.imaml_directions(num_tasks=2, meta_batch_size=1, exact_cg_steps=2, long_inner_steps=17)
     d = result["directions"]
     assert list(d) == ["trained", "solved", "undamped", "first_order", "long_inner"]
@@ -109,8 +109,10 @@ def test_imaml_directions_compares_four_directions_at_the_same_adapted_parameter
     for a in result["agreement"].values():
         assert -1 <= a["cosine"] <= 1 and a["norm_ratio"] > 0
     assert result["support_grad_norm"] > d["trained"]["prox_grad_norm"]  # the inner descent went downhill
-    with pytest.raises(ValueError, match="name must be an iMAML recipe"):
-        omniglot_results.imaml_directions("omniglot_maml_1shot", num_tasks=1, meta_batch_size=1)
+    assert result["threads"] == 1
+    for name in ("omniglot_maml_1shot", "omniglot_imaml_1shot_16steps_first_order"):
+        with pytest.raises(ValueError, match="name must be an iMAML recipe that solves its system"):
+            omniglot_results.imaml_directions(name, num_tasks=1, meta_batch_size=1)
     with pytest.raises(ValueError, match="num_tasks must be a multiple of meta_batch_size"):
         omniglot_results.imaml_directions(num_tasks=3, meta_batch_size=2)
 
@@ -128,6 +130,11 @@ def test_shipped_imaml_directions_match_their_claims():
     assert result["directions"]["solved"]["cg_min_curvature"] > 0  # of a positive definite system
 
 
-def test_imaml_directions_command_line_refuses_merge():
+@pytest.mark.parametrize("argv, message", [
+    (["--imaml-directions", "--merge"], "--imaml-directions takes at most one recipe"),
+    (["--imaml-directions", "--tasks=20"], "--tasks must be a multiple of 16"),
+])
+def test_imaml_directions_command_line_refuses_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit):
-        omniglot_results.main(["--imaml-directions", "--merge"])
+        omniglot_results.main(argv)
+    assert message in capsys.readouterr().err

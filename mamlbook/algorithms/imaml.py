@@ -90,7 +90,8 @@ def imaml(
     `MetaStep` with ``grads = mean_t v_t`` and ``diagnostics``: ``prox_grad_norm (T,)``,
     the proximal-gradient norm at the returned ``φ*`` (0 at the exact minimiser);
     ``inner_steps_taken (T,)``; ``cg_relative_residual (T,)``, ``‖b − A v‖/‖b‖`` of each
-    task's CG system (0 with ``first_order``, and ``cg_min_curvature`` inf); ``cg_min_curvature (T,)``, the smallest ``pᵀAp / pᵀp`` over the
+    task's CG system (with ``first_order``: 0, and ``cg_min_curvature`` inf);
+    ``cg_min_curvature (T,)``, the smallest ``pᵀAp / pᵀp`` over the
     directions CG explored: if it is ``≤ 0``, ``A = (1 + cg_damping) I + ∇²L_support/λ``
     is not positive definite for that task (the network's Hessian has an eigenvalue
     below ``−λ(1 + cg_damping)``), CG's answer is not the implicit gradient, and ``lam``
@@ -138,7 +139,7 @@ def imaml(
         task_losses(model, phi, tasks.x_support, tasks.y_support, loss_fn).sum(),
         leaves,
         create_graph=not first_order,
-    )  # kept: CG differentiates it again
+    )  # kept (unless first_order): CG differentiates it again
     query_loss = task_losses(model, phi, tasks.x_query, tasks.y_query, loss_fn)
     query_grads = torch.autograd.grad(
         query_loss.sum(), leaves
