@@ -39,7 +39,7 @@ METHODS = ("maml", "fomaml", "reptile", "imaml", "pretrain", "anil", "meta_sgd",
 #: The options each method takes with ``--option KEY=VALUE`` (its keyword arguments other than
 #: ``inner_lr``, ``inner_steps`` and ``loss_fn``; tests/test_cli.py checks them against the signatures).
 METHOD_OPTIONS = {"maml": ("first_order",), "fomaml": (), "reptile": ("inner_data", "gradient_weights"),
-                  "imaml": ("lam", "cg_steps", "cg_damping", "inner_tol"), "pretrain": (),
+                  "imaml": ("lam", "cg_steps", "cg_damping", "inner_tol", "first_order"), "pretrain": (),
                   "anil": ("first_order",), "meta_sgd": ("first_order",), "mamlpp": ("step_weights", "first_order"),
                   "protonet": ()}
 
