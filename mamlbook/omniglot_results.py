@@ -245,18 +245,16 @@ def imaml_directions(name: str = "omniglot_imaml_1shot_16steps_longer", num_task
                          "prox_grad_norm": round(float(cat["prox_grad_norm"].mean()), 4),
                          "cg_relative_residual_max": round(float(cat["cg_relative_residual"].max()), 5),
                          # no CG system without a solve (first_order): inf, stored as null
-                         "cg_min_curvature": (round(float(cat["cg_min_curvature"].min()), 4)
-                                              if k != "first_order" else None),
+                         "cg_min_curvature": (None if settings[k].get("first_order")
+                                              else round(float(cat["cg_min_curvature"].min()), 4)),
                          "norm": round(float(sums[k].norm()), 5)}
     agreement = {}
-    for k in ("solved", "undamped", "first_order", "long_inner"):
-        a = gradient_agreement(sums["trained"], sums[k])
-        agreement[f"{k} vs trained"] = {"cosine": round(a.cosine, 4), "norm_ratio": round(a.norm_ratio, 4)}
-    a = gradient_agreement(sums["solved"], sums["first_order"])
-    agreement["first_order vs solved"] = {"cosine": round(a.cosine, 4), "norm_ratio": round(a.norm_ratio, 4)}
+    for k, reference in [*((k, "trained") for k in settings if k != "trained"), ("first_order", "solved")]:
+        a = gradient_agreement(sums[reference], sums[k])
+        agreement[f"{k} vs {reference}"] = {"cosine": round(a.cosine, 4), "norm_ratio": round(a.norm_ratio, 4)}
     return {"recipe": name, "num_tasks": num_tasks, "meta_batch_size": meta_batch_size, "seed": seed,
             "exact_cg_steps": exact_cg_steps, "long_inner_steps": long_inner_steps,
-            "settings": {k: {a: v for a, v in e.items()} for k, e in settings.items()},
+            "settings": settings,
             "support_grad_norm": round(float(torch.cat(support_norms).mean()), 4),
             "directions": directions, "agreement": agreement,
             "seconds": round(time.perf_counter() - start, 1), "threads": threads,
