@@ -28,6 +28,11 @@ widened head fares after 10 and 50 steps on 20-way tasks of the training alphabe
 and after 50 on the held-out 20-way settings (`wide_steps_probe`; chapter 08 uses it
 for Reptile, whose steps of 0.1 move a widened head four times less than MAML's 0.4).
 
+``--test-steps-probe`` writes ``omniglot_test_steps.json``: MAML networks adapted by 3,
+5, 10 and 20 test-time steps, on tasks of the training characters (where the number is
+chosen) and on their 600 held-out test tasks (`test_steps_probe`; the MAML paper evaluates
+its 5-way Omniglot networks after 3 steps, its code's test function after up to 10).
+
 ``--imaml-directions`` writes ``omniglot_imaml_directions.json``: where iMAML's
 meta-gradient points on training tasks, against the exact solve, the first-order
 direction and the implicit gradient at a better-solved inner problem
@@ -52,6 +57,7 @@ from .tasks.omniglot_shipped import load_runs, runs_as_tasks
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "omniglot_results.json"
 WIDE_STEPS_PATH = RESULTS_PATH.with_name("omniglot_wide_steps.json")
+TEST_STEPS_PATH = RESULTS_PATH.with_name("omniglot_test_steps.json")
 IMAML_DIRECTIONS_PATH = RESULTS_PATH.with_name("omniglot_imaml_directions.json")
 SETTINGS = {"5w1s": (5, 1), "5w5s": (5, 5), "20w1s": (20, 1)}
 TABLE_TASKS = 1000
@@ -158,6 +164,83 @@ def wide_steps_probe(names: list[str], steps=(WIDE_TEST_STEPS, 50), num_tasks: i
     return out
 
 
+TEST_STEPS_PROBED = (3, 5, 10, 20)
+#: a number of test-time steps is chosen if the training characters' accuracy is within this many points of the best
+TEST_STEPS_TOLERANCE = 0.1
+
+
+def test_steps_probe(names: list[str], steps=TEST_STEPS_PROBED, probe_tasks: int = 200,
+                     test_tasks: int = protocol.EVAL_TASKS) -> dict:
+    """How many SGD steps at test time: each MAML network ``names`` adapted by each number
+    of ``steps`` (of its recipe's ``inner_lr``), first on ``probe_tasks`` tasks of the
+    *training* characters (its ways and shots, unrotated, seed ``EVAL_SEED + 1``), where
+    the number is chosen, then on ``test_tasks`` held-out test tasks
+    (`protocol.held_out_tasks`; the default 600 are those of `mamlbook.recipes.test_accuracy`).
+
+    For each number of shots the chosen number is the smallest whose training-character
+    accuracy, averaged over that shot count's networks, is within `TEST_STEPS_TOLERANCE`
+    points of the best. Returns ``{"rows": {name: {"shots", "train": {steps: summary},
+    "test": {steps: summary}, "test_correct": {steps: [correct query images per task]},
+    "query_images"}}, "chosen": {shots: steps}, ...}``.
+    """
+    from .device import reproducible_cpu
+
+    if not steps:
+        raise ValueError("steps must hold at least one number of steps, got none")
+    for k in steps:
+        checks.positive_int("steps", k)
+    checks.int_in_range("probe_tasks", probe_tasks, 2)  # an interval needs two tasks
+    checks.int_in_range("test_tasks", test_tasks, 2)
+    for name in names:  # all checked before minutes of scoring
+        recipe = recipes.recipe(name)
+        if recipe.family != "omniglot" or recipe.training.method != "maml" or recipe.ways != 5:
+            raise ValueError(f"names must be 5-way MAML Omniglot recipes, got {name!r}")
+        checkpoints.pretrained_path(name)
+    with reproducible_cpu(torch.device("cpu")):  # one thread, kernels capped: the shipped numbers
+        out = _test_steps_rows(names, steps, probe_tasks, test_tasks)
+    out["chosen"] = chosen_test_steps(out)
+    out["created"] = time.strftime("%Y-%m-%d %H:%M")
+    return out
+
+
+def chosen_test_steps(probe: dict) -> dict:
+    """``{shots: steps}``: for each number of shots in a `test_steps_probe` result, the
+    fewest steps whose training-character accuracy, averaged over that shot count's
+    networks, is within ``probe["tolerance"]`` (`TEST_STEPS_TOLERANCE`) points of the best (accuracies are
+    stored to 0.01 points; the comparison allows for the float error of the average)."""
+    chosen = {}
+    for shots in sorted({row["shots"] for row in probe["rows"].values()}):
+        rows = [row for row in probe["rows"].values() if row["shots"] == shots]
+        mean = {k: sum(r["train"][str(k)]["mean"] for r in rows) / len(rows) for k in probe["steps"]}
+        best = max(mean.values())
+        chosen[str(shots)] = min(k for k in probe["steps"] if mean[k] >= best - probe["tolerance"] - 1e-9)
+    return chosen
+
+
+def _test_steps_rows(names, steps, probe_tasks, test_tasks) -> dict:
+    out: dict = {"probe_tasks": probe_tasks, "steps": list(steps), "tolerance": TEST_STEPS_TOLERANCE, "rows": {}}
+    for name in names:
+        recipe = recipes.recipe(name)
+        model, _ = recipes.load(name, device="cpu")
+        params = {k: v.detach() for k, v in model.named_parameters()}
+        shots = recipe.shots
+        train = protocol.omniglot_tasks("train", recipe.ways).sample(
+            probe_tasks, shots, shots, generator=torch.Generator().manual_seed(protocol.EVAL_SEED + 1))
+        test = protocol.held_out_tasks(shots, num_tasks=test_tasks, ways=recipe.ways)
+        row = out["rows"][name] = {"shots": shots, "query_images": int(test.y_query.shape[1]), "train": {},
+                                   "test": {}, "test_correct": {}}
+        for label, tasks in (("train", train), ("test", test)):
+            for k in steps:
+                logits = protocol.adapted_logits(model, params, tasks, method="maml",
+                                                 inner_lr=recipe.training.inner_lr, steps=k, chunk=50)
+                acc = accuracy_per_task(logits, tasks.y_query).double()
+                row[label][str(k)] = summary(acc)
+                if label == "test":
+                    row["test_correct"][str(k)] = [round(v) for v in (acc * tasks.y_query.shape[1]).tolist()]
+                print(f"{label:>5} {name:<44} {k:>3} steps {row[label][str(k)]['mean']:6.2f}%", flush=True)
+    return out
+
+
 def imaml_directions(name: str = "omniglot_imaml_1shot_16steps_longer", num_tasks: int = 128,
                      meta_batch_size: int = 16, exact_cg_steps: int = 20, long_inner_steps: int = 300,
                      seed: int = 7) -> dict:
@@ -187,9 +270,15 @@ def imaml_directions(name: str = "omniglot_imaml_1shot_16steps_longer", num_task
     gradient norm at ``θ``, where the inner descent starts (``∇L_support(θ)``).
     """
     from .algorithms import get_method
-    from .functional import (batch_parameters, cross_entropy_per_task, detached, flatten_params, parameters_of,
-                             task_losses)
     from .device import reproducible_cpu
+    from .functional import (
+        batch_parameters,
+        cross_entropy_per_task,
+        detached,
+        flatten_params,
+        parameters_of,
+        task_losses,
+    )
     from .measure import gradient_agreement
 
     for arg, value in (("num_tasks", num_tasks), ("meta_batch_size", meta_batch_size),
@@ -265,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     RECIPES = recipes.RECIPES
     parser = argparse.ArgumentParser(description="Recompute chapter 08's real-Omniglot table.")
     parser.add_argument("--tasks", type=int, default=None,
-                        help=f"tasks per setting (default {TABLE_TASKS}; 128 training tasks with --imaml-directions)")
+                        help=f"tasks per setting (default {TABLE_TASKS}; 128 training tasks with --imaml-directions, "
+                             f"200 with --test-steps-probe)")
     parser.add_argument("--recipes", nargs="+", default=None)
     parser.add_argument("--out", default=str(RESULTS_PATH))
     parser.add_argument("--merge", action="store_true",
@@ -275,9 +365,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--imaml-directions", action="store_true",
                         help=f"instead of the table, write where iMAML's meta-gradient points "
                              f"({IMAML_DIRECTIONS_PATH.name}; --tasks 128 training tasks by default)")
+    parser.add_argument("--test-steps-probe", action="store_true",
+                        help=f"instead of the table, write how many test-time steps MAML networks need "
+                             f"({TEST_STEPS_PATH.name}; --tasks training-character tasks, 200 by default)")
     args = parser.parse_args(argv)
     if args.tasks is None:
-        args.tasks = 128 if args.imaml_directions else TABLE_TASKS
+        args.tasks = 128 if args.imaml_directions else 200 if args.test_steps_probe else TABLE_TASKS
+    probes = [f for f in ("imaml_directions", "test_steps_probe", "wide_steps_probe") if getattr(args, f)]
+    if len(probes) > 1:
+        parser.error(f"choose at most one of --imaml-directions, --test-steps-probe, --wide-steps-probe, got {probes}")
     if args.tasks < 1:
         parser.error(f"--tasks must be a positive integer, got {args.tasks}")
     unknown = [n for n in args.recipes or [] if n not in RECIPES]
@@ -292,6 +388,12 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out if args.out != str(RESULTS_PATH) else str(IMAML_DIRECTIONS_PATH)
         result = imaml_directions(*(args.recipes or []), num_tasks=args.tasks)
         merged_keys = ()
+    elif args.test_steps_probe:
+        if not args.recipes:
+            parser.error("--test-steps-probe needs --recipes (MAML recipes)")
+        out = args.out if args.out != str(RESULTS_PATH) else str(TEST_STEPS_PATH)
+        result = test_steps_probe(args.recipes, probe_tasks=args.tasks)
+        merged_keys = ("rows",)
     elif args.wide_steps_probe:
         out = args.out if args.out != str(RESULTS_PATH) else str(WIDE_STEPS_PATH)
         result = wide_steps_probe(args.recipes or ["omniglot_reptile_1shot_train10_long"], num_tasks=args.tasks)
@@ -304,10 +406,15 @@ def main(argv: list[str] | None = None) -> int:
         merged_keys = ("rows", "paired_vs_nn")
     if args.merge and Path(out).is_file():
         old = json.loads(Path(out).read_text())
-        if old["num_tasks"] != args.tasks:
-            raise SystemExit(f"--merge needs the same --tasks as {out} ({old['num_tasks']}), got {args.tasks}")
+        if old.get("num_tasks", old.get("probe_tasks")) != args.tasks:
+            raise SystemExit(f"--merge needs the same --tasks as {out} "
+                             f"({old.get('num_tasks', old.get('probe_tasks'))}), got {args.tasks}")
         for key in merged_keys:
             old[key].update(result[key])
+        if args.test_steps_probe:  # the choice is over every network now in the file
+            if old["steps"] != result["steps"]:
+                raise SystemExit(f"--merge needs the same steps as {out} ({old['steps']}), got {result['steps']}")
+            old["chosen"] = chosen_test_steps(old)
         result, command = old, old["command"] + "; " + command
     result["command"] = command
     Path(out).write_text(json.dumps(result, indent=1))

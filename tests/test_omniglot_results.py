@@ -77,6 +77,8 @@ def test_shipped_wide_steps_probe_matches_its_claims():
     (["--wide-steps-probe", "--recipes", "omniglot_maml_1shot", "nope"], "--recipes must name recipes"),
     (["--imaml-directions", "--merge"], "--imaml-directions takes at most one recipe"),
     (["--imaml-directions", "--tasks=20"], "--tasks must be a multiple of 16"),
+    (["--test-steps-probe", "--merge"], "--test-steps-probe needs --recipes"),
+    (["--test-steps-probe", "--wide-steps-probe"], "choose at most one of"),
 ])
 def test_command_line_rejects_bad_arguments_by_name(argv, message, capsys):
     with pytest.raises(SystemExit):
@@ -131,3 +133,61 @@ def test_shipped_imaml_directions_match_their_claims():
     assert result["directions"]["solved"]["cg_relative_residual_max"] < 0.05  # the accurate solve is one
     assert result["directions"]["solved"]["cg_min_curvature"] > 0  # of a positive definite system
 
+
+
+def test_test_steps_probe_scores_training_then_test_tasks_and_chooses_by_the_training_ones():
+    name = "omniglot_maml_1shot"
+    probe = omniglot_results.test_steps_probe([name], steps=(1, 3), probe_tasks=3, test_tasks=4)
+    row = probe["rows"][name]
+    assert row["shots"] == 1 and row["query_images"] == 5
+    test = mb.protocol.held_out_tasks(1, num_tasks=4)
+    for k in (1, 3):
+        fresh = omniglot_results.summary(mb.protocol.adapted_accuracy(
+            *_loaded(name), test, method="maml", inner_lr=0.4, steps=k).double())
+        assert row["test"][str(k)] == fresh
+        assert sum(row["test_correct"][str(k)]) / 20 == pytest.approx(fresh["mean"] / 100)
+    assert set(probe["chosen"]) == {"1"} and probe["chosen"]["1"] in (1, 3)
+    for bad in ("omniglot_fomaml_1shot", "omniglot_maml_20way_1shot"):
+        with pytest.raises(ValueError, match="names must be 5-way MAML Omniglot recipes"):
+            omniglot_results.test_steps_probe([bad], steps=(1,), probe_tasks=2, test_tasks=2)
+    for steps in ((0, 3), ()):
+        with pytest.raises(ValueError, match="steps"):
+            omniglot_results.test_steps_probe([name], steps=steps, probe_tasks=2, test_tasks=2)
+    with pytest.raises(ValueError, match="probe_tasks"):
+        omniglot_results.test_steps_probe([name], steps=(1,), probe_tasks=1, test_tasks=2)
+
+
+def _loaded(name):
+    model, _ = mb.recipes.load(name, device="cpu")
+    return model, {k: v.detach() for k, v in model.named_parameters()}
+
+
+def test_shipped_test_steps_probe_matches_its_claims():
+    probe = mb.results.load("omniglot_test_steps")
+    assert probe["command"].startswith("python -m mamlbook.omniglot_results --test-steps-probe")
+    for name, row in probe["rows"].items():
+        recipe = mb.recipes.RECIPES[name]
+        assert recipe.training.method == "maml" and row["shots"] == recipe.shots
+        assert list(row["train"]) == list(row["test"]) == list(row["test_correct"]) == [str(k) for k in probe["steps"]]
+        # the probe's test tasks are the recipe's own: at the recipe's steps it reproduces the
+        # accuracy stored when the checkpoint was scored, task by task
+        stored = mb.recipes.test_accuracy(name) * row["query_images"]
+        assert row["test_correct"][str(recipe.test_steps)] == [round(v) for v in stored.tolist()]
+        for k, correct in row["test_correct"].items():
+            assert round(100 * sum(correct) / (len(correct) * row["query_images"]), 2) == row["test"][k]["mean"]
+    assert probe["chosen"] == omniglot_results.chosen_test_steps(probe)
+
+
+def test_test_steps_are_the_fewest_within_the_tolerance_of_the_best_on_training_tasks():
+    def probe(train_means):  # two 1-shot networks, their training-character accuracy per steps
+        rows = {n: {"shots": 1, "train": {str(k): {"mean": m} for k, m in means.items()}}
+                for n, means in zip("ab", train_means)}
+        return {"steps": [3, 10, 20], "tolerance": 0.1, "rows": rows}
+
+    # averages 97.05, 97.2, 97.3: 10 is within 0.1 of the best (it is exactly 0.1 below)
+    assert omniglot_results.chosen_test_steps(probe([{3: 96.9, 10: 97.2, 20: 97.2},
+                                                     {3: 97.2, 10: 97.2, 20: 97.4}])) == {"1": 10}
+    assert omniglot_results.chosen_test_steps(probe([{3: 97.0, 10: 97.2, 20: 97.5},
+                                                     {3: 97.0, 10: 97.2, 20: 97.5}])) == {"1": 20}
+    assert omniglot_results.chosen_test_steps(probe([{3: 98.0, 10: 97.0, 20: 97.0},
+                                                     {3: 98.0, 10: 97.0, 20: 97.0}])) == {"1": 3}
