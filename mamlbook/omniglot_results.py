@@ -71,10 +71,16 @@ def setting_tasks(setting: str, num_tasks: int = TABLE_TASKS) -> TaskBatch:
     if setting == "lake20":
         return runs_as_tasks(load_runs())
     if setting == "train20w1s":
-        family = protocol.omniglot_tasks("train", 20)
-        return family.sample(num_tasks, 1, 1, generator=torch.Generator().manual_seed(protocol.EVAL_SEED + 1))
+        return training_tasks(20, 1, num_tasks)
     ways, shots = SETTINGS[setting]
     return protocol.held_out_tasks(shots, num_tasks=num_tasks, ways=ways)
+
+
+def training_tasks(ways: int, shots: int, num_tasks: int) -> TaskBatch:
+    """Fixed ``ways``-way ``shots``-shot tasks of the *training* characters (unrotated,
+    seed ``EVAL_SEED + 1``), where test-time settings are chosen."""
+    family = protocol.omniglot_tasks("train", ways)
+    return family.sample(num_tasks, shots, shots, generator=torch.Generator().manual_seed(protocol.EVAL_SEED + 1))
 
 
 def pixel_nearest_neighbour(tasks: TaskBatch) -> Tensor:
@@ -97,24 +103,33 @@ def widen_head(model: ConvNet, params: dict, ways: int) -> tuple[ConvNet, dict]:
     return wide, out
 
 
-def checkpoint_logits(name: str, tasks: TaskBatch, wide_steps: int = WIDE_TEST_STEPS) -> Tensor:
+def checkpoint_logits(name: str, tasks: TaskBatch, wide_steps: int = WIDE_TEST_STEPS, *,
+                      steps: int | None = None) -> Tensor:
     """Query logits ``(T, Q, ways)`` of shipped recipe ``name`` on ``tasks`` after adapting
-    on each support set (head widened to the tasks' ways, ``wide_steps`` steps then)."""
+    on each support set: ``steps`` steps (None: the recipe's ``test_steps``), or with the
+    head widened to the tasks' ways, ``wide_steps`` steps (at least the recipe's)."""
     checks.positive_int("wide_steps", wide_steps)
     recipe = recipes.recipe(name)
     model, _ = recipes.load(name, device="cpu")
     params = {k: v.detach() for k, v in model.named_parameters()}
     ways = int(tasks.y_support.max()) + 1
-    steps = recipe.test_steps if ways == model.ways else max(recipe.test_steps, wide_steps)
+    if steps is not None:
+        checks.positive_int("steps", steps)
+        if ways != model.ways:
+            raise ValueError(f"steps is for tasks of the network's own {model.ways} ways, got {ways}-way tasks "
+                             "(a widened head takes wide_steps)")
+    own_steps = recipe.test_steps if steps is None else steps
+    steps = own_steps if ways == model.ways else max(recipe.test_steps, wide_steps)
     model, params = widen_head(model, params, ways)
     training = recipe.training
     return protocol.adapted_logits(model, params, tasks, method=training.method, inner_lr=training.inner_lr,
                                    steps=steps, method_options=training.method_options, chunk=50)
 
 
-def checkpoint_accuracy(name: str, tasks: TaskBatch, wide_steps: int = WIDE_TEST_STEPS) -> Tensor:
+def checkpoint_accuracy(name: str, tasks: TaskBatch, wide_steps: int = WIDE_TEST_STEPS, *,
+                        steps: int | None = None) -> Tensor:
     """Per-task accuracy ``(T,)`` of shipped recipe ``name`` on ``tasks`` (`checkpoint_logits`)."""
-    return accuracy_per_task(checkpoint_logits(name, tasks, wide_steps), tasks.y_query).double()
+    return accuracy_per_task(checkpoint_logits(name, tasks, wide_steps, steps=steps), tasks.y_query).double()
 
 
 def summary(values: Tensor) -> dict:
@@ -220,20 +235,14 @@ def chosen_test_steps(probe: dict) -> dict:
 def _test_steps_rows(names, steps, probe_tasks, test_tasks) -> dict:
     out: dict = {"probe_tasks": probe_tasks, "steps": list(steps), "tolerance": TEST_STEPS_TOLERANCE, "rows": {}}
     for name in names:
-        recipe = recipes.recipe(name)
-        model, _ = recipes.load(name, device="cpu")
-        params = {k: v.detach() for k, v in model.named_parameters()}
-        shots = recipe.shots
-        train = protocol.omniglot_tasks("train", recipe.ways).sample(
-            probe_tasks, shots, shots, generator=torch.Generator().manual_seed(protocol.EVAL_SEED + 1))
-        test = protocol.held_out_tasks(shots, num_tasks=test_tasks, ways=recipe.ways)
+        shots = recipes.recipe(name).shots
+        train = training_tasks(5, shots, probe_tasks)
+        test = setting_tasks(f"5w{shots}s", test_tasks)
         row = out["rows"][name] = {"shots": shots, "query_images": int(test.y_query.shape[1]), "train": {},
                                    "test": {}, "test_correct": {}}
         for label, tasks in (("train", train), ("test", test)):
             for k in steps:
-                logits = protocol.adapted_logits(model, params, tasks, method="maml",
-                                                 inner_lr=recipe.training.inner_lr, steps=k, chunk=50)
-                acc = accuracy_per_task(logits, tasks.y_query).double()
+                acc = checkpoint_accuracy(name, tasks, steps=k)
                 row[label][str(k)] = summary(acc)
                 if label == "test":
                     row["test_correct"][str(k)] = [round(v) for v in (acc * tasks.y_query.shape[1]).tolist()]
@@ -406,14 +415,14 @@ def main(argv: list[str] | None = None) -> int:
         merged_keys = ("rows", "paired_vs_nn")
     if args.merge and Path(out).is_file():
         old = json.loads(Path(out).read_text())
-        if old.get("num_tasks", old.get("probe_tasks")) != args.tasks:
-            raise SystemExit(f"--merge needs the same --tasks as {out} "
-                             f"({old.get('num_tasks', old.get('probe_tasks'))}), got {args.tasks}")
+        tasks_key = "probe_tasks" if args.test_steps_probe else "num_tasks"
+        if old[tasks_key] != args.tasks:
+            raise SystemExit(f"--merge needs the same --tasks as {out} ({old[tasks_key]}), got {args.tasks}")
+        if args.test_steps_probe and old["steps"] != result["steps"]:
+            raise SystemExit(f"--merge needs the same steps as {out} ({old['steps']}), got {result['steps']}")
         for key in merged_keys:
             old[key].update(result[key])
         if args.test_steps_probe:  # the choice is over every network now in the file
-            if old["steps"] != result["steps"]:
-                raise SystemExit(f"--merge needs the same steps as {out} ({old['steps']}), got {result['steps']}")
             old["chosen"] = chosen_test_steps(old)
         result, command = old, old["command"] + "; " + command
     result["command"] = command
