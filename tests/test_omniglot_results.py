@@ -121,9 +121,11 @@ def test_imaml_directions_compares_five_directions_at_the_same_adapted_parameter
         omniglot_results.imaml_directions(num_tasks=3, meta_batch_size=2)
 
 
-def test_shipped_imaml_directions_match_their_claims():
-    result = mb.results.load("omniglot_imaml_directions")
+@pytest.mark.parametrize("file", ["omniglot_imaml_directions", "omniglot_imaml_directions_lam05"])
+def test_shipped_imaml_directions_match_their_claims(file):
+    result = mb.results.load(file)
     assert result["command"].startswith("python -m mamlbook.omniglot_results --imaml-directions")
+    assert result["command"].endswith("" if file == "omniglot_imaml_directions" else f"--out mamlbook/results/{file}.json")
     assert (mb.checkpoints.PRETRAINED_DIR / f"{result['recipe']}.pt").is_file()
     recipe = mb.recipes.RECIPES[result["recipe"]]
     assert result["settings"]["trained"]["inner_steps"] == recipe.training.inner_steps
@@ -132,6 +134,9 @@ def test_shipped_imaml_directions_match_their_claims():
                                         "long_inner vs trained", "first_order vs solved"}
     assert result["directions"]["solved"]["cg_relative_residual_max"] < 0.05  # the accurate solve is one
     assert result["directions"]["solved"]["cg_min_curvature"] > 0  # of a positive definite system
+    if file.endswith("lam05"):  # chapter 08: at λ = 0.5 CG meets no negative curvature even undamped
+        assert recipe.training.method_options["lam"] == 0.5
+        assert result["directions"]["undamped"]["cg_min_curvature"] > 0
 
 
 
