@@ -268,6 +268,16 @@ RECIPES: dict[str, Recipe] = {
     "omniglot_fomaml_1shot_longer": replace(_omniglot("fomaml", 1, 15_000, eval_every=1500,
                                                       init_from="omniglot_fomaml_1shot_long"), seed=2),
     "omniglot_fomaml_1shot_anneal": _annealed("fomaml", 1, init_from="omniglot_fomaml_1shot_longer", seed=3),
+    # The whole first-order chain again from another seed (another initial network; the
+    # continuations on seeds 4, 5 and 6's streams of tasks), so that its row has two
+    # training seeds.
+    "omniglot_fomaml_1shot_seed1": replace(_omniglot("fomaml", 1, 5_000, eval_every=500), seed=1),
+    "omniglot_fomaml_1shot_seed1_long": replace(_omniglot("fomaml", 1, 10_000, eval_every=1000,
+                                                          init_from="omniglot_fomaml_1shot_seed1"), seed=4),
+    "omniglot_fomaml_1shot_seed1_longer": replace(_omniglot("fomaml", 1, 15_000, eval_every=1500,
+                                                            init_from="omniglot_fomaml_1shot_seed1_long"), seed=5),
+    "omniglot_fomaml_1shot_seed1_anneal": _annealed("fomaml", 1, init_from="omniglot_fomaml_1shot_seed1_longer",
+                                                    seed=6),
     # Reptile continued for 3,000 more iterations: does its flat curve move with more?
     "omniglot_reptile_1shot_long": replace(_omniglot("reptile", 1, 3_000, eval_every=500, inner_lr=0.1,
                                                      inner_steps=5, test_steps=5, optimizer="sgd", outer_lr=0.5,
@@ -284,6 +294,12 @@ RECIPES: dict[str, Recipe] = {
     # (seed 1's stream of tasks): its curve was still rising at 4,000.
     "omniglot_reptile_1shot_train10_long": replace(_reptile_paper_tasks(
         4_000, outer_lr=0.1, init_from="omniglot_reptile_1shot_train10"), seed=1),
+    # The paper-task chain again from another seed (another initial network and stream of
+    # tasks; the continuation on seed 2's), so that Reptile's row has two training seeds.
+    "omniglot_reptile_1shot_train10_seed1": replace(_reptile_paper_tasks(
+        4_000, outer_lr=1.0, lr_schedule=tuple((400 * i, round(1 - i / 10, 1)) for i in range(1, 10))), seed=1),
+    "omniglot_reptile_1shot_train10_seed1_long": replace(_reptile_paper_tasks(
+        4_000, outer_lr=0.1, init_from="omniglot_reptile_1shot_train10_seed1"), seed=2),
     # iMAML continued the same way (3,000 more iterations, seed 1's stream of tasks).
     "omniglot_imaml_1shot_long": replace(_omniglot("imaml", 1, 3_000, eval_every=500, inner_lr=0.1, inner_steps=5,
                                                    test_steps=5,
