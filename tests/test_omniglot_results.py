@@ -121,7 +121,8 @@ def test_imaml_directions_compares_five_directions_at_the_same_adapted_parameter
         omniglot_results.imaml_directions(num_tasks=3, meta_batch_size=2)
 
 
-@pytest.mark.parametrize("file", ["omniglot_imaml_directions", "omniglot_imaml_directions_lam05"])
+@pytest.mark.parametrize("file", ["omniglot_imaml_directions", "omniglot_imaml_directions_lam05",
+                                  "omniglot_imaml_directions_lam05_anneal"])
 def test_shipped_imaml_directions_match_their_claims(file):
     result = mb.results.load(file)
     assert result["command"].startswith("python -m mamlbook.omniglot_results --imaml-directions")
@@ -137,7 +138,7 @@ def test_shipped_imaml_directions_match_their_claims(file):
                                         "long_inner vs trained", "first_order vs solved"}
     assert result["directions"]["solved"]["cg_relative_residual_max"] < 0.05  # the accurate solve is one
     assert result["directions"]["solved"]["cg_min_curvature"] > 0  # of a positive definite system
-    if file.endswith("lam05"):  # chapter 08: at λ = 0.5 CG meets no negative curvature even undamped
+    if "lam05" in file:  # chapter 08: at λ = 0.5 CG meets no negative curvature even undamped
         assert recipe.training.method_options["lam"] == 0.5
         assert result["directions"]["undamped"]["cg_min_curvature"] > 0
 
