@@ -152,6 +152,11 @@ def _annealed(method: str, shots: int, *, init_from: str, seed: int, filters: in
                    seed=seed, max_shift=max_shift)
 
 
+# Reptile's outer step ε annealed linearly from 1 in ten pieces over 4,000 iterations,
+# to 0.1 (its paper anneals to 0 over 100,000): (iteration, ε from there on).
+_REPTILE_STEP_ANNEALED = tuple((400 * i, round(1 - i / 10, 1)) for i in range(1, 10))
+
+
 def _reptile_paper_tasks(iterations: int, *, outer_lr: float, lr_schedule=(), init_from=None) -> Recipe:
     """Reptile on its paper's 1-shot Omniglot training tasks (Nichol et al. 2018, App. A):
     10 drawings per class, five inner SGD steps of 0.1 each on a minibatch holding every
@@ -289,7 +294,7 @@ RECIPES: dict[str, Recipe] = {
     # meta-batches of 5, outer step ε = 1 annealed linearly (here in ten pieces, to 0.1);
     # ten test-time steps. Kept from the book: plain SGD of 0.1 inside (the paper: Adam 10⁻³).
     "omniglot_reptile_1shot_train10": _reptile_paper_tasks(
-        4_000, outer_lr=1.0, lr_schedule=tuple((400 * i, round(1 - i / 10, 1)) for i in range(1, 10))),
+        4_000, outer_lr=1.0, lr_schedule=_REPTILE_STEP_ANNEALED),
     # The paper-task run continued for 4,000 more iterations at the last outer step, ε = 0.1
     # (seed 1's stream of tasks): its curve was still rising at 4,000.
     "omniglot_reptile_1shot_train10_long": replace(_reptile_paper_tasks(
@@ -297,7 +302,7 @@ RECIPES: dict[str, Recipe] = {
     # The paper-task chain again from another seed (another initial network and stream of
     # tasks; the continuation on seed 2's), so that Reptile's row has two training seeds.
     "omniglot_reptile_1shot_train10_seed1": replace(_reptile_paper_tasks(
-        4_000, outer_lr=1.0, lr_schedule=tuple((400 * i, round(1 - i / 10, 1)) for i in range(1, 10))), seed=1),
+        4_000, outer_lr=1.0, lr_schedule=_REPTILE_STEP_ANNEALED), seed=1),
     "omniglot_reptile_1shot_train10_seed1_long": replace(_reptile_paper_tasks(
         4_000, outer_lr=0.1, init_from="omniglot_reptile_1shot_train10_seed1"), seed=2),
     # iMAML continued the same way (3,000 more iterations, seed 1's stream of tasks).
