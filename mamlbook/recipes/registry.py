@@ -345,6 +345,20 @@ RECIPES: dict[str, Recipe] = {
     "omniglot_imaml_1shot_16steps_lam05_anneal": replace(_imaml_16steps(
         750, eval_every=250, init_from="omniglot_imaml_1shot_16steps_lam05_long", lam=0.5, outer_lr=1e-4,
         meta_batch_size=16), seed=4),
+    # The whole λ = 0.5 chain again from another seed (another initial network; the links
+    # on seeds 5 to 8's streams of tasks), link for link as above (λ = 2 for 1,000 and 1,500
+    # iterations, then λ = 0.5 for 1,500 and 3,000, then annealed), so that iMAML's row has
+    # two training seeds. λ = 0.5 is taken from the first chain, not chosen again.
+    "omniglot_imaml_1shot_16steps_seed1": replace(_imaml_16steps(1_000, eval_every=250), seed=1),
+    "omniglot_imaml_1shot_16steps_seed1_long": replace(_imaml_16steps(
+        1_500, eval_every=500, init_from="omniglot_imaml_1shot_16steps_seed1"), seed=5),
+    "omniglot_imaml_1shot_16steps_seed1_lam05": replace(_imaml_16steps(
+        1_500, eval_every=500, init_from="omniglot_imaml_1shot_16steps_seed1_long", lam=0.5), seed=6),
+    "omniglot_imaml_1shot_16steps_seed1_lam05_long": replace(_imaml_16steps(
+        3_000, eval_every=500, init_from="omniglot_imaml_1shot_16steps_seed1_lam05", lam=0.5), seed=7),
+    "omniglot_imaml_1shot_16steps_seed1_lam05_anneal": replace(_imaml_16steps(
+        750, eval_every=250, init_from="omniglot_imaml_1shot_16steps_seed1_lam05_long", lam=0.5, outer_lr=1e-4,
+        meta_batch_size=16), seed=8),
     # The 16-step recipe without its linear solve (first_order=True: the query gradient at
     # the adapted parameters), from the same network and tasks (seed 0) for as many
     # iterations: what the implicit correction is worth in training (chapter 08).
