@@ -273,16 +273,6 @@ RECIPES: dict[str, Recipe] = {
     "omniglot_fomaml_1shot_longer": replace(_omniglot("fomaml", 1, 15_000, eval_every=1500,
                                                       init_from="omniglot_fomaml_1shot_long"), seed=2),
     "omniglot_fomaml_1shot_anneal": _annealed("fomaml", 1, init_from="omniglot_fomaml_1shot_longer", seed=3),
-    # The whole first-order chain again from another seed (another initial network; the
-    # continuations on seeds 4, 5 and 6's streams of tasks), so that its row has two
-    # training seeds.
-    "omniglot_fomaml_1shot_seed1": replace(_omniglot("fomaml", 1, 5_000, eval_every=500), seed=1),
-    "omniglot_fomaml_1shot_seed1_long": replace(_omniglot("fomaml", 1, 10_000, eval_every=1000,
-                                                          init_from="omniglot_fomaml_1shot_seed1"), seed=4),
-    "omniglot_fomaml_1shot_seed1_longer": replace(_omniglot("fomaml", 1, 15_000, eval_every=1500,
-                                                            init_from="omniglot_fomaml_1shot_seed1_long"), seed=5),
-    "omniglot_fomaml_1shot_seed1_anneal": _annealed("fomaml", 1, init_from="omniglot_fomaml_1shot_seed1_longer",
-                                                    seed=6),
     # Reptile continued for 3,000 more iterations: does its flat curve move with more?
     "omniglot_reptile_1shot_long": replace(_omniglot("reptile", 1, 3_000, eval_every=500, inner_lr=0.1,
                                                      inner_steps=5, test_steps=5, optimizer="sgd", outer_lr=0.5,
@@ -299,12 +289,6 @@ RECIPES: dict[str, Recipe] = {
     # (seed 1's stream of tasks): its curve was still rising at 4,000.
     "omniglot_reptile_1shot_train10_long": replace(_reptile_paper_tasks(
         4_000, outer_lr=0.1, init_from="omniglot_reptile_1shot_train10"), seed=1),
-    # The paper-task chain again from another seed (another initial network and stream of
-    # tasks; the continuation on seed 2's), so that Reptile's row has two training seeds.
-    "omniglot_reptile_1shot_train10_seed1": replace(_reptile_paper_tasks(
-        4_000, outer_lr=1.0, lr_schedule=_REPTILE_STEP_ANNEALED), seed=1),
-    "omniglot_reptile_1shot_train10_seed1_long": replace(_reptile_paper_tasks(
-        4_000, outer_lr=0.1, init_from="omniglot_reptile_1shot_train10_seed1"), seed=2),
     # iMAML continued the same way (3,000 more iterations, seed 1's stream of tasks).
     "omniglot_imaml_1shot_long": replace(_omniglot("imaml", 1, 3_000, eval_every=500, inner_lr=0.1, inner_steps=5,
                                                    test_steps=5,
@@ -345,20 +329,6 @@ RECIPES: dict[str, Recipe] = {
     "omniglot_imaml_1shot_16steps_lam05_anneal": replace(_imaml_16steps(
         750, eval_every=250, init_from="omniglot_imaml_1shot_16steps_lam05_long", lam=0.5, outer_lr=1e-4,
         meta_batch_size=16), seed=4),
-    # The whole λ = 0.5 chain again from another seed (another initial network; the links
-    # on seeds 5 to 8's streams of tasks), link for link as above (λ = 2 for 1,000 and 1,500
-    # iterations, then λ = 0.5 for 1,500 and 3,000, then annealed), so that iMAML's row has
-    # two training seeds. λ = 0.5 is taken from the first chain, not chosen again.
-    "omniglot_imaml_1shot_16steps_seed1": replace(_imaml_16steps(1_000, eval_every=250), seed=1),
-    "omniglot_imaml_1shot_16steps_seed1_long": replace(_imaml_16steps(
-        1_500, eval_every=500, init_from="omniglot_imaml_1shot_16steps_seed1"), seed=5),
-    "omniglot_imaml_1shot_16steps_seed1_lam05": replace(_imaml_16steps(
-        1_500, eval_every=500, init_from="omniglot_imaml_1shot_16steps_seed1_long", lam=0.5), seed=6),
-    "omniglot_imaml_1shot_16steps_seed1_lam05_long": replace(_imaml_16steps(
-        3_000, eval_every=500, init_from="omniglot_imaml_1shot_16steps_seed1_lam05", lam=0.5), seed=7),
-    "omniglot_imaml_1shot_16steps_seed1_lam05_anneal": replace(_imaml_16steps(
-        750, eval_every=250, init_from="omniglot_imaml_1shot_16steps_seed1_lam05_long", lam=0.5, outer_lr=1e-4,
-        meta_batch_size=16), seed=8),
     # The 16-step recipe without its linear solve (first_order=True: the query gradient at
     # the adapted parameters), from the same network and tasks (seed 0) for as many
     # iterations: what the implicit correction is worth in training (chapter 08).
@@ -485,6 +455,29 @@ RECIPES: dict[str, Recipe] = {
     "omniglot_mamlpp_1shot": _omniglot("mamlpp", 1, 1_000, eval_every=250, inner_steps=3, test_steps=3,
                                        schedule={"anneal_iterations": 1_000, "first_order_iterations": 300}),
 }
+
+
+def _second_seed(root: str, seeds: dict[str, int]) -> dict[str, Recipe]:
+    """A chain of `RECIPES` run again from another seed, every other setting unchanged:
+    the link ``root + suffix`` becomes ``root + "_seed1" + suffix``, on the seed that
+    ``seeds[suffix]`` gives it (the first link's seeds the initial network), started
+    from its parent's second-seed run."""
+    chain = {}
+    for suffix, seed in seeds.items():
+        recipe = RECIPES[root + suffix]
+        parent = recipe.init_from and recipe.init_from.replace(root, f"{root}_seed1", 1)
+        chain[f"{root}_seed1{suffix}"] = replace(recipe, seed=seed, init_from=parent)
+    return chain
+
+
+# The headline chains of first-order MAML, Reptile (on its paper's tasks) and iMAML (16
+# steps, λ = 0.5, annealed) again from another seed, link for link, so that every method's
+# row has two training seeds (chapter 08). iMAML's λ = 0.5 is the first chain's choice,
+# not chosen again.
+RECIPES.update(_second_seed("omniglot_fomaml_1shot", {"": 1, "_long": 4, "_longer": 5, "_anneal": 6}))
+RECIPES.update(_second_seed("omniglot_reptile_1shot_train10", {"": 1, "_long": 2}))
+RECIPES.update(_second_seed("omniglot_imaml_1shot_16steps",
+                            {"": 1, "_long": 5, "_lam05": 6, "_lam05_long": 7, "_lam05_anneal": 8}))
 
 
 def regeneration_order() -> list[str]:
