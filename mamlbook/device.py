@@ -29,8 +29,10 @@ def get_device(prefer: str | None = None) -> torch.device:
     if choice:
         try:
             device = torch.device(choice)
-        except RuntimeError as err:
-            raise ValueError(f"device {choice!r} (from {'prefer' if prefer else ENV_VAR}) is not a torch device: {err}") from None
+        except RuntimeError:
+            where = "" if prefer else f" (from ${ENV_VAR})"
+            raise ValueError(f"device {choice!r}{where} is not a torch device; use cpu, cuda or cuda:N "
+                             f"(an index), mps, ...") from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {choice!r} was requested but CUDA is not available on this machine")
         return device

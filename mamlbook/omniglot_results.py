@@ -359,14 +359,25 @@ def imaml_directions(name: str = "omniglot_imaml_1shot_16steps_longer", num_task
             "created": time.strftime("%Y-%m-%d %H:%M")}
 
 
+#: The most tasks per setting the command line takes (the table uses `TABLE_TASKS`).
+MAX_TASKS = 10_000
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The command line; exit status 0 done, 2 an invalid argument, 130 interrupted."""
     RECIPES = recipes.RECIPES
-    parser = argparse.ArgumentParser(description="Recompute chapter 08's real-Omniglot table.")
+    parser = argparse.ArgumentParser(prog="python -m mamlbook.omniglot_results",
+                                     description="Recompute chapter 08's real-Omniglot table (or, with one of the "
+                                                 "probe flags, one of its probes).")
     parser.add_argument("--tasks", type=int, default=None,
-                        help=f"tasks per setting (default {TABLE_TASKS}; 128 training tasks with --imaml-directions, "
-                             f"200 with --test-steps-probe)")
-    parser.add_argument("--recipes", nargs="+", default=None)
-    parser.add_argument("--out", default=str(RESULTS_PATH))
+                        help=f"tasks per setting, 1 to {MAX_TASKS} (default {TABLE_TASKS}; 128 training tasks with "
+                             f"--imaml-directions, 200 with --test-steps-probe)")
+    parser.add_argument("--recipes", nargs="+", default=None, metavar="NAME",
+                        help="shipped Omniglot recipes (default: every shipped one of MAML, first-order MAML, "
+                             "Reptile and iMAML; `python -m mamlbook list`)")
+    parser.add_argument("--out", default=None,
+                        help=f"the JSON file written (default: mamlbook/results/{RESULTS_PATH.name}, or the probe's "
+                             f"file there)")
     parser.add_argument("--merge", action="store_true",
                         help="keep the rows of the existing --out file (same --tasks) and add or replace these recipes'")
     parser.add_argument("--wide-steps-probe", action="store_true",
@@ -383,52 +394,72 @@ def main(argv: list[str] | None = None) -> int:
     probes = [f for f in ("imaml_directions", "test_steps_probe", "wide_steps_probe") if getattr(args, f)]
     if len(probes) > 1:
         parser.error(f"choose at most one of --imaml-directions, --test-steps-probe, --wide-steps-probe, got {probes}")
-    if args.tasks < 1:
-        parser.error(f"--tasks must be a positive integer, got {args.tasks}")
-    unknown = [n for n in args.recipes or [] if n not in RECIPES]
-    if unknown:
-        parser.error(f"--recipes must name recipes of mamlbook.recipes.RECIPES (omniglot_...), got {unknown}")
-    command = "python -m mamlbook.omniglot_results " + " ".join(sys.argv[1:] if argv is None else argv)
-    if args.imaml_directions:
-        if args.merge or len(args.recipes or []) > 1:
-            parser.error("--imaml-directions takes at most one recipe in --recipes and no --merge")
-        if args.tasks % 16:
-            parser.error(f"--tasks must be a multiple of 16 (the meta-batch) with --imaml-directions, got {args.tasks}")
-        out = args.out if args.out != str(RESULTS_PATH) else str(IMAML_DIRECTIONS_PATH)
-        result = imaml_directions(*(args.recipes or []), num_tasks=args.tasks)
-        merged_keys = ()
-    elif args.test_steps_probe:
-        if not args.recipes:
-            parser.error("--test-steps-probe needs --recipes (MAML recipes)")
-        out = args.out if args.out != str(RESULTS_PATH) else str(TEST_STEPS_PATH)
-        result = test_steps_probe(args.recipes, probe_tasks=args.tasks)
-        merged_keys = ("rows",)
-    elif args.wide_steps_probe:
-        out = args.out if args.out != str(RESULTS_PATH) else str(WIDE_STEPS_PATH)
-        result = wide_steps_probe(args.recipes or ["omniglot_reptile_1shot_train10_long"], num_tasks=args.tasks)
-        merged_keys = ("rows",)
-    else:
-        # chapter 08's methods; chapter 10's (ANIL, Meta-SGD, ...) are compared by mamlbook.wider_map_results
-        shipped = [n for n in RECIPES if (checkpoints.PRETRAINED_DIR / f"{n}.pt").is_file()
-                   and RECIPES[n].training.method in ("maml", "fomaml", "reptile", "imaml")]
-        out, result = args.out, compute(args.recipes or shipped, args.tasks)
-        merged_keys = ("rows", "paired_vs_nn")
-    if args.merge and Path(out).is_file():
-        old = json.loads(Path(out).read_text())
+    if not 1 <= args.tasks <= MAX_TASKS:
+        parser.error(f"argument --tasks: must be an integer in [1, {MAX_TASKS}], got {args.tasks}")
+    for name in args.recipes or []:
+        if name not in RECIPES or RECIPES[name].family != "omniglot":
+            parser.error(f"argument --recipes: must name Omniglot recipes of mamlbook.recipes.RECIPES "
+                         f"(omniglot_...; `python -m mamlbook list`), got {name!r}")
+        if not (checkpoints.PRETRAINED_DIR / f"{name}.pt").is_file():
+            parser.error(f"argument --recipes: {name!r} has no shipped checkpoint (python -m mamlbook "
+                         f"regenerate {name})")
+    default_out = {"imaml_directions": IMAML_DIRECTIONS_PATH, "test_steps_probe": TEST_STEPS_PATH,
+                   "wide_steps_probe": WIDE_STEPS_PATH}.get(probes[0] if probes else "", RESULTS_PATH)
+    out = Path(args.out) if args.out is not None else default_out
+    if out.is_dir() or not out.parent.is_dir():
+        parser.error(f"argument --out: must be a file in an existing folder, got {str(out)!r}")
+    old = None
+    if args.merge and out.is_file():  # read and checked before minutes of scoring
         tasks_key = "probe_tasks" if args.test_steps_probe else "num_tasks"
-        if old[tasks_key] != args.tasks:
-            raise SystemExit(f"--merge needs the same --tasks as {out} ({old[tasks_key]}), got {args.tasks}")
+        try:
+            old = json.loads(out.read_text())
+            if old[tasks_key] != args.tasks:
+                parser.error(f"argument --merge: needs the same --tasks as {out} ({old[tasks_key]}), got {args.tasks}")
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            parser.error(f"argument --merge: {out} is not a results file of this command ({type(err).__name__}: "
+                         f"{err})")
+    command = "python -m mamlbook.omniglot_results " + " ".join(sys.argv[1:] if argv is None else argv)
+    try:
+        result, merged_keys = _run(parser, args)
+    except ValueError as err:  # the functions' own argument checks, made before any scoring
+        parser.error(" ".join(str(err).split()))
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+    if old is not None:
         if args.test_steps_probe and old["steps"] != result["steps"]:
-            raise SystemExit(f"--merge needs the same steps as {out} ({old['steps']}), got {result['steps']}")
+            parser.error(f"argument --merge: needs the same steps as {out} ({old['steps']}), got {result['steps']}")
         for key in merged_keys:
             old[key].update(result[key])
         if args.test_steps_probe:  # the choice is over every network now in the file
             old["chosen"] = chosen_test_steps(old)
         result, command = old, old["command"] + "; " + command
     result["command"] = command
-    Path(out).write_text(json.dumps(result, indent=1))
+    out.write_text(json.dumps(result, indent=1))
     print(f"wrote {out}")
     return 0
+
+
+def _run(parser, args) -> tuple[dict, tuple]:
+    """The computation `main` asked for, and the keys of its result that ``--merge`` updates."""
+    if args.imaml_directions:
+        if args.merge or len(args.recipes or []) > 1:
+            parser.error("--imaml-directions takes at most one recipe in --recipes and no --merge")
+        if args.recipes and recipes.RECIPES[args.recipes[0]].training.method != "imaml":
+            parser.error(f"argument --recipes: --imaml-directions needs an iMAML recipe, got {args.recipes[0]!r}")
+        if args.tasks % 16:
+            parser.error(f"--tasks must be a multiple of 16 (the meta-batch) with --imaml-directions, got {args.tasks}")
+        return imaml_directions(*(args.recipes or []), num_tasks=args.tasks), ()
+    if args.test_steps_probe:
+        if not args.recipes:
+            parser.error("--test-steps-probe needs --recipes (MAML recipes)")
+        return test_steps_probe(args.recipes, probe_tasks=args.tasks), ("rows",)
+    if args.wide_steps_probe:
+        return wide_steps_probe(args.recipes or ["omniglot_reptile_1shot_train10_long"], num_tasks=args.tasks), ("rows",)
+    # chapter 08's methods; chapter 10's (ANIL, Meta-SGD, ...) are compared by mamlbook.wider_map_results
+    shipped = [n for n in recipes.RECIPES if (checkpoints.PRETRAINED_DIR / f"{n}.pt").is_file()
+               and recipes.RECIPES[n].training.method in ("maml", "fomaml", "reptile", "imaml")]
+    return compute(args.recipes or shipped, args.tasks), ("rows", "paired_vs_nn")
 
 
 if __name__ == "__main__":

@@ -105,14 +105,20 @@ def _run(argv, capsys):
 
 BAD = {  # argv -> what the one line must say
     "unknown method": (["train", "--method", "mamll"], ["argument --method", "did you mean 'maml'?", "reptile"]),
-    "zero iterations": (["train", "--iterations", "0"], ["argument --iterations", ">= 1", "got 0"]),
+    "zero iterations": (["train", "--iterations", "0"], ["argument --iterations", "[1, 100_000_000]", "got 0"]),
+    "huge iterations": (["train", "--iterations", "9" * 20], ["argument --iterations", "[1, 100_000_000]"]),
+    "huge seed": (["train", "--seed", "9" * 23], ["argument --seed", "[0, 9_223_372_036_854_775_807]"]),
+    "huge step size": (["train", "--outer-lr", "1e300"], ["argument --outer-lr", "(0, 100]", "1e300"]),
+    "protonet cannot train a regressor": (["train", "--method", "protonet"], ["argument --method", "'protonet'",
+                                                                            "maml"]),
+    "output is a directory": (["train", "--iterations", "1", "--out", "."], ["argument --out", "is a directory"]),
     "no CUDA": (["train", "--device", "cuda", "--iterations", "1"], ["argument --device", "CUDA is not available",
                                                                      "--device cpu"]),
     "unknown option": (["train", "--method", "imaml", "--option", "lamda=2"],
                        ["argument --option", "'lamda'", "did you mean 'lam'?", "cg_steps"]),
     "option of no method": (["train", "--method", "fomaml", "--option", "lam=2"], ["--option", "fomaml takes no options"]),
     "option without =": (["train", "--option", "no-equals-sign"], ["argument --option", "KEY=VALUE"]),
-    "nan step size": (["train", "--inner-lr", "nan"], ["argument --inner-lr", "positive finite"]),
+    "nan step size": (["train", "--inner-lr", "nan"], ["argument --inner-lr", "(0, 100]"]),
     "pretrain steps": (["train", "--method", "pretrain", "--inner-steps", "3"], ["argument --inner-steps", "pretrain"]),
     "compile and distributed": (["train", "--compile", "--distributed"], ["--compile", "--distributed"]),
     "recipe typo": (["train", "--recipe", "sinusoid_mam"], ["argument --recipe", "did you mean 'sinusoid_maml'?"]),
@@ -121,10 +127,21 @@ BAD = {  # argv -> what the one line must say
                                ["argument --task-threads", "must be 1 for recipe 'sinusoid_maml'"]),
     "too many threads": (["regenerate", "omniglot_maml_1shot", "--task-threads", "5", "--no-save"],
                          ["argument --task-threads", "[1, 4]", "got 5"]),
-    "zero threads": (["regenerate", "omniglot_maml_1shot", "--task-threads", "0"], ["argument --task-threads", ">= 1"]),
+    "zero threads": (["regenerate", "omniglot_maml_1shot", "--task-threads", "0"], ["argument --task-threads", "[1, 100_000]"]),
+    "shortened run would replace the shipped file": (["regenerate", "sinusoid_maml", "--iterations", "5"],
+                                                     ["argument --iterations", "only with --no-save"]),
     "evaluate typo": (["evaluate", "sinusoid_reptil"], ["argument NAME|PATH", "did you mean 'sinusoid_reptile'?"]),
     "evaluate missing file": (["evaluate", "nowhere/model.pt"], ["argument NAME|PATH", "no such file"]),
-    "one test task": (["evaluate", "sinusoid_maml", "--tasks", "1"], ["argument --tasks", ">= 2"]),
+    "one test task": (["evaluate", "sinusoid_maml", "--tasks", "1"], ["argument --tasks", "[2, 1_000_000]"]),
+    "huge task count": (["evaluate", "sinusoid_maml", "--tasks", "9" * 20], ["argument --tasks", "[2, 1_000_000]"]),
+    "evaluate a directory": (["evaluate", "."], ["argument NAME|PATH", "is a directory"]),
+    "sinusoid flag for Omniglot": (["evaluate", "omniglot_maml_1shot", "--shots", "3"],
+                                   ["argument --shots", "sinusoid checkpoints only"]),
+    "results is a directory": (["evaluate", "sinusoid_maml", "--results", "."], ["argument --results",
+                                                                                 "is a directory"]),
+    "retrain and no-train": (["reproduce", "--retrain", "--no-train"], ["argument --no-train", "--retrain"]),
+    "unknown device": (["evaluate", "sinusoid_maml", "--device", "nope"], ["argument --device", "'nope'",
+                                                                           "cpu, cuda or cuda:N"]),
     "too many glyph tasks": (["evaluate", "omniglot_maml_1shot", "--tasks", "601"], ["argument --tasks", "600"]),
     "row typo": (["reproduce", "--rows", "MAMl"], ["argument --rows", "did you mean 'MAML'?"]),
     "command typo": (["evalute", "sinusoid_maml"], ["argument COMMAND", "did you mean 'evaluate'?"]),
@@ -194,7 +211,7 @@ def test_version_help_and_the_real_command_line_without_torch():
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.splitlines() == [("python -m mamlbook train: error: argument --method: invalid choice 'mamll'; "
                                          "did you mean 'maml'? (choose from maml, fomaml, reptile, imaml, pretrain, "
-                                         "anil, meta_sgd, mamlpp, protonet)")]
+                                         "anil, meta_sgd, mamlpp)")]
 
 
 def test_help_shows_defaults(capsys):

@@ -73,17 +73,34 @@ def test_shipped_wide_steps_probe_matches_its_claims():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--tasks", "0"], "--tasks must be a positive integer, got 0"),
-    (["--wide-steps-probe", "--recipes", "omniglot_maml_1shot", "nope"], "--recipes must name recipes"),
+    (["--tasks", "0"], "argument --tasks: must be an integer in [1, 10000], got 0"),
+    (["--tasks", "9" * 20], "argument --tasks: must be an integer in [1, 10000]"),
+    (["--wide-steps-probe", "--recipes", "omniglot_maml_1shot", "nope"], "--recipes: must name Omniglot recipes"),
+    (["--recipes", "sinusoid_maml"], "--recipes: must name Omniglot recipes"),
+    (["--recipes", "omniglot_maml_1shot", "--out", "."], "argument --out: must be a file in an existing folder"),
+    (["--recipes", "omniglot_maml_1shot", "--out", "/nonexistent-folder/o.json"], "argument --out"),
+    (["--imaml-directions", "--recipes", "omniglot_maml_1shot", "--tasks", "16"],
+     "--imaml-directions needs an iMAML recipe"),
+    (["--test-steps-probe", "--recipes", "omniglot_reptile_1shot"], "names must be 5-way MAML Omniglot recipes"),
     (["--imaml-directions", "--merge"], "--imaml-directions takes at most one recipe"),
     (["--imaml-directions", "--tasks=20"], "--tasks must be a multiple of 16"),
     (["--test-steps-probe", "--merge"], "--test-steps-probe needs --recipes"),
     (["--test-steps-probe", "--wide-steps-probe"], "choose at most one of"),
 ])
 def test_command_line_rejects_bad_arguments_by_name(argv, message, capsys):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_:
         omniglot_results.main(argv)
-    assert message in capsys.readouterr().err
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", ["not json", '{"rows": {}}'])
+def test_merge_refuses_a_file_that_is_not_its_results_before_scoring(content, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "results.json"
+    out.write_text(content)
+    monkeypatch.setattr(omniglot_results, "compute", lambda *a, **k: pytest.fail("scored before the check"))
+    with pytest.raises(SystemExit) as exit_:
+        omniglot_results.main(["--recipes", "omniglot_maml_1shot", "--merge", "--out", str(out)])
+    assert exit_.value.code == 2 and "argument --merge" in capsys.readouterr().err and out.read_text() == content
 
 
 def test_wide_steps_probe_scores_each_number_of_steps_then_the_held_out_settings_with_the_largest():

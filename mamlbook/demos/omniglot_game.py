@@ -248,7 +248,8 @@ function draw() {
   const tally = `${N}-way score: you ${mode.you}/${mode.played}, MAML ${mode.maml}/${mode.played}`;
   readout.textContent = mode.choice === null ? `Click the matching character. ${tally}` :
     `You picked ${mode.choice + 1} (${mode.choice === answer ? 'right' : 'wrong'}); the answer is ${answer + 1} (green). ` +
-    `MAML picked ${mc + 1} with probability ${probs[mc].toFixed(2)} (${mc === answer ? 'right' : 'wrong'}). ${tally}`;
+    `MAML picked ${mc + 1} with probability ${probs[mc].toFixed(2)} (${mc === answer ? 'right' : 'wrong'}). ${tally}` +
+    (r === mode.rounds - 1 ? '. That was the last round: "next round" starts them again with a fresh score.' : '');
   root.mbLast = {ways: N, round: r, choice: mode.choice, answer, maml_choice: mc, maml_probs: Array.from(probs),
                  played: mode.played, you: mode.you, maml: mode.maml, rects, scale: canvas.getBoundingClientRect().width / 700};
 }
@@ -264,7 +265,10 @@ canvas.addEventListener('click', (e) => {
 canvas.style.cursor = 'pointer';
 root.querySelectorAll('[data-action]').forEach((b) => b.addEventListener('click', () => {
   const a = b.dataset.action;
-  if (a === 'next') { mode.round = (mode.round + 1) % mode.rounds; mode.choice = null; }
+  if (a === 'next') {  // after the last round the rounds start again, with a fresh score (never counted twice)
+    mode.round += 1; mode.choice = null;
+    if (mode.round === mode.rounds) { mode.round = 0; mode.played = mode.you = mode.maml = 0; }
+  }
   else mode = modes[+a.slice(4)];
   draw();
 }));

@@ -224,3 +224,11 @@ def test_omniglot_game(page):
     page["tab"].click(f"#{root} [data-action=ways5]")             # each mode keeps its own score
     back = state(page, "omniglot_game")
     assert (back["last"]["ways"], back["last"]["played"], back["last"]["you"]) == (5, 1, 1)
+    rounds = len(five["answer"])
+    for _ in range(rounds - 2):                                   # on to the last round, played
+        page["tab"].click(f"#{root} [data-action=next]")
+    last = click_candidate(page, 0)
+    assert last["last"]["round"] == rounds - 1 and last["last"]["played"] == 2 and "last round" in last["text"]
+    page["tab"].click(f"#{root} [data-action=next]")              # the rounds again: no round counted twice
+    fresh = state(page, "omniglot_game")
+    assert (fresh["last"]["round"], fresh["last"]["played"], fresh["last"]["you"], fresh["last"]["maml"]) == (0, 0, 0, 0)
