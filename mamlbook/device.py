@@ -111,4 +111,5 @@ def reproducible_cpu(device: torch.device):
 def describe_device(device: torch.device) -> str:
     """One line for a chapter's setup cell: device, torch version, threads."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    return f"device={device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"device={device} ({name}), torch {torch.__version__}, {threads} thread{'s' if threads > 1 else ''}"
