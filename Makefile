@@ -46,15 +46,16 @@ browser: setup
 	$(PY) -m pytest tests/browser -q
 
 # The student edition (README, "Instructors"): notebooks without solutions, the book built
-# from them (_build/student/html), and one Otter-Grader assignment per chapter
-# (_build/student/assignments/<chapter>/{student,autograder}); then no solution in the HTML.
+# from them (_build/student/html), one Otter-Grader assignment per chapter (the instructor's
+# _build/instructor/assignments/<chapter>/{student,autograder}, masters with solutions) and
+# the handouts alone in _build/student/handouts; then no solution in the student HTML.
 STUDENT_SRC := _build/student-src
 student: setup assets
 	$(PY) tools/student_edition.py book --out $(STUDENT_SRC)
 	$(VENV)/bin/jupyter-book build $(STUDENT_SRC) $(JB_FLAGS)
 	rm -rf _build/student/html && mkdir -p _build/student
 	mv $(STUDENT_SRC)/_build/html _build/student/html
-	$(PY) tools/student_edition.py assign --out _build/student/assignments
+	$(PY) tools/student_edition.py assign --out _build/instructor/assignments --handouts _build/student/handouts
 	MAMLBOOK_STUDENT_HTML=_build/student/html $(PY) -m pytest -q -p no:cacheprovider \
 		tests/test_student_edition.py -k built_html
 

@@ -43,6 +43,20 @@ def test_checker_accepts_right_and_rejects_wrong(name, capsys):
     assert capsys.readouterr().out.startswith("mismatch: ")
 
 
+def test_the_package_s_own_function_is_not_an_answer(capsys):
+    import functools
+    assert exercises.check_conjugate_gradient(mb.conjugate_gradient) is False
+    assert "the package's own function" in capsys.readouterr().out
+    assert exercises.check_conjugate_gradient(functools.partial(mb.conjugate_gradient)) is False
+    assert "your implementation" in capsys.readouterr().out
+
+
+def test_a_wrong_number_is_not_answered_by_the_checker(capsys):
+    assert exercises.check_pooled_mse(0.0) is False
+    said = capsys.readouterr().out
+    assert said.startswith("mismatch: ") and "3.00" not in said  # the answer is 3.0057
+
+
 def test_checker_explains_shape_and_key_mistakes(capsys):
     assert exercises.check_inner_step(lambda p, g, lr: {k: v for k, v in list(p.items())[:2]}) is False
     assert "expected keys" in capsys.readouterr().out

@@ -96,6 +96,11 @@ def test_book_source_is_written_for_every_chapter(tmp_path):
     toc = (tmp_path / "src" / "_toc.yml").read_text()
     assert all(f"chapters/{name}" in toc for name in written)
     assert "(student edition)" in (tmp_path / "src" / "_config.yml").read_text()
+    # every page the table of contents names is there (a missing one fails the strict build)
+    entries = re.findall(r"(?:root|file): (\S+)", toc)
+    assert "api" in entries and "intro" in entries
+    for entry in entries:
+        assert any((tmp_path / "src" / f"{entry}{ext}").is_file() for ext in (".md", ".ipynb")), entry
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda ch: ch.name)
