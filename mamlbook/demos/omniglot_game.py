@@ -209,6 +209,9 @@ def _tally_text(tally: dict, ways: int) -> str:
 # ------------------------------------------------------------ static (rendered book)
 
 JS = r"""
+// On a phone the page is narrower than the game: keep its characters legible (at least
+// 560 of its 700 pixels) and let the demo's box scroll sideways instead of shrinking them.
+canvas.style.minWidth = '560px'; root.style.overflowX = 'auto';
 const modes = {};
 for (const m of DATA.modes) {
   const px = MB.bytes(m.images), n = m.rounds * (m.ways + 1) * 784, vals = new Float32Array(n);

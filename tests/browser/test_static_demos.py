@@ -232,3 +232,13 @@ def test_omniglot_game(page):
     page["tab"].click(f"#{root} [data-action=next]")              # the rounds again: no round counted twice
     fresh = state(page, "omniglot_game")
     assert (fresh["last"]["round"], fresh["last"]["played"], fresh["last"]["you"], fresh["last"]["maml"]) == (0, 0, 0, 0)
+    # on a phone's width the characters stay legible (the box scrolls) and clicks still land
+    size = page["tab"].viewport_size
+    page["tab"].set_viewport_size({"width": 390, "height": 844})
+    try:
+        canvas = page["tab"].locator(f"#{root} canvas")
+        assert canvas.bounding_box()["width"] >= 560
+        picked = click_candidate(page, fresh["last"]["answer"])
+        assert (picked["last"]["choice"], picked["last"]["played"]) == (fresh["last"]["answer"], 1)
+    finally:
+        page["tab"].set_viewport_size(size)
