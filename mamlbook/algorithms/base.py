@@ -116,6 +116,7 @@ def register(name: str, **fixed_options):
 
 
 def method_names() -> list[str]:
+    """The names `get_method` takes (every registered method), sorted."""
     return sorted(_REGISTRY)
 
 
