@@ -51,6 +51,7 @@ browser: setup
 # the handouts alone in _build/student/handouts; then no solution in the student HTML.
 STUDENT_SRC := _build/student-src
 student: setup assets
+	rm -rf _build/student  # nothing left from an earlier layout (everything here is for students)
 	$(PY) tools/student_edition.py book --out $(STUDENT_SRC)
 	$(VENV)/bin/jupyter-book build $(STUDENT_SRC) $(JB_FLAGS)
 	rm -rf _build/student/html && mkdir -p _build/student

@@ -32,7 +32,6 @@ from .cli_parser import (  # noqa: F401
     METHOD_OPTIONS,
     METHODS,
     TRAIN_DEFAULTS,
-    TRAIN_METHODS,
     UsageError,
     build_parser,
     did_you_mean,
@@ -56,17 +55,17 @@ def _device(args):
     """``--device`` (or $MAMLBOOK_DEVICE) as a torch.device; a UsageError naming it if unusable."""
     import torch
 
-    from .device import ENV_VAR, get_device
+    from .device import get_device
 
     try:
         return get_device(args.device)
     except ValueError as err:
-        where = "argument --device" if args.device else f"environment variable {ENV_VAR}"
+        where = "argument --device: " if args.device else ""  # get_device names $MAMLBOOK_DEVICE itself
         hint = ""
         if "CUDA" in str(err):
             hint = (f" (this torch, {torch.__version__}, is a CPU-only build)" if torch.version.cuda is None
                     else " (no GPU is visible)") + "; use --device cpu"
-        raise UsageError(f"{where}: {err}{hint}") from None
+        raise UsageError(f"{where}{err}{hint}") from None
 
 
 def shipped_names() -> dict[str, str]:
@@ -397,10 +396,12 @@ def main(argv: list[str] | None = None) -> int:
     prog = f"{parser.prog} {args.command}"
     try:
         return COMMANDS[args.command](args)
-    except BrokenPipeError:  # `... | head` closed the pipe: not an error of the command
-        # stdout to nowhere, so that the interpreter's last flush at exit stays quiet too
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    except BrokenPipeError:  # `... | head` closed the pipe: no traceback, but the command did not finish
+        try:  # stdout to nowhere, so that the interpreter's last flush at exit stays quiet too
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # not a file descriptor (a captured stdout)
+            pass
+        return 1
     except UsageError as err:
         if debug:
             raise

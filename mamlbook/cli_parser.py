@@ -212,11 +212,12 @@ def build_parser(description: str) -> argparse.ArgumentParser:
                     help="shipped checkpoints' names (`python -m mamlbook list`) or .pt files")
     ev.add_argument("--tasks", type=tasks, default=600, help="number of test tasks")
     # the sinusoid protocol's flags: None when not given, so that an Omniglot-only call can refuse them
-    for flag, typ, default, what in (("shots", count, 5, "support points per task"),
-                                     ("query-shots", count, 100, "query points per task"),
-                                     ("max-steps", steps, 10, "SGD steps at test time"),
-                                     ("inner-lr", _positive_float, 0.01, "test-time SGD step size"),
-                                     ("seed", seed, 2017, "seed of the test tasks")):
+    for flag, typ, what in (("shots", count, "support points per task"),
+                            ("query-shots", count, "query points per task"),
+                            ("max-steps", steps, "SGD steps at test time"),
+                            ("inner-lr", _positive_float, "test-time SGD step size"),
+                            ("seed", seed, "seed of the test tasks")):
+        default = EVALUATE_SINUSOID_DEFAULTS[flag.replace("-", "_")]
         ev.add_argument(f"--{flag}", type=typ, default=None, help=f"sinusoid checkpoints: {what} (default: {default})")
     ev.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: $MAMLBOOK_DEVICE, else "
                                                    "cuda if available, else cpu)")

@@ -27,14 +27,14 @@ def get_device(prefer: str | None = None) -> torch.device:
     """
     choice = prefer or os.environ.get(ENV_VAR)
     if choice:
+        where = "" if prefer else f" (from ${ENV_VAR})"
         try:
             device = torch.device(choice)
         except RuntimeError:
-            where = "" if prefer else f" (from ${ENV_VAR})"
             raise ValueError(f"device {choice!r}{where} is not a torch device; use cpu, cuda or cuda:N "
                              f"(an index), mps, ...") from None
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {choice!r} was requested but CUDA is not available on this machine")
+            raise ValueError(f"device {choice!r}{where} was requested but CUDA is not available on this machine")
         return device
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

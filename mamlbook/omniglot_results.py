@@ -206,16 +206,21 @@ def test_steps_probe(names: list[str], steps=TEST_STEPS_PROBED, probe_tasks: int
         checks.positive_int("steps", k)
     checks.int_in_range("probe_tasks", probe_tasks, 2)  # an interval needs two tasks
     checks.int_in_range("test_tasks", test_tasks, 2)
-    for name in names:  # all checked before minutes of scoring
-        recipe = recipes.recipe(name)
-        if recipe.family != "omniglot" or recipe.training.method != "maml" or recipe.ways != 5:
-            raise ValueError(f"names must be 5-way MAML Omniglot recipes, got {name!r}")
-        checkpoints.pretrained_path(name)
+    check_probe_names(names)  # all checked before minutes of scoring
     with reproducible_cpu(torch.device("cpu")):  # one thread, kernels capped: the shipped numbers
         out = _test_steps_rows(names, steps, probe_tasks, test_tasks)
     out["chosen"] = chosen_test_steps(out)
     out["created"] = time.strftime("%Y-%m-%d %H:%M")
     return out
+
+
+def check_probe_names(names: list[str]) -> None:
+    """`test_steps_probe`'s networks: shipped 5-way MAML Omniglot recipes (ValueError otherwise)."""
+    for name in names:
+        recipe = recipes.recipe(name)
+        if recipe.family != "omniglot" or recipe.training.method != "maml" or recipe.ways != 5:
+            raise ValueError(f"names must be 5-way MAML Omniglot recipes, got {name!r}")
+        checkpoints.pretrained_path(name)
 
 
 def chosen_test_steps(probe: dict) -> dict:
@@ -370,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Recompute chapter 08's real-Omniglot table (or, with one of the "
                                                  "probe flags, one of its probes).")
     parser.add_argument("--tasks", type=int, default=None,
-                        help=f"tasks per setting, 1 to {MAX_TASKS} (default {TABLE_TASKS}; 128 training tasks with "
+                        help=f"tasks per setting, 2 to {MAX_TASKS} (default {TABLE_TASKS}; 128 training tasks with "
                              f"--imaml-directions, 200 with --test-steps-probe)")
     parser.add_argument("--recipes", nargs="+", default=None, metavar="NAME",
                         help="shipped Omniglot recipes (default: every shipped one of MAML, first-order MAML, "
@@ -394,13 +399,15 @@ def main(argv: list[str] | None = None) -> int:
     probes = [f for f in ("imaml_directions", "test_steps_probe", "wide_steps_probe") if getattr(args, f)]
     if len(probes) > 1:
         parser.error(f"choose at most one of --imaml-directions, --test-steps-probe, --wide-steps-probe, got {probes}")
-    if not 1 <= args.tasks <= MAX_TASKS:
-        parser.error(f"argument --tasks: must be an integer in [1, {MAX_TASKS}], got {args.tasks}")
+    if not 2 <= args.tasks <= MAX_TASKS:  # an interval needs two tasks
+        parser.error(f"argument --tasks: must be an integer in [2, {MAX_TASKS}], got {args.tasks}")
     for name in args.recipes or []:
         if name not in RECIPES or RECIPES[name].family != "omniglot":
             parser.error(f"argument --recipes: must name Omniglot recipes of mamlbook.recipes.RECIPES "
                          f"(omniglot_...; `python -m mamlbook list`), got {name!r}")
-        if not (checkpoints.PRETRAINED_DIR / f"{name}.pt").is_file():
+        try:
+            checkpoints.pretrained_path(name)
+        except FileNotFoundError:
             parser.error(f"argument --recipes: {name!r} has no shipped checkpoint (python -m mamlbook "
                          f"regenerate {name})")
     default_out = {"imaml_directions": IMAML_DIRECTIONS_PATH, "test_steps_probe": TEST_STEPS_PATH,
@@ -408,27 +415,37 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out is not None else default_out
     if out.is_dir() or not out.parent.is_dir():
         parser.error(f"argument --out: must be a file in an existing folder, got {str(out)!r}")
+    if args.test_steps_probe and args.recipes:
+        try:
+            check_probe_names(args.recipes)
+        except ValueError as err:
+            parser.error(f"argument --recipes: {err}")
+    merged_keys = {"imaml_directions": (), "test_steps_probe": ("rows",),
+                   "wide_steps_probe": ("rows",)}.get(probes[0] if probes else "", ("rows", "paired_vs_nn"))
     old = None
+    if args.merge and not out.is_file():
+        print(f"--merge: {out} does not exist yet; writing it with these rows only", file=sys.stderr)
     if args.merge and out.is_file():  # read and checked before minutes of scoring
         tasks_key = "probe_tasks" if args.test_steps_probe else "num_tasks"
         try:
             old = json.loads(out.read_text())
-            if old[tasks_key] != args.tasks:
-                parser.error(f"argument --merge: needs the same --tasks as {out} ({old[tasks_key]}), got {args.tasks}")
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            parser.error(f"argument --merge: {out} is not a results file of this command ({type(err).__name__}: "
-                         f"{err})")
+            missing = [k for k in (tasks_key, *merged_keys) if k not in old]
+        except (json.JSONDecodeError, TypeError) as err:
+            parser.error(f"argument --merge: {out} is not a results file of this command ({err})")
+        if missing:
+            parser.error(f"argument --merge: {out} is not a results file of this command (no {missing})")
+        if old[tasks_key] != args.tasks:
+            parser.error(f"argument --merge: needs the same --tasks as {out} ({old[tasks_key]}), got {args.tasks}")
+        if args.test_steps_probe and old.get("steps") != list(TEST_STEPS_PROBED):
+            parser.error(f"argument --merge: needs the same steps as {out} ({old.get('steps')}), "
+                         f"got {list(TEST_STEPS_PROBED)}")
     command = "python -m mamlbook.omniglot_results " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
-        result, merged_keys = _run(parser, args)
-    except ValueError as err:  # the functions' own argument checks, made before any scoring
-        parser.error(" ".join(str(err).split()))
+        result = _run(parser, args)
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
     if old is not None:
-        if args.test_steps_probe and old["steps"] != result["steps"]:
-            parser.error(f"argument --merge: needs the same steps as {out} ({old['steps']}), got {result['steps']}")
         for key in merged_keys:
             old[key].update(result[key])
         if args.test_steps_probe:  # the choice is over every network now in the file
@@ -440,26 +457,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run(parser, args) -> tuple[dict, tuple]:
-    """The computation `main` asked for, and the keys of its result that ``--merge`` updates."""
+def _run(parser, args) -> dict:
+    """The computation `main` asked for (its arguments checked by `main` first)."""
     if args.imaml_directions:
         if args.merge or len(args.recipes or []) > 1:
             parser.error("--imaml-directions takes at most one recipe in --recipes and no --merge")
-        if args.recipes and recipes.RECIPES[args.recipes[0]].training.method != "imaml":
-            parser.error(f"argument --recipes: --imaml-directions needs an iMAML recipe, got {args.recipes[0]!r}")
+        training = recipes.RECIPES[args.recipes[0]].training if args.recipes else None
+        if training is not None and (training.method != "imaml" or training.method_options.get("first_order")):
+            parser.error(f"argument --recipes: --imaml-directions needs an iMAML recipe that solves its system "
+                         f"(not first_order), got {args.recipes[0]!r}")
         if args.tasks % 16:
             parser.error(f"--tasks must be a multiple of 16 (the meta-batch) with --imaml-directions, got {args.tasks}")
-        return imaml_directions(*(args.recipes or []), num_tasks=args.tasks), ()
+        return imaml_directions(*(args.recipes or []), num_tasks=args.tasks)
     if args.test_steps_probe:
         if not args.recipes:
             parser.error("--test-steps-probe needs --recipes (MAML recipes)")
-        return test_steps_probe(args.recipes, probe_tasks=args.tasks), ("rows",)
+        return test_steps_probe(args.recipes, probe_tasks=args.tasks)
     if args.wide_steps_probe:
-        return wide_steps_probe(args.recipes or ["omniglot_reptile_1shot_train10_long"], num_tasks=args.tasks), ("rows",)
+        return wide_steps_probe(args.recipes or ["omniglot_reptile_1shot_train10_long"], num_tasks=args.tasks)
     # chapter 08's methods; chapter 10's (ANIL, Meta-SGD, ...) are compared by mamlbook.wider_map_results
     shipped = [n for n in recipes.RECIPES if (checkpoints.PRETRAINED_DIR / f"{n}.pt").is_file()
                and recipes.RECIPES[n].training.method in ("maml", "fomaml", "reptile", "imaml")]
-    return compute(args.recipes or shipped, args.tasks), ("rows", "paired_vs_nn")
+    return compute(args.recipes or shipped, args.tasks)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ def test_regenerate_no_save_trains_without_touching_the_shipped_checkpoint(capsy
 # ---------------------------------------------------------------- the command line as users meet it (issue 12)
 
 import inspect
+import io
 import os
 import subprocess
 import sys
@@ -347,3 +348,26 @@ def test_regenerate_check_says_whether_the_shipped_file_is_the_recipes(monkeypat
     assert main(["regenerate", "sinusoid_fomaml", "--check", "--device", "cpu"]) == 1
     assert "DIFFERS" in capsys.readouterr().out
     assert main(["regenerate", "sinusoid_fomaml", "--check", "--iterations", "2"]) == 2  # a usage error
+
+
+
+def test_a_closed_pipe_is_one_quiet_failure_not_a_traceback(monkeypatch, capsys):
+    """`python -m mamlbook list | head -1`: the reader closes the pipe after the first line."""
+    class ClosedAfterOneLine:
+        lines = 0
+
+        def write(self, text):
+            if self.lines:
+                raise BrokenPipeError(32, "Broken pipe")
+            self.lines += text.count("\n")
+            return len(text)
+
+        def flush(self):
+            pass
+
+        def fileno(self):  # as a captured stream: no file descriptor behind it
+            raise io.UnsupportedOperation("fileno")
+
+    monkeypatch.setattr(sys, "stdout", ClosedAfterOneLine())
+    assert main(["list"]) == 1
+    assert capsys.readouterr().err == ""

@@ -73,8 +73,8 @@ def test_shipped_wide_steps_probe_matches_its_claims():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--tasks", "0"], "argument --tasks: must be an integer in [1, 10000], got 0"),
-    (["--tasks", "9" * 20], "argument --tasks: must be an integer in [1, 10000]"),
+    (["--tasks", "1"], "argument --tasks: must be an integer in [2, 10000], got 1"),
+    (["--tasks", "9" * 20], "argument --tasks: must be an integer in [2, 10000]"),
     (["--wide-steps-probe", "--recipes", "omniglot_maml_1shot", "nope"], "--recipes: must name Omniglot recipes"),
     (["--recipes", "sinusoid_maml"], "--recipes: must name Omniglot recipes"),
     (["--recipes", "omniglot_maml_1shot", "--out", "."], "argument --out: must be a file in an existing folder"),

@@ -465,6 +465,9 @@ def _second_seed(root: str, seeds: dict[str, int]) -> dict[str, Recipe]:
     chain = {}
     for suffix, seed in seeds.items():
         recipe = RECIPES[root + suffix]
+        if recipe.init_from is not None and not (recipe.init_from.startswith(root)
+                                                 and recipe.init_from[len(root):] in seeds):
+            raise ValueError(f"{root + suffix} starts from {recipe.init_from}, outside the chain {root}")
         parent = recipe.init_from and recipe.init_from.replace(root, f"{root}_seed1", 1)
         chain[f"{root}_seed1{suffix}"] = replace(recipe, seed=seed, init_from=parent)
     return chain
