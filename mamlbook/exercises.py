@@ -14,7 +14,8 @@ True
 """
 from __future__ import annotations
 
-from typing import Callable
+import functools
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -70,10 +71,20 @@ def _own_code(what: str, fn) -> bool:
     return True
 
 
+def _readers_function(what: str):
+    """Decorator of a checker whose first argument is the reader's function: the package's
+    own function handed in as the answer is refused (`_own_code`) before the check runs."""
+    def decorate(check: Callable) -> Callable:
+        @functools.wraps(check)
+        def guarded(fn: Callable, *args, **kwargs) -> bool:
+            return _own_code(what, fn) and check(fn, *args, **kwargs)
+        return guarded
+    return decorate
+
+
+@_readers_function("one inner SGD step")
 def check_inner_step(fn: Callable, seed: int = 0) -> bool:
     """``fn(params, grads, inner_lr) -> params``: one SGD step ``φ − α g`` on dicts (book eq. 2.2)."""
-    if not _own_code("one inner SGD step", fn):
-        return False
     g = torch.Generator().manual_seed(seed)
     params, grads = _random_params(g), _random_params(g)
     inner_lr = 0.1 + float(torch.rand((), generator=g))
@@ -82,13 +93,12 @@ def check_inner_step(fn: Callable, seed: int = 0) -> bool:
     return _compare("one inner SGD step", got, expected, 1e-10)
 
 
+@_readers_function("the Reptile update")
 def check_reptile_update(fn: Callable, seed: int = 0) -> bool:
     """``fn(theta, adapted, outer_lr) -> theta_new``: ``θ + ε · mean_t(φ_t − θ)``.
 
     ``adapted`` is a list of dicts, one ``φ_t`` per task.
     """
-    if not _own_code("the Reptile update", fn):
-        return False
     g = torch.Generator().manual_seed(seed)
     theta = _random_params(g)
     adapted = [_random_params(g) for _ in range(3)]
@@ -99,6 +109,7 @@ def check_reptile_update(fn: Callable, seed: int = 0) -> bool:
     return _compare("the Reptile update", got, expected, 1e-10)
 
 
+@_readers_function("conjugate gradient")
 def check_conjugate_gradient(fn: Callable, seed: int = 0) -> bool:
     """``fn(matvec, b, steps) -> x``: conjugate gradient for ``A x = b``, ``A`` SPD, ``b (P,)``.
 
@@ -107,8 +118,6 @@ def check_conjugate_gradient(fn: Callable, seed: int = 0) -> bool:
     `mamlbook.solvers.conjugate_gradient` agrees to ~1e-12). Returning ``(x, residual)``
     is accepted too.
     """
-    if not _own_code("conjugate gradient", fn):
-        return False
     g = torch.Generator().manual_seed(seed)
     n = 8
     q = torch.randn(n, n, generator=g, dtype=_DTYPE)
@@ -118,14 +127,13 @@ def check_conjugate_gradient(fn: Callable, seed: int = 0) -> bool:
     return _compare("conjugate gradient on an 8x8 SPD system", fn(lambda v: a @ v, b.clone(), n), expected, 1e-6)
 
 
+@_readers_function("the one-step MAML meta-gradient")
 def check_maml_one_step_gradient(fn: Callable, seed: int = 0) -> bool:
     """``fn(hessian_support, grad_query, inner_lr) -> meta_gradient``: ``(I − α H) g`` (one inner step).
 
     ``hessian_support`` is ``∇²L_support(θ)`` ``(P, P)``, ``grad_query`` is ``∇L_query(θ′)``
     ``(P,)``; the result is ``(P,)``.
     """
-    if not _own_code("the one-step MAML meta-gradient", fn):
-        return False
     g = torch.Generator().manual_seed(seed)
     p = 6
     m = torch.randn(p, p, generator=g, dtype=_DTYPE)
@@ -136,10 +144,9 @@ def check_maml_one_step_gradient(fn: Callable, seed: int = 0) -> bool:
     return _compare("the one-step MAML meta-gradient", fn(hess.clone(), grad_query.clone(), inner_lr), expected, 1e-10)
 
 
+@_readers_function("the Hessian-vector product")
 def check_hessian_vector_product(fn: Callable, seed: int = 0) -> bool:
     """``fn(f, x, v) -> H v`` for a scalar function ``f`` of a vector ``x (P,)``, ``H = ∇²f(x)``."""
-    if not _own_code("the Hessian-vector product", fn):
-        return False
     g = torch.Generator().manual_seed(seed)
     p = 5
     w = torch.randn(p, p, generator=g, dtype=_DTYPE)
@@ -281,6 +288,7 @@ def check_prototype_accuracy(accuracy, tasks) -> bool:
     return True
 
 
+@_readers_function("ANIL's inner loop")
 def check_anil_inner_loop(fn: Callable, seed: int = 0) -> bool:
     """``fn(features, labels, weight, bias, inner_lr, steps) -> (weight, bias)``: ANIL's inner loop (eq. 10.1).
 
@@ -290,8 +298,6 @@ def check_anil_inner_loop(fn: Callable, seed: int = 0) -> bool:
     ``features @ weight.T + bias``. The reference writes the gradient of the softmax
     cross-entropy out by hand (``(p − onehot)ᵀ features / K``), not with autograd.
     """
-    if not _own_code("ANIL's inner loop", fn):
-        return False
     g = torch.Generator().manual_seed(seed)
     k, f, n = 10, 6, 5
     features = torch.randn(k, f, generator=g, dtype=_DTYPE)
@@ -311,6 +317,7 @@ def check_anil_inner_loop(fn: Callable, seed: int = 0) -> bool:
                     {"weight": w, "bias": b}, 1e-10)
 
 
+@_readers_function("the Meta-SGD gradient")
 def check_meta_sgd_gradient(fn: Callable, seed: int = 0) -> bool:
     """``fn(hessian, grad_support, grad_query, step_sizes, inner_lr) -> (d_theta, d_s)``: eq. (10.3).
 
@@ -320,8 +327,6 @@ def check_meta_sgd_gradient(fn: Callable, seed: int = 0) -> bool:
     ``q·(θ − α s ⊙ g(θ))`` with a linear ``g(θ) = g + H(θ − θ₀)`` by autograd, so it
     does not repeat the formula.
     """
-    if not _own_code("the Meta-SGD gradient", fn):
-        return False
     g = torch.Generator().manual_seed(seed)
     p = 6
     m = torch.randn(p, p, generator=g, dtype=_DTYPE)
