@@ -364,6 +364,10 @@ def imaml_directions(name: str = "omniglot_imaml_1shot_16steps_longer", num_task
             "created": time.strftime("%Y-%m-%d %H:%M")}
 
 
+#: What the command line writes in each mode: the default file, and the keys ``--merge`` updates.
+_MODES = {"table": (RESULTS_PATH, ("rows", "paired_vs_nn")), "imaml_directions": (IMAML_DIRECTIONS_PATH, ()),
+          "test_steps_probe": (TEST_STEPS_PATH, ("rows",)), "wide_steps_probe": (WIDE_STEPS_PATH, ("rows",))}
+
 #: The most tasks per setting the command line takes (the table uses `TABLE_TASKS`).
 MAX_TASKS = 10_000
 
@@ -410,8 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         except FileNotFoundError:
             parser.error(f"argument --recipes: {name!r} has no shipped checkpoint (python -m mamlbook "
                          f"regenerate {name})")
-    default_out = {"imaml_directions": IMAML_DIRECTIONS_PATH, "test_steps_probe": TEST_STEPS_PATH,
-                   "wide_steps_probe": WIDE_STEPS_PATH}.get(probes[0] if probes else "", RESULTS_PATH)
+    default_out, merged_keys = _MODES[probes[0] if probes else "table"]
     out = Path(args.out) if args.out is not None else default_out
     if out.is_dir() or not out.parent.is_dir():
         parser.error(f"argument --out: must be a file in an existing folder, got {str(out)!r}")
@@ -420,8 +423,6 @@ def main(argv: list[str] | None = None) -> int:
             check_probe_names(args.recipes)
         except ValueError as err:
             parser.error(f"argument --recipes: {err}")
-    merged_keys = {"imaml_directions": (), "test_steps_probe": ("rows",),
-                   "wide_steps_probe": ("rows",)}.get(probes[0] if probes else "", ("rows", "paired_vs_nn"))
     old = None
     if args.merge and not out.is_file():
         print(f"--merge: {out} does not exist yet; writing it with these rows only", file=sys.stderr)

@@ -350,7 +350,6 @@ def test_regenerate_check_says_whether_the_shipped_file_is_the_recipes(monkeypat
     assert main(["regenerate", "sinusoid_fomaml", "--check", "--iterations", "2"]) == 2  # a usage error
 
 
-
 def test_a_closed_pipe_is_one_quiet_failure_not_a_traceback(monkeypatch, capsys):
     """`python -m mamlbook list | head -1`: the reader closes the pipe after the first line."""
     class ClosedAfterOneLine:
