@@ -2,8 +2,11 @@
 
 Starts JupyterLab (no token, loopback only) on a COPY of the chapter (JupyterLab
 saves the notebooks it opens), opens it with windowing off so that every cell is
-rendered, reports markdown cells that still show raw MyST, and writes screenshots of
-the top and of the exercises to ``_build/jupyterlab/``.
+rendered, reports markdown cells that still show raw MyST and whether the notebook is
+marked modified once its kernel has started (JupyterLab rewrites the notebook's
+``kernelspec`` and ``language_info`` metadata with the kernel's own: the chapters store
+what Python 3.11.7's ipykernel reports, so another Python version marks them modified),
+and writes screenshots of the top and of the exercises to ``_build/jupyterlab/``.
 
     .venv/bin/python tools/jupyterlab_screenshots.py [CHAPTER]
 """
@@ -110,7 +113,10 @@ def main(argv: list[str]) -> int:
             page.wait_for_timeout(3000)
             page.screenshot(path=OUT / f"{chapter.stem}.exercises.png")
             print(f"screenshots in {OUT}")
-            return 1 if raw else 0
+            page.wait_for_timeout(15_000)  # the kernel has started and reported its metadata
+            modified = page.evaluate("() => document.querySelectorAll('.jp-mod-dirty').length")
+            print(f"marked modified after opening: {'yes' if modified else 'no'}")
+            return 1 if raw or modified else 0
     finally:
         lab.terminate()
         lab.wait(30)
