@@ -4,6 +4,8 @@
   and has a stub under each autograded exercise;
 * the Otter-Grader round trip on one chapter: `otter assign`, the handout filled in with the
   chapters' reference solutions gets full marks from `otter run`, a wrong answer does not;
+  the autograder zip names the image Gradescope and `otter grade` build (Python 3.11, the
+  CPU build of torch as pinned, this package from the wheel the zip carries);
 * after `make student`: the built HTML (pages and downloadable notebooks) has no solution.
 """
 from __future__ import annotations
@@ -15,10 +17,12 @@ import re
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -132,6 +136,22 @@ def test_otter_round_trip_reference_full_marks_wrong_answer_below(tmp_path):
     handout = out / chapter.name / "student" / f"{chapter.name}.ipynb"
     autograder = out / chapter.name / "autograder" / f"{chapter.name}-autograder.zip"
     assert handout.exists() and autograder.exists()
+    assert [p.name for p in handout.parent.iterdir()] == [handout.name]  # no wheel for students
+
+    # the image Gradescope and `otter grade` build from the zip: Python 3.11, the pinned CPU
+    # torch, and this package from the wheel inside the zip, where Otter unpacks it
+    with zipfile.ZipFile(autograder) as zipped:
+        environment = yaml.safe_load(zipped.read("environment.yml"))
+        (wheel,) = [n for n in zipped.namelist() if n.endswith(".whl")]
+        with zipfile.ZipFile(zipped.open(wheel)) as inner:
+            assert "mamlbook/exercises.py" in inner.namelist()
+    pip = [d for d in environment["dependencies"] if isinstance(d, dict)][0]["pip"]
+    torch_pin = [line for line in (ROOT / "requirements.txt").read_text().splitlines()
+                 if line.startswith("torch==")]
+    assert f"python={se.GRADING_PYTHON}" in environment["dependencies"]
+    assert wheel.startswith("files/mamlbook-") and f"/autograder/source/{wheel}" in pip
+    assert torch_pin and torch_pin[0] in pip
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in pip
 
     # the handout: no solution, one stub per autograded exercise, an answer cell per manual one
     text = "\n".join(c.source for c in nbformat.read(handout, as_version=4).cells)

@@ -38,6 +38,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
 GRADING = ROOT / "tools" / "grading.yml"
+#: The grading image's Python (Gradescope, `otter grade`): the version the book is tested on.
+GRADING_PYTHON = "3.11"
 
 EXERCISE_START = re.compile(r"^(`{3,}|:{3,})\{exercise\}")
 SOLUTION_START = re.compile(r"^(`{3,}|:{3,})\{solution-start\}\s+(\S+)")
@@ -203,8 +205,27 @@ def _raw(text: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_raw_cell(text)
 
 
-def otter_master(chapter: Chapter, spec: dict[str, dict]) -> nbformat.NotebookNode:
-    """The chapter in Otter Assign's format: one question per exercise."""
+def grading_requirements(wheel_name: str) -> str:
+    """What the grading image installs besides Otter (its environment.yml's pip list).
+
+    The notebook imports torch and mamlbook, so Gradescope and `otter grade` (Docker),
+    which build their own image from the zip, need both: torch pinned as in
+    requirements.txt, from PyTorch's CPU index (on Linux PyPI's default wheel is the CUDA
+    build, gigabytes), and this package from the wheel the zip carries (Otter unpacks the
+    zip into /autograder/source, the zip's files/ folder included).
+    """
+    (torch_pin,) = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+                    if line.startswith("torch==")]
+    return ("--extra-index-url https://download.pytorch.org/whl/cpu\n"
+            f"{torch_pin}\n/autograder/source/files/{wheel_name}\n")
+
+
+def otter_master(chapter: Chapter, spec: dict[str, dict],
+                 wheel_name: str | None = None) -> nbformat.NotebookNode:
+    """The chapter in Otter Assign's format: one question per exercise. With
+    ``wheel_name`` (a wheel of this package and ``grading-requirements.txt`` beside the
+    master), the autograder zip carries the wheel and its image installs it
+    (`grading_requirements`)."""
     nb = nbformat.v4.new_notebook(metadata=copy.deepcopy(chapter.metadata))
     config = {
         "name": chapter.name,
@@ -218,6 +239,9 @@ def otter_master(chapter: Chapter, spec: dict[str, dict]) -> nbformat.NotebookNo
         "tests": {"ok_format": False},  # exception-based tests: the checkers' messages
         "generate": True,  # the autograder zip that `otter run -a` grades with
     }
+    if wheel_name is not None:  # the image Gradescope and `otter grade` build from the zip
+        config |= {"python_version": GRADING_PYTHON, "requirements": "grading-requirements.txt",
+                   "autograder_files": [wheel_name]}
     nb.cells.append(_raw("# ASSIGNMENT CONFIG\n" + yaml.safe_dump(config, sort_keys=False)))
     for part in chapter.parts:
         if part[0] == "code":
@@ -320,11 +344,17 @@ def write_assignments(out: Path, chapters: list[Chapter], spec: dict[str, dict],
     """Otter assignments under ``out`` (masters and autograders hold the solutions: the
     instructor's); with ``handouts``, each chapter's student folder copied there too."""
     masters = out / "_masters"
-    masters.mkdir(parents=True, exist_ok=True)
+    if masters.exists():
+        shutil.rmtree(masters)  # no wheel of an earlier version left beside the masters
+    masters.mkdir(parents=True)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "-w", str(masters), str(ROOT)], check=True)
+    (wheel,) = masters.glob("mamlbook-*.whl")
+    (masters / "grading-requirements.txt").write_text(grading_requirements(wheel.name))
     otter = Path(sys.executable).with_name("otter")
     for chapter in chapters:
         master = masters / f"{chapter.name}.ipynb"
-        nbformat.write(otter_master(chapter, spec), master)
+        nbformat.write(otter_master(chapter, spec, wheel.name), master)
         result = out / chapter.name
         if result.exists():
             shutil.rmtree(result)
