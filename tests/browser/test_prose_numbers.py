@@ -1,0 +1,45 @@
+"""The numbers a chapter's prose quotes from its outputs are still printed on its page.
+
+`prose_numbers.json` (made by ``python tools/prose_numbers.py snapshot``) lists, per
+chapter, the numbers its prose quoted that the built page printed when it was taken.
+Each of them the prose still quotes must still be printed: a retrained checkpoint, a
+changed seed or recipe that moves an output fails here, naming the sentence. Numbers
+the prose no longer quotes are ignored; a number added to the prose is covered from the
+next snapshot on (``tools/prose_numbers.py unmatched CHAPTER`` lists the prose numbers
+that no output prints, to review by hand).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import browsing
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+import prose_numbers
+
+SNAPSHOT = json.loads(prose_numbers.SNAPSHOT.read_text(encoding="utf-8"))
+
+
+def _built():
+    if not browsing.HTML.is_dir():
+        pytest.skip(f"{browsing.HTML} does not exist: build the book first (make book)")
+
+
+def test_the_snapshot_covers_every_chapter_page():
+    _built()
+    assert sorted(SNAPSHOT) == sorted(prose_numbers.chapter_pages(browsing.HTML))
+
+
+@pytest.mark.parametrize("chapter", sorted(SNAPSHOT))
+def test_prose_numbers_are_still_printed_on_their_page(chapter):
+    _built()
+    problems = prose_numbers.check(browsing.HTML, {chapter: SNAPSHOT[chapter]})
+    assert not problems, (
+        "numbers the prose quotes that the page no longer prints (update the prose to "
+        "the new outputs, then python tools/prose_numbers.py snapshot):\n  "
+        + "\n  ".join(problems[chapter])
+    )

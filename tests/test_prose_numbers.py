@@ -1,0 +1,63 @@
+"""tools/prose_numbers.py: which prose numbers it counts as quoted, and when it says a
+quoted number is no longer printed (its use on the built book: tests/browser)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import prose_numbers as pn
+
+
+def page(prose: str, output: str) -> str:
+    return (
+        f"<html><body><article><p>{prose}</p>"
+        f'<div class="cell docutils container"><div class="cell_output docutils container">'
+        f"<pre>{output}</pre></div></div></article></body></html>"
+    )
+
+
+def write_book(tmp_path: Path, prose: str, output: str) -> Path:
+    (tmp_path / "chapters").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "chapters" / "02_maml.html").write_text(page(prose, output))
+    return tmp_path
+
+
+def test_prose_and_outputs_are_separated_and_references_are_not_numbers():
+    paragraphs, outputs = pn.page_text(
+        page("By eq. (2.3) and eqs. (5.9) and (5.10), Exercise 4.1, § 6.2 and (3.4), "
+             "the error is 0.590 <code>inner_lr=0.005</code>, paired "
+             r'<span class="math">\(-0.038 \pm 0.031\)</span>', "mean 0.590 ± 0.053")
+    )
+    assert pn.printed_values(outputs) == ["0.590", "0.053"]
+    quoted = [t for p in paragraphs for t in pn.NUMBER.findall(p)]
+    assert quoted == ["0.590", "-0.038", "0.031"]  # formulas count; no reference, no code
+
+
+def test_a_quoted_number_matches_its_printed_value_rounded_or_as_a_percentage():
+    assert pn.matches("0.59", ["0.590"]) and pn.matches("0.59", ["0.5903"])
+    assert pn.matches("2.64", ["2.635"])  # half up, as a reader rounds
+    assert pn.matches("95.18", ["0.9518"])  # a fraction printed, a percentage quoted
+    assert pn.matches("8.11", pn.printed_values("8.11e+06"))  # 8.11 × 10^6 in the prose
+    assert pn.matches("−0.038", ["-0.038"])
+    assert not pn.matches("0.59", ["0.62", "590"])
+    assert not pn.matches("0.59", ["5.93e+23"])  # no overflow, no match
+
+
+def test_small_integers_and_years_are_not_counted_as_quoted_results():
+    assert not pn.quotable("10") and not pn.quotable("2017") and not pn.quotable("0.5")
+    assert pn.quotable("600") and pn.quotable("0.59") and pn.quotable("1,761")
+
+
+def test_the_check_names_a_quoted_number_the_page_no_longer_prints(tmp_path):
+    book = write_book(tmp_path, "MAML reaches 0.368 after ten steps.", "10 steps: 0.368")
+    snapshot = {"02_maml": sorted(pn.quoted_and_printed(book / "chapters" / "02_maml.html"))}
+    assert snapshot == {"02_maml": ["0.368"]}
+    assert pn.check(book, snapshot) == {}
+    write_book(tmp_path, "MAML reaches 0.368 after ten steps.", "10 steps: 0.311")  # retrained
+    (problem,) = pn.check(book, snapshot)["02_maml"]
+    assert problem.startswith("0.368:") and "after ten steps" in problem
+    write_book(tmp_path, "MAML reaches 0.311 after ten steps.", "10 steps: 0.311")  # prose fixed
+    assert pn.check(book, snapshot) == {}

@@ -1,0 +1,185 @@
+"""The numbers a chapter's prose quotes from its own outputs: a snapshot, and its check.
+
+Every number the prose quotes should be printed by a cell on the same page. Which prose
+numbers are measured (and which are constants, citations or settings) a program cannot
+tell, so a snapshot records the measured ones: each number in a built page's prose, of
+at least two significant digits (integers from 100), that equals, or rounds to, a number
+in that page's cell outputs. `tests/browser/test_prose_numbers.py` checks on every build
+that each snapshot number the prose still quotes is still printed on its page: after a
+retrained checkpoint changes the outputs, it names the sentences to update.
+
+    python tools/prose_numbers.py snapshot [BUILD ...]  # tests/browser/prose_numbers.json
+    python tools/prose_numbers.py check [BUILD]         # the test's check, as a report
+    python tools/prose_numbers.py unmatched CHAPTER     # prose numbers no output prints
+
+``BUILD`` is a built book's ``html`` folder (default ``_build/html``). With several, the
+snapshot keeps the numbers that match in every one: timings printed live differ from
+build to build, so a prose number that matches one only by chance is left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+
+from bs4 import BeautifulSoup
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+SNAPSHOT = ROOT / "tests" / "browser" / "prose_numbers.json"
+# a number as written: 0.59, 1,761, -0.038 or −0.038, 8.11e+06; not part of a word or label
+NUMBER = re.compile(r"(?<![\w.\-−])[-−]?\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?(?![\w])")
+# references, not quantities: eq. (2.3), eqs. (5.9) and (5.10), Exercise 4.1, § 6.2,
+# and an equation number alone in parentheses, (3.4)
+TEX_LABEL = re.compile(r"\\(?:tag|label|ref|eqref)\{[^}]*\}")
+REFERENCE = re.compile(
+    r"(?:\b(?:eqs?\.|equations?|exercises?|sections?|tables?|figures?|chapters?|algorithms?)|§)"
+    r"\s*\(?\d+(?:\.\d+)*\)?(?:\s*(?:,|and|or|to|–|-)\s*\(?\d+(?:\.\d+)*\)?)*"
+    r"|\([1-9]0?\.\d{1,2}\)", re.IGNORECASE)
+
+
+def page_text(html: str) -> tuple[list[str], str]:
+    """(the prose's paragraphs, the text of every cell output) of a built chapter page.
+
+    Prose is the article without its code cells (input and output), code (inline or in
+    blocks: settings and solution code, not quoted results) and citations; formulas are
+    prose ($-0.038 \\pm 0.031$), less their equation numbers.
+    """
+    soup = BeautifulSoup(html, "html.parser")
+    article = soup.find("article") or soup
+    outputs = " \n".join(o.get_text(" ") for o in article.select("div.cell_output"))
+    for tag in article.select("div.cell, pre, code, .citation, .footnote, span.cite, a.reference"):
+        tag.decompose()
+    paragraphs = [REFERENCE.sub(" ", TEX_LABEL.sub(" ", " ".join(p.get_text(" ").split())))
+                  for p in article.find_all(["p", "li", "td", "th"]) + article.select("div.math")]
+    return [p for p in paragraphs if p.strip()], outputs
+
+
+def _decimal(token: str) -> Decimal | None:
+    try:
+        return Decimal(token.replace("−", "-").replace(",", ""))
+    except InvalidOperation:
+        return None
+
+
+def quotable(token: str) -> bool:
+    """At least two significant digits, integers from 100 on (smaller ones are counts,
+    steps and labels); not a year."""
+    value = _decimal(token)
+    if value is None or "e" in token:
+        return False
+    digits = re.sub(r"\D", "", token).lstrip("0")
+    if "." not in token:
+        return abs(value) >= 100 and not 1900 <= value <= 2100
+    return len(digits) >= 2
+
+
+def printed_values(outputs: str) -> list[str]:
+    """Every number in the outputs; for 8.11e+06 also its mantissa, 8.11 (the prose
+    writes 8.11 × 10^6)."""
+    tokens = NUMBER.findall(outputs)
+    return tokens + [t.split("e")[0] for t in tokens if "e" in t]
+
+
+def matches(token: str, printed: list[str]) -> bool:
+    """``token`` equals a printed number rounded to its own decimals (half up or half
+    even), or a printed fraction as a percentage."""
+    target = _decimal(token)
+    if target is None:
+        return False
+    places = Decimal(1).scaleb(-len(token.split(".")[1])) if "." in token else Decimal(1)
+    for p in printed:
+        value = _decimal(p)
+        if value is None:
+            continue
+        for candidate in (value, value * 100) if abs(value) < 1 else (value,):
+            for rounding in (ROUND_HALF_UP, ROUND_HALF_EVEN):
+                try:
+                    if abs(candidate.quantize(places, rounding=rounding)) == abs(target):
+                        return True
+                except InvalidOperation:  # more digits than the context holds: not this one
+                    break
+    return False
+
+
+def chapter_pages(build: Path) -> dict[str, Path]:
+    return {p.stem: p for p in sorted((build / "chapters").glob("*.html"))}
+
+
+def quoted_and_printed(page: Path) -> dict[str, str]:
+    """{prose number: its sentence}, for the prose numbers this page prints."""
+    paragraphs, outputs = page_text(page.read_text(encoding="utf-8"))
+    printed = printed_values(outputs)
+    found = {}
+    for paragraph in paragraphs:
+        for token in NUMBER.findall(paragraph):
+            if token not in found and quotable(token) and matches(token, printed):
+                found[token] = _sentence(paragraph, token)
+    return found
+
+
+def _sentence(paragraph: str, token: str) -> str:
+    at = paragraph.find(token)
+    return paragraph[max(0, at - 70): at + len(token) + 40]
+
+
+def check(build: Path, snapshot: dict[str, list[str]]) -> dict[str, list[str]]:
+    """{chapter: the snapshot numbers its prose still quotes that its page no longer
+    prints, each with its sentence}."""
+    problems = {}
+    pages = chapter_pages(build)
+    for chapter, numbers in snapshot.items():
+        paragraphs, outputs = page_text(pages[chapter].read_text(encoding="utf-8"))
+        printed = printed_values(outputs)
+        quoted = {t: p for p in paragraphs for t in NUMBER.findall(p)}
+        missing = [f"{n}: …{_sentence(quoted[n], n)}…" for n in numbers
+                   if n in quoted and not matches(n, printed)]
+        if missing:
+            problems[chapter] = missing
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    snap = sub.add_parser("snapshot")
+    snap.add_argument("builds", nargs="*", type=Path, default=[HTML])
+    chk = sub.add_parser("check")
+    chk.add_argument("build", nargs="?", type=Path, default=HTML)
+    unmatched = sub.add_parser("unmatched")
+    unmatched.add_argument("chapter")
+    unmatched.add_argument("--build", type=Path, default=HTML)
+    args = parser.parse_args(argv)
+    if args.command == "snapshot":
+        first, *others = args.builds
+        snapshot = {}
+        for chapter, page in chapter_pages(first).items():
+            kept = set(quoted_and_printed(page))
+            for build in others:
+                kept &= set(quoted_and_printed(chapter_pages(build)[chapter]))
+            snapshot[chapter] = sorted(kept, key=lambda t: (float(_decimal(t)), t))
+        SNAPSHOT.write_text(json.dumps(snapshot, indent=1, ensure_ascii=False) + "\n")
+        print(f"{SNAPSHOT.relative_to(ROOT)}: {sum(map(len, snapshot.values()))} numbers, "
+              f"{len(snapshot)} chapters")
+        return 0
+    if args.command == "check":
+        problems = check(args.build, json.loads(SNAPSHOT.read_text()))
+        for chapter, lines in problems.items():
+            print(chapter, *lines, sep="\n  ")
+        return 1 if problems else 0
+    page = chapter_pages(args.build)[args.chapter]
+    paragraphs, outputs = page_text(page.read_text(encoding="utf-8"))
+    printed = printed_values(outputs)
+    for paragraph in paragraphs:
+        for token in NUMBER.findall(paragraph):
+            if quotable(token) and not matches(token, printed):
+                print(f"{token}: …{_sentence(paragraph, token)}…")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
