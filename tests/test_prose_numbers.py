@@ -61,3 +61,18 @@ def test_the_check_names_a_quoted_number_the_page_no_longer_prints(tmp_path):
     assert problem.startswith("0.368:") and "after ten steps" in problem
     write_book(tmp_path, "MAML reaches 0.311 after ten steps.", "10 steps: 0.311")  # prose fixed
     assert pn.check(book, snapshot) == {}
+
+
+def test_a_folder_without_chapter_pages_or_an_unknown_chapter_is_a_usage_error(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for argv, says in ((["check", str(empty)], "argument BUILD"),
+                       (["unmatched", "99_nope", "--build", str(write_book(tmp_path / "b", "", ""))],
+                        "argument CHAPTER: '99_nope'")):
+        try:
+            pn.main(argv)
+        except SystemExit as stop:
+            assert stop.code == 2
+        else:
+            raise AssertionError(f"{argv} was accepted")
+        assert says in capsys.readouterr().err

@@ -133,6 +133,9 @@ def check(build: Path, snapshot: dict[str, list[str]]) -> dict[str, list[str]]:
     problems = {}
     pages = chapter_pages(build)
     for chapter, numbers in snapshot.items():
+        if chapter not in pages:
+            problems[chapter] = [f"no page {build / 'chapters' / chapter}.html in this build"]
+            continue
         paragraphs, outputs = page_text(pages[chapter].read_text(encoding="utf-8"))
         printed = printed_values(outputs)
         quoted = {t: p for p in paragraphs for t in NUMBER.findall(p)}
@@ -154,6 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     unmatched.add_argument("chapter")
     unmatched.add_argument("--build", type=Path, default=HTML)
     args = parser.parse_args(argv)
+    for argument, build in (("BUILD", b) for b in getattr(args, "builds", [])
+                            + [getattr(args, "build", None)] if b is not None):
+        if not chapter_pages(build):
+            parser.error(f"argument {argument}: {build} holds no chapters/*.html (build the book "
+                         "first: make book)")
+    if args.command == "unmatched" and args.chapter not in chapter_pages(args.build):
+        parser.error(f"argument CHAPTER: {args.chapter!r} is not a chapter page of {args.build}; "
+                     f"one of {', '.join(chapter_pages(args.build))}")
     if args.command == "snapshot":
         first, *others = args.builds
         snapshot = {}
