@@ -8,7 +8,8 @@
                                             --handouts _build/student/handouts
         for each chapter an Otter-Grader master notebook (with the solutions), turned by
         `otter assign` into <chapter>/student/ (the handout and its public checks) and
-        <chapter>/autograder/*.zip (what `otter run -a ZIP SUBMISSION` grades with), all
+        <chapter>/autograder/*.zip (what `otter run -a ZIP SUBMISSION` grades with; it
+        carries a wheel of this package for the image Gradescope builds from it), all
         under the instructor's folder; the handouts alone are copied to --handouts, so
         that _build/student/ holds nothing a student may not see;
     python tools/student_edition.py fill HANDOUT OUT [--wrong LABEL]
@@ -342,11 +343,13 @@ def write_book(out: Path, chapters: list[Chapter], spec: dict[str, dict]) -> Non
 def write_assignments(out: Path, chapters: list[Chapter], spec: dict[str, dict],
                       handouts: Path | None = None) -> None:
     """Otter assignments under ``out`` (masters and autograders hold the solutions: the
-    instructor's); with ``handouts``, each chapter's student folder copied there too."""
+    instructor's); with ``handouts``, each chapter's student folder copied there too.
+    A wheel of this package is built beside the masters and goes into every autograder
+    zip, whose grading image installs it (`grading_requirements`)."""
     masters = out / "_masters"
-    if masters.exists():
-        shutil.rmtree(masters)  # no wheel of an earlier version left beside the masters
-    masters.mkdir(parents=True)
+    masters.mkdir(parents=True, exist_ok=True)
+    for old in masters.glob("mamlbook-*.whl"):  # one wheel beside the masters: this version's
+        old.unlink()
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
                     "-w", str(masters), str(ROOT)], check=True)
     (wheel,) = masters.glob("mamlbook-*.whl")
