@@ -58,3 +58,24 @@ def test_code_in_markdown_fits_88_columns(chapter):
             if inside and len(line) > 88:
                 long.append(line)
     assert not long, f"{chapter.name}: {len(long)} fenced code lines over 88 characters: {long[:3]}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_metadata_is_what_its_kernel_reports(chapter):
+    """JupyterLab replaces a notebook's ``kernelspec`` and ``language_info`` with the
+    kernel's own when it opens, and marks the notebook modified when they differ
+    (tools/jupyterlab_screenshots.py checks that in a browser): the chapters store what
+    ipykernel reports, apart from the patch version of Python."""
+    from ipykernel.ipkernel import IPythonKernel
+    from ipykernel.kernelspec import get_kernel_dict
+
+    metadata = json.loads(chapter.read_text())["metadata"]
+    kernel = get_kernel_dict()
+    assert metadata["kernelspec"] == {
+        "display_name": kernel["display_name"], "language": kernel["language"], "name": "python3"
+    }
+    stored = dict(metadata["language_info"])
+    assert stored.pop("version").startswith("3.11.")
+    reported = dict(IPythonKernel.language_info)
+    reported.pop("version")
+    assert stored == reported
