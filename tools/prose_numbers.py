@@ -110,16 +110,22 @@ def chapter_pages(build: Path) -> dict[str, Path]:
     return {p.stem: p for p in sorted((build / "chapters").glob("*.html"))}
 
 
-def quoted_and_printed(page: Path) -> dict[str, str]:
-    """{prose number: its sentence}, for the prose numbers this page prints."""
+def read_page(page: Path) -> tuple[dict[str, str], list[str]]:
+    """({each quotable prose number: the paragraph it first appears in}, every number the
+    page's outputs print) of one built chapter page."""
     paragraphs, outputs = page_text(page.read_text(encoding="utf-8"))
-    printed = printed_values(outputs)
-    found = {}
+    quoted = {}
     for paragraph in paragraphs:
         for token in NUMBER.findall(paragraph):
-            if token not in found and quotable(token) and matches(token, printed):
-                found[token] = _sentence(paragraph, token)
-    return found
+            if quotable(token):
+                quoted.setdefault(token, paragraph)
+    return quoted, printed_values(outputs)
+
+
+def quoted_and_printed(page: Path) -> dict[str, str]:
+    """{prose number: its sentence}, for the prose numbers this page prints."""
+    quoted, printed = read_page(page)
+    return {t: _sentence(p, t) for t, p in quoted.items() if matches(t, printed)}
 
 
 def _sentence(paragraph: str, token: str) -> str:
@@ -136,9 +142,7 @@ def check(build: Path, snapshot: dict[str, list[str]]) -> dict[str, list[str]]:
         if chapter not in pages:
             problems[chapter] = [f"no page {build / 'chapters' / chapter}.html in this build"]
             continue
-        paragraphs, outputs = page_text(pages[chapter].read_text(encoding="utf-8"))
-        printed = printed_values(outputs)
-        quoted = {t: p for p in paragraphs for t in NUMBER.findall(p)}
+        quoted, printed = read_page(pages[chapter])
         missing = [f"{n}: …{_sentence(quoted[n], n)}…" for n in numbers
                    if n in quoted and not matches(n, printed)]
         if missing:
@@ -157,21 +161,20 @@ def main(argv: list[str] | None = None) -> int:
     unmatched.add_argument("chapter")
     unmatched.add_argument("--build", type=Path, default=HTML)
     args = parser.parse_args(argv)
-    for argument, build in (("BUILD", b) for b in getattr(args, "builds", [])
-                            + [getattr(args, "build", None)] if b is not None):
-        if not chapter_pages(build):
-            parser.error(f"argument {argument}: {build} holds no chapters/*.html (build the book "
-                         "first: make book)")
-    if args.command == "unmatched" and args.chapter not in chapter_pages(args.build):
+    builds = args.builds if args.command == "snapshot" else [args.build]
+    pages = [chapter_pages(build) for build in builds]
+    for build, found in zip(builds, pages):
+        if not found:
+            parser.error(f"argument BUILD: {build} holds no chapters/*.html (build the book first: make book)")
+        if found.keys() != pages[0].keys():
+            parser.error(f"argument BUILD: {build} holds other chapters than {builds[0]}")
+    if args.command == "unmatched" and args.chapter not in pages[0]:
         parser.error(f"argument CHAPTER: {args.chapter!r} is not a chapter page of {args.build}; "
-                     f"one of {', '.join(chapter_pages(args.build))}")
+                     f"one of {', '.join(pages[0])}")
     if args.command == "snapshot":
-        first, *others = args.builds
         snapshot = {}
-        for chapter, page in chapter_pages(first).items():
-            kept = set(quoted_and_printed(page))
-            for build in others:
-                kept &= set(quoted_and_printed(chapter_pages(build)[chapter]))
+        for chapter in pages[0]:
+            kept = set.intersection(*(set(quoted_and_printed(found[chapter])) for found in pages))
             snapshot[chapter] = sorted(kept, key=lambda t: (float(_decimal(t)), t))
         SNAPSHOT.write_text(json.dumps(snapshot, indent=1, ensure_ascii=False) + "\n")
         print(f"{SNAPSHOT.relative_to(ROOT)}: {sum(map(len, snapshot.values()))} numbers, "
@@ -182,13 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         for chapter, lines in problems.items():
             print(chapter, *lines, sep="\n  ")
         return 1 if problems else 0
-    page = chapter_pages(args.build)[args.chapter]
-    paragraphs, outputs = page_text(page.read_text(encoding="utf-8"))
-    printed = printed_values(outputs)
-    for paragraph in paragraphs:
-        for token in NUMBER.findall(paragraph):
-            if quotable(token) and not matches(token, printed):
-                print(f"{token}: …{_sentence(paragraph, token)}…")
+    quoted, printed = read_page(pages[0][args.chapter])
+    for token, paragraph in quoted.items():
+        if not matches(token, printed):
+            print(f"{token}: …{_sentence(paragraph, token)}…")
     return 0
 
 
