@@ -39,11 +39,14 @@ def test_prose_and_outputs_are_separated_and_references_are_not_numbers():
 def test_a_quoted_number_matches_its_printed_value_rounded_or_as_a_percentage():
     assert pn.matches("0.59", ["0.590"]) and pn.matches("0.59", ["0.5903"])
     assert pn.matches("2.64", ["2.635"])  # half up, as a reader rounds
-    assert pn.matches("95.18", ["0.9518"])  # a fraction printed, a percentage quoted
+    assert pn.matches("95.18%", ["0.9518"])  # a fraction printed, a percentage quoted
+    assert not pn.matches("95.18", ["0.9518"])  # ... only when the prose writes %
     assert pn.matches("8.11", pn.printed_values("8.11e+06"))  # 8.11 × 10^6 in the prose
-    assert pn.matches("−0.038", ["-0.038"])
+    assert pn.matches("−0.038", ["-0.038"]) and pn.matches("0.038", ["-0.038"])  # a magnitude
+    assert not pn.matches("-0.038", ["0.038"])  # a sign written is a sign checked
     assert not pn.matches("0.59", ["0.62", "590"])
     assert not pn.matches("0.59", ["5.93e+23"])  # no overflow, no match
+    assert pn.matched_by("0.37", ["0.367", "0.5", "0.373"]) == ["0.367", "0.373"]
 
 
 def test_small_integers_and_years_are_not_counted_as_quoted_results():
@@ -52,15 +55,26 @@ def test_small_integers_and_years_are_not_counted_as_quoted_results():
 
 
 def test_the_check_names_a_quoted_number_the_page_no_longer_prints(tmp_path):
-    book = write_book(tmp_path, "MAML reaches 0.368 after ten steps.", "10 steps: 0.368")
-    snapshot = {"02_maml": sorted(pn.quoted_and_printed(book / "chapters" / "02_maml.html"))}
-    assert snapshot == {"02_maml": ["0.368"]}
-    assert pn.check(book, snapshot) == {}
-    write_book(tmp_path, "MAML reaches 0.368 after ten steps.", "10 steps: 0.311")  # retrained
-    (problem,) = pn.check(book, snapshot)["02_maml"]
-    assert problem.startswith("0.368:") and "after ten steps" in problem
-    write_book(tmp_path, "MAML reaches 0.311 after ten steps.", "10 steps: 0.311")  # prose fixed
-    assert pn.check(book, snapshot) == {}
+    book = write_book(tmp_path, "MAML reaches 0.368 after ten steps, 95.18% in all.",
+                      "10 steps: 0.368, accuracy 0.9518")
+    taken = pn.snapshot([book])
+    assert taken == {"02_maml": {"0.368": ["0.368"], "95.18%": ["0.9518"]}}
+    assert pn.check(book, taken) == {}
+    write_book(tmp_path, "MAML reaches 0.368 after ten steps, 95.18% in all.",
+               "10 steps: 0.311, accuracy 0.9518")  # retrained
+    (problem,) = pn.check(book, taken)["02_maml"]
+    assert problem.startswith("0.368:") and "after ten steps" in problem and "printed 0.368" in problem
+    write_book(tmp_path, "MAML reaches 0.311 after ten steps, 95.18% in all.",
+               "10 steps: 0.311, accuracy 0.9518")  # the prose follows ...
+    (problem,) = pn.check(book, taken)["02_maml"]
+    assert problem.startswith("0.368: no longer in the prose")  # ... and the snapshot must too
+    assert pn.check(book, pn.snapshot([book])) == {}
+
+
+def test_a_snapshot_of_two_builds_keeps_what_both_print(tmp_path):
+    first = write_book(tmp_path / "a", "took 2.41 s; error 0.59", "2.41 s, 0.590")
+    second = write_book(tmp_path / "b", "took 2.41 s; error 0.59", "2.87 s, 0.590")  # a timing
+    assert pn.snapshot([first, second]) == {"02_maml": {"0.59": ["0.590"]}}
 
 
 def test_a_folder_without_chapter_pages_or_an_unknown_chapter_is_a_usage_error(tmp_path, capsys):

@@ -4,16 +4,18 @@ Every number the prose quotes should be printed by a cell on the same page. Whic
 numbers are measured (and which are constants, citations or settings) a program cannot
 tell, so a snapshot records the measured ones: each number in a built page's prose, of
 at least two significant digits (integers from 100), that equals, or rounds to, a number
-in that page's cell outputs. `tests/browser/test_prose_numbers.py` checks on every build
-that each snapshot number the prose still quotes is still printed on its page: after a
-retrained checkpoint changes the outputs, it names the sentences to update.
+in that page's cell outputs, with the printed numbers it matched. On every build,
+`tests/browser/test_book_prose_numbers.py` checks that the prose still quotes each of them
+and that one of the printed numbers it matched is still printed, as written then: after
+a retrained checkpoint changes an output, it names the sentence to update; after the
+prose changes, the snapshot is taken again.
 
     python tools/prose_numbers.py snapshot [BUILD ...]  # tests/browser/prose_numbers.json
     python tools/prose_numbers.py check [BUILD]         # the test's check, as a report
     python tools/prose_numbers.py unmatched CHAPTER     # prose numbers no output prints
 
 ``BUILD`` is a built book's ``html`` folder (default ``_build/html``). With several, the
-snapshot keeps the numbers that match in every one: timings printed live differ from
+snapshot keeps the printed numbers found in every one: timings printed live differ from
 build to build, so a prose number that matches one only by chance is left out.
 """
 
@@ -85,25 +87,36 @@ def printed_values(outputs: str) -> list[str]:
     return tokens + [t.split("e")[0] for t in tokens if "e" in t]
 
 
-def matches(token: str, printed: list[str]) -> bool:
-    """``token`` equals a printed number rounded to its own decimals (half up or half
-    even), or a printed fraction as a percentage."""
-    target = _decimal(token)
+def matched_by(token: str, printed: list[str]) -> list[str]:
+    """The printed numbers ``token`` quotes: each that, rounded to the token's decimals
+    (half up or half even), equals it; times 100 when the token is a percentage
+    (``95.18%`` for a printed 0.9518). A token written with a minus sign needs a
+    negative number; one without may quote a magnitude (the prose's "by 0.038")."""
+    percent = token.endswith("%")
+    target = _decimal(token.rstrip("%"))
     if target is None:
-        return False
-    places = Decimal(1).scaleb(-len(token.split(".")[1])) if "." in token else Decimal(1)
+        return []
+    places = Decimal(1).scaleb(-len(token.rstrip("%").split(".")[1])) if "." in token else Decimal(1)
+    signed = target < 0
+    found = []
     for p in printed:
         value = _decimal(p)
         if value is None:
             continue
-        for candidate in (value, value * 100) if abs(value) < 1 else (value,):
-            for rounding in (ROUND_HALF_UP, ROUND_HALF_EVEN):
-                try:
-                    if abs(candidate.quantize(places, rounding=rounding)) == abs(target):
-                        return True
-                except InvalidOperation:  # more digits than the context holds: not this one
-                    break
-    return False
+        candidates = (value, value * 100) if percent and abs(value) <= 1 else (value,)
+        for candidate in candidates:
+            try:
+                rounded = {candidate.quantize(places, rounding=r) for r in (ROUND_HALF_UP, ROUND_HALF_EVEN)}
+            except InvalidOperation:  # more digits than the context holds: not this one
+                continue
+            if (target in rounded) if signed else (abs(target) in {abs(r) for r in rounded}):
+                found.append(p)
+                break
+    return found
+
+
+def matches(token: str, printed: list[str]) -> bool:
+    return bool(matched_by(token, printed))
 
 
 def chapter_pages(build: Path) -> dict[str, Path]:
@@ -112,41 +125,66 @@ def chapter_pages(build: Path) -> dict[str, Path]:
 
 def read_page(page: Path) -> tuple[dict[str, str], list[str]]:
     """({each quotable prose number: the paragraph it first appears in}, every number the
-    page's outputs print) of one built chapter page."""
+    page's outputs print) of one built chapter page. A prose number followed by % keeps
+    it (``95.18%``); minus signs are written ``-``."""
     paragraphs, outputs = page_text(page.read_text(encoding="utf-8"))
     quoted = {}
     for paragraph in paragraphs:
-        for token in NUMBER.findall(paragraph):
+        for match in NUMBER.finditer(paragraph):
+            token = match.group().replace("−", "-")
             if quotable(token):
-                quoted.setdefault(token, paragraph)
+                percent = paragraph[match.end():match.end() + 2].lstrip(" ").startswith("%")
+                quoted.setdefault(token + "%" * percent, paragraph)
     return quoted, printed_values(outputs)
 
 
-def quoted_and_printed(page: Path) -> dict[str, str]:
-    """{prose number: its sentence}, for the prose numbers this page prints."""
+def quoted_and_printed(page: Path) -> dict[str, list[str]]:
+    """{prose number: the printed numbers it quotes}, for the prose numbers this page prints."""
     quoted, printed = read_page(page)
-    return {t: _sentence(p, t) for t, p in quoted.items() if matches(t, printed)}
+    found = {t: sorted(set(matched_by(t, printed))) for t in quoted}
+    return {t: m for t, m in found.items() if m}
+
+
+def snapshot(builds: list[Path]) -> dict[str, dict[str, list[str]]]:
+    """{chapter: {prose number: the printed numbers it quotes in every build}}."""
+    pages = [chapter_pages(build) for build in builds]
+    taken = {}
+    for chapter in pages[0]:
+        each = [quoted_and_printed(found[chapter]) for found in pages]
+        numbers = {}
+        for token, printed in each[0].items():
+            common = set(printed).intersection(*(set(other.get(token, ())) for other in each[1:]))
+            if common:
+                numbers[token] = sorted(common)
+        taken[chapter] = dict(sorted(numbers.items(), key=lambda kv: (float(_decimal(kv[0].rstrip("%"))), kv[0])))
+    return taken
 
 
 def _sentence(paragraph: str, token: str) -> str:
+    paragraph = paragraph.replace("−", "-")
     at = paragraph.find(token)
     return paragraph[max(0, at - 70): at + len(token) + 40]
 
 
-def check(build: Path, snapshot: dict[str, list[str]]) -> dict[str, list[str]]:
-    """{chapter: the snapshot numbers its prose still quotes that its page no longer
-    prints, each with its sentence}."""
+def check(build: Path, taken: dict[str, dict[str, list[str]]]) -> dict[str, list[str]]:
+    """{chapter: a line for each snapshot number its prose no longer quotes, or whose
+    printed numbers its page no longer prints (each with its sentence)}."""
     problems = {}
     pages = chapter_pages(build)
-    for chapter, numbers in snapshot.items():
+    for chapter, numbers in taken.items():
         if chapter not in pages:
             problems[chapter] = [f"no page {build / 'chapters' / chapter}.html in this build"]
             continue
         quoted, printed = read_page(pages[chapter])
-        missing = [f"{n}: …{_sentence(quoted[n], n)}…" for n in numbers
-                   if n in quoted and not matches(n, printed)]
-        if missing:
-            problems[chapter] = missing
+        lines = []
+        for token, was_printed in numbers.items():
+            if token not in quoted:
+                lines.append(f"{token}: no longer in the prose (take the snapshot again)")
+            elif not set(was_printed) & set(printed):
+                lines.append(f"{token}: …{_sentence(quoted[token], token.rstrip('%'))}… "
+                             f"(the page printed {', '.join(was_printed)}; no longer)")
+        if lines:
+            problems[chapter] = lines
     return problems
 
 
@@ -172,23 +210,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"argument CHAPTER: {args.chapter!r} is not a chapter page of {args.build}; "
                      f"one of {', '.join(pages[0])}")
     if args.command == "snapshot":
-        snapshot = {}
-        for chapter in pages[0]:
-            kept = set.intersection(*(set(quoted_and_printed(found[chapter])) for found in pages))
-            snapshot[chapter] = sorted(kept, key=lambda t: (float(_decimal(t)), t))
-        SNAPSHOT.write_text(json.dumps(snapshot, indent=1, ensure_ascii=False) + "\n")
-        print(f"{SNAPSHOT.relative_to(ROOT)}: {sum(map(len, snapshot.values()))} numbers, "
-              f"{len(snapshot)} chapters")
+        taken = snapshot(builds)
+        SNAPSHOT.write_text(json.dumps(taken, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"{SNAPSHOT.relative_to(ROOT)}: {sum(map(len, taken.values()))} numbers, "
+              f"{len(taken)} chapters")
         return 0
     if args.command == "check":
-        problems = check(args.build, json.loads(SNAPSHOT.read_text()))
+        problems = check(args.build, json.loads(SNAPSHOT.read_text(encoding="utf-8")))
         for chapter, lines in problems.items():
             print(chapter, *lines, sep="\n  ")
         return 1 if problems else 0
     quoted, printed = read_page(pages[0][args.chapter])
     for token, paragraph in quoted.items():
         if not matches(token, printed):
-            print(f"{token}: …{_sentence(paragraph, token)}…")
+            print(f"{token}: …{_sentence(paragraph, token.rstrip('%'))}…")
     return 0
 
 

@@ -1,12 +1,14 @@
 """The numbers a chapter's prose quotes from its outputs are still printed on its page.
 
 `prose_numbers.json` (made by ``python tools/prose_numbers.py snapshot``) lists, per
-chapter, the numbers its prose quoted that the built page printed when it was taken.
-Each of them the prose still quotes must still be printed: a retrained checkpoint, a
-changed seed or recipe that moves an output fails here, naming the sentence. Numbers
-the prose no longer quotes are ignored; a number added to the prose is covered from the
-next snapshot on (``tools/prose_numbers.py unmatched CHAPTER`` lists the prose numbers
-that no output prints, to review by hand).
+chapter, the numbers its prose quoted that the built page printed when it was taken,
+with the printed numbers each one matched. The prose must still quote each of them, and
+the page still print one of its printed numbers as written then: a retrained
+checkpoint, a changed seed or recipe that moves an output fails here, naming the
+sentence; a sentence rewritten fails too, until the snapshot is taken again (which also
+keeps the check from passing unseen if the page's text stopped being read).
+``tools/prose_numbers.py unmatched CHAPTER`` lists the prose numbers no output prints,
+to review by hand.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def test_prose_numbers_are_still_printed_on_their_page(chapter):
     _built()
     problems = prose_numbers.check(browsing.HTML, {chapter: SNAPSHOT[chapter]})
     assert not problems, (
-        "numbers the prose quotes that the page no longer prints (update the prose to "
-        "the new outputs, then python tools/prose_numbers.py snapshot):\n  "
+        "the prose and its page's outputs have parted (update the prose to the new "
+        "outputs, then take the snapshot again: python tools/prose_numbers.py snapshot):\n  "
         + "\n  ".join(problems[chapter])
     )
