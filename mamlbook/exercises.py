@@ -209,8 +209,8 @@ def check_meta_batch_shapes(shapes: dict, seed: int = 0) -> bool:
         except TypeError:
             print(f"mismatch: the meta-batch shapes: {name} should be a tuple of ints, got {shapes[name]!r}")
             return False
-        if have != want:
-            print(f"mismatch: the meta-batch shapes: {name} is {want}, not {have}")
+        if have != want:  # what was given, not the answer (the exercise asks for the shape)
+            print(f"mismatch: the meta-batch shapes: {name} is not {have}")
             return False
     print("correct: the four shapes match")
     return True
