@@ -54,7 +54,7 @@ student: setup assets
 	rm -rf _build/student  # nothing left from an earlier layout (everything here is for students)
 	$(PY) tools/student_edition.py book --out $(STUDENT_SRC)
 	$(VENV)/bin/jupyter-book build $(STUDENT_SRC) $(JB_FLAGS)
-	rm -rf _build/student/html && mkdir -p _build/student
+	mkdir -p _build/student
 	mv $(STUDENT_SRC)/_build/html _build/student/html
 	$(PY) tools/student_edition.py assign --out _build/instructor/assignments --handouts _build/student/handouts
 	MAMLBOOK_STUDENT_HTML=_build/student/html $(PY) -m pytest -q -p no:cacheprovider \

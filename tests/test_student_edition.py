@@ -132,8 +132,11 @@ def test_otter_round_trip_reference_full_marks_wrong_answer_below(tmp_path):
     (chapter,) = se.load_chapters([ROUND_TRIP[:2]])
     out = tmp_path / "assignments"
     start = time.perf_counter()
-    se.write_assignments(out, [chapter], SPEC)
+    se.write_assignments(out, [chapter], SPEC, handouts=tmp_path / "handouts")
     handout = out / chapter.name / "student" / f"{chapter.name}.ipynb"
+    # what goes to students: the handout alone, copied out of the instructor's folder
+    assert sorted(p.relative_to(tmp_path / "handouts").as_posix()
+                  for p in (tmp_path / "handouts").rglob("*")) == [chapter.name, f"{chapter.name}/{handout.name}"]
     autograder = out / chapter.name / "autograder" / f"{chapter.name}-autograder.zip"
     assert handout.exists() and autograder.exists()
     assert [p.name for p in handout.parent.iterdir()] == [handout.name]  # no wheel for students
