@@ -113,7 +113,13 @@ def main(argv: list[str]) -> int:
             page.wait_for_timeout(3000)
             page.screenshot(path=OUT / f"{chapter.stem}.exercises.png")
             print(f"screenshots in {OUT}")
-            page.wait_for_timeout(15_000)  # the kernel has started and reported its metadata
+            # the kernel has started and reported its metadata: a kernel, idle, on the server
+            page.wait_for_function(
+                """async () => (await (await fetch('/api/kernels')).json())
+                               .some(k => k.execution_state === 'idle')""",
+                timeout=120_000, polling=1000,
+            )
+            page.wait_for_timeout(3000)  # the notebook applies the kernel's info
             modified = page.evaluate("() => document.querySelectorAll('.jp-mod-dirty').length")
             print(f"marked modified after opening: {'yes' if modified else 'no'}")
             return 1 if raw or modified else 0
