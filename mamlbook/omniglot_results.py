@@ -418,11 +418,22 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out is not None else default_out
     if out.is_dir() or not out.parent.is_dir():
         parser.error(f"argument --out: must be a file in an existing folder, got {str(out)!r}")
-    if args.test_steps_probe and args.recipes:
+    if args.test_steps_probe:
+        if not args.recipes:
+            parser.error("--test-steps-probe needs --recipes (MAML recipes)")
         try:
             check_probe_names(args.recipes)
         except ValueError as err:
             parser.error(f"argument --recipes: {err}")
+    if args.imaml_directions:
+        if args.merge or len(args.recipes or []) > 1:
+            parser.error("--imaml-directions takes at most one recipe in --recipes and no --merge")
+        training = RECIPES[args.recipes[0]].training if args.recipes else None
+        if training is not None and (training.method != "imaml" or training.method_options.get("first_order")):
+            parser.error(f"argument --recipes: --imaml-directions needs an iMAML recipe that solves its system "
+                         f"(not first_order), got {args.recipes[0]!r}")
+        if args.tasks % 16:
+            parser.error(f"--tasks must be a multiple of 16 (the meta-batch) with --imaml-directions, got {args.tasks}")
     old = None
     if args.merge and not out.is_file():
         print(f"--merge: {out} does not exist yet; writing it with these rows only", file=sys.stderr)
@@ -442,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"got {list(TEST_STEPS_PROBED)}")
     command = "python -m mamlbook.omniglot_results " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
-        result = _run(parser, args)
+        result = _run(args)
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
@@ -458,21 +469,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run(parser, args) -> dict:
-    """The computation `main` asked for (its arguments checked by `main` first)."""
+def _run(args) -> dict:
+    """The computation `main` asked for (every argument checked by `main` first)."""
     if args.imaml_directions:
-        if args.merge or len(args.recipes or []) > 1:
-            parser.error("--imaml-directions takes at most one recipe in --recipes and no --merge")
-        training = recipes.RECIPES[args.recipes[0]].training if args.recipes else None
-        if training is not None and (training.method != "imaml" or training.method_options.get("first_order")):
-            parser.error(f"argument --recipes: --imaml-directions needs an iMAML recipe that solves its system "
-                         f"(not first_order), got {args.recipes[0]!r}")
-        if args.tasks % 16:
-            parser.error(f"--tasks must be a multiple of 16 (the meta-batch) with --imaml-directions, got {args.tasks}")
         return imaml_directions(*(args.recipes or []), num_tasks=args.tasks)
     if args.test_steps_probe:
-        if not args.recipes:
-            parser.error("--test-steps-probe needs --recipes (MAML recipes)")
         return test_steps_probe(args.recipes, probe_tasks=args.tasks)
     if args.wide_steps_probe:
         return wide_steps_probe(args.recipes or ["omniglot_reptile_1shot_train10_long"], num_tasks=args.tasks)
