@@ -32,6 +32,28 @@ assert pathlib.Path(mamlbook.__file__).is_relative_to(pathlib.Path({site!r})), m
 """
 
 
+def build_wheel(dest: Path) -> Path:
+    """The package's wheel, built from the checkout into ``dest``; its path."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--quiet",
+            "--disable-pip-version-check",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(dest),
+            str(ROOT),
+        ],
+        check=True,
+    )
+    (wheel,) = dest.glob("mamlbook-*.whl")
+    return wheel
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("chapters", nargs="*", help="chapter files (default: all)")
@@ -50,19 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
     pip = [sys.executable, "-m", "pip", "--quiet", "--disable-pip-version-check"]
-    subprocess.run(
-        [
-            *pip,
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(dist),
-            str(ROOT),
-        ],
-        check=True,
-    )
-    (wheel,) = dist.glob("mamlbook-*.whl")
+    wheel = build_wheel(dist)
     subprocess.run(
         [*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True
     )

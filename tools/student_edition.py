@@ -35,6 +35,7 @@ from pathlib import Path
 
 import nbformat
 import yaml
+from chapters_from_wheel import build_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
@@ -350,9 +351,7 @@ def write_assignments(out: Path, chapters: list[Chapter], spec: dict[str, dict],
     masters.mkdir(parents=True, exist_ok=True)
     for old in masters.glob("mamlbook-*.whl"):  # one wheel beside the masters: this version's
         old.unlink()
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "-w", str(masters), str(ROOT)], check=True)
-    (wheel,) = masters.glob("mamlbook-*.whl")
+    wheel = build_wheel(masters)
     (masters / "grading-requirements.txt").write_text(grading_requirements(wheel.name))
     otter = Path(sys.executable).with_name("otter")
     for chapter in chapters:
