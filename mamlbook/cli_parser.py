@@ -56,7 +56,7 @@ def did_you_mean(value: str, names) -> str:
 
 # ---------------------------------------------------------------- argument types (no torch)
 
-def _int_at_least(low: int, high: int):
+def _int_between(low: int, high: int):
     """An argparse type: an integer in [low, high] (the upper bound keeps a typo of many
     digits from overflowing torch or running for ever)."""
     allowed = f"an integer in [{low:_}, {high:_}]"
@@ -138,8 +138,8 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mamlbook {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     # upper bounds: far above any real use, low enough to fail here rather than in torch
-    iterations, count, seed = _int_at_least(1, 10**8), _int_at_least(1, 10**5), _int_at_least(0, 2**63 - 1)
-    steps, tasks = _int_at_least(0, 10**4), _int_at_least(2, 10**6)
+    iterations, count, seed = _int_between(1, 10**8), _int_between(1, 10**5), _int_between(0, 2**63 - 1)
+    steps, tasks = _int_between(0, 10**4), _int_between(2, 10**6)
 
     sub.add_parser("list", formatter_class=_Formatter, help="the shipped checkpoints' names",
                    description="The names `regenerate` and `evaluate` take: every checkpoint shipped in "
@@ -177,7 +177,7 @@ def build_parser(description: str) -> argparse.ArgumentParser:
                             ("support-shots", count, "support points per task"),
                             ("query-shots", count, "query points per task"),
                             ("inner-lr", _positive_float, "inner SGD step size α"),
-                            ("inner-steps", _int_at_least(1, 10**4), "inner SGD steps"),
+                            ("inner-steps", _int_between(1, 10**4), "inner SGD steps"),
                             ("outer-lr", _positive_float, "outer learning rate β"),
                             ("seed", seed, "seed of the initialisation and the tasks")):
         train.add_argument(f"--{flag}", type=typ, default=None,
