@@ -1,7 +1,9 @@
-"""The chapters' code fits the book's 88-character column (ruff format, pyproject.toml).
+"""The chapters as stored: their code fits the book's 88-character column (ruff format,
+pyproject.toml), and their kernel metadata is what the kernel reports.
 
 The rendered book shows code at a size where 88 monospace characters fill the text
-column; a longer line would make its block scroll sideways.
+column; a longer line would make its block scroll sideways. JupyterLab marks a notebook
+modified when the kernel's metadata differs from the stored one.
 """
 import json
 import shutil
