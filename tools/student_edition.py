@@ -35,6 +35,7 @@ from pathlib import Path
 
 import nbformat
 import yaml
+from book_toc import toc_entries
 from chapters_from_wheel import build_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -302,16 +303,8 @@ def reference_answer(ex: Exercise, entry: dict) -> str:
 
 def toc_pages(toc: Path = ROOT / "_toc.yml") -> list[str]:
     """The files of the book's pages outside ``chapters/`` (intro, API, back matter), from its table of contents."""
-    def files(node) -> list[str]:
-        if isinstance(node, dict):
-            own = [node[key] for key in ("root", "file") if key in node]
-            return own + [f for value in node.values() for f in files(value)]
-        if isinstance(node, list):
-            return [f for item in node for f in files(item)]
-        return []
-
     pages = []
-    for entry in files(yaml.safe_load(toc.read_text())):
+    for entry in toc_entries(toc):
         if not entry.startswith("chapters/"):
             candidates = [ROOT / entry] if Path(entry).suffix else [ROOT / f"{entry}.md", ROOT / f"{entry}.ipynb"]
             found = [p for p in candidates if p.is_file()]

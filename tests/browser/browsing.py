@@ -26,12 +26,15 @@ import http.server
 import json
 import os
 import re
+import sys
 import threading
 import urllib.parse
 from pathlib import Path
 
-import yaml
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+from book_toc import docname, toc_entries  # tools/ is not a package
 
 REPO = Path(__file__).resolve().parents[2]
 BOOK = Path(os.environ.get("MAMLBOOK_BOOK_DIR", REPO)).resolve()
@@ -79,22 +82,7 @@ def toc_pages(toc_file: Path = BOOK / "_toc.yml") -> list[str]:
     """Docnames listed in the table of contents, root first, without extension."""
     if not toc_file.exists():
         return []
-    toc = yaml.safe_load(toc_file.read_text())
-    names: list[str] = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                names.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk({k: v for k, v in toc.items() if k != "root"})
-    names = [re.sub(r"\.(ipynb|md|rst)$", "", n) for n in names]
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys(docname(entry) for entry in toc_entries(toc_file)))
 
 
 def shot_path(docname: str, mode: str) -> Path:

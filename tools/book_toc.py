@@ -1,0 +1,37 @@
+"""The book's table of contents (``_toc.yml``), read in one place.
+
+Used by the student edition (`student_edition.py`, which copies every page that is not
+a chapter), the browser tests (`tests/browser/browsing.py`, which visit every page) and
+the student edition's tests.
+
+>>> toc_entries()[:2]
+['intro', 'chapters/01_few_shot']
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def toc_entries(toc: Path = ROOT / "_toc.yml") -> list[str]:
+    """Every page the table of contents names (its ``root``, then each ``file``), in book
+    order, once each, as written there (``chapters/02_maml``, or with a suffix if one is
+    given)."""
+    def files(node) -> list[str]:
+        if isinstance(node, dict):
+            own = [node[key] for key in ("root", "file") if key in node]
+            return own + [f for value in node.values() for f in files(value)]
+        if isinstance(node, list):
+            return [f for item in node for f in files(item)]
+        return []
+
+    return list(dict.fromkeys(files(yaml.safe_load(toc.read_text()))))
+
+
+def docname(entry: str) -> str:
+    """A page's name without its suffix, as Sphinx names it (``chapters/02_maml``)."""
+    return re.sub(r"\.(ipynb|md|rst)$", "", entry)
