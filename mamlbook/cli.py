@@ -27,10 +27,9 @@ import sys
 import time
 from pathlib import Path
 
-from .cli_parser import (  # noqa: F401
+from .cli_parser import (
     EVALUATE_SINUSOID_DEFAULTS,
     METHOD_OPTIONS,
-    METHODS,
     TRAIN_DEFAULTS,
     UsageError,
     build_parser,

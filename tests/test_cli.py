@@ -92,7 +92,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from mamlbook import cli
+from mamlbook import cli, cli_parser
 
 ROOT = Path(__file__).parents[1]
 
@@ -227,19 +227,19 @@ def test_help_shows_defaults(capsys):
 def test_the_cli_tables_agree_with_the_package():
     """The names and defaults the CLI knows without importing torch are the package's."""
     from mamlbook import recipes, reproduce
-    assert sorted(cli.METHODS) == mb.method_names()
+    assert sorted(cli_parser.METHODS) == mb.method_names()
     # the interface every method shares (on_divergence: issue 17), not per-method options
     shared = {"model", "params", "tasks", "inner_lr", "inner_steps", "loss_fn", "on_divergence"}
-    for name in cli.METHODS:
+    for name in cli_parser.METHODS:
         method = mb.get_method(name)
         own = [p for p in inspect.signature(method).parameters if p not in shared]
         fixed = {"first_order"} if name == "fomaml" else set()  # registered with first_order=True
-        assert set(own) - fixed == set(cli.METHOD_OPTIONS[name]), name
+        assert set(own) - fixed == set(cli_parser.METHOD_OPTIONS[name]), name
     # --help states TrainingSettings' defaults (iterations and inner_steps as the MAML recipe resolves them)
     made = mb.TrainingSettings(iterations=recipes.RECIPES["sinusoid_maml"].training.iterations).as_dict()
-    defaults = {key: made[key] for key in cli.TRAIN_DEFAULTS if key in made}
+    defaults = {key: made[key] for key in cli_parser.TRAIN_DEFAULTS if key in made}
     defaults["seed"] = next(f.default for f in fields(recipes.Recipe) if f.name == "seed")
-    assert defaults == cli.TRAIN_DEFAULTS
+    assert defaults == cli_parser.TRAIN_DEFAULTS
     help_text = " ".join(cli._parser()._subparsers._group_actions[0].choices["reproduce"].format_help().split())
     assert all(repr(row) in help_text for row in reproduce.ROWS)
     assert cli.OMNIGLOT_EVAL_TASKS == mb.protocol.EVAL_TASKS
