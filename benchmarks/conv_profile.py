@@ -9,10 +9,15 @@ inner step of 0.4). Two measurements, one run:
   ``convolution`` or ``conv2d``), batch norm (its own kernels; its double backward is
   made of element-wise ops, counted under "other"), max-pooling, ReLU (``clamp_min``,
   ``threshold_backward``), the rest.
-* **Kernels.** The same loop timed (median of interleaved rounds) with three of the
-  convolution kernels PyTorch offers on a CPU, paired ratios to the default: oneDNN on
-  NCHW tensors (the default), oneDNN on channels-last tensors (images per task, weights
-  once per step), and PyTorch's own im2col + GEMM kernels (oneDNN disabled).
+* **Kernels.** The same loop timed (median of interleaved rounds) with the kernels and
+  layouts PyTorch offers on a CPU, paired ratios to the default: oneDNN on NCHW tensors
+  (the default); oneDNN with images and filters in channels-last memory (which leaves
+  the first block's activations in NCHW: a 1-channel image has no other layout, and
+  the first convolution's output follows its input); every activation channels-last
+  from the first convolution's output on (so batch norm, max-pooling and the later
+  convolutions run on channels-last tensors); PyTorch's own im2col + GEMM kernels
+  (oneDNN disabled); and, for one inner step, the whole step under ``torch.compile``
+  (`mamlbook.performance.compile_method`).
 * **Bounds** (Amdahl's law). Whatever a faster step does *around* the convolution
   kernels, it cannot take less than their time: ``bound_x_loop`` = the timed loop step
   / its convolutions' time, at the same number of threads. A step that splits the
@@ -99,6 +104,39 @@ def channels_last_step(net, theta, tasks, steps):
     return torch.autograd.grad(total / tasks.num_tasks, list(theta.values()))
 
 
+def _features_channels_last(params, x, blocks):
+    """`ConvNet._features_one` with every activation after the first convolution in
+    channels-last memory (its output has 64 channels; the 1-channel images and first
+    filters cannot be laid out any other way, so the flag on them changes nothing)."""
+    functional = torch.nn.functional
+    for i in range(blocks):
+        conv, norm = f"features.{4 * i}", f"features.{4 * i + 1}"
+        x = functional.conv2d(x, params[f"{conv}.weight"], params[f"{conv}.bias"], padding=1)
+        if i == 0:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = functional.batch_norm(x, None, None, params[f"{norm}.weight"], params[f"{norm}.bias"], training=True)
+        x = functional.relu(functional.max_pool2d(x, 2))
+    return x.flatten(1)
+
+
+def channels_last_activations_step(net, theta, tasks, steps):
+    """`conv_step.loop_step` with the activations in channels-last memory from the first
+    convolution's output on (batch norm, max-pooling and the later convolutions run on
+    channels-last tensors)."""
+    def forward(params, x):
+        features = _features_channels_last(params, x, net.blocks)
+        return torch.nn.functional.linear(features, params["head.weight"], params["head.bias"])
+    total = 0.0
+    for t in range(tasks.num_tasks):
+        phi = dict(theta)
+        for _ in range(steps):
+            loss = CE(forward(phi, tasks.x_support[t]), tasks.y_support[t])
+            grads = torch.autograd.grad(loss, list(phi.values()), create_graph=True)
+            phi = {k: v - INNER_LR * g for (k, v), g in zip(phi.items(), grads)}
+        total = total + CE(forward(phi, tasks.x_query[t]), tasks.y_query[t])
+    return torch.autograd.grad(total / tasks.num_tasks, list(theta.values()))
+
+
 def native_step(net, theta, tasks, steps):
     """`conv_step.loop_step` with PyTorch's own convolution kernels (oneDNN disabled)."""
     with warnings.catch_warnings():  # switching oneDNN off warns about Intel GPUs' TF32: not ours
@@ -107,18 +145,41 @@ def native_step(net, theta, tasks, steps):
             return loop_step(net, theta, tasks, steps)
 
 
-KERNELS = {"onednn_nchw": loop_step, "onednn_channels_last": channels_last_step, "native": native_step}
+_COMPILED = {}
+
+
+def compiled_step(net, theta, tasks, steps):
+    """The package's step under ``torch.compile`` (`mb.performance.compile_method`; the
+    first call compiles, outside the timed rounds: about 6 s for one inner step here)."""
+    key = (id(net), steps)
+    if key not in _COMPILED:
+        _COMPILED[key] = mb.performance.compile_method(
+            "maml", net, inner_lr=INNER_LR, inner_steps=steps, loss_fn=mb.cross_entropy_per_task, device_type="cpu")
+    return list(_COMPILED[key](theta, tasks).grads.values())
+
+
+KERNELS = {"onednn_nchw": loop_step, "onednn_channels_last": channels_last_step,
+           "onednn_channels_last_activations": channels_last_activations_step, "native": native_step}
+#: Compiled only for one inner step (recorded in the results as ``notes["compiled"]``).
+COMPILED_STEPS = (1,)
+COMPILED_NOTE = ("compiled for one inner step only: compiling the five-step graph (the 8 tasks "
+                 "unrolled into one graph) ran for over 12 minutes on this machine without finishing")
+
+
+def variants(steps: int) -> dict:
+    return {**KERNELS, "compiled": compiled_step} if steps in COMPILED_STEPS else dict(KERNELS)
 
 
 def time_kernels(net, theta, tasks, steps, rounds: int) -> dict:
     reference = torch.cat([g.flatten() for g in loop_step(net, theta, tasks, steps)])
     out = {}
-    for name, fn in KERNELS.items():  # warm-up, and the same meta-gradient
+    runs = variants(steps)
+    for name, fn in runs.items():  # warm-up, and the same meta-gradient
         got = torch.cat([g.flatten() for g in fn(net, theta, tasks, steps)])
         out[name] = {"relative_difference": float((got - reference).norm() / reference.norm())}
-    times = {name: [] for name in KERNELS}
+    times = {name: [] for name in runs}
     for _ in range(rounds):
-        for name, fn in KERNELS.items():
+        for name, fn in runs.items():
             start = time.perf_counter()
             fn(net, theta, tasks, steps)
             times[name].append(time.perf_counter() - start)
@@ -146,7 +207,7 @@ def main(argv=None) -> int:
                                "loadavg_before": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M"),
                                "filters": FILTERS, "ways": args.ways, "meta_batch": args.meta_batch,
                                "inner_steps": args.inner_steps, "inner_lr": INNER_LR},
-               "rows": []}
+               "rows": [], "notes": {"compiled": COMPILED_NOTE}}
     for threads in args.threads:
         torch.set_num_threads(threads)
         row = {"threads": threads, "profile": profile_step(net, theta, tasks, args.inner_steps),
