@@ -34,6 +34,8 @@ def test_prose_and_outputs_are_separated_and_references_are_not_numbers():
     assert pn.printed_values(outputs) == ["0.590", "0.053"]
     quoted = [t for p in paragraphs for t in pn.NUMBER.findall(p)]
     assert quoted == ["0.590", "-0.038", "0.031"]  # formulas count; no reference, no code
+    # a ratio printed as 1.27x is a number; 3x3 and 0x1f are labels
+    assert pn.printed_values("1.27x the loop, 14.7x; 3x3 filters, 0x1f, v2") == ["1.27", "14.7"]
 
 
 def test_a_quoted_number_matches_its_printed_value_rounded_or_as_a_percentage():
