@@ -13,9 +13,10 @@ inner step of 0.4). Two measurements, one run:
   layouts PyTorch offers on a CPU, paired ratios to the default: oneDNN on NCHW tensors
   (the default); oneDNN with images and filters in channels-last memory (which leaves
   the first block's activations in NCHW: a 1-channel image has no other layout, and
-  the first convolution's output follows its input); every activation channels-last
-  from the first convolution's output on (so batch norm, max-pooling and the later
-  convolutions run on channels-last tensors); PyTorch's own im2col + GEMM kernels
+  the first convolution's output follows its input); the package's per-task path
+  (pooling before ReLU), in the default layout and with every activation channels-last
+  from the first convolution's output on (``ConvNet(channels_last=True)``: batch norm,
+  max-pooling and the later convolutions run on channels-last tensors); PyTorch's own im2col + GEMM kernels
   (oneDNN disabled); and, for one inner step, the whole step under ``torch.compile``
   (`mamlbook.performance.compile_method`).
 * **Bounds** (Amdahl's law). Whatever a faster step does *around* the convolution
@@ -104,37 +105,39 @@ def channels_last_step(net, theta, tasks, steps):
     return torch.autograd.grad(total / tasks.num_tasks, list(theta.values()))
 
 
-def _features_channels_last(params, x, blocks):
-    """`ConvNet._features_one` with every activation after the first convolution in
-    channels-last memory (its output has 64 channels; the 1-channel images and first
-    filters cannot be laid out any other way, so the flag on them changes nothing)."""
-    functional = torch.nn.functional
-    for i in range(blocks):
-        conv, norm = f"features.{4 * i}", f"features.{4 * i + 1}"
-        x = functional.conv2d(x, params[f"{conv}.weight"], params[f"{conv}.bias"], padding=1)
-        if i == 0:
-            x = x.contiguous(memory_format=torch.channels_last)
-        x = functional.batch_norm(x, None, None, params[f"{norm}.weight"], params[f"{norm}.bias"], training=True)
-        x = functional.relu(functional.max_pool2d(x, 2))
-    return x.flatten(1)
+class PoolFirstConvNet(ConvNet):
+    """`ConvNet` whose ``forward`` is the package's per-task path (each block pools before
+    its ReLU: the same numbers, a quarter of the ReLUs) in the default layout: the
+    baseline that isolates what ``channels_last=True`` adds, since that switch takes the
+    same path."""
+
+    def forward(self, x):
+        return self._forward_one(dict(self.named_parameters()), x, channels_last=self.channels_last)
+
+
+_COPIES = {}  # (network, layout): a PoolFirstConvNet with the network's weights
+
+
+def _pool_first_copy(net, channels_last: bool) -> ConvNet:
+    key = (id(net), channels_last)
+    if key not in _COPIES:
+        copy_ = PoolFirstConvNet(net.ways, net.filters, net.blocks, net.channels, net.image_size,
+                                 channels_last=channels_last)
+        copy_.load_state_dict(net.state_dict())
+        _COPIES[key] = copy_
+    return _COPIES[key]
+
+
+def pool_first_step(net, theta, tasks, steps):
+    """`conv_step.loop_step` through the package's per-task path, default layout."""
+    return loop_step(_pool_first_copy(net, False), theta, tasks, steps)
 
 
 def channels_last_activations_step(net, theta, tasks, steps):
-    """`conv_step.loop_step` with the activations in channels-last memory from the first
-    convolution's output on (batch norm, max-pooling and the later convolutions run on
-    channels-last tensors)."""
-    def forward(params, x):
-        features = _features_channels_last(params, x, net.blocks)
-        return torch.nn.functional.linear(features, params["head.weight"], params["head.bias"])
-    total = 0.0
-    for t in range(tasks.num_tasks):
-        phi = dict(theta)
-        for _ in range(steps):
-            loss = CE(forward(phi, tasks.x_support[t]), tasks.y_support[t])
-            grads = torch.autograd.grad(loss, list(phi.values()), create_graph=True)
-            phi = {k: v - INNER_LR * g for (k, v), g in zip(phi.items(), grads)}
-        total = total + CE(forward(phi, tasks.x_query[t]), tasks.y_query[t])
-    return torch.autograd.grad(total / tasks.num_tasks, list(theta.values()))
+    """`conv_step.loop_step` with ``ConvNet(channels_last=True)``: the activations
+    channels-last from the first convolution's output on (batch norm, max-pooling and the
+    later convolutions run on channels-last tensors), through the same per-task path."""
+    return loop_step(_pool_first_copy(net, True), theta, tasks, steps)
 
 
 def native_step(net, theta, tasks, steps):
@@ -158,8 +161,8 @@ def compiled_step(net, theta, tasks, steps):
     return list(_COMPILED[key](theta, tasks).grads.values())
 
 
-KERNELS = {"onednn_nchw": loop_step, "onednn_channels_last": channels_last_step,
-           "onednn_channels_last_activations": channels_last_activations_step, "native": native_step}
+KERNELS = {"onednn_nchw": loop_step, "onednn_channels_last": channels_last_step, "pool_first": pool_first_step,
+           "pool_first_channels_last_activations": channels_last_activations_step, "native": native_step}
 #: Compiled only for one inner step (recorded in the results as ``notes["compiled"]``).
 COMPILED_STEPS = (1,)
 COMPILED_NOTE = ("compiled for one inner step only: compiling the five-step graph (the 8 tasks "

@@ -76,6 +76,39 @@ def test_imaml_is_the_same_in_both_modes():
         assert torch.allclose(loop.diagnostics[key].double(), batched.diagnostics[key].double(), rtol=1e-8, atol=1e-12)
 
 
+@pytest.mark.parametrize("method", ["maml", "fomaml", "reptile", "imaml"])
+def test_channels_last_activations_give_the_plain_loops_numbers(method, monkeypatch):
+    """``ConvNet(channels_last=True)`` changes the activations' memory layout only."""
+    net, theta, tasks = setup("loop")
+    net_cl = ConvNet(ways=3, filters=4, blocks=2, image_size=8, meta_batch="loop", channels_last=True).double()
+    net_cl.load_state_dict(net.state_dict())
+    layouts = []
+    batch_norm = torch.nn.functional.batch_norm
+
+    def recording_batch_norm(x, *args, **kwargs):
+        layouts.append(x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous())
+        return batch_norm(x, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "batch_norm", recording_batch_norm)
+    options = {"inner_lr": 0.3, "inner_steps": 2, "loss_fn": mb.cross_entropy_per_task}
+    if method == "imaml":
+        options.update(inner_lr=0.1, inner_steps=5, lam=2.0, cg_steps=3)
+        reference = flat(mb.get_method(method)(net, theta, tasks, **options).grads)
+    else:
+        reference = loop_reference(method, net, theta, tasks, 0.3, 2)
+    assert layouts and not any(layouts)  # the plain network: NCHW throughout
+    layouts.clear()
+    step = mb.get_method(method)(net_cl, theta, tasks, **options)
+    assert layouts and all(layouts)  # every batch norm of every block ran on channels-last input
+    assert torch.allclose(flat(step.grads), reference, rtol=1e-10, atol=1e-13), (flat(step.grads) - reference).abs().max()
+    x = tasks.x_query[0]  # forward (and so functional_call) takes the same path
+    assert torch.allclose(net_cl(x), net(x), rtol=1e-12, atol=1e-13)
+    monkeypatch.undo()  # (the recorder's layout query is not allowed under vmap)
+    net_cl.meta_batch = "vmap"  # which sets no layout (vmap cannot), and gives the same numbers
+    assert torch.allclose(flat(mb.get_method(method)(net_cl, theta, tasks, **options).grads), reference,
+                          rtol=1e-10, atol=1e-13)
+
+
 def test_auto_picks_the_loop_on_a_cpu_and_the_switch_is_validated():
     net = ConvNet(ways=2, filters=2, blocks=1, image_size=4)
     assert net.meta_batch == "auto" and net.meta_batch_mode(torch.device("cpu")) == "loop"
@@ -83,6 +116,8 @@ def test_auto_picks_the_loop_on_a_cpu_and_the_switch_is_validated():
     assert ConvNet(meta_batch="vmap").meta_batch_mode(torch.device("cpu")) == "vmap"
     with pytest.raises(ValueError, match="meta_batch must be one of"):
         ConvNet(meta_batch="grouped")
+    with pytest.raises(TypeError, match="channels_last"):
+        ConvNet(channels_last="yes")
     # names missing from params fall back to the module's own tensors
     params = mb.batch_parameters({"head.bias": torch.zeros(2)}, 3)
     out = mb.task_forward(net, params, torch.rand(3, 4, 1, 4, 4))
