@@ -10,6 +10,7 @@ from torch.func import functional_call
 
 import mamlbook as mb
 from mamlbook.models import ConvNet
+from mamlbook.performance.threaded import threaded_meta_step
 from mamlbook.tasks.classification import ClassificationTasks
 from helpers import cuda, flat
 
@@ -100,11 +101,28 @@ def test_channels_last_activations_give_the_plain_loops_numbers(method, monkeypa
     layouts.clear()
     step = mb.get_method(method)(net_cl, theta, tasks, **options)
     assert layouts and all(layouts)  # every batch norm of every block ran on channels-last input
-    assert torch.allclose(flat(step.grads), reference, rtol=1e-10, atol=1e-13), (flat(step.grads) - reference).abs().max()
-    x = tasks.x_query[0]  # forward (and so functional_call) takes the same path
-    assert torch.allclose(net_cl(x), net(x), rtol=1e-12, atol=1e-13)
+    assert torch.allclose(flat(step.grads), reference, rtol=1e-10, atol=1e-13), \
+        (flat(step.grads) - reference).abs().max()
+    if method == "maml":  # the meta-batch over threads runs the same per-task path
+        layouts.clear()
+        threaded = threaded_meta_step(method, net_cl, theta, tasks, workers=2, **options)
+        assert layouts and all(layouts)
+        assert torch.allclose(flat(threaded.grads), reference, rtol=1e-10, atol=1e-13)
+    params = mb.batch_parameters(theta, tasks.num_tasks)  # the body alone (ANIL, ProtoNets)
+    layouts.clear()
+    features = net_cl.features_with(params, tasks.x_query)
+    assert layouts and all(layouts)
+    assert torch.allclose(features, net.features_with(params, tasks.x_query), rtol=1e-12, atol=1e-13)
     monkeypatch.undo()  # (the recorder's layout query is not allowed under vmap)
-    net_cl.meta_batch = "vmap"  # which sets no layout (vmap cannot), and gives the same numbers
+    # forward, so functional_call and the vmap mode, keep the default layout, which every
+    # torch.func transform supports, and the same numbers
+    x = tasks.x_query[0]
+    assert torch.allclose(net_cl(x), net(x), rtol=1e-12, atol=1e-13)
+    single = {k: v.detach() for k, v in theta.items()}
+    hessians = [mb.hessian.full_hessian(lambda p, model=model: CE(functional_call(model, p, (x,)), tasks.y_query[0]),
+                                        single) for model in (net_cl, net)]
+    assert torch.equal(*hessians)
+    net_cl.meta_batch = "vmap"
     assert torch.allclose(flat(mb.get_method(method)(net_cl, theta, tasks, **options).grads), reference,
                           rtol=1e-10, atol=1e-13)
 
@@ -118,6 +136,11 @@ def test_auto_picks_the_loop_on_a_cpu_and_the_switch_is_validated():
         ConvNet(meta_batch="grouped")
     with pytest.raises(TypeError, match="channels_last"):
         ConvNet(channels_last="yes")
+    with pytest.raises(TypeError, match="channels_last"):  # checked when set later, too
+        net.channels_last = "yes"
+    with pytest.raises(ValueError, match="meta_batch must be one of"):
+        net.meta_batch = "grouped"
+    assert (net.meta_batch, net.channels_last) == ("auto", False)
     # names missing from params fall back to the module's own tensors
     params = mb.batch_parameters({"head.bias": torch.zeros(2)}, 3)
     out = mb.task_forward(net, params, torch.rand(3, 4, 1, 4, 4))

@@ -48,21 +48,24 @@ Set it per network (``ConvNet(..., meta_batch="loop")`` or ``net.meta_batch = ..
 Channels-last activations (the ``channels_last`` switch)
 --------------------------------------------------------
 ``ConvNet(..., channels_last=True)`` lays out the first convolution's output
-channels-last (``(M, H, W, C)`` in memory), and every later activation follows; it
-applies to ``forward`` (so to ``functional_call``) and to the ``"loop"`` path, not to
-``"vmap"``. Batch norm and max-pooling then run their vectorised CPU kernels;
-on the paper's 64-filter network it makes the per-task second-order MAML step about a
-tenth faster (`benchmarks/conv_profile.py`, printed in chapter 08). The numbers
-are the same up to float rounding (tested in float64 against the plain loop), but not
-bit for bit, so it is off by default: the shipped checkpoints were trained, and
-regenerate, without it. (Channels-last *images* change nothing: a one-channel image has
-no other layout.)
+channels-last (``(M, H, W, C)`` in memory), and every later activation follows, on the
+per-task path of `forward_with` and `features_with` (the ``"loop"`` mode, what the
+methods run on a CPU). ``forward`` itself, and so ``functional_call`` and the
+``"vmap"`` mode, keep the default layout, which every ``torch.func`` transform
+supports. Batch norm and max-pooling then run on channels-last tensors, where
+PyTorch's CPU max-pooling is much faster (`benchmarks/conv_profile.py` profiles both
+layouts); on the paper's 64-filter network the per-task second-order MAML step gets
+about a tenth faster (printed in chapter 08). The numbers are the same up to float
+rounding (tested in float64 against the plain loop; about 1e-4 relative in float32),
+but not bit for bit, so it is off by default: the shipped checkpoints were trained, and
+regenerate, without it. (Channels-last *images* change nothing for one-channel images
+such as Omniglot's: they have no other layout.)
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.func import vmap
+from torch.func import functional_call, vmap
 
 from .. import checks
 
@@ -87,8 +90,8 @@ class ConvNet(nn.Module):
     def __init__(self, ways: int = 5, filters: int = 64, blocks: int = 4, channels: int = 1, image_size: int = 28,
                  *, meta_batch: str = "auto", channels_last: bool = False):
         super().__init__()
-        self.meta_batch = checks.one_of("meta_batch", meta_batch, set(META_BATCH_MODES))
-        self.channels_last = checks.flag("channels_last", channels_last)
+        self.meta_batch = meta_batch
+        self.channels_last = channels_last
         self.ways = checks.positive_int("ways", ways)
         self.filters = checks.positive_int("filters", filters)
         self.blocks = checks.positive_int("blocks", blocks)
@@ -114,9 +117,25 @@ class ConvNet(nn.Module):
         if x.ndim != 4:
             raise ValueError(f"x must be (examples, channels, height, width) for one task, got shape {tuple(x.shape)}; "
                              "run a meta-batch through mamlbook.task_forward")
-        if self.channels_last:  # the per-task path, which lays out the activations
-            return self._forward_one(dict(self.named_parameters()), x, channels_last=True)
         return self.head(self.features(x).flatten(1))
+
+    @property
+    def meta_batch(self) -> str:
+        """How a meta-batch runs: ``"auto"``, ``"loop"`` or ``"vmap"`` (checked when set)."""
+        return self._meta_batch
+
+    @meta_batch.setter
+    def meta_batch(self, value: str) -> None:
+        self._meta_batch = checks.one_of("meta_batch", value, set(META_BATCH_MODES))
+
+    @property
+    def channels_last(self) -> bool:
+        """Whether the per-task path lays out activations channels-last (checked when set)."""
+        return self._channels_last
+
+    @channels_last.setter
+    def channels_last(self, value: bool) -> None:
+        self._channels_last = checks.flag("channels_last", value)
 
     def meta_batch_mode(self, device: torch.device) -> str:
         """``"loop"`` or ``"vmap"``: how `forward_with` runs a meta-batch on ``device``."""
@@ -134,7 +153,7 @@ class ConvNet(nn.Module):
         t = x.shape[0]
         full = {k: params[k] if k in params else v.expand(t, *v.shape) for k, v in self.named_parameters()}
         if self.meta_batch_mode(x.device) == "vmap":
-            return vmap(self._forward_one)(full, x)  # (memory layouts are not vmap's to set)
+            return vmap(lambda p, xt: functional_call(self, p, (xt,)))(full, x)
         return torch.stack([self._forward_one({k: v[i] for k, v in full.items()}, x[i], self.channels_last)
                             for i in range(t)])
 
