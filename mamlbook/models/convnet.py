@@ -56,8 +56,8 @@ supports. Batch norm and max-pooling then run on channels-last tensors, where
 PyTorch's CPU max-pooling is much faster (`benchmarks/conv_profile.py` profiles both
 layouts); on the paper's 64-filter network the per-task second-order MAML step gets
 about a tenth faster (printed in chapter 08). The numbers are the same up to float
-rounding (tested in float64 against the plain loop; about 1e-4 relative in float32),
-but not bit for bit, so it is off by default: the shipped checkpoints were trained, and
+rounding (tested in float64 against the plain loop; 6e-4 relative on the benchmark's
+float32 meta-gradient), but not bit for bit, so it is off by default: the shipped checkpoints were trained, and
 regenerate, without it. (Channels-last *images* change nothing for one-channel images
 such as Omniglot's: they have no other layout.)
 """
