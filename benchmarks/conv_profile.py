@@ -125,8 +125,7 @@ _COPIES = {}  # (network, layout): a PoolFirstConvNet with the network's weights
 def _pool_first_copy(net, channels_last: bool) -> ConvNet:
     key = (id(net), channels_last)
     if key not in _COPIES:
-        copy_ = PoolFirstConvNet(net.ways, net.filters, net.blocks, net.channels, net.image_size,
-                                 channels_last=channels_last)
+        copy_ = PoolFirstConvNet(**{**net.settings, "channels_last": channels_last})
         copy_.load_state_dict(net.state_dict())
         _COPIES[key] = copy_
     return _COPIES[key]

@@ -96,8 +96,7 @@ def widen_head(model: ConvNet, params: dict, ways: int) -> tuple[ConvNet, dict]:
     """A ``ways``-way copy of a network: body unchanged, every head row the mean of the trained rows."""
     if ways == model.ways:
         return model, params
-    wide = ConvNet(ways, model.filters, model.blocks, model.channels, model.image_size, meta_batch=model.meta_batch,
-                   channels_last=model.channels_last)
+    wide = ConvNet(**{**model.settings, "ways": ways})
     out = dict(params)
     out["head.weight"] = params["head.weight"].mean(0, keepdim=True).expand(ways, -1).clone()
     out["head.bias"] = params["head.bias"].mean().expand(ways).clone()

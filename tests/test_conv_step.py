@@ -141,6 +141,10 @@ def test_auto_picks_the_loop_on_a_cpu_and_the_switch_is_validated():
     with pytest.raises(ValueError, match="meta_batch must be one of"):
         net.meta_batch = "grouped"
     assert (net.meta_batch, net.channels_last) == ("auto", False)
+    # settings rebuild a network like this one, switches included
+    like = ConvNet(ways=3, filters=2, blocks=1, image_size=4, meta_batch="vmap", channels_last=True)
+    copy = ConvNet(**like.settings)
+    assert copy.settings == like.settings and copy.architecture == like.architecture
     # names missing from params fall back to the module's own tensors
     params = mb.batch_parameters({"head.bias": torch.zeros(2)}, 3)
     out = mb.task_forward(net, params, torch.rand(3, 4, 1, 4, 4))

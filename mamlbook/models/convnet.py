@@ -200,6 +200,13 @@ class ConvNet(nn.Module):
                             for i in range(t)])
 
     @property
+    def settings(self) -> dict:
+        """The constructor's arguments, switches included: ``ConvNet(**{**net.settings,
+        "ways": 20})`` is a network like ``net`` (fresh weights) with 20 ways."""
+        return {"ways": self.ways, "filters": self.filters, "blocks": self.blocks, "channels": self.channels,
+                "image_size": self.image_size, "meta_batch": self.meta_batch, "channels_last": self.channels_last}
+
+    @property
     def input_shape(self) -> tuple[int, int, int]:
         """One example's input, ``(channels, image_size, image_size)`` (checked by the methods)."""
         return (self.channels, self.image_size, self.image_size)
