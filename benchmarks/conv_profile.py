@@ -5,7 +5,7 @@ The step is `conv_step.py`'s plain per-task loop (second-order MAML, the 64-filt
 inner step of 0.4). Two measurements, one run:
 
 * **Profile.** ``torch.profiler`` on one step, self CPU time summed by kind of kernel
-  (and the same for the package's path with channels-last activations):
+  (and the same for the package's per-task path in both layouts):
   convolutions (forward, backward and double backward: every op whose name holds
   ``convolution`` or ``conv2d``), batch norm (its own kernels; its double backward is
   made of element-wise ops, counted under "other"), max-pooling, ReLU (``clamp_min``,
@@ -49,7 +49,7 @@ import mamlbook as mb
 from mamlbook.models import ConvNet
 
 from _results import RESULTS, write_json
-from conv_step import CE, FILTERS, INNER_LR, loop_step, problem
+from conv_step import CE, FILTERS, INNER_LR, loop_step, problem, time_rounds
 
 KINDS = {  # kind of kernel: substrings of the ATen op names it covers
     "convolution": ("convolution", "conv2d"),
@@ -66,11 +66,11 @@ def kind_of(op: str) -> str:
     return "other"
 
 
-def profile_step(net, theta, tasks, steps) -> dict:
-    """Self CPU milliseconds of one loop step, by kind of kernel."""
-    loop_step(net, theta, tasks, steps)  # warm-up
+def profile_step(call, theta, tasks) -> dict:
+    """Self CPU milliseconds of one step, ``call(theta, tasks)``, by kind of kernel."""
+    call(theta, tasks)  # warm-up
     with profile() as prof:
-        loop_step(net, theta, tasks, steps)
+        call(theta, tasks)
     ms = {kind: 0.0 for kind in (*KINDS, "other")}
     for event in prof.key_averages():
         ms[kind_of(event.key)] += event.self_cpu_time_total / 1000
@@ -87,6 +87,7 @@ def add_bounds(rows: list[dict]) -> None:
         row["bound_x_loop"] = round(step_ms / conv_ms, 2)
         if one is not None and row["threads"] > 1:
             split_ms = one["profile"]["ms"]["convolution"] / row["threads"]
+            row["split_convolution_ms"] = round(split_ms, 1)
             row["bound_split_x_loop"] = round(step_ms / split_ms, 2)
 
 
@@ -119,28 +120,11 @@ class PoolFirstConvNet(ConvNet):
         return self._forward_one(dict(self.named_parameters()), x, channels_last=self.channels_last)
 
 
-_COPIES = {}  # (network, layout): a PoolFirstConvNet with the network's weights
-
-
-def _pool_first_copy(net, channels_last: bool) -> ConvNet:
-    key = (id(net), channels_last)
-    if key not in _COPIES:
-        copy_ = PoolFirstConvNet(**{**net.settings, "channels_last": channels_last})
-        copy_.load_state_dict(net.state_dict())
-        _COPIES[key] = copy_
-    return _COPIES[key]
-
-
-def pool_first_step(net, theta, tasks, steps):
-    """`conv_step.loop_step` through the package's per-task path, default layout."""
-    return loop_step(_pool_first_copy(net, False), theta, tasks, steps)
-
-
-def channels_last_activations_step(net, theta, tasks, steps):
-    """`conv_step.loop_step` with ``ConvNet(channels_last=True)``: the activations
-    channels-last from the first convolution's output on (batch norm, max-pooling and the
-    later convolutions run on channels-last tensors), through the same per-task path."""
-    return loop_step(_pool_first_copy(net, True), theta, tasks, steps)
+def pool_first_copy(net: ConvNet, channels_last: bool) -> PoolFirstConvNet:
+    """A `PoolFirstConvNet` with ``net``'s settings and weights, in the given layout."""
+    copy_ = PoolFirstConvNet(**{**net.settings, "channels_last": channels_last})
+    copy_.load_state_dict(net.state_dict())
+    return copy_
 
 
 def native_step(net, theta, tasks, steps):
@@ -151,48 +135,42 @@ def native_step(net, theta, tasks, steps):
             return loop_step(net, theta, tasks, steps)
 
 
-_COMPILED = {}
-
-
-def compiled_step(net, theta, tasks, steps):
-    """The package's step under ``torch.compile`` (`mb.performance.compile_method`; the
-    first call compiles, outside the timed rounds: about 6 s for one inner step here)."""
-    key = (id(net), steps)
-    if key not in _COMPILED:
-        _COMPILED[key] = mb.performance.compile_method(
-            "maml", net, inner_lr=INNER_LR, inner_steps=steps, loss_fn=mb.cross_entropy_per_task, device_type="cpu")
-    return list(_COMPILED[key](theta, tasks).grads.values())
-
-
-KERNELS = {"onednn_nchw": loop_step, "onednn_channels_last": channels_last_step, "pool_first": pool_first_step,
-           "pool_first_channels_last_activations": channels_last_activations_step, "native": native_step}
-#: Compiled only for one inner step (recorded in the results as ``notes["compiled"]``).
-COMPILED_STEPS = (1,)
 COMPILED_NOTE = ("compiled for one inner step only: compiling the five-step graph (the 8 tasks "
                  "unrolled into one graph) ran for over 12 minutes on this machine without finishing")
 
 
-def variants(steps: int) -> dict:
-    return {**KERNELS, "compiled": compiled_step} if steps in COMPILED_STEPS else dict(KERNELS)
+def variants(net, steps: int) -> dict:
+    """{name: a call (theta, tasks) -> the meta-gradient's tensors}: the loop and what it is
+    timed against. ``pool_first`` and ``pool_first_channels_last_activations`` run the
+    package's per-task path through the same hand-written loop, so that they differ from
+    each other in the layout alone; the compiled step (`mb.performance.compile_method`)
+    only for one inner step (`COMPILED_NOTE`)."""
+    pool_first, channels_last = pool_first_copy(net, False), pool_first_copy(net, True)
+    calls = {
+        "onednn_nchw": lambda theta, tasks: loop_step(net, theta, tasks, steps),
+        "onednn_channels_last": lambda theta, tasks: channels_last_step(net, theta, tasks, steps),
+        "pool_first": lambda theta, tasks: loop_step(pool_first, theta, tasks, steps),
+        "pool_first_channels_last_activations": lambda theta, tasks: loop_step(channels_last, theta, tasks, steps),
+        "native": lambda theta, tasks: native_step(net, theta, tasks, steps),
+    }
+    if steps == 1:
+        compiled = mb.performance.compile_method("maml", net, inner_lr=INNER_LR, inner_steps=steps,
+                                                 loss_fn=mb.cross_entropy_per_task, device_type="cpu")
+        calls["compiled"] = lambda theta, tasks: list(compiled(theta, tasks).grads.values())
+    return calls
 
 
-def time_kernels(net, theta, tasks, steps, rounds: int) -> dict:
-    reference = torch.cat([g.flatten() for g in loop_step(net, theta, tasks, steps)])
-    out = {}
-    runs = variants(steps)
-    for name, fn in runs.items():  # warm-up, and the same meta-gradient
-        got = torch.cat([g.flatten() for g in fn(net, theta, tasks, steps)])
-        out[name] = {"relative_difference": float((got - reference).norm() / reference.norm())}
-    times = {name: [] for name in runs}
-    for _ in range(rounds):
-        for name, fn in runs.items():
-            start = time.perf_counter()
-            fn(net, theta, tasks, steps)
-            times[name].append(time.perf_counter() - start)
-    for name, ts in times.items():
-        out[name]["ms"] = round(1000 * statistics.median(ts), 1)
-        out[name]["x_default"] = round(statistics.median(b / t for b, t in zip(times["onednn_nchw"], ts)), 3)
-    return out
+def time_kernels(calls: dict, theta, tasks, rounds: int) -> dict:
+    """Each call's median ms over interleaved rounds, its paired ratio to the loop
+    (``x_default``) and its meta-gradient's relative difference to the loop's (the first
+    calls, which compile, are the warm-up)."""
+    flat = {name: torch.cat([g.flatten() for g in call(theta, tasks)]) for name, call in calls.items()}
+    reference = flat["onednn_nchw"]
+    times = time_rounds({name: (lambda call=call: call(theta, tasks)) for name, call in calls.items()}, rounds)
+    return {name: {"relative_difference": float((flat[name] - reference).norm() / reference.norm()),
+                   "ms": round(1000 * statistics.median(ts), 1),
+                   "x_default": round(statistics.median(b / t for b, t in zip(times["onednn_nchw"], ts)), 3)}
+            for name, ts in times.items()}
 
 
 def main(argv=None) -> int:
@@ -216,9 +194,11 @@ def main(argv=None) -> int:
                "rows": [], "notes": {"compiled": COMPILED_NOTE}}
     for threads in args.threads:
         torch.set_num_threads(threads)
-        row = {"threads": threads, "profile": profile_step(net, theta, tasks, args.inner_steps),
-               "profile_channels_last": profile_step(_pool_first_copy(net, True), theta, tasks, args.inner_steps),
-               "kernels": time_kernels(net, theta, tasks, args.inner_steps, args.rounds)}
+        calls = variants(net, args.inner_steps)
+        row = {"threads": threads, "profile": profile_step(calls["onednn_nchw"], theta, tasks),
+               "profile_pool_first": profile_step(calls["pool_first"], theta, tasks),
+               "profile_channels_last": profile_step(calls["pool_first_channels_last_activations"], theta, tasks),
+               "kernels": time_kernels(calls, theta, tasks, args.rounds)}
         results["rows"].append(row)
         add_bounds(results["rows"])
         p, k = row["profile"], row["kernels"]
@@ -227,9 +207,9 @@ def main(argv=None) -> int:
               f"{p['ms']['convolution']:.0f} ms: at most {row['bound_x_loop']:.2f}x the loop with these kernels{split}",
               flush=True)
         print("   profiled: " + ", ".join(f"{kind} {ms:.0f}" for kind, ms in p["ms"].items()) + " ms", flush=True)
-        print("   profiled, channels-last activations: "
-              + ", ".join(f"{kind} {ms:.0f}" for kind, ms in row["profile_channels_last"]["ms"].items()) + " ms",
-              flush=True)
+        for key in ("pool_first", "channels_last"):
+            by_kind = row[f"profile_{key}"]["ms"].items()
+            print(f"   profiled, {key}: " + ", ".join(f"{kind} {ms:.0f}" for kind, ms in by_kind) + " ms", flush=True)
         print("   kernels: " + ", ".join(f"{name} {r['ms']:.0f} ms ({r['x_default']:.2f}x)" for name, r in k.items()),
               flush=True)
     results["environment"]["loadavg_after"] = os.getloadavg()

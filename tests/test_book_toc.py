@@ -4,7 +4,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-from book_toc import docname, toc_entries  # tools/ is not a package
+from book_toc import docname, page_file, toc_entries  # tools/ is not a package
 
 
 def test_every_chapter_once_in_book_order_root_first():
@@ -12,9 +12,8 @@ def test_every_chapter_once_in_book_order_root_first():
     assert entries[0] == "intro"
     chapters = [e for e in entries if e.startswith("chapters/")]
     assert chapters == sorted(f"chapters/{p.stem}" for p in (ROOT / "chapters").glob("*.ipynb"))
-    assert len(entries) == len(set(entries))
     for entry in entries:
-        assert any((ROOT / f"{entry}{ext}").is_file() for ext in (".md", ".ipynb")), entry
+        assert page_file(entry) is not None, entry
 
 
 def test_nested_sections_suffixes_and_repeats(tmp_path):
@@ -27,3 +26,9 @@ def test_nested_sections_suffixes_and_repeats(tmp_path):
     )
     assert toc_entries(toc) == ["index", "a.md", "a/one", "a/two.ipynb", "b"]
     assert [docname(e) for e in toc_entries(toc)] == ["index", "a", "a/one", "a/two", "b"]
+    (tmp_path / "a.md").write_text("# A")  # a suffix given is the file; none: .md, then .ipynb
+    (tmp_path / "b.ipynb").write_text("{}")
+    (tmp_path / "b.md").write_text("# B")
+    assert page_file("a.md", tmp_path) == tmp_path / "a.md" and page_file("a", tmp_path) == tmp_path / "a.md"
+    assert page_file("b", tmp_path) == tmp_path / "b.md"
+    assert page_file("a/one", tmp_path) is None and page_file("b.ipynb", tmp_path) == tmp_path / "b.ipynb"

@@ -4,6 +4,8 @@
 default) or with ``torch.func.vmap`` (``"vmap"``, the default elsewhere). Both must
 give what a plain Python loop over tasks gives, for all four methods.
 """
+import inspect
+
 import pytest
 import torch
 from torch.func import functional_call
@@ -142,9 +144,11 @@ def test_auto_picks_the_loop_on_a_cpu_and_the_switch_is_validated():
         net.meta_batch = "grouped"
     assert (net.meta_batch, net.channels_last) == ("auto", False)
     # settings rebuild a network like this one, switches included
-    like = ConvNet(ways=3, filters=2, blocks=1, image_size=4, meta_batch="vmap", channels_last=True)
+    assert set(net.settings) == set(inspect.signature(ConvNet).parameters)  # every argument
+    like = ConvNet(ways=3, filters=2, blocks=1, channels=3, image_size=4, meta_batch="vmap", channels_last=True)
     copy = ConvNet(**like.settings)
     assert copy.settings == like.settings and copy.architecture == like.architecture
+    assert like.architecture == "ConvNet(ways=3, filters=2, blocks=1, channels=3, image_size=4)"
     # names missing from params fall back to the module's own tensors
     params = mb.batch_parameters({"head.bias": torch.zeros(2)}, 3)
     out = mb.task_forward(net, params, torch.rand(3, 4, 1, 4, 4))

@@ -32,6 +32,14 @@ def toc_entries(toc: Path = ROOT / "_toc.yml") -> list[str]:
     return list(dict.fromkeys(files(yaml.safe_load(toc.read_text()))))
 
 
+def page_file(entry: str, root: Path = ROOT) -> Path | None:
+    """The source file of a page the table of contents names, under the book's ``root``:
+    the entry itself if it has a suffix, else ``.md`` then ``.ipynb`` (Sphinx's order);
+    None when there is none."""
+    candidates = [root / entry] if Path(entry).suffix else [root / f"{entry}.md", root / f"{entry}.ipynb"]
+    return next((path for path in candidates if path.is_file()), None)
+
+
 def docname(entry: str) -> str:
     """A page's name without its suffix, as Sphinx names it (``chapters/02_maml``)."""
     return re.sub(r"\.(ipynb|md|rst)$", "", entry)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import nbformat
 import yaml
-from book_toc import toc_entries
+from book_toc import page_file, toc_entries
 from chapters_from_wheel import build_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -306,11 +306,10 @@ def toc_pages(toc: Path = ROOT / "_toc.yml") -> list[str]:
     pages = []
     for entry in toc_entries(toc):
         if not entry.startswith("chapters/"):
-            candidates = [ROOT / entry] if Path(entry).suffix else [ROOT / f"{entry}.md", ROOT / f"{entry}.ipynb"]
-            found = [p for p in candidates if p.is_file()]
-            if not found:
+            found = page_file(entry, ROOT)
+            if found is None:
                 raise FileNotFoundError(f"{toc.name} names {entry!r}, which has no .md or .ipynb file")
-            pages.append(str(found[0].relative_to(ROOT)))  # .md first, as in Sphinx's source suffixes
+            pages.append(str(found.relative_to(ROOT)))
     return pages
 
 

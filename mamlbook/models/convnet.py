@@ -204,7 +204,8 @@ class ConvNet(nn.Module):
         """The constructor's arguments, switches included: ``ConvNet(**{**net.settings,
         "ways": 20})`` is a network like ``net`` (fresh weights) with 20 ways."""
         return {"ways": self.ways, "filters": self.filters, "blocks": self.blocks, "channels": self.channels,
-                "image_size": self.image_size, "meta_batch": self.meta_batch, "channels_last": self.channels_last}
+                "image_size": self.image_size, "meta_batch": self.meta_batch,
+                "channels_last": self.channels_last}
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -214,8 +215,8 @@ class ConvNet(nn.Module):
     @property
     def architecture(self) -> str:
         """A string that identifies the shape of the network (stored in checkpoints)."""
-        return (f"ConvNet(ways={self.ways}, filters={self.filters}, blocks={self.blocks}, "
-                f"channels={self.channels}, image_size={self.image_size})")
+        shape = ("ways", "filters", "blocks", "channels", "image_size")  # not the switches
+        return "ConvNet(" + ", ".join(f"{key}={self.settings[key]}" for key in shape) + ")"
 
 
 def accuracy_per_task(logits: Tensor, labels: Tensor) -> Tensor:

@@ -34,7 +34,7 @@ from pathlib import Path
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-from book_toc import docname, toc_entries  # tools/ is not a package
+from book_toc import docname, page_file, toc_entries  # tools/ is not a package
 
 REPO = Path(__file__).resolve().parents[2]
 BOOK = Path(os.environ.get("MAMLBOOK_BOOK_DIR", REPO)).resolve()
@@ -92,11 +92,8 @@ def shot_path(docname: str, mode: str) -> Path:
 
 def source_has_math(docname: str) -> bool:
     """Whether the page's source has $-math or a math block in its prose."""
-    for ext in (".ipynb", ".md"):
-        path = BOOK / (docname + ext)
-        if path.exists():
-            break
-    else:
+    path = page_file(docname, BOOK)
+    if path is None:
         return False
     if path.suffix == ".ipynb":
         cells = json.loads(path.read_text())["cells"]
