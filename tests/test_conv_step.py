@@ -1,8 +1,9 @@
-"""The conv net's meta-batch switch: every method gives the per-task loop's numbers (float64).
+"""The conv net's switches: every method gives the per-task loop's numbers (float64).
 
 `ConvNet.forward_with` runs a meta-batch either task by task (``"loop"``, the CPU
-default) or with ``torch.func.vmap`` (``"vmap"``, the default elsewhere). Both must
-give what a plain Python loop over tasks gives, for all four methods.
+default) or with ``torch.func.vmap`` (``"vmap"``, the default elsewhere), and on the
+per-task path with channels-last activations or not (``channels_last``). Every choice
+must give what a plain Python loop over tasks gives, for all four methods.
 """
 import inspect
 

@@ -33,10 +33,10 @@ from pathlib import Path
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tools"))
 from book_toc import docname, page_file, toc_entries  # tools/ is not a package
 
-REPO = Path(__file__).resolve().parents[2]
 BOOK = Path(os.environ.get("MAMLBOOK_BOOK_DIR", REPO)).resolve()
 HTML = BOOK / "_build" / "html"
 EXECUTED = BOOK / "_build" / "jupyter_execute"
