@@ -32,15 +32,14 @@ assert pathlib.Path(mamlbook.__file__).is_relative_to(pathlib.Path({site!r})), m
 """
 
 
+PIP = [sys.executable, "-m", "pip", "--quiet", "--disable-pip-version-check"]
+
+
 def build_wheel(dest: Path) -> Path:
     """The package's wheel, built from the checkout into ``dest``; its path."""
     subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "pip",
-            "--quiet",
-            "--disable-pip-version-check",
+            *PIP,
             "wheel",
             "--no-deps",
             "--no-build-isolation",
@@ -71,10 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     for d in (dist, site, work):
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
-    pip = [sys.executable, "-m", "pip", "--quiet", "--disable-pip-version-check"]
     wheel = build_wheel(dist)
     subprocess.run(
-        [*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True
+        [*PIP, "install", "--no-deps", "--target", str(site), str(wheel)], check=True
     )
     print(f"installed {wheel.name} into {site}; executing chapters in {work}")
 

@@ -14,14 +14,10 @@ to review by hand.
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-import browsing
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+import browsing  # (which puts tools/ on the import path)
 import prose_numbers
+import pytest
 
 SNAPSHOT = json.loads(prose_numbers.SNAPSHOT.read_text(encoding="utf-8"))
 # like every test of the built book: skipped until there is one (make book)
