@@ -12,14 +12,20 @@ inner step of 0.4). Two measurements, one run:
   ``threshold_backward``), the rest.
 * **Kernels.** The same loop timed (median of interleaved rounds) with the kernels and
   layouts PyTorch offers on a CPU, paired ratios to the default: oneDNN on NCHW tensors
-  (the default); oneDNN with images and filters in channels-last memory (which leaves
-  the first block's activations in NCHW: a 1-channel image has no other layout, and
-  the first convolution's output follows its input); the package's per-task path
-  (pooling before ReLU), in the default layout and with every activation channels-last
-  from the first convolution's output on (``ConvNet(channels_last=True)``: batch norm,
-  max-pooling and the later convolutions run on channels-last tensors); PyTorch's own im2col + GEMM kernels
+  (the default); oneDNN with images and filters converted the usual way,
+  ``contiguous(memory_format=torch.channels_last)`` (which leaves the first block's
+  activations in NCHW: a one-channel image counts as contiguous in both layouts, so it
+  keeps its NCHW strides, and the first convolution's output follows its input); the
+  package's per-task path (pooling before ReLU), in the default layout and with
+  ``ConvNet(channels_last=True)``: on the query sets, every activation channels-last
+  from the first convolution's output on (the image and the first filters get
+  channels-last strides with a view: batch norm, max-pooling and every convolution run
+  on channels-last tensors), the support sets in the default layout; PyTorch's own
+  im2col + GEMM kernels
   (oneDNN disabled); and, for one inner step, the whole step under ``torch.compile``
   (`mamlbook.performance.compile_method`).
+* **Batch norm's float32 error** in each layout, on the first block's convolution
+  output for one query set, against float64.
 * **Bounds** (Amdahl's law). Whatever a faster step does *around* the convolution
   kernels, it cannot take less than their time: ``bound_x_loop`` = the timed loop step
   / its convolutions' time, at the same number of threads. A step that splits the
@@ -92,7 +98,8 @@ def add_bounds(rows: list[dict]) -> None:
 
 
 def channels_last_step(net, theta, tasks, steps):
-    """`conv_step.loop_step` with images and conv weights in channels-last memory."""
+    """`conv_step.loop_step` with images and conv weights made channels-last the usual way
+    (``contiguous(memory_format=torch.channels_last)``, a no-op on one-channel tensors)."""
     cl = torch.channels_last
     theta_cl = {k: v.contiguous(memory_format=cl) if v.ndim == 4 else v for k, v in theta.items()}
     total = 0.0
@@ -160,6 +167,32 @@ def variants(net, steps: int) -> dict:
     return calls
 
 
+def batch_norm_error(net: ConvNet, images: torch.Tensor) -> dict:
+    """Float32 relative error of batch norm (its output, and the gradient to its input
+    for a random output gradient) against float64, in each layout, on the first block's
+    convolution output for ``images`` (a query set): the channels-last kernel sums
+    sequentially, the default one in blocks."""
+    conv, norm = net.features[0], net.features[1]
+    with torch.no_grad():
+        x64 = torch.nn.functional.conv2d(images.double(), conv.weight.double(), conv.bias.double(), padding=1)
+    weight, bias = norm.weight.detach().double(), norm.bias.detach().double()
+    grad_out = torch.randn(x64.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+    def forward_backward(x, grad, dtype):
+        x = x.to(dtype).requires_grad_()
+        y = torch.nn.functional.batch_norm(x, None, None, weight.to(dtype), bias.to(dtype), training=True)
+        return y.detach(), torch.autograd.grad(y, x, grad.to(dtype))[0]
+
+    exact = forward_backward(x64, grad_out, torch.float64)
+    errors = {}
+    for layout, memory_format in (("default", torch.contiguous_format), ("channels_last", torch.channels_last)):
+        got = forward_backward(x64.contiguous(memory_format=memory_format),
+                               grad_out.contiguous(memory_format=memory_format), torch.float32)
+        errors[layout] = {name: float((g.double() - e).norm() / e.norm())
+                          for name, g, e in zip(("output", "input_gradient"), got, exact)}
+    return {"shape": list(x64.shape), "errors": errors}
+
+
 def time_kernels(calls: dict, theta, tasks, rounds: int) -> dict:
     """Each call's median ms over interleaved rounds, its paired ratio to the loop
     (``x_default``) and its meta-gradient's relative difference to the loop's (the first
@@ -191,7 +224,11 @@ def main(argv=None) -> int:
                                "loadavg_before": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M"),
                                "filters": FILTERS, "ways": args.ways, "meta_batch": args.meta_batch,
                                "inner_steps": args.inner_steps, "inner_lr": INNER_LR},
-               "rows": [], "notes": {"compiled": COMPILED_NOTE}}
+               "rows": [], "notes": {"compiled": COMPILED_NOTE},
+               "batch_norm_float32_error": batch_norm_error(net, tasks.x_query[0])}
+    bn = results["batch_norm_float32_error"]
+    print(f"batch norm on {tuple(bn['shape'])}, float32 relative error (output, input gradient): " + "; ".join(
+        f"{layout} {e['output']:.0e}, {e['input_gradient']:.0e}" for layout, e in bn["errors"].items()), flush=True)
     for threads in args.threads:
         torch.set_num_threads(threads)
         calls = variants(net, args.inner_steps)

@@ -13,31 +13,45 @@ N-way 1-shot tasks with 15 query images per class (28×28), ``k`` inner SGD step
   per-task path on a CPU, vmap on a GPU; max-pool before ReLU, same numbers);
 * ``threaded``: the same step with the meta-batch split over ``--threads`` threads of
   one intra-op thread each (`mamlbook.performance.threaded`, ``meta_train(...,
-  task_threads=N)``), the CPU's speed path.
+  task_threads=N)``);
+* ``channels_last`` and ``threaded_channels_last``: ``after`` and ``threaded`` with
+  ``ConvNet(channels_last=True)`` (channels-last activations on the per-task path),
+  the CPU's speed path.
 
-The relative difference of each meta-gradient to the loop's is recorded (float32; it
-is ~1e-4 for one inner step and grows with five second-order steps of α = 0.4 from a
-random network; agreement in float64 is tested in tests/test_conv_step.py). Rounds interleave the implementations so that a change in machine load hits
+Each float32 meta-gradient's relative difference to the loop's is recorded, and each
+one's relative error against the loop's meta-gradient in float64 (``float32_error``,
+the loop's own included): five second-order steps of α = 0.4 from a random network
+amplify float32 rounding, by orders of magnitude in the 20-way rows. Agreement in
+float64 is tested in tests/test_conv_step.py. Rounds interleave the implementations so that a change in machine load hits
 all alike; per round, each implementation's call is timed once; the median over
 rounds is reported, with tasks per second and the paired ratio (per round, loop time
 / implementation time; median over rounds). Grid: meta-batch 8 and 32; 1 and 5 inner
-steps; 5-way and 20-way. Then first-order MAML, Reptile and iMAML (their chapter-08
-recipes' inner loops, 5-way, the first meta-batch size): vmap vs default vs threaded
-(no hand-written loop for them; their agreement with a per-task loop is tested in
-tests/test_conv_step.py).
+steps; 5-way and 20-way (or the rows given by ``--rows``), each row in its own Python
+process (a fresh heap; a row that the out-of-memory killer stops is recorded as not
+measured). Then first-order MAML,
+Reptile and iMAML (their chapter-08 recipes' inner loops, 5-way, the first meta-batch
+size): vmap vs default vs the threaded and channels-last steps (no hand-written loop
+for them; their agreement with a per-task loop is tested in tests/test_conv_step.py).
 
 Run::
 
-    .venv/bin/python benchmarks/conv_step.py [--threads 2] [--rounds 3]
-    # writes benchmarks/results/conv_step.json
+    .venv/bin/python benchmarks/conv_step.py [--threads 2] [--rounds 3] [--rows 5,8,1 20,8,5 ...]
+    # writes mamlbook/results/conv_step.json
 """
 from __future__ import annotations
 
 import argparse
+import copy
+import itertools
+import json
 import os
+import shlex
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 from torch.func import functional_call
@@ -83,7 +97,8 @@ def threaded_step(net, theta, tasks, steps):
     return list(step.grads.values())
 
 
-IMPLEMENTATIONS = ("before", "after", "threaded")
+IMPLEMENTATIONS = ("before", "after", "threaded", "channels_last", "threaded_channels_last")
+FASTER = IMPLEMENTATIONS[1:]  # each gets its paired speed-up over "before"
 
 
 def time_rounds(calls: dict, rounds: int) -> dict:
@@ -105,7 +120,7 @@ def summarize(times: dict, meta_batch: int, baseline: str) -> dict:
         ms = 1000 * statistics.median(ts)
         out[name] = {"ms": round(ms, 1), "tasks_per_s": round(meta_batch / (ms / 1000), 2),
                      f"x_{baseline}": round(statistics.median(b / t for b, t in zip(times[baseline], ts)), 3)}
-    for name in ("after", "threaded"):
+    for name in FASTER:
         out[f"{name}_vs_before"] = round(statistics.median(b / t for t, b in zip(times[name], times["before"])), 3)
     return out
 
@@ -114,24 +129,44 @@ def measure(ways: int, meta_batch: int, steps: int, rounds: int) -> dict:
     tasks = problem(ways, meta_batch)
     torch.manual_seed(0)
     nets = {"loop": ConvNet(ways, FILTERS), "before": ConvNet(ways, FILTERS, meta_batch="vmap"),
-            "after": ConvNet(ways, FILTERS), "threaded": ConvNet(ways, FILTERS)}
+            "after": ConvNet(ways, FILTERS), "threaded": ConvNet(ways, FILTERS),
+            "channels_last": ConvNet(ways, FILTERS, channels_last=True),
+            "threaded_channels_last": ConvNet(ways, FILTERS, channels_last=True)}
     state = nets["loop"].state_dict()
     for net in nets.values():
         net.load_state_dict(state)
     theta = {name: mb.detached(mb.parameters_of(net), requires_grad=True) for name, net in nets.items()}
-    fns = {"loop": loop_step, "before": package_step, "after": package_step, "threaded": threaded_step}
+    fns = {"loop": loop_step, "before": package_step, "after": package_step, "threaded": threaded_step,
+           "channels_last": package_step, "threaded_channels_last": threaded_step}
+    exact = float64_meta_gradient(nets["loop"], theta["loop"], tasks, steps)
     reference = torch.cat([g.flatten() for g in loop_step(nets["loop"], theta["loop"], tasks, steps)])
-    difference = {}
+    difference, error = {}, {"loop": relative_error(reference, exact)}
     for name in IMPLEMENTATIONS:  # same meta-gradient (also the warm-up call)
         got = torch.cat([g.flatten() for g in fns[name](nets[name], theta[name], tasks, steps)])
         difference[name] = float((got - reference).norm() / reference.norm())
-        if difference[name] > 1e-2:  # recorded, not fatal: float32 chaos of long second-order loops
-            print(f"  warning: {name} differs from the loop by {difference[name]:.2e} (relative, float32)", flush=True)
+        error[name] = relative_error(got, exact)
     times = time_rounds({name: (lambda name=name: fns[name](nets[name], theta[name], tasks, steps))
                          for name in nets}, rounds)
     return {"ways": ways, "meta_batch": meta_batch, "inner_steps": steps, "times_s": times,
-            "relative_difference_to_loop": difference, "gradient_norm": float(reference.norm()),
-            **summarize(times, meta_batch, "loop")}
+            "relative_difference_to_loop": difference, "float32_error": error,
+            "gradient_norm": float(reference.norm()), **summarize(times, meta_batch, "loop")}
+
+
+def float64_meta_gradient(net, theta, tasks, steps) -> torch.Tensor:
+    """The loop's meta-gradient in float64, flattened: what every float32 step is scored
+    against (``float32_error``). Task by task, each task's graph freed before the next."""
+    net64 = copy.deepcopy(net).double()
+    theta64 = {k: v.detach().double().requires_grad_() for k, v in theta.items()}
+    total = None
+    for one in tasks.split(tasks.num_tasks):
+        grads = torch.cat([g.flatten() for g in loop_step(net64, theta64, one.to(dtype=torch.float64), steps)])
+        total = grads if total is None else total + grads
+    return total / tasks.num_tasks
+
+
+def relative_error(got: torch.Tensor, exact: torch.Tensor) -> float:
+    """``|got - exact| / |exact|`` (Euclidean norms), computed in float64."""
+    return float((got.double() - exact).norm() / exact.norm())
 
 
 METHOD_OPTIONS = {  # the chapter's recipes' inner loops (5-way 1-shot)
@@ -145,7 +180,8 @@ def measure_method(method: str, meta_batch: int, rounds: int) -> dict:
     """The other methods (5-way, their recipes' inner loops): vmap vs default vs threaded."""
     tasks = problem(5, meta_batch)
     torch.manual_seed(0)
-    nets = {name: ConvNet(5, FILTERS, meta_batch="vmap" if name == "before" else "auto")
+    nets = {name: ConvNet(5, FILTERS, meta_batch="vmap" if name == "before" else "auto",
+                          channels_last=name.endswith("channels_last"))
             for name in IMPLEMENTATIONS}
     for net in nets.values():
         net.load_state_dict(nets["after"].state_dict())
@@ -153,7 +189,7 @@ def measure_method(method: str, meta_batch: int, rounds: int) -> dict:
 
     def run(name):
         theta = mb.detached(mb.parameters_of(nets[name]), requires_grad=True)
-        if name == "threaded":
+        if name.startswith("threaded"):
             workers = min(torch.get_num_threads(), tasks.num_tasks)
             return threaded_meta_step(method, nets[name], theta, tasks, workers=workers, **options)
         return mb.get_method(method)(nets[name], theta, tasks, **options)
@@ -167,6 +203,31 @@ def measure_method(method: str, meta_batch: int, rounds: int) -> dict:
             "times_s": times, "relative_difference_to_after": difference, **summarize(times, meta_batch, "after")}
 
 
+def measure_in_subprocess(ways: int, meta_batch: int, steps: int, rounds: int, threads: int) -> dict:
+    """`measure` in a fresh Python process: each row starts from an empty heap, and a row
+    that the out-of-memory killer stops (the vmap step of 20-way, 32-task rows needs
+    over 20 GB) is recorded as failed instead of ending the run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "row.json"
+        done = subprocess.run([sys.executable, __file__, "--one-row", f"{ways},{meta_batch},{steps}",
+                               "--rounds", str(rounds), "--threads", str(threads), "--out", str(out)])
+        if done.returncode == 0:
+            return json.loads(out.read_text())
+    ended = f"was killed (signal {-done.returncode})" if done.returncode < 0 else f"exited with {done.returncode}"
+    return {"ways": ways, "meta_batch": meta_batch, "inner_steps": steps, "failed": f"not measured: its process {ended}"}
+
+
+def grid_row(text: str) -> tuple[int, int, int]:
+    """``"WAYS,TASKS,STEPS"`` -> ``(ways, meta_batch, inner_steps)``, for ``--rows``."""
+    try:
+        ways, meta_batch, steps = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a row is WAYS,TASKS,STEPS (three integers), got {text!r}") from None
+    if min(ways, meta_batch, steps) < 1 or ways < 2:
+        raise argparse.ArgumentTypeError(f"a row needs ways >= 2, tasks >= 1 and steps >= 1, got {text!r}")
+    return ways, meta_batch, steps
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -174,38 +235,49 @@ def main(argv=None) -> int:
     parser.add_argument("--meta-batch", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--inner-steps", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--ways", type=int, nargs="+", default=[5, 20])
+    parser.add_argument("--rows", type=grid_row, nargs="+", metavar="WAYS,TASKS,STEPS",
+                        help="measure these rows instead of the grid of --ways x --meta-batch x --inner-steps")
+    parser.add_argument("--note", help="a note stored with the results (e.g. why a row of the grid is left out)")
     parser.add_argument("--methods", nargs="*", default=list(METHOD_OPTIONS),
-                        help="the other methods, timed at 5-way and the first --meta-batch")
+                        help="the other methods, timed at 5-way and the first row's meta-batch")
     parser.add_argument("--out", default=str(RESULTS / "conv_step.json"))  # mamlbook/results/
+    parser.add_argument("--one-row", type=grid_row, help=argparse.SUPPRESS)  # measure_in_subprocess
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    results = {"command": "python benchmarks/conv_step.py " + " ".join(sys.argv[1:] if argv is None else argv),
+    if args.one_row:
+        write_json(measure(*args.one_row, args.rounds), args.out)
+        return 0
+    rows = args.rows or list(itertools.product(args.ways, args.meta_batch, args.inner_steps))
+    results = {"command": "python benchmarks/conv_step.py " + shlex.join(sys.argv[1:] if argv is None else argv),
                "environment": {"torch": torch.__version__, "threads": torch.get_num_threads(),
                                "cores": os.cpu_count(), "loadavg_before": os.getloadavg(),
                                "date": time.strftime("%Y-%m-%d %H:%M"), "filters": FILTERS, "query_per_class": QUERY,
                                "shots": 1, "inner_lr": INNER_LR},
                "rows": []}
-    print(f"{'ways':>4} {'T':>3} {'k':>2} | {'loop ms':>8} {'before':>8} {'after':>8} {'threaded':>8} | "
-          f"{'before':>6} {'after':>6} {'threaded':>8} ×loop | {'threaded ×before':>16}", flush=True)
-    for ways in args.ways:
-        for meta_batch in args.meta_batch:
-            for steps in args.inner_steps:
-                row = measure(ways, meta_batch, steps, args.rounds)
-                results["rows"].append(row)
-                results["environment"]["loadavg_after"] = os.getloadavg()
-                write_json(results, args.out)  # after every row: a long run interrupted keeps what it measured
-                print(f"{ways:>4} {meta_batch:>3} {steps:>2} | {row['loop']['ms']:>8.0f} {row['before']['ms']:>8.0f} "
-                      f"{row['after']['ms']:>8.0f} {row['threaded']['ms']:>8.0f} | {row['before']['x_loop']:>6.2f} "
-                      f"{row['after']['x_loop']:>6.2f} {row['threaded']['x_loop']:>8.2f}       | "
-                      f"{row['threaded_vs_before']:>16.2f}", flush=True)
+    if args.note:
+        results["note"] = args.note
+    short = {"loop": "loop", "before": "vmap", "after": "package", "threaded": "threads",
+             "channels_last": "c-last", "threaded_channels_last": "thr+c-l"}
+    print(f"{'ways':>4} {'T':>3} {'k':>2} | ms: " + " ".join(f"{n:>8}" for n in short.values())
+          + " | x loop: " + " ".join(f"{short[n]:>8}" for n in IMPLEMENTATIONS), flush=True)
+    for ways, meta_batch, steps in rows:
+        row = measure_in_subprocess(ways, meta_batch, steps, args.rounds, args.threads)
+        results["rows"].append(row)
+        results["environment"]["loadavg_after"] = os.getloadavg()
+        write_json(results, args.out)  # after every row: a long run interrupted keeps what it measured
+        if "failed" in row:
+            print(f"{ways:>4} {meta_batch:>3} {steps:>2} | {row['failed']}", flush=True)
+            continue
+        print(f"{ways:>4} {meta_batch:>3} {steps:>2} |     " + " ".join(f"{row[n]['ms']:>8.0f}" for n in short)
+              + " |         " + " ".join(f"{row[n]['x_loop']:>8.2f}" for n in IMPLEMENTATIONS), flush=True)
     results["methods"] = []
     for method in args.methods:
-        row = measure_method(method, args.meta_batch[0], args.rounds)
+        row = measure_method(method, rows[0][1], args.rounds)
         results["methods"].append(row)
         write_json(results, args.out)
-        print(f"{method:>8} 5-way T={args.meta_batch[0]}: before {row['before']['ms']:.0f} ms, after "
-              f"{row['after']['ms']:.0f} ms, threaded {row['threaded']['ms']:.0f} ms; threaded "
-              f"×{row['threaded']['x_after']:.2f} after, ×{row['threaded_vs_before']:.2f} before", flush=True)
+        print(f"{method:>8} 5-way T={rows[0][1]}: " + ", ".join(f"{short[n]} {row[n]['ms']:.0f} ms"
+                                                                 for n in IMPLEMENTATIONS)
+              + "; x package: " + ", ".join(f"{short[n]} {row[n]['x_after']:.2f}" for n in FASTER[1:]), flush=True)
     results["environment"]["loadavg_after"] = os.getloadavg()
     write_json(results, args.out)
     print(f"wrote {args.out}")

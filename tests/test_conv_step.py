@@ -86,35 +86,49 @@ def test_channels_last_activations_give_the_plain_loops_numbers(method, monkeypa
     net, theta, tasks = setup("loop")
     net_cl = ConvNet(ways=3, filters=4, blocks=2, image_size=8, meta_batch="loop", channels_last=True).double()
     net_cl.load_state_dict(net.state_dict())
-    layouts = []
-    batch_norm = torch.nn.functional.batch_norm
+    # the query sets (9 images) channels-last, the support sets (6) in the default layout
+    monkeypatch.setattr(ConvNet, "channels_last_min_examples", 8)
+    recorded = []  # (examples, channels-last?) of every convolution's output and batch norm's input
+    batch_norm, conv2d = torch.nn.functional.batch_norm, torch.nn.functional.conv2d
 
     def recording_batch_norm(x, *args, **kwargs):
-        layouts.append(x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous())
+        recorded.append((len(x), x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()))
         return batch_norm(x, *args, **kwargs)
 
+    def recording_conv2d(x, *args, **kwargs):
+        out = conv2d(x, *args, **kwargs)
+        # channels innermost in memory: the first convolution's output too, as the
+        # convolution made it (its one-channel input is NCHW unless its strides say otherwise)
+        recorded.append((len(x), out.stride(1) == 1))
+        return out
+
+    def layouts_as_switched():
+        """Whether query sets ran channels-last and support sets not (both were seen)."""
+        done = set(recorded)
+        recorded.clear()
+        return done == {(len(tasks.x_query[0]), True), (len(tasks.x_support[0]), False)}
+
     monkeypatch.setattr(torch.nn.functional, "batch_norm", recording_batch_norm)
+    monkeypatch.setattr(torch.nn.functional, "conv2d", recording_conv2d)
     options = {"inner_lr": 0.3, "inner_steps": 2, "loss_fn": mb.cross_entropy_per_task}
     if method == "imaml":
         options.update(inner_lr=0.1, inner_steps=5, lam=2.0, cg_steps=3)
         reference = flat(mb.get_method(method)(net, theta, tasks, **options).grads)
     else:
         reference = loop_reference(method, net, theta, tasks, 0.3, 2)
-    assert layouts and not any(layouts)  # the plain network: NCHW throughout
-    layouts.clear()
+    assert recorded and not any(cl for _, cl in recorded)  # the plain network: NCHW throughout
+    recorded.clear()
     step = mb.get_method(method)(net_cl, theta, tasks, **options)
-    assert layouts and all(layouts)  # every batch norm of every block ran on channels-last input
+    assert layouts_as_switched()
     assert torch.allclose(flat(step.grads), reference, rtol=1e-10, atol=1e-13), \
         (flat(step.grads) - reference).abs().max()
     if method == "maml":  # the meta-batch over threads runs the same per-task path
-        layouts.clear()
         threaded = threaded_meta_step(method, net_cl, theta, tasks, workers=2, **options)
-        assert layouts and all(layouts)
+        assert layouts_as_switched()
         assert torch.allclose(flat(threaded.grads), reference, rtol=1e-10, atol=1e-13)
     params = mb.batch_parameters(theta, tasks.num_tasks)  # the body alone (ANIL, ProtoNets)
-    layouts.clear()
     features = net_cl.features_with(params, tasks.x_query)
-    assert layouts and all(layouts)
+    assert set(recorded) == {(len(tasks.x_query[0]), True)}
     assert torch.allclose(features, net.features_with(params, tasks.x_query), rtol=1e-12, atol=1e-13)
     monkeypatch.undo()  # (the recorder's layout query is not allowed under vmap)
     # forward, so functional_call and the vmap mode, keep the default layout, which every

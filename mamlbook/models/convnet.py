@@ -47,19 +47,30 @@ Set it per network (``ConvNet(..., meta_batch="loop")`` or ``net.meta_batch = ..
 
 Channels-last activations (the ``channels_last`` switch)
 --------------------------------------------------------
-``ConvNet(..., channels_last=True)`` lays out the first convolution's output
-channels-last (``(M, H, W, C)`` in memory), and every later activation follows, on the
-per-task path of `forward_with` and `features_with` (the ``"loop"`` mode, what the
-methods run on a CPU). ``forward`` itself, and so ``functional_call`` and the
-``"vmap"`` mode, keep the default layout, which every ``torch.func`` transform
-supports. Batch norm and max-pooling then run on channels-last tensors, where
-PyTorch's CPU max-pooling is much faster (`benchmarks/conv_profile.py` profiles both
-layouts); on the paper's 64-filter network the per-task second-order MAML step gets
-about a tenth faster (printed in chapter 08). The numbers are the same up to float
-rounding (tested in float64 against the plain loop; 6e-4 relative on the benchmark's
-float32 meta-gradient), but not bit for bit, so it is off by default: the shipped checkpoints were trained, and
-regenerate, without it. (Channels-last *images* change nothing for one-channel images
-such as Omniglot's: they have no other layout.)
+``ConvNet(..., channels_last=True)`` gives the images and the first block's filters
+channels-last strides (``(M, H, W, C)`` in memory), so that the first convolution's
+output, and every later activation and gradient, is channels-last, on the per-task
+path of `forward_with` and `features_with` (the ``"loop"`` mode, what the methods run
+on a CPU), for a task's batch of at least ``channels_last_min_examples`` (32) images.
+Batch norm and max-pooling then run on channels-last tensors, where PyTorch's CPU
+max-pooling is much faster; but its channels-last batch norm sums sequentially (a
+float32 relative error of 1e-4 on the first block of a 75-image query set, against
+7e-8 in the default layout: `benchmarks/conv_profile.py`), and the many small
+reductions of the inner loop's double backward run slower in that layout. So the large query sets, differentiated once, go
+channels-last, and the support sets of a few images per class, differentiated twice,
+stay in the default layout (`benchmarks/conv_profile.py` profiles the layouts,
+`benchmarks/conv_step.py` times the steps and records each one's float32 error
+against a float64 loop; chapter 08 prints both: on the paper's 64-filter network,
+with two threads, the package's step gets 1.04× to 1.34× faster than the plain
+loop, and its meta-gradients' float32 error grows up to 2e-3 where the loop's is 4e-6). ``forward`` itself, and so
+``functional_call`` and the ``"vmap"`` mode, keep the default layout, which every
+``torch.func`` transform supports. A one-channel image (Omniglot's) counts as
+contiguous in both layouts, so ``contiguous(memory_format=torch.channels_last)``
+leaves its NCHW strides, the first convolution then answers in NCHW and its backward
+copies every gradient back; the switch relabels the strides with a view instead
+(`_channels_last`). The numbers are the same up to float rounding (tested in float64
+against the plain loop), but not bit for bit, so it is off by default:
+the shipped checkpoints were trained, and regenerate, without it.
 """
 from __future__ import annotations
 
@@ -86,6 +97,11 @@ class ConvNet(nn.Module):
     """
 
     task_batched = True  # mamlbook.task_forward calls forward_with(params, x) for a meta-batch
+
+    #: With ``channels_last=True``, the smallest batch (examples of one task) laid out
+    #: channels-last: query sets of 15 images per class, not support sets of a few (see
+    #: the module's docstring).
+    channels_last_min_examples = 32
 
     def __init__(self, ways: int = 5, filters: int = 64, blocks: int = 4, channels: int = 1, image_size: int = 28,
                  *, meta_batch: str = "auto", channels_last: bool = False):
@@ -167,11 +183,13 @@ class ConvNet(nn.Module):
         """The body of one task, ``(M, C, H, W)`` -> ``(M, F)`` (the ``"loop"`` path;
         ``channels_last``: the activations' memory layout, not their values)."""
         functional = nn.functional
+        channels_last = channels_last and x.shape[0] >= self.channels_last_min_examples
         for i in range(self.blocks):
             conv, norm = f"features.{4 * i}", f"features.{4 * i + 1}"
-            x = functional.conv2d(x, params[f"{conv}.weight"], params[f"{conv}.bias"], padding=1)
-            if channels_last and i == 0:  # later layers keep the layout of their input
-                x = x.contiguous(memory_format=torch.channels_last)
+            weight = params[f"{conv}.weight"]
+            if channels_last and i == 0:  # the later layers' tensors follow the first convolution's
+                x, weight = _channels_last(x), _channels_last(weight)
+            x = functional.conv2d(x, weight, params[f"{conv}.bias"], padding=1)
             x = functional.batch_norm(x, None, None, params[f"{norm}.weight"], params[f"{norm}.bias"], training=True)
             # max-pool before ReLU: the same numbers and gradients (ReLU is monotone, so the
             # two commute exactly), with the ReLU on a quarter of the values
@@ -217,6 +235,20 @@ class ConvNet(nn.Module):
         """A string that identifies the shape of the network (stored in checkpoints)."""
         shape = ("ways", "filters", "blocks", "channels", "image_size")  # not the switches
         return "ConvNet(" + ", ".join(f"{key}={self.settings[key]}" for key in shape) + ")"
+
+
+def _channels_last(x: Tensor) -> Tensor:
+    """``x (N, C, H, W)`` with channels-last strides, the same values (differentiable).
+
+    A one-channel tensor is already "contiguous" in both layouts, so
+    ``contiguous(memory_format=torch.channels_last)`` returns it with NCHW strides,
+    and a convolution on it gives NCHW output, whose backward then converts every
+    channels-last gradient back (a copy of the first block's activations, twice per
+    task); the view below gives it channels-last strides without a copy."""
+    if x.shape[1] == 1:
+        n, _, height, width = x.shape
+        return x.reshape(n, height, width, 1).permute(0, 3, 1, 2)
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def accuracy_per_task(logits: Tensor, labels: Tensor) -> Tensor:
