@@ -25,7 +25,8 @@ inner step of 0.4). Two measurements, one run:
   (oneDNN disabled); and, for one inner step, the whole step under ``torch.compile``
   (`mamlbook.performance.compile_method`).
 * **Batch norm's float32 error** in each layout, on the first block's convolution
-  output for one query set, against float64.
+  output for one query set, against float64, at each number of threads (which sets
+  the order of its sums).
 * **Bounds** (Amdahl's law). Whatever a faster step does *around* the convolution
   kernels, it cannot take less than their time: ``bound_x_loop`` = the timed loop step
   / its convolutions' time, at the same number of threads. A step that splits the
@@ -179,7 +180,7 @@ def batch_norm_error(net: ConvNet, images: torch.Tensor) -> dict:
     grad_out = torch.randn(x64.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
 
     def forward_backward(x, grad, dtype):
-        x = x.to(dtype).requires_grad_()
+        x = x.detach().to(dtype).requires_grad_()
         y = torch.nn.functional.batch_norm(x, None, None, weight.to(dtype), bias.to(dtype), training=True)
         return y.detach(), torch.autograd.grad(y, x, grad.to(dtype))[0]
 
@@ -224,18 +225,16 @@ def main(argv=None) -> int:
                                "loadavg_before": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M"),
                                "filters": FILTERS, "ways": args.ways, "meta_batch": args.meta_batch,
                                "inner_steps": args.inner_steps, "inner_lr": INNER_LR},
-               "rows": [], "notes": {"compiled": COMPILED_NOTE},
-               "batch_norm_float32_error": batch_norm_error(net, tasks.x_query[0])}
-    bn = results["batch_norm_float32_error"]
-    print(f"batch norm on {tuple(bn['shape'])}, float32 relative error (output, input gradient): " + "; ".join(
-        f"{layout} {e['output']:.0e}, {e['input_gradient']:.0e}" for layout, e in bn["errors"].items()), flush=True)
+               "rows": [], "notes": {"compiled": COMPILED_NOTE}}
     for threads in args.threads:
         torch.set_num_threads(threads)
         calls = variants(net, args.inner_steps)
         row = {"threads": threads, "profile": profile_step(calls["onednn_nchw"], theta, tasks),
                "profile_pool_first": profile_step(calls["pool_first"], theta, tasks),
                "profile_channels_last": profile_step(calls["pool_first_channels_last_activations"], theta, tasks),
-               "kernels": time_kernels(calls, theta, tasks, args.rounds)}
+               "kernels": time_kernels(calls, theta, tasks, args.rounds),
+               # its summation order, so its error, depends on the number of threads
+               "batch_norm_float32_error": batch_norm_error(net, tasks.x_query[0])}
         results["rows"].append(row)
         add_bounds(results["rows"])
         p, k = row["profile"], row["kernels"]
@@ -247,6 +246,10 @@ def main(argv=None) -> int:
         for key in ("pool_first", "channels_last"):
             by_kind = row[f"profile_{key}"]["ms"].items()
             print(f"   profiled, {key}: " + ", ".join(f"{kind} {ms:.0f}" for kind, ms in by_kind) + " ms", flush=True)
+        bn = row["batch_norm_float32_error"]
+        print(f"   batch norm on {tuple(bn['shape'])}, float32 relative error (output, input gradient): "
+              + "; ".join(f"{layout} {e['output']:.0e}, {e['input_gradient']:.0e}" for layout, e in bn["errors"].items()),
+              flush=True)
         print("   kernels: " + ", ".join(f"{name} {r['ms']:.0f} ms ({r['x_default']:.2f}x)" for name, r in k.items()),
               flush=True)
     results["environment"]["loadavg_after"] = os.getloadavg()

@@ -1,4 +1,4 @@
-"""The conv meta-step: second-order MAML on the paper's 64-filter ConvNet, three ways, one run.
+"""The conv meta-step: second-order MAML on the paper's 64-filter ConvNet, seven ways, one run.
 
 The step: `mamlbook.models.ConvNet` (4 blocks of 64 filters, batch norm, max-pool),
 N-way 1-shot tasks with 15 query images per class (28×28), ``k`` inner SGD steps
@@ -15,23 +15,29 @@ N-way 1-shot tasks with 15 query images per class (28×28), ``k`` inner SGD step
   one intra-op thread each (`mamlbook.performance.threaded`, ``meta_train(...,
   task_threads=N)``);
 * ``channels_last`` and ``threaded_channels_last``: ``after`` and ``threaded`` with
-  ``ConvNet(channels_last=True)`` (channels-last activations on the per-task path),
-  the CPU's speed path.
+  ``ConvNet(channels_last=True)`` (channels-last activations on the per-task path for
+  batches of at least ``ConvNet.channels_last_min_examples`` images: the query sets),
+  the CPU's speed path;
+* ``channels_last_all``: ``channels_last`` with every batch channels-last, the support
+  sets too (the rule the switch does not follow, measured).
 
 Each float32 meta-gradient's relative difference to the loop's is recorded, and each
 one's relative error against the loop's meta-gradient in float64 (``float32_error``,
 the loop's own included): five second-order steps of α = 0.4 from a random network
 amplify float32 rounding, by orders of magnitude in the 20-way rows. Agreement in
-float64 is tested in tests/test_conv_step.py. Rounds interleave the implementations so that a change in machine load hits
+float64 is tested in tests/test_conv_step.py.
+
+Rounds interleave the implementations so that a change in machine load hits
 all alike; per round, each implementation's call is timed once; the median over
 rounds is reported, with tasks per second and the paired ratio (per round, loop time
 / implementation time; median over rounds). Grid: meta-batch 8 and 32; 1 and 5 inner
 steps; 5-way and 20-way (or the rows given by ``--rows``), each row in its own Python
-process (a fresh heap; a row that the out-of-memory killer stops is recorded as not
-measured). Then first-order MAML,
-Reptile and iMAML (their chapter-08 recipes' inner loops, 5-way, the first meta-batch
-size): vmap vs default vs the threaded and channels-last steps (no hand-written loop
-for them; their agreement with a per-task loop is tested in tests/test_conv_step.py).
+process (a fresh heap; a row whose process is killed, e.g. by the out-of-memory
+killer, is recorded as not measured). Then, in the main process, first-order MAML,
+Reptile and iMAML (their chapter-08 recipes' inner loops, 5-way, the first row's
+meta-batch size, ``--method-rounds`` rounds): the same implementations but the
+hand-written loop (their agreement with a per-task loop is tested in
+tests/test_conv_step.py), each one's float32 difference to the package's step recorded.
 
 Run::
 
@@ -97,7 +103,10 @@ def threaded_step(net, theta, tasks, steps):
     return list(step.grads.values())
 
 
-IMPLEMENTATIONS = ("before", "after", "threaded", "channels_last", "threaded_channels_last")
+IMPLEMENTATIONS = ("before", "after", "threaded", "channels_last", "channels_last_all", "threaded_channels_last")
+#: The implementations' short names (console, chapter 08).
+SHORT = {"loop": "loop", "before": "vmap", "after": "package", "threaded": "threads", "channels_last": "c-last",
+         "channels_last_all": "c-all", "threaded_channels_last": "both"}
 FASTER = IMPLEMENTATIONS[1:]  # each gets its paired speed-up over "before"
 
 
@@ -125,28 +134,35 @@ def summarize(times: dict, meta_batch: int, baseline: str) -> dict:
     return out
 
 
-def measure(ways: int, meta_batch: int, steps: int, rounds: int) -> dict:
-    tasks = problem(ways, meta_batch)
+def networks(ways: int, names) -> dict:
+    """{name: the ConvNet the implementation ``name`` runs}, all with the same weights."""
     torch.manual_seed(0)
-    nets = {"loop": ConvNet(ways, FILTERS), "before": ConvNet(ways, FILTERS, meta_batch="vmap"),
-            "after": ConvNet(ways, FILTERS), "threaded": ConvNet(ways, FILTERS),
-            "channels_last": ConvNet(ways, FILTERS, channels_last=True),
-            "threaded_channels_last": ConvNet(ways, FILTERS, channels_last=True)}
-    state = nets["loop"].state_dict()
+    nets = {name: ConvNet(ways, FILTERS, meta_batch="vmap" if name == "before" else "auto",
+                          channels_last=name in ("channels_last", "channels_last_all", "threaded_channels_last"))
+            for name in names}
+    if "channels_last_all" in nets:
+        nets["channels_last_all"].channels_last_min_examples = 1  # the support sets too
+    state = next(iter(nets.values())).state_dict()
     for net in nets.values():
         net.load_state_dict(state)
+    return nets
+
+
+def measure(ways: int, meta_batch: int, steps: int, rounds: int) -> dict:
+    tasks = problem(ways, meta_batch)
+    nets = networks(ways, ("loop", *IMPLEMENTATIONS))
     theta = {name: mb.detached(mb.parameters_of(net), requires_grad=True) for name, net in nets.items()}
-    fns = {"loop": loop_step, "before": package_step, "after": package_step, "threaded": threaded_step,
-           "channels_last": package_step, "threaded_channels_last": threaded_step}
-    exact = float64_meta_gradient(nets["loop"], theta["loop"], tasks, steps)
+    fns = {name: threaded_step if name.startswith("threaded") else package_step for name in IMPLEMENTATIONS}
+    fns["loop"] = loop_step
     reference = torch.cat([g.flatten() for g in loop_step(nets["loop"], theta["loop"], tasks, steps)])
-    difference, error = {}, {"loop": relative_error(reference, exact)}
-    for name in IMPLEMENTATIONS:  # same meta-gradient (also the warm-up call)
-        got = torch.cat([g.flatten() for g in fns[name](nets[name], theta[name], tasks, steps)])
-        difference[name] = float((got - reference).norm() / reference.norm())
-        error[name] = relative_error(got, exact)
+    got = {name: torch.cat([g.flatten() for g in fns[name](nets[name], theta[name], tasks, steps)])
+           for name in IMPLEMENTATIONS}  # also the warm-up calls
+    difference = {name: float((g - reference).norm() / reference.norm()) for name, g in got.items()}
     times = time_rounds({name: (lambda name=name: fns[name](nets[name], theta[name], tasks, steps))
                          for name in nets}, rounds)
+    # after the timing, so that its memory does not add to the steps' peak
+    exact = float64_meta_gradient(nets["loop"], theta["loop"], tasks, steps)
+    error = {name: relative_error(g, exact) for name, g in {"loop": reference, **got}.items()}
     return {"ways": ways, "meta_batch": meta_batch, "inner_steps": steps, "times_s": times,
             "relative_difference_to_loop": difference, "float32_error": error,
             "gradient_norm": float(reference.norm()), **summarize(times, meta_batch, "loop")}
@@ -177,14 +193,10 @@ METHOD_OPTIONS = {  # the chapter's recipes' inner loops (5-way 1-shot)
 
 
 def measure_method(method: str, meta_batch: int, rounds: int) -> dict:
-    """The other methods (5-way, their recipes' inner loops): vmap vs default vs threaded."""
+    """The other methods (5-way, their recipes' inner loops): every implementation but the
+    hand-written loop, timed and compared with the package's default step."""
     tasks = problem(5, meta_batch)
-    torch.manual_seed(0)
-    nets = {name: ConvNet(5, FILTERS, meta_batch="vmap" if name == "before" else "auto",
-                          channels_last=name.endswith("channels_last"))
-            for name in IMPLEMENTATIONS}
-    for net in nets.values():
-        net.load_state_dict(nets["after"].state_dict())
+    nets = networks(5, IMPLEMENTATIONS)
     options = {**METHOD_OPTIONS[method], "loss_fn": mb.cross_entropy_per_task}
 
     def run(name):
@@ -205,8 +217,8 @@ def measure_method(method: str, meta_batch: int, rounds: int) -> dict:
 
 def measure_in_subprocess(ways: int, meta_batch: int, steps: int, rounds: int, threads: int) -> dict:
     """`measure` in a fresh Python process: each row starts from an empty heap, and a row
-    that the out-of-memory killer stops (the vmap step of 20-way, 32-task rows needs
-    over 20 GB) is recorded as failed instead of ending the run."""
+    whose process dies (the 20-way, 32-task rows can outgrow a 23 GB machine's memory)
+    is recorded as failed, with its signal or exit status, instead of ending the run."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "row.json"
         done = subprocess.run([sys.executable, __file__, "--one-row", f"{ways},{meta_batch},{steps}",
@@ -232,9 +244,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--meta-batch", type=int, nargs="+", default=[8, 32])
-    parser.add_argument("--inner-steps", type=int, nargs="+", default=[1, 5])
-    parser.add_argument("--ways", type=int, nargs="+", default=[5, 20])
+    parser.add_argument("--method-rounds", type=int, default=5, help="rounds for the other methods")
+    grid = {"ways": [5, 20], "meta_batch": [8, 32], "inner_steps": [1, 5]}
+    parser.add_argument("--meta-batch", type=int, nargs="+", help=f"default {grid['meta_batch']}")
+    parser.add_argument("--inner-steps", type=int, nargs="+", help=f"default {grid['inner_steps']}")
+    parser.add_argument("--ways", type=int, nargs="+", help=f"default {grid['ways']}")
     parser.add_argument("--rows", type=grid_row, nargs="+", metavar="WAYS,TASKS,STEPS",
                         help="measure these rows instead of the grid of --ways x --meta-batch x --inner-steps")
     parser.add_argument("--note", help="a note stored with the results (e.g. why a row of the grid is left out)")
@@ -247,19 +261,20 @@ def main(argv=None) -> int:
     if args.one_row:
         write_json(measure(*args.one_row, args.rounds), args.out)
         return 0
-    rows = args.rows or list(itertools.product(args.ways, args.meta_batch, args.inner_steps))
+    if args.rows and any(getattr(args, key) is not None for key in grid):
+        parser.error("--rows replaces the grid: give it alone, or --ways/--meta-batch/--inner-steps")
+    rows = args.rows or list(itertools.product(*(getattr(args, key) or grid[key] for key in grid)))
     results = {"command": "python benchmarks/conv_step.py " + shlex.join(sys.argv[1:] if argv is None else argv),
                "environment": {"torch": torch.__version__, "threads": torch.get_num_threads(),
                                "cores": os.cpu_count(), "loadavg_before": os.getloadavg(),
                                "date": time.strftime("%Y-%m-%d %H:%M"), "filters": FILTERS, "query_per_class": QUERY,
-                               "shots": 1, "inner_lr": INNER_LR},
+                               "shots": 1, "inner_lr": INNER_LR, "rounds": args.rounds,
+                               "method_rounds": args.method_rounds},
                "rows": []}
     if args.note:
         results["note"] = args.note
-    short = {"loop": "loop", "before": "vmap", "after": "package", "threaded": "threads",
-             "channels_last": "c-last", "threaded_channels_last": "thr+c-l"}
-    print(f"{'ways':>4} {'T':>3} {'k':>2} | ms: " + " ".join(f"{n:>8}" for n in short.values())
-          + " | x loop: " + " ".join(f"{short[n]:>8}" for n in IMPLEMENTATIONS), flush=True)
+    print(f"{'ways':>4} {'T':>3} {'k':>2} | ms: " + " ".join(f"{n:>8}" for n in SHORT.values())
+          + " | x loop: " + " ".join(f"{SHORT[n]:>8}" for n in IMPLEMENTATIONS), flush=True)
     for ways, meta_batch, steps in rows:
         row = measure_in_subprocess(ways, meta_batch, steps, args.rounds, args.threads)
         results["rows"].append(row)
@@ -268,16 +283,18 @@ def main(argv=None) -> int:
         if "failed" in row:
             print(f"{ways:>4} {meta_batch:>3} {steps:>2} | {row['failed']}", flush=True)
             continue
-        print(f"{ways:>4} {meta_batch:>3} {steps:>2} |     " + " ".join(f"{row[n]['ms']:>8.0f}" for n in short)
+        print(f"{ways:>4} {meta_batch:>3} {steps:>2} |     " + " ".join(f"{row[n]['ms']:>8.0f}" for n in SHORT)
               + " |         " + " ".join(f"{row[n]['x_loop']:>8.2f}" for n in IMPLEMENTATIONS), flush=True)
     results["methods"] = []
     for method in args.methods:
-        row = measure_method(method, rows[0][1], args.rounds)
+        row = measure_method(method, rows[0][1], args.method_rounds)
         results["methods"].append(row)
         write_json(results, args.out)
-        print(f"{method:>8} 5-way T={rows[0][1]}: " + ", ".join(f"{short[n]} {row[n]['ms']:.0f} ms"
+        print(f"{method:>8} 5-way T={rows[0][1]}: " + ", ".join(f"{SHORT[n]} {row[n]['ms']:.0f} ms"
                                                                  for n in IMPLEMENTATIONS)
-              + "; x package: " + ", ".join(f"{short[n]} {row[n]['x_after']:.2f}" for n in FASTER[1:]), flush=True)
+              + "; x package: " + ", ".join(f"{SHORT[n]} {row[n]['x_after']:.2f}" for n in FASTER[1:])
+              + "; difference to package: " + ", ".join(f"{SHORT[n]} {row['relative_difference_to_after'][n]:.0e}"
+                                                        for n in IMPLEMENTATIONS if n != "after"), flush=True)
     results["environment"]["loadavg_after"] = os.getloadavg()
     write_json(results, args.out)
     print(f"wrote {args.out}")

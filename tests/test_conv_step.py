@@ -144,6 +144,25 @@ def test_channels_last_activations_give_the_plain_loops_numbers(method, monkeypa
                           rtol=1e-10, atol=1e-13)
 
 
+def test_channels_last_by_default_lays_out_the_papers_query_sets_not_their_support_sets(monkeypatch):
+    """With the default threshold (32 images), a 5-way task with 15 query images per class
+    runs its query set channels-last and its 1-shot support set in the default layout."""
+    assert ConvNet.channels_last_min_examples == 32
+    net = ConvNet(ways=5, filters=4, blocks=2, image_size=8, channels_last=True)
+    params = mb.batch_parameters(mb.parameters_of(net), 1)
+    conv2d, outputs = torch.nn.functional.conv2d, []
+
+    def recording_conv2d(*args, **kwargs):
+        outputs.append(conv2d(*args, **kwargs))
+        return outputs[-1]
+
+    monkeypatch.setattr(torch.nn.functional, "conv2d", recording_conv2d)
+    for examples, channels_last in ((5, False), (31, False), (32, True), (75, True)):
+        outputs.clear()
+        net.forward_with(params, torch.rand(1, examples, 1, 8, 8))
+        assert len(outputs) == 2 and all((out.stride(1) == 1) is channels_last for out in outputs), examples
+
+
 def test_auto_picks_the_loop_on_a_cpu_and_the_switch_is_validated():
     net = ConvNet(ways=2, filters=2, blocks=1, image_size=4)
     assert net.meta_batch == "auto" and net.meta_batch_mode(torch.device("cpu")) == "loop"

@@ -51,26 +51,27 @@ Channels-last activations (the ``channels_last`` switch)
 channels-last strides (``(M, H, W, C)`` in memory), so that the first convolution's
 output, and every later activation and gradient, is channels-last, on the per-task
 path of `forward_with` and `features_with` (the ``"loop"`` mode, what the methods run
-on a CPU), for a task's batch of at least ``channels_last_min_examples`` (32) images.
-Batch norm and max-pooling then run on channels-last tensors, where PyTorch's CPU
-max-pooling is much faster; but its channels-last batch norm sums sequentially (a
-float32 relative error of 1e-4 on the first block of a 75-image query set, against
-7e-8 in the default layout: `benchmarks/conv_profile.py`), and the many small
-reductions of the inner loop's double backward run slower in that layout. So the large query sets, differentiated once, go
-channels-last, and the support sets of a few images per class, differentiated twice,
-stay in the default layout (`benchmarks/conv_profile.py` profiles the layouts,
-`benchmarks/conv_step.py` times the steps and records each one's float32 error
-against a float64 loop; chapter 08 prints both: on the paper's 64-filter network,
-with two threads, the package's step gets 1.04× to 1.34× faster than the plain
-loop, and its meta-gradients' float32 error grows up to 2e-3 where the loop's is 4e-6). ``forward`` itself, and so
-``functional_call`` and the ``"vmap"`` mode, keep the default layout, which every
-``torch.func`` transform supports. A one-channel image (Omniglot's) counts as
-contiguous in both layouts, so ``contiguous(memory_format=torch.channels_last)``
-leaves its NCHW strides, the first convolution then answers in NCHW and its backward
-copies every gradient back; the switch relabels the strides with a view instead
-(`_channels_last`). The numbers are the same up to float rounding (tested in float64
-against the plain loop), but not bit for bit, so it is off by default:
-the shipped checkpoints were trained, and regenerate, without it.
+on a CPU), for every per-task batch of at least ``channels_last_min_examples`` (32)
+images: with the paper's 15 query images per class, the query sets, and not the
+support sets of one or a few images per class (but a 20-way 5-shot support set, or
+Reptile's support and query sets together, is large enough). Batch norm and
+max-pooling then run on channels-last tensors, where PyTorch's CPU max-pooling is much
+faster, but its batch norm sums sequentially, with a float32 error three orders of
+magnitude above the default layout's; on small batches, which the inner loop
+differentiates twice, the layout gains less and costs more. `benchmarks/conv_profile.py`
+measures batch norm's error in both layouts, `benchmarks/conv_step.py` times the steps
+(every batch channels-last among them) and scores each one's float32 meta-gradient
+against a float64 loop; chapter 08 prints both. The book's recipes train on one query
+drawing per class (5 or 25 images), so the switch leaves them as they are.
+``forward`` itself, and so ``functional_call`` and the ``"vmap"`` mode, keep the
+default layout, which every ``torch.func`` transform supports. A one-channel image
+(Omniglot's) counts as contiguous in both layouts, so
+``contiguous(memory_format=torch.channels_last)`` leaves its NCHW strides, the first
+convolution then answers in NCHW and its backward copies every gradient back; the
+switch relabels the strides with a view instead (`_channels_last`). The numbers are
+the same up to float rounding (tested in float64 against the plain loop), but not bit
+for bit, so it is off by default: the shipped checkpoints were trained, and
+regenerate, without it.
 """
 from __future__ import annotations
 
@@ -98,8 +99,8 @@ class ConvNet(nn.Module):
 
     task_batched = True  # mamlbook.task_forward calls forward_with(params, x) for a meta-batch
 
-    #: With ``channels_last=True``, the smallest batch (examples of one task) laid out
-    #: channels-last: query sets of 15 images per class, not support sets of a few (see
+    #: With ``channels_last=True``, the smallest per-task batch laid out channels-last
+    #: (the paper's query sets of 15 images per class, not support sets of a few; see
     #: the module's docstring).
     channels_last_min_examples = 32
 
