@@ -2,7 +2,7 @@
 
 The step is `conv_step.py`'s plain per-task loop (second-order MAML, the 64-filter
 `mamlbook.models.ConvNet`, 5-way 1-shot, 15 query images per class, meta-batch 8, one
-inner step of 0.4). Two measurements, one run:
+inner step of 0.4). Measured in one run:
 
 * **Profile.** ``torch.profiler`` on one step, self CPU time summed by kind of kernel
   (and the same for the package's per-task path in both layouts):
@@ -56,7 +56,7 @@ import mamlbook as mb
 from mamlbook.models import ConvNet
 
 from _results import RESULTS, write_json
-from conv_step import CE, FILTERS, INNER_LR, loop_step, problem, time_rounds
+from conv_step import CE, FILTERS, INNER_LR, loop_step, paired_ratio, problem, relative_error, time_rounds
 
 KINDS = {  # kind of kernel: substrings of the ATen op names it covers
     "convolution": ("convolution", "conv2d"),
@@ -189,7 +189,7 @@ def batch_norm_error(net: ConvNet, images: torch.Tensor) -> dict:
     for layout, memory_format in (("default", torch.contiguous_format), ("channels_last", torch.channels_last)):
         got = forward_backward(x64.contiguous(memory_format=memory_format),
                                grad_out.contiguous(memory_format=memory_format), torch.float32)
-        errors[layout] = {name: float((g.double() - e).norm() / e.norm())
+        errors[layout] = {name: relative_error(g, e)
                           for name, g, e in zip(("output", "input_gradient"), got, exact)}
     return {"shape": list(x64.shape), "errors": errors}
 
@@ -201,9 +201,9 @@ def time_kernels(calls: dict, theta, tasks, rounds: int) -> dict:
     flat = {name: torch.cat([g.flatten() for g in call(theta, tasks)]) for name, call in calls.items()}
     reference = flat["onednn_nchw"]
     times = time_rounds({name: (lambda call=call: call(theta, tasks)) for name, call in calls.items()}, rounds)
-    return {name: {"relative_difference": float((flat[name] - reference).norm() / reference.norm()),
+    return {name: {"relative_difference": relative_error(flat[name], reference.double()),
                    "ms": round(1000 * statistics.median(ts), 1),
-                   "x_default": round(statistics.median(b / t for b, t in zip(times["onednn_nchw"], ts)), 3)}
+                   "x_default": paired_ratio(times["onednn_nchw"], ts)}
             for name, ts in times.items()}
 
 
@@ -228,7 +228,7 @@ def main(argv=None) -> int:
                "rows": [], "notes": {"compiled": COMPILED_NOTE}}
     for threads in args.threads:
         torch.set_num_threads(threads)
-        calls = variants(net, args.inner_steps)
+        calls = variants(net, args.inner_steps)  # anew: the compiled step is compiled for these threads
         row = {"threads": threads, "profile": profile_step(calls["onednn_nchw"], theta, tasks),
                "profile_pool_first": profile_step(calls["pool_first"], theta, tasks),
                "profile_channels_last": profile_step(calls["pool_first_channels_last_activations"], theta, tasks),

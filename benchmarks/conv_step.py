@@ -103,7 +103,13 @@ def threaded_step(net, theta, tasks, steps):
     return list(step.grads.values())
 
 
-IMPLEMENTATIONS = ("before", "after", "threaded", "channels_last", "channels_last_all", "threaded_channels_last")
+#: How each implementation runs: its ConvNet's switches, and whether the meta-batch is
+#: split over threads (the hand-written ``loop`` runs its network with `loop_step`).
+RUNS = {"loop": ({}, False), "before": ({"meta_batch": "vmap"}, False), "after": ({}, False),
+        "threaded": ({}, True), "channels_last": ({"channels_last": True}, False),
+        "channels_last_all": ({"channels_last": True, "channels_last_min_examples": 1}, False),  # support sets too
+        "threaded_channels_last": ({"channels_last": True}, True)}
+IMPLEMENTATIONS = tuple(RUNS)[1:]
 #: The implementations' short names (console, chapter 08).
 SHORT = {"loop": "loop", "before": "vmap", "after": "package", "threaded": "threads", "channels_last": "c-last",
          "channels_last_all": "c-all", "threaded_channels_last": "both"}
@@ -121,6 +127,11 @@ def time_rounds(calls: dict, rounds: int) -> dict:
     return times
 
 
+def paired_ratio(baseline: list[float], times: list[float]) -> float:
+    """The median over rounds of ``baseline time / time`` (rounded): how many times faster."""
+    return round(statistics.median(b / t for b, t in zip(baseline, times)), 3)
+
+
 def summarize(times: dict, meta_batch: int, baseline: str) -> dict:
     """Median ms, tasks/s and the paired ratio to ``baseline`` (``x_<baseline>``) per implementation,
     and each one's paired speed-up over ``before`` (``<name>_vs_before``)."""
@@ -128,20 +139,16 @@ def summarize(times: dict, meta_batch: int, baseline: str) -> dict:
     for name, ts in times.items():
         ms = 1000 * statistics.median(ts)
         out[name] = {"ms": round(ms, 1), "tasks_per_s": round(meta_batch / (ms / 1000), 2),
-                     f"x_{baseline}": round(statistics.median(b / t for b, t in zip(times[baseline], ts)), 3)}
+                     f"x_{baseline}": paired_ratio(times[baseline], ts)}
     for name in FASTER:
-        out[f"{name}_vs_before"] = round(statistics.median(b / t for t, b in zip(times[name], times["before"])), 3)
+        out[f"{name}_vs_before"] = paired_ratio(times["before"], times[name])
     return out
 
 
 def networks(ways: int, names) -> dict:
-    """{name: the ConvNet the implementation ``name`` runs}, all with the same weights."""
+    """{name: the ConvNet the implementation ``name`` runs (`RUNS`)}, all with the same weights."""
     torch.manual_seed(0)
-    nets = {name: ConvNet(ways, FILTERS, meta_batch="vmap" if name == "before" else "auto",
-                          channels_last=name in ("channels_last", "channels_last_all", "threaded_channels_last"))
-            for name in names}
-    if "channels_last_all" in nets:
-        nets["channels_last_all"].channels_last_min_examples = 1  # the support sets too
+    nets = {name: ConvNet(ways, FILTERS, **RUNS[name][0]) for name in names}
     state = next(iter(nets.values())).state_dict()
     for net in nets.values():
         net.load_state_dict(state)
@@ -150,18 +157,18 @@ def networks(ways: int, names) -> dict:
 
 def measure(ways: int, meta_batch: int, steps: int, rounds: int) -> dict:
     tasks = problem(ways, meta_batch)
-    nets = networks(ways, ("loop", *IMPLEMENTATIONS))
-    theta = {name: mb.detached(mb.parameters_of(net), requires_grad=True) for name, net in nets.items()}
-    fns = {name: threaded_step if name.startswith("threaded") else package_step for name in IMPLEMENTATIONS}
+    nets = networks(ways, RUNS)
+    theta = mb.detached(mb.parameters_of(nets["loop"]), requires_grad=True)  # autograd.grad: no accumulation
+    fns = {name: threaded_step if threaded else package_step for name, (_, threaded) in RUNS.items()}
     fns["loop"] = loop_step
-    reference = torch.cat([g.flatten() for g in loop_step(nets["loop"], theta["loop"], tasks, steps)])
-    got = {name: torch.cat([g.flatten() for g in fns[name](nets[name], theta[name], tasks, steps)])
+    reference = torch.cat([g.flatten() for g in loop_step(nets["loop"], theta, tasks, steps)])
+    got = {name: torch.cat([g.flatten() for g in fns[name](nets[name], theta, tasks, steps)])
            for name in IMPLEMENTATIONS}  # also the warm-up calls
-    difference = {name: float((g - reference).norm() / reference.norm()) for name, g in got.items()}
-    times = time_rounds({name: (lambda name=name: fns[name](nets[name], theta[name], tasks, steps))
-                         for name in nets}, rounds)
+    difference = {name: relative_error(g, reference.double()) for name, g in got.items()}
+    times = time_rounds({name: (lambda name=name: fns[name](nets[name], theta, tasks, steps)) for name in nets},
+                        rounds)
     # after the timing, so that its memory does not add to the steps' peak
-    exact = float64_meta_gradient(nets["loop"], theta["loop"], tasks, steps)
+    exact = float64_meta_gradient(nets["loop"], theta, tasks, steps)
     error = {name: relative_error(g, exact) for name, g in {"loop": reference, **got}.items()}
     return {"ways": ways, "meta_batch": meta_batch, "inner_steps": steps, "times_s": times,
             "relative_difference_to_loop": difference, "float32_error": error,
@@ -199,17 +206,17 @@ def measure_method(method: str, meta_batch: int, rounds: int) -> dict:
     nets = networks(5, IMPLEMENTATIONS)
     options = {**METHOD_OPTIONS[method], "loss_fn": mb.cross_entropy_per_task}
 
+    theta = mb.detached(mb.parameters_of(nets["after"]), requires_grad=True)
+
     def run(name):
-        theta = mb.detached(mb.parameters_of(nets[name]), requires_grad=True)
-        if name.startswith("threaded"):
+        if RUNS[name][1]:
             workers = min(torch.get_num_threads(), tasks.num_tasks)
             return threaded_meta_step(method, nets[name], theta, tasks, workers=workers, **options)
         return mb.get_method(method)(nets[name], theta, tasks, **options)
 
     steps = {name: run(name) for name in IMPLEMENTATIONS}  # warm-up, and the agreement
-    reference = torch.cat([g.flatten() for g in steps["after"].grads.values()])
-    difference = {name: float((torch.cat([g.flatten() for g in step.grads.values()]) - reference).norm()
-                              / reference.norm()) for name, step in steps.items()}
+    flat = {name: torch.cat([g.flatten() for g in step.grads.values()]) for name, step in steps.items()}
+    difference = {name: relative_error(g, flat["after"].double()) for name, g in flat.items()}
     times = time_rounds({name: (lambda name=name: run(name)) for name in IMPLEMENTATIONS}, rounds)
     return {"method": method, "ways": 5, "meta_batch": meta_batch, "options": METHOD_OPTIONS[method],
             "times_s": times, "relative_difference_to_after": difference, **summarize(times, meta_batch, "after")}

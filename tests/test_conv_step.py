@@ -84,10 +84,10 @@ def test_imaml_is_the_same_in_both_modes():
 def test_channels_last_activations_give_the_plain_loops_numbers(method, monkeypatch):
     """``ConvNet(channels_last=True)`` changes the activations' memory layout only."""
     net, theta, tasks = setup("loop")
-    net_cl = ConvNet(ways=3, filters=4, blocks=2, image_size=8, meta_batch="loop", channels_last=True).double()
-    net_cl.load_state_dict(net.state_dict())
     # the query sets (9 images) channels-last, the support sets (6) in the default layout
-    monkeypatch.setattr(ConvNet, "channels_last_min_examples", 8)
+    net_cl = ConvNet(ways=3, filters=4, blocks=2, image_size=8, meta_batch="loop", channels_last=True,
+                     channels_last_min_examples=8).double()
+    net_cl.load_state_dict(net.state_dict())
     recorded = []  # (examples, channels-last?) of every convolution's output and batch norm's input
     batch_norm, conv2d = torch.nn.functional.batch_norm, torch.nn.functional.conv2d
 
@@ -147,8 +147,8 @@ def test_channels_last_activations_give_the_plain_loops_numbers(method, monkeypa
 def test_channels_last_by_default_lays_out_the_papers_query_sets_not_their_support_sets(monkeypatch):
     """With the default threshold (32 images), a 5-way task with 15 query images per class
     runs its query set channels-last and its 1-shot support set in the default layout."""
-    assert ConvNet.channels_last_min_examples == 32
     net = ConvNet(ways=5, filters=4, blocks=2, image_size=8, channels_last=True)
+    assert net.channels_last_min_examples == 32
     params = mb.batch_parameters(mb.parameters_of(net), 1)
     conv2d, outputs = torch.nn.functional.conv2d, []
 
@@ -161,6 +161,34 @@ def test_channels_last_by_default_lays_out_the_papers_query_sets_not_their_suppo
         outputs.clear()
         net.forward_with(params, torch.rand(1, examples, 1, 8, 8))
         assert len(outputs) == 2 and all((out.stride(1) == 1) is channels_last for out in outputs), examples
+
+
+def test_channels_last_with_colour_images_gives_the_plain_networks_numbers(monkeypatch):
+    """Images of several channels take the other branch of the layout change (a copy,
+    not a view): the same outputs and gradients in float64, channels-last inside."""
+    torch.manual_seed(0)
+    plain = ConvNet(ways=3, filters=4, blocks=2, channels=3, image_size=8).double()
+    switched = ConvNet(**{**plain.settings, "channels_last": True, "channels_last_min_examples": 4}).double()
+    switched.load_state_dict(plain.state_dict())
+    params = mb.batch_parameters(mb.detached(mb.parameters_of(plain), requires_grad=True), 2)
+    x = torch.rand(2, 6, 3, 8, 8, dtype=torch.float64)
+    conv2d, layouts = torch.nn.functional.conv2d, []
+
+    def recording_conv2d(*args, **kwargs):
+        out = conv2d(*args, **kwargs)
+        layouts.append(out.stride(1) == 1)
+        return out
+
+    monkeypatch.setattr(torch.nn.functional, "conv2d", recording_conv2d)
+    outputs = []
+    for net in (plain, switched):
+        layouts.clear()
+        outputs.append(net.forward_with(params, x))
+        assert layouts == [net is switched] * 4  # two tasks, two blocks
+    grads = [torch.autograd.grad(out.square().sum(), list(params.values())) for out in outputs]
+    assert torch.allclose(outputs[1], outputs[0], rtol=1e-12, atol=1e-13)
+    for got, expected in zip(*grads[::-1]):
+        assert torch.allclose(got, expected, rtol=1e-10, atol=1e-12)
 
 
 def test_auto_picks_the_loop_on_a_cpu_and_the_switch_is_validated():
@@ -176,10 +204,16 @@ def test_auto_picks_the_loop_on_a_cpu_and_the_switch_is_validated():
         net.channels_last = "yes"
     with pytest.raises(ValueError, match="meta_batch must be one of"):
         net.meta_batch = "grouped"
-    assert (net.meta_batch, net.channels_last) == ("auto", False)
+    for bad in (0, 2.5):
+        with pytest.raises((ValueError, TypeError), match="channels_last_min_examples"):
+            ConvNet(channels_last_min_examples=bad)
+        with pytest.raises((ValueError, TypeError), match="channels_last_min_examples"):
+            net.channels_last_min_examples = bad
+    assert (net.meta_batch, net.channels_last, net.channels_last_min_examples) == ("auto", False, 32)
     # settings rebuild a network like this one, switches included
     assert set(net.settings) == set(inspect.signature(ConvNet).parameters)  # every argument
-    like = ConvNet(ways=3, filters=2, blocks=1, channels=3, image_size=4, meta_batch="vmap", channels_last=True)
+    like = ConvNet(ways=3, filters=2, blocks=1, channels=3, image_size=4, meta_batch="vmap", channels_last=True,
+                   channels_last_min_examples=5)
     copy = ConvNet(**like.settings)
     assert copy.settings == like.settings and copy.architecture == like.architecture
     assert like.architecture == "ConvNet(ways=3, filters=2, blocks=1, channels=3, image_size=4)"

@@ -38,8 +38,8 @@ per-task loop in float64):
   per task becomes one *grouped* convolution (``groups = T``). On a GPU that is one big
   kernel instead of ``T`` small ones; on a CPU the backward of a grouped convolution is
   several times slower than ``T`` dense ones (profiled: ~70% of a second-order MAML
-  step went into ``convolution_backward``), so the batched step was twice as slow as
-  a Python loop.
+  step went into ``convolution_backward``), so the batched step runs at half the speed
+  of a Python loop or less (chapter 08 prints the measurements).
 * ``"auto"`` (the default): ``"loop"`` on a CPU, ``"vmap"`` elsewhere.
 
 Set it per network (``ConvNet(..., meta_batch="loop")`` or ``net.meta_batch = ...``);
@@ -51,8 +51,8 @@ Channels-last activations (the ``channels_last`` switch)
 channels-last strides (``(M, H, W, C)`` in memory), so that the first convolution's
 output, and every later activation and gradient, is channels-last, on the per-task
 path of `forward_with` and `features_with` (the ``"loop"`` mode, what the methods run
-on a CPU), for every per-task batch of at least ``channels_last_min_examples`` (32)
-images: with the paper's 15 query images per class, the query sets, and not the
+on a CPU), for every per-task batch of at least ``channels_last_min_examples`` (by
+default 32) images: with the paper's 15 query images per class, the query sets, and not the
 support sets of one or a few images per class (but a 20-way 5-shot support set, or
 Reptile's support and query sets together, is large enough). Batch norm and
 max-pooling then run on channels-last tensors, where PyTorch's CPU max-pooling is much
@@ -62,7 +62,7 @@ differentiates twice, the layout gains less and costs more. `benchmarks/conv_pro
 measures batch norm's error in both layouts, `benchmarks/conv_step.py` times the steps
 (every batch channels-last among them) and scores each one's float32 meta-gradient
 against a float64 loop; chapter 08 prints both. The book's recipes train on one query
-drawing per class (5 or 25 images), so the switch leaves them as they are.
+drawing per class (5, 20 or 25 images), so the switch leaves them as they are.
 ``forward`` itself, and so ``functional_call`` and the ``"vmap"`` mode, keep the
 default layout, which every ``torch.func`` transform supports. A one-channel image
 (Omniglot's) counts as contiguous in both layouts, so
@@ -99,16 +99,12 @@ class ConvNet(nn.Module):
 
     task_batched = True  # mamlbook.task_forward calls forward_with(params, x) for a meta-batch
 
-    #: With ``channels_last=True``, the smallest per-task batch laid out channels-last
-    #: (the paper's query sets of 15 images per class, not support sets of a few; see
-    #: the module's docstring).
-    channels_last_min_examples = 32
-
     def __init__(self, ways: int = 5, filters: int = 64, blocks: int = 4, channels: int = 1, image_size: int = 28,
-                 *, meta_batch: str = "auto", channels_last: bool = False):
+                 *, meta_batch: str = "auto", channels_last: bool = False, channels_last_min_examples: int = 32):
         super().__init__()
         self.meta_batch = meta_batch
         self.channels_last = channels_last
+        self.channels_last_min_examples = channels_last_min_examples
         self.ways = checks.positive_int("ways", ways)
         self.filters = checks.positive_int("filters", filters)
         self.blocks = checks.positive_int("blocks", blocks)
@@ -153,6 +149,17 @@ class ConvNet(nn.Module):
     @channels_last.setter
     def channels_last(self, value: bool) -> None:
         self._channels_last = checks.flag("channels_last", value)
+
+    @property
+    def channels_last_min_examples(self) -> int:
+        """With ``channels_last``, the smallest per-task batch laid out channels-last (32 by
+        default: the paper's query sets of 15 images per class, not its support sets;
+        see the module's docstring). Checked when set."""
+        return self._channels_last_min_examples
+
+    @channels_last_min_examples.setter
+    def channels_last_min_examples(self, value: int) -> None:
+        self._channels_last_min_examples = checks.positive_int("channels_last_min_examples", value)
 
     def meta_batch_mode(self, device: torch.device) -> str:
         """``"loop"`` or ``"vmap"``: how `forward_with` runs a meta-batch on ``device``."""
@@ -224,7 +231,7 @@ class ConvNet(nn.Module):
         "ways": 20})`` is a network like ``net`` (fresh weights) with 20 ways."""
         return {"ways": self.ways, "filters": self.filters, "blocks": self.blocks, "channels": self.channels,
                 "image_size": self.image_size, "meta_batch": self.meta_batch,
-                "channels_last": self.channels_last}
+                "channels_last": self.channels_last, "channels_last_min_examples": self.channels_last_min_examples}
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -234,8 +241,8 @@ class ConvNet(nn.Module):
     @property
     def architecture(self) -> str:
         """A string that identifies the shape of the network (stored in checkpoints)."""
-        shape = ("ways", "filters", "blocks", "channels", "image_size")  # not the switches
-        return "ConvNet(" + ", ".join(f"{key}={self.settings[key]}" for key in shape) + ")"
+        settings, shape = self.settings, ("ways", "filters", "blocks", "channels", "image_size")  # not the switches
+        return "ConvNet(" + ", ".join(f"{key}={settings[key]}" for key in shape) + ")"
 
 
 def _channels_last(x: Tensor) -> Tensor:
