@@ -52,9 +52,9 @@ channels-last strides (``(M, H, W, C)`` in memory), so that the first convolutio
 output, and every later activation and gradient, is channels-last, on the per-task
 path of `forward_with` and `features_with` (the ``"loop"`` mode, what the methods run
 on a CPU), for every per-task batch of at least ``channels_last_min_examples`` (by
-default 32) images: with the paper's 15 query images per class, the query sets, and not the
-support sets of one or a few images per class (but a 20-way 5-shot support set, or
-Reptile's support and query sets together, is large enough). Batch norm and
+default 32) images: with the paper's 15 query images per class, the query sets, and
+not the support sets of one or a few images per class (but a 20-way 5-shot support
+set, or Reptile's support and query sets together, is large enough). Batch norm and
 max-pooling then run on channels-last tensors, where PyTorch's CPU max-pooling is much
 faster, but its batch norm sums sequentially, with a float32 error three orders of
 magnitude above the default layout's; on small batches, which the inner loop
