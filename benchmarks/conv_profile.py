@@ -49,14 +49,13 @@ import time
 import warnings
 
 import torch
-from torch.func import functional_call
 from torch.profiler import profile
 
 import mamlbook as mb
 from mamlbook.models import ConvNet
 
 from _results import RESULTS, write_json
-from conv_step import CE, FILTERS, INNER_LR, loop_step, paired_ratio, problem, relative_error, time_rounds
+from conv_step import FILTERS, INNER_LR, loop_step, paired_ratio, problem, relative_error, time_rounds
 
 KINDS = {  # kind of kernel: substrings of the ATen op names it covers
     "convolution": ("convolution", "conv2d"),
@@ -100,19 +99,13 @@ def add_bounds(rows: list[dict]) -> None:
 
 def channels_last_step(net, theta, tasks, steps):
     """`conv_step.loop_step` with images and conv weights made channels-last the usual way
-    (``contiguous(memory_format=torch.channels_last)``, a no-op on one-channel tensors)."""
-    cl = torch.channels_last
-    theta_cl = {k: v.contiguous(memory_format=cl) if v.ndim == 4 else v for k, v in theta.items()}
-    total = 0.0
-    for t in range(tasks.num_tasks):
-        support, query = (x[t].contiguous(memory_format=cl) for x in (tasks.x_support, tasks.x_query))
-        phi = dict(theta_cl)
-        for _ in range(steps):
-            loss = CE(functional_call(net, phi, (support,)), tasks.y_support[t])
-            grads = torch.autograd.grad(loss, list(phi.values()), create_graph=True)
-            phi = {k: v - INNER_LR * g for (k, v), g in zip(phi.items(), grads)}
-        total = total + CE(functional_call(net, phi, (query,)), tasks.y_query[t])
-    return torch.autograd.grad(total / tasks.num_tasks, list(theta.values()))
+    (``contiguous(memory_format=torch.channels_last)``, a no-op on one-channel tensors);
+    the gradient w.r.t. the converted weights is the one w.r.t. ``theta``'s."""
+    def channels_last(x):
+        return x.contiguous(memory_format=torch.channels_last)
+
+    theta_cl = {k: channels_last(v) if v.ndim == 4 else v for k, v in theta.items()}
+    return loop_step(net, theta_cl, tasks, steps, images=channels_last)
 
 
 class PoolFirstConvNet(ConvNet):

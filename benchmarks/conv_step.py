@@ -79,15 +79,18 @@ def problem(ways: int, meta_batch: int, seed: int = 0):
     return ClassificationTasks(images, ways).sample(meta_batch, 1, QUERY, generator=g)
 
 
-def loop_step(net, theta, tasks, steps):
+def loop_step(net, theta, tasks, steps, images=lambda x: x):
+    """The plain per-task loop's meta-gradient (w.r.t. ``theta``'s tensors); ``images``
+    prepares each task's support and query images (e.g. their memory layout)."""
     total = 0.0
     for t in range(tasks.num_tasks):
+        support, query = images(tasks.x_support[t]), images(tasks.x_query[t])
         phi = dict(theta)
         for _ in range(steps):
-            loss = CE(functional_call(net, phi, (tasks.x_support[t],)), tasks.y_support[t])
+            loss = CE(functional_call(net, phi, (support,)), tasks.y_support[t])
             grads = torch.autograd.grad(loss, list(phi.values()), create_graph=True)
             phi = {k: v - INNER_LR * g for (k, v), g in zip(phi.items(), grads)}
-        total = total + CE(functional_call(net, phi, (tasks.x_query[t],)), tasks.y_query[t])
+        total = total + CE(functional_call(net, phi, (query,)), tasks.y_query[t])
     return torch.autograd.grad(total / tasks.num_tasks, list(theta.values()))
 
 
@@ -229,7 +232,8 @@ def measure_in_subprocess(ways: int, meta_batch: int, steps: int, rounds: int, t
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "row.json"
         done = subprocess.run([sys.executable, __file__, "--one-row", f"{ways},{meta_batch},{steps}",
-                               "--rounds", str(rounds), "--threads", str(threads), "--out", str(out)])
+                               "--rounds", str(rounds), "--threads", str(threads), "--out", str(out)],
+                              check=False)  # a killed row is recorded below, not raised
         if done.returncode == 0:
             return json.loads(out.read_text())
     ended = f"was killed (signal {-done.returncode})" if done.returncode < 0 else f"exited with {done.returncode}"

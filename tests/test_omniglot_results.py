@@ -33,9 +33,9 @@ def test_widened_head_starts_every_class_equal():
     assert logits.shape == (2, 20, 20)
     assert torch.allclose(logits, logits[..., :1].expand_as(logits), atol=1e-5)
     # the copy runs the meta-batch as the network does (mode and memory layout)
-    net = mb.ConvNet(ways=5, filters=8, meta_batch="vmap", channels_last=True)
+    net = mb.ConvNet(ways=5, filters=8, meta_batch="vmap", channels_last=True, channels_last_min_examples=5)
     wide, _ = omniglot_results.widen_head(net, params, 20)
-    assert (wide.meta_batch, wide.channels_last) == ("vmap", True)
+    assert (wide.meta_batch, wide.channels_last, wide.channels_last_min_examples) == ("vmap", True, 5)
 
 
 def _image_keys(images):  # uint8 (..., H, W) -> set of byte strings, one per image
