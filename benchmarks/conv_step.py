@@ -33,16 +33,21 @@ rounds is reported, with tasks per second and the paired ratio (per round, loop 
 / implementation time; median over rounds). Grid: meta-batch 8 and 32; 1 and 5 inner
 steps; 5-way and 20-way (or the rows given by ``--rows``), each row in its own Python
 process (a fresh heap; a row whose process is killed, e.g. by the out-of-memory
-killer, is recorded as not measured). Then, in the main process, first-order MAML,
-Reptile and iMAML (their chapter-08 recipes' inner loops, 5-way, the first row's
-meta-batch size, ``--method-rounds`` rounds): the same implementations but the
-hand-written loop (their agreement with a per-task loop is tested in
-tests/test_conv_step.py), each one's float32 difference to the package's step recorded.
+killer, is recorded as not measured). ``--apart before`` times the vmap step in a
+process of its own after the rest of its row (its ratios are then ratios of medians):
+the 20-way, 32-task rows need it on a 23 GB machine. ``--update`` replaces the rows
+measured in the results of an earlier run, each replaced row recording its own run.
+Then, in the main process, first-order MAML, Reptile and iMAML (their chapter-08
+recipes' inner loops, 5-way, the first row's meta-batch size, ``--method-rounds``
+rounds): the same implementations but the hand-written loop (their agreement with a
+per-task loop is tested in tests/test_conv_step.py), each one's float32 difference to
+the package's step recorded.
 
 Run::
 
     .venv/bin/python benchmarks/conv_step.py [--threads 2] [--rounds 3] [--rows 5,8,1 20,8,5 ...]
-    # writes mamlbook/results/conv_step.json
+    # writes mamlbook/results/conv_step.json; the shipped file is that (the grid), then
+    .venv/bin/python benchmarks/conv_step.py --rows 20,32,1 20,32,5 --apart before --update
 """
 from __future__ import annotations
 
@@ -135,16 +140,25 @@ def paired_ratio(baseline: list[float], times: list[float]) -> float:
     return round(statistics.median(b / t for b, t in zip(baseline, times)), 3)
 
 
-def summarize(times: dict, meta_batch: int, baseline: str) -> dict:
+def median_ratio(baseline: list[float], times: list[float]) -> float:
+    """``median(baseline) / median(times)`` (rounded): the ratio of two implementations
+    timed in different processes, whose rounds do not pair."""
+    return round(statistics.median(baseline) / statistics.median(times), 3)
+
+
+def summarize(times: dict, meta_batch: int, baseline: str, apart=()) -> dict:
     """Median ms, tasks/s and the paired ratio to ``baseline`` (``x_<baseline>``) per implementation,
-    and each one's paired speed-up over ``before`` (``<name>_vs_before``)."""
+    and each one's paired speed-up over ``before`` (``<name>_vs_before``); a ratio that
+    involves an implementation timed ``apart`` (another process) is a ratio of medians."""
+    def ratio(base, name):
+        return (median_ratio if {base, name} & set(apart) else paired_ratio)(times[base], times[name])
     out = {}
     for name, ts in times.items():
         ms = 1000 * statistics.median(ts)
         out[name] = {"ms": round(ms, 1), "tasks_per_s": round(meta_batch / (ms / 1000), 2),
-                     f"x_{baseline}": paired_ratio(times[baseline], ts)}
+                     f"x_{baseline}": ratio(baseline, name)}
     for name in FASTER:
-        out[f"{name}_vs_before"] = paired_ratio(times["before"], times[name])
+        out[f"{name}_vs_before"] = ratio("before", name)
     return out
 
 
@@ -158,24 +172,36 @@ def networks(ways: int, names) -> dict:
     return nets
 
 
-def measure(ways: int, meta_batch: int, steps: int, rounds: int) -> dict:
+def flat(grads) -> torch.Tensor:
+    """A meta-gradient's tensors as one vector."""
+    return torch.cat([g.flatten() for g in grads])
+
+
+def measure(ways: int, meta_batch: int, steps: int, rounds: int, names=tuple(RUNS), gradients=None) -> dict:
+    """One row: ``names``' steps timed side by side (with the loop: every ratio and error;
+    without it, a part measured apart, see `measure_in_subprocess`). ``gradients``: a
+    file that receives the flattened float32 meta-gradients (and the float64 one)."""
     tasks = problem(ways, meta_batch)
-    nets = networks(ways, RUNS)
-    theta = mb.detached(mb.parameters_of(nets["loop"]), requires_grad=True)  # autograd.grad: no accumulation
-    fns = {name: threaded_step if threaded else package_step for name, (_, threaded) in RUNS.items()}
-    fns["loop"] = loop_step
-    reference = torch.cat([g.flatten() for g in loop_step(nets["loop"], theta, tasks, steps)])
-    got = {name: torch.cat([g.flatten() for g in fns[name](nets[name], theta, tasks, steps)])
-           for name in IMPLEMENTATIONS}  # also the warm-up calls
-    difference = {name: relative_error(g, reference.double()) for name, g in got.items()}
+    nets = networks(ways, names)
+    theta = mb.detached(mb.parameters_of(next(iter(nets.values()))), requires_grad=True)  # autograd.grad: no accumulation
+    fns = {name: loop_step if name == "loop" else threaded_step if RUNS[name][1] else package_step for name in names}
+    got = {name: flat(fns[name](nets[name], theta, tasks, steps)) for name in names}  # also the warm-up calls
     times = time_rounds({name: (lambda name=name: fns[name](nets[name], theta, tasks, steps)) for name in nets},
                         rounds)
+    if "loop" not in names:
+        torch.save(got, gradients)
+        return {"times_s": times}
+    reference = got.pop("loop")
+    difference = {name: relative_error(g, reference.double()) for name, g in got.items()}
     # after the timing, so that its memory does not add to the steps' peak
     exact = float64_meta_gradient(nets["loop"], theta, tasks, steps)
     error = {name: relative_error(g, exact) for name, g in {"loop": reference, **got}.items()}
-    return {"ways": ways, "meta_batch": meta_batch, "inner_steps": steps, "times_s": times,
-            "relative_difference_to_loop": difference, "float32_error": error,
-            "gradient_norm": float(reference.norm()), **summarize(times, meta_batch, "loop")}
+    if gradients is not None:
+        torch.save({"loop": reference, "exact": exact}, gradients)
+    row = {"ways": ways, "meta_batch": meta_batch, "inner_steps": steps, "times_s": times,
+           "relative_difference_to_loop": difference, "float32_error": error,
+           "gradient_norm": float(reference.norm())}
+    return {**row, **summarize(times, meta_batch, "loop")} if set(names) == set(RUNS) else row
 
 
 def float64_meta_gradient(net, theta, tasks, steps) -> torch.Tensor:
@@ -185,7 +211,7 @@ def float64_meta_gradient(net, theta, tasks, steps) -> torch.Tensor:
     theta64 = {k: v.detach().double().requires_grad_() for k, v in theta.items()}
     total = None
     for one in tasks.split(tasks.num_tasks):
-        grads = torch.cat([g.flatten() for g in loop_step(net64, theta64, one.to(dtype=torch.float64), steps)])
+        grads = flat(loop_step(net64, theta64, one.to(dtype=torch.float64), steps))
         total = grads if total is None else total + grads
     return total / tasks.num_tasks
 
@@ -218,26 +244,48 @@ def measure_method(method: str, meta_batch: int, rounds: int) -> dict:
         return mb.get_method(method)(nets[name], theta, tasks, **options)
 
     steps = {name: run(name) for name in IMPLEMENTATIONS}  # warm-up, and the agreement
-    flat = {name: torch.cat([g.flatten() for g in step.grads.values()]) for name, step in steps.items()}
-    difference = {name: relative_error(g, flat["after"].double()) for name, g in flat.items()}
+    got = {name: flat(step.grads.values()) for name, step in steps.items()}
+    difference = {name: relative_error(g, got["after"].double()) for name, g in got.items()}
     times = time_rounds({name: (lambda name=name: run(name)) for name in IMPLEMENTATIONS}, rounds)
     return {"method": method, "ways": 5, "meta_batch": meta_batch, "options": METHOD_OPTIONS[method],
             "times_s": times, "relative_difference_to_after": difference, **summarize(times, meta_batch, "after")}
 
 
-def measure_in_subprocess(ways: int, meta_batch: int, steps: int, rounds: int, threads: int) -> dict:
+def measure_in_subprocess(ways: int, meta_batch: int, steps: int, rounds: int, threads: int, apart=()) -> dict:
     """`measure` in a fresh Python process: each row starts from an empty heap, and a row
     whose process dies (the 20-way, 32-task rows can outgrow a 23 GB machine's memory)
-    is recorded as failed, with its signal or exit status, instead of ending the run."""
+    is recorded as failed, with its signal or exit status, instead of ending the run.
+
+    Each implementation named in ``apart`` runs afterwards in a process of its own (the
+    same tasks and weights), so that the row's peak memory is the largest of its parts,
+    not their sum (the vmap step alone peaks at 14 GB on the 20-way, 32-task, one-step
+    row; the others at about 8.5 GB each, and one process holding them all was killed).
+    Its ratios are then ratios of medians, not paired (the row lists it in ``"apart"``)."""
+    size = {"ways": ways, "meta_batch": meta_batch, "inner_steps": steps}
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "row.json"
-        done = subprocess.run([sys.executable, __file__, "--one-row", f"{ways},{meta_batch},{steps}",
-                               "--rounds", str(rounds), "--threads", str(threads), "--out", str(out)],
-                              check=False)  # a killed row is recorded below, not raised
-        if done.returncode == 0:
-            return json.loads(out.read_text())
-    ended = f"was killed (signal {-done.returncode})" if done.returncode < 0 else f"exited with {done.returncode}"
-    return {"ways": ways, "meta_batch": meta_batch, "inner_steps": steps, "failed": f"not measured: its process {ended}"}
+        parts = {}
+        for part in [[n for n in RUNS if n not in apart], *([n] for n in apart)]:
+            out, gradients = Path(tmp) / "row.json", Path(tmp) / f"{part[0]}.pt"
+            done = subprocess.run([sys.executable, __file__, "--one-row", f"{ways},{meta_batch},{steps}",
+                                   "--rounds", str(rounds), "--threads", str(threads), "--out", str(out),
+                                   "--only", *part, "--gradients", str(gradients)],
+                                  check=False)  # a killed row is recorded below, not raised
+            if done.returncode != 0:
+                ended = (f"was killed (signal {-done.returncode})" if done.returncode < 0
+                         else f"exited with {done.returncode}")
+                return {**size, "failed": f"not measured: the process of {', '.join(part)} {ended}"}
+            parts[part[0]] = json.loads(out.read_text()), torch.load(gradients)
+        row, saved = parts.pop("loop")
+    for name, (part, got) in parts.items():  # the implementations measured apart
+        row["times_s"][name] = part["times_s"][name]
+        row["relative_difference_to_loop"][name] = relative_error(got[name], saved["loop"].double())
+        row["float32_error"][name] = relative_error(got[name], saved["exact"])
+    if apart:
+        order = list(RUNS)  # the table's column order
+        for key in ("times_s", "relative_difference_to_loop", "float32_error"):
+            row[key] = dict(sorted(row[key].items(), key=lambda item: order.index(item[0])))
+        row.update(summarize(row["times_s"], meta_batch, "loop", apart), apart=list(apart))
+    return row
 
 
 def grid_row(text: str) -> tuple[int, int, int]:
@@ -263,42 +311,71 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", type=grid_row, nargs="+", metavar="WAYS,TASKS,STEPS",
                         help="measure these rows instead of the grid of --ways x --meta-batch x --inner-steps")
     parser.add_argument("--note", help="a note stored with the results (e.g. why a row of the grid is left out)")
-    parser.add_argument("--methods", nargs="*", default=list(METHOD_OPTIONS),
-                        help="the other methods, timed at 5-way and the first row's meta-batch")
+    parser.add_argument("--methods", nargs="*", choices=list(METHOD_OPTIONS),
+                        help=f"the other methods, timed at 5-way and the first row's meta-batch "
+                             f"(default: {' '.join(METHOD_OPTIONS)}; none with --update)")
     parser.add_argument("--out", default=str(RESULTS / "conv_step.json"))  # mamlbook/results/
-    parser.add_argument("--one-row", type=grid_row, help=argparse.SUPPRESS)  # measure_in_subprocess
+    parser.add_argument("--apart", nargs="+", default=[], choices=IMPLEMENTATIONS,
+                        help="implementations measured in a process of their own, after the rest of "
+                             "the row (less memory at once; their ratios are ratios of medians)")
+    parser.add_argument("--update", action="store_true",
+                        help="replace these rows in the existing --out file (keeping the rest, and the "
+                             "other methods unless --methods names some); each row records its run")
+    parser.add_argument("--one-row", type=grid_row, help=argparse.SUPPRESS)  # measure_in_subprocess:
+    parser.add_argument("--only", nargs="+", help=argparse.SUPPRESS)  # the implementations of this part
+    parser.add_argument("--gradients", help=argparse.SUPPRESS)  # where it saves their meta-gradients
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.one_row:
-        write_json(measure(*args.one_row, args.rounds), args.out)
+        write_json(measure(*args.one_row, args.rounds, args.only or tuple(RUNS), args.gradients), args.out)
         return 0
     if args.rows and any(getattr(args, key) is not None for key in grid):
         parser.error("--rows replaces the grid: give it alone, or --ways/--meta-batch/--inner-steps")
     rows = args.rows or list(itertools.product(*(getattr(args, key) or grid[key] for key in grid)))
-    results = {"command": "python benchmarks/conv_step.py " + shlex.join(sys.argv[1:] if argv is None else argv),
-               "environment": {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                               "cores": os.cpu_count(), "loadavg_before": os.getloadavg(),
-                               "date": time.strftime("%Y-%m-%d %H:%M"), "filters": FILTERS, "query_per_class": QUERY,
-                               "shots": 1, "inner_lr": INNER_LR, "rounds": args.rounds,
-                               "method_rounds": args.method_rounds},
-               "rows": []}
+    methods = args.methods if args.methods is not None else [] if args.update else list(METHOD_OPTIONS)
+    command = "python benchmarks/conv_step.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    environment = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                   "cores": os.cpu_count(), "loadavg_before": os.getloadavg(),
+                   "date": time.strftime("%Y-%m-%d %H:%M"), "filters": FILTERS, "query_per_class": QUERY,
+                   "shots": 1, "inner_lr": INNER_LR, "rounds": args.rounds, "method_rounds": args.method_rounds}
+    if args.update:  # these rows replace their namesakes in the results of an earlier run
+        try:
+            results = json.loads(Path(args.out).read_text())
+        except (OSError, ValueError) as error:
+            parser.error(f"--update needs the results of an earlier run in --out ({args.out}): {error}")
+        if results["environment"]["threads"] != args.threads:
+            parser.error(f"--update: the results in {args.out} were measured with --threads "
+                         f"{results['environment']['threads']}, not {args.threads}")
+    else:
+        results = {"command": command, "environment": environment, "rows": [], "methods": []}
     if args.note:
         results["note"] = args.note
     print(f"{'ways':>4} {'T':>3} {'k':>2} | ms: " + " ".join(f"{n:>8}" for n in SHORT.values())
           + " | x loop: " + " ".join(f"{SHORT[n]:>8}" for n in IMPLEMENTATIONS), flush=True)
     for ways, meta_batch, steps in rows:
-        row = measure_in_subprocess(ways, meta_batch, steps, args.rounds, args.threads)
-        results["rows"].append(row)
-        results["environment"]["loadavg_after"] = os.getloadavg()
+        row = measure_in_subprocess(ways, meta_batch, steps, args.rounds, args.threads, args.apart)
+        if args.update:
+            row["run"] = {"command": command, **{key: environment[key] for key in ("date", "rounds", "loadavg_before")},
+                          "loadavg_after": os.getloadavg()}
+            size = [(r["ways"], r["meta_batch"], r["inner_steps"]) for r in results["rows"]]
+            if (ways, meta_batch, steps) in size:
+                results["rows"][size.index((ways, meta_batch, steps))] = row
+            else:
+                results["rows"].append(row)
+        else:
+            results["rows"].append(row)
+            results["environment"]["loadavg_after"] = os.getloadavg()
         write_json(results, args.out)  # after every row: a long run interrupted keeps what it measured
         if "failed" in row:
             print(f"{ways:>4} {meta_batch:>3} {steps:>2} | {row['failed']}", flush=True)
             continue
         print(f"{ways:>4} {meta_batch:>3} {steps:>2} |     " + " ".join(f"{row[n]['ms']:>8.0f}" for n in SHORT)
               + " |         " + " ".join(f"{row[n]['x_loop']:>8.2f}" for n in IMPLEMENTATIONS), flush=True)
-    results["methods"] = []
-    for method in args.methods:
+    for method in methods:
         row = measure_method(method, rows[0][1], args.method_rounds)
+        if args.update:
+            row["run"] = {"command": command, "date": environment["date"], "rounds": args.method_rounds}
+            results["methods"] = [m for m in results["methods"] if m["method"] != method]
         results["methods"].append(row)
         write_json(results, args.out)
         print(f"{method:>8} 5-way T={rows[0][1]}: " + ", ".join(f"{SHORT[n]} {row[n]['ms']:.0f} ms"
@@ -306,7 +383,8 @@ def main(argv=None) -> int:
               + "; x package: " + ", ".join(f"{SHORT[n]} {row[n]['x_after']:.2f}" for n in FASTER[1:])
               + "; difference to package: " + ", ".join(f"{SHORT[n]} {row['relative_difference_to_after'][n]:.0e}"
                                                         for n in IMPLEMENTATIONS if n != "after"), flush=True)
-    results["environment"]["loadavg_after"] = os.getloadavg()
+    if not args.update:
+        results["environment"]["loadavg_after"] = os.getloadavg()
     write_json(results, args.out)
     print(f"wrote {args.out}")
     return 0
