@@ -295,6 +295,9 @@ def static(**initial) -> _html.StaticDemo:
                 + _html.button("next", "next round"))
     caption = ("Characters from the three alphabets the network never saw in training, at the 28 × 28 "
                f"pixels it sees. MAML: the shipped checkpoint {RECIPE}, adapted on the round's support set as "
-               "for this chapter's results table (three SGD steps; a widened head and ten steps for 20-way), probabilities "
-               "precomputed. Green: the answer; red: your wrong pick; percentages: MAML's probabilities.")
+               "for this chapter's results table (three SGD steps; for 20-way, ten steps and a 20-class head "
+               "whose rows all start as the mean of the 5 trained ones), probabilities precomputed. Like the "
+               "table, it classifies the round's drawing together with one new drawing of every other "
+               "candidate (its batch normalisation uses their statistics): it sees a little more than you do. "
+               "Green: the answer; red: your wrong pick; percentages: MAML's probabilities.")
     return _html.render("omniglot_game", controls, (700, 320), data, JS, caption, MAX_BYTES)

@@ -439,12 +439,14 @@ async () => {
       (s) => outside(s) && !s.parentElement.closest('svg, button, .highlight, .copybtn'));
   return [
     ...imgs.map((i) => ({kind: 'img', src: (i.getAttribute('src') || '').slice(0, 100),
+        alt: i.getAttribute('alt') || '',
         loaded: i.complete && i.naturalWidth > 0 && i.naturalHeight > 0,
         natural: [i.naturalWidth, i.naturalHeight],
         shown: [Math.round(i.getBoundingClientRect().width), Math.round(i.getBoundingClientRect().height)]})),
     ...svgs.map((s) => {
       const r = s.getBoundingClientRect();
       return {kind: 'svg', src: 'inline svg', loaded: r.width > 0 && r.height > 0,
+              alt: s.getAttribute('aria-label') || '',
               natural: [Math.round(r.width), Math.round(r.height)],
               shown: [Math.round(r.width), Math.round(r.height)]};
     }),
