@@ -1,4 +1,4 @@
-"""The conv meta-step: second-order MAML on the paper's 64-filter ConvNet, seven ways, one run.
+"""The conv meta-step: second-order MAML on the paper's 64-filter ConvNet, seven ways, side by side.
 
 The step: `mamlbook.models.ConvNet` (4 blocks of 64 filters, batch norm, max-pool),
 N-way 1-shot tasks with 15 query images per class (28×28), ``k`` inner SGD steps
@@ -35,8 +35,11 @@ steps; 5-way and 20-way (or the rows given by ``--rows``), each row in its own P
 process (a fresh heap; a row whose process is killed, e.g. by the out-of-memory
 killer, is recorded as not measured). ``--apart before`` times the vmap step in a
 process of its own after the rest of its row (its ratios are then ratios of medians):
-the 20-way, 32-task rows need it on a 23 GB machine. ``--update`` replaces the rows
-measured in the results of an earlier run, each replaced row recording its own run.
+the 20-way, 32-task rows need it on a 23 GB machine (any implementation but the loop can
+be measured apart). ``--update`` replaces the rows measured in the results of an
+earlier run, each replaced row recording its own run (command, date, load, note); a
+row not in the file is added in grid order; a row that fails keeps the earlier
+measurement; no other method is measured.
 Then, in the main process, first-order MAML, Reptile and iMAML (their chapter-08
 recipes' inner loops, 5-way, the first row's meta-batch size, ``--method-rounds``
 rounds): the same implementations but the hand-written loop (their agreement with a
@@ -46,8 +49,12 @@ the package's step recorded.
 Run::
 
     .venv/bin/python benchmarks/conv_step.py [--threads 2] [--rounds 3] [--rows 5,8,1 20,8,5 ...]
-    # writes mamlbook/results/conv_step.json; the shipped file is that (the grid), then
-    .venv/bin/python benchmarks/conv_step.py --rows 20,32,1 20,32,5 --apart before --update
+    # writes mamlbook/results/conv_step.json; the shipped file:
+    .venv/bin/python benchmarks/conv_step.py --threads 2 --rounds 3 --apart before
+
+Timings depend on the machine's load, and not alike: on a busy two-core machine the
+vmap step (a few large multithreaded kernels) ran at about half its idle speed where
+the loop barely moved, so compare ratios within one run, on an idle machine.
 """
 from __future__ import annotations
 
@@ -178,12 +185,17 @@ def flat(grads) -> torch.Tensor:
 
 
 def measure(ways: int, meta_batch: int, steps: int, rounds: int, names=tuple(RUNS), gradients=None) -> dict:
-    """One row: ``names``' steps timed side by side (with the loop: every ratio and error;
-    without it, a part measured apart, see `measure_in_subprocess`). ``gradients``: a
-    file that receives the flattened float32 meta-gradients (and the float64 one)."""
+    """One row: ``names``' steps timed side by side. With every implementation, the row's
+    times, float32 differences and errors, and ratios; with the loop but not all, the
+    same without the ratios (`measure_in_subprocess` adds the rest and computes them).
+    ``gradients``: a file for `measure_in_subprocess`, which receives the loop's float32
+    and float64 meta-gradients (flattened) or, in a part without the loop, the part's."""
+    if "loop" not in names and gradients is None:
+        raise ValueError("a part without the loop saves its meta-gradients: give gradients, a file")
     tasks = problem(ways, meta_batch)
     nets = networks(ways, names)
-    theta = mb.detached(mb.parameters_of(next(iter(nets.values()))), requires_grad=True)  # autograd.grad: no accumulation
+    # all nets share their weights; requires_grad for autograd.grad (no accumulation)
+    theta = mb.detached(mb.parameters_of(next(iter(nets.values()))), requires_grad=True)
     fns = {name: loop_step if name == "loop" else threaded_step if RUNS[name][1] else package_step for name in names}
     got = {name: flat(fns[name](nets[name], theta, tasks, steps)) for name in names}  # also the warm-up calls
     times = time_rounds({name: (lambda name=name: fns[name](nets[name], theta, tasks, steps)) for name in nets},
@@ -313,14 +325,14 @@ def main(argv=None) -> int:
     parser.add_argument("--note", help="a note stored with the results (e.g. why a row of the grid is left out)")
     parser.add_argument("--methods", nargs="*", choices=list(METHOD_OPTIONS),
                         help=f"the other methods, timed at 5-way and the first row's meta-batch "
-                             f"(default: {' '.join(METHOD_OPTIONS)}; none with --update)")
+                             f"(default: {' '.join(METHOD_OPTIONS)}; not with --update)")
     parser.add_argument("--out", default=str(RESULTS / "conv_step.json"))  # mamlbook/results/
     parser.add_argument("--apart", nargs="+", default=[], choices=IMPLEMENTATIONS,
                         help="implementations measured in a process of their own, after the rest of "
                              "the row (less memory at once; their ratios are ratios of medians)")
     parser.add_argument("--update", action="store_true",
-                        help="replace these rows in the existing --out file (keeping the rest, and the "
-                             "other methods unless --methods names some); each row records its run")
+                        help="replace these rows in the existing --out file, keeping the rest and the other "
+                             "methods; each replaced row records its run (a row that fails keeps the old one)")
     parser.add_argument("--one-row", type=grid_row, help=argparse.SUPPRESS)  # measure_in_subprocess:
     parser.add_argument("--only", nargs="+", help=argparse.SUPPRESS)  # the implementations of this part
     parser.add_argument("--gradients", help=argparse.SUPPRESS)  # where it saves their meta-gradients
@@ -332,7 +344,9 @@ def main(argv=None) -> int:
     if args.rows and any(getattr(args, key) is not None for key in grid):
         parser.error("--rows replaces the grid: give it alone, or --ways/--meta-batch/--inner-steps")
     rows = args.rows or list(itertools.product(*(getattr(args, key) or grid[key] for key in grid)))
-    methods = args.methods if args.methods is not None else [] if args.update else list(METHOD_OPTIONS)
+    if args.update and args.methods:
+        parser.error("--update replaces rows of the grid; the other methods are measured with the grid's run")
+    methods = [] if args.update else list(METHOD_OPTIONS) if args.methods is None else args.methods
     command = "python benchmarks/conv_step.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     environment = {"torch": torch.__version__, "threads": torch.get_num_threads(),
                    "cores": os.cpu_count(), "loadavg_before": os.getloadavg(),
@@ -348,20 +362,26 @@ def main(argv=None) -> int:
                          f"{results['environment']['threads']}, not {args.threads}")
     else:
         results = {"command": command, "environment": environment, "rows": [], "methods": []}
-    if args.note:
+    if args.note and not args.update:
         results["note"] = args.note
     print(f"{'ways':>4} {'T':>3} {'k':>2} | ms: " + " ".join(f"{n:>8}" for n in SHORT.values())
           + " | x loop: " + " ".join(f"{SHORT[n]:>8}" for n in IMPLEMENTATIONS), flush=True)
     for ways, meta_batch, steps in rows:
         row = measure_in_subprocess(ways, meta_batch, steps, args.rounds, args.threads, args.apart)
         if args.update:
-            row["run"] = {"command": command, **{key: environment[key] for key in ("date", "rounds", "loadavg_before")},
-                          "loadavg_after": os.getloadavg()}
+            row["run"] = {"command": command, "loadavg_after": os.getloadavg(),
+                          **{key: environment[key] for key in ("date", "torch", "cores", "rounds", "loadavg_before")},
+                          **({"note": args.note} if args.note else {})}
             size = [(r["ways"], r["meta_batch"], r["inner_steps"]) for r in results["rows"]]
-            if (ways, meta_batch, steps) in size:
-                results["rows"][size.index((ways, meta_batch, steps))] = row
-            else:
+            if (ways, meta_batch, steps) not in size:
                 results["rows"].append(row)
+                results["rows"].sort(key=lambda r: (r["ways"], r["meta_batch"], r["inner_steps"]))  # grid order
+            elif "failed" in row and "failed" not in results["rows"][size.index((ways, meta_batch, steps))]:
+                print(f"{ways:>4} {meta_batch:>3} {steps:>2} | {row['failed']}; the earlier measurement is kept",
+                      flush=True)
+                continue
+            else:
+                results["rows"][size.index((ways, meta_batch, steps))] = row
         else:
             results["rows"].append(row)
             results["environment"]["loadavg_after"] = os.getloadavg()
@@ -373,9 +393,6 @@ def main(argv=None) -> int:
               + " |         " + " ".join(f"{row[n]['x_loop']:>8.2f}" for n in IMPLEMENTATIONS), flush=True)
     for method in methods:
         row = measure_method(method, rows[0][1], args.method_rounds)
-        if args.update:
-            row["run"] = {"command": command, "date": environment["date"], "rounds": args.method_rounds}
-            results["methods"] = [m for m in results["methods"] if m["method"] != method]
         results["methods"].append(row)
         write_json(results, args.out)
         print(f"{method:>8} 5-way T={rows[0][1]}: " + ", ".join(f"{SHORT[n]} {row[n]['ms']:.0f} ms"

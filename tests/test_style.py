@@ -1,5 +1,6 @@
 """The chapters as stored: their code fits the book's 88-character column (ruff format,
-pyproject.toml), and their kernel metadata is what the kernel reports.
+pyproject.toml), their kernel metadata is what the kernel reports, and every figure
+cell carries alt text.
 
 The rendered book shows code at a size where 88 monospace characters fill the text
 column; a longer line would make its block scroll sideways. JupyterLab marks a notebook
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from figure_cells import alt_text_problem, figure_cells  # noqa: E402 (tools/ is not a package)
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 RUFF = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
 
@@ -81,3 +84,29 @@ def test_chapter_metadata_is_what_its_kernel_reports(chapter):
     reported = dict(IPythonKernel.language_info)
     reported.pop("version")
     assert stored == reported
+
+
+@pytest.mark.parametrize(
+    ("alt", "problem"),
+    [
+        ("a plot", "6 characters, fewer than 40"),
+        ("../_images/" + "0" * 64 + ".svg", "a file name"),
+        ("Two panels: held-out accuracy against meta-iterations and against minutes.", None),
+    ],
+)
+def test_the_rule_for_alt_text(alt, problem):
+    assert alt_text_problem(alt) == problem
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_every_figure_cell_describes_its_figure(chapter):
+    """A reader who cannot see a figure hears its alt text: MyST-NB writes a cell's
+    ``mystnb.image.alt`` to the ``<img>`` (without it, the image's file name)."""
+    cells = json.loads(chapter.read_text())["cells"]
+    problems = []
+    for figure in figure_cells(chapter):
+        alt = cells[figure.index]["metadata"].get("mystnb", {}).get("image", {}).get("alt", "")
+        problem = alt_text_problem(alt) if alt else "no mystnb.image.alt in its metadata"
+        if problem:
+            problems.append(f"cell {figure.index} ({figure.reason}): {problem}")
+    assert not problems, f"{chapter.name}: figure cells without alt text:\n  " + "\n  ".join(problems)

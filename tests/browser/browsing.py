@@ -18,7 +18,6 @@ Environment: ``MAMLBOOK_BOOK_DIR`` (default: the repository) is the book root ho
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import dataclasses
 import functools
@@ -36,6 +35,9 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools"))
 from book_toc import docname, page_file, toc_entries  # tools/ is not a package
+from figure_cells import (  # noqa: E402, F401 (re-exported for the tests)
+    FigureCell, alt_text_problem, draws_figure, figure_cells,
+)
 
 BOOK = Path(os.environ.get("MAMLBOOK_BOOK_DIR", REPO)).resolve()
 HTML = BOOK / "_build" / "html"
@@ -108,119 +110,7 @@ def source_has_math(docname: str) -> bool:
 
 
 # ------------------------------------------------- figures in the executed notebooks
-
-IMAGE_MIMES = ("image/png", "image/svg+xml")
-# Tags with which MyST-NB leaves a cell's output off the page.
-HIDDEN_OUTPUT_TAGS = {"remove-output", "remove-cell"}
-# pyplot calls that create or draw a figure; `plt.close` without one of these does not.
-PYPLOT_DRAWING = {
-    "show", "figure", "subplots", "subplot", "subplot_mosaic", "imshow", "matshow",
-    "plot", "scatter", "bar", "barh", "hist", "hist2d", "contour", "contourf",
-    "pcolormesh", "semilogx", "semilogy", "loglog", "errorbar", "fill_between",
-    "stem", "step", "pie", "boxplot", "violinplot", "quiver", "streamplot",
-}  # fmt: skip
-# Output text that a figure was made and not shown (the symptom of issue 11: a
-# non-inline backend in the kernel, or a Figure object echoed as text).
-UNSHOWN_FIGURE = re.compile(r"^<Figure size [^>]*>|FigureCanvas\w* is non-interactive", re.M)
-
-
-def _python_source(source: str) -> str:
-    """A cell's source without IPython magics and shell escapes, for ``ast``."""
-    return "\n".join(
-        "" if line.lstrip().startswith(("%", "!")) else line
-        for line in source.splitlines()
-    )
-
-
-def _dotted(node: ast.AST) -> str:
-    """``mb.plotting.figure`` for the func of ``mb.plotting.figure(...)``; '' otherwise."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return ""
-
-
-def draws_figure(source: str) -> str | None:
-    """The call that makes this cell draw a matplotlib figure, or None.
-
-    The rule, on the cell's Python (magics dropped): a call of a pyplot drawing
-    function (``plt.show``, ``plt.subplots``, ``plt.plot``, ... ; ``PYPLOT_DRAWING``),
-    of ``.imshow(`` on anything, or of a figure-making helper of the book's plotting
-    module (``mb.plotting.figure`` or any ``plotting.plot_*``; attribute reads such
-    as ``mb.plotting.COLORS[...]`` and style set-up calls are not drawing). A cell
-    that closes its figure (``plt.close``) and never shows it (``plt.show``,
-    ``display``) draws nothing for the reader.
-    """
-    try:
-        tree = ast.parse(_python_source(source))
-    except SyntaxError:
-        return None
-    calls = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        name = _dotted(node.func)
-        if not name and isinstance(node.func, ast.Attribute):
-            name = "?." + node.func.attr  # e.g. axes[0, 1].imshow(...)
-        calls.append(name.split("."))
-    closes = any(parts[-2:] in (["plt", "close"], ["pyplot", "close"]) for parts in calls)
-    if closes and not {parts[-1] for parts in calls} & {"show", "display"}:
-        return None
-    for parts in calls:
-        name = ".".join(parts)
-        if parts[-1] in ("imshow", "matshow"):
-            return name
-        if len(parts) >= 2 and parts[-2] in ("plt", "pyplot") and parts[-1] in PYPLOT_DRAWING:
-            return name
-        if len(parts) >= 2 and parts[-2] == "plotting" and (
-            parts[-1] in ("figure", "subplots") or parts[-1].startswith("plot_")
-        ):
-            return name
-    return None
-
-
-def _output_text(output: dict) -> str:
-    if output.get("output_type") == "stream":
-        text = output.get("text", "")
-    else:
-        text = output.get("data", {}).get("text/plain", "")
-    return "".join(text) if isinstance(text, list) else text
-
-
-@dataclasses.dataclass
-class FigureCell:
-    index: int  # position among the notebook's cells
-    reason: str  # why it draws: the call, or the output that gives it away
-    images: int  # image/png or image/svg+xml outputs
-    on_page: bool  # False when a tag keeps its output off the page
-
-
-def figure_cells(notebook: Path) -> list[FigureCell]:
-    """Every code cell that draws a matplotlib figure, by source or by its outputs."""
-    cells = json.loads(notebook.read_text())["cells"]
-    found = []
-    for i, cell in enumerate(cells):
-        if cell["cell_type"] != "code":
-            continue
-        source = "".join(cell["source"])
-        outputs = cell.get("outputs", [])
-        images = sum(
-            1 for o in outputs if any(m in o.get("data", {}) for m in IMAGE_MIMES)
-        )
-        reason = draws_figure(source)
-        if reason is None:
-            unshown = [m.group(0) for o in outputs for m in [UNSHOWN_FIGURE.search(_output_text(o))] if m]
-            reason = f"output {unshown[0]!r}" if unshown else None
-        if reason is None and images:
-            reason = "image output"
-        if reason is not None:
-            tags = set(cell.get("metadata", {}).get("tags", []))
-            found.append(FigureCell(i, reason, images, not (tags & HIDDEN_OUTPUT_TAGS)))
-    return found
+# (which cells draw a figure: tools/figure_cells.py)
 
 
 def image_outputs(docname: str) -> int:

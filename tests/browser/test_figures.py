@@ -1,7 +1,8 @@
 """Every figure the chapters draw reaches the reader; no code or output needs sideways scrolling.
 
 Issue 11: the book shipped with none of its matplotlib figures (a non-inline backend in
-the kernel) while every other test passed. Three checks, so that cannot happen again:
+the kernel) while every other test passed. Three checks, so that cannot happen again,
+and one for readers who do not see them:
 
 * ``test_every_figure_cell_has_an_image``: in the executed notebooks the build wrote
   (``_build/jupyter_execute/chapters/*.ipynb``), every code cell that draws a figure
@@ -13,11 +14,10 @@ the kernel) while every other test passed. Three checks, so that cannot happen a
   (``.cell_output img`` and inline ``svg``, widget images apart) all loaded (non-zero
   natural size), there are at least as many as the page's executed notebook has image
   outputs, and at least the page's minimum in ``MIN_FIGURES``.
-* ``test_every_figure_cell_describes_its_figure`` and ``test_every_figure_has_alt_text``:
-  a reader who cannot see the figures hears what each one shows: every figure cell of
-  the stored chapters carries alt text in its metadata (``mystnb.image.alt``, which
-  MyST-NB writes to the ``<img>``), and every figure on a built page has alt text that is
-  a description, not the image's file name (MyST-NB's default).
+* ``test_every_figure_has_alt_text``: a reader who cannot see the figures hears what
+  each one shows: every figure on a built page has alt text that is a description, not
+  the image's file name (MyST-NB's default; the stored chapters' figure cells carry it
+  in ``mystnb.image.alt``, checked by tests/test_style.py).
 * ``test_no_block_scrolls_sideways``: at 1280 px, the code blocks, cell outputs and
   tables wider than their box (``scrollWidth > clientWidth + 1``), per page, at most the
   page's allowance in ``MAX_SCROLLING`` (the numbers measured; lower them as pages are fixed).
@@ -29,7 +29,7 @@ import json
 
 import pytest
 
-from browsing import EXECUTED, REPO, draws_figure, figure_cells, image_outputs, toc_pages
+from browsing import EXECUTED, alt_text_problem, draws_figure, figure_cells, image_outputs, toc_pages
 
 PAGES = toc_pages()
 NOTEBOOK_PAGES = [p for p in PAGES if p.startswith("chapters/")]
@@ -132,42 +132,6 @@ def test_page_shows_every_figure(docname, rendered):
     )
     minimum = MIN_FIGURES.get(docname, 0)
     assert len(loaded) >= minimum, f"{docname}: {len(loaded)} figures, fewer than its minimum {minimum}"
-
-
-MIN_ALT_TEXT = 40  # characters: a sentence that says what the figure shows
-
-
-def alt_text_problem(alt: str) -> str | None:
-    """Why ``alt`` does not describe a figure, or None."""
-    if len(alt.strip()) < MIN_ALT_TEXT:
-        return f"{len(alt.strip())} characters, fewer than {MIN_ALT_TEXT}"
-    if "_images/" in alt or alt.strip().endswith((".svg", ".png")):
-        return "a file name"
-    return None
-
-
-@pytest.mark.parametrize(
-    ("alt", "problem"),
-    [
-        ("a plot", "6 characters, fewer than 40"),
-        ("../_images/" + "0" * 64 + ".svg", "a file name"),
-        ("Two panels: held-out accuracy against meta-iterations and against minutes.", None),
-    ],
-)
-def test_the_rule_for_alt_text(alt, problem):
-    assert alt_text_problem(alt) == problem
-
-
-@pytest.mark.parametrize("chapter", sorted((REPO / "chapters").glob("*.ipynb")), ids=lambda p: p.stem)
-def test_every_figure_cell_describes_its_figure(chapter):
-    cells = json.loads(chapter.read_text())["cells"]
-    problems = []
-    for figure in figure_cells(chapter):
-        alt = cells[figure.index]["metadata"].get("mystnb", {}).get("image", {}).get("alt", "")
-        problem = alt_text_problem(alt) if alt else "no mystnb.image.alt in its metadata"
-        if problem:
-            problems.append(f"cell {figure.index} ({figure.reason}): {problem}")
-    assert not problems, f"{chapter.name}: figure cells without alt text:\n  " + "\n  ".join(problems)
 
 
 @pytest.mark.parametrize("docname", PAGES)
