@@ -14,8 +14,8 @@ across processes). The method's code is unchanged; autograd and the kernels rele
 the GIL, so the shards run in parallel.
 
 Equal to the one-thread step up to the order of floating-point sums (tests in
-tests/test_threaded.py, float64). ``benchmarks/conv_step.py`` measures it: on an idle
-two-core CPU, 1.04× to 1.51× the plain per-task loop, 1.29× to 2.02× with
+tests/test_threaded.py, float64). ``benchmarks/conv_step.py`` measures it: on a
+two-core CPU, 1.08× to 1.42× the plain per-task loop, 1.26× to 2.03× with
 ``ConvNet(channels_last=True)`` (chapter 08 prints the table).
 Models must be thread-safe: `mamlbook.models.ConvNet` and `mamlbook.models.SinusoidMLP`
 run task-batched parameters without swapping them into the module
