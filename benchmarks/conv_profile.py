@@ -55,7 +55,7 @@ import mamlbook as mb
 from mamlbook.models import ConvNet
 
 from _results import RESULTS, write_json
-from conv_step import FILTERS, INNER_LR, loop_step, paired_ratio, problem, relative_error, time_rounds
+from conv_step import FILTERS, INNER_LR, flat, loop_step, paired_ratio, problem, relative_error, time_rounds
 
 KINDS = {  # kind of kernel: substrings of the ATen op names it covers
     "convolution": ("convolution", "conv2d"),
@@ -191,10 +191,10 @@ def time_kernels(calls: dict, theta, tasks, rounds: int) -> dict:
     """Each call's median ms over interleaved rounds, its paired ratio to the loop
     (``x_default``) and its meta-gradient's relative difference to the loop's (the first
     calls, which compile, are the warm-up)."""
-    flat = {name: torch.cat([g.flatten() for g in call(theta, tasks)]) for name, call in calls.items()}
-    reference = flat["onednn_nchw"]
+    flats = {name: flat(call(theta, tasks)) for name, call in calls.items()}
+    reference = flats["onednn_nchw"]
     times = time_rounds({name: (lambda call=call: call(theta, tasks)) for name, call in calls.items()}, rounds)
-    return {name: {"relative_difference": relative_error(flat[name], reference.double()),
+    return {name: {"relative_difference": relative_error(flats[name], reference.double()),
                    "ms": round(1000 * statistics.median(ts), 1),
                    "x_default": paired_ratio(times["onednn_nchw"], ts)}
             for name, ts in times.items()}

@@ -36,11 +36,7 @@ process (a fresh heap; a row whose process is killed, e.g. by the out-of-memory
 killer, is recorded as not measured). ``--apart before`` times the vmap step in a
 process of its own after the rest of its row (its ratios are then ratios of medians):
 the 20-way, 32-task rows need it on a 23 GB machine (any implementation but the loop can
-be measured apart). ``--update`` replaces the rows measured in the results of an
-earlier run, each replaced row recording its own run (command, date, load, note); a
-row not in the file is added in grid order; a row that fails keeps the earlier
-measurement; no other method is measured.
-Then, in the main process, first-order MAML, Reptile and iMAML (their chapter-08
+be measured apart). Then, in the main process, first-order MAML, Reptile and iMAML (their chapter-08
 recipes' inner loops, 5-way, the first row's meta-batch size, ``--method-rounds``
 rounds): the same implementations but the hand-written loop (their agreement with a
 per-task loop is tested in tests/test_conv_step.py), each one's float32 difference to
@@ -323,16 +319,12 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", type=grid_row, nargs="+", metavar="WAYS,TASKS,STEPS",
                         help="measure these rows instead of the grid of --ways x --meta-batch x --inner-steps")
     parser.add_argument("--note", help="a note stored with the results (e.g. why a row of the grid is left out)")
-    parser.add_argument("--methods", nargs="*", choices=list(METHOD_OPTIONS),
-                        help=f"the other methods, timed at 5-way and the first row's meta-batch "
-                             f"(default: {' '.join(METHOD_OPTIONS)}; not with --update)")
+    parser.add_argument("--methods", nargs="*", default=list(METHOD_OPTIONS), choices=list(METHOD_OPTIONS),
+                        help="the other methods, timed at 5-way and the first row's meta-batch")
     parser.add_argument("--out", default=str(RESULTS / "conv_step.json"))  # mamlbook/results/
     parser.add_argument("--apart", nargs="+", default=[], choices=IMPLEMENTATIONS,
                         help="implementations measured in a process of their own, after the rest of "
                              "the row (less memory at once; their ratios are ratios of medians)")
-    parser.add_argument("--update", action="store_true",
-                        help="replace these rows in the existing --out file, keeping the rest and the other "
-                             "methods; each replaced row records its run (a row that fails keeps the old one)")
     parser.add_argument("--one-row", type=grid_row, help=argparse.SUPPRESS)  # measure_in_subprocess:
     parser.add_argument("--only", nargs="+", help=argparse.SUPPRESS)  # the implementations of this part
     parser.add_argument("--gradients", help=argparse.SUPPRESS)  # where it saves their meta-gradients
@@ -344,54 +336,28 @@ def main(argv=None) -> int:
     if args.rows and any(getattr(args, key) is not None for key in grid):
         parser.error("--rows replaces the grid: give it alone, or --ways/--meta-batch/--inner-steps")
     rows = args.rows or list(itertools.product(*(getattr(args, key) or grid[key] for key in grid)))
-    if args.update and args.methods:
-        parser.error("--update replaces rows of the grid; the other methods are measured with the grid's run")
-    methods = [] if args.update else list(METHOD_OPTIONS) if args.methods is None else args.methods
-    command = "python benchmarks/conv_step.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-    environment = {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                   "cores": os.cpu_count(), "loadavg_before": os.getloadavg(),
-                   "date": time.strftime("%Y-%m-%d %H:%M"), "filters": FILTERS, "query_per_class": QUERY,
-                   "shots": 1, "inner_lr": INNER_LR, "rounds": args.rounds, "method_rounds": args.method_rounds}
-    if args.update:  # these rows replace their namesakes in the results of an earlier run
-        try:
-            results = json.loads(Path(args.out).read_text())
-        except (OSError, ValueError) as error:
-            parser.error(f"--update needs the results of an earlier run in --out ({args.out}): {error}")
-        if results["environment"]["threads"] != args.threads:
-            parser.error(f"--update: the results in {args.out} were measured with --threads "
-                         f"{results['environment']['threads']}, not {args.threads}")
-    else:
-        results = {"command": command, "environment": environment, "rows": [], "methods": []}
-    if args.note and not args.update:
+    results = {"command": "python benchmarks/conv_step.py " + shlex.join(sys.argv[1:] if argv is None else argv),
+               "environment": {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                               "cores": os.cpu_count(), "loadavg_before": os.getloadavg(),
+                               "date": time.strftime("%Y-%m-%d %H:%M"), "filters": FILTERS, "query_per_class": QUERY,
+                               "shots": 1, "inner_lr": INNER_LR, "rounds": args.rounds,
+                               "method_rounds": args.method_rounds},
+               "rows": [], "methods": []}
+    if args.note:
         results["note"] = args.note
     print(f"{'ways':>4} {'T':>3} {'k':>2} | ms: " + " ".join(f"{n:>8}" for n in SHORT.values())
           + " | x loop: " + " ".join(f"{SHORT[n]:>8}" for n in IMPLEMENTATIONS), flush=True)
     for ways, meta_batch, steps in rows:
         row = measure_in_subprocess(ways, meta_batch, steps, args.rounds, args.threads, args.apart)
-        if args.update:
-            row["run"] = {"command": command, "loadavg_after": os.getloadavg(),
-                          **{key: environment[key] for key in ("date", "torch", "cores", "rounds", "loadavg_before")},
-                          **({"note": args.note} if args.note else {})}
-            size = [(r["ways"], r["meta_batch"], r["inner_steps"]) for r in results["rows"]]
-            if (ways, meta_batch, steps) not in size:
-                results["rows"].append(row)
-                results["rows"].sort(key=lambda r: (r["ways"], r["meta_batch"], r["inner_steps"]))  # grid order
-            elif "failed" in row and "failed" not in results["rows"][size.index((ways, meta_batch, steps))]:
-                print(f"{ways:>4} {meta_batch:>3} {steps:>2} | {row['failed']}; the earlier measurement is kept",
-                      flush=True)
-                continue
-            else:
-                results["rows"][size.index((ways, meta_batch, steps))] = row
-        else:
-            results["rows"].append(row)
-            results["environment"]["loadavg_after"] = os.getloadavg()
+        results["rows"].append(row)
+        results["environment"]["loadavg_after"] = os.getloadavg()
         write_json(results, args.out)  # after every row: a long run interrupted keeps what it measured
         if "failed" in row:
             print(f"{ways:>4} {meta_batch:>3} {steps:>2} | {row['failed']}", flush=True)
             continue
         print(f"{ways:>4} {meta_batch:>3} {steps:>2} |     " + " ".join(f"{row[n]['ms']:>8.0f}" for n in SHORT)
               + " |         " + " ".join(f"{row[n]['x_loop']:>8.2f}" for n in IMPLEMENTATIONS), flush=True)
-    for method in methods:
+    for method in args.methods:
         row = measure_method(method, rows[0][1], args.method_rounds)
         results["methods"].append(row)
         write_json(results, args.out)
@@ -400,8 +366,7 @@ def main(argv=None) -> int:
               + "; x package: " + ", ".join(f"{SHORT[n]} {row[n]['x_after']:.2f}" for n in FASTER[1:])
               + "; difference to package: " + ", ".join(f"{SHORT[n]} {row['relative_difference_to_after'][n]:.0e}"
                                                         for n in IMPLEMENTATIONS if n != "after"), flush=True)
-    if not args.update:
-        results["environment"]["loadavg_after"] = os.getloadavg()
+    results["environment"]["loadavg_after"] = os.getloadavg()
     write_json(results, args.out)
     print(f"wrote {args.out}")
     return 0
