@@ -35,9 +35,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools"))
 from book_toc import docname, page_file, toc_entries  # tools/ is not a package
-from figure_cells import (  # noqa: E402, F401 (re-exported for the tests)
-    FigureCell, alt_text_problem, draws_figure, figure_cells,
-)
+from figure_cells import alt_text_problem, draws_figure, figure_cells  # noqa: E402, F401 (also for the tests)
 
 BOOK = Path(os.environ.get("MAMLBOOK_BOOK_DIR", REPO)).resolve()
 HTML = BOOK / "_build" / "html"
