@@ -38,8 +38,8 @@ per-task loop in float64):
   per task becomes one *grouped* convolution (``groups = T``). On a GPU that is one big
   kernel instead of ``T`` small ones; on a CPU the backward of a grouped convolution is
   several times slower than ``T`` dense ones (profiled: ~70% of a second-order MAML
-  step went into ``convolution_backward``), so the batched step runs at half the speed
-  of a Python loop or less (chapter 08 prints the measurements).
+  step went into ``convolution_backward``), so the batched step runs at a third to three
+  quarters of a Python loop's speed (chapter 08 prints the measurements).
 * ``"auto"`` (the default): ``"loop"`` on a CPU, ``"vmap"`` elsewhere.
 
 Set it per network (``ConvNet(..., meta_batch="loop")`` or ``net.meta_batch = ...``);
