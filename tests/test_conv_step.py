@@ -247,3 +247,31 @@ def test_on_cuda_the_batched_step_beats_the_loop():
         torch.cuda.synchronize()
         times[mode] = time.perf_counter() - start
     assert times["vmap"] < times["loop"], times
+
+
+def graph_nodes(tensor) -> list[str]:
+    """The names of every autograd node behind ``tensor``."""
+    seen, stack, names = set(), [tensor.grad_fn], []
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.append(type(node).__name__)
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return names
+
+
+@pytest.mark.parametrize("run", ["forward_with", "features_with"])
+def test_the_loop_splits_task_batched_parameters_once_per_tensor(run):
+    """The per-task path takes each task's weights with one ``unbind`` per parameter:
+    its backward stacks the T tasks' gradients into one (T, ...) tensor, where taking
+    ``v[i]`` task by task would zero-fill a (T, ...) tensor per task and parameter and
+    sum them (T² work; same numbers)."""
+    net, theta, batch = setup("loop", tasks=4)
+    theta = {k: v.requires_grad_() for k, v in theta.items()}
+    params = mb.batch_parameters(theta, batch.num_tasks)
+    names = graph_nodes(getattr(net, run)(params, batch.x_query))
+    used = len(params) if run == "forward_with" else len(params) - len(net.head_names)
+    assert names.count("UnbindBackward0") == used
+    assert "SelectBackward0" not in names

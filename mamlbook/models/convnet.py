@@ -178,8 +178,8 @@ class ConvNet(nn.Module):
         full = {k: params[k] if k in params else v.expand(t, *v.shape) for k, v in self.named_parameters()}
         if self.meta_batch_mode(x.device) == "vmap":
             return vmap(lambda p, xt: functional_call(self, p, (xt,)))(full, x)
-        return torch.stack([self._forward_one({k: v[i] for k, v in full.items()}, x[i], self.channels_last)
-                            for i in range(t)])
+        return torch.stack([self._forward_one(task_params, x_task, self.channels_last)
+                            for task_params, x_task in zip(_unbind_tasks(full, t), x.unbind())])
 
     def _forward_one(self, params: dict[str, Tensor], x: Tensor, channels_last: bool = False) -> Tensor:
         """``forward`` of one task with the weights in ``params`` (the ``"loop"`` path;
@@ -222,8 +222,8 @@ class ConvNet(nn.Module):
                 for k, v in self.named_parameters() if k not in self.head_names}
         if self.meta_batch_mode(x.device) == "vmap":
             return vmap(self._features_one)(body, x)
-        return torch.stack([self._features_one({k: v[i] for k, v in body.items()}, x[i], self.channels_last)
-                            for i in range(t)])
+        return torch.stack([self._features_one(task_params, x_task, self.channels_last)
+                            for task_params, x_task in zip(_unbind_tasks(body, t), x.unbind())])
 
     @property
     def settings(self) -> dict:
@@ -243,6 +243,18 @@ class ConvNet(nn.Module):
         """A string that identifies the shape of the network (stored in checkpoints)."""
         settings, shape = self.settings, ("ways", "filters", "blocks", "channels", "image_size")  # not the switches
         return "ConvNet(" + ", ".join(f"{key}={settings[key]}" for key in shape) + ")"
+
+
+def _unbind_tasks(params: dict[str, Tensor], tasks: int) -> list[dict[str, Tensor]]:
+    """Task-batched ``params`` ``(T, ...)`` as ``T`` dicts of one task's tensors.
+
+    ``unbind`` rather than ``v[i]``: autograd then stacks the ``T`` tasks' gradients
+    into one ``(T, ...)`` tensor per parameter, where indexing gives every task a
+    zero-filled ``(T, ...)`` tensor of its own, to be summed (``T²`` work). Same
+    gradients bit for bit; the second-order step, one thread, 1.02× to 1.09× faster
+    (5- and 20-way, 8 and 32 tasks; `benchmarks/task_split.py`)."""
+    per_name = {k: v.unbind() for k, v in params.items()}
+    return [{k: v[i] for k, v in per_name.items()} for i in range(tasks)]
 
 
 def _channels_last(x: Tensor) -> Tensor:
