@@ -159,6 +159,37 @@ def compute(names: list[str], num_tasks: int = TABLE_TASKS, settings=("5w1s", "5
     return table
 
 
+#: Chapter 08's headline rows: each method's last network from each training seed's
+#: chain (seed 0's, then seed 1's; the 20-way network was trained from one seed), as
+#: the chapter's sections leave them, and the pixel nearest neighbour.
+HEADLINE = {
+    "MAML, 1-shot": ("omniglot_maml_1shot_shift2_anneal_long", "omniglot_maml_1shot_seed1_shift2_anneal_long"),
+    "MAML, 5-shot": ("omniglot_maml_5shot_shift2_long_anneal", "omniglot_maml_5shot_seed1_shift2_long_anneal"),
+    "MAML, 20-way": ("omniglot_maml_20way_1shot_anneal",),
+    "first-order MAML": ("omniglot_fomaml_1shot_anneal", "omniglot_fomaml_1shot_seed1_anneal"),
+    "Reptile": ("omniglot_reptile_1shot_train10_long", "omniglot_reptile_1shot_train10_seed1_long"),
+    "iMAML": ("omniglot_imaml_1shot_16steps_lam05_anneal", "omniglot_imaml_1shot_16steps_seed1_lam05_anneal"),
+    "pixel nearest neighbour": ("pixel_nn",),
+}
+
+
+def headline(table: dict, settings=("5w1s", "5w5s", "20w1s", "lake20")) -> list[str]:
+    """The `HEADLINE` rows of ``table`` (`compute`'s, as shipped), as printed lines: per
+    setting, each seed's mean accuracy in %, ``"95.2 94.9"``; then the widest 95%
+    interval of each column."""
+    missing = sorted({name for names in HEADLINE.values() for name in names} - set(table["rows"]))
+    if missing:
+        raise KeyError(f"the table has no row for {', '.join(missing)}: recompute it with those recipes")
+    width = max(map(len, HEADLINE)) + 1
+    lines = [f"{'':<{width}}" + "".join(f"{s:>13}" for s in settings)]
+    for label, names in HEADLINE.items():
+        cells = [" ".join(f"{table['rows'][n][s]['mean']:5.1f}" for n in names) for s in settings]
+        lines.append(f"{label:<{width}}" + "".join(f"{c:>13}" for c in cells))
+    widest = [max(table["rows"][n][s]["ci95"] for names in HEADLINE.values() for n in names) for s in settings]
+    lines.append(f"{'widest ±':<{width}}" + "".join(f"{w:>13.1f}" for w in widest))
+    return lines
+
+
 def wide_steps_probe(names: list[str], steps=(WIDE_TEST_STEPS, 50), num_tasks: int = TABLE_TASKS,
                      probe_tasks: int = 100) -> dict:
     """How many steps a widened head needs: each network on ``probe_tasks`` 20-way 1-shot

@@ -229,3 +229,41 @@ def test_test_steps_are_the_fewest_within_the_tolerance_of_the_best_on_training_
                                                      {3: 97.0, 10: 97.2, 20: 97.5}])) == {"1": 20}
     assert omniglot_results.chosen_test_steps(probe([{3: 98.0, 10: 97.0, 20: 97.0},
                                                      {3: 98.0, 10: 97.0, 20: 97.0}])) == {"1": 3}
+
+
+def chain_root(name: str) -> str:
+    while mb.recipes.RECIPES[name].init_from:
+        name = mb.recipes.RECIPES[name].init_from
+    return name
+
+
+def test_headline_rows_are_each_method_s_last_networks_one_per_seed():
+    recipes = mb.recipes.RECIPES
+    methods = {"MAML": "maml", "first-order MAML": "fomaml", "Reptile": "reptile", "iMAML": "imaml"}
+    for label, names in omniglot_results.HEADLINE.items():
+        if names == ("pixel_nn",):
+            continue
+        assert recipes[names[0]].training.method == methods[label.split(",")[0]], label
+        assert [recipes[chain_root(n)].seed for n in names] == list(range(len(names))), label  # seed 0, then 1
+        assert all(recipes[n].training == recipes[names[0]].training for n in names), label  # same last run
+        for name in names:  # the end of its chain: nothing continues it at its own shots and ways
+            shots_ways = (recipes[name].training.support_shots, recipes[name].ways)
+            assert not [r for r in recipes.values()
+                        if r.init_from == name and (r.training.support_shots, r.ways) == shots_ways], name
+
+
+def test_headline_prints_the_shipped_table_s_rows():
+    table = mb.results.load("omniglot_results")
+    lines = omniglot_results.headline(table)
+    assert lines[0].split() == ["5w1s", "5w5s", "20w1s", "lake20"]
+    for line, (label, names) in zip(lines[1:], omniglot_results.HEADLINE.items()):
+        assert line.startswith(label)
+        values = [float(v) for v in line[len(label):].split()]
+        expected = [table["rows"][n][s]["mean"] for s in ("5w1s", "5w5s", "20w1s", "lake20") for n in names]
+        assert values == pytest.approx(expected, abs=0.051), label
+    names = [n for row in omniglot_results.HEADLINE.values() for n in row]
+    widest = [max(table["rows"][n][s]["ci95"] for n in names) for s in ("5w1s", "5w5s", "20w1s", "lake20")]
+    assert [float(v) for v in lines[-1].split()[-4:]] == pytest.approx(widest, abs=0.051)
+    table["rows"].pop("omniglot_fomaml_1shot_seed1_anneal")
+    with pytest.raises(KeyError, match="omniglot_fomaml_1shot_seed1_anneal"):
+        omniglot_results.headline(table)
