@@ -121,7 +121,7 @@ RUNS = {"loop": ({}, False), "before": ({"meta_batch": "vmap"}, False), "after":
         "channels_last_all": ({"channels_last": True, "channels_last_min_examples": 1}, False),  # support sets too
         "threaded_channels_last": ({"channels_last": True}, True)}
 IMPLEMENTATIONS = tuple(RUNS)[1:]
-#: The implementations' short names (console, chapter 08).
+#: The implementations' short names (console, the Performance appendix).
 SHORT = {"loop": "loop", "before": "vmap", "after": "package", "threaded": "threads", "channels_last": "c-last",
          "channels_last_all": "c-all", "threaded_channels_last": "both"}
 FASTER = IMPLEMENTATIONS[1:]  # each gets its paired speed-up over "before"

@@ -39,7 +39,7 @@ per-task loop in float64):
   kernel instead of ``T`` small ones; on a CPU the backward of a grouped convolution is
   several times slower than ``T`` dense ones (profiled: ~70% of a second-order MAML
   step went into ``convolution_backward``), so the batched step runs at a third to three
-  quarters of a Python loop's speed (chapter 08 prints the measurements).
+  quarters of a Python loop's speed (the Performance appendix prints the measurements).
 * ``"auto"`` (the default): ``"loop"`` on a CPU, ``"vmap"`` elsewhere.
 
 Set it per network (``ConvNet(..., meta_batch="loop")`` or ``net.meta_batch = ...``);
@@ -61,7 +61,7 @@ magnitude above the default layout's; on small batches, which the inner loop
 differentiates twice, the layout gains less and costs more. `benchmarks/conv_profile.py`
 measures batch norm's error in both layouts, `benchmarks/conv_step.py` times the steps
 (every batch channels-last among them) and scores each one's float32 meta-gradient
-against a float64 loop; chapter 08 prints both. The book's recipes train on one query
+against a float64 loop; the Performance appendix prints both. The book's recipes train on one query
 drawing per class (5, 20 or 25 images), so the switch leaves them as they are.
 ``forward`` itself, and so ``functional_call`` and the ``"vmap"`` mode, keep the
 default layout, which every ``torch.func`` transform supports. A one-channel image

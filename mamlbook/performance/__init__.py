@@ -15,7 +15,7 @@ equations and never import this package. It is reached through one switch per us
   --task-threads 2``). Equal to the plain step up to the order of floating-point sums.
 
 The Performance appendix measures the first two (``benchmarks/throughput.py``),
-chapter 08 the third (``benchmarks/conv_step.py``).
+and the third, on chapter 08's network (``benchmarks/conv_step.py``).
 """
 
 from .compiled import compile_method

@@ -16,7 +16,7 @@ the GIL, so the shards run in parallel.
 Equal to the one-thread step up to the order of floating-point sums (tests in
 tests/test_threaded.py, float64). ``benchmarks/conv_step.py`` measures it: on a
 two-core CPU, 1.08× to 1.42× the plain per-task loop, 1.26× to 2.03× with
-``ConvNet(channels_last=True)`` (chapter 08 prints the table).
+``ConvNet(channels_last=True)`` (the Performance appendix prints the table).
 Models must be thread-safe: `mamlbook.models.ConvNet` and `mamlbook.models.SinusoidMLP`
 run task-batched parameters without swapping them into the module
 (``forward_with``), so they are; a module run through ``functional_call`` is not.
