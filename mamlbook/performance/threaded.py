@@ -15,7 +15,7 @@ the GIL, so the shards run in parallel.
 
 Equal to the one-thread step up to the order of floating-point sums (tests in
 tests/test_threaded.py, float64). ``benchmarks/conv_step.py`` measures it: on a
-two-core CPU, 1.08× to 1.42× the plain per-task loop, 1.26× to 2.03× with
+two-core CPU, 1.11× to 1.60× the plain per-task loop, 1.43× to 2.18× with
 ``ConvNet(channels_last=True)`` (the Performance appendix prints the table).
 Models must be thread-safe: `mamlbook.models.ConvNet` and `mamlbook.models.SinusoidMLP`
 run task-batched parameters without swapping them into the module
