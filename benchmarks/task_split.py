@@ -59,7 +59,8 @@ def main(argv=None) -> int:
             theta = {k: v.detach().clone().requires_grad_() for k, v in net.named_parameters()}
             grads, times = {}, {"unbind": [], "indexed": []}
             for round_ in range(args.rounds + 1):  # the first round warms up
-                for name, split in (("indexed", indexed), ("unbind", unbound)):
+                order = (("indexed", indexed), ("unbind", unbound))
+                for name, split in order[:: 1 if round_ % 2 else -1]:  # alternate which runs first
                     convnet._unbind_tasks = split
                     start = time.perf_counter()
                     grads[name] = package_step(net, theta, tasks, 1)

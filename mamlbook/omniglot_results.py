@@ -180,6 +180,10 @@ def headline(table: dict, settings=("5w1s", "5w5s", "20w1s", "lake20")) -> list[
     missing = sorted({name for names in HEADLINE.values() for name in names} - set(table["rows"]))
     if missing:
         raise KeyError(f"the table has no row for {', '.join(missing)}: recompute it with those recipes")
+    unscored = [s for s in settings if any(s not in table["rows"][n] for names in HEADLINE.values() for n in names)]
+    if unscored:
+        raise KeyError(f"the table has no setting {', '.join(unscored)} for every headline row; its settings are "
+                       f"{', '.join(table['rows']['pixel_nn'])}")
     width = max(map(len, HEADLINE)) + 1
     lines = [f"{'':<{width}}" + "".join(f"{s:>13}" for s in settings)]
     for label, names in HEADLINE.items():

@@ -275,3 +275,22 @@ def test_the_loop_splits_task_batched_parameters_once_per_tensor(run):
     used = len(params) if run == "forward_with" else len(params) - len(net.head_names)
     assert names.count("UnbindBackward0") == used
     assert "SelectBackward0" not in names
+
+
+def test_the_split_gives_indexing_s_gradients_bit_for_bit_and_checks_the_task_count():
+    from mamlbook.models import convnet
+
+    net, theta, batch = setup("loop", tasks=3)
+    grads = []
+    for split in (convnet._unbind_tasks, lambda params, t: [{k: v[i] for k, v in params.items()} for i in range(t)]):
+        params = mb.batch_parameters({k: v.clone().requires_grad_() for k, v in theta.items()}, batch.num_tasks)
+        original, convnet._unbind_tasks = convnet._unbind_tasks, split
+        try:
+            out = net.forward_with(params, batch.x_query)
+        finally:
+            convnet._unbind_tasks = original
+        grads.append(torch.autograd.grad(out.square().sum(), list(params.values())))
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
+    params = mb.batch_parameters(theta, batch.num_tasks + 1)  # one task more than the images
+    with pytest.raises(ValueError, match="first dimension"):
+        net.forward_with(params, batch.x_query)

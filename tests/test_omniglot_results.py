@@ -231,12 +231,6 @@ def test_test_steps_are_the_fewest_within_the_tolerance_of_the_best_on_training_
                                                      {3: 98.0, 10: 97.0, 20: 97.0}])) == {"1": 3}
 
 
-def chain_root(name: str) -> str:
-    while mb.recipes.RECIPES[name].init_from:
-        name = mb.recipes.RECIPES[name].init_from
-    return name
-
-
 def test_headline_rows_are_each_method_s_last_networks_one_per_seed():
     recipes = mb.recipes.RECIPES
     methods = {"MAML": "maml", "first-order MAML": "fomaml", "Reptile": "reptile", "iMAML": "imaml"}
@@ -244,8 +238,12 @@ def test_headline_rows_are_each_method_s_last_networks_one_per_seed():
         if names == ("pixel_nn",):
             continue
         assert recipes[names[0]].training.method == methods[label.split(",")[0]], label
-        assert [recipes[chain_root(n)].seed for n in names] == list(range(len(names))), label  # seed 0, then 1
+        assert [recipes[mb.recipes.lineage(n)[0]].seed for n in names] == list(range(len(names))), label  # seed 0, then 1
         assert all(recipes[n].training == recipes[names[0]].training for n in names), label  # same last run
+        if "-shot" in label:  # "MAML, 5-shot": trained on 5-shot tasks at the end
+            assert recipes[names[0]].training.support_shots == int(label.split(", ")[1].split("-")[0]), label
+        if "-way" in label:
+            assert recipes[names[0]].ways == int(label.split(", ")[1].split("-")[0]), label
         for name in names:  # the end of its chain: nothing continues it at its own shots and ways
             shots_ways = (recipes[name].training.support_shots, recipes[name].ways)
             assert not [r for r in recipes.values()
@@ -267,3 +265,5 @@ def test_headline_prints_the_shipped_table_s_rows():
     table["rows"].pop("omniglot_fomaml_1shot_seed1_anneal")
     with pytest.raises(KeyError, match="omniglot_fomaml_1shot_seed1_anneal"):
         omniglot_results.headline(table)
+    with pytest.raises(KeyError, match="setting 5w9s"):
+        omniglot_results.headline(mb.results.load("omniglot_results"), settings=("5w1s", "5w9s"))

@@ -37,9 +37,9 @@ per-task loop in float64):
 * ``"vmap"``: ``torch.func.vmap`` over tasks. A convolution with a different weight
   per task becomes one *grouped* convolution (``groups = T``). On a GPU that is one big
   kernel instead of ``T`` small ones; on a CPU the backward of a grouped convolution is
-  several times slower than ``T`` dense ones (profiled: ~70% of a second-order MAML
-  step went into ``convolution_backward``), so the batched step runs at a third to three
-  quarters of a Python loop's speed (the Performance appendix prints the measurements).
+  slower than that of ``T`` dense ones, and the batched step runs at a third to three
+  quarters of a Python loop's speed (`benchmarks/conv_step.py`; the Performance
+  appendix prints the measurements).
 * ``"auto"`` (the default): ``"loop"`` on a CPU, ``"vmap"`` elsewhere.
 
 Set it per network (``ConvNet(..., meta_batch="loop")`` or ``net.meta_batch = ...``);
@@ -179,7 +179,7 @@ class ConvNet(nn.Module):
         if self.meta_batch_mode(x.device) == "vmap":
             return vmap(lambda p, xt: functional_call(self, p, (xt,)))(full, x)
         return torch.stack([self._forward_one(task_params, x_task, self.channels_last)
-                            for task_params, x_task in zip(_unbind_tasks(full, t), x.unbind())])
+                            for task_params, x_task in zip(_unbind_tasks(full, t), x.unbind(), strict=True)])
 
     def _forward_one(self, params: dict[str, Tensor], x: Tensor, channels_last: bool = False) -> Tensor:
         """``forward`` of one task with the weights in ``params`` (the ``"loop"`` path;
@@ -223,7 +223,7 @@ class ConvNet(nn.Module):
         if self.meta_batch_mode(x.device) == "vmap":
             return vmap(self._features_one)(body, x)
         return torch.stack([self._features_one(task_params, x_task, self.channels_last)
-                            for task_params, x_task in zip(_unbind_tasks(body, t), x.unbind())])
+                            for task_params, x_task in zip(_unbind_tasks(body, t), x.unbind(), strict=True)])
 
     @property
     def settings(self) -> dict:
@@ -250,9 +250,14 @@ def _unbind_tasks(params: dict[str, Tensor], tasks: int) -> list[dict[str, Tenso
 
     ``unbind`` rather than ``v[i]``: autograd then stacks the ``T`` tasks' gradients
     into one ``(T, ...)`` tensor per parameter, where indexing gives every task a
-    zero-filled ``(T, ...)`` tensor of its own, to be summed (``T²`` work). Same
-    gradients bit for bit; the second-order step, one thread, 1.02× to 1.09× faster
-    (5- and 20-way, 8 and 32 tasks; `benchmarks/task_split.py`)."""
+    zero-filled ``(T, ...)`` tensor of its own, to be summed (``T²`` work). The same
+    gradients bit for bit (tests/test_conv_step.py); the second-order step on one
+    thread 1.02× to 1.09× faster (5- and 20-way, 8 and 32 tasks, one run:
+    ``benchmarks/task_split.py --rows 5,8 5,32 20,8 20,32``)."""
+    wrong = {k: tuple(v.shape) for k, v in params.items() if v.ndim == 0 or v.shape[0] != tasks}
+    if wrong:
+        raise ValueError(f"task-batched params must have the images' {tasks} tasks as their first dimension, got "
+                         + ", ".join(f"{k} {shape}" for k, shape in wrong.items()))
     per_name = {k: v.unbind() for k, v in params.items()}
     return [{k: v[i] for k, v in per_name.items()} for i in range(tasks)]
 
