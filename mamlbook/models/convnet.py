@@ -179,7 +179,7 @@ class ConvNet(nn.Module):
         if self.meta_batch_mode(x.device) == "vmap":
             return vmap(lambda p, xt: functional_call(self, p, (xt,)))(full, x)
         return torch.stack([self._forward_one(task_params, x_task, self.channels_last)
-                            for task_params, x_task in zip(_unbind_tasks(full, t), x.unbind(), strict=True)])
+                            for task_params, x_task in zip(_unbind_tasks(full, t), x.unbind())])
 
     def _forward_one(self, params: dict[str, Tensor], x: Tensor, channels_last: bool = False) -> Tensor:
         """``forward`` of one task with the weights in ``params`` (the ``"loop"`` path;
@@ -223,7 +223,7 @@ class ConvNet(nn.Module):
         if self.meta_batch_mode(x.device) == "vmap":
             return vmap(self._features_one)(body, x)
         return torch.stack([self._features_one(task_params, x_task, self.channels_last)
-                            for task_params, x_task in zip(_unbind_tasks(body, t), x.unbind(), strict=True)])
+                            for task_params, x_task in zip(_unbind_tasks(body, t), x.unbind())])
 
     @property
     def settings(self) -> dict:
