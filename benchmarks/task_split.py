@@ -25,9 +25,9 @@ from conv_step import package_step, problem
 from mamlbook.models import convnet
 
 
-def indexed(params: dict, tasks: int) -> list[dict]:
+def indexed(params: dict) -> list[dict]:
     """The split as it was: ``v[i]`` for each task and tensor."""
-    return [{k: v[i] for k, v in params.items()} for i in range(tasks)]
+    return [{k: v[i] for k, v in params.items()} for i in range(len(next(iter(params.values()))))]
 
 
 def split_row(text: str) -> tuple[int, int]:

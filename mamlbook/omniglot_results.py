@@ -60,6 +60,8 @@ WIDE_STEPS_PATH = RESULTS_PATH.with_name("omniglot_wide_steps.json")
 TEST_STEPS_PATH = RESULTS_PATH.with_name("omniglot_test_steps.json")
 IMAML_DIRECTIONS_PATH = RESULTS_PATH.with_name("omniglot_imaml_directions.json")
 SETTINGS = {"5w1s": (5, 1), "5w5s": (5, 5), "20w1s": (20, 1)}
+#: The table's columns: `SETTINGS` and Lake's 20 runs.
+TABLE_SETTINGS = (*SETTINGS, "lake20")
 TABLE_TASKS = 1000
 WIDE_TEST_STEPS = 10
 
@@ -142,7 +144,7 @@ def paired(a: Tensor, b: Tensor) -> dict:
     return summary(a - b)
 
 
-def compute(names: list[str], num_tasks: int = TABLE_TASKS, settings=("5w1s", "5w5s", "20w1s", "lake20")) -> dict:
+def compute(names: list[str], num_tasks: int = TABLE_TASKS, settings=TABLE_SETTINGS) -> dict:
     """The table: ``{setting: {row: summary}}`` with rows the recipes and ``"pixel_nn"``."""
     table: dict = {"num_tasks": num_tasks, "created": time.strftime("%Y-%m-%d %H:%M"), "rows": {}, "paired_vs_nn": {}}
     for setting in settings:
@@ -173,7 +175,7 @@ HEADLINE = {
 }
 
 
-def headline(table: dict, settings=("5w1s", "5w5s", "20w1s", "lake20")) -> list[str]:
+def headline(table: dict, settings=TABLE_SETTINGS) -> list[str]:
     """The `HEADLINE` rows of ``table`` (`compute`'s, as shipped), as printed lines: per
     setting, each seed's mean accuracy in %, ``"95.2 94.9"``; then the widest 95%
     interval of each column."""

@@ -282,7 +282,7 @@ def test_the_split_gives_indexing_s_gradients_bit_for_bit_and_checks_the_task_co
 
     net, theta, batch = setup("loop", tasks=3)
     grads = []
-    for split in (convnet._unbind_tasks, lambda params, t: [{k: v[i] for k, v in params.items()} for i in range(t)]):
+    for split in (convnet._unbind_tasks, lambda params: [{k: v[i] for k, v in params.items()} for i in range(batch.num_tasks)]):
         params = mb.batch_parameters({k: v.clone().requires_grad_() for k, v in theta.items()}, batch.num_tasks)
         original, convnet._unbind_tasks = convnet._unbind_tasks, split
         try:
@@ -292,5 +292,8 @@ def test_the_split_gives_indexing_s_gradients_bit_for_bit_and_checks_the_task_co
         grads.append(torch.autograd.grad(out.square().sum(), list(params.values())))
     assert all(torch.equal(a, b) for a, b in zip(*grads))
     params = mb.batch_parameters(theta, batch.num_tasks + 1)  # one task more than the images
-    with pytest.raises(ValueError, match="first dimension"):
-        net.forward_with(params, batch.x_query)
+    for mode in ("loop", "vmap"):
+        net.meta_batch = mode
+        for run in (net.forward_with, net.features_with):
+            with pytest.raises(ValueError, match="first dimension"):
+                run(params, batch.x_query)

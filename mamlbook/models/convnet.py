@@ -172,14 +172,26 @@ class ConvNet(nn.Module):
 
         Names missing from ``params`` use the module's own tensors (shared by all tasks).
         """
-        if x.ndim != 5:
-            raise ValueError(f"x must be (tasks, examples, channels, height, width), got shape {tuple(x.shape)}")
-        t = x.shape[0]
-        full = {k: params[k] if k in params else v.expand(t, *v.shape) for k, v in self.named_parameters()}
+        full = self._task_params(params, x)
         if self.meta_batch_mode(x.device) == "vmap":
             return vmap(lambda p, xt: functional_call(self, p, (xt,)))(full, x)
         return torch.stack([self._forward_one(task_params, x_task, self.channels_last)
-                            for task_params, x_task in zip(_unbind_tasks(full, t), x.unbind())])
+                            for task_params, x_task in zip(_unbind_tasks(full), x.unbind())])
+
+    def _task_params(self, params: dict[str, Tensor], x: Tensor, skip: tuple[str, ...] = ()) -> dict[str, Tensor]:
+        """Every parameter of the module but ``skip``, for the ``T`` tasks of ``x (T, N, C,
+        H, W)``: ``params[k]`` ``(T, ...)`` where given, else the module's own tensor
+        expanded (shared by all tasks); a given tensor that is not ``(T, ...)`` is refused
+        (both modes: the loop would silently run the first ``T`` tasks of a larger batch)."""
+        if x.ndim != 5:
+            raise ValueError(f"x must be (tasks, examples, channels, height, width), got shape {tuple(x.shape)}")
+        t = x.shape[0]
+        wrong = {k: tuple(v.shape) for k, v in params.items() if k not in skip and (v.ndim == 0 or v.shape[0] != t)}
+        if wrong:
+            raise ValueError(f"task-batched params must have x's {t} tasks as their first dimension, got "
+                             + ", ".join(f"{k} {shape}" for k, shape in wrong.items()))
+        return {k: params[k] if k in params else v.expand(t, *v.shape)
+                for k, v in self.named_parameters() if k not in skip}
 
     def _forward_one(self, params: dict[str, Tensor], x: Tensor, channels_last: bool = False) -> Tensor:
         """``forward`` of one task with the weights in ``params`` (the ``"loop"`` path;
@@ -215,15 +227,11 @@ class ConvNet(nn.Module):
         ``W, b``; entries of ``params`` for the head are not used (they may be missing),
         and names missing from ``params`` use the module's own tensors.
         """
-        if x.ndim != 5:
-            raise ValueError(f"x must be (tasks, examples, channels, height, width), got shape {tuple(x.shape)}")
-        t = x.shape[0]
-        body = {k: params[k] if k in params else v.expand(t, *v.shape)
-                for k, v in self.named_parameters() if k not in self.head_names}
+        body = self._task_params(params, x, skip=self.head_names)
         if self.meta_batch_mode(x.device) == "vmap":
             return vmap(self._features_one)(body, x)
         return torch.stack([self._features_one(task_params, x_task, self.channels_last)
-                            for task_params, x_task in zip(_unbind_tasks(body, t), x.unbind())])
+                            for task_params, x_task in zip(_unbind_tasks(body), x.unbind())])
 
     @property
     def settings(self) -> dict:
@@ -245,7 +253,7 @@ class ConvNet(nn.Module):
         return "ConvNet(" + ", ".join(f"{key}={settings[key]}" for key in shape) + ")"
 
 
-def _unbind_tasks(params: dict[str, Tensor], tasks: int) -> list[dict[str, Tensor]]:
+def _unbind_tasks(params: dict[str, Tensor]) -> list[dict[str, Tensor]]:
     """Task-batched ``params`` ``(T, ...)`` as ``T`` dicts of one task's tensors.
 
     ``unbind`` rather than ``v[i]``: autograd then stacks the ``T`` tasks' gradients
@@ -254,12 +262,8 @@ def _unbind_tasks(params: dict[str, Tensor], tasks: int) -> list[dict[str, Tenso
     gradients bit for bit (tests/test_conv_step.py); the second-order step on one
     thread 1.02× to 1.09× faster (5- and 20-way, 8 and 32 tasks, one run:
     ``benchmarks/task_split.py --rows 5,8 5,32 20,8 20,32``)."""
-    wrong = {k: tuple(v.shape) for k, v in params.items() if v.ndim == 0 or v.shape[0] != tasks}
-    if wrong:
-        raise ValueError(f"task-batched params must have the images' {tasks} tasks as their first dimension, got "
-                         + ", ".join(f"{k} {shape}" for k, shape in wrong.items()))
-    per_name = {k: v.unbind() for k, v in params.items()}
-    return [{k: v[i] for k, v in per_name.items()} for i in range(tasks)]
+    per_task = zip(*(v.unbind() for v in params.values()))
+    return [dict(zip(params, tensors)) for tensors in per_task]
 
 
 def _channels_last(x: Tensor) -> Tensor:
