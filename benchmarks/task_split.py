@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
-from conv_step import package_step, problem
+from conv_step import package_step, paired_ratio, problem, time_rounds
 
+import mamlbook as mb
 from mamlbook.models import convnet
 
 
@@ -41,6 +41,36 @@ def split_row(text: str) -> tuple[int, int]:
     return ways, meta_batch
 
 
+def measure_row(ways: int, tasks_per_batch: int, rounds: int) -> str:
+    """Both splits timed on one problem, interleaved (which runs first alternates), as a line."""
+    torch.manual_seed(0)
+    tasks = problem(ways, tasks_per_batch)
+    net = convnet.ConvNet(ways)
+    theta = mb.detached(mb.parameters_of(net), requires_grad=True)
+    grads, unbound = {}, convnet._unbind_tasks
+
+    def step(name, split):
+        convnet._unbind_tasks = split
+        try:
+            grads[name] = package_step(net, theta, tasks, 1)
+        finally:
+            convnet._unbind_tasks = unbound
+
+    calls = {"indexed": lambda: step("indexed", indexed), "unbind": lambda: step("unbind", unbound)}
+    time_rounds(calls, 1)  # warm-up
+    times = {name: [] for name in calls}
+    for round_ in range(rounds):
+        order = calls if round_ % 2 else dict(reversed(calls.items()))
+        for name, seconds in time_rounds(order, 1).items():
+            times[name] += seconds
+    ratios = [a / b for a, b in zip(times["indexed"], times["unbind"])]
+    diff = max(float((a - b).abs().max()) for a, b in zip(grads["indexed"], grads["unbind"]))
+    return (f"{ways}-way, {tasks_per_batch} tasks: indexed {statistics.median(times['indexed']) * 1e3:.0f} ms, "
+            f"unbind {statistics.median(times['unbind']) * 1e3:.0f} ms, indexed/unbind "
+            f"{paired_ratio(times['indexed'], times['unbind']):.3f} "
+            f"(rounds {', '.join(f'{r:.3f}' for r in ratios)}); max |grad difference| {diff:.1e}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", nargs="+", type=split_row, default=[(5, 8), (5, 32)], metavar="WAYS,TASKS")
@@ -50,30 +80,8 @@ def main(argv=None) -> int:
     if args.rounds < 1 or args.threads < 1:
         parser.error(f"--rounds and --threads must be at least 1, got {args.rounds} and {args.threads}")
     torch.set_num_threads(args.threads)
-    unbound = convnet._unbind_tasks
-    try:
-        for ways, tasks_per_batch in args.rows:
-            torch.manual_seed(0)
-            tasks = problem(ways, tasks_per_batch)
-            net = convnet.ConvNet(ways)
-            theta = {k: v.detach().clone().requires_grad_() for k, v in net.named_parameters()}
-            grads, times = {}, {"unbind": [], "indexed": []}
-            for round_ in range(args.rounds + 1):  # the first round warms up
-                order = (("indexed", indexed), ("unbind", unbound))
-                for name, split in order[:: 1 if round_ % 2 else -1]:  # alternate which runs first
-                    convnet._unbind_tasks = split
-                    start = time.perf_counter()
-                    grads[name] = package_step(net, theta, tasks, 1)
-                    if round_:
-                        times[name].append(time.perf_counter() - start)
-            ratios = [a / b for a, b in zip(times["indexed"], times["unbind"])]
-            diff = max(float((a - b).abs().max()) for a, b in zip(grads["indexed"], grads["unbind"]))
-            print(f"{ways}-way, {tasks_per_batch} tasks: indexed {statistics.median(times['indexed']) * 1e3:.0f} ms, "
-                  f"unbind {statistics.median(times['unbind']) * 1e3:.0f} ms, indexed/unbind "
-                  f"{statistics.median(ratios):.3f} (rounds {', '.join(f'{r:.3f}' for r in ratios)}); "
-                  f"max |grad difference| {diff:.1e}")
-    finally:
-        convnet._unbind_tasks = unbound
+    for ways, tasks_per_batch in args.rows:
+        print(measure_row(ways, tasks_per_batch, args.rounds))
     return 0
 
 
