@@ -180,14 +180,9 @@ def flat(grads) -> torch.Tensor:
     return torch.cat([g.flatten() for g in grads])
 
 
-def measure(ways: int, meta_batch: int, steps: int, rounds: int, names=tuple(RUNS), gradients=None) -> dict:
-    """One row: ``names``' steps timed side by side. With every implementation, the row's
-    times, float32 differences and errors, and ratios; with the loop but not all, the
-    same without the ratios (`measure_in_subprocess` adds the rest and computes them).
-    ``gradients``: a file for `measure_in_subprocess`, which receives the loop's float32
-    and float64 meta-gradients (flattened) or, in a part without the loop, the part's."""
-    if "loop" not in names and gradients is None:
-        raise ValueError("a part without the loop saves its meta-gradients: give gradients, a file")
+def time_steps(ways: int, meta_batch: int, steps: int, rounds: int, names) -> tuple:
+    """``names``' steps on one row's problem, timed side by side: (the nets, theta, the
+    tasks, ``{name: seconds per round}``, ``{name: the float32 meta-gradient, flattened}``)."""
     tasks = problem(ways, meta_batch)
     nets = networks(ways, names)
     # all nets share their weights; requires_grad for autograd.grad (no accumulation)
@@ -196,9 +191,17 @@ def measure(ways: int, meta_batch: int, steps: int, rounds: int, names=tuple(RUN
     got = {name: flat(fns[name](nets[name], theta, tasks, steps)) for name in names}  # also the warm-up calls
     times = time_rounds({name: (lambda name=name: fns[name](nets[name], theta, tasks, steps)) for name in nets},
                         rounds)
+    return nets, theta, tasks, times, got
+
+
+def measure(ways: int, meta_batch: int, steps: int, rounds: int, names=tuple(RUNS), gradients=None) -> dict:
+    """A row's part that holds the loop: ``names``' times, each float32 meta-gradient's
+    difference to the loop's and error against the loop's in float64 (the ratios are
+    `summarize`'s, in `measure_in_subprocess`). ``gradients``: a file that receives the
+    loop's float32 and float64 meta-gradients (flattened), for the parts measured apart."""
     if "loop" not in names:
-        torch.save(got, gradients)
-        return {"times_s": times}
+        raise ValueError(f"measure times a part with the loop, got {list(names)}: use measure_apart")
+    nets, theta, tasks, times, got = time_steps(ways, meta_batch, steps, rounds, names)
     reference = got.pop("loop")
     difference = {name: relative_error(g, reference.double()) for name, g in got.items()}
     # after the timing, so that its memory does not add to the steps' peak
@@ -206,10 +209,18 @@ def measure(ways: int, meta_batch: int, steps: int, rounds: int, names=tuple(RUN
     error = {name: relative_error(g, exact) for name, g in {"loop": reference, **got}.items()}
     if gradients is not None:
         torch.save({"loop": reference, "exact": exact}, gradients)
-    row = {"ways": ways, "meta_batch": meta_batch, "inner_steps": steps, "times_s": times,
-           "relative_difference_to_loop": difference, "float32_error": error,
-           "gradient_norm": float(reference.norm())}
-    return {**row, **summarize(times, meta_batch, "loop")} if set(names) == set(RUNS) else row
+    return {"ways": ways, "meta_batch": meta_batch, "inner_steps": steps, "times_s": times,
+            "relative_difference_to_loop": difference, "float32_error": error,
+            "gradient_norm": float(reference.norm())}
+
+
+def measure_apart(ways: int, meta_batch: int, steps: int, rounds: int, names, gradients) -> dict:
+    """A row's part without the loop (``--apart``): ``{"times_s": ...}``; its float32
+    meta-gradients (flattened) go to the file ``gradients``, to be scored against the
+    loop's by `measure_in_subprocess`."""
+    *_, times, got = time_steps(ways, meta_batch, steps, rounds, names)
+    torch.save(got, gradients)
+    return {"times_s": times}
 
 
 def float64_meta_gradient(net, theta, tasks, steps) -> torch.Tensor:
@@ -292,8 +303,8 @@ def measure_in_subprocess(ways: int, meta_batch: int, steps: int, rounds: int, t
         order = list(RUNS)  # the table's column order
         for key in ("times_s", "relative_difference_to_loop", "float32_error"):
             row[key] = dict(sorted(row[key].items(), key=lambda item: order.index(item[0])))
-        row.update(summarize(row["times_s"], meta_batch, "loop", apart), apart=list(apart))
-    return row
+        row["apart"] = list(apart)
+    return {**row, **summarize(row["times_s"], meta_batch, "loop", apart)}
 
 
 def grid_row(text: str) -> tuple[int, int, int]:
@@ -331,7 +342,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.one_row:
-        write_json(measure(*args.one_row, args.rounds, args.only or tuple(RUNS), args.gradients), args.out)
+        names = args.only or tuple(RUNS)
+        part = measure if "loop" in names else measure_apart
+        write_json(part(*args.one_row, args.rounds, names, args.gradients), args.out)
         return 0
     if args.rows and any(getattr(args, key) is not None for key in grid):
         parser.error("--rows replaces the grid: give it alone, or --ways/--meta-batch/--inner-steps")
