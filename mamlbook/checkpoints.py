@@ -151,11 +151,12 @@ def _read_payload(path: Path) -> dict:
             payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 (torch raises many types for a damaged file; all mean the same here)
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        # not torch's advice to load with weights_only=False: unsafe, and never needed for a checkpoint
+        detail = type(err).__name__ + (f": {first[:200]}" if first and "weights_only" not in first else "")
         kind = ("it looks truncated or damaged (not a complete zip archive)" if data[:2] == b"PK"
                 else "it is not a file written by torch.save")
         raise CheckpointError(f"checkpoint {str(path)!r} ({len(data)} bytes) is not a mamlbook checkpoint that can be "
-                              f"read: {kind}; torch.load(weights_only=True) refused it "
-                              f"({type(err).__name__}: {first[:200]})") from err
+                              f"read: {kind}; torch.load(weights_only=True) refused it ({detail})") from err
     if not isinstance(payload, dict) or not {"architecture", "params"} <= set(payload):
         keys = sorted(map(str, payload)) if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(f"checkpoint {str(path)!r} is not a mamlbook checkpoint (it holds {keys}; expected a "
@@ -230,6 +231,17 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, *, into_model: bo
             for name, p in own.items():
                 p.copy_(params[name])
     return params, dict(payload.get("metadata", {}))
+
+
+def architecture_of(path: str | os.PathLike) -> str:
+    """The architecture a checkpoint was saved for (e.g. ``"SinusoidMLP(hidden=(40, 40))"``),
+    after the same checks of the file as `load_checkpoint` (the same errors)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint path {str(path)!r} does not exist")
+    payload = _read_payload(path)
+    _verify(path, payload)
+    return payload["architecture"]
 
 
 def add_checksum(path: str | os.PathLike) -> Path:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -108,10 +109,39 @@ def _method_options(method: str, options: dict) -> None:
                              f"{did_you_mean(key, allowed)} ({what})".replace("; (", " ("))
 
 
-def _check_output(argument: str, path: str | None) -> None:
-    """A file the command will write: refused at once (not after the work) if it is a directory."""
-    if path is not None and Path(path).is_dir():
-        raise UsageError(f"argument {argument}: {path!r} is a directory; give a file path")
+def _check_output(argument: str, path: str | os.PathLike | None) -> None:
+    """A file the command will write: refused at once, not after the work, if it is a
+    directory or its folder cannot be written (`_check_writable`)."""
+    if path is None:
+        return
+    if not str(path).strip():
+        raise UsageError(f"argument {argument}: must be a file path, got {str(path)!r}")
+    if Path(path).is_dir():
+        raise UsageError(f"argument {argument}: {str(path)!r} is a directory; give a file path")
+    _check_writable(argument, Path(path).parent)
+
+
+def _check_writable(argument: str, folder: Path, hint: str = "") -> None:
+    """Refuse ``folder`` unless a file can be created in it, by creating one (and the
+    missing folders above it, as the command will) and removing what was created.
+    Trying is the only sure test: permission bits do not bind root, and some file
+    systems (/proc, a read-only mount) refuse writes whatever they say."""
+    folder = Path(os.path.abspath(folder))
+    created = []
+    try:
+        for above in [*reversed(folder.parents), folder]:
+            if not above.exists():
+                above.mkdir()
+                created.append(above)
+            elif not above.is_dir():
+                raise UsageError(f"argument {argument}: {str(above)!r} is a file, not a folder{hint}")
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise UsageError(f"argument {argument}: cannot write in {str(folder)!r} ({err.strerror or err}){hint}") from None
+    finally:
+        for made in reversed(created):
+            made.rmdir()
 
 
 def _check_train_flags(args) -> None:
@@ -176,6 +206,8 @@ def _train(args) -> int:
     changes["method_options"] = options
     training = replace(training, **changes)
     settings = {**training.as_dict(), "seed": seed}
+    out = Path(args.out or f"checkpoints/{settings['method']}.pt")
+    _check_output("--out", out)  # given paths were checked before; the default one here
     rank, world = 0, 1
     if args.distributed:
         from .performance import distributed
@@ -199,11 +231,16 @@ def _train(args) -> int:
         wrapper = getattr(algorithms, WRAPPED[training.method])
         model = wrapper(model, training.inner_steps) if training.method == "mamlpp" else wrapper(model)
     extra = {"compile": True} if args.compile else {}
-    history = train_fn(model, SinusoidTasks(), training, generator=generator, device=device,
-                       progress=not args.no_progress, **extra)
+    try:
+        history = train_fn(model, SinusoidTasks(), training, generator=generator, device=device,
+                           progress=not args.no_progress, **extra)
+    except (ValueError, TypeError) as err:  # the method checks its options on the first meta-step
+        key = next((k for k in dict(args.option) if str(err).startswith(f"{k} ")), None)
+        if key is None:
+            raise
+        raise UsageError(f"argument --option {key}: {err}") from None
     if rank != 0:
         return 0
-    out = Path(args.out or f"checkpoints/{settings['method']}.pt")
     last = history.meta_loss[-1000:]
     summary = {"command": "python -m mamlbook " + " ".join(args.argv), "settings": settings,
                "processes": world, "compiled": bool(args.compile), "device": str(device), "torch": torch.__version__,
@@ -225,7 +262,7 @@ def _evaluate(args) -> int:
     from tqdm.auto import tqdm
 
     from . import protocol, recipes
-    from .checkpoints import load_checkpoint
+    from .checkpoints import architecture_of, load_checkpoint
     from .evaluate import adaptation_curve
     from .functional import parameters_of
     from .models import SinusoidMLP
@@ -254,6 +291,12 @@ def _evaluate(args) -> int:
     for target, kind in targets.items():
         if kind == "path":
             models[target] = SinusoidMLP().to(device)
+            saved_for = architecture_of(target)
+            if saved_for != models[target].architecture:
+                raise UsageError(f"argument NAME|PATH: {target!r} holds a {saved_for}; a PATH must hold the "
+                                 f"sinusoid network, {models[target].architecture} (what `train` saves for every "
+                                 f"method but {' and '.join(WRAPPED)}); evaluate a shipped Omniglot checkpoint by "
+                                 "its name (`python -m mamlbook list`)")
             load_checkpoint(target, models[target])
         else:
             models[target], _ = recipes.load(target, device=device)
@@ -342,6 +385,9 @@ def _regenerate(args) -> int:
     if args.check and (args.iterations is not None or args.no_save or args.task_threads != 1):
         raise UsageError("argument --check: retrains the recipe as it is and never saves; it takes neither "
                          "--iterations nor --no-save nor --task-threads")
+    if not args.no_save and not args.check:
+        _check_writable("NAME|all", PRETRAINED_DIR, hint="; regenerate writes the shipped checkpoints there: "
+                        "use --no-save, or regenerate in a clone installed with `pip install -e`")
     for name in names if args.name == "all" else [args.name]:
         try:  # before any training: a wrong value stops the command, not the nth recipe
             recipes.runs.check_task_threads(name, args.task_threads)
@@ -383,9 +429,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     debug = os.environ.get("MAMLBOOK_DEBUG", "") not in ("", "0")
     try:
+        if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+            raise UsageError(f"unrecognized argument {argv[0]!r} before the command; options go after it "
+                             f"(`{parser.prog} COMMAND --help` lists them)")
         args = parser.parse_args(argv)
         if args.command == "train":
-            _check_train_flags(args)
+            try:
+                _check_train_flags(args)
+            except UsageError as err:
+                err.prog = err.prog or f"{parser.prog} train"
+                raise
     except UsageError as err:
         print(f"{err.prog or parser.prog}: error: {_one_line(err)}", file=sys.stderr)
         return 2

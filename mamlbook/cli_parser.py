@@ -90,11 +90,18 @@ def _positive_float(text: str) -> float:
     return value
 
 
+#: Python's spellings of JSON's constants, refused with the JSON spelling (they would be strings).
+_PYTHON_CONSTANTS = {"True": "true", "False": "false", "None": "null"}
+
+
 def _option(text: str) -> tuple[str, object]:
-    """``KEY=VALUE`` with VALUE parsed as JSON when it can be (numbers, true/false), else a string."""
+    """``KEY=VALUE`` with VALUE parsed as JSON when it can be (numbers, true/false, lists), else a string."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"must be KEY=VALUE (e.g. lam=2.0), got {text!r}")
+    if value.strip() in _PYTHON_CONSTANTS:
+        raise argparse.ArgumentTypeError(f"VALUE is read as JSON: write {key.strip()}="
+                                         f"{_PYTHON_CONSTANTS[value.strip()]}, got {text!r}")
     try:
         return key.strip(), json.loads(value)
     except json.JSONDecodeError:
@@ -187,7 +194,8 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     train.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
                        help="method option, repeatable: " + "; ".join(
                            f"{m}: {', '.join(o)}" for m, o in METHOD_OPTIONS.items() if o)
-                       + " (e.g. --option lam=2.0 --option cg_steps=5)")
+                       + ". VALUE is read as JSON (true, false, 2.0, [0, 1]), anything else as a string "
+                         "(e.g. --option lam=2.0 --option first_order=true)")
     train.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: $MAMLBOOK_DEVICE, else "
                                                       "cuda if available, else cpu)")
     train.add_argument("--out", default=None, help="checkpoint path (default: checkpoints/METHOD.pt)")

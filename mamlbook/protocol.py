@@ -150,9 +150,12 @@ def summarize(
 
 
 def format_cell(summary: StepSummary, digits: int = 3) -> str:
-    """``"0.311 ± 0.021"``, plus ``" [n div.]"`` when tasks diverged; ``"all diverged"``."""
+    """``"0.311 ± 0.021"``, plus ``" [n div.]"`` when tasks diverged; ``"[n div.]"`` alone
+    when all ``n`` did, and ``"1 task kept [n div.]"`` when one did not (no mean or
+    interval of a single task)."""
     if summary.mean is None:
-        return f"[{summary.diverged} div.]"
+        kept = summary.num_tasks - summary.diverged
+        return (f"{kept} task kept " if kept else "") + f"[{summary.diverged} div.]"
     text = f"{summary.mean:.{digits}f} ± {summary.ci95:.{digits}f}"
     return text + (f" [{summary.diverged} div.]" if summary.diverged else "")
 

@@ -147,6 +147,15 @@ BAD = {  # argv -> what the one line must say
     "row typo": (["reproduce", "--rows", "MAMl"], ["argument --rows", "did you mean 'MAML'?"]),
     "command typo": (["evalute", "sinusoid_maml"], ["argument COMMAND", "did you mean 'evaluate'?"]),
     "no command": ([], ["COMMAND", "required"]),
+    "option before the command": (["--verbose", "list"], ["'--verbose'", "before the command"]),
+    "empty output path": (["train", "--out", ""], ["mamlbook train: error: argument --out", "must be a file path"]),
+    "output under a file": (["train", "--iterations", "1", "--out", "/dev/null/a.pt"],
+                            ["argument --out", "'/dev/null' is a file, not a folder"]),
+    "results under a file": (["evaluate", "sinusoid_maml", "--results", "/dev/null/r.json"],
+                             ["argument --results", "'/dev/null' is a file"]),
+    "backend alone": (["train", "--backend", "gloo"], ["mamlbook train: error: argument --backend"]),
+    "Python's spelling of true": (["train", "--option", "first_order=True"],
+                                  ["argument --option", "JSON", "first_order=true"]),
 }
 
 
@@ -168,11 +177,18 @@ def test_errors_raised_by_the_package_are_one_line(capsys, monkeypatch, tmp_path
     # the package's own validation (imaml's lam): exit 2
     status, _, err = _run(["train", "--method", "imaml", "--option", "lam=-1", "--iterations", "1", "--no-progress"],
                           capsys)
-    assert status == 2 and len(err) == 1 and "lam must be a positive" in err[0]
-    # a file that is not a sinusoid checkpoint: exit 2
+    assert status == 2 and len(err) == 1 and "argument --option lam: lam must be a positive" in err[0]
+    # a file that is not a checkpoint: exit 2, without torch's advice to load it unsafely
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     status, _, err = _run(["evaluate", "junk.pt", "--tasks", "4"], capsys)
-    assert status == 2 and len(err) == 1 and "junk.pt" in err[0]
+    assert status == 2 and len(err) == 1 and "junk.pt" in err[0] and "weights_only` set to `False" not in err[0]
+    # an Omniglot checkpoint given as a path: named, and how to evaluate it
+    omniglot = tmp_path / "omni.pt"
+    omniglot.write_bytes(mb.checkpoints.pretrained_path("omniglot_maml_1shot").read_bytes())
+    status, _, err = _run(["evaluate", "omni.pt", "--tasks", "4"], capsys)
+    assert status == 2 and len(err) == 1
+    assert "argument NAME|PATH: 'omni.pt' holds a ConvNet(" in err[0] and "by its name" in err[0]
+    omniglot.unlink()
     # training that diverges: exit 1
     def diverge(*args, **kwargs):
         raise mb.DivergenceError("meta-loss is nan at iteration 3 of maml: training diverged. Try a smaller outer_lr")
@@ -370,3 +386,27 @@ def test_a_closed_pipe_is_one_quiet_failure_not_a_traceback(monkeypatch, capsys)
     monkeypatch.setattr(sys, "stdout", ClosedAfterOneLine())
     assert main(["list"]) == 1
     assert capsys.readouterr().err == ""
+
+
+def test_an_output_folder_is_tried_before_the_work_and_left_as_it_was(monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(tmp_path)
+    # the default checkpoint path's folder cannot be made (a file has its name): refused before training
+    (tmp_path / "checkpoints").write_text("a file, not a folder")
+    ran = []
+    monkeypatch.setattr("mamlbook.train.meta_train", lambda *a, **k: ran.append(1))
+    status, _, err = _run(["train", "--iterations", "1", "--no-progress"], capsys)
+    assert status == 2 and ran == [] and "argument --out" in err[0] and "is a file, not a folder" in err[0]
+    # a folder the command would create: tried (created, written, removed), then left absent
+    cli._check_writable("--out", tmp_path / "new" / "deeper")
+    assert not (tmp_path / "new").exists()
+
+    # a folder refusing writes (root ignores permission bits, so the write itself is refused here)
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(cli.tempfile, "TemporaryFile", refuse)
+    with pytest.raises(cli_parser.UsageError, match=r"argument --results: cannot write in .*Permission denied"):
+        cli._check_writable("--results", tmp_path / "made" / "here")
+    assert not (tmp_path / "made").exists()
+    # regenerate: a package installed read-only is refused before any training, with what to do
+    status, _, err = _run(["regenerate", "sinusoid_maml"], capsys)
+    assert status == 2 and "argument NAME|all: cannot write in" in err[0] and "--no-save" in err[0]

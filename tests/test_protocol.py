@@ -80,7 +80,9 @@ def test_summarize_with_fewer_than_two_tasks_kept():
     curve = torch.tensor([[1.0, 50.0], [1.0, 0.5]])
     s = protocol.summarize(curve, steps=(1,))[1]
     assert s.mean is None and s.ci95 is None and s.diverged == 1
-    assert protocol.format_cell(s) == "[1 div.]"
+    assert protocol.format_cell(s) == "1 task kept [1 div.]"
+    all_gone = protocol.summarize(torch.tensor([[1.0, 50.0], [1.0, 60.0]]), steps=(1,))[1]
+    assert protocol.format_cell(all_gone) == "[2 div.]"
 
 
 @pytest.mark.parametrize(
