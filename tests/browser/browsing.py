@@ -371,6 +371,30 @@ OVERFLOW_JS = r"""
 }
 """
 
+# Every displayed equation: whether its glyphs start left of its box (cut off, out of
+# reach) or end right of it without a box that scrolls sideways to them.
+MATH_CLIP_JS = r"""
+async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+  const out = [];
+  document.querySelectorAll('div.math').forEach((box) => {
+    const c = box.querySelector('mjx-container');
+    if (!c || box.offsetParent === null) return;  // not typeset, or not displayed (a closed dropdown)
+    const b = box.getBoundingClientRect();
+    let left = Infinity, right = -Infinity;
+    c.querySelectorAll('mjx-c').forEach((g) => {
+      const q = g.getBoundingClientRect();
+      if (q.width > 0) { left = Math.min(left, q.left); right = Math.max(right, q.right); }
+    });
+    const scrolls = [c, box].some((e) => e.scrollWidth > e.clientWidth + 1
+        && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX));
+    out.push({text: box.textContent.replace(/\s+/g, ' ').trim().slice(0, 50),
+              cut_left: left < b.left - 1, cut_right: right > b.right + 1 && !scrolls});
+  });
+  return out;
+}
+"""
+
 THEME_JS = r"""
 () => {
   const root = document.documentElement;

@@ -18,6 +18,9 @@ and one for readers who do not see them:
   each one shows: every figure on a built page has alt text that is a description, not
   the image's file name (MyST-NB's default; the stored chapters' figure cells carry it
   in ``mystnb.image.alt``, checked by tests/test_style.py).
+* ``test_display_math_is_never_cut_off``: at 1280 px and on a 390 px phone, no
+  displayed equation starts left of its box (where nothing scrolls to it) or ends right
+  of it without a box that scrolls sideways.
 * ``test_no_block_scrolls_sideways``: at 1280 px, the code blocks, cell outputs and
   tables wider than their box (``scrollWidth > clientWidth + 1``), per page, at most the
   page's allowance in ``MAX_SCROLLING`` (the numbers measured; lower them as pages are fixed).
@@ -29,7 +32,17 @@ import json
 
 import pytest
 
-from browsing import EXECUTED, alt_text_problem, draws_figure, figure_cells, image_outputs, toc_pages
+from browsing import (
+    EXECUTED,
+    MATH_CLIP_JS,
+    alt_text_problem,
+    draws_figure,
+    figure_cells,
+    image_outputs,
+    new_page,
+    source_has_math,
+    toc_pages,
+)
 
 PAGES = toc_pages()
 NOTEBOOK_PAGES = [p for p in PAGES if p.startswith("chapters/")]
@@ -153,3 +166,16 @@ def test_no_block_scrolls_sideways(docname, rendered):
         f"{docname}: {len(scrolling)} blocks scroll sideways, {allowed} allowed:\n  "
         + "\n  ".join(f"{b['kind']} {b['need']} px in {b['have']}: {b['text']!r}" for b in scrolling)
     )
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("docname", [p for p in PAGES if source_has_math(p)])
+def test_display_math_is_never_cut_off(docname, width, book_server, browser):
+    context, page, _ = new_page(browser, width=width, height=900)
+    try:
+        page.goto(f"{book_server}/{docname}.html", wait_until="load")
+        equations = page.evaluate(MATH_CLIP_JS)
+    finally:
+        context.close()
+    cut = [(e["text"], "left" if e["cut_left"] else "right") for e in equations if e["cut_left"] or e["cut_right"]]
+    assert not cut, f"{docname} at {width} px: {len(cut)} of {len(equations)} equations cut off: {cut[:5]}"
