@@ -15,6 +15,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from . import checks
+
 #: Width of every figure in inches: the book's text column at 1280 px (SVG: 1 in = 96 px).
 BOOK_WIDTH = 7.0
 
@@ -127,13 +129,19 @@ def plot_adaptation_curves(ax, curves: Mapping[str, torch.Tensor], *, reference:
 
 
 def plot_loss_history(ax, values: Sequence[float], *, window: int = 100, label: str | None = None,
-                      color: str | None = None, log: bool = True) -> None:
-    """A training curve: raw values faint, running mean over ``window`` solid."""
+                      color: str | None = None, log: bool = True, every: int = 1) -> None:
+    """A training curve: raw values faint, running mean over ``window`` values solid.
+
+    ``values[i]`` is the loss at meta-iteration ``i * every`` (``every=100`` for a
+    checkpoint's ``meta_loss_every_100``), so the x-axis counts meta-iterations."""
+    every = checks.positive_int("every", every)
     v = np.asarray(values, dtype=float)
-    ax.plot(v, color=color, alpha=0.2, lw=0.5)
+    iterations = every * np.arange(len(v))
+    (raw,) = ax.plot(iterations, v, color=color, alpha=0.2, lw=0.5)
+    color = raw.get_color()  # the running mean in the raw values' colour, also when none is given
     if len(v) >= window:
         smooth = np.convolve(v, np.ones(window) / window, mode="valid")
-        ax.plot(np.arange(window - 1, len(v)), smooth, color=color, label=label)
+        ax.plot(iterations[window - 1:], smooth, color=color, label=label)
     ax.set(xlabel="meta-iteration", ylabel="meta-loss")
     if log:
         ax.set_yscale("log")

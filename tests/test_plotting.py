@@ -19,3 +19,15 @@ def test_style_applied_outside_a_kernel():
     assert matplotlib.rcParams["figure.figsize"] == [plotting.BOOK_WIDTH, 3.2]
     with pytest.raises(ValueError, match="fmt"):
         plotting.use_book_figures("jpeg")
+
+
+def test_loss_history_counts_meta_iterations_when_values_are_sparse():
+    fig, axes = plotting.figure()
+    plotting.plot_loss_history(axes[0, 0], [3.0, 2.0, 1.0, 0.5], window=2, every=100, label="run")
+    raw, smooth = axes[0, 0].get_lines()
+    assert list(raw.get_xdata()) == [0, 100, 200, 300]
+    assert list(smooth.get_xdata()) == [100, 200, 300]  # the mean of values 0-1 ends at iteration 100
+    assert smooth.get_color() == raw.get_color()  # one colour per curve, none given
+    with pytest.raises(ValueError, match="every"):
+        plotting.plot_loss_history(axes[0, 0], [1.0], every=0)
+    plt.close(fig)

@@ -130,7 +130,8 @@ def anil(
     model : declares ``head_names`` and ``features_with`` (see the module docstring).
     params : ``θ``, a dict shaped like the model's parameters (body and head).
     tasks : `TaskBatch` with ``T`` tasks; features ``(T, K, F)`` and ``(T, Q, F)``.
-    inner_lr : ``α > 0``.  inner_steps : ``k ≥ 1`` steps on the head.
+    inner_lr : ``α > 0``, the inner SGD step size.
+    inner_steps : ``k ≥ 1`` SGD steps on the head.
     first_order : ``True`` treats the inner gradients as constants (as first-order MAML,
         eq. 4.1): the head's gradient is ``Σ_t ∇_ψ L_query,t / T`` and the body's comes
         from the query features only. ``False`` (default): exact.

@@ -48,7 +48,8 @@ def maml(
     model : supplies the architecture; its own parameter values are not used.
     params : ``θ``, a dict of tensors shaped like the model's parameters.
     tasks : `TaskBatch` with ``T`` tasks.
-    inner_lr : ``α > 0``.  inner_steps : ``k ≥ 1``.
+    inner_lr : ``α > 0``, the inner SGD step size (eq. 2.2).
+    inner_steps : ``k ≥ 1``, the number of inner SGD steps.
     first_order : drop the second-order terms (FOMAML, eq. 4.1); ``True`` or ``False``.
     loss_fn : per-task loss ``(predictions, targets) -> (T,)``
         (`mamlbook.functional.LossFn`).

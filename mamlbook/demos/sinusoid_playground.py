@@ -88,8 +88,12 @@ def figure_data(amplitude: float = DEFAULTS["amplitude"], phase: float = DEFAULT
     return out
 
 
+def _steps(k: int) -> str:
+    return f"{k} step" + ("" if k == 1 else "s")
+
+
 def readout(d: dict) -> str:
-    return "; ".join(f"{name}: MSE on [−5, 5] {float(m[0]):.3f} before → {float(m[-1]):.3f} after {len(m) - 1} steps"
+    return "; ".join(f"{name}: MSE on [−5, 5] {float(m[0]):.3f} before → {float(m[-1]):.3f} after {_steps(len(m) - 1)}"
                      for name, m in d["mse"].items())
 
 
@@ -102,7 +106,7 @@ def draw(amplitude, phase, shots, steps):
         for s in range(1, steps):
             ax.plot(d["x"], curves[s], color=_html.COLORS[name], alpha=0.25, lw=0.8)
         ax.plot(d["x"], curves[0], "--", color=_html.COLORS[name], lw=1, label="before")
-        ax.plot(d["x"], curves[-1], color=_html.COLORS[name], lw=2, label=f"after {steps} steps")
+        ax.plot(d["x"], curves[-1], color=_html.COLORS[name], lw=2, label=f"after {_steps(steps)}")
         ax.scatter(d["x_support"], d["y_support"], marker="^", color="C3", zorder=5, label="support")
         ax.set(title={"maml": "MAML", "pretrain": "pretrained"}.get(name, name), xlabel="x", ylim=(-6, 6))
         ax.legend(fontsize=7, loc="lower right")
@@ -162,9 +166,9 @@ function draw(v) {
     out.predictions[net.name] = curves;
     out.mse[net.name] = curves.map((c) => c.reduce((s, y, j) => s + (y - truth[j]) ** 2, 0) / c.length);
   });
-  [['truth', '#000'], ['before adapting', '#555', [5, 3]], ['after ' + S + ' steps', '#555']].forEach((item, i) => MB.legend(ctx, [item], 45 + 150 * i, 292));
+  [['truth', '#000'], ['before adapting', '#555', [5, 3]], ['after ' + S + (S === 1 ? ' step' : ' steps'), '#555']].forEach((item, i) => MB.legend(ctx, [item], 45 + 150 * i, 292));
   MB.text(ctx, '▲ support points', 495, 292, {align: 'left'});
-  readout.textContent = nets.map((n) => `${n.name}: MSE on [−5, 5] ${MB.fmt(out.mse[n.name][0])} before → ${MB.fmt(out.mse[n.name][S])} after ${S} steps`).join('; ');
+  readout.textContent = nets.map((n) => `${n.name}: MSE on [−5, 5] ${MB.fmt(out.mse[n.name][0])} before → ${MB.fmt(out.mse[n.name][S])} after ${S} step${S === 1 ? '' : 's'}`).join('; ');
   out.x_support = xs; root.mbLast = out;
 }
 ctl.fire();
