@@ -27,6 +27,13 @@ inner step of 0.4). Measured in one run:
 * **Batch norm's float32 error** in each layout, on the first block's convolution
   output for one query set, against float64, at each number of threads (which sets
   the order of its sums).
+* **Arithmetic.** The loop step's convolution FLOPs
+  (``torch.utils.flop_counter.FlopCounterMode``: forward, backward and double
+  backward), the rate at which its convolutions run (those FLOPs over their profiled
+  time, per thread) beside the rate of a 1024 × 1024 matrix product at the same number
+  of threads (the densest work the core does), and the rate per thread that twice the
+  loop's speed would need if the convolutions were all the step did
+  (``gflops_per_thread_for_2x``).
 * **Bounds** (Amdahl's law). Whatever a faster step does *around* the convolution
   kernels, it cannot take less than their time: ``bound_x_loop`` = the timed loop step
   / its convolutions' time, at the same number of threads. A step that splits the
@@ -50,6 +57,7 @@ import warnings
 
 import torch
 from torch.profiler import profile
+from torch.utils.flop_counter import FlopCounterMode
 
 import mamlbook as mb
 from mamlbook.models import ConvNet
@@ -95,6 +103,33 @@ def add_bounds(rows: list[dict]) -> None:
             split_ms = one["profile"]["ms"]["convolution"] / row["threads"]
             row["split_convolution_ms"] = round(split_ms, 1)
             row["bound_split_x_loop"] = round(step_ms / split_ms, 2)
+
+
+def convolution_gflop(call, theta, tasks) -> float:
+    """GFLOP of the convolutions (forward, backward, double backward) in ``call(theta, tasks)``."""
+    with FlopCounterMode(display=False) as counter:
+        call(theta, tasks)
+    counts = counter.get_flop_counts()["Global"]
+    return sum(n for op, n in counts.items() if "convolution" in str(op)) / 1e9
+
+
+def matmul_gflops(rounds: int, size: int = 1024) -> float:
+    """The rate of a ``size × size`` float32 matrix product at the current number of
+    threads, GFLOP/s (the median of ``rounds`` timings of 10 products each)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b  # warm-up
+    times = time_rounds({"matmul": lambda: [a @ b for _ in range(10)]}, rounds)["matmul"]
+    return 10 * 2 * size ** 3 / statistics.median(times) / 1e9
+
+
+def add_arithmetic(row: dict, gflop: float, rounds: int) -> None:
+    """The row's convolution rates (in place): achieved, a matrix product's, and needed for 2×."""
+    threads, conv_s = row["threads"], row["profile"]["ms"]["convolution"] / 1000
+    half_loop_s = row["kernels"]["onednn_nchw"]["ms"] / 2000
+    row["arithmetic"] = {"convolution_gflop": round(gflop, 2),
+                         "convolution_gflops_per_thread": round(gflop / conv_s / threads, 1),
+                         "matmul_gflops_per_thread": round(matmul_gflops(rounds) / threads, 1),
+                         "gflops_per_thread_for_2x": round(gflop / half_loop_s / threads, 1)}
 
 
 def channels_last_step(net, theta, tasks, steps):
@@ -219,6 +254,7 @@ def main(argv=None) -> int:
                                "filters": FILTERS, "ways": args.ways, "meta_batch": args.meta_batch,
                                "inner_steps": args.inner_steps, "inner_lr": INNER_LR},
                "rows": [], "notes": {"compiled": COMPILED_NOTE}}
+    gflop = convolution_gflop(lambda th, ta: loop_step(net, th, ta, args.inner_steps), theta, tasks)
     for threads in args.threads:
         torch.set_num_threads(threads)
         calls = variants(net, args.inner_steps)  # anew: the compiled step is compiled for these threads
@@ -228,6 +264,7 @@ def main(argv=None) -> int:
                "kernels": time_kernels(calls, theta, tasks, args.rounds),
                # its summation order, so its error, depends on the number of threads
                "batch_norm_float32_error": batch_norm_error(net, tasks.x_query[0])}
+        add_arithmetic(row, gflop, args.rounds)
         results["rows"].append(row)
         add_bounds(results["rows"])
         p, k = row["profile"], row["kernels"]
@@ -239,6 +276,10 @@ def main(argv=None) -> int:
         for key in ("pool_first", "channels_last"):
             by_kind = row[f"profile_{key}"]["ms"].items()
             print(f"   profiled, {key}: " + ", ".join(f"{kind} {ms:.0f}" for kind, ms in by_kind) + " ms", flush=True)
+        a = row["arithmetic"]
+        print(f"   convolutions: {a['convolution_gflop']:.1f} GFLOP at {a['convolution_gflops_per_thread']:.0f} "
+              f"GFLOP/s per thread (a 1024x1024 matmul: {a['matmul_gflops_per_thread']:.0f}); twice the loop "
+              f"needs {a['gflops_per_thread_for_2x']:.0f} with nothing but the convolutions", flush=True)
         bn = row["batch_norm_float32_error"]
         print(f"   batch norm on {tuple(bn['shape'])}, float32 relative error (output, input gradient): "
               + "; ".join(f"{layout} {e['output']:.0e}, {e['input_gradient']:.0e}" for layout, e in bn["errors"].items()),
