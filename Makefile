@@ -57,6 +57,7 @@ student: setup assets
 	mkdir -p _build/student
 	mv $(STUDENT_SRC)/_build/html _build/student/html
 	$(PY) tools/student_edition.py assign --out _build/instructor/assignments --handouts _build/student/handouts
+	cp _build/instructor/assignments/_masters/mamlbook-*.whl _build/student/  # the package alone, no solution
 	MAMLBOOK_STUDENT_HTML=_build/student/html $(PY) -m pytest -q -p no:cacheprovider \
 		tests/test_student_edition.py -k built_html
 

@@ -169,9 +169,9 @@ def _is_number(value) -> bool:
 def check_pooled_mse(value, seed: int = 0) -> bool:
     """``value``: the closed-form MSE of the pooled predictor of eq. (1.2) on the book's sinusoids.
 
-    The reference integrates exactly: ``E[A²]/2 − (2E[A]/π)² · mean_x cos² x`` with
-    ``A ~ U(0.1, 5)``, ``φ ~ U(0, π)``, ``x ~ U(−5, 5)``, so ``mean_x cos² x = 1/2 + sin(10)/20``.
-    A numerical average over a fine grid of ``x`` is within the tolerance ``1e-3``.
+    The reference is the exact integral over the book's task distribution (``A ~ U(0.1, 5)``,
+    ``φ ~ U(0, π)``, ``x ~ U(−5, 5)``); a numerical average over a fine grid of ``x`` is
+    within the tolerance ``1e-3``, a Monte Carlo estimate from the chapter's samples is not.
     """
     import math
 
@@ -216,14 +216,20 @@ def check_meta_batch_shapes(shapes: dict, seed: int = 0) -> bool:
     return True
 
 
-def check_proximal_jacobian(jacobian, hessian: Tensor, lam: float) -> bool:
+def check_proximal_jacobian(jacobian, hessian: Tensor | None = None, lam: float = 0.5) -> bool:
     """``jacobian``: ``dφ*/dθ`` of the proximal problem of eq. (6.1) for the quadratic task
     ``L(φ) = ½ (φ − c)ᵀ A (φ − c)`` with ``A = hessian``, at strength ``lam``.
 
-    The reference solves the stationarity condition ``A(φ − c) + λ(φ − θ) = 0`` with
-    ``torch.linalg.solve`` and differentiates that solution with autograd (``torch.func.jacrev``),
-    so no formula of the chapter is reused.
+    ``hessian=None``: the exercise's task, ``imaml_lambda.task()`` of chapter 06 (what the
+    grader uses, whatever the notebook holds). The reference solves the stationarity
+    condition ``A(φ − c) + λ(φ − θ) = 0`` with ``torch.linalg.solve`` and differentiates
+    that solution with autograd (``torch.func.jacrev``), so no formula of the chapter is
+    reused.
     """
+    if hessian is None:
+        from .demos import imaml_lambda
+
+        hessian = imaml_lambda.task()[0]
     a = hessian.detach().to(_DTYPE)
     n = a.shape[0]
     g = torch.Generator().manual_seed(0)
@@ -237,13 +243,24 @@ def check_proximal_jacobian(jacobian, hessian: Tensor, lam: float) -> bool:
     return _compare(f"the proximal Jacobian at lambda = {lam:g}", jacobian, expected, 1e-8)
 
 
-def check_null_space_projector(projector, design: Tensor) -> bool:
+def underdetermined_design(points: int = 2, inputs: int = 4, seed: int = 0) -> Tensor:
+    """The design matrix ``(points, inputs + 1)`` of chapter 06's underdetermined
+    regression: standard normal inputs (``torch.Generator().manual_seed(seed)``, float64)
+    and a column of ones for the bias, as the chapter's ``design`` builds it."""
+    x = torch.randn(points, inputs, generator=torch.Generator().manual_seed(seed), dtype=_DTYPE)
+    return torch.cat([x, torch.ones(points, 1, dtype=_DTYPE)], -1)
+
+
+def check_null_space_projector(projector, design: Tensor | None = None) -> bool:
     """``projector``: the limit of ``(I + H/λ)⁻¹`` as ``λ → 0`` for ``H ∝ Xᵀ X``, ``X = design``
     ``(N, P)``: the orthogonal projector onto the null space of ``X``.
 
-    The reference is built from an SVD of ``X`` (the right singular vectors of zero
-    singular value), independently of ``torch.linalg.pinv``.
+    ``design=None``: the exercise's, `underdetermined_design()` (what the grader uses,
+    whatever the notebook holds). The reference is built from an SVD of ``X`` (the right
+    singular vectors of zero singular value), independently of ``torch.linalg.pinv``.
     """
+    if design is None:
+        design = underdetermined_design()
     x = design.detach().to(_DTYPE)
     _, s, vh = torch.linalg.svd(x, full_matrices=True)
     rank = int((s > s.max() * 1e-10).sum())

@@ -33,7 +33,15 @@ SPEC = se.load_grading()
 CHAPTERS = se.load_chapters()
 # The round trip: chapter 06 has three autograded exercises and one graded by hand.
 ROUND_TRIP = "06_imaml"
-WRONG = {"ex-imaml-cg": "def my_cg(matvec, b, steps):\n    return b  # not a solve\n"}
+WRONG = {  # a wrong answer, and two answers right only for data the student swapped in
+    "ex-imaml-cg": "def my_cg(matvec, b, steps):\n    return b  # not a solve\n",
+    "ex-imaml-quadratic": "A_task = torch.zeros(2, 2, dtype=torch.float64)\nby_hand = torch.eye(2, dtype=torch.float64)\n",
+    "ex-imaml-underdetermined": "X = torch.zeros(2, 5, dtype=torch.float64)\nprojector = torch.eye(5, dtype=torch.float64)\n",
+}
+#: A submission that replaces a checker, then rebinds `mb`: graded by the checkers as shipped.
+CHEAT = {"ex-imaml-cg": (WRONG["ex-imaml-cg"] + "mb.exercises.check_conjugate_gradient = lambda *args: True\n"
+                         "import types\nmb = types.SimpleNamespace(exercises=types.SimpleNamespace(\n"
+                         "    check_conjugate_gradient=lambda *args: True))\n")}
 
 
 def _normalise(text: str) -> str:
@@ -117,6 +125,22 @@ def test_otter_master_has_one_question_per_exercise(chapter):
         assert f"manual: {str(SPEC[ex.label]['kind'] == 'manual').lower()}" in begin
 
 
+def test_a_chapter_graded_by_hand_gets_no_autograder_and_every_handout_its_licence():
+    for chapter in CHAPTERS:
+        nb = se.otter_master(chapter, SPEC)
+        config = yaml.safe_load(nb.cells[0].source.removeprefix("# ASSIGNMENT CONFIG\n"))
+        assert config["generate"] is se.has_autograded(chapter, SPEC), chapter.name
+        assert nb.cells[1].cell_type == "markdown" and "CC BY 4.0" in nb.cells[1].source
+    by_hand = sorted(ch.name for ch in CHAPTERS if not se.has_autograded(ch, SPEC))
+    assert by_hand == ["07_comparison", "09_reproduction", "A1_performance"]
+
+
+def test_a_test_reads_no_mb_of_the_notebook():
+    test = se.otter_test("ex-x", "mb.exercises.check_pooled_mse(pooled_mse)")
+    assert test.startswith("def test_ex_x(pooled_mse):")  # mb is not taken from the notebook
+    assert "import mamlbook as mb" in test and "importlib.reload" in test
+
+
 def _otter_run(zip_path: Path, submission: Path, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run([str(Path(sys.executable).with_name("otter")), "run", "--no-logo", "-a", str(zip_path),
@@ -172,12 +196,16 @@ def test_otter_round_trip_reference_full_marks_wrong_answer_below(tmp_path):
     print(f"\n{chapter.name} reference solutions: {got:g} / {full:g} {scores}")
     assert {label: scores[label] for label in auto} == {label: (SPEC[label]["points"],) * 2 for label in auto}
 
-    se.fill(handout, tmp_path / "wrong" / handout.name, wrong=WRONG)
+    # the cheat is the last of the chapter's autograded cells (a rebound `mb` would break the later ones)
+    assert auto[-1] == "ex-imaml-underdetermined" and auto.index("ex-imaml-cg") < auto.index("ex-imaml-quadratic")
+    wrong = {**WRONG, "ex-imaml-underdetermined": WRONG["ex-imaml-underdetermined"] + CHEAT["ex-imaml-cg"]}
+    se.fill(handout, tmp_path / "wrong" / handout.name, wrong=wrong)
     scores = _otter_run(autograder, tmp_path / "wrong" / handout.name, tmp_path / "wrong-results")
     wrong_total = sum(s for s, _ in scores.values())
-    print(f"{chapter.name} with a wrong my_cg: {wrong_total:g} / {full:g} {scores}")
-    assert scores["ex-imaml-cg"][0] == 0
-    assert wrong_total == full - SPEC["ex-imaml-cg"]["points"] < full
+    print(f"{chapter.name} with wrong and swapped-data answers and a replaced checker: {wrong_total:g} / {full:g} {scores}")
+    for label in WRONG:
+        assert scores[label][0] == 0, label
+    assert wrong_total == full - sum(SPEC[label]["points"] for label in WRONG) < full
     print(f"round trip: {time.perf_counter() - start:.0f} s")
 
 

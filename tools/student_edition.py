@@ -9,7 +9,8 @@
         for each chapter an Otter-Grader master notebook (with the solutions), turned by
         `otter assign` into <chapter>/student/ (the handout and its public checks) and
         <chapter>/autograder/*.zip (what `otter run -a ZIP SUBMISSION` grades with; it
-        carries a wheel of this package for the image Gradescope builds from it), all
+        carries a wheel of this package for the image Gradescope builds from it; none for
+        chapters 07, 09 and A1, whose exercises are all graded by hand), all
         under the instructor's folder; the handouts alone are copied to --handouts, so
         that _build/student/ holds nothing a student may not see;
     python tools/student_edition.py fill HANDOUT OUT [--wrong LABEL]
@@ -223,6 +224,17 @@ def grading_requirements(wheel_name: str) -> str:
             f"{torch_pin}\n/autograder/source/files/{wheel_name}\n")
 
 
+#: The licence line each handout opens with (the book's footer, LICENSE-BOOK.md).
+CREDIT = ("*From* mamlbook, by the mamlbook authors. Text and figures: CC BY 4.0 "
+          "(https://creativecommons.org/licenses/by/4.0/; credit \"mamlbook, by the mamlbook authors\"); "
+          "code: MIT; Omniglot data: MIT, Brenden Lake.")
+
+
+def has_autograded(chapter: Chapter, spec: dict[str, dict]) -> bool:
+    """Whether any exercise of ``chapter`` is autograded (``kind: auto``)."""
+    return any(spec[ex.label]["kind"] == "auto" for ex in chapter.exercises)
+
+
 def otter_master(chapter: Chapter, spec: dict[str, dict],
                  wheel_name: str | None = None) -> nbformat.NotebookNode:
     """The chapter in Otter Assign's format: one question per exercise. With
@@ -240,12 +252,15 @@ def otter_master(chapter: Chapter, spec: dict[str, dict],
         "template_pdf": False,
         "show_question_points": True,
         "tests": {"ok_format": False},  # exception-based tests: the checkers' messages
-        "generate": True,  # the autograder zip that `otter run -a` grades with
+        # the autograder zip that `otter run -a` grades with; none for a chapter whose
+        # exercises are all graded by hand (a zip without tests makes `otter run` crash)
+        "generate": has_autograded(chapter, spec),
     }
-    if wheel_name is not None:  # the image Gradescope and `otter grade` build from the zip
+    if wheel_name is not None and config["generate"]:  # the image Gradescope and `otter grade` build from the zip
         config |= {"python_version": GRADING_PYTHON, "requirements": "grading-requirements.txt",
                    "autograder_files": [wheel_name]}
     nb.cells.append(_raw("# ASSIGNMENT CONFIG\n" + yaml.safe_dump(config, sort_keys=False)))
+    nb.cells.append(nbformat.v4.new_markdown_cell(CREDIT))  # a handout travels without the book's footer
     for part in chapter.parts:
         if part[0] == "code":
             nb.cells.append(nbformat.v4.new_code_cell(part[1], metadata=copy.deepcopy(part[2])))
@@ -282,13 +297,20 @@ def otter_test(label: str, expression: str) -> str:
     """An exception-based Otter test: the checker's verdict, its message on failure.
 
     Its parameters are the notebook's globals the expression reads (Otter passes them in;
-    a name the student did not define arrives as None, and the checker says what is wrong).
+    a name the student did not define arrives as None, and the checker says what is wrong),
+    except ``mb``: the test imports the installed package itself and reloads its
+    checkers, so a notebook that rebinds ``mb`` or replaces a checker (``mb.exercises.
+    check_x = lambda *a: True``) is graded by the checkers as shipped. The expression
+    must read nothing else the student controls but the answer (the checker builds its
+    own data).
     """
     expression = expression.strip()
     names = sorted({node.id for node in ast.walk(ast.parse(expression, mode="eval"))
-                    if isinstance(node, ast.Name) and node.id not in dir(builtins)})
+                    if isinstance(node, ast.Name) and node.id not in dir(builtins)} - {"mb"})
     return (f"def test_{label.replace('-', '_')}({', '.join(names)}):\n"
-            "    import contextlib, io\n"
+            "    import contextlib, importlib, io, sys\n"
+            "    import mamlbook as mb  # the installed package, not the notebook's `mb`\n"
+            "    mb.exercises = importlib.reload(sys.modules['mamlbook.exercises'])  # its checkers as shipped\n"
             "    said = io.StringIO()\n"
             "    with contextlib.redirect_stdout(said):\n"
             f"        verdict = {expression}\n"
@@ -354,15 +376,16 @@ def write_assignments(out: Path, chapters: list[Chapter], spec: dict[str, dict],
             shutil.rmtree(result)
         subprocess.run([str(otter), "assign", "--no-pdfs", str(master), str(result)], check=True,
                        cwd=masters)
-        (zipped,) = (result / "autograder").glob("*-autograder_*.zip")
-        zipped.rename(result / "autograder" / f"{chapter.name}-autograder.zip")  # a stable name
+        graded = "every exercise graded by hand (no autograder zip)"
+        if has_autograded(chapter, spec):
+            (zipped,) = (result / "autograder").glob("*-autograder_*.zip")
+            graded = zipped.rename(result / "autograder" / f"{chapter.name}-autograder.zip")  # a stable name
         handout = result / "student"
         if handouts is not None:
             if (handouts / chapter.name).exists():
                 shutil.rmtree(handouts / chapter.name)
             handout = Path(shutil.copytree(result / "student", handouts / chapter.name))
-        print(f"{chapter.name}: {handout / (chapter.name + '.ipynb')}, "
-              f"{result / 'autograder' / (chapter.name + '-autograder.zip')}")
+        print(f"{chapter.name}: {handout / (chapter.name + '.ipynb')}, {graded}")
 
 
 def fill(handout: Path, out: Path, wrong: dict[str, str] | None = None) -> dict[str, str]:
