@@ -234,8 +234,6 @@ class OfflineGuard:
         for r in self.requests:
             if not is_local(r.url) or urllib.parse.urlsplit(r.url).scheme in ("data", "blob", "about"):
                 continue  # off-machine ones are listed above; inline data never fails
-            if r.url.endswith("/favicon.ico"):
-                continue
             if r.failure or (r.status or 0) >= 400:
                 out.append(f"request failed ({r.failure or r.status}): {r.url}")
         out += [f"JavaScript exception: {e}" for e in self.page_errors]
