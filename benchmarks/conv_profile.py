@@ -110,7 +110,7 @@ def convolution_gflop(call, theta, tasks) -> float:
     with FlopCounterMode(display=False) as counter:
         call(theta, tasks)
     counts = counter.get_flop_counts()["Global"]
-    return sum(n for op, n in counts.items() if "convolution" in str(op)) / 1e9
+    return sum(n for op, n in counts.items() if kind_of(str(op)) == "convolution") / 1e9
 
 
 def matmul_gflops(rounds: int, size: int = 1024) -> float:

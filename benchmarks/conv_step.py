@@ -218,6 +218,8 @@ def measure_apart(ways: int, meta_batch: int, steps: int, rounds: int, names, gr
     """A row's part without the loop (``--apart``): ``{"times_s": ...}``; its float32
     meta-gradients (flattened) go to the file ``gradients``, to be scored against the
     loop's by `measure_in_subprocess`."""
+    if gradients is None:
+        raise ValueError("a part without the loop saves its meta-gradients: give gradients, a file")
     *_, times, got = time_steps(ways, meta_batch, steps, rounds, names)
     torch.save(got, gradients)
     return {"times_s": times}

@@ -118,12 +118,14 @@ def _check_output(argument: str, path: str | os.PathLike | None) -> None:
         raise UsageError(f"argument {argument}: must be a file path, got {str(path)!r}")
     if Path(path).is_dir():
         raise UsageError(f"argument {argument}: {str(path)!r} is a directory; give a file path")
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 writes (and tries)
+        return
     _check_writable(argument, Path(path).parent)
 
 
 def _check_writable(argument: str, folder: Path, hint: str = "") -> None:
     """Refuse ``folder`` unless a file can be created in it, by creating one (and the
-    missing folders above it, as the command will) and removing what was created.
+    missing folders above it, as the command will) and removing the folders it made.
     Trying is the only sure test: permission bits do not bind root, and some file
     systems (/proc, a read-only mount) refuse writes whatever they say."""
     folder = Path(os.path.abspath(folder))
@@ -131,9 +133,12 @@ def _check_writable(argument: str, folder: Path, hint: str = "") -> None:
     try:
         for above in [*reversed(folder.parents), folder]:
             if not above.exists():
-                above.mkdir()
-                created.append(above)
-            elif not above.is_dir():
+                try:
+                    above.mkdir()
+                    created.append(above)
+                except FileExistsError:  # made meanwhile by another process: it is there
+                    pass
+            if not above.is_dir():
                 raise UsageError(f"argument {argument}: {str(above)!r} is a file, not a folder{hint}")
         with tempfile.TemporaryFile(dir=folder):
             pass
@@ -141,7 +146,10 @@ def _check_writable(argument: str, folder: Path, hint: str = "") -> None:
         raise UsageError(f"argument {argument}: cannot write in {str(folder)!r} ({err.strerror or err}){hint}") from None
     finally:
         for made in reversed(created):
-            made.rmdir()
+            try:
+                made.rmdir()
+            except OSError:  # another process wrote into it meanwhile: it stays
+                pass
 
 
 def _check_train_flags(args) -> None:
@@ -293,10 +301,12 @@ def _evaluate(args) -> int:
             models[target] = SinusoidMLP().to(device)
             saved_for = architecture_of(target)
             if saved_for != models[target].architecture:
+                advice = ("evaluate a shipped Omniglot checkpoint by its name (`python -m mamlbook list`)"
+                          if saved_for.startswith("ConvNet") else
+                          f"`train` saves the network wrapped with its step sizes for {' and '.join(WRAPPED)}, "
+                          "which evaluate does not take")
                 raise UsageError(f"argument NAME|PATH: {target!r} holds a {saved_for}; a PATH must hold the "
-                                 f"sinusoid network, {models[target].architecture} (what `train` saves for every "
-                                 f"method but {' and '.join(WRAPPED)}); evaluate a shipped Omniglot checkpoint by "
-                                 "its name (`python -m mamlbook list`)")
+                                 f"sinusoid network, {models[target].architecture}; {advice}")
             load_checkpoint(target, models[target])
         else:
             models[target], _ = recipes.load(target, device=device)
@@ -429,10 +439,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     debug = os.environ.get("MAMLBOOK_DEBUG", "") not in ("", "0")
     try:
-        if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
-            raise UsageError(f"unrecognized argument {argv[0]!r} before the command; options go after it "
-                             f"(`{parser.prog} COMMAND --help` lists them)")
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except UsageError as err:  # `mamlbook --verbose list`: argparse only says COMMAND is missing
+            if argv and argv[0].startswith("-") and "required: COMMAND" in str(err):
+                raise UsageError(f"unrecognized argument {argv[0]!r} before the command; options go after "
+                                 f"it (`{parser.prog} COMMAND --help` lists them)") from None
+            raise
         if args.command == "train":
             try:
                 _check_train_flags(args)

@@ -216,20 +216,23 @@ def check_meta_batch_shapes(shapes: dict, seed: int = 0) -> bool:
     return True
 
 
-def check_proximal_jacobian(jacobian, hessian: Tensor | None = None, lam: float = 0.5) -> bool:
+def check_proximal_jacobian(jacobian, hessian: Tensor | None = None, lam: float | None = None) -> bool:
     """``jacobian``: ``dφ*/dθ`` of the proximal problem of eq. (6.1) for the quadratic task
     ``L(φ) = ½ (φ − c)ᵀ A (φ − c)`` with ``A = hessian``, at strength ``lam``.
 
-    ``hessian=None``: the exercise's task, ``imaml_lambda.task()`` of chapter 06 (what the
-    grader uses, whatever the notebook holds). The reference solves the stationarity
-    condition ``A(φ − c) + λ(φ − θ) = 0`` with ``torch.linalg.solve`` and differentiates
-    that solution with autograd (``torch.func.jacrev``), so no formula of the chapter is
-    reused.
+    Without ``hessian`` and ``lam``: the exercise's, ``imaml_lambda.task()`` of chapter 06
+    at ``λ = 0.5`` (what the grader uses, whatever the notebook holds); with a ``hessian``,
+    ``lam`` must be given. The reference solves the stationarity condition
+    ``A(φ − c) + λ(φ − θ) = 0`` with ``torch.linalg.solve`` and differentiates that
+    solution with autograd (``torch.func.jacrev``), so no formula of the chapter is reused.
     """
     if hessian is None:
         from .demos import imaml_lambda
 
         hessian = imaml_lambda.task()[0]
+        lam = 0.5 if lam is None else lam
+    if lam is None:
+        raise TypeError("check_proximal_jacobian: give lam with a hessian of your own")
     a = hessian.detach().to(_DTYPE)
     n = a.shape[0]
     g = torch.Generator().manual_seed(0)

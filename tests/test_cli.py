@@ -147,7 +147,8 @@ BAD = {  # argv -> what the one line must say
     "row typo": (["reproduce", "--rows", "MAMl"], ["argument --rows", "did you mean 'MAML'?"]),
     "command typo": (["evalute", "sinusoid_maml"], ["argument COMMAND", "did you mean 'evaluate'?"]),
     "no command": ([], ["COMMAND", "required"]),
-    "option before the command": (["--verbose", "list"], ["'--verbose'", "before the command"]),
+    "option before a missing command": (["--verbose"], ["'--verbose'", "before the command"]),
+    "unknown option with a command": (["--verbose", "list"], ["unrecognized arguments: --verbose"]),
     "empty output path": (["train", "--out", ""], ["mamlbook train: error: argument --out", "must be a file path"]),
     "output under a file": (["train", "--iterations", "1", "--out", "/dev/null/a.pt"],
                             ["argument --out", "'/dev/null' is a file, not a folder"]),
@@ -396,9 +397,21 @@ def test_an_output_folder_is_tried_before_the_work_and_left_as_it_was(monkeypatc
     monkeypatch.setattr("mamlbook.train.meta_train", lambda *a, **k: ran.append(1))
     status, _, err = _run(["train", "--iterations", "1", "--no-progress"], capsys)
     assert status == 2 and ran == [] and "argument --out" in err[0] and "is a file, not a folder" in err[0]
-    # a folder the command would create: tried (created, written, removed), then left absent
+    # a folder the command would create: tried (created, written in, removed), then left absent
+    tried = []
+    real = cli.tempfile.TemporaryFile
+
+    def record(*args, dir, **kwargs):
+        tried.append(Path(dir).is_dir())
+        return real(*args, dir=dir, **kwargs)
+    monkeypatch.setattr(cli.tempfile, "TemporaryFile", record)
     cli._check_writable("--out", tmp_path / "new" / "deeper")
-    assert not (tmp_path / "new").exists()
+    assert tried == [True] and not (tmp_path / "new").exists()
+    # under torchrun, ranks other than 0 write nothing and try nothing
+    monkeypatch.setenv("RANK", "1")
+    cli._check_output("--out", str(tmp_path / "other" / "a.pt"))
+    assert tried == [True] and not (tmp_path / "other").exists()
+    monkeypatch.delenv("RANK")
 
     # a folder refusing writes (root ignores permission bits, so the write itself is refused here)
     def refuse(*args, **kwargs):
@@ -407,6 +420,10 @@ def test_an_output_folder_is_tried_before_the_work_and_left_as_it_was(monkeypatc
     with pytest.raises(cli_parser.UsageError, match=r"argument --results: cannot write in .*Permission denied"):
         cli._check_writable("--results", tmp_path / "made" / "here")
     assert not (tmp_path / "made").exists()
-    # regenerate: a package installed read-only is refused before any training, with what to do
+    # regenerate: a folder that refuses the write is refused before any training (which
+    # would overwrite the shipped file if the check let it through), with what to do
+    def never(*args, **kwargs):
+        raise AssertionError("regenerate trained although its folder refused the write")
+    monkeypatch.setattr("mamlbook.recipes.regenerate", never)
     status, _, err = _run(["regenerate", "sinusoid_maml"], capsys)
     assert status == 2 and "argument NAME|all: cannot write in" in err[0] and "--no-save" in err[0]

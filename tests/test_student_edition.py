@@ -125,14 +125,14 @@ def test_otter_master_has_one_question_per_exercise(chapter):
         assert f"manual: {str(SPEC[ex.label]['kind'] == 'manual').lower()}" in begin
 
 
-def test_a_chapter_graded_by_hand_gets_no_autograder_and_every_handout_its_licence():
+def test_a_chapter_graded_by_hand_gets_no_autograder_and_every_master_its_licence():
+    by_hand = sorted(ch.name for ch in CHAPTERS if not se.has_autograded(ch, SPEC))
+    assert by_hand == ["07_comparison", "09_reproduction", "A1_performance"]
     for chapter in CHAPTERS:
         nb = se.otter_master(chapter, SPEC)
         config = yaml.safe_load(nb.cells[0].source.removeprefix("# ASSIGNMENT CONFIG\n"))
-        assert config["generate"] is se.has_autograded(chapter, SPEC), chapter.name
+        assert config["generate"] is (chapter.name not in by_hand), chapter.name
         assert nb.cells[1].cell_type == "markdown" and "CC BY 4.0" in nb.cells[1].source
-    by_hand = sorted(ch.name for ch in CHAPTERS if not se.has_autograded(ch, SPEC))
-    assert by_hand == ["07_comparison", "09_reproduction", "A1_performance"]
 
 
 def test_a_test_reads_no_mb_of_the_notebook():
@@ -180,8 +180,11 @@ def test_otter_round_trip_reference_full_marks_wrong_answer_below(tmp_path):
     assert torch_pin and torch_pin[0] in pip
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in pip
 
-    # the handout: no solution, one stub per autograded exercise, an answer cell per manual one
-    text = "\n".join(c.source for c in nbformat.read(handout, as_version=4).cells)
+    # the handout: the licence line under Otter's init cell (it travels without the book's
+    # footer), no solution, one stub per autograded exercise, an answer cell per manual one
+    cells = nbformat.read(handout, as_version=4).cells
+    assert "otter.Notebook" in cells[0].source and cells[1].source == se.CREDIT
+    text = "\n".join(c.source for c in cells)
     public = _chapter_text_without_solutions(chapter)
     for ex in chapter.exercises:
         for line in secrets(ex, public):

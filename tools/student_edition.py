@@ -302,7 +302,8 @@ def otter_test(label: str, expression: str) -> str:
     checkers, so a notebook that rebinds ``mb`` or replaces a checker (``mb.exercises.
     check_x = lambda *a: True``) is graded by the checkers as shipped. The expression
     must read nothing else the student controls but the answer (the checker builds its
-    own data).
+    own data). Not tamper-proof: the test runs in the notebook's process, which may have
+    changed any module a checker uses (README, "Instructors").
     """
     expression = expression.strip()
     names = sorted({node.id for node in ast.walk(ast.parse(expression, mode="eval"))
