@@ -215,7 +215,8 @@ def _train(args) -> int:
     training = replace(training, **changes)
     settings = {**training.as_dict(), "seed": seed}
     out = Path(args.out or f"checkpoints/{settings['method']}.pt")
-    _check_output("--out", out)  # given paths were checked before; the default one here
+    if args.out is None:  # a given path was checked with the other flags; the default one here
+        _check_output("--out", out)
     rank, world = 0, 1
     if args.distributed:
         from .performance import distributed
