@@ -215,8 +215,10 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, *, into_model: bo
     _verify(path, payload)
     expected = _architecture(model)
     if payload["architecture"] != expected:
-        raise CheckpointError(f"checkpoint {str(path)!r} was saved for architecture {payload['architecture']} but the "
+        err = CheckpointError(f"checkpoint {str(path)!r} was saved for architecture {payload['architecture']} but the "
                               f"model's architecture is {expected}; build the model as {payload['architecture']} to load it")
+        err.saved_architecture = payload["architecture"]  # for callers that word their own advice (the CLI)
+        raise err
     own = dict(model.named_parameters())
     saved = payload["params"]
     if set(saved) != set(own):
@@ -231,17 +233,6 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, *, into_model: bo
             for name, p in own.items():
                 p.copy_(params[name])
     return params, dict(payload.get("metadata", {}))
-
-
-def architecture_of(path: str | os.PathLike) -> str:
-    """The architecture a checkpoint was saved for (e.g. ``"SinusoidMLP(hidden=(40, 40))"``),
-    after the same checks of the file as `load_checkpoint` (the same errors)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint path {str(path)!r} does not exist")
-    payload = _read_payload(path)
-    _verify(path, payload)
-    return payload["architecture"]
 
 
 def add_checksum(path: str | os.PathLike) -> Path:

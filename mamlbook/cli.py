@@ -271,7 +271,7 @@ def _evaluate(args) -> int:
     from tqdm.auto import tqdm
 
     from . import protocol, recipes
-    from .checkpoints import architecture_of, load_checkpoint
+    from .checkpoints import CheckpointError, load_checkpoint
     from .evaluate import adaptation_curve
     from .functional import parameters_of
     from .models import SinusoidMLP
@@ -300,15 +300,18 @@ def _evaluate(args) -> int:
     for target, kind in targets.items():
         if kind == "path":
             models[target] = SinusoidMLP().to(device)
-            saved_for = architecture_of(target)
-            if saved_for != models[target].architecture:
+            try:
+                load_checkpoint(target, models[target])
+            except CheckpointError as err:
+                saved_for = getattr(err, "saved_architecture", None)
+                if saved_for is None:  # not a mismatch of networks: the checkpoint's own message
+                    raise
                 advice = ("evaluate a shipped Omniglot checkpoint by its name (`python -m mamlbook list`)"
                           if saved_for.startswith("ConvNet") else
                           f"`train` saves the network wrapped with its step sizes for {' and '.join(WRAPPED)}, "
                           "which evaluate does not take")
                 raise UsageError(f"argument NAME|PATH: {target!r} holds a {saved_for}; a PATH must hold the "
-                                 f"sinusoid network, {models[target].architecture}; {advice}")
-            load_checkpoint(target, models[target])
+                                 f"sinusoid network, {models[target].architecture}; {advice}") from None
         else:
             models[target], _ = recipes.load(target, device=device)
     tasks = None

@@ -224,7 +224,8 @@ def grading_requirements(wheel_name: str) -> str:
             f"{torch_pin}\n/autograder/source/files/{wheel_name}\n")
 
 
-#: The licence line each handout opens with (the book's footer, LICENSE-BOOK.md).
+#: The licence line each handout carries: the words of the book's footer (html.extra_footer
+#: in _config.yml; change both together) and of LICENSE-BOOK.md.
 CREDIT = ("*From* mamlbook, by the mamlbook authors. Text and figures: CC BY 4.0 "
           "(https://creativecommons.org/licenses/by/4.0/; credit \"mamlbook, by the mamlbook authors\"); "
           "code: MIT; Omniglot data: MIT, Brenden Lake.")

@@ -166,9 +166,10 @@ function draw(v) {
     out.predictions[net.name] = curves;
     out.mse[net.name] = curves.map((c) => c.reduce((s, y, j) => s + (y - truth[j]) ** 2, 0) / c.length);
   });
-  [['truth', '#000'], ['before adapting', '#555', [5, 3]], ['after ' + S + (S === 1 ? ' step' : ' steps'), '#555']].forEach((item, i) => MB.legend(ctx, [item], 45 + 150 * i, 292));
+  const after = 'after ' + S + (S === 1 ? ' step' : ' steps');
+  [['truth', '#000'], ['before adapting', '#555', [5, 3]], [after, '#555']].forEach((item, i) => MB.legend(ctx, [item], 45 + 150 * i, 292));
   MB.text(ctx, '▲ support points', 495, 292, {align: 'left'});
-  readout.textContent = nets.map((n) => `${n.name}: MSE on [−5, 5] ${MB.fmt(out.mse[n.name][0])} before → ${MB.fmt(out.mse[n.name][S])} after ${S} step${S === 1 ? '' : 's'}`).join('; ');
+  readout.textContent = nets.map((n) => `${n.name}: MSE on [−5, 5] ${MB.fmt(out.mse[n.name][0])} before → ${MB.fmt(out.mse[n.name][S])} ${after}`).join('; ');
   out.x_support = xs; root.mbLast = out;
 }
 ctl.fire();
