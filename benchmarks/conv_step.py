@@ -72,6 +72,7 @@ from torch.func import functional_call
 
 import mamlbook as mb
 from mamlbook.models import ConvNet
+from mamlbook.performance import CONV_STEP_LABELS
 from mamlbook.performance.threaded import threaded_meta_step
 from mamlbook.tasks.classification import ClassificationTasks
 
@@ -121,9 +122,9 @@ RUNS = {"loop": ({}, False), "before": ({"meta_batch": "vmap"}, False), "after":
         "channels_last_all": ({"channels_last": True, "channels_last_min_examples": 1}, False),  # support sets too
         "threaded_channels_last": ({"channels_last": True}, True)}
 IMPLEMENTATIONS = tuple(RUNS)[1:]
-#: The implementations' short names (console, the Performance appendix).
-SHORT = {"loop": "loop", "before": "vmap", "after": "package", "threaded": "threads", "channels_last": "c-last",
-         "channels_last_all": "c-all", "threaded_channels_last": "both"}
+#: The implementations' short names (console; the Performance appendix reads the same dict).
+SHORT = CONV_STEP_LABELS
+assert tuple(SHORT) == tuple(RUNS), "name each implementation once in mamlbook.performance.CONV_STEP_LABELS"
 FASTER = IMPLEMENTATIONS[1:]  # each gets its paired speed-up over "before"
 
 

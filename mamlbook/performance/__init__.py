@@ -20,4 +20,10 @@ and the third, on chapter 08's network (``benchmarks/conv_step.py``).
 
 from .compiled import compile_method
 
-__all__ = ["compile_method"]
+#: The conv meta-step's implementations, as `benchmarks/conv_step.py` stores them in
+#: ``mamlbook/results/conv_step.json``, and the short name each goes by in that
+#: script's console table and in the Performance appendix's (one spelling for both).
+CONV_STEP_LABELS = {"loop": "loop", "before": "vmap", "after": "package", "threaded": "threads",
+                    "channels_last": "c-last", "channels_last_all": "c-all", "threaded_channels_last": "both"}
+
+__all__ = ["CONV_STEP_LABELS", "compile_method"]

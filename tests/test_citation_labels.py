@@ -1,0 +1,39 @@
+"""The reference list's author-year labels (_ext/citation_labels.py), checked on the
+book's own bibliography and on made-up entries, without building the book (the
+built list is checked in tests/browser/test_citations.py)."""
+import sys
+from pathlib import Path
+
+from pybtex.database import Entry, Person, parse_file
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "_ext"))
+from citation_labels import AuthorYearLabelStyle, author_year_label  # noqa: E402
+
+
+def entry(*authors: str, year: str = "2018") -> Entry:
+    return Entry("article", fields={"title": "t", "year": year}, persons={"author": [Person(a) for a in authors]})
+
+
+def test_one_two_and_more_authors():
+    assert author_year_label(entry("Lilian Weng")) == "Weng, 2018"
+    assert author_year_label(entry("Jorge Nocedal", "Stephen Wright", year="2006")) == "Nocedal and Wright, 2006"
+    assert author_year_label(entry("Chelsea Finn", "Pieter Abbeel", "Sergey Levine", year="2017")) == "Finn et al., 2017"
+
+
+def test_latex_accents_and_particles_are_plain_text():
+    assert author_year_label(entry('Thomas M{\\"u}ller', "A B", "C D", year="2021")) == "Müller et al., 2021"
+    assert author_year_label(entry("Jan N. van Rijn")) == "van Rijn, 2018"
+
+
+def test_equal_labels_get_letters():
+    entries = [entry("Alex Nichol", "John Schulman"), entry("Alex Nichol", "John Schulman"), entry("A Other")]
+    assert list(AuthorYearLabelStyle().format_labels(entries)) == [
+        "Nichol and Schulman, 2018a", "Nichol and Schulman, 2018b", "Other, 2018"]
+
+
+def test_the_books_bibliography_has_distinct_labels():
+    entries = list(parse_file(ROOT / "references.bib").entries.values())
+    labels = list(AuthorYearLabelStyle().format_labels(entries))
+    assert len(set(labels)) == len(labels) == len(entries)
+    assert "Müller et al., 2021" in labels and "Lake et al., 2015" in labels and "Lake et al., 2019" in labels
