@@ -52,6 +52,15 @@ def test_curvature_field_shapes_and_readout():
     assert zero["max_angle"] == 0 and zero["rel_error"] == 0 and torch.equal(zero["maml"], zero["fomaml"])
 
 
+def test_curvature_newton_step_both_gradients_vanish():
+    # C = cI with αc = 1: one inner step lands on the minimum from every x, so ∇f(x') = 0
+    # and MAML's (I − αC)∇f(x') too; the readout says so instead of a 0/0 "error 0.000"
+    d = curvature.field(0.5, 0.0, 0.5, 2.0, n=7)
+    assert float(d["maml"].abs().max()) < 1e-12 and float(d["fomaml"].abs().max()) < 1e-12
+    assert d["rel_points"] == 0 and "both gradients vanish" in curvature.readout(d)
+    assert "relative error" in curvature.readout(curvature.field(n=5))
+
+
 def test_curvature_rejects_out_of_range():
     with pytest.raises(ValueError, match="b must be in"):
         curvature.field(b=0.6)

@@ -84,7 +84,9 @@ def field(a: float = DEFAULTS["a"], b: float = DEFAULTS["b"], c: float = DEFAULT
     Returns ``points (n, n, 2)``, ``f (n, n)``, ``maml`` and ``fomaml (n, n, 2)``,
     ``angle (n, n)`` in degrees, and scalars ``mean_angle``, ``max_angle``,
     ``rel_error`` (mean of ‖MAML − FOMAML‖/‖FOMAML‖ = ‖αC∇f(x')‖/‖∇f(x')‖, never above
-    ``bound`` = α‖C‖₂).
+    ``bound`` = α‖C‖₂) over the ``rel_points`` grid points where ∇f(x') ≠ 0 (none when
+    one inner step lands on the minimum from everywhere, C = cI with αc = 1: both
+    gradients then vanish, and ``rel_error`` is 0 by convention).
     """
     C = curvature_matrix(a, b, c)
     alpha = checks.float_in_range("alpha", alpha, *ALPHA_RANGE)
@@ -97,13 +99,15 @@ def field(a: float = DEFAULTS["a"], b: float = DEFAULTS["b"], c: float = DEFAULT
     angle = angle_degrees(true, first)
     return {"points": points, "f": f(points, C), "maml": true, "fomaml": first, "angle": angle,
             "mean_angle": float(angle.mean()), "max_angle": float(angle.max()),
-            "rel_error": float(rel.mean()) if rel.numel() else 0.0,
+            "rel_error": float(rel.mean()) if rel.numel() else 0.0, "rel_points": rel.numel(),
             "bound": alpha * float(torch.linalg.matrix_norm(C, ord=2))}
 
 
 def readout(data: dict) -> str:
-    return (f"angle MAML vs first-order: mean {data['mean_angle']:.1f}°, max {data['max_angle']:.1f}°; "
-            f"relative error ‖αC∇f(x')‖/‖∇f(x')‖: mean {data['rel_error']:.3f} (≤ α‖C‖₂ = {data['bound']:.3f})")
+    angles = f"angle MAML vs first-order: mean {data['mean_angle']:.1f}°, max {data['max_angle']:.1f}°; "
+    if not data["rel_points"]:
+        return angles + "∇f(x') = 0 at every point: one step lands on the minimum, both gradients vanish"
+    return angles + f"relative error ‖αC∇f(x')‖/‖∇f(x')‖: mean {data['rel_error']:.3f} (≤ α‖C‖₂ = {data['bound']:.3f})"
 
 
 def draw(a: float, b: float, c: float, alpha: float):
@@ -161,9 +165,10 @@ function draw(v) {
     MB.frame(p, title, 'x₁', 'x₂');
   });
   const s = Math.hypot(a - c, 2 * b), bound = alpha * Math.max(Math.abs((a + c + s) / 2), Math.abs((a + c - s) / 2));
-  const out = {mean_angle: sumA / (n * n), max_angle: maxA, rel_error: cnt ? sumR / cnt : 0, bound};
+  const out = {mean_angle: sumA / (n * n), max_angle: maxA, rel_error: cnt ? sumR / cnt : 0, rel_points: cnt, bound};
   readout.textContent = `angle MAML vs first-order: mean ${MB.fmt(out.mean_angle, 1)}°, max ${MB.fmt(out.max_angle, 1)}°; ` +
-    `relative error ‖αC∇f(x′)‖/‖∇f(x′)‖: mean ${MB.fmt(out.rel_error)} (≤ α‖C‖₂ = ${MB.fmt(bound)})`;
+    (cnt ? `relative error ‖αC∇f(x′)‖/‖∇f(x′)‖: mean ${MB.fmt(out.rel_error)} (≤ α‖C‖₂ = ${MB.fmt(bound)})`
+         : '∇f(x′) = 0 at every point: one step lands on the minimum, both gradients vanish');
   root.mbLast = out;
 }
 ctl.fire();

@@ -119,6 +119,10 @@ def test_curvature(page):
     page["evaluate"](f"document.getElementById({root}).querySelector('[data-action=zero]').click()")
     zero = state(page, "curvature")
     assert zero["last"]["max_angle"] == 0 and zero["png"] != moved["png"]
+    for control, value in (("a", 0.5), ("c", 0.5), ("alpha", 2.0)):  # C = cI, αc = 1: a Newton step
+        newton = move(page, "curvature", control, value)
+    assert newton["last"]["rel_points"] == 0 and "both gradients vanish" in newton["text"], newton["text"]
+    assert curvature.field(0.5, 0.0, 0.5, 2.0)["rel_points"] == 0
 
 
 def test_reptile_interpolation(page):
