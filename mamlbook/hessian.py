@@ -25,10 +25,11 @@ Conventions. A *loss function* ``f`` maps a params dict to a scalar; build one f
 task with `loss_function`. The inner step is ``U(θ) = θ − α ∇L(θ)`` (book eq. 2.2), so
 
 * one step: ``∂U/∂θ = I − α ∇²L(θ)`` (`inner_step_jacobian`);
-* ``k`` steps, ``θ_0 = θ``, ``θ_i = θ_{i−1} − α ∇L(θ_{i−1})``:
-  ``∂θ_k/∂θ = (I − α∇²L(θ_{k−1})) ··· (I − α∇²L(θ_0))`` (`inner_loop_jacobian`);
-* MAML's meta-gradient of ``L_query(θ_k)`` is that Jacobian transposed times
-  ``∇L_query(θ_k)`` (`maml_gradient_by_matrices`).
+* ``k`` steps, ``φ_0 = θ``, ``φ_i = φ_{i−1} − α ∇L(φ_{i−1})``:
+  ``∂φ_k/∂θ = (I − α∇²L(φ_{k−1})) ··· (I − α∇²L(φ_0))`` (`inner_loop_jacobian`,
+  eq. 3.3);
+* MAML's meta-gradient of ``L_query(φ_k)`` is that Jacobian transposed times
+  ``∇L_query(φ_k)`` (`maml_gradient_by_matrices`).
 """
 
 from __future__ import annotations
@@ -326,8 +327,8 @@ def inner_step_jacobian(f: ParamsFn, params: Params, inner_lr: float) -> Tensor:
 def inner_loop(
     f: ParamsFn, params: Params, inner_lr: float, steps: int
 ) -> list[Params]:
-    """The inner trajectory ``[θ_0 = θ, θ_1, ..., θ_k]`` of plain gradient descent on
-    ``f``."""
+    """The inner trajectory ``[φ_0 = θ, φ_1, ..., φ_k]`` of plain gradient descent on
+    ``f`` (the book's φ_i, eq. 2.2)."""
     checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("steps", steps, 0)
     grad_f = torch.func.grad(f)
@@ -341,11 +342,11 @@ def inner_loop(
 def inner_loop_jacobian(
     f: ParamsFn, params: Params, inner_lr: float, steps: int
 ) -> Tensor:
-    """``∂θ_k/∂θ = ∏_{i=k..1} (I − α ∇²f(θ_{i−1}))`` as an explicit ``(P, P)`` matrix.
+    """``∂φ_k/∂θ = ∏_{i=k..1} (I − α ∇²f(φ_{i−1}))`` as an explicit ``(P, P)`` matrix.
 
     The chain rule through ``k`` inner steps (book eq. 3.3): the factor of step ``i``
-    multiplies from the left, ``J = A_{k−1} ··· A_1 A_0`` with ``A_i = I − α∇²f(θ_i)``.
-    ``∂θ_0/∂θ = I`` because ``θ_0`` *is* ``θ``. Every factor is symmetric, the product
+    multiplies from the left, ``A_{k−1} ··· A_1 A_0`` with ``A_i = I − α∇²f(φ_i)``.
+    ``∂φ_0/∂θ = I`` because ``φ_0`` *is* ``θ``. Every factor is symmetric, the product
     in general is not.
     """
     return _jacobian_along(f, inner_loop(f, params, inner_lr, steps), inner_lr)
@@ -357,8 +358,8 @@ def _jacobian_along(f: ParamsFn, trajectory: list[Params], inner_lr: float) -> T
     jac = torch.eye(
         sum(v.numel() for v in first.values()), dtype=ref.dtype, device=ref.device
     )
-    for theta_i in trajectory[:-1]:
-        jac = inner_step_jacobian(f, theta_i, inner_lr) @ jac
+    for phi_i in trajectory[:-1]:
+        jac = inner_step_jacobian(f, phi_i, inner_lr) @ jac
     return jac
 
 
@@ -368,9 +369,9 @@ def maml_gradient_by_matrices(
     """MAML's meta-gradient of one task with explicit matrices (for checking, small
     nets).
 
-    ``∇_θ L_query(θ_k) = (∂θ_k/∂θ)ᵀ ∇L_query(θ_k) = A_0 A_1 ··· A_{k−1} ∇L_query(θ_k)``,
-    ``A_i = I − α∇²L_support(θ_i)``. For ``k = 1``:
-    ``(I − α∇²L_support(θ)) ∇L_query(θ′)``. Returns a flat ``(P,)`` vector.
+    ``∇_θ L_query(φ_k) = (∂φ_k/∂θ)ᵀ ∇L_query(φ_k) = A_0 A_1 ··· A_{k−1} ∇L_query(φ_k)``,
+    ``A_i = I − α∇²L_support(φ_i)`` (eq. 3.3). For ``k = 1``:
+    ``(I − α∇²L_support(θ)) ∇L_query(φ_1)``. Returns a flat ``(P,)`` vector.
     """
     trajectory = inner_loop(f_support, params, inner_lr, steps)
     return _jacobian_along(f_support, trajectory, inner_lr).T @ gradient(
