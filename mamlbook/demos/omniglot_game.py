@@ -209,9 +209,16 @@ def _tally_text(tally: dict, ways: int) -> str:
 # ------------------------------------------------------------ static (rendered book)
 
 JS = r"""
-// On a phone the page is narrower than the game: keep its characters legible (at least
-// 560 of its 700 pixels) and let the demo's box scroll sideways instead of shrinking them.
-canvas.style.minWidth = '560px'; root.style.overflowX = 'auto';
+// The game is 700 pixels wide; where the page gives it less than 560 (a phone), it draws
+// itself 350 wide with the candidates wrapped into rows, so that the characters keep
+// their size instead of shrinking with the canvas (and nothing scrolls sideways).
+const NARROW = 560;
+const geometry = () => {  // canvas size and candidate grid for this width and mode
+  const N = mode.ways, narrow = root.clientWidth < NARROW, W = narrow ? 350 : 700;
+  const cols = narrow ? (N > 5 ? 5 : 3) : Math.min(N, 10), size = N > 5 ? (narrow ? 56 : 58) : 84;
+  const gap = N > 5 ? 10 : (narrow ? 20 : 24), rows = Math.ceil(N / cols);
+  return {narrow, W, H: narrow ? 150 + rows * (size + 26) : 320, cols, size, gap};
+};
 const modes = {};
 for (const m of DATA.modes) {
   const px = MB.bytes(m.images), n = m.rounds * (m.ways + 1) * 784, vals = new Float32Array(n);
@@ -227,17 +234,23 @@ const img = (k, size) => {  // image k of the mode as a canvas (ink dark on whit
   ctx.putImageData(d, 0, 0); return c;
 };
 const layout = () => {  // candidate boxes [x, y, w, h] in canvas pixels
-  const N = mode.ways, cols = Math.min(N, 10), size = N > 5 ? 58 : 84, gap = N > 5 ? 10 : 24;
-  const x0 = (700 - cols * size - (cols - 1) * gap) / 2;
-  return Array.from({length: N}, (_, i) => [x0 + (i % cols) * (size + gap), 150 + Math.floor(i / cols) * (size + 26), size, size]);
+  const {W, cols, size, gap} = geometry(), x0 = (W - cols * size - (cols - 1) * gap) / 2;
+  return Array.from({length: mode.ways}, (_, i) => [x0 + (i % cols) * (size + gap), 150 + Math.floor(i / cols) * (size + 26), size, size]);
 };
 const box = (ctx, [x, y, w, h], color, width) => { ctx.strokeStyle = color; ctx.lineWidth = width; ctx.strokeRect(x - width / 2, y - width / 2, w + width, h + width); };
 function draw() {
+  const g = geometry();
+  if (+canvas.dataset.w !== g.W || +canvas.dataset.h !== g.H) {  // a new size: MB.setup resizes
+    canvas.dataset.w = g.W; canvas.dataset.h = g.H; canvas.width = 0; canvas.style.width = g.W + 'px';
+  }
   const ctx = MB.setup(canvas), r = mode.round, N = mode.ways, base = r * (N + 1), rects = layout();
   ctx.imageSmoothingEnabled = true;
   const probs = mode.probs.slice(r * N, r * N + N), answer = mode.answer[r], mc = mode.maml_choice[r];
-  MB.text(ctx, `round ${r + 1} of ${mode.rounds} (${N}-way one-shot): which of the characters below is this?`, 350, 14, {font: 'bold 12px sans-serif'});
-  ctx.drawImage(img(base + N, 84), 308, 28, 84, 84); box(ctx, [308, 28, 84, 84], '#888', 1);
+  const title = `round ${r + 1} of ${mode.rounds} (${N}-way one-shot)`, bold = {font: 'bold 12px sans-serif'};
+  if (g.narrow) { MB.text(ctx, title + ':', g.W / 2, 12, bold); MB.text(ctx, 'which character below is this?', g.W / 2, 27, bold); }
+  else MB.text(ctx, title + ': which of the characters below is this?', g.W / 2, 14, bold);
+  const q = [g.W / 2 - 42, g.narrow ? 38 : 28, 84, 84];
+  ctx.drawImage(img(base + N, 84), ...q); box(ctx, q, '#888', 1);
   rects.forEach((rc, i) => {
     ctx.drawImage(img(base + i), ...rc);
     let color = '#bbb', width = 1;
@@ -254,7 +267,8 @@ function draw() {
     `MAML picked ${mc + 1} with probability ${probs[mc].toFixed(2)} (${mc === answer ? 'right' : 'wrong'}). ${tally}` +
     (r === mode.rounds - 1 ? '. That was the last round: "next round" starts them again with a fresh score.' : '');
   root.mbLast = {ways: N, round: r, choice: mode.choice, answer, maml_choice: mc, maml_probs: Array.from(probs),
-                 played: mode.played, you: mode.you, maml: mode.maml, rects, scale: canvas.getBoundingClientRect().width / 700};
+                 played: mode.played, you: mode.you, maml: mode.maml, rects, width: g.W,
+                 scale: canvas.getBoundingClientRect().width / g.W};
 }
 const choose = (i) => {
   if (mode.choice !== null || i < 0 || i >= mode.ways) return;
@@ -262,7 +276,7 @@ const choose = (i) => {
   mode.maml += mode.maml_choice[mode.round] === mode.answer[mode.round] ? 1 : 0; draw();
 };
 canvas.addEventListener('click', (e) => {
-  const b = canvas.getBoundingClientRect(), s = 700 / b.width, x = (e.clientX - b.left) * s, y = (e.clientY - b.top) * s;
+  const b = canvas.getBoundingClientRect(), s = +canvas.dataset.w / b.width, x = (e.clientX - b.left) * s, y = (e.clientY - b.top) * s;
   layout().forEach(([rx, ry, w, h], i) => { if (x >= rx && x <= rx + w && y >= ry && y <= ry + h) choose(i); });
 });
 canvas.style.cursor = 'pointer';
@@ -275,6 +289,8 @@ root.querySelectorAll('[data-action]').forEach((b) => b.addEventListener('click'
   else mode = modes[+a.slice(4)];
   draw();
 }));
+let wasNarrow = geometry().narrow;
+window.addEventListener('resize', () => { if (geometry().narrow !== wasNarrow) { wasNarrow = !wasNarrow; draw(); } });
 draw();
 """
 

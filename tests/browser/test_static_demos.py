@@ -194,9 +194,10 @@ def click_candidate(page, i: int) -> dict:
     root = page["demos"]["omniglot_game"].root_id
     canvas = page["tab"].locator(f"#{root} canvas")
     canvas.scroll_into_view_if_needed()
-    x, y, w, h = state(page, "omniglot_game")["last"]["rects"][i]
+    last = state(page, "omniglot_game")["last"]
+    x, y, w, h = last["rects"][i]
     box = canvas.bounding_box()
-    scale = box["width"] / 700
+    scale = box["width"] / last["width"]  # canvas pixels (700, or 350 on a phone) to CSS pixels
     page["tab"].mouse.click(box["x"] + (x + w / 2) * scale, box["y"] + (y + h / 2) * scale)
     return state(page, "omniglot_game")
 
@@ -236,13 +237,27 @@ def test_omniglot_game(page):
     page["tab"].click(f"#{root} [data-action=next]")              # the rounds again: no round counted twice
     fresh = state(page, "omniglot_game")
     assert (fresh["last"]["round"], fresh["last"]["played"], fresh["last"]["you"], fresh["last"]["maml"]) == (0, 0, 0, 0)
-    # on a phone's width the characters stay legible (the box scrolls) and clicks still land
+    # on a phone's width the game draws itself narrower, the candidates wrapped into rows:
+    # the characters keep their size, nothing scrolls sideways, and clicks still land
     size = page["tab"].viewport_size
     page["tab"].set_viewport_size({"width": 390, "height": 844})
     try:
         canvas = page["tab"].locator(f"#{root} canvas")
-        assert canvas.bounding_box()["width"] >= 560
-        picked = click_candidate(page, fresh["last"]["answer"])
-        assert (picked["last"]["choice"], picked["last"]["played"]) == (fresh["last"]["answer"], 1)
+        for ways in (20, 5):
+            page["tab"].click(f"#{root} [data-action=ways{ways}]")
+            phone = state(page, "omniglot_game")["last"]
+            box = canvas.bounding_box()
+            assert phone["width"] == 350 and box["width"] <= 390, (phone["width"], box)
+            assert all(x >= 0 and x + w <= 350 for x, _, w, _ in phone["rects"]), phone["rects"]
+            assert min(w for _, _, w, _ in phone["rects"]) * box["width"] / 350 >= 50  # CSS pixels
+            assert page["evaluate"](f"(() => {{ const r = document.getElementById({json.dumps(root)});"
+                                    " return r.scrollWidth <= r.clientWidth; })()")
+        picked = click_candidate(page, phone["answer"])
+        assert (picked["last"]["choice"], picked["last"]["played"]) == (phone["answer"], 1)
     finally:
         page["tab"].set_viewport_size(size)
+    # back at the desktop width: the resize event redraws the wide layout
+    page["tab"].wait_for_function(f"document.getElementById({json.dumps(root)}).mbLast.width === 700",
+                                  timeout=5000)
+    wide = state(page, "omniglot_game")["last"]
+    assert wide["width"] == 700 and max(y for _, y, _, _ in wide["rects"]) == 150
