@@ -1,8 +1,8 @@
 """Reproduce the MAML paper's sinusoid table (Finn et al. 2017, Appendix C, Table 2).
 
 The paper's protocol: meta-train on sinusoid tasks (§5.1: 1-40-40-1 ReLU net, K = 10,
-one inner step with α = 0.01, Adam with β = 10⁻³, meta-batches of 25, 70,000
-iterations); then, on new tasks, take 1, 5 and 10 plain SGD steps (α = 0.01) on K = 5
+one inner step with α = 0.01, Adam; its released code adds β = 10⁻³, meta-batches of
+25 and 70,000 iterations); then, on new tasks, take 1, 5 and 10 plain SGD steps (α = 0.01) on K = 5
 support points and report the mean squared error on the task. The paper reports
 
     ========== ======= ======= ========
