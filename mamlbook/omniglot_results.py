@@ -12,8 +12,10 @@ Methods: each shipped checkpoint, adapted as in training (``test_steps`` SGD ste
 ``inner_lr``, iMAML with its proximal solver); a 5-way network meets a 20-way task
 with its head *widened*: every class row starts as the mean of the 5 trained rows, so
 all classes start with equal logits and adaptation alone separates them (`widen_head`),
-with `WIDE_TEST_STEPS` adaptation steps instead of the recipe's 3 (chosen on 20-way
-tasks from the *training* alphabets: 70% after 3 steps, 80% after 6 or 10).
+with `WIDE_TEST_STEPS` adaptation steps instead of the MAML recipes' 3, or the
+recipe's own number where that is larger (iMAML's 16; `checkpoint_logits`). Ten was
+chosen on 20-way tasks from the *training* alphabets (70% after 3 steps, 80% after 6
+or 10).
 A 20-way network meets a 5-way task the same way (every one of its 5 rows the mean
 of the 20 trained rows, `WIDE_TEST_STEPS` steps).
 Beside them: the nearest neighbour in pixels (cosine similarity of the 28×28 images,
