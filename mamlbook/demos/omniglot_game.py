@@ -214,7 +214,8 @@ JS = r"""
 // their size instead of shrinking with the canvas (and nothing scrolls sideways).
 const NARROW = 560;
 const geometry = () => {  // canvas size and candidate grid for this width and mode
-  const N = mode.ways, narrow = root.clientWidth < NARROW, W = narrow ? 350 : 700;
+  // a width of 0 is a box not laid out yet (hidden): draw the usual layout until it is
+  const N = mode.ways, narrow = root.clientWidth > 0 && root.clientWidth < NARROW, W = narrow ? 350 : 700;
   const cols = narrow ? (N > 5 ? 5 : 3) : Math.min(N, 10), size = N > 5 ? (narrow ? 56 : 58) : 84;
   const gap = N > 5 ? 10 : (narrow ? 20 : 24), rows = Math.ceil(N / cols);
   return {narrow, W, H: narrow ? 150 + rows * (size + 26) : 320, cols, size, gap};
@@ -289,8 +290,9 @@ root.querySelectorAll('[data-action]').forEach((b) => b.addEventListener('click'
   else mode = modes[+a.slice(4)];
   draw();
 }));
-let wasNarrow = geometry().narrow;
-window.addEventListener('resize', () => { if (geometry().narrow !== wasNarrow) { wasNarrow = !wasNarrow; draw(); } });
+let wasNarrow = geometry().narrow;  // redraw when the box's width crosses NARROW
+const relayout = () => { if (geometry().narrow !== wasNarrow) { wasNarrow = !wasNarrow; draw(); } };
+if (window.ResizeObserver) new ResizeObserver(relayout).observe(root); else window.addEventListener('resize', relayout);
 draw();
 """
 
