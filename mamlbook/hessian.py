@@ -370,7 +370,7 @@ def maml_gradient_by_matrices(
     nets).
 
     ``∇_θ L_query(φ_k) = (∂φ_k/∂θ)ᵀ ∇L_query(φ_k) = A_0 A_1 ··· A_{k−1} ∇L_query(φ_k)``,
-    ``A_i = I − α∇²L_support(φ_i)`` (eq. 3.3). For ``k = 1``:
+    ``A_i = I − α∇²L_support(φ_i)`` (eq. 3.4). For ``k = 1``:
     ``(I − α∇²L_support(θ)) ∇L_query(φ_1)``. Returns a flat ``(P,)`` vector.
     """
     trajectory = inner_loop(f_support, params, inner_lr, steps)

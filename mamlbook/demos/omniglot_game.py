@@ -214,8 +214,10 @@ JS = r"""
 // their size instead of shrinking with the canvas (and nothing scrolls sideways).
 const NARROW = 560;
 const geometry = () => {  // canvas size and candidate grid for this width and mode
-  // a width of 0 is a box not laid out yet (hidden): draw the usual layout until it is
-  const N = mode.ways, narrow = root.clientWidth > 0 && root.clientWidth < NARROW, W = narrow ? 350 : 700;
+  // the box's content width (less its padding); 0 is a box not laid out yet (hidden):
+  // the usual layout until it is
+  const st = getComputedStyle(root), inner = root.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight);
+  const N = mode.ways, narrow = root.clientWidth > 0 && inner < NARROW, W = narrow ? 350 : 700;
   const cols = narrow ? (N > 5 ? 5 : 3) : Math.min(N, 10), size = N > 5 ? (narrow ? 56 : 58) : 84;
   const gap = N > 5 ? 10 : (narrow ? 20 : 24), rows = Math.ceil(N / cols);
   return {narrow, W, H: narrow ? 150 + rows * (size + 26) : 320, cols, size, gap};
@@ -292,7 +294,10 @@ root.querySelectorAll('[data-action]').forEach((b) => b.addEventListener('click'
 }));
 let wasNarrow = geometry().narrow;  // redraw when the box's width crosses NARROW
 const relayout = () => { if (geometry().narrow !== wasNarrow) { wasNarrow = !wasNarrow; draw(); } };
-if (window.ResizeObserver) new ResizeObserver(relayout).observe(root); else window.addEventListener('resize', relayout);
+// (the redraw changes the box's height: run it on the next frame, not inside the
+// observer's callback, which would report a resize loop)
+if (window.ResizeObserver) new ResizeObserver(() => requestAnimationFrame(relayout)).observe(root);
+else window.addEventListener('resize', relayout);
 draw();
 """
 

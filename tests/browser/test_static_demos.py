@@ -243,6 +243,9 @@ def test_omniglot_game(page):
     page["tab"].set_viewport_size({"width": 390, "height": 844})
     try:
         canvas = page["tab"].locator(f"#{root} canvas")
+        # the width alone switches the layout (no click redraws it)
+        page["tab"].wait_for_function(f"document.getElementById({json.dumps(root)}).mbLast.width === 350",
+                                      timeout=5000)
         for ways in (20, 5):
             page["tab"].click(f"#{root} [data-action=ways{ways}]")
             phone = state(page, "omniglot_game")["last"]
