@@ -12,12 +12,10 @@ sphinxcontrib-bibtex resolves citations only into its citation lists.)
 """
 from __future__ import annotations
 
-from collections import Counter
-
 from pybtex.plugin import register_plugin
 from pybtex.richtext import Text
 from pybtex.style.formatting.unsrt import Style as UnsrtStyle
-from pybtex.style.labels import BaseLabelStyle
+from pybtex.style.labels.alpha import LabelStyle as AlphaLabelStyle
 from pybtex.style.sorting.author_year_title import SortingStyle
 
 
@@ -41,18 +39,12 @@ def author_year_label(entry) -> str:
     return f"{names}, {year}" if year else names
 
 
-class AuthorYearLabelStyle(BaseLabelStyle):
-    """Author-year labels; two works with the same label get 2018a, 2018b."""
+class AuthorYearLabelStyle(AlphaLabelStyle):
+    """Author-year labels; pybtex's alpha style (whose label this replaces) gives two
+    works with the same label a letter each, 2018a and 2018b."""
 
-    def format_labels(self, sorted_entries):
-        labels = [author_year_label(entry) for entry in sorted_entries]
-        count, seen = Counter(labels), Counter()
-        for label in labels:
-            if count[label] == 1:
-                yield label
-            else:
-                yield label + chr(ord("a") + seen[label])
-                seen[label] += 1
+    def format_label(self, entry):
+        return author_year_label(entry)
 
 
 class BookStyle(UnsrtStyle):

@@ -202,6 +202,13 @@ def click_candidate(page, i: int) -> dict:
     return state(page, "omniglot_game")
 
 
+def wait_for_game_width(page, width: int) -> None:
+    """Until the Omniglot game has drawn itself ``width`` canvas pixels wide (a resize
+    redraws it on the next frame)."""
+    root = json.dumps(page["demos"]["omniglot_game"].root_id)
+    page["tab"].wait_for_function(f"document.getElementById({root}).mbLast.width === {width}", timeout=5000)
+
+
 def test_omniglot_game(page):
     if "omniglot_game" in page["failed"]:
         raise page["failed"]["omniglot_game"]
@@ -244,8 +251,7 @@ def test_omniglot_game(page):
     try:
         canvas = page["tab"].locator(f"#{root} canvas")
         # the width alone switches the layout (no click redraws it)
-        page["tab"].wait_for_function(f"document.getElementById({json.dumps(root)}).mbLast.width === 350",
-                                      timeout=5000)
+        wait_for_game_width(page, 350)
         for ways in (20, 5):
             page["tab"].click(f"#{root} [data-action=ways{ways}]")
             phone = state(page, "omniglot_game")["last"]
@@ -260,7 +266,6 @@ def test_omniglot_game(page):
     finally:
         page["tab"].set_viewport_size(size)
     # back at the desktop width: the resize event redraws the wide layout
-    page["tab"].wait_for_function(f"document.getElementById({json.dumps(root)}).mbLast.width === 700",
-                                  timeout=5000)
+    wait_for_game_width(page, 700)
     wide = state(page, "omniglot_game")["last"]
     assert wide["width"] == 700 and max(y for _, y, _, _ in wide["rects"]) == 150
