@@ -188,9 +188,11 @@ def test_otter_round_trip_reference_full_marks_wrong_answer_below(tmp_path):
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in pip
 
     # the handout: the licence line under Otter's init cell (it travels without the book's
-    # footer), no solution, one stub per autograded exercise, an answer cell per manual one
+    # footer) after the front matter that numbers exercises as the book does (Otter keeps
+    # it), no solution, one stub per autograded exercise, an answer cell per manual one
     cells = nbformat.read(handout, as_version=4).cells
-    assert "otter.Notebook" in cells[0].source and cells[1].source == se.CREDIT
+    assert "otter.Notebook" in cells[0].source
+    assert cells[1].source == se.Handout(chapter.name).front_matter() + se.CREDIT
     text = "\n".join(c.source for c in cells)
     public = _chapter_text_without_solutions(chapter)
     for ex in chapter.exercises:

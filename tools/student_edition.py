@@ -38,6 +38,7 @@ import nbformat
 import yaml
 from book_toc import page_file, toc_entries
 from chapters_from_wheel import build_wheel
+from handout_markdown import Handout
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
@@ -261,13 +262,16 @@ def otter_master(chapter: Chapter, spec: dict[str, dict],
         config |= {"python_version": GRADING_PYTHON, "requirements": "grading-requirements.txt",
                    "autograder_files": [wheel_name]}
     nb.cells.append(_raw("# ASSIGNMENT CONFIG\n" + yaml.safe_dump(config, sort_keys=False)))
-    nb.cells.append(nbformat.v4.new_markdown_cell(CREDIT))  # a handout travels without the book's footer
+    # a handout travels without the book: its footer's licence, and its first Markdown
+    # cell's front matter numbers exercises and equations as the book does (handout_markdown)
+    handout = Handout(chapter.name)
+    nb.cells.append(nbformat.v4.new_markdown_cell(handout.front_matter() + CREDIT))
     for part in chapter.parts:
         if part[0] == "code":
             nb.cells.append(nbformat.v4.new_code_cell(part[1], metadata=copy.deepcopy(part[2])))
             continue
         if part[0] == "markdown":
-            nb.cells.append(nbformat.v4.new_markdown_cell(part[1], metadata=copy.deepcopy(part[2])))
+            nb.cells.append(nbformat.v4.new_markdown_cell(handout.markdown(part[1]), metadata=copy.deepcopy(part[2])))
             continue
         if part[0] != "exercise":
             nb.cells.append(nbformat.v4.new_raw_cell(part[1]))
@@ -276,7 +280,7 @@ def otter_master(chapter: Chapter, spec: dict[str, dict],
         auto = entry["kind"] == "auto"
         question = {"name": ex.label, "points": entry["points"], "manual": not auto}
         nb.cells.append(_raw("# BEGIN QUESTION\n" + yaml.safe_dump(question, sort_keys=False)))
-        nb.cells.append(nbformat.v4.new_markdown_cell(ex.text))
+        nb.cells.append(nbformat.v4.new_markdown_cell(handout.markdown(ex.text)))
         nb.cells.append(_raw("# BEGIN SOLUTION"))
         if auto:
             reference = reference_answer(ex, entry)
@@ -284,13 +288,17 @@ def otter_master(chapter: Chapter, spec: dict[str, dict],
                 '""" # BEGIN PROMPT\n' + entry["stub"].rstrip("\n") + '\n""" # END PROMPT\n'
                 "# BEGIN SOLUTION NO PROMPT\n" + reference + "\n# END SOLUTION"))
         else:
-            nb.cells.append(nbformat.v4.new_markdown_cell(ex.solution_md.strip("\n") or "(no solution)"))
+            # the master's solutions: readable alone too, but their citations stay out of the
+            # handout's reference list (Otter removes the solutions from the handout)
+            solution = Handout(chapter.name).markdown(ex.solution_md.strip("\n"))
+            nb.cells.append(nbformat.v4.new_markdown_cell(solution or "(no solution)"))
         nb.cells.append(_raw("# END SOLUTION"))
         if auto:
             nb.cells.append(_raw("# BEGIN TESTS"))
             nb.cells.append(nbformat.v4.new_code_cell(otter_test(ex.label, entry["test"])))
             nb.cells.append(_raw("# END TESTS"))
         nb.cells.append(_raw("# END QUESTION"))
+    handout.check_complete()
     return nb
 
 

@@ -1,0 +1,88 @@
+"""A chapter's Markdown rewritten for a handout (tools/handout_markdown.py).
+
+The handout opened in JupyterLab is checked in tests/browser/test_handout_in_jupyterlab.py;
+here: what each rewriting produces, and that every chapter's handout is left with nothing
+that needs the book.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import student_edition as se
+from handout_markdown import UNRESOLVED, Handout
+
+
+def _front_matter(text: str) -> dict:
+    found = re.match(r"---\n(.*?)\n---\n", text, re.DOTALL)
+    assert found, text[:80]
+    return yaml.safe_load(found.group(1))
+
+
+def test_front_matter_numbers_exercises_as_the_book_and_drops_the_second_equation_number():
+    assert _front_matter(Handout("06_imaml").front_matter()) == {
+        "numbering": {"enumerator": "6.%s", "equation": False}}
+    assert _front_matter(Handout("10_wider_map").front_matter())["numbering"]["enumerator"] == "10.%s"
+    # the appendix is unnumbered in the book: its exercises are 1, 2, ... there too
+    assert _front_matter(Handout("A1_performance").front_matter()) == {"numbering": {"equation": False}}
+
+
+def test_citations_read_as_the_book_prints_them_and_are_listed_where_the_book_links_its_list():
+    handout = Handout("06_imaml")
+    text = handout.markdown("MAML {cite}`finn2017maml,hospedales2021survey`; as {cite:t}`nocedal2006numerical` show.")
+    assert text == "MAML [Finn et al., 2017, Hospedales et al., 2021]; as Nocedal and Wright [2006] show."
+    with pytest.raises(ValueError, match="no 'listed in"):
+        handout.check_complete()
+    listed = handout.markdown("All works cited here are listed in [](../references.md).")
+    head, *items = listed.split("\n")
+    assert head == "All works cited here are listed below." and items[0] == ""
+    # sorted by author as in the book's list, each entry on one line, labelled as cited
+    assert [item.split("]")[0] for item in items[1:]] == [
+        "- [Finn et al., 2017", "- [Hospedales et al., 2021", "- [Nocedal and Wright, 2006"]
+    assert "Chelsea Finn, Pieter Abbeel, and Sergey Levine" in items[1]
+    handout.check_complete()
+    handout.markdown("later {cite}`rajeswaran2019imaml`")
+    with pytest.raises(ValueError, match="rajeswaran2019imaml.*after the reference list"):
+        handout.check_complete()
+
+
+def test_links_to_chapters_become_their_titles_and_numbers():
+    handout = Handout("06_imaml")
+    assert handout.markdown("as in [](05_reptile.ipynb), and [](A1_performance.ipynb).") == (
+        "as in *Reptile* (chapter 5), and *Appendix: performance*.")
+
+
+@pytest.mark.parametrize("text, match", [
+    ("see {doc}`02_maml`", r"\{doc\}`"),
+    ("see [the API](../api.md)", r"api\.md"),
+    ("see [](02_maml.ipynb#the-inner-step)", r"02_maml\.ipynb"),
+])
+def test_what_a_handout_cannot_show_raises(text, match):
+    with pytest.raises(ValueError, match=match):
+        Handout("06_imaml").markdown(text)
+
+
+def test_unknown_keys_chapters_and_links_are_refused():
+    with pytest.raises(KeyError, match="nosuchkey2020"):
+        Handout("06_imaml").markdown("{cite}`nosuchkey2020`")
+    with pytest.raises(ValueError, match="11_future.ipynb"):
+        Handout("06_imaml").markdown("[](11_future.ipynb)")
+    with pytest.raises(ValueError, match="not a chapter"):
+        Handout("99_none")
+
+
+@pytest.mark.parametrize("chapter", se.load_chapters(), ids=lambda ch: ch.name)
+def test_every_handout_needs_nothing_from_the_book(chapter):
+    nb = se.otter_master(chapter, se.load_grading())
+    markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    assert markdown[0].startswith("---\nnumbering:") and markdown[0].endswith(se.CREDIT)
+    text = "\n".join(markdown)
+    assert not UNRESOLVED.search(text)
+    assert "{cite" not in text and not re.search(r"\]\([^)]*\.ipynb\)", text)
+    assert "listed below" in text
