@@ -43,3 +43,21 @@ def page_file(entry: str, root: Path = ROOT) -> Path | None:
 def docname(entry: str) -> str:
     """A page's name without its suffix, as Sphinx names it (``chapters/02_maml``)."""
     return re.sub(r"\.(ipynb|md|rst)$", "", entry)
+
+
+def chapter_numbers(toc: Path = ROOT / "_toc.yml") -> dict[str, int | None]:
+    """Each page's number in the book, by docname: ``{"chapters/02_maml": 2, ...,
+    "chapters/A1_performance": None}``. Jupyter Book numbers the pages of ``numbered``
+    parts 1, 2, ... continuously across those parts; a page of another part has none.
+
+    >>> chapter_numbers()["chapters/06_imaml"]
+    6
+    """
+    numbers: dict[str, int | None] = {}
+    count = 0
+    for part in yaml.safe_load(toc.read_text())["parts"]:
+        for entry in part["chapters"]:
+            if part.get("numbered"):
+                count += 1
+            numbers[docname(entry["file"])] = count if part.get("numbered") else None
+    return numbers

@@ -8,62 +8,60 @@ a warning sign, and links to other chapters' files that are not in the handout's
 `Handout.markdown` rewrites one cell's Markdown for the handout:
 
 * ``[](02_maml.ipynb)`` (the book prints the chapter's title) becomes
-  ``*MAML: learning an initialisation that adapts* (chapter 2)`` (the appendix: its
-  title, *Appendix: performance*);
+  ``chapter 2, *MAML: learning an initialisation that adapts*`` ("Chapter" where a
+  sentence starts; after the word "chapter", only the number and title; the appendix:
+  its title, *Appendix: performance*);
 * ``{cite}`a,b``` becomes ``[Finn et al., 2017, Hospedales et al., 2021]`` and
-  ``{cite:t}`a``` becomes ``Finn et al. [2017]``, as the book prints them
-  (`_ext/citation_labels.py` writes the labels for both);
+  ``{cite:t}`a``` becomes ``Finn et al. [2017]``, as the book prints them: the labels of
+  `_ext/citation_labels.py`, several works in the order of the reference list;
 * "listed in [](../references.md)" becomes "listed below", followed by the works the
   chapter cites, formatted as in the book's reference list.
 
+Same-page references (``{ref}`ex-hessian-reverse-mode```, ``{prf:ref}`alg-maml```) are
+kept: jupyterlab-myst resolves them within the notebook ("Exercise 3.2",
+"Algorithm 2.1"); `Handout.check_complete` checks that each one's target is in the
+handout (not in a solution, which Otter removes). Anything else that needs the book (a
+role, a relative link or a file directive this module does not know) raises, so that a
+new kind of reference is handled here rather than shipped broken.
+
 `Handout.front_matter` numbers exercises as the book does (``6.%s``; the appendix's are
-unnumbered in the book's sense, 1, 2, ...) and turns off jupyterlab-myst's own equation
-numbers (the chapters tag their equations, ``\\tag{6.1}``). Checked in JupyterLab with
-jupyterlab-myst 2.7: front matter in a handout's first Markdown cell is read (a raw cell's
-is not); in the book's chapters themselves it cannot go, because Jupyter Book then fails.
-Anything else that needs the book (a role or a link this module does not know) raises,
-so that a new kind of reference is handled here rather than shipped broken.
+1, 2, ... in the book too) and turns off jupyterlab-myst's own equation numbers (the
+chapters tag their equations, ``\\tag{6.1}``). Checked in JupyterLab with jupyterlab-myst
+2.7: front matter in a handout's first Markdown cell is read (a raw cell's is not); in
+the chapters themselves it cannot go, because Jupyter Book then fails on the cell.
 """
 from __future__ import annotations
 
+import functools
 import re
 import sys
-from functools import cached_property
 from pathlib import Path
 
 import nbformat
 import yaml
+from book_toc import chapter_numbers
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "_ext"))
-from citation_labels import BookStyle, author_year_label
+from citation_labels import BookStyle, author_year_label  # the book's own labels
 
 CITE = re.compile(r"\{cite(?::(t))?\}`([^`]+)`")
 CHAPTER_LINK = re.compile(r"\[\]\(((?:\.\./chapters/)?([0-9A-Z][0-9]_\w+)\.ipynb)\)")
 REFERENCES_LINK = "listed in [](../references.md)"
+SAME_PAGE_REF = re.compile(r"\{(?:ref|prf:ref)\}`([^`<>]+)`")
+#: Where the handout's own targets are defined: a directive's ``:label:``, a ``(name)=`` line.
+TARGET = re.compile(r"^:label:\s*(\S+)|^\((\S+)\)=\s*$", re.MULTILINE)
 #: What a handout cannot resolve: any role but the citations and same-page references
-#: rewritten or kept here, and any link to a file of the book.
-UNRESOLVED = re.compile(r"\{(?!cite(?::t)?\}|ref\}|prf:ref\})[a-z:-]+\}`|\]\((?!https?://)[^)#][^)]*\.(?:ipynb|md)\b")
+#: handled here, a relative link (to a file of the book), a directive that reads a file.
+UNRESOLVED = re.compile(r"\{(?!cite(?::t)?\}|ref\}|prf:ref\})[a-z:-]+\}`"
+                        r"|\]\((?!https?://|mailto:|#)[^)]*\)"
+                        r"|\{(?:figure|image|include|literalinclude)\}")
+#: pybtex's Markdown escapes every punctuation mark (``Model\-agnostic``, ``\(ICML\)``);
+#: these are plain text in MyST inside a list item's line, so the handout's source reads clean.
+NEEDLESS_ESCAPE = re.compile(r"\\([-.():,])")
 
 
-def _numbered_chapters(toc: Path = ROOT / "_toc.yml") -> dict[str, int | None]:
-    """``{"02_maml": 2, ..., "A1_performance": None}``: each chapter's number in the book
-    (Sphinx numbers the chapters of ``numbered`` parts 1, 2, ... across parts)."""
-    numbers: dict[str, int | None] = {}
-    count = 0
-    for part in yaml.safe_load(toc.read_text())["parts"]:
-        for entry in part["chapters"]:
-            name = Path(entry["file"]).name
-            if not entry["file"].startswith("chapters/"):
-                continue
-            if part.get("numbered"):
-                count += 1
-                numbers[name] = count
-            else:
-                numbers[name] = None
-    return numbers
-
-
+@functools.cache
 def _title(notebook: Path) -> str:
     """A chapter's title: its first level-1 heading."""
     for cell in nbformat.read(notebook, as_version=4).cells:
@@ -74,24 +72,28 @@ def _title(notebook: Path) -> str:
     raise ValueError(f"{notebook.name} has no '# title' heading")
 
 
+@functools.cache
+def _bibliography(path: Path):
+    from pybtex.database import parse_file
+
+    return parse_file(str(path))
+
+
 class Handout:
     """The rewriting for one chapter's handout (``name``: ``"06_imaml"``)."""
 
     def __init__(self, name: str, chapters: Path = ROOT / "chapters", bib: Path = ROOT / "references.bib"):
         self.name = name
-        self.numbers = _numbered_chapters()
+        self.numbers = {Path(page).name: n for page, n in chapter_numbers().items() if page.startswith("chapters/")}
         if name not in self.numbers:
             raise ValueError(f"{name!r} is not a chapter of _toc.yml ({', '.join(self.numbers)})")
         self.chapters = chapters
         self.bib_path = bib
+        self.bibliography = _bibliography(bib)
         self.cited: list[str] = []  # keys, in order of first citation
         self.listed: list[str] | None = None  # the keys of the reference list, once written
-
-    @cached_property
-    def bibliography(self):
-        from pybtex.database import parse_file
-
-        return parse_file(str(self.bib_path))
+        self.refs: set[str] = set()  # same-page references, and the targets the handout defines
+        self.targets: set[str] = set()
 
     def front_matter(self) -> str:
         """The YAML block that opens the handout's first Markdown cell."""
@@ -99,47 +101,53 @@ class Handout:
         numbering = {"equation": False} if number is None else {"enumerator": f"{number}.%s", "equation": False}
         return "---\n" + yaml.safe_dump({"numbering": numbering}, sort_keys=False) + "---\n"
 
-    def chapter_name(self, name: str) -> str:
-        number = self.numbers.get(name, "missing")
-        if number == "missing":
+    def _chapter(self, match: re.Match) -> str:
+        name = match.group(2)
+        if name not in self.numbers:
             raise ValueError(f"{self.name}: a link to {name}.ipynb, which is not a chapter of _toc.yml")
-        title = f"*{_title(self.chapters / f'{name}.ipynb')}*"  # the appendix's says it is one
-        return title if number is None else f"{title} (chapter {number})"
+        title, number = f"*{_title(self.chapters / f'{name}.ipynb')}*", self.numbers[name]
+        if number is None:  # the appendix: its title says so
+            return title
+        before = match.string[:match.start()]
+        if re.search(r"chapter\s*$", before, re.IGNORECASE):  # "the Hessian chapter [](03_hessian.ipynb)"
+            return f"{number}, {title}"
+        starts_sentence = not before.strip() or re.search(r"[.!?](\*\*)?\s*$", before)
+        return f"{'Chapter' if starts_sentence else 'chapter'} {number}, {title}"
 
-    def _label(self, key: str) -> str:
-        if key not in self.bibliography.entries:
-            raise KeyError(f"{self.name}: {{cite}} names {key!r}, which is not in {self.bib_path.name}")
-        if key not in self.cited:
-            self.cited.append(key)
-        return author_year_label(self.bibliography.entries[key])
+    def _entries(self, keys: list[str], record: bool) -> list:
+        missing = [key for key in keys if key not in self.bibliography.entries]
+        if missing:
+            raise KeyError(f"{self.name}: {{cite}} names {missing}, not in {self.bib_path.name}")
+        if record:
+            self.cited += [key for key in keys if key not in self.cited]
+        # several works in one citation: in the reference list's order, as the book prints them
+        return BookStyle().sort([self.bibliography.entries[key] for key in keys])
 
-    def _citation(self, match: re.Match) -> str:
-        labels = [self._label(key.strip()) for key in match.group(2).split(",")]
-        if match.group(1) == "t":  # textual: Finn et al. [2017]
-            return ", ".join(f"{names} [{year}]" for names, year in (label.rsplit(", ", 1) for label in labels))
-        return "[" + ", ".join(labels) + "]"
+    def _citation(self, match: re.Match, record: bool) -> str:
+        labels = [author_year_label(e) for e in self._entries([k.strip() for k in match.group(2).split(",")], record)]
+        if match.group(1) != "t":
+            return "[" + ", ".join(labels) + "]"
+        textual = []  # Finn et al. [2017]; a work without a year: its authors alone
+        for label in labels:
+            names, _, year = label.rpartition(", ")
+            textual.append(f"{names} [{year}]" if names else label)
+        return ", ".join(textual)
 
     def reference_list(self) -> str:
         """The works cited so far, as the book's reference list formats them."""
-        entries = BookStyle().format_entries([self.bibliography.entries[key] for key in self.cited])
-        return "\n".join(
-            f"- [{author_year_label(self.bibliography.entries[entry.key])}] "
-            + " ".join(entry.text.render_as("markdown").split())
-            for entry in entries
-        )
+        if not self.cited:
+            raise ValueError(f"{self.name}: links the reference list but cites no work")
+        entries = BookStyle().format_entries(self._entries(self.cited, record=False))
+        return "\n".join(f"- [{entry.label}] " + NEEDLESS_ESCAPE.sub(r"\1", " ".join(entry.text.render_as("markdown").split()))
+                         for entry in entries)
 
-    def check_complete(self) -> None:
-        """Every work the handout cites is in its reference list (called after the last cell)."""
-        if self.cited and self.listed is None:
-            raise ValueError(f"{self.name}: cites {len(self.cited)} works but has no '{REFERENCES_LINK}'")
-        late = [key for key in self.cited if key not in (self.listed or [])]
-        if late:
-            raise ValueError(f"{self.name}: {late} cited after the reference list")
+    def markdown(self, text: str, *, record: bool = True) -> str:
+        """One cell's Markdown, rewritten for the handout (see the module's docstring).
 
-    def markdown(self, text: str) -> str:
-        """One cell's Markdown, rewritten for the handout (see the module's docstring)."""
-        text = CITE.sub(self._citation, text)
-        text = CHAPTER_LINK.sub(lambda m: self.chapter_name(m.group(2)), text)
+        ``record=False`` for a solution (Otter removes it from the handout): its citations
+        stay out of the reference list, its targets out of those the handout defines."""
+        text = CITE.sub(lambda m: self._citation(m, record), text)
+        text = CHAPTER_LINK.sub(self._chapter, text)
         if REFERENCES_LINK in text:
             text = text.replace(REFERENCES_LINK, "listed below") + "\n\n" + self.reference_list()
             self.listed = list(self.cited)
@@ -147,4 +155,20 @@ class Handout:
         if left:
             raise ValueError(f"{self.name}: {left.group(0)!r} needs the book; teach tools/handout_markdown.py "
                              "how a handout should show it")
+        self.refs |= set(SAME_PAGE_REF.findall(text))
+        if record:
+            self.targets |= {a or b for a, b in TARGET.findall(text)}
         return text
+
+    def check_complete(self) -> None:
+        """After the last cell: every work the handout cites is in its reference list, and
+        every same-page reference has its target in the handout."""
+        if self.cited and self.listed is None:
+            raise ValueError(f"{self.name}: cites {len(self.cited)} works but has no '{REFERENCES_LINK}'")
+        late = [key for key in self.cited if key not in (self.listed or [])]
+        if late:
+            raise ValueError(f"{self.name}: {late} cited after the reference list")
+        dangling = sorted(self.refs - self.targets)
+        if dangling:
+            raise ValueError(f"{self.name}: references {dangling}, whose targets are not in the handout "
+                             "(another chapter's, or in a solution)")

@@ -288,9 +288,8 @@ def otter_master(chapter: Chapter, spec: dict[str, dict],
                 '""" # BEGIN PROMPT\n' + entry["stub"].rstrip("\n") + '\n""" # END PROMPT\n'
                 "# BEGIN SOLUTION NO PROMPT\n" + reference + "\n# END SOLUTION"))
         else:
-            # the master's solutions: readable alone too, but their citations stay out of the
-            # handout's reference list (Otter removes the solutions from the handout)
-            solution = Handout(chapter.name).markdown(ex.solution_md.strip("\n"))
+            # the master's solution: readable alone too (Otter removes it from the handout)
+            solution = handout.markdown(ex.solution_md.strip("\n"), record=False)
             nb.cells.append(nbformat.v4.new_markdown_cell(solution or "(no solution)"))
         nb.cells.append(_raw("# END SOLUTION"))
         if auto:
