@@ -419,10 +419,11 @@ RECIPES: dict[str, Recipe] = {
     "omniglot_maml_5shot_seed1_shift2_long_anneal": _annealed(
         "maml", 5, init_from="omniglot_maml_5shot_seed1_shift2_long", seed=13, max_shift=2),
     # A confirmation of the final MAML chain with two fresh seeds ("seed2" and "seed3"):
-    # the recipe and the protocol were fixed before these runs started (2026-12-06). The
-    # chain as seeds 0 and 1 ran it: 1-shot (15,000 iterations, 3,000 annealed, 3,000
-    # more), then 5-shot (3,000 at the first settings, 300 annealed), every phase shifted,
-    # each phase drawing its tasks from a seed no earlier run used (20 to 27). Scored on the
+    # the recipe and the protocol were fixed in the runs' first minutes, before any of
+    # their scores existed (2026-12-06). The chain as seeds 0 and 1 ran it: 1-shot (15,000
+    # iterations, 3,000 annealed, 3,000 more), then 5-shot (3,000 at the first settings,
+    # 300 annealed), every phase shifted, the tasks drawn from seeds no earlier run used
+    # (20 to 27; a chain's two 5-shot phases share one, as seeds 0 and 1's did). Scored on the
     # chapter's 600 test tasks of each shot count, with the ten test-time steps chosen on
     # the training characters (`omniglot_test_steps.json`), the paper's three beside them.
     # Read as: a target is met if the two fresh seeds' mean reaches it, and established if
