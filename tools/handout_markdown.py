@@ -92,8 +92,8 @@ class Handout:
         self.bibliography = _bibliography(bib)
         self.cited: list[str] = []  # keys, in order of first citation
         self.listed: list[str] | None = None  # the keys of the reference list, once written
-        self.refs: set[str] = set()  # same-page references, and the targets the handout defines
-        self.targets: set[str] = set()
+        self.refs: set[str] = set()  # labels of the same-page references ({ref}, {prf:ref})
+        self.targets: set[str] = set()  # labels the handout defines (not a solution's)
 
     def front_matter(self) -> str:
         """The YAML block that opens the handout's first Markdown cell."""
