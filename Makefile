@@ -11,7 +11,7 @@ export PYTHONHASHSEED := 0
 # busy machine OpenMP's spin-waiting makes two threads up to 10x slower than one.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: book test setup unit nbval wheel clean assets browser student
+.PHONY: book test setup unit nbval wheel clean assets browser student lab
 
 setup: $(STAMP)
 
@@ -60,6 +60,13 @@ student: setup assets
 	cp _build/instructor/assignments/_masters/mamlbook-*.whl _build/student/  # the package alone, no solution
 	MAMLBOOK_STUDENT_HTML=_build/student/html $(PY) -m pytest -q -p no:cacheprovider \
 		tests/test_student_edition.py -k built_html
+
+# The chapters in JupyterLab as the book reads them (README, "Running the chapters
+# yourself"): the lab edition in lab/ (a copy you changed is kept), then JupyterLab there
+# (LAB_FLAGS: more options for it, e.g. --no-browser, --port=8889).
+lab: setup
+	$(PY) tools/lab_edition.py --out lab
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=lab $(LAB_FLAGS)
 
 test: unit nbval wheel book browser
 

@@ -1,6 +1,6 @@
 """A chapter's Markdown rewritten for a handout (tools/handout_markdown.py).
 
-The handout opened in JupyterLab is checked in tests/browser/test_handout_in_jupyterlab.py;
+The handout opened in JupyterLab is checked in tests/browser/test_jupyterlab.py;
 here: what each rewriting produces, and that every chapter's handout is left with nothing
 that needs the book.
 """
@@ -95,6 +95,17 @@ def test_same_page_references_need_their_target_in_the_handout():
 def test_what_a_handout_cannot_show_raises(text, match):
     with pytest.raises(ValueError, match=match):
         Handout("06_imaml").markdown(text)
+
+
+def test_with_links_a_chapter_link_stays_a_link_named_as_the_book_names_it():
+    handout = Handout("06_imaml", links=True)
+    assert handout.markdown("See [](02_maml.ipynb) and the Hessian chapter [](03_hessian.ipynb).") == (
+        "See [chapter 2, *MAML: learning an initialisation that adapts*](02_maml.ipynb) and the Hessian "
+        "chapter [3, *Second-order MAML: the Hessian derivation*](03_hessian.ipynb).")
+    assert handout.markdown("[](../chapters/A1_performance.ipynb)") == (
+        "[*Appendix: performance*](A1_performance.ipynb)")
+    with pytest.raises(ValueError, match="needs the book"):  # any other relative link still needs the book
+        handout.markdown("[the intro](../intro.md)")
 
 
 def test_unknown_keys_chapters_and_links_are_refused():

@@ -17,6 +17,10 @@ a warning sign, and links to other chapters' files that are not in the handout's
 * "listed in [](../references.md)" becomes "listed below", followed by the works the
   chapter cites, formatted as in the book's reference list.
 
+With ``links=True`` (the lab edition, `lab_edition.py`, where every chapter sits beside
+the others) a link to a chapter stays a link, named as above:
+``[chapter 2, *MAML: ...*](02_maml.ipynb)``.
+
 Same-page references (``{ref}`ex-hessian-reverse-mode```, ``{prf:ref}`alg-maml```) are
 kept: jupyterlab-myst resolves them within the notebook ("Exercise 3.2",
 "Algorithm 2.1"); `Handout.check_complete` checks that each one's target is in the
@@ -82,8 +86,10 @@ def _bibliography(path: Path):
 class Handout:
     """The rewriting for one chapter's handout (``name``: ``"06_imaml"``)."""
 
-    def __init__(self, name: str, chapters: Path = ROOT / "chapters", bib: Path = ROOT / "references.bib"):
+    def __init__(self, name: str, chapters: Path = ROOT / "chapters", bib: Path = ROOT / "references.bib",
+                 *, links: bool = False):
         self.name = name
+        self.links = links  # keep a link to another chapter, named as above (all chapters side by side)
         self.numbers = {Path(page).name: n for page, n in chapter_numbers().items() if page.startswith("chapters/")}
         if name not in self.numbers:
             raise ValueError(f"{name!r} is not a chapter of _toc.yml ({', '.join(self.numbers)})")
@@ -106,13 +112,15 @@ class Handout:
         if name not in self.numbers:
             raise ValueError(f"{self.name}: a link to {name}.ipynb, which is not a chapter of _toc.yml")
         title, number = f"*{_title(self.chapters / f'{name}.ipynb')}*", self.numbers[name]
-        if number is None:  # the appendix: its title says so
-            return title
         before = match.string[:match.start()]
-        if re.search(r"chapter\s*$", before, re.IGNORECASE):  # "the Hessian chapter [](03_hessian.ipynb)"
-            return f"{number}, {title}"
-        starts_sentence = not before.strip() or re.search(r"[.!?](\*\*)?\s*$", before)
-        return f"{'Chapter' if starts_sentence else 'chapter'} {number}, {title}"
+        if number is None:  # the appendix: its title says so
+            text = title
+        elif re.search(r"chapter\s*$", before, re.IGNORECASE):  # "the Hessian chapter [](03_hessian.ipynb)"
+            text = f"{number}, {title}"
+        else:
+            starts_sentence = not before.strip() or re.search(r"[.!?](\*\*)?\s*$", before)
+            text = f"{'Chapter' if starts_sentence else 'chapter'} {number}, {title}"
+        return f"[{text}]({name}.ipynb)" if self.links else text
 
     def _entries(self, keys: list[str], record: bool) -> list:
         missing = [key for key in keys if key not in self.bibliography.entries]
@@ -147,18 +155,17 @@ class Handout:
         ``record=False`` for a solution (Otter removes it from the handout): its citations
         stay out of the reference list, its targets out of those the handout defines."""
         text = CITE.sub(lambda m: self._citation(m, record), text)
-        text = CHAPTER_LINK.sub(self._chapter, text)
         if REFERENCES_LINK in text:
             text = text.replace(REFERENCES_LINK, "listed below") + "\n\n" + self.reference_list()
             self.listed = list(self.cited)
-        left = UNRESOLVED.search(text)
+        left = UNRESOLVED.search(CHAPTER_LINK.sub("", text))
         if left:
             raise ValueError(f"{self.name}: {left.group(0)!r} needs the book; teach tools/handout_markdown.py "
                              "how a handout should show it")
         self.refs |= set(SAME_PAGE_REF.findall(text))
         if record:
             self.targets |= {a or b for a, b in TARGET.findall(text)}
-        return text
+        return CHAPTER_LINK.sub(self._chapter, text)
 
     def check_complete(self) -> None:
         """After the last cell: every work the handout cites is in its reference list, and

@@ -107,7 +107,7 @@ def main(argv: list[str]) -> int:
                 f"{len(raw)} showing raw MyST {raw[:3]}"
             )
             page.evaluate("""() => [...document.querySelectorAll('.jp-MarkdownCell')]
-                .find(e => e.innerText.includes('Exercise 1')).scrollIntoView()""")
+                .find(e => /Exercise\s[0-9]/.test(e.innerText)).scrollIntoView()""")
             page.mouse.move(700, 500)
             page.mouse.wheel(0, 600)
             page.wait_for_timeout(3000)

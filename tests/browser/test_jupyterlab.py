@@ -1,0 +1,153 @@
+"""What a student opens in JupyterLab (with jupyterlab-myst) must read as the book.
+
+* **Handouts** (chapters 06 and 03): `tools/student_edition.py assign` writes each one
+  (Otter Assign); the page must show exercises numbered 6.1, 6.2, ..., one number per
+  tagged equation, citations as "[Rajeswaran et al., 2019]" and not as a bibliography
+  key behind a warning sign, other chapters named by number and title rather than as
+  links to files that are not in the handout's folder, a same-page reference resolved
+  ("Exercise 3.2 below", chapter 03), the works cited listed at the end, and no MyST
+  left raw.
+* **The lab edition** (`tools/lab_edition.py`, ``make lab``; chapter 03): the same, with
+  the solutions folded under the exercises, and a link to another chapter named as the
+  book names it that opens that chapter's notebook in JupyterLab.
+
+JupyterLab serves the notebooks on 127.0.0.1 (`browsing.jupyterlab`). The expected
+strings are derived from the chapter and the bibliography, not copied.
+"""
+from __future__ import annotations
+
+import re
+import sys
+import time
+
+import browsing
+import nbformat
+import pytest
+
+sys.path.insert(0, str(browsing.REPO / "tools"))
+import lab_edition
+import student_edition as se
+from handout_markdown import Handout, _title
+
+CHAPTERS = ("06_imaml", "03_hessian")  # the round-trip chapter; one with a same-page {ref}
+LAB_CHAPTER = "03_hessian"  # links to chapters 2 and 4, cites, tags equations, has exercises
+#: The Markdown cells of the notebook in view (a restored background tab's are in the page too).
+CELLS = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-MarkdownCell"
+RAW_MYST = re.compile(r"\{(doc|cite|ref|exercise|solution-start|solution-end|prf:\w+)\}|^:label:|\]\(\S+\.ipynb\)",
+                      re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def handout_lab(tmp_path_factory):
+    """``url(name)``: a handout of `CHAPTERS`, served by one JupyterLab started for this module."""
+    work = tmp_path_factory.mktemp("handout-lab")
+    chapters = se.load_chapters([name[:2] for name in CHAPTERS])
+    se.write_assignments(work / "assignments", chapters, se.load_grading(), handouts=work / "handouts")
+    with browsing.jupyterlab(work / "handouts", work) as base:
+        # ?reset: a fresh workspace, not the last page's tabs restored beside this one
+        yield lambda name: f"{base}/lab/tree/{name}/{name}.ipynb?reset"
+
+
+@pytest.fixture(scope="module")
+def lab_edition_lab(tmp_path_factory):
+    """The base URL of JupyterLab serving the lab edition of every chapter."""
+    work = tmp_path_factory.mktemp("lab-edition")
+    lab_edition.write(work / "lab")
+    with browsing.jupyterlab(work / "lab", work) as base:
+        yield base
+
+
+def _rendered_texts(page, url: str, shot: str) -> list[str]:
+    """The innerText of each Markdown cell of the notebook at ``url``, once MyST has
+    rendered them all (the works-cited list, in the last cells, is there) and KaTeX's
+    formulas stop changing in number; a screenshot in `browsing.SHOTS` either way."""
+    page.goto(url, timeout=120_000)
+    probe = """(cells) => ({cells: document.querySelectorAll(cells).length,
+                             math: [...document.querySelectorAll(cells)]
+                                   .reduce((n, e) => n + e.querySelectorAll('.katex').length, 0),
+                             listed: [...document.querySelectorAll(cells)]
+                                     .some(e => e.innerText.includes('listed below'))})"""
+    deadline, seen, last, done = time.monotonic() + 120, None, None, False
+    while not done and time.monotonic() < deadline:
+        seen = page.evaluate(probe, CELLS)
+        done = seen["listed"] and seen["math"] and seen == last
+        last = seen
+        if not done:
+            page.wait_for_timeout(1000)
+    browsing.SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(browsing.SHOTS / f"{shot}-jupyterlab.png"))
+    if not done:
+        pytest.fail(f"{url} did not finish rendering within 120 s: {seen}")
+    texts = page.evaluate("(cells) => [...document.querySelectorAll(cells)].map(e => e.innerText)", CELLS)
+    return [t.replace("\xa0", " ") for t in texts]  # "Exercise\xa03.2": a reference's no-break space
+
+
+def _assert_reads_as_the_book(texts: list[str], tag: str, key: str, label: str) -> None:
+    """One number per tagged equation, the citation as the book prints it, its work in
+    the list at the end, no MyST left raw."""
+    text = "\n".join(texts)
+    # a tagged equation shows its tag on a line of its own, and no automatic "(1)" beside it
+    assert re.search(rf"^\({re.escape(tag)}\)$", text, re.MULTILINE)
+    assert not re.search(r"^\(\d+\)$", text, re.MULTILINE)
+    assert f"[{label}]" in text and key not in text
+    references = next(t for t in texts if "listed below" in t)
+    assert f"[{label}]" in references
+    assert [t[:80] for t in texts if RAW_MYST.search(t)] == []
+
+
+def _expected(name: str) -> dict:
+    """What the handout of chapter ``name`` must show, from its source and the bibliography."""
+    (chapter,) = se.load_chapters([name[:2]])
+    number = Handout(name).numbers[name]
+    master = se.otter_master(chapter, se.load_grading())
+    markdown = "\n".join(c.source for c in master.cells if c.cell_type == "markdown")
+    source = "\n".join(part[1] for part in chapter.parts if part[0] == "markdown")
+    key = re.search(r"\{cite\}`([^`,]+)`", source).group(1)
+    label = re.search(r"\[([^\]]*\d{4})\]", Handout(name).markdown(f"{{cite}}`{key}`")).group(1)
+    refs = re.findall(r"\{ref\}`([^`]+)`", source)
+    labels = [ex.label for ex in chapter.exercises]
+    return {"exercises": [f"{number}.{i}" for i in range(1, len(labels) + 1)],
+            "tag": re.search(r"\\tag\{([^}]+)\}", source).group(1), "key": key, "label": label,
+            "chapter": re.search(r"[Cc]hapter \d+, \*([^*]+)\*", markdown).group(0).replace("*", ""),
+            "refs": [f"Exercise {number}.{labels.index(r) + 1}" for r in refs if r in labels]}
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_the_handout_reads_as_the_book(handout_lab, browser, name):
+    expected = _expected(name)
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    try:
+        texts = _rendered_texts(page, handout_lab(name), f"handout-{name}")
+    finally:
+        page.close()
+    assert [t.split("\n")[0] for t in texts if re.match(r"Exercise\s", t)] == [
+        f"Exercise {n}" for n in expected["exercises"]]
+    assert expected["chapter"] in "\n".join(texts)
+    for ref in expected["refs"]:  # resolved by jupyterlab-myst within the notebook
+        assert any(ref in t for t in texts if not t.startswith("Exercise")), ref
+    _assert_reads_as_the_book(texts, expected["tag"], expected["key"], expected["label"])
+
+
+def test_the_lab_edition_reads_as_the_book(lab_edition_lab, browser):
+    name = LAB_CHAPTER
+    number = Handout(name).numbers[name]
+    chapter = nbformat.read(lab_edition.CHAPTERS / f"{name}.ipynb", as_version=4)
+    source = "\n".join(c.source for c in chapter.cells if c.cell_type == "markdown")
+    key = re.search(r"\{cite\}`([^`,]+)`", source).group(1)
+    label = re.search(r"\[([^\]]*\d{4})\]", Handout(name).markdown(f"{{cite}}`{key}`")).group(1)
+    linked = re.search(r"\[\]\((\d\d_\w+)\.ipynb\)", source).group(1)  # the first chapter it links to
+    title = _title(lab_edition.CHAPTERS / f"{linked}.ipynb")
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    try:
+        texts = _rendered_texts(page, f"{lab_edition_lab}/lab/tree/{name}.ipynb?reset", f"lab-{name}")
+        _assert_reads_as_the_book(texts, re.search(r"\\tag\{([^}]+)\}", source).group(1), key, label)
+        exercises = re.findall(r"^Exercise (\S+)$", "\n".join(texts), re.MULTILINE)
+        assert exercises == [f"{number}.{i}" for i in range(1, source.count("```{exercise}") + 1)]
+        assert len(re.findall(r"^Solution to Exercise \S+$", "\n".join(texts), re.MULTILINE)) == len(exercises)
+        # the link names the chapter as the book does, and opens its notebook in JupyterLab
+        link = page.locator(f"{CELLS} a[href*='{linked}.ipynb']").first
+        assert re.fullmatch(rf"[Cc]hapter {int(linked[:2])}, {re.escape(title)}", link.inner_text())
+        link.click()
+        page.locator(".lm-TabBar-tab", has_text=f"{linked}.ipynb").wait_for(timeout=30_000)
+    finally:
+        page.close()

@@ -1,0 +1,87 @@
+"""The lab edition of the chapters (tools/lab_edition.py, ``make lab``).
+
+Opened in JupyterLab in tests/browser/test_jupyterlab.py; here: that every chapter's lab
+edition holds the chapter's own code and its Markdown as the book reads it, and that a
+student's edited copy is never overwritten unasked.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import lab_edition
+from book_toc import chapter_numbers
+from handout_markdown import CHAPTER_LINK, _title
+
+
+def test_every_chapter_keeps_its_code_and_reads_as_the_book():
+    numbers = chapter_numbers()
+    assert lab_edition.chapter_names() == [Path(p).name for p in numbers if p.startswith("chapters/")]
+    for name in lab_edition.chapter_names():
+        chapter = nbformat.read(ROOT / "chapters" / f"{name}.ipynb", as_version=4)
+        lab = lab_edition.lab_notebook(name)
+        assert [(c.cell_type, c.source) for c in lab.cells if c.cell_type == "code"] == [
+            (c.cell_type, c.source) for c in chapter.cells if c.cell_type == "code"], name
+        assert [c.cell_type for c in lab.cells] == [c.cell_type for c in chapter.cells], name
+        first = next(c.source for c in lab.cells if c.cell_type == "markdown")
+        front = yaml.safe_load(re.match(r"---\n(.*?)\n---\n", first, re.DOTALL).group(1))
+        number = numbers[f"chapters/{name}"]
+        assert front["numbering"]["equation"] is False, name
+        assert front["numbering"].get("enumerator") == (None if number is None else f"{number}.%s"), name
+        source = "\n".join(c.source for c in chapter.cells if c.cell_type == "markdown")
+        text = "\n".join(c.source for c in lab.cells if c.cell_type == "markdown")
+        assert "{cite" not in text and "](../" not in text, name
+        if "{cite" in source:
+            assert "listed below" in text, name
+        # every link to another chapter is kept, named by its number and title
+        for linked in dict.fromkeys(m.group(2) for m in CHAPTER_LINK.finditer(source)):
+            label = re.escape(_title(ROOT / "chapters" / f"{linked}.ipynb"))
+            assert re.search(rf"\]\({linked}\.ipynb\)", text), (name, linked)
+            assert not re.search(rf"\[\]\({linked}\.ipynb\)", text), (name, linked)
+            assert re.search(rf"\[[^\]]*\*{label}\*\]\({linked}\.ipynb\)", text), (name, linked)
+
+
+def test_rerunning_updates_what_it_wrote_and_keeps_what_the_student_changed(tmp_path):
+    names = ["02_maml", "04_fomaml"]
+    assert lab_edition.write(tmp_path, names) == {"02_maml": "written", "04_fomaml": "written"}
+    assert lab_edition.write(tmp_path, names) == {"02_maml": "up to date", "04_fomaml": "up to date"}
+    # an older edition, as the tool wrote it (its text recorded): replaced without asking
+    older = nbformat.read(tmp_path / "02_maml.ipynb", as_version=4)
+    older.cells[1].source += "\n# an older chapter"
+    (tmp_path / "02_maml.ipynb").write_text(nbformat.writes(older))
+    record = json.loads((tmp_path / lab_edition.RECORD).read_text())
+    record["02_maml"] = lab_edition._sha256(nbformat.writes(older))
+    (tmp_path / lab_edition.RECORD).write_text(json.dumps(record))
+    assert lab_edition.write(tmp_path, ["02_maml"]) == {"02_maml": "written"}
+    assert "an older chapter" not in (tmp_path / "02_maml.ipynb").read_text()
+    # the student's copy (run, edited, saved): kept, unless they ask
+    mine = nbformat.read(tmp_path / "04_fomaml.ipynb", as_version=4)
+    mine.cells[1].source += "\nprint('my note')"
+    (tmp_path / "04_fomaml.ipynb").write_text(nbformat.writes(mine))
+    assert lab_edition.write(tmp_path, names) == {"02_maml": "up to date", "04_fomaml": "kept"}
+    assert "my note" in (tmp_path / "04_fomaml.ipynb").read_text()
+    assert lab_edition.write(tmp_path, names, replace=True)["04_fomaml"] == "replaced"
+    assert "my note" not in (tmp_path / "04_fomaml.ipynb").read_text()
+    assert lab_edition.write(tmp_path, names)["04_fomaml"] == "up to date"
+
+
+def test_main_says_which_copies_it_kept(tmp_path, capsys):
+    assert lab_edition.main(["--out", str(tmp_path), "02_maml"]) == 0
+    (tmp_path / "02_maml.ipynb").write_text((tmp_path / "02_maml.ipynb").read_text().replace("MAML", "MY MAML", 1))
+    assert lab_edition.main(["--out", str(tmp_path), "02_maml"]) == 0
+    out = capsys.readouterr().out
+    assert "02_maml.ipynb: kept" in out and "--replace" in out and "1 kept" in out
+
+
+def test_an_unknown_chapter_is_named_with_the_chapters_there_are(tmp_path):
+    with pytest.raises(ValueError, match=r"not chapters of _toc.yml: \['04_fomal'\].*04_fomaml"):
+        lab_edition.write(tmp_path, ["04_fomal"])
+    assert not (tmp_path / "04_fomal.ipynb").exists()
