@@ -8,6 +8,9 @@
   "Identifier 'THEBE_JS_URL' has already been declared". The book does not offer
   Thebe (live code in the page needs a kernel server and internet); the launch buttons
   open Binder/Colab instead. Both of its scripts are removed.
+* The search page has no math of its own, but its results quote the pages' text,
+  formulas as TeX: it loads MathJax and ``_assets/search_math.js``, which typesets each
+  result's summary as it appears.
 """
 from __future__ import annotations
 
@@ -36,6 +39,9 @@ def prune_scripts(app, pagename, templatename, context, doctree) -> None:
         return True
 
     scripts[:] = [s for s in scripts if wanted(s)]
+    if pagename == "search" and mathjax:  # the results quote formulas as TeX: typeset them
+        app.add_js_file(mathjax, loading_method="defer")
+        app.add_js_file("search_math.js", loading_method="defer")
 
 
 def setup(app):
