@@ -276,6 +276,27 @@ def chosen_test_steps(probe: dict) -> dict:
     return chosen
 
 
+def rescore_sample(name: str, steps: int, probe: dict, num_tasks: int = 20) -> int:
+    """How many of a test-steps probe's first ``num_tasks`` test tasks recipe ``name``
+    scores the same now: re-scored live (``steps`` test-time steps) and compared with
+    ``probe``'s stored count of correct query images per task (`test_steps_probe`'s
+    ``test_correct``, over all the probe's test tasks). All ``num_tasks`` when the
+    probe's file holds what the shipped network computes on this machine."""
+    rows = probe["rows"]
+    if name not in rows:
+        raise ValueError(f"name must be one of the probe's networks ({', '.join(rows)}), got {name!r}")
+    stored = rows[name]["test_correct"].get(str(steps))
+    if stored is None:
+        raise ValueError(f"steps must be one the probe scored ({', '.join(rows[name]['test_correct'])}), got {steps}")
+    checks.int_in_range("num_tasks", num_tasks, 1, len(stored))
+    # the probe's tasks, all of them (a smaller draw is not their first tasks), then the first few
+    tasks = setting_tasks(f"5w{rows[name]['shots']}s", len(stored))
+    first = TaskBatch(tasks.x_support[:num_tasks], tasks.y_support[:num_tasks], tasks.x_query[:num_tasks],
+                      tasks.y_query[:num_tasks])
+    correct = (checkpoint_accuracy(name, first, steps=steps) * first.y_query.shape[1]).round().int().tolist()
+    return sum(a == b for a, b in zip(correct, stored))
+
+
 def _test_steps_rows(names, steps, probe_tasks, test_tasks) -> dict:
     out: dict = {"probe_tasks": probe_tasks, "steps": list(steps), "tolerance": TEST_STEPS_TOLERANCE, "rows": {}}
     for name in names:

@@ -267,3 +267,25 @@ def test_headline_prints_the_shipped_table_s_rows():
         omniglot_results.headline(table)
     with pytest.raises(KeyError, match="setting 5w9s"):
         omniglot_results.headline(mb.results.load("omniglot_results"), settings=("5w1s", "5w9s"))
+
+
+def test_rescore_sample_counts_the_tasks_scored_as_the_probe_file_says():
+    probe = mb.results.load("omniglot_confirmation")
+    name = "omniglot_maml_5shot_seed2_shift2_long_anneal"
+    k = int(probe["chosen"]["5"])
+    assert omniglot_results.rescore_sample(name, k, probe, num_tasks=3) == 3
+    # a file whose second task's count is off by one: that task no longer agrees
+    tampered = {"rows": {name: {**probe["rows"][name], "test_correct": {
+        str(k): [c + (i == 1) for i, c in enumerate(probe["rows"][name]["test_correct"][str(k)])]}}}}
+    assert omniglot_results.rescore_sample(name, k, tampered, num_tasks=3) == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (("omniglot_maml_1shot", 10), "name must be one of the probe's networks"),
+    (("omniglot_maml_5shot_seed2_shift2_long_anneal", 7), r"steps must be one the probe scored \(3, 5, 10, 20\), got 7"),
+    (("omniglot_maml_5shot_seed2_shift2_long_anneal", 10, 601), r"num_tasks must be in \[1, 600\]"),
+])
+def test_rescore_sample_names_a_bad_argument(args, message):
+    probe = mb.results.load("omniglot_confirmation")
+    with pytest.raises(ValueError, match=message):
+        omniglot_results.rescore_sample(*args[:2], probe, *args[2:])
