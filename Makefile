@@ -63,10 +63,10 @@ student: setup assets
 
 # The chapters in JupyterLab as the book reads them (README, "Running the chapters
 # yourself"): the lab edition in lab/ (a copy you changed is kept), then JupyterLab there
-# (LAB_FLAGS: more options for it, e.g. --no-browser, --port=8889).
+# (as root, in a container, with --allow-root; LAB_FLAGS: more options, e.g. --port=8889).
 lab: setup
 	$(PY) tools/lab_edition.py --out lab
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir=lab $(LAB_FLAGS)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_FLAGS)
 
 test: unit nbval wheel book browser
 

@@ -1,6 +1,6 @@
 // The search page's summaries quote the pages' text, formulas as TeX ("\(k\) inner
-// steps"): typeset them with the book's MathJax as they appear. _ext/book_pages.py loads
-// MathJax and this file on the search page only.
+// steps", "\[ ... \tag{2.1} \]"): typeset them with the book's MathJax as they appear.
+// _ext/book_pages.py loads MathJax and this file on the search page only.
 (() => {
   const textNodes = (element) => {
     const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
@@ -21,10 +21,14 @@
       node.data = keepBefore + (start <= from ? text : "") + (end > to ? keepAfter : "");
     }
   };
+  const OPEN = ["\\(", "\\["], CLOSE = ["\\)", "\\]"];  // inline and display math
+  const lastOf = (text, marks) => Math.max(...marks.map((m) => text.lastIndexOf(m)));
+  const firstOf = (text, marks) =>
+    Math.min(...marks.map((m) => text.indexOf(m)).filter((i) => i >= 0), Infinity);
   const tidy = (summary) => {
     // Sphinx marks a search term inside a formula too ("\(\alpha\lambda\)" searched for
     // "lambda"), which splits the TeX across elements: unmark those
-    const formulas = [...summary.textContent.matchAll(/\\\(.*?\\\)/gs)]
+    const formulas = [...summary.textContent.matchAll(/\\\(.*?\\\)|\\\[.*?\\\]/gs)]
       .map((m) => [m.index, m.index + m[0].length]);
     let offset = 0;
     const inside = new Set();
@@ -36,14 +40,13 @@
     }
     for (const mark of inside) mark.replaceWith(...mark.childNodes);
     summary.normalize();
-    // a formula cut by the summary's ends: its "k\)" at the start, its "\(\la" at the end
+    // a formula cut by the summary's ends: "k\) inner" at the start, "\(\la" at the end
     let text = summary.textContent;
-    const open = text.lastIndexOf("\\("), close = text.lastIndexOf("\\)");
-    if (open > close) cut(summary, open, text.length, "...");
+    const open = lastOf(text, OPEN);
+    if (open > lastOf(text, CLOSE)) cut(summary, open, text.length, "...");
     text = summary.textContent;
-    const firstOpen = text.indexOf("\\("), firstClose = text.indexOf("\\)");
-    if (firstClose >= 0 && (firstOpen < 0 || firstClose < firstOpen))
-      cut(summary, text.startsWith("...") ? 3 : 0, firstClose + 2, "");
+    const close = firstOf(text, CLOSE);
+    if (close < firstOf(text, OPEN)) cut(summary, text.startsWith("...") ? 3 : 0, close + 2, "");
   };
   const pending = new Set();
   let timer = null;
@@ -52,8 +55,10 @@
     const summaries = [...pending];
     pending.clear();
     summaries.forEach(tidy);
-    if (window.MathJax && MathJax.startup)
-      MathJax.startup.promise.then(() => MathJax.typesetPromise(summaries));
+    if (window.MathJax && MathJax.startup)  // one typesetting at a time, as MathJax asks
+      MathJax.startup.promise = MathJax.startup.promise
+        .then(() => MathJax.typesetPromise(summaries))
+        .catch((error) => console.error("search_math.js: MathJax:", error));
   };
   document.addEventListener("DOMContentLoaded", () => {
     const results = document.getElementById("search-results");

@@ -89,7 +89,7 @@ class Handout:
     def __init__(self, name: str, chapters: Path = ROOT / "chapters", bib: Path = ROOT / "references.bib",
                  *, links: bool = False):
         self.name = name
-        self.links = links  # keep a link to another chapter, named as above (all chapters side by side)
+        self.links = links  # keep a link to another chapter, with its name as text (all chapters side by side)
         self.numbers = {Path(page).name: n for page, n in chapter_numbers().items() if page.startswith("chapters/")}
         if name not in self.numbers:
             raise ValueError(f"{name!r} is not a chapter of _toc.yml ({', '.join(self.numbers)})")
@@ -158,7 +158,7 @@ class Handout:
         if REFERENCES_LINK in text:
             text = text.replace(REFERENCES_LINK, "listed below") + "\n\n" + self.reference_list()
             self.listed = list(self.cited)
-        left = UNRESOLVED.search(CHAPTER_LINK.sub("", text))
+        left = UNRESOLVED.search(CHAPTER_LINK.sub(" ", text))  # the chapter links are resolved below
         if left:
             raise ValueError(f"{self.name}: {left.group(0)!r} needs the book; teach tools/handout_markdown.py "
                              "how a handout should show it")

@@ -16,79 +16,35 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from jupyterlab_server import jupyterlab
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "_build" / "jupyterlab"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 RAW_MYST = re.compile(
-    r"\{(doc|cite|exercise|solution-start|solution-end|prf:\w+)\}|^:label:", re.M
+    r"\{(doc|cite|exercise|solution-start|solution-end|prf:\w+)\}|^:label:", re.MULTILINE
 )
 
 
 def main(argv: list[str]) -> int:
     chapter = Path(argv[0]) if argv else ROOT / "chapters" / "04_fomaml.ipynb"
     work = Path(tempfile.mkdtemp(prefix="mamlbook-lab-"))
-    notebooks, config = work / "notebooks", work / "config"
+    notebooks = work / "notebooks"
     notebooks.mkdir()
     shutil.copy(chapter, notebooks / chapter.name)
-    settings = config / "lab" / "user-settings" / "@jupyterlab"
-    (settings / "notebook-extension").mkdir(parents=True)
-    (settings / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
-        '{"windowingMode": "none"}'
-    )
-    (settings / "apputils-extension").mkdir(parents=True)
-    (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        '{"fetchNews": "false", "checkForUpdates": false}'
-    )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(
-        os.environ,
-        JUPYTER_CONFIG_DIR=str(config),
-        JUPYTER_RUNTIME_DIR=str(work / "runtime"),
-    )
-    lab = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--allow-root",
-            f"--port={port}",
-            "--ip=127.0.0.1",
-            "--ServerApp.token=",
-            "--ServerApp.password=",
-            f"--notebook-dir={notebooks}",
-        ],
-        env=env,
-        stdout=open(work / "lab.log", "w"),
-        stderr=subprocess.STDOUT,
-    )
     OUT.mkdir(parents=True, exist_ok=True)
     try:
-        for _ in range(180):
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                break
-            except OSError:
-                time.sleep(1)
-        with sync_playwright() as p:
+        with jupyterlab(notebooks, work) as base, sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
             )
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(
-                f"http://127.0.0.1:{port}/lab/tree/{chapter.name}", timeout=180_000
-            )
+            page.goto(f"{base}/lab/tree/{chapter.name}", timeout=180_000)
             page.wait_for_function(
                 "document.querySelectorAll('.jp-MarkdownCell').length > 5",
                 timeout=300_000,
@@ -107,7 +63,7 @@ def main(argv: list[str]) -> int:
                 f"{len(raw)} showing raw MyST {raw[:3]}"
             )
             page.evaluate("""() => [...document.querySelectorAll('.jp-MarkdownCell')]
-                .find(e => /Exercise\s[0-9]/.test(e.innerText)).scrollIntoView()""")
+                .find(e => /Exercise\\s[0-9]/.test(e.innerText)).scrollIntoView()""")
             page.mouse.move(700, 500)
             page.mouse.wheel(0, 600)
             page.wait_for_timeout(3000)
@@ -124,8 +80,6 @@ def main(argv: list[str]) -> int:
             print(f"marked modified after opening: {'yes' if modified else 'no'}")
             return 1 if raw or modified else 0
     finally:
-        lab.terminate()
-        lab.wait(30)
         shutil.rmtree(work, ignore_errors=True)
 
 

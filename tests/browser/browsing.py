@@ -26,11 +26,8 @@ import http.server
 import json
 import os
 import re
-import socket
-import subprocess
 import sys
 import threading
-import time
 import urllib.parse
 from pathlib import Path
 
@@ -39,6 +36,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools"))
 from book_toc import docname, page_file, toc_entries  # tools/ is not a package
+from jupyterlab_server import jupyterlab  # noqa: F401 (for the tests)
 from figure_cells import alt_text_problem, draws_figure, figure_cells  # noqa: E402, F401 (also for the tests)
 
 BOOK = Path(os.environ.get("MAMLBOOK_BOOK_DIR", REPO)).resolve()
@@ -143,42 +141,6 @@ def serve(directory: Path):
     finally:
         httpd.shutdown()
         httpd.server_close()
-
-
-@contextlib.contextmanager
-def jupyterlab(notebooks: Path, work: Path):
-    """JupyterLab serving ``notebooks`` on 127.0.0.1 (no token; settings and runtime
-    files under ``work``, with every cell rendered at once, where JupyterLab by default
-    renders only those in view); yields the base URL. Its log is ``work/lab.log``."""
-    settings = work / "config" / "lab" / "user-settings" / "@jupyterlab"
-    (settings / "notebook-extension").mkdir(parents=True)
-    (settings / "notebook-extension" / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
-    (settings / "apputils-extension").mkdir(parents=True)
-    (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        '{"fetchNews": "false", "checkForUpdates": false}')
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(work / "config"), JUPYTER_RUNTIME_DIR=str(work / "runtime"))
-    with open(work / "lab.log", "w") as log:
-        lab = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
-             "--ServerApp.token=", "--ServerApp.password=", f"--notebook-dir={notebooks}"],
-            env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), 1).close()
-                    break
-                except OSError:
-                    if lab.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"JupyterLab did not start: {(work / 'lab.log').read_text()[-2000:]}")
-                    time.sleep(0.5)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            lab.terminate()
-            lab.wait(30)
 
 
 # ------------------------------------------------------------------ offline guard

@@ -9,7 +9,8 @@
   left raw.
 * **The lab edition** (`tools/lab_edition.py`, ``make lab``; chapter 03): the same, with
   the solutions folded under the exercises, and a link to another chapter named as the
-  book names it that opens that chapter's notebook in JupyterLab.
+  book names it that opens that chapter's notebook in JupyterLab. It is also what each
+  chapter page of the built book offers for download (`_ext/lab_downloads.py`).
 
 JupyterLab serves the notebooks on 127.0.0.1 (`browsing.jupyterlab`). The expected
 strings are derived from the chapter and the bibliography, not copied.
@@ -137,6 +138,10 @@ def test_the_lab_edition_reads_as_the_book(lab_edition_lab, browser):
     label = re.search(r"\[([^\]]*\d{4})\]", Handout(name).markdown(f"{{cite}}`{key}`")).group(1)
     linked = re.search(r"\[\]\((\d\d_\w+)\.ipynb\)", source).group(1)  # the first chapter it links to
     title = _title(lab_edition.CHAPTERS / f"{linked}.ipynb")
+    # the first solution's first line of prose (after its directive's fence, not code), as shown
+    solution = source.split("```{solution-start}", 1)[1].split("```\n", 1)[1]
+    solution = re.sub(r"```.*?```", "", solution, flags=re.DOTALL)
+    solution_line = re.sub(r"[`*]", "", next(line for line in solution.split("\n") if line.strip())).strip()[:40]
     page = browser.new_page(viewport={"width": 1300, "height": 900})
     try:
         texts = _rendered_texts(page, f"{lab_edition_lab}/lab/tree/{name}.ipynb?reset", f"lab-{name}")
@@ -144,10 +149,26 @@ def test_the_lab_edition_reads_as_the_book(lab_edition_lab, browser):
         exercises = re.findall(r"^Exercise (\S+)$", "\n".join(texts), re.MULTILINE)
         assert exercises == [f"{number}.{i}" for i in range(1, source.count("```{exercise}") + 1)]
         assert len(re.findall(r"^Solution to Exercise \S+$", "\n".join(texts), re.MULTILINE)) == len(exercises)
+        # each solution folded under its exercise: the first one's text shows once unfolded
+        assert solution_line not in "\n".join(texts)
+        page.get_by_text(f"Solution to Exercise {number}.1", exact=True).click()
+        page.locator(CELLS, has_text=solution_line).wait_for(timeout=10_000)
         # the link names the chapter as the book does, and opens its notebook in JupyterLab
         link = page.locator(f"{CELLS} a[href*='{linked}.ipynb']").first
-        assert re.fullmatch(rf"[Cc]hapter {int(linked[:2])}, {re.escape(title)}", link.inner_text())
+        assert re.fullmatch(rf"[Cc]hapter {Handout(name).numbers[linked]}, {re.escape(title)}", link.inner_text())
         link.click()
         page.locator(".lm-TabBar-tab", has_text=f"{linked}.ipynb").wait_for(timeout=30_000)
     finally:
         page.close()
+
+
+def test_each_chapter_page_downloads_its_lab_edition():
+    """The download button of a chapter page serves the lab edition (`_ext/lab_downloads.py`)."""
+    if not browsing.HTML.is_dir():
+        pytest.skip(f"{browsing.HTML} does not exist: build the book first (make book)")
+    for name in lab_edition.chapter_names():
+        page = (browsing.HTML / "chapters" / f"{name}.html").read_text()
+        hrefs = set(re.findall(r'href="([^"]*_sources/[^"]*\.ipynb)"', page))
+        assert hrefs == {f"../_sources/chapters/{name}.ipynb"}, (name, hrefs)
+        download = (browsing.HTML / "chapters" / hrefs.pop()).resolve().read_text()
+        assert download == nbformat.writes(lab_edition.lab_notebook(name)), name

@@ -1,7 +1,8 @@
 """The book's search page, as a reader uses it.
 
 Sphinx's results quote each page's text around the words searched for, and there a
-formula is its TeX: "3.3. \\(k\\) inner steps: a product of Jacobians". The book loads
+formula is its TeX: "3.3. \\(k\\) inner steps: a product of Jacobians", or a display,
+"\\[ ... \\tag{2.1} \\]". The book loads
 MathJax on the search page and typesets each summary as it appears
 (``_assets/search_math.js``, added by ``_ext/book_pages.py``). A search whose summaries
 quote formulas must show them typeset, also where a search term is inside one ("lambda"
@@ -17,12 +18,14 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 from browsing import new_page
 
-#: Words whose summaries quote formulas (chapters 03, 06, 07), "lambda" inside some of them.
-QUERY = "inner steps product Jacobians lambda"
-#: TeX left as text in a summary: a formula's delimiter "\(" or "\)".
-RAW_FORMULA = re.compile(r"\\[()]")
+#: Searches whose summaries quote formulas: inline ones (chapters 03, 06, 07), "lambda"
+#: inside some of them; displays, "test" inside some, cut by the summary's ends in others.
+QUERIES = ("inner steps product Jacobians lambda", "test")
+#: TeX left as text in a summary: a formula's delimiter, a tag, an environment.
+RAW_FORMULA = re.compile(r"\\[()\[\]]|\\tag\{|\\begin\{")
 PROBE = """() => {
   const results = document.getElementById('search-results');
   const summaries = [...document.querySelectorAll('#search-results p.context')];
@@ -32,10 +35,11 @@ PROBE = """() => {
 }"""
 
 
-def test_search_summaries_show_their_formulas_typeset(book_server, browser):
+@pytest.mark.parametrize("query", QUERIES)
+def test_search_summaries_show_their_formulas_typeset(book_server, browser, query):
     context, page, guard = new_page(browser)
     try:
-        page.goto(f"{book_server}/search.html?q={QUERY.replace(' ', '+')}")
+        page.goto(f"{book_server}/search.html?q={query.replace(' ', '+')}")
         deadline, facts = time.monotonic() + 60, None
         while time.monotonic() < deadline:
             facts = page.evaluate(PROBE)
