@@ -33,7 +33,8 @@ def jupyterlab(notebooks: Path, work: Path):
     with open(work / "lab.log", "w") as log:
         lab = subprocess.Popen(
             [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
-             "--ServerApp.token=", "--ServerApp.password=", f"--ServerApp.root_dir={notebooks}"],
+             "--ServerApp.token=", "--ServerApp.password=", f"--ServerApp.root_dir={notebooks}",
+             "--LabApp.expose_app_in_browser=True"],  # window.jupyterapp: run cells, read the model
             env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 120

@@ -10,7 +10,9 @@
 * **The lab edition** (`tools/lab_edition.py`, ``make lab``; chapter 03): the same, with
   the solutions folded under the exercises, and a link to another chapter named as the
   book names it that opens that chapter's notebook in JupyterLab. It is also what each
-  chapter page of the built book offers for download (`_ext/lab_downloads.py`).
+  chapter page of the built book offers for download (`_ext/lab_downloads.py`). Chapter
+  05's, run in JupyterLab's kernel, runs without an error, and its live demo answers a
+  slider with the package's numbers.
 
 JupyterLab serves the notebooks on 127.0.0.1 (`browsing.jupyterlab`). The expected
 strings are derived from the chapter and the bibliography, not copied.
@@ -161,6 +163,49 @@ def test_the_lab_edition_reads_as_the_book(lab_edition_lab, browser):
     finally:
         page.close()
 
+
+#: Waits for the notebook in view to have a kernel, idle (``window.jupyterapp``: the
+#: server exposes the app, `jupyterlab_server.jupyterlab`).
+KERNEL_IDLE = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!kernel && kernel.status === 'idle'; }"""
+#: ... and every code cell run.
+ALL_RUN = """() => { const w = window.jupyterapp.shell.currentWidget;
+  return w.sessionContext.session.kernel.status === 'idle'
+         && w.context.model.toJSON().cells.every(c => c.cell_type !== 'code' || c.execution_count !== null); }"""
+
+
+def test_a_chapter_runs_in_jupyterlab_and_its_live_demo_answers_its_sliders(lab_edition_lab, browser):
+    """Chapter 05's lab edition, run all in JupyterLab's own kernel: no cell fails, and
+    the live demo (`reptile_interpolation.live()`, ipywidgets) shows its five sliders and
+    figure; one step of the ε slider brings back the package's own readout for it."""
+    from mamlbook.demos import reptile_interpolation as demo
+
+    name, step = "05_reptile", 0.05  # the ε slider's step (demo.live)
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    try:
+        page.goto(f"{lab_edition_lab}/lab/tree/{name}.ipynb?reset", timeout=120_000)
+        page.wait_for_function(KERNEL_IDLE, timeout=120_000, polling=500)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(ALL_RUN, timeout=300_000, polling=1000)
+        notebook = page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.toJSON()")
+        errors = [f"{o['ename']}: {o['evalue']}" for c in notebook["cells"] if c["cell_type"] == "code"
+                  for o in c["outputs"] if o["output_type"] == "error"]
+        assert errors == []
+        live = page.locator(".jp-OutputArea-output .jupyter-widgets", has_text="interpolation ε").first
+        assert live.locator(".widget-slider").count() == 5
+        assert live.locator("img").count() == 1
+        readout = "() => [...document.querySelectorAll('.jupyter-widgets')].map(e => e.innerText)" \
+                  ".filter(t => t.includes('θ_new =')).map(t => t.split('\\n').pop())[0]"
+        assert page.evaluate(readout) == demo.draw(**demo.DEFAULTS)[1]
+        live.locator(".widget-slider", has_text="interpolation ε").locator(".noUi-handle").focus()
+        page.keyboard.press("ArrowRight")
+        expected = demo.draw(**{**demo.DEFAULTS, "epsilon": demo.DEFAULTS["epsilon"] + step})[1]
+        page.wait_for_function(f"(expected) => ({readout})() === expected", arg=expected, timeout=30_000, polling=500)
+        browsing.SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(browsing.SHOTS / f"lab-{name}-run-jupyterlab.png"))
+    finally:
+        page.close()
 
 def test_each_chapter_page_downloads_its_lab_edition():
     """The download button of a chapter page serves the lab edition (`_ext/lab_downloads.py`)."""
