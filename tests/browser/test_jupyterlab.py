@@ -13,6 +13,9 @@
   chapter page of the built book offers for download (`_ext/lab_downloads.py`). Chapter
   05's, run in JupyterLab's kernel, runs without an error, and its live demo answers a
   slider with the package's numbers.
+* **Chapter 08's live Omniglot game** (`omniglot_game.live()`) plays in JupyterLab: a
+  pick reveals the answer and MAML's choice and probability, as the package computes
+  them, and the score follows the rounds and the 5-/20-way switch.
 
 JupyterLab serves the notebooks on 127.0.0.1 (`browsing.jupyterlab`). The expected
 strings are derived from the chapter and the bibliography, not copied.
@@ -206,6 +209,58 @@ def test_a_chapter_runs_in_jupyterlab_and_its_live_demo_answers_its_sliders(lab_
         page.screenshot(path=str(browsing.SHOTS / f"lab-{name}-run-jupyterlab.png"))
     finally:
         page.close()
+
+def test_the_omniglot_game_plays_live_in_jupyterlab(tmp_path_factory, browser):
+    """Chapter 08's live game (`omniglot_game.live()`, its own cell with the chapter's
+    import) in JupyterLab's kernel: five numbered buttons; a pick reveals the answer and
+    MAML's choice with its probability, as the package computes them for that task, and
+    scores the round; "next task" keeps the score; 20-way gives 20 buttons."""
+    import torch
+    from mamlbook.demos import omniglot_game as game
+
+    chapter = nbformat.read(lab_edition.CHAPTERS / "08_classification.ipynb", as_version=4)
+    cells = [c.source for c in chapter.cells if c.cell_type == "code"]
+    live = next(c for c in cells if "omniglot_game.live(" in c)
+    work = tmp_path_factory.mktemp("game-lab")
+    (work / "lab").mkdir()
+    cells = [nbformat.v4.new_code_cell("from mamlbook.demos import omniglot_game"), nbformat.v4.new_code_cell(live)]
+    # the chapter's kernelspec: without one, JupyterLab asks which kernel to start
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=chapter.metadata), work / "lab" / "game.ipynb")
+    # the first task the live game draws, and MAML's answer to it (omniglot_game.live)
+    tasks, question = game.game_tasks(5, 1, seed=10_000 + 97)
+    q = int(question[0])
+    answer, probs = int(tasks.y_query[0, q]), game.maml_probabilities(tasks)[0, q]
+    maml = int(torch.argmax(probs))
+    pick = (answer + 1) % 5  # a wrong pick: the reader 0/1, MAML as it is
+    readout = ".jp-OutputArea-output .widget-html"
+    with browsing.jupyterlab(work / "lab", work) as base:
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        try:
+            page.goto(f"{base}/lab/tree/game.ipynb?reset", timeout=120_000)
+            page.wait_for_function(KERNEL_IDLE, timeout=120_000, polling=500)
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_function(ALL_RUN, timeout=120_000, polling=1000)
+            buttons = page.locator(".jp-OutputArea-output .widget-button", has_text=re.compile(r"^\d+$"))
+            buttons.first.wait_for(timeout=30_000)
+            assert buttons.all_inner_texts() == ["1", "2", "3", "4", "5"]
+            assert "pick the character" in page.locator(readout).inner_text()
+            buttons.nth(pick).click()
+            expected = (f"you: {pick + 1} (wrong); answer {answer + 1}; MAML: {maml + 1} with probability "
+                        f"{float(probs.max()):.2f} ({'right' if maml == answer else 'wrong'}); "
+                        f"5-way score: you 0/1, MAML {int(maml == answer)}/1")
+            page.wait_for_function("([sel, text]) => document.querySelector(sel).innerText === text",
+                                   arg=[readout, expected], timeout=30_000, polling=500)
+            page.get_by_role("button", name="next task").click()
+            page.wait_for_function("([sel, text]) => document.querySelector(sel).innerText.endsWith(text)",
+                                   arg=[readout, f"MAML {int(maml == answer)}/1; pick the character"],
+                                   timeout=30_000, polling=500)
+            page.get_by_role("button", name="20-way").click()
+            page.wait_for_function("() => [...document.querySelectorAll('.jp-OutputArea-output .widget-button')]"
+                                   ".filter(b => /^\\d+$/.test(b.innerText)).length === 20", timeout=30_000)
+            browsing.SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(browsing.SHOTS / "omniglot-game-live-jupyterlab.png"))
+        finally:
+            page.close()
 
 def test_each_chapter_page_downloads_its_lab_edition():
     """The download button of a chapter page serves the lab edition (`_ext/lab_downloads.py`)."""
