@@ -156,7 +156,8 @@ def live(**initial):
                                                   max_width="100%"))
     readout = w.HTML()
     ways_toggle = w.ToggleButtons(options=[(f"{n}-way", n) for n in WAYS], value=v["ways"])
-    choices = w.HBox(layout=w.Layout(flex_flow="row wrap"))
+    # the numbered buttons in the figure's columns (up to 10 a row), under their characters
+    choices = w.GridBox(layout=w.Layout(width=image.layout.width, max_width="100%"))
     state = {"draws": 0, "tally": {n: {"played": 0, "you": 0, "maml": 0} for n in WAYS}}
 
     def new_task(_=None):
@@ -168,7 +169,8 @@ def live(**initial):
         state.update(ways=ways, support=tasks.x_support[0, :, 0], question_image=tasks.x_query[0, q, 0],
                      answer=int(tasks.y_query[0, q]), probs=maml_probabilities(tasks)[0, q], done=False)
         image.value = _live.png(_round_figure(state["support"], state["question_image"], None))
-        buttons = [w.Button(description=str(i + 1), layout=w.Layout(width="44px")) for i in range(ways)]
+        choices.layout.grid_template_columns = f"repeat({min(ways, 10)}, 1fr)"
+        buttons = [w.Button(description=str(i + 1), layout=w.Layout(width="auto")) for i in range(ways)]
         for i, b in enumerate(buttons):
             b.on_click(lambda _b, i=i: choose(i))
         choices.children = buttons
