@@ -2,7 +2,8 @@
 
 Used by the browser tests (`tests/browser/test_jupyterlab.py`, through ``browsing``)
 and by `jupyterlab_screenshots.py`: no token, settings and runtime files of its own,
-every cell rendered at once.
+every cell rendered at once, and the app exposed to the page as ``window.jupyterapp``
+(so that a test can run cells and read the notebook's model).
 """
 from __future__ import annotations
 

@@ -15,10 +15,10 @@
   slider with the package's numbers.
 * **Chapter 08's live Omniglot game** (`omniglot_game.live()`) plays in JupyterLab: a
   pick reveals the answer and MAML's choice and probability, as the package computes
-  them, and the score follows the rounds and the 5-/20-way switch.
+  them, and each way count keeps its own score across rounds and switches.
 
 JupyterLab serves the notebooks on 127.0.0.1 (`browsing.jupyterlab`). The expected
-strings are derived from the chapter and the bibliography, not copied.
+strings are derived from the chapter, the bibliography and the package, not copied.
 """
 from __future__ import annotations
 
@@ -151,6 +151,7 @@ def test_the_lab_edition_reads_as_the_book(lab_edition_lab, browser):
     try:
         texts = _rendered_texts(page, f"{lab_edition_lab}/lab/tree/{name}.ipynb?reset", f"lab-{name}")
         _assert_reads_as_the_book(texts, re.search(r"\\tag\{([^}]+)\}", source).group(1), key, label)
+        assert not any("numbering" in t or "enumerator" in t for t in texts)  # the front matter, read and hidden
         exercises = re.findall(r"^Exercise (\S+)$", "\n".join(texts), re.MULTILINE)
         assert exercises == [f"{number}.{i}" for i in range(1, source.count("```{exercise}") + 1)]
         assert len(re.findall(r"^Solution to Exercise \S+$", "\n".join(texts), re.MULTILINE)) == len(exercises)
@@ -172,58 +173,74 @@ def test_the_lab_edition_reads_as_the_book(lab_edition_lab, browser):
 KERNEL_IDLE = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
   const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
   return !!kernel && kernel.status === 'idle'; }"""
-#: ... and every code cell run.
-ALL_RUN = """() => { const w = window.jupyterapp.shell.currentWidget;
+#: Starts Run All without waiting on its promise (it settles only when every cell has run).
+RUN_ALL = "() => { void window.jupyterapp.commands.execute('notebook:run-all-cells'); }"
+#: ... then: the kernel idle, and every code cell run, or one failed (Run All stops there).
+RUN_DONE = """() => { const w = window.jupyterapp.shell.currentWidget;
+  const cells = w.context.model.toJSON().cells.filter(c => c.cell_type === 'code');
   return w.sessionContext.session.kernel.status === 'idle'
-         && w.context.model.toJSON().cells.every(c => c.cell_type !== 'code' || c.execution_count !== null); }"""
+         && (cells.every(c => c.execution_count !== null)
+             || cells.some(c => c.outputs.some(o => o.output_type === 'error'))); }"""
 
 
-def test_a_chapter_runs_in_jupyterlab_and_its_live_demo_answers_its_sliders(lab_edition_lab, browser):
+def _run_all(page, timeout_s: float) -> None:
+    """Run every cell of the notebook in view; fails naming the first error, if any."""
+    page.wait_for_function(KERNEL_IDLE, timeout=120_000, polling=500)
+    page.evaluate(RUN_ALL)
+    page.wait_for_function(RUN_DONE, timeout=timeout_s * 1000, polling=1000)
+    notebook = page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.toJSON()")
+    code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+    assert [f"{o['ename']}: {o['evalue']}" for c in code for o in c["outputs"] if o["output_type"] == "error"] == []
+    assert all(c["execution_count"] is not None for c in code)
+
+
+def test_a_chapter_runs_in_jupyterlab_and_its_live_demo_answers_a_slider(lab_edition_lab, browser):
     """Chapter 05's lab edition, run all in JupyterLab's own kernel: no cell fails, and
     the live demo (`reptile_interpolation.live()`, ipywidgets) shows its five sliders and
     figure; one step of the ε slider brings back the package's own readout for it."""
+    from playwright.sync_api import expect
+
     from mamlbook.demos import reptile_interpolation as demo
 
-    name, step = "05_reptile", 0.05  # the ε slider's step (demo.live)
+    name = "05_reptile"
+    step = demo.live().controls["epsilon"].step  # one ArrowRight on the slider
     page = browser.new_page(viewport={"width": 1300, "height": 900})
     try:
         page.goto(f"{lab_edition_lab}/lab/tree/{name}.ipynb?reset", timeout=120_000)
-        page.wait_for_function(KERNEL_IDLE, timeout=120_000, polling=500)
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        page.wait_for_function(ALL_RUN, timeout=300_000, polling=1000)
-        notebook = page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.toJSON()")
-        errors = [f"{o['ename']}: {o['evalue']}" for c in notebook["cells"] if c["cell_type"] == "code"
-                  for o in c["outputs"] if o["output_type"] == "error"]
-        assert errors == []
+        _run_all(page, timeout_s=300)
         live = page.locator(".jp-OutputArea-output .jupyter-widgets", has_text="interpolation ε").first
-        assert live.locator(".widget-slider").count() == 5
-        assert live.locator("img").count() == 1
-        readout = "() => [...document.querySelectorAll('.jupyter-widgets')].map(e => e.innerText)" \
-                  ".filter(t => t.includes('θ_new =')).map(t => t.split('\\n').pop())[0]"
-        assert page.evaluate(readout) == demo.draw(**demo.DEFAULTS)[1]
+        expect(live.locator(".widget-slider")).to_have_count(5)
+        expect(live.locator("img")).to_have_count(1)
+        readout = live.locator(".widget-html").first  # the demo's one HTML widget
+        expect(readout).to_have_text(demo.draw(**demo.DEFAULTS)[1])
         live.locator(".widget-slider", has_text="interpolation ε").locator(".noUi-handle").focus()
         page.keyboard.press("ArrowRight")
-        expected = demo.draw(**{**demo.DEFAULTS, "epsilon": demo.DEFAULTS["epsilon"] + step})[1]
-        page.wait_for_function(f"(expected) => ({readout})() === expected", arg=expected, timeout=30_000, polling=500)
+        expect(readout).to_have_text(demo.draw(**{**demo.DEFAULTS, "epsilon": demo.DEFAULTS["epsilon"] + step})[1],
+                                     timeout=30_000)
         browsing.SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(browsing.SHOTS / f"lab-{name}-run-jupyterlab.png"))
     finally:
         page.close()
 
+
 def test_the_omniglot_game_plays_live_in_jupyterlab(tmp_path_factory, browser):
-    """Chapter 08's live game (`omniglot_game.live()`, its own cell with the chapter's
-    import) in JupyterLab's kernel: five numbered buttons; a pick reveals the answer and
-    MAML's choice with its probability, as the package computes them for that task, and
-    scores the round; "next task" keeps the score; 20-way gives 20 buttons."""
+    """Chapter 08's live game (its `omniglot_game.live()` cell, after the chapter's
+    import of it) in JupyterLab's kernel: five numbered buttons; a pick reveals the
+    answer and MAML's choice with its probability, as the package computes them for that
+    task, and scores the round; "next task" keeps the score; 20-way gives 20 buttons and
+    a score of its own, and back at 5-way the first score is still there."""
     import torch
+    from playwright.sync_api import expect
+
     from mamlbook.demos import omniglot_game as game
 
     chapter = nbformat.read(lab_edition.CHAPTERS / "08_classification.ipynb", as_version=4)
-    cells = [c.source for c in chapter.cells if c.cell_type == "code"]
-    live = next(c for c in cells if "omniglot_game.live(" in c)
+    code = [c.source for c in chapter.cells if c.cell_type == "code"]
+    imports = next(line for source in code for line in source.splitlines() if "import omniglot_game" in line)
     work = tmp_path_factory.mktemp("game-lab")
     (work / "lab").mkdir()
-    cells = [nbformat.v4.new_code_cell("from mamlbook.demos import omniglot_game"), nbformat.v4.new_code_cell(live)]
+    cells = [nbformat.v4.new_code_cell(imports),
+             nbformat.v4.new_code_cell(next(source for source in code if "omniglot_game.live(" in source))]
     # the chapter's kernelspec: without one, JupyterLab asks which kernel to start
     nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=chapter.metadata), work / "lab" / "game.ipynb")
     # the first task the live game draws, and MAML's answer to it (omniglot_game.live)
@@ -232,35 +249,33 @@ def test_the_omniglot_game_plays_live_in_jupyterlab(tmp_path_factory, browser):
     answer, probs = int(tasks.y_query[0, q]), game.maml_probabilities(tasks)[0, q]
     maml = int(torch.argmax(probs))
     pick = (answer + 1) % 5  # a wrong pick: the reader 0/1, MAML as it is
-    readout = ".jp-OutputArea-output .widget-html"
+    score = f"5-way score: you 0/1, MAML {int(maml == answer)}/1"
     with browsing.jupyterlab(work / "lab", work) as base:
         page = browser.new_page(viewport={"width": 1300, "height": 900})
         try:
             page.goto(f"{base}/lab/tree/game.ipynb?reset", timeout=120_000)
-            page.wait_for_function(KERNEL_IDLE, timeout=120_000, polling=500)
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_function(ALL_RUN, timeout=120_000, polling=1000)
+            _run_all(page, timeout_s=120)
             buttons = page.locator(".jp-OutputArea-output .widget-button", has_text=re.compile(r"^\d+$"))
-            buttons.first.wait_for(timeout=30_000)
-            assert buttons.all_inner_texts() == ["1", "2", "3", "4", "5"]
-            assert "pick the character" in page.locator(readout).inner_text()
+            readout = page.locator(".jp-OutputArea-output .widget-html")
+            expect(buttons).to_have_text(["1", "2", "3", "4", "5"])
+            expect(readout).to_have_text("5-way score: you 0/0, MAML 0/0; pick the character")
             buttons.nth(pick).click()
-            expected = (f"you: {pick + 1} (wrong); answer {answer + 1}; MAML: {maml + 1} with probability "
-                        f"{float(probs.max()):.2f} ({'right' if maml == answer else 'wrong'}); "
-                        f"5-way score: you 0/1, MAML {int(maml == answer)}/1")
-            page.wait_for_function("([sel, text]) => document.querySelector(sel).innerText === text",
-                                   arg=[readout, expected], timeout=30_000, polling=500)
+            expect(readout).to_have_text(
+                f"you: {pick + 1} (wrong); answer {answer + 1}; MAML: {maml + 1} with probability "
+                f"{float(probs.max()):.2f} ({'right' if maml == answer else 'wrong'}); {score}", timeout=30_000)
             page.get_by_role("button", name="next task").click()
-            page.wait_for_function("([sel, text]) => document.querySelector(sel).innerText.endsWith(text)",
-                                   arg=[readout, f"MAML {int(maml == answer)}/1; pick the character"],
-                                   timeout=30_000, polling=500)
+            expect(readout).to_have_text(f"{score}; pick the character", timeout=30_000)
             page.get_by_role("button", name="20-way").click()
-            page.wait_for_function("() => [...document.querySelectorAll('.jp-OutputArea-output .widget-button')]"
-                                   ".filter(b => /^\\d+$/.test(b.innerText)).length === 20", timeout=30_000)
+            expect(buttons).to_have_count(20, timeout=30_000)
+            expect(readout).to_have_text("20-way score: you 0/0, MAML 0/0; pick the character")
             browsing.SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(browsing.SHOTS / "omniglot-game-live-jupyterlab.png"))
+            page.get_by_role("button", name="5-way").click()
+            expect(buttons).to_have_count(5, timeout=30_000)
+            expect(readout).to_have_text(f"{score}; pick the character")
         finally:
             page.close()
+
 
 def test_each_chapter_page_downloads_its_lab_edition():
     """The download button of a chapter page serves the lab edition (`_ext/lab_downloads.py`)."""
