@@ -179,26 +179,6 @@ def mean_and_ci95(values: Tensor) -> tuple[float, float]:
     )
 
 
-def intervals_above(values: Tensor, threshold: float) -> int:
-    """How many 95% intervals could be read together with this one and its interval still
-    lie above ``threshold``: the largest ``m`` for which the Bonferroni-corrected interval
-    of the mean of ``values``, half-width ``Φ⁻¹(1 − 0.025/m)·s/√n``, lies entirely above
-    it; 0 when the plain interval (`mean_and_ci95`) does not.
-
-    A result chosen as the best of ``m`` looks at the same tasks (recipes, settings,
-    seeds) keeps 95% coverage with the corrected interval, whatever the choice was: if
-    the choices made number at most the returned ``m``, the result stays above
-    ``threshold`` after paying for them."""
-    mean, half = mean_and_ci95(values)
-    if not math.isfinite(threshold):
-        raise ValueError(f"threshold must be a finite number, got {threshold}")
-    if mean - half <= threshold:
-        return 0
-    margin = (mean - threshold) / (half / 1.96)  # in standard errors
-    tail = 0.5 * math.erfc(margin / math.sqrt(2))  # 1 − Φ(margin), accurate far out
-    return max(1, math.floor(0.025 / tail)) if tail > 0 else math.inf  # inf: past float range
-
-
 def _check_curve(curve: Tensor) -> None:
     if not isinstance(curve, Tensor) or not curve.is_floating_point():
         raise TypeError(

@@ -137,22 +137,3 @@ def test_adapted_logits_do_not_depend_on_the_chunk_size(method):
     assert logits[10].shape == (23, 5, 5)
     for chunk in (1, 23, 100):  # (bit for bit on the book's CPU; kernels may round by batch size elsewhere)
         torch.testing.assert_close(logits[chunk], logits[10], rtol=1e-5, atol=1e-5)
-
-
-def test_intervals_above_is_the_most_bonferroni_corrected_intervals_that_stay_above():
-    values = torch.tensor([0.97, 0.99, 1.0, 0.98, 0.99, 1.0, 0.99, 0.98] * 25, dtype=torch.float64)
-    mean, half = mb.protocol.mean_and_ci95(values)
-    se = half / 1.96
-    for threshold in (mean - 2.5 * se, mean - 3.7 * se, mean - 4.5 * se):  # 4.5: m in the thousands
-        m = mb.protocol.intervals_above(values, threshold)
-        assert m >= 1
-
-        def corrected_low(looks):
-            # Φ⁻¹(1 − p) = −Φ⁻¹(p): exact for the tiny p of a large margin
-            return mean + float(torch.special.ndtri(torch.tensor(0.025 / looks, dtype=torch.float64))) * se
-
-        assert corrected_low(m) > threshold >= corrected_low(m + 1), threshold
-    assert mb.protocol.intervals_above(values, mean - 1.9 * se) == 0  # the plain interval reaches it
-    assert mb.protocol.intervals_above(values, mean + se) == 0
-    with pytest.raises(ValueError, match="threshold must be a finite number"):
-        mb.protocol.intervals_above(values, float("nan"))
