@@ -23,10 +23,11 @@ def replace_downloads(app, exception) -> None:
         return
     sys.path.insert(0, str(TOOLS))
     import nbformat
-    from lab_edition import chapter_names, lab_notebook
+    from book_toc import numbered_chapters
+    from lab_edition import lab_notebook
 
     sources = Path(app.outdir) / "_sources" / "chapters"
-    for name in chapter_names():
+    for name in numbered_chapters():
         download = sources / f"{name}.ipynb"
         if not download.is_file():
             raise FileNotFoundError(f"{download}: the download of chapter {name} is missing")

@@ -1,8 +1,9 @@
 """The book's table of contents (``_toc.yml``), read in one place.
 
 Used by the student edition (`student_edition.py`, which copies every page that is not
-a chapter), the browser tests (`tests/browser/browsing.py`, which visit every page) and
-the student edition's tests.
+a chapter), the handouts and the lab edition (`handout_markdown.py`, `lab_edition.py`,
+`_ext/lab_downloads.py`: the chapters and their numbers), the browser tests
+(`tests/browser/browsing.py`, which visit every page) and the student edition's tests.
 
 >>> toc_entries()[:2]
 ['intro', 'chapters/01_few_shot']
@@ -61,3 +62,13 @@ def chapter_numbers(toc: Path = ROOT / "_toc.yml") -> dict[str, int | None]:
                 count += 1
             numbers[docname(entry["file"])] = count if part.get("numbered") else None
     return numbers
+
+
+def numbered_chapters(toc: Path = ROOT / "_toc.yml") -> dict[str, int | None]:
+    """The chapters' numbers by notebook name, in book order: `chapter_numbers` for the
+    pages under ``chapters/``.
+
+    >>> list(numbered_chapters().items())[:2]
+    [('01_few_shot', 1), ('02_maml', 2)]
+    """
+    return {Path(page).name: n for page, n in chapter_numbers(toc).items() if page.startswith("chapters/")}

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import nbformat
 import yaml
-from book_toc import chapter_numbers
+from book_toc import numbered_chapters
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "_ext"))
@@ -90,7 +90,7 @@ class Handout:
                  *, links: bool = False):
         self.name = name
         self.links = links  # keep a link to another chapter, with its name as text (all chapters side by side)
-        self.numbers = {Path(page).name: n for page, n in chapter_numbers().items() if page.startswith("chapters/")}
+        self.numbers = numbered_chapters()
         if name not in self.numbers:
             raise ValueError(f"{name!r} is not a chapter of _toc.yml ({', '.join(self.numbers)})")
         self.chapters = chapters

@@ -31,17 +31,12 @@ import sys
 from pathlib import Path
 
 import nbformat
-from book_toc import chapter_numbers
+from book_toc import numbered_chapters
 from handout_markdown import Handout
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
 RECORD = ".written.json"
-
-
-def chapter_names() -> list[str]:
-    """Every chapter of ``_toc.yml``, in book order (``["01_few_shot", ...]``)."""
-    return [Path(page).name for page in chapter_numbers() if page.startswith("chapters/")]
 
 
 def lab_notebook(name: str, chapters: Path = CHAPTERS) -> nbformat.NotebookNode:
@@ -72,7 +67,7 @@ def write(out: Path, names: list[str] | None = None, *, replace: bool = False) -
     what happened}``: ``"written"``, ``"up to date"``, ``"kept"`` (changed since it was
     written; ``replace`` overwrites it), ``"replaced"``, and, for a notebook written
     here before whose chapter is no longer in the book, ``"not a chapter"``."""
-    known = chapter_names()
+    known = list(numbered_chapters())
     names = known if names is None else names
     unknown = [name for name in names if name not in known]
     if unknown:
