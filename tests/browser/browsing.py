@@ -372,7 +372,8 @@ OVERFLOW_JS = r"""
 """
 
 # Every displayed equation: whether its glyphs start left of its box (cut off, out of
-# reach) or end right of it without a box that scrolls sideways to them.
+# reach) or end right of it without a box that scrolls sideways to them; and by how many
+# pixels its glyphs, its number included, pass its box's edges (0: it fits).
 MATH_CLIP_JS = r"""
 async () => {
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
@@ -389,7 +390,8 @@ async () => {
     const scrolls = [c, box].some((e) => e.scrollWidth > e.clientWidth + 1
         && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX));
     out.push({text: box.textContent.replace(/\s+/g, ' ').trim().slice(0, 50),
-              cut_left: left < b.left - 1, cut_right: right > b.right + 1 && !scrolls});
+              cut_left: left < b.left - 1, cut_right: right > b.right + 1 && !scrolls,
+              overflow: Math.max(0, Math.round(right - b.right), Math.round(b.left - left))});
   });
   return out;
 }

@@ -18,9 +18,12 @@ and one for readers who do not see them:
   each one shows: every figure on a built page has alt text that is a description, not
   the image's file name (MyST-NB's default; the stored chapters' figure cells carry it
   in ``mystnb.image.alt``, checked by tests/test_style.py).
-* ``test_display_math_is_never_cut_off``: at 1280 px and on a 390 px phone, no
+* ``test_display_math_is_never_cut_off``: at 1280 px, 1024 px and on a 390 px phone, no
   displayed equation starts left of its box (where nothing scrolls to it) or ends right
-  of it without a box that scrolls sideways.
+  of it without a box that scrolls sideways; from 1024 px up, none needs scrolling at
+  all, its number included (the scrollbar of a box shows only when hovered).
+* ``test_phone_page_never_scrolls_sideways``: on a 390 px phone no page is wider than
+  the screen.
 * ``test_no_block_scrolls_sideways``: at 1280 px, the code blocks, cell outputs and
   tables wider than their box (``scrollWidth > clientWidth + 1``), per page, at most the
   page's allowance in ``MAX_SCROLLING`` (the numbers measured; lower them as pages are fixed).
@@ -66,6 +69,26 @@ MIN_FIGURES = {
     "further_reading": 0,
     "references": 0,
 }
+
+# From this width up (a laptop's), every display equation fits the column, number included.
+DESKTOP_MATH_FITS = 1024
+PHONE_WIDTH = 390
+
+# The innermost elements reaching past the phone's width outside any box that scrolls
+# or clips them (a code block scrolls on its own), to name in a failure.
+WIDER_THAN_PHONE_JS = r"""
+(width) => {
+  const past = (e) => e.getBoundingClientRect().right > width + 1;
+  const contained = (e) => {
+    for (let a = e.parentElement; a && a !== document.body; a = a.parentElement)
+      if (getComputedStyle(a).overflowX !== 'visible') return true;
+    return false;
+  };
+  return [...document.querySelectorAll('body *')]
+    .filter((e) => e.offsetParent !== null && past(e) && !contained(e) && ![...e.children].some(past))
+    .slice(0, 5).map((e) => e.tagName.toLowerCase() + ': ' + e.textContent.trim().slice(0, 60));
+}
+"""
 
 # Blocks allowed to scroll sideways at 1280 px, per page (a page not listed: none).
 # Measured: 149 of 227 code and text-output blocks before issue 11's fixes; 109 at
@@ -168,7 +191,7 @@ def test_no_block_scrolls_sideways(docname, rendered):
     )
 
 
-@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("width", [1280, 1024, 390])
 @pytest.mark.parametrize("docname", [p for p in PAGES if source_has_math(p)])
 def test_display_math_is_never_cut_off(docname, width, book_server, browser):
     context, page, _ = new_page(browser, width=width, height=900)
@@ -179,3 +202,22 @@ def test_display_math_is_never_cut_off(docname, width, book_server, browser):
         context.close()
     cut = [(e["text"], "left" if e["cut_left"] else "right") for e in equations if e["cut_left"] or e["cut_right"]]
     assert not cut, f"{docname} at {width} px: {len(cut)} of {len(equations)} equations cut off: {cut[:5]}"
+    if width >= DESKTOP_MATH_FITS:
+        # a box that scrolls shows no scrollbar until hovered: on a desktop an equation
+        # and its number fit the column, or the reader never sees its right-hand side
+        wide = [(e["text"], e["overflow"]) for e in equations if e["overflow"] > 1]
+        assert not wide, f"{docname} at {width} px: equations wider than the column (px over): {wide}"
+
+
+@pytest.mark.parametrize("docname", PAGES)
+def test_phone_page_never_scrolls_sideways(docname, book_server, browser):
+    # one unbreakable word (a checkpoint's name in inline code) once made a whole chapter
+    # pan sideways on a 390 px phone
+    context, page, _ = new_page(browser, width=PHONE_WIDTH, height=844)
+    try:
+        page.goto(f"{book_server}/{docname}.html", wait_until="load")
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        culprits = page.evaluate(WIDER_THAN_PHONE_JS, PHONE_WIDTH) if width > PHONE_WIDTH else []
+    finally:
+        context.close()
+    assert width <= PHONE_WIDTH, f"{docname}: the page is {width} px wide on a {PHONE_WIDTH} px phone: {culprits}"
