@@ -189,6 +189,21 @@ def test_landscape_frames_are_meta_losses():
         assert g["loss"][2, j, i] == pytest.approx(total2, rel=1e-10)
 
 
+def test_landscape_minimum_says_when_it_is_on_the_window_edge():
+    axis = torch.linspace(-1, 1, 4, dtype=torch.float64)
+    loss = torch.full((2, 4, 4), 5.0, dtype=torch.float64)
+    loss[0, 1, 2] = 1.0   # inside: b = axis[1], a = axis[2]
+    loss[1, 2, 3] = 2.0   # a = axis[3], the right edge
+    grid = {"a": axis, "b": axis, "loss": loss}
+    assert landscape.grid_minimum(grid, 0) == (float(axis[2]), float(axis[1]), 1.0, False)
+    assert landscape.grid_minimum(grid, 1) == (1.0, float(axis[2]), 2.0, True)
+    assert "edge" not in landscape.describe_minimum(0, *landscape.grid_minimum(grid, 0))
+    assert "window's edge" in landscape.describe_minimum(1, *landscape.grid_minimum(grid, 1))
+    g = landscape.meta_loss_grid(n=9)   # the demo's own frames, the reader's slider at m = 5
+    a, b, value, on_edge = landscape.grid_minimum(g, 5)
+    assert value == float(g["loss"][5].min()) and on_edge == (abs(a) == 3.0 or abs(b) == 3.0)
+
+
 def test_landscape_quantisation_and_bad_input():
     g = landscape.meta_loss_grid(n=5, max_steps=1)
     q, ranges = landscape.quantised_frames(g)

@@ -99,6 +99,20 @@ def quantised_frames(grid: dict) -> tuple[bytes, list[tuple[float, float]]]:
     return q.numpy().tobytes(), [(round(float(a), 5), round(float(b), 5)) for a, b in zip(lo, hi)]
 
 
+def grid_minimum(grid: dict, m: int) -> tuple[float, float, float, bool]:
+    """The grid point of smallest ``M_m``: ``(a, b, M_m(a, b), on_edge)``; ``on_edge``: it
+    lies on the window's border, where the meta-loss still falls outside the window."""
+    n = grid["a"].numel()
+    j, i = divmod(int(grid["loss"][m].argmin()), n)
+    return float(grid["a"][i]), float(grid["b"][j]), float(grid["loss"][m, j, i]), bool({i, j} & {0, n - 1})
+
+
+def describe_minimum(m: int, a: float, b: float, loss: float, on_edge: bool) -> str:
+    """The demos' readout (the static page's JavaScript writes the same words)."""
+    edge = " (on the window's edge: lower values lie outside it)" if on_edge else ""
+    return f"m = {m}: smallest meta-loss {loss:.4f} at θ = ({a:.2f}, {b:.2f}){edge}"
+
+
 def draw(m: int):
     checks.int_in_range("m", m, 0, MAX_STEPS)
     g = meta_loss_grid()
@@ -107,12 +121,12 @@ def draw(m: int):
     im = ax.pcolormesh(a, b, z, shading="gouraud", cmap="viridis")
     ax.contour(a, b, z, levels=12, colors="w", linewidths=0.5, alpha=0.7)
     fig.colorbar(im, ax=ax, label="log10 meta-loss")
-    j, i = divmod(int(g["loss"][m].argmin()), g["a"].numel())
-    ax.plot(g["a"][i], g["b"][j], "r*", ms=12, label="grid minimum")
+    a_min, b_min, loss_min, on_edge = grid_minimum(g, m)
+    ax.plot(a_min, b_min, "r*", ms=12, label="grid minimum")
     ax.plot(*torch.tensor(TASKS).T, "wx", ms=7, mew=2, label="task parameters")
     ax.set(xlabel="a", ylabel="b", title=rf"$\sum_t L_t(U_t^{{({m})}}(\theta))$, α = {INNER_LR}")
     ax.legend(fontsize=7, loc="lower left")
-    return fig, f"m = {m}: smallest meta-loss {float(g['loss'][m].min()):.4f} at θ = ({float(g['a'][i]):.2f}, {float(g['b'][j]):.2f})"
+    return fig, describe_minimum(m, a_min, b_min, loss_min, on_edge)
 
 
 def live(m: int = 0):
@@ -133,13 +147,15 @@ function draw(v) {
     DATA.tasks.forEach(([a, b]) => MB.dot(p, a, b, 5, '#fff', '#000', 'tri'));
     let k = 0; Z.forEach((z, i) => { if (z < Z[k]) k = i; });
     MB.dot(p, ax[k % n], ax[Math.floor(k / n)], 9, '#d62728', '#fff', 'star');
-    root.mbLast = {m, argmin: [ax[k % n], ax[Math.floor(k / n)]], min_log10: Z[k]}; });
+    const i = k % n, j = Math.floor(k / n), edge = [i, j].some((u) => u === 0 || u === n - 1);
+    root.mbLast = {m, argmin: [ax[i], ax[j]], min_log10: Z[k], edge}; });
   MB.frame(p, `meta-loss after m = ${m} inner steps (log10)`, 'a', 'b');
   for (let i = 0; i < 100; i++) { const [r, g, b] = MB.viridis(i / 99); ctx.fillStyle = `rgb(${r},${g},${b})`; ctx.fillRect(395, 354 - 3.3 * (i + 1), 14, 3.4); }
   MB.text(ctx, MB.fmt(hi, 2), 414, 28, {align: 'left'}); MB.text(ctx, MB.fmt(lo, 2), 414, 350, {align: 'left'});
   MB.text(ctx, '★ grid minimum', 450, 40, {align: 'left'}); MB.text(ctx, '▲ the tasks\' (aₜ, bₜ)', 450, 56, {align: 'left'});
   const [a, b] = root.mbLast.argmin;
-  readout.textContent = `m = ${m}: smallest meta-loss ≈ ${MB.fmt(Math.pow(10, root.mbLast.min_log10), 4)} at θ = (${MB.fmt(a, 2)}, ${MB.fmt(b, 2)})`;
+  readout.textContent = `m = ${m}: smallest meta-loss ≈ ${MB.fmt(Math.pow(10, root.mbLast.min_log10), 4)} at θ = (${MB.fmt(a, 2)}, ${MB.fmt(b, 2)})`
+    + (root.mbLast.edge ? ' (on the window\'s edge: lower values lie outside it)' : '');
 }
 ctl.fire();
 """

@@ -160,7 +160,7 @@ def test_directions(page):
 
 def test_landscape(page):
     g = landscape.meta_loss_grid()
-    before = state(page, "landscape")
+    before, edges = state(page, "landscape"), set()
     for m in (0, 7, 20):
         s = before if m == 0 else move(page, "landscape", "m", m)
         assert s["last"]["m"] == m and (m == 0 or s["png"] != before["png"])
@@ -168,6 +168,10 @@ def test_landscape(page):
         i, j = int(torch.argmin((g["a"] - a).abs())), int(torch.argmin((g["b"] - b).abs()))
         logs = g["loss"][m].log10()
         assert float(logs[j, i]) <= float(logs.min()) + float(logs.max() - logs.min()) / 255 + 1e-9
+        assert s["last"]["edge"] == bool({i, j} & {0, g["a"].numel() - 1})   # the readout says so
+        assert ("window's edge" in s["text"]) == s["last"]["edge"], s["text"]
+        edges.add(s["last"]["edge"])
+    assert edges == {True, False}  # both readouts seen (m = 7's minimum is on the border)
 
 
 def test_sinusoid_playground(page):
