@@ -216,34 +216,39 @@ def check_meta_batch_shapes(shapes: dict, seed: int = 0) -> bool:
     return True
 
 
-def check_proximal_jacobian(jacobian, hessian: Tensor | None = None, lam: float | None = None) -> bool:
-    """``jacobian``: ``dφ*/dθ`` of the proximal problem of eq. (6.1) for the quadratic task
-    ``L(φ) = ½ (φ − c)ᵀ A (φ − c)`` with ``A = hessian``, at strength ``lam``.
+@_readers_function("the proximal Jacobian")
+def check_proximal_jacobian(fn: Callable, seed: int = 0) -> bool:
+    """``fn(A, lam) -> (n, n)``: the reader's closed form of ``dφ*/dθ`` for the proximal
+    problem of eq. (6.1) on a quadratic task ``L(φ) = ½ (φ − c)ᵀ A (φ − c)`` (``A (n, n)``
+    symmetric positive definite, float64; ``lam > 0``).
 
-    Without ``hessian`` and ``lam``: the exercise's, ``imaml_lambda.task()`` of chapter 06
-    at ``λ = 0.5`` (what the grader uses, whatever the notebook holds); with a ``hessian``,
-    ``lam`` must be given. The reference solves the stationarity condition
-    ``A(φ − c) + λ(φ − θ) = 0`` with ``torch.linalg.solve`` and differentiates that
-    solution with autograd (``torch.func.jacrev``), so no formula of the chapter is reused.
+    Checked on chapter 06's task (``imaml_lambda.task()``, ``λ = 0.5``) and on random SPD
+    matrices of 3 and 5 dimensions at ``λ = 0.1`` and ``4``: a function right for one
+    matrix only (the chapter's figure's Jacobian handed back) fails. The reference solves
+    the stationarity condition ``A(φ − c) + λ(φ − θ) = 0`` with ``torch.linalg.solve``
+    and differentiates that solution with autograd (``torch.func.jacrev``), so no formula
+    of the chapter is reused.
     """
-    if hessian is None:
-        from .demos import imaml_lambda
+    from .demos import imaml_lambda
 
-        hessian = imaml_lambda.task()[0]
-        lam = 0.5 if lam is None else lam
-    if lam is None:
-        raise TypeError("check_proximal_jacobian: give lam with a hessian of your own")
-    a = hessian.detach().to(_DTYPE)
-    n = a.shape[0]
-    g = torch.Generator().manual_seed(0)
-    c = torch.randn(n, generator=g, dtype=_DTYPE)
-    theta = torch.randn(n, generator=g, dtype=_DTYPE)
+    g = torch.Generator().manual_seed(seed)
+    cases = [(imaml_lambda.task()[0].detach().to(_DTYPE), 0.5)]
+    for n, lam in ((3, 0.1), (5, 4.0)):
+        q = torch.randn(n, n, generator=g, dtype=_DTYPE)
+        cases.append((q @ q.T / n + 0.1 * torch.eye(n, dtype=_DTYPE), lam))
+    for a, lam in cases:
+        n = a.shape[0]
+        c = torch.randn(n, generator=g, dtype=_DTYPE)
+        theta = torch.randn(n, generator=g, dtype=_DTYPE)
 
-    def solution(t: Tensor) -> Tensor:
-        return torch.linalg.solve(a + lam * torch.eye(n, dtype=_DTYPE), a @ c + lam * t)
+        def solution(t: Tensor, a=a, c=c, lam=lam) -> Tensor:
+            return torch.linalg.solve(a + lam * torch.eye(n, dtype=_DTYPE), a @ c + lam * t)
 
-    expected = torch.func.jacrev(solution)(theta)
-    return _compare(f"the proximal Jacobian at lambda = {lam:g}", jacobian, expected, 1e-8)
+        expected = torch.func.jacrev(solution)(theta)
+        what = f"the proximal Jacobian ({n}x{n} task, lambda = {lam:g})"
+        if not _compare(what, fn(a.clone(), lam), expected, 1e-8):
+            return False
+    return True
 
 
 def underdetermined_design(points: int = 2, inputs: int = 4, seed: int = 0) -> Tensor:
@@ -256,11 +261,11 @@ def underdetermined_design(points: int = 2, inputs: int = 4, seed: int = 0) -> T
 
 def check_null_space_projector(projector, design: Tensor | None = None) -> bool:
     """``projector``: the limit of ``(I + H/λ)⁻¹`` as ``λ → 0`` for ``H ∝ Xᵀ X``, ``X = design``
-    ``(N, P)``: the orthogonal projector onto the null space of ``X``.
+    ``(N, P)`` (the matrix chapter 06's exercise asks for).
 
     ``design=None``: the exercise's, `underdetermined_design()` (what the grader uses,
-    whatever the notebook holds). The reference is built from an SVD of ``X`` (the right
-    singular vectors of zero singular value), independently of ``torch.linalg.pinv``.
+    whatever the notebook holds). The reference is built from an SVD of ``X``,
+    independently of ``torch.linalg.pinv``.
     """
     if design is None:
         design = underdetermined_design()

@@ -90,22 +90,21 @@ def test_meta_batch_shapes(capsys):
     assert exercises.check_meta_batch_shapes(...) is False
 
 
-def test_proximal_jacobian():
-    g = torch.Generator().manual_seed(3)
-    m = torch.randn(3, 3, generator=g, dtype=torch.float64)
-    a = m @ m.T + 0.1 * torch.eye(3, dtype=torch.float64)
-    lam = 0.5
-    right = lam * torch.linalg.inv(a + lam * torch.eye(3, dtype=torch.float64))
-    assert exercises.check_proximal_jacobian(right, a, lam) is True
-    assert exercises.check_proximal_jacobian(torch.linalg.inv(a + lam * torch.eye(3, dtype=torch.float64)), a, lam) is False
-    assert exercises.check_proximal_jacobian(None, a, lam) is False
-    # without a matrix: the exercise's task (chapter 06), as the grader checks it
+def test_proximal_jacobian(capsys):
+    def right(a, lam):
+        return lam * torch.linalg.inv(a + lam * torch.eye(a.shape[0], dtype=a.dtype))
+
+    assert exercises.check_proximal_jacobian(right) is True
+    # the inverse without the factor lam, and the figure's answer whatever the matrix
+    assert exercises.check_proximal_jacobian(lambda a, lam: right(a, lam) / lam) is False
     from mamlbook.demos import imaml_lambda
 
-    a_task = imaml_lambda.task()[0].to(torch.float64)
-    by_hand = lam * torch.linalg.inv(a_task + lam * torch.eye(2, dtype=torch.float64))
-    assert exercises.check_proximal_jacobian(by_hand, lam=lam) is True
-    assert exercises.check_proximal_jacobian(torch.eye(2, dtype=torch.float64), lam=lam) is False  # A = 0's answer
+    figure = imaml_lambda.figure_data(lam=0.5)["jacobian"]
+    assert torch.allclose(right(imaml_lambda.task()[0].double(), 0.5), figure.double(), atol=1e-12)
+    capsys.readouterr()
+    assert exercises.check_proximal_jacobian(lambda a, lam: figure) is False
+    assert "3x3 task, lambda = 0.1" in capsys.readouterr().out  # right for the chapter's task, wrong for the next
+    assert exercises.check_proximal_jacobian(lambda a, lam: None) is False
 
 
 def test_null_space_projector():

@@ -35,7 +35,8 @@ CHAPTERS = se.load_chapters()
 ROUND_TRIP = "06_imaml"
 WRONG = {  # a wrong answer, and two answers right only for data the student swapped in
     "ex-imaml-cg": "def my_cg(matvec, b, steps):\n    return b  # not a solve\n",
-    "ex-imaml-quadratic": "A_task = torch.zeros(2, 2, dtype=torch.float64)\nby_hand = torch.eye(2, dtype=torch.float64)\n",
+    "ex-imaml-quadratic": ("def proximal_jacobian(A, lam):  # the chapter's figure handed back, whatever A is\n"
+                           "    return imaml_lambda.figure_data(lam=0.5)['jacobian']\n"),
     "ex-imaml-underdetermined": "X = torch.zeros(2, 5, dtype=torch.float64)\nprojector = torch.eye(5, dtype=torch.float64)\n",
 }
 #: A submission that replaces a checker, then rebinds `mb`: graded by the checkers as shipped.
@@ -92,6 +93,13 @@ def test_student_notebook_keeps_the_chapter_and_drops_the_solutions(chapter):
     assert kept == code
     stubs = {c.metadata["mamlbook"]["exercise"]: c for c in nb.cells if "mamlbook" in c.metadata}
     assert set(stubs) == {ex.label for ex in chapter.exercises}
+    # what an autograded exercise also asks in words has an answer cell right under its stub
+    written = [ex.label for ex in chapter.exercises if SPEC[ex.label].get("written")]
+    for label in written:
+        below = nb.cells[nb.cells.index(stubs[label]) + 1]
+        assert below.cell_type == "markdown" and below.metadata.get("mamlbook_written") == label
+        assert SPEC[label]["written"] in below.source and "not autograded" in below.source
+    assert sum("mamlbook_written" in c.metadata for c in nb.cells) == len(written)
     public = _chapter_text_without_solutions(chapter)
     for ex in chapter.exercises:
         assert ex.solution_md.strip(), f"{ex.label}: no solution found in the chapter"
@@ -113,6 +121,12 @@ def test_book_source_is_written_for_every_chapter(tmp_path):
     assert "api" in entries and "intro" in entries
     for entry in entries:
         assert page_file(entry, tmp_path / "src") is not None, entry
+    # the introduction does not promise the solutions this edition leaves out
+    intro = (tmp_path / "src" / "intro.md").read_text()
+    assert "solutions are hidden" in (se.ROOT / "intro.md").read_text()
+    assert "solutions are hidden" not in intro and "this edition has no\n  solutions" in intro
+    with pytest.raises(ValueError, match="STUDENT_WORDING"):
+        se.student_page_text("intro.md", "an introduction rewritten")
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda ch: ch.name)
@@ -133,6 +147,7 @@ def test_a_chapter_graded_by_hand_gets_no_autograder_and_every_master_its_licenc
         config = yaml.safe_load(nb.cells[0].source.removeprefix("# ASSIGNMENT CONFIG\n"))
         assert config["generate"] is (chapter.name not in by_hand), chapter.name
         assert nb.cells[1].cell_type == "markdown" and "CC BY 4.0" in nb.cells[1].source
+        assert "MIT, Copyright (c) 2026 The mamlbook authors" in nb.cells[1].source  # the notice MIT asks copies to keep
 
 
 def test_a_test_grades_with_the_checkers_as_shipped(monkeypatch):
@@ -198,6 +213,10 @@ def test_otter_round_trip_reference_full_marks_wrong_answer_below(tmp_path):
     for ex in chapter.exercises:
         for line in secrets(ex, public):
             assert _normalise(line) not in _normalise(text), f"{ex.label}: solution text left: {line}"
+    # Otter keeps the written parts' answer cells (outside its questions) in the handout
+    answers = {se.written_answer(SPEC[ex.label]): ex.label for ex in chapter.exercises if SPEC[ex.label].get("written")}
+    written = [answers[c.source] for c in cells if c.cell_type == "markdown" and c.source in answers]
+    assert written == ["ex-imaml-quadratic", "ex-imaml-underdetermined"]
     auto = [ex.label for ex in chapter.exercises if SPEC[ex.label]["kind"] == "auto"]
     full = sum(SPEC[label]["points"] for label in auto)
 

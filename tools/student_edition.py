@@ -54,6 +54,14 @@ PYTHON_FENCE = re.compile(r"```(?:python|\{code-cell\}[^\n]*)\n(.*?)```", re.DOT
 MANUAL_ANSWER = "*Your answer (graded by hand):*\n\n"
 
 
+def written_answer(entry: dict) -> str | None:
+    """The answer cell for the words an autograded exercise also asks for (``written`` in
+    tools/grading.yml), or None when it asks for none."""
+    if not entry.get("written"):
+        return None
+    return f"*Your written answer ({entry['written']}; read by your instructor, not autograded):*\n\n"
+
+
 @dataclass
 class Exercise:
     label: str
@@ -195,6 +203,9 @@ def student_notebook(chapter: Chapter, spec: dict[str, dict]) -> nbformat.Notebo
             meta = {"mamlbook": {"exercise": ex.label, "points": entry["points"]}}
             if entry["kind"] == "auto":
                 nb.cells.append(nbformat.v4.new_code_cell(entry["stub"].rstrip("\n"), metadata=meta))
+                if written_answer(entry):  # its own key: `mamlbook` marks the one cell Otter's test reads
+                    nb.cells.append(nbformat.v4.new_markdown_cell(
+                        written_answer(entry), metadata={"mamlbook_written": ex.label}))
             else:
                 nb.cells.append(nbformat.v4.new_markdown_cell(MANUAL_ANSWER, metadata=meta))
         elif part[0] == "code":
@@ -229,7 +240,9 @@ def grading_requirements(wheel_name: str) -> str:
 #: in _config.yml; change both together) and of LICENSE-BOOK.md.
 CREDIT = ("*From* mamlbook, by the mamlbook authors. Text and figures: CC BY 4.0 "
           "(https://creativecommons.org/licenses/by/4.0/; credit \"mamlbook, by the mamlbook authors\"); "
-          "code: MIT; Omniglot data: MIT, Brenden Lake.")
+          "code: MIT, Copyright (c) 2026 The mamlbook authors (the licence's full text: "
+          "https://opensource.org/license/mit, and the LICENSE file the wheel carries); "
+          "Omniglot data: MIT, Brenden Lake.")
 
 
 def has_autograded(chapter: Chapter, spec: dict[str, dict]) -> bool:
@@ -297,6 +310,8 @@ def otter_master(chapter: Chapter, spec: dict[str, dict],
             nb.cells.append(nbformat.v4.new_code_cell(otter_test(ex.label, entry["test"])))
             nb.cells.append(_raw("# END TESTS"))
         nb.cells.append(_raw("# END QUESTION"))
+        if auto and written_answer(entry):  # outside the question: Otter keeps it in the handout as it is
+            nb.cells.append(nbformat.v4.new_markdown_cell(written_answer(entry), metadata={"mamlbook_written": ex.label}))
     handout.check_complete()
     return nb
 
@@ -344,6 +359,24 @@ def toc_pages(toc: Path = ROOT / "_toc.yml") -> list[str]:
     return pages
 
 
+#: What the student edition's pages outside the chapters say differently: (page, the
+#: book's words, the student edition's). A sentence missing from its page stops the build.
+STUDENT_WORDING = (
+    ("intro.md", "Each chapter ends with exercises; solutions are hidden in\n  dropdowns, and",
+     "Each chapter ends with exercises (this edition has no\n  solutions), and"),
+)
+
+
+def student_page_text(name: str, text: str) -> str:
+    """``text`` of the book's page ``name`` as the student edition shows it (`STUDENT_WORDING`)."""
+    for page, book, student in STUDENT_WORDING:
+        if page == name:
+            if book not in text:
+                raise ValueError(f"{name} no longer says {book!r}: update STUDENT_WORDING in {Path(__file__).name}")
+            text = text.replace(book, student)
+    return text
+
+
 def write_book(out: Path, chapters: list[Chapter], spec: dict[str, dict]) -> None:
     if out.exists():
         shutil.rmtree(out)
@@ -358,7 +391,7 @@ def write_book(out: Path, chapters: list[Chapter], spec: dict[str, dict]) -> Non
         + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     for name in ("_toc.yml", "references.bib", *toc_pages()):  # every page of the book but the chapters
         (out / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / name, out / name)
+        (out / name).write_text(student_page_text(name, (ROOT / name).read_text()))
     for name in ("_ext", "_assets", "_vendor"):
         if (ROOT / name).exists():
             (out / name).symlink_to(ROOT / name, target_is_directory=True)
