@@ -134,6 +134,7 @@ def top_eigenvalue(
         matvec, size, dtype, device = (lambda v: a @ v), a.shape[0], a.dtype, a.device
     elif callable(matrix):
         checks.positive_int("size", size)
+        checks.device("device", device)
         matvec = matrix
     else:
         raise TypeError(

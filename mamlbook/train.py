@@ -99,6 +99,8 @@ class TrainingSettings:
             inner_steps = 0
         elif inner_steps is None:
             inner_steps = 1
+        else:  # every adaptive method takes at least one step (its own check, made here up front)
+            checks.int_in_range("inner_steps", inner_steps, 1)
         checks.int_in_range("inner_steps", inner_steps, 0)
         object.__setattr__(self, "inner_steps", inner_steps)
 
@@ -213,6 +215,7 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
         checks.callable_(f"callbacks[{i}]", callback)
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    checks.device("device", device)
     options = dict(settings.method_options)
     inner_lr, inner_steps, outer_lr = settings.inner_lr, settings.inner_steps, settings.outer_lr
     params = parameters_of(model)

@@ -690,6 +690,24 @@ CASES = [
     Case("meta_train protonet with inner_steps", lambda c: lambda: train(c, method="protonet", inner_steps=2), V,
          "inner_steps"),
     Case("meta_train meta_sgd on a plain network", lambda c: lambda: train(c, method="meta_sgd"), T, "model"),
+    Case("TrainingSettings maml inner_steps = 0", lambda c: lambda: mb.TrainingSettings(iterations=1, inner_steps=0), V,
+         "inner_steps"),
+    # --- devices: a name that is no device, or CUDA where there is none (torch's errors name neither)
+    Case("meta_train device 'tpu'", lambda c: lambda: train(c, device="tpu"), V, "device"),
+    Case("SinusoidTasks.sample device 'tpu'", lambda c: lambda: mb.SinusoidTasks().sample(
+        2, 3, 4, generator=torch.Generator(), device="tpu"), V, "device"),
+    Case("TaskBatch.to device 'tpu'", lambda c: lambda: c.tasks.to("tpu"), V, "device"),
+    Case("sinusoid_test_tasks device of a number", lambda c: lambda: mb.protocol.sinusoid_test_tasks(device=1.5), V,
+         "device"),
+    Case("top_eigenvalue device 'tpu'", lambda c: lambda: mb.solvers.top_eigenvalue(lambda v: v, 3, device="tpu"), V,
+         "device"),
+    *([] if torch.cuda.is_available() else [  # bad only on a machine without CUDA
+        Case("meta_train device 'cuda' without CUDA", lambda c: lambda: train(c, device="cuda"), V, "CUDA"),
+        Case("SinusoidTasks.sample device 'cuda' without CUDA", lambda c: lambda: mb.SinusoidTasks().sample(
+            2, 3, 4, generator=torch.Generator(), device="cuda"), V, "CUDA"),
+        Case("omniglot held-out tasks device 'cuda' without CUDA", lambda c: lambda: mb.protocol.held_out_tasks(
+            1, num_tasks=2, device="cuda"), V, "device"),
+    ]),
 ]
 
 
