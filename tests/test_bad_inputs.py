@@ -765,3 +765,11 @@ def test_divergence_stops_training_with_advice(method, inner_lr, outer_lr, bad):
                       outer_lr=outer_lr, inner_steps=3, **options)
     message = str(info.value)
     assert "smaller" in message and bad in message, message
+
+
+def test_an_unknown_method_name_suggests_the_closest():
+    with pytest.raises(ValueError, match="got 'mamll'; did you mean 'maml'"):
+        get_method("mamll")
+    with pytest.raises(ValueError) as info:
+        get_method("xyz")
+    assert "did you mean" not in str(info.value) and "'reptile'" in str(info.value)

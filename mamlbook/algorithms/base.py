@@ -11,6 +11,7 @@ a name: `get_method("maml")`, `get_method("reptile")`, ...
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -123,7 +124,9 @@ def method_names() -> list[str]:
 def get_method(name: str) -> Callable[..., MetaStep]:
     """The method registered as ``name`` (see `method_names`)."""
     if not isinstance(name, str) or name not in _REGISTRY:
-        raise ValueError(f"method must be one of {method_names()}, got {name!r}")
+        close = difflib.get_close_matches(str(name).lower(), method_names(), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"method must be one of {method_names()}, got {name!r}{hint}")
     return _REGISTRY[name]
 
 
