@@ -136,35 +136,6 @@ def callable_(name: str, value: Any) -> Any:
     return value
 
 
-def device(name: str, value: Any) -> torch.device | None:
-    """``None`` (the caller's default), or ``value`` as a `torch.device` this machine has:
-    a name that is not a device (``"tpu"``), or CUDA where there is none, is a ValueError
-    naming the argument (torch's own errors name neither)."""
-    if value is None:
-        return None
-    try:
-        parsed = torch.device(value)
-    except (RuntimeError, TypeError):
-        raise ValueError(
-            f"{name} must be a torch device: 'cpu', 'cuda', 'cuda:N' (an index), 'mps', ...; got {value!r}"
-        ) from None
-    if parsed.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"{name}={value!r} was requested but CUDA is not available on this machine; use 'cpu'"
-            )
-        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"{name}={value!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
-                f"indices 0 to {torch.cuda.device_count() - 1}"
-            )
-    if parsed.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(
-            f"{name}={value!r} was requested but MPS is not available on this machine; use 'cpu'"
-        )
-    return parsed
-
-
 def module(name: str, value: Any) -> torch.nn.Module:
     if not isinstance(value, torch.nn.Module):
         raise TypeError(f"{name} must be a torch.nn.Module, got {type(value).__name__}")

@@ -39,6 +39,23 @@ def get_device(prefer: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def check_device(name: str, value) -> torch.device | None:
+    """``None`` (the caller's default), or argument ``name``'s ``value`` as a `torch.device`
+    this machine has; anything else is a ValueError naming the argument (torch's own
+    errors, an AssertionError for CUDA on a CPU build, name neither)."""
+    if value is None:
+        return None
+    try:
+        parsed = torch.device(value)
+    except (RuntimeError, TypeError):
+        parsed = None
+    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
+    if parsed is None or not available.get(parsed.type, lambda: True)():
+        problem = "not a torch device" if parsed is None else f"{parsed.type.upper()} is not available on this machine"
+        raise ValueError(f"{name}={value!r}: {problem}; use 'cpu' (or 'cuda', 'cuda:N', 'mps' where available)")
+    return parsed
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch (CPU and CUDA); return a CPU ``torch.Generator``.
 

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from . import checks
+from .device import check_device
 
 MatVec = Callable[[Tensor], Tensor]  # v (P,) or (T, P) -> A v, the same shape
 
@@ -134,7 +135,7 @@ def top_eigenvalue(
         matvec, size, dtype, device = (lambda v: a @ v), a.shape[0], a.dtype, a.device
     elif callable(matrix):
         checks.positive_int("size", size)
-        checks.device("device", device)
+        check_device("device", device)
         matvec = matrix
     else:
         raise TypeError(

@@ -17,6 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import checks
+from .device import check_device
 from .algorithms import get_method
 from .algorithms.base import method_options as method_options_of
 from .functional import parameters_of
@@ -215,7 +216,7 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
         checks.callable_(f"callbacks[{i}]", callback)
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-    checks.device("device", device)
+    check_device("device", device)
     options = dict(settings.method_options)
     inner_lr, inner_steps, outer_lr = settings.inner_lr, settings.inner_steps, settings.outer_lr
     params = parameters_of(model)

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from .. import checks
+from ..device import check_device
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class TaskBatch:
 
     def to(self, device=None, dtype: torch.dtype | None = None) -> "TaskBatch":
         """Move to a device and/or cast floating tensors to ``dtype``."""
-        checks.device("device", device)
+        check_device("device", device)
 
         def move(t: Tensor) -> Tensor:
             return t.to(device=device, dtype=dtype if (dtype is not None and t.is_floating_point()) else None)

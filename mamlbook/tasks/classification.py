@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import checks
+from ..device import check_device
 from .base import TaskBatch
 
 
@@ -81,7 +82,7 @@ class ClassificationTasks:
         checks.positive_int("num_tasks", num_tasks)
         checks.positive_int("support_shots", support_shots)
         checks.positive_int("query_shots", query_shots)
-        checks.device("device", device)
+        check_device("device", device)
         if not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
         if not dtype.is_floating_point:

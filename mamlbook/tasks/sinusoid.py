@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from .. import checks
+from ..device import check_device
 from .base import TaskBatch
 
 
@@ -58,7 +59,7 @@ class SinusoidTasks:
         checks.positive_int("num_tasks", num_tasks)
         checks.positive_int("support_shots", support_shots)
         checks.positive_int("query_shots", query_shots)
-        checks.device("device", device)
+        check_device("device", device)
         if not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
@@ -72,7 +73,7 @@ class SinusoidTasks:
         """Tasks with given amplitudes and phases ``(T,)`` (e.g. chosen by a reader's sliders)."""
         checks.tensor("amplitude", amplitude, ndim=1)
         checks.tensor("phase", phase, ndim=1)
-        checks.device("device", device)
+        check_device("device", device)
         if amplitude.shape != phase.shape:
             raise ValueError(f"amplitude and phase must have the same shape, got {tuple(amplitude.shape)} and {tuple(phase.shape)}")
         t, dtype = amplitude.shape[0], amplitude.dtype
