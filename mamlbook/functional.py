@@ -246,7 +246,7 @@ def adapt(
     ----------
     params : task-batched parameters ``(T, ...)`` (see `batch_parameters`); they must
         be part of an autograd graph (``requires_grad``) unless ``inner_steps`` is 0.
-    x_support, y_support : ``(T, K, ...)``.
+    x_support, y_support : ``(T, N_s, ...)``, the ``N_s`` support examples of each task.
     create_graph : keep the graph of each gradient so that the result can be
         differentiated again (second-order MAML); ``False`` cuts the graph after every
         step and returns fresh leaves that require grad (first-order MAML, Reptile,

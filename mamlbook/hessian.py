@@ -10,7 +10,7 @@ output Jacobian, and the inner loop's Jacobian as a matrix.
   `gauss_newton_split` (its Gauss-Newton and residual terms, eq. 3.5) from
   `output_jacobian`, `gauss_newton_top_eigenvalue`;
 * the inner loop: `inner_loop` (the trajectory), `inner_step_jacobian`,
-  `inner_loop_jacobian` (eq. 3.4), `maml_gradient_by_matrices`.
+  `inner_loop_jacobian` (eq. 3.3), `maml_gradient_by_matrices` (eq. 3.4).
 
 The solvers that use these products (conjugate gradient, power iteration) are in
 `mamlbook.solvers`; the Taylor expansions built from them in `mamlbook.taylor`.
@@ -190,8 +190,9 @@ def top_eigenvalues(
     generator=generator)`` in ``θ``'s dtype (drawn on the CPU when ``generator`` is a
     CPU generator, then moved to ``θ``'s device). Returns ``‖∇²L_t v_t‖`` of the last
     unit iterates: a ReLU network's Hessian is indefinite, so this is the magnitude of
-    the eigenvalue of largest magnitude, whatever its sign. A step ``α`` above
-    ``2/|λ|`` makes gradient descent on that task diverge along that direction.
+    the eigenvalue ``h`` of largest magnitude, whatever its sign (the book writes a
+    Hessian's eigenvalues ``h``; ``λ`` is iMAML's regulariser). A step ``α`` above
+    ``2/|h|`` makes gradient descent on that task diverge along that direction.
     """
     checks.positive_int("iterations", iterations)
     theta = {k: v.detach() for k, v in params.items()}

@@ -81,8 +81,8 @@ def adapt_head(
     all tasks batched.
 
     ``params``: task-batched ``(T, ...)``, all of the model's parameters (the body's are
-    used to compute the support features, unless ``features (T, K, F)`` are given).
-    Returns ``(adapted head {weight, bias} (T, ...), support features (T, K, F),
+    used to compute the support features, unless ``features (T, N_s, F)`` are given).
+    Returns ``(adapted head {weight, bias} (T, ...), support features (T, N_s, F),
     support losses (T,) before the first step)``. With ``create_graph=False`` each
     inner gradient is a constant (first order): the head's Jacobian is the identity
     and the features get no gradient through the inner loop. Arguments are checked by
@@ -129,7 +129,8 @@ def anil(
     ----------
     model : declares ``head_names`` and ``features_with`` (see the module docstring).
     params : ``θ``, a dict shaped like the model's parameters (body and head).
-    tasks : `TaskBatch` with ``T`` tasks; features ``(T, K, F)`` and ``(T, Q, F)``.
+    tasks : `TaskBatch` with ``T`` tasks; features ``(T, N_s, F)`` and ``(T, N_q, F)``
+        (``N_s``, ``N_q``: the support and query examples, all classes).
     inner_lr : ``α > 0``, the inner SGD step size.
     inner_steps : ``k ≥ 1`` SGD steps on the head.
     first_order : ``True`` treats the inner gradients as constants (as first-order MAML,

@@ -29,7 +29,8 @@ class MetaStep:
 
     Attributes
     ----------
-    meta_loss : scalar, mean over tasks of the query loss after adaptation (detached).
+    meta_loss : scalar, mean over tasks of the query loss after adaptation (detached;
+        `pretrain`, which does not adapt: its joint loss).
     grads : dict like ``θ``: the meta-gradient (for Reptile, the direction ``θ − mean φ``
         whose negative is the Reptile update).
     support_loss : ``(T,)`` support loss of each task before adaptation.
@@ -88,6 +89,7 @@ def check_inputs(model: nn.Module, params: Params, tasks: TaskBatch, inner_lr: f
 
 
 def divergence_advice(inner_lr: float, inner_steps: int) -> str:
+    """The advice a method's `DivergenceError` ends with: what to lower, with the values used."""
     return (f"Use a smaller inner_lr (now {inner_lr}) or fewer inner_steps (now {inner_steps}), and check that the "
             "params (θ) are of a sensible scale")
 

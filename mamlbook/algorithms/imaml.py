@@ -1,19 +1,23 @@
 """Implicit MAML (Rajeswaran, Finn, Kakade, Levine 2019, arXiv 1909.04630).
 
-Each task adapts by solving a *proximal* inner problem,
+Each task adapts by solving a *proximal* inner problem (book eq. 6.1),
 
-    φ_t*(θ) = argmin_φ  L_support,t(φ) + λ/2 ‖φ − θ‖²,
+    φ_t*(θ) = argmin_φ  G_t(φ; θ),   G_t(φ; θ) = L_support,t(φ) + λ/2 ‖φ − θ‖²,
 
-here by ``inner_steps`` plain gradient-descent steps from ``φ = θ`` with step size
-``inner_lr`` (no graph is kept, so memory does not grow with the number of steps).
-At a stationary point ``∇L_support(φ*) + λ(φ* − θ) = 0``; differentiating that identity
-in ``θ`` (the implicit function theorem) gives ``dφ*/dθ = (I + ∇²L_support(φ*)/λ)⁻¹``,
-whatever path the solver took. The meta-gradient of ``L_query,t(φ_t*(θ))`` is therefore
+here by up to ``inner_steps`` gradient-descent steps on ``G`` from ``φ = θ`` with step
+size ``inner_lr``; a step that would raise a task's ``G`` is not taken and that task's
+step size is halved (`mamlbook.functional.proximal_adapt`). No graph is kept, so memory
+does not grow with the number of steps. At a stationary point
+``∇L_support(φ*) + λ(φ* − θ) = 0`` (eq. 6.3); differentiating that identity in ``θ``
+(the implicit function theorem) gives ``dφ*/dθ = (I + ∇²L_support(φ*)/λ)⁻¹`` (eq. 6.4),
+whatever path the solver took. The meta-gradient of ``L_query,t(φ_t*(θ))``, the
+meta-objective's term (eq. 6.2), is therefore (eq. 6.5)
 
     v_t = (I + ∇²L_support,t(φ_t*)/λ)⁻¹ ∇L_query,t(φ_t*),
 
 the *query* gradient (the source article writes D^train here; it means D^test). The
-matrix is never formed: `mamlbook.solvers.conjugate_gradient` solves for ``v_t`` with
+matrix is never formed: `mamlbook.solvers.conjugate_gradient` solves ``A v_t = b``
+(eq. 6.7) for ``v_t`` with
 ``cg_steps`` Hessian-vector products, all tasks at once (one CG system per task, with
 per-task dot products). A Hessian-vector product is a double backward through the
 support gradient at ``φ*``, so iMAML's memory is that of one support-gradient graph.
@@ -79,23 +83,23 @@ def imaml(
     inner_tol : ``None`` (run all ``inner_steps``) or ``> 0``: a task stops once the
         norm of its proximal gradient ``∇L_support(φ) + λ(φ − θ)`` is at most this.
     first_order : ``True``: no linear solve, ``v_t = ∇L_query,t(φ_t*)`` (the implicit
-        gradient with the support Hessian dropped, as first-order MAML drops it from
-        eq. 3.2); a measurement of how much the solve changes the direction (chapter
+        gradient with the support Hessian dropped, as first-order MAML's eq. 4.1
+        drops it); a measurement of how much the solve changes the direction (chapter
         08), not the paper's method. ``cg_steps`` and ``cg_damping`` are then unused.
     on_divergence : ``"raise"`` (default): `DivergenceError` if the meta-loss or the
         meta-gradient is NaN/inf; ``"keep"``: return that step.
 
     Returns
     -------
-    `MetaStep` with ``grads = mean_t v_t`` and ``diagnostics``: ``prox_grad_norm (T,)``,
-    the proximal-gradient norm at the returned ``φ*`` (0 at the exact minimiser);
-    ``inner_steps_taken (T,)``; ``cg_relative_residual (T,)``, ``‖b − A v‖/‖b‖`` of each
-    task's CG system (with ``first_order``: 0, and ``cg_min_curvature`` inf);
-    ``cg_min_curvature (T,)``, the smallest ``pᵀAp / pᵀp`` over the
-    directions CG explored: if it is ``≤ 0``, ``A = (1 + cg_damping) I + ∇²L_support/λ``
-    is not positive definite for that task (the network's Hessian has an eigenvalue
-    below ``−λ(1 + cg_damping)``), CG's answer is not the implicit gradient, and ``lam``
-    or ``cg_damping`` should be raised.
+    `MetaStep` with ``grads = mean_t v_t`` (the gradient of eq. 6.2) and
+    ``diagnostics``: ``prox_grad_norm (T,)``, the proximal-gradient norm at the returned
+    ``φ*`` (0 at the exact minimiser); ``inner_steps_taken (T,)``;
+    ``cg_relative_residual (T,)``, ``‖b − A v‖/‖b‖`` of each task's CG system (with
+    ``first_order``: 0, and ``cg_min_curvature`` inf); ``cg_min_curvature (T,)``, the
+    smallest ``pᵀAp / pᵀp`` over the directions CG explored: if it is ``≤ 0``,
+    ``A = (1 + cg_damping) I + ∇²L_support/λ`` is not positive definite for that task
+    (the network's Hessian has an eigenvalue below ``−λ(1 + cg_damping)``), CG's answer
+    is not the implicit gradient, and ``lam`` or ``cg_damping`` should be raised.
 
     Example
     -------

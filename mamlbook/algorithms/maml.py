@@ -5,7 +5,8 @@ The meta-objective (book eq. 2.3) for a meta-batch of ``T`` tasks is
     L_meta(θ) = 1/T Σ_t L_query,t(φ_t(θ)),   φ_t = U_t^(k)(θ),
 
 where ``U^(k)`` is ``k`` inner SGD steps on the support set (eq. 2.2). Its gradient
-(eq. 3.4) is ``1/T Σ_t (∏_{i=1..k} (I − α ∇²L_support,t(φ_{t,i−1})))ᵀ ∇L_query,t(φ_t)``:
+(eq. 3.4) is ``1/T Σ_t (I − α H_{t,0}) (I − α H_{t,1}) ··· (I − α H_{t,k−1}) ∇L_query,t(φ_t)``,
+``H_{t,i} = ∇²L_support,t(φ_{t,i})`` (eq. 3.3's product, transposed: the first step on the left):
 autograd computes it exactly by differentiating through the inner steps
 (``create_graph=True``). First-order MAML (eq. 4.1) replaces every Jacobian factor
 by ``I``: the meta-gradient becomes ``1/T Σ_t ∇L_query,t(φ_t)``.

@@ -32,7 +32,14 @@ import torch
 from torch import Tensor, nn
 
 from .. import checks
-from ..functional import LossFn, Params, batch_parameters, mse_per_task, task_forward
+from ..functional import (
+    LossFn,
+    Params,
+    batch_parameters,
+    mse_per_task,
+    task_forward,
+    task_losses,
+)
 from ..tasks import TaskBatch
 from .base import MetaStep, check_inputs, divergence_advice, leaf_parameters, register
 
@@ -147,6 +154,7 @@ def scaled_sgd_steps(
 
 
 def check_step_size_model(model: nn.Module, kind: type) -> None:
+    """A TypeError unless ``model`` is the wrapper ``kind`` (`MetaSGDNet` or `LSLRNet`)."""
     if not isinstance(model, kind):
         raise TypeError(
             f"model must be a mamlbook.{kind.__name__} (the network and its learned "
@@ -213,7 +221,7 @@ def meta_sgd(
         loss_fn=loss_fn,
         first_order=first_order,
     )
-    query_loss = task_forward_loss(
+    query_loss = task_losses(
         model.net, trajectory[-1], tasks.x_query, tasks.y_query, loss_fn
     )
     meta_loss = query_loss.mean()
@@ -228,9 +236,3 @@ def meta_sgd(
         params=params,
     )
     return MetaStep(meta_loss.detach(), grads, support_loss, query_loss.detach())
-
-
-def task_forward_loss(
-    net: nn.Module, params: Params, x: Tensor, y: Tensor, loss_fn: LossFn
-) -> Tensor:
-    return loss_fn(task_forward(net, params, x), y)

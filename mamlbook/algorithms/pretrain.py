@@ -3,7 +3,8 @@
 "Pretrained" in the MAML paper (Finn et al. 2017, Appendix C) means ordinary
 regression on data pooled from every task, then fine-tuning by SGD at test time. In
 the shared interface it is a method with no inner loop: its loss is the mean over
-tasks of the loss of ``θ`` itself on support and query points.
+tasks of the loss of ``θ`` itself, half on the support points, half on the query
+points (the pooled loss when the two sets are the same size, as in the sinusoid tasks).
 """
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ from .base import MetaStep, check_inputs, leaf_parameters, register
 @register("pretrain")
 def pretrain(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float = 1.0, inner_steps: int = 0,
              loss_fn: LossFn = mse_per_task, on_divergence: str = "raise") -> MetaStep:
-    """Gradient of the joint-training loss ``1/T Σ_t L_t(θ)`` on support ∪ query points.
+    """Gradient of the joint-training loss ``1/T Σ_t ½ (L_support,t(θ) + L_query,t(θ))``.
+
+    Equal to the loss on support ∪ query pooled when a task's two sets are the same size;
+    otherwise each set weighs half, whatever its size. ``meta_loss`` is this loss (there is
+    no adaptation), ``support_loss``/``query_loss`` ``(T,)`` its two parts.
 
     ``inner_lr`` and ``inner_steps`` are accepted for the shared signature and unused
     (``inner_steps`` must be 0).

@@ -31,7 +31,8 @@ from .base import MetaStep, check_inputs, leaf_parameters, register
 
 
 def prototypes(support_features: Tensor, y_support: Tensor, ways: int) -> Tensor:
-    """Class means ``(T, ways, F)`` of support features ``(T, K, F)`` with labels ``(T, K)`` in ``[0, ways)``."""
+    """Class means ``(T, ways, F)`` of support features ``(T, N_s, F)`` with labels ``(T, N_s)`` in ``[0, ways)``
+    (``N_s = ways · K`` support images, ``K`` per class)."""
     onehot = nn.functional.one_hot(y_support, ways).to(
         support_features.dtype
     )  # (T, K, ways)

@@ -3,10 +3,10 @@
 For each task, run ``k`` plain SGD steps from ``θ`` to get ``φ_t`` (book eq. 2.2, with
 nothing differentiated), then move ``θ`` towards the adapted parameters:
 
-    θ ← θ + ε · 1/T Σ_t (φ_t − θ).
+    θ ← θ + ε · 1/T Σ_t (φ_t − θ)        (book eq. 5.1).
 
 In the shared interface a method returns a direction to *descend*, so Reptile returns
-``grads = θ − 1/T Σ_t φ_t``: an SGD outer step with learning rate ``ε``
+``grads = θ − 1/T Σ_t φ_t`` (eq. 5.2): an SGD outer step with learning rate ``ε``
 (``meta_train(..., optimizer="sgd", outer_lr=ε)``) is exactly the Reptile update, and
 Adam fed with this direction is the variant the paper also uses. No second
 derivatives and no graph across steps: memory does not grow with ``k``.
