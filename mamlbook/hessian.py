@@ -71,6 +71,11 @@ def loss_function(
     checks.callable_("loss_fn", loss_fn)
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x has {x.shape[0]} points but y has {y.shape[0]}")
+    expected = checks.model_input_shape(model)
+    if expected is not None and tuple(x.shape[1:]) != expected:
+        raise ValueError(
+            f"x must have shape (N, {', '.join(map(str, expected))}) for this model, got {tuple(x.shape)}"
+        )
 
     def f(params: Params) -> Tensor:
         predictions, targets = (
@@ -100,10 +105,17 @@ def hessian_vector_product(f: ParamsFn, params: Params, v: Params) -> Params:
     Costs about two gradient evaluations; ``v`` is a dict shaped like ``params``.
     """
     primals = {k: t.detach() for k, t in params.items()}
-    if set(v) != set(primals):
-        raise ValueError(
-            f"v must have the keys of params {sorted(primals)}, got {sorted(v)}"
-        )
+    if not isinstance(v, dict) or set(v) != set(primals):
+        got = sorted(v) if isinstance(v, dict) else type(v).__name__
+        raise ValueError(f"v must have the keys of params {sorted(primals)}, got {got}")
+    for k, t in primals.items():
+        if not isinstance(v[k], Tensor) or v[k].shape != t.shape:
+            shape = (
+                tuple(v[k].shape) if isinstance(v[k], Tensor) else type(v[k]).__name__
+            )
+            raise ValueError(
+                f"v[{k!r}] must have the shape {tuple(t.shape)} of params, got {shape}"
+            )
     tangents = {k: v[k].to(primals[k]) for k in primals}
     return torch.func.jvp(torch.func.grad(f), (primals,), (tangents,))[1]
 
@@ -206,6 +218,10 @@ def top_eigenvalues(
     ).magnitude
 
 
+#: The most parameters `full_hessian` takes: a 10,000 × 10,000 float32 matrix is 400 MB.
+FULL_HESSIAN_MAX_PARAMS = 10_000
+
+
 def full_hessian(f: ParamsFn, params: Params) -> Tensor:
     """The full Hessian ``∇²f(θ)`` as a ``(P, P)`` matrix (order of `flatten_params`).
 
@@ -216,6 +232,14 @@ def full_hessian(f: ParamsFn, params: Params) -> Tensor:
     thread, after a first call that sets up the vectorisation).
     """
     g, w = _flat_function(f, params)
+    if (
+        w.numel() > FULL_HESSIAN_MAX_PARAMS
+    ):  # P² numbers: a ConvNet's would need tens of GB
+        raise ValueError(
+            f"params has P = {w.numel():,} numbers, so its Hessian would have P² = "
+            f"{w.numel() ** 2:,.3g} entries; full_hessian takes at most P = "
+            f"{FULL_HESSIAN_MAX_PARAMS:,}: use hessian_vector_product (or top_eigenvalues) instead"
+        )
     return torch.func.hessian(g)(w)
 
 

@@ -51,12 +51,19 @@ def conjugate_gradient(
     """
     checks.int_in_range("steps", steps, 0)
     checks.tensor("b", b, finite=False)
+    if x0 is not None and (not isinstance(x0, Tensor) or x0.shape != b.shape):
+        raise ValueError(f"x0 must have b's shape {tuple(b.shape)}, got {_shape(x0)}")
     x = torch.zeros_like(b) if x0 is None else x0.clone()
     r = b.clone() if x0 is None else b - matvec(x)
     p = r.clone()
     rr = _dot(r, r)
     for _ in range(steps):
         ap = matvec(p)
+        # matvec's contract: a wrong shape would fail later, far from its cause
+        if not isinstance(ap, Tensor) or ap.shape != p.shape:
+            raise ValueError(
+                f"matvec must keep b's shape {tuple(b.shape)}, got {_shape(ap)}"
+            )
         pap = _dot(p, ap)
         alpha = torch.where(
             pap == 0, 0.0, rr / pap
@@ -68,6 +75,10 @@ def conjugate_gradient(
         p = r + beta * p
         rr = rr_new
     return x, r
+
+
+def _shape(value) -> object:
+    return tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
 
 
 class PowerIteration(NamedTuple):

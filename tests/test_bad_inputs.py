@@ -692,6 +692,19 @@ CASES = [
     Case("meta_train meta_sgd on a plain network", lambda c: lambda: train(c, method="meta_sgd"), T, "model"),
     Case("TrainingSettings maml inner_steps = 0", lambda c: lambda: mb.TrainingSettings(iterations=1, inner_steps=0), V,
          "inner_steps"),
+    # --- curvature and solvers: a vector or a matrix-vector product of the wrong shape, a Hessian too large
+    Case("hessian_vector_product v of the wrong shape", lambda c: lambda: mb.hessian_vector_product(
+        mb.loss_function(c.model, c.tasks.x_support[0], c.tasks.y_support[0]), c.theta,
+        {k: torch.zeros(2) for k in c.theta}), V, "v["),
+    Case("loss_function x of the wrong input shape", lambda c: lambda: mb.loss_function(
+        c.model, torch.zeros(3, 2), torch.zeros(3, 1))(c.theta), V, "x must have shape"),
+    Case("full_hessian of a ConvNet", lambda c: lambda: mb.full_hessian(mb.loss_function(
+        mb.ConvNet(), torch.zeros(2, 1, 28, 28), torch.zeros(2, dtype=torch.long), mb.cross_entropy_per_task),
+        mb.detached(mb.parameters_of(mb.ConvNet()))), V, "hessian_vector_product"),
+    Case("conjugate_gradient matvec of the wrong shape", lambda c: lambda: mb.conjugate_gradient(
+        lambda v: v[:2], torch.ones(3), 3), V, "matvec"),
+    Case("conjugate_gradient x0 of the wrong shape", lambda c: lambda: mb.conjugate_gradient(
+        lambda v: v, torch.ones(3), 3, torch.zeros(2)), V, "x0"),
     # --- devices: a name that is no device, or CUDA where there is none (torch's errors name neither)
     Case("meta_train device 'tpu'", lambda c: lambda: train(c, device="tpu"), V, "device"),
     Case("SinusoidTasks.sample device 'tpu'", lambda c: lambda: mb.SinusoidTasks().sample(
