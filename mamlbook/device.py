@@ -50,8 +50,10 @@ def check_device(name: str, value) -> torch.device | None:
     except (RuntimeError, TypeError):
         parsed = None
     available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
+    if parsed is not None and parsed.type == "cuda" and parsed.index is not None and available["cuda"]():
+        available["cuda"] = lambda: parsed.index < torch.cuda.device_count()  # cuda:7 on a one-GPU machine
     if parsed is None or not available.get(parsed.type, lambda: True)():
-        problem = "not a torch device" if parsed is None else f"{parsed.type.upper()} is not available on this machine"
+        problem = "not a torch device" if parsed is None else f"{parsed.type.upper()} device '{parsed}' is not available here"
         raise ValueError(f"{name}={value!r}: {problem}; use 'cpu' (or 'cuda', 'cuda:N', 'mps' where available)")
     return parsed
 

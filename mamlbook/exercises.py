@@ -317,11 +317,11 @@ def check_prototype_accuracy(accuracy, tasks) -> bool:
 def check_anil_inner_loop(fn: Callable, seed: int = 0) -> bool:
     """``fn(features, labels, weight, bias, inner_lr, steps) -> (weight, bias)``: ANIL's inner loop (eq. 10.1).
 
-    One task: ``features (K, F)`` of the support images (the body's output, fixed),
-    integer ``labels (K,)``, a linear head ``weight (N, F)``, ``bias (N,)``; ``steps``
+    One task: ``features (M, F)`` of its ``M`` support images (the body's output, fixed),
+    integer ``labels (M,)``, a linear head ``weight (N, F)``, ``bias (N,)``; ``steps``
     gradient steps of size ``inner_lr`` on the mean cross-entropy of
     ``features @ weight.T + bias``. The reference writes the gradient of the softmax
-    cross-entropy out by hand (``(p − onehot)ᵀ features / K``), not with autograd.
+    cross-entropy out by hand (``(p − onehot)ᵀ features / M``), not with autograd.
     """
     g = torch.Generator().manual_seed(seed)
     k, f, n = 10, 6, 5

@@ -202,9 +202,9 @@ def top_eigenvalues(
     generator=generator)`` in ``θ``'s dtype (drawn on the CPU when ``generator`` is a
     CPU generator, then moved to ``θ``'s device). Returns ``‖∇²L_t v_t‖`` of the last
     unit iterates: a ReLU network's Hessian is indefinite, so this is the magnitude of
-    the eigenvalue ``h`` of largest magnitude, whatever its sign (the book writes a
-    Hessian's eigenvalues ``h``; ``λ`` is iMAML's regulariser). A step ``α`` above
-    ``2/|h|`` makes gradient descent on that task diverge along that direction.
+    the eigenvalue of largest magnitude, ``λ_max`` in the book, whatever its sign (chapter
+    06 writes eigenvalues ``h``, its ``λ`` being iMAML's regulariser). A step ``α`` above
+    ``2/|λ_max|`` makes gradient descent on that task diverge along that direction.
     """
     checks.positive_int("iterations", iterations)
     theta = {k: v.detach() for k, v in params.items()}

@@ -55,3 +55,14 @@ def test_protonet_on_cuda_matches_cpu():
     gpu = mb.get_method("protonet")(net.to(dev), {k: v.to(dev) for k, v in params.items()}, tasks.to(dev),
                                     inner_lr=1.0, inner_steps=0)
     assert torch.allclose(flat(gpu.grads).cpu(), flat(cpu.grads), rtol=1e-8, atol=1e-10)
+
+
+@cuda
+@pytest.mark.cuda
+def test_a_cuda_index_the_machine_lacks_is_refused_by_name():
+    from mamlbook.device import check_device
+
+    assert check_device("device", "cuda:0") == torch.device("cuda", 0)
+    missing = f"cuda:{torch.cuda.device_count()}"
+    with pytest.raises(ValueError, match=f"device='{missing}': CUDA device"):
+        check_device("device", missing)

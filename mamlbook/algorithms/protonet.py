@@ -35,7 +35,7 @@ def prototypes(support_features: Tensor, y_support: Tensor, ways: int) -> Tensor
     (``N_s = ways · K`` support images, ``K`` per class)."""
     onehot = nn.functional.one_hot(y_support, ways).to(
         support_features.dtype
-    )  # (T, K, ways)
+    )  # (T, N_s, ways)
     counts = onehot.sum(1)  # (T, ways)
     return onehot.transpose(1, 2) @ support_features / counts.unsqueeze(-1)
 

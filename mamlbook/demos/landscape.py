@@ -101,7 +101,7 @@ def quantised_frames(grid: dict) -> tuple[bytes, list[tuple[float, float]]]:
 
 def grid_minimum(grid: dict, m: int) -> tuple[float, float, float, bool]:
     """The grid point of smallest ``M_m``: ``(a, b, M_m(a, b), on_edge)``; ``on_edge``: it
-    lies on the window's border, where the meta-loss still falls outside the window."""
+    lies on the window's border, so the meta-loss may fall further outside the window."""
     n = grid["a"].numel()
     j, i = divmod(int(grid["loss"][m].argmin()), n)
     return float(grid["a"][i]), float(grid["b"][j]), float(grid["loss"][m, j, i]), bool({i, j} & {0, n - 1})
@@ -109,7 +109,7 @@ def grid_minimum(grid: dict, m: int) -> tuple[float, float, float, bool]:
 
 def describe_minimum(m: int, a: float, b: float, loss: float, on_edge: bool) -> str:
     """The demos' readout (the static page's JavaScript writes the same words)."""
-    edge = " (on the window's edge: lower values lie outside it)" if on_edge else ""
+    edge = " (on the window's edge: lower values may lie outside it)" if on_edge else ""
     return f"m = {m}: smallest meta-loss {loss:.4f} at θ = ({a:.2f}, {b:.2f}){edge}"
 
 
@@ -155,7 +155,7 @@ function draw(v) {
   MB.text(ctx, '★ grid minimum', 450, 40, {align: 'left'}); MB.text(ctx, '▲ the tasks\' (aₜ, bₜ)', 450, 56, {align: 'left'});
   const [a, b] = root.mbLast.argmin;
   readout.textContent = `m = ${m}: smallest meta-loss ≈ ${MB.fmt(Math.pow(10, root.mbLast.min_log10), 4)} at θ = (${MB.fmt(a, 2)}, ${MB.fmt(b, 2)})`
-    + (root.mbLast.edge ? ' (on the window\'s edge: lower values lie outside it)' : '');
+    + (root.mbLast.edge ? ' (on the window\'s edge: lower values may lie outside it)' : '');
 }
 ctl.fire();
 """
