@@ -33,7 +33,7 @@ SPEC = se.load_grading()
 CHAPTERS = se.load_chapters()
 # The round trip: chapter 06 has three autograded exercises and one graded by hand.
 ROUND_TRIP = "06_imaml"
-WRONG = {  # a wrong answer, and two answers right only for data the student swapped in
+WRONG = {  # a wrong answer, the chapter's figure handed back, an answer right only for data swapped in
     "ex-imaml-cg": "def my_cg(matvec, b, steps):\n    return b  # not a solve\n",
     "ex-imaml-quadratic": ("def proximal_jacobian(A, lam):  # the chapter's figure handed back, whatever A is\n"
                            "    return imaml_lambda.figure_data(lam=0.5)['jacobian']\n"),
