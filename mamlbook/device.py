@@ -22,20 +22,13 @@ def get_device(prefer: str | None = None) -> torch.device:
     """Return the device to compute on.
 
     Order: the ``prefer`` argument, then ``$MAMLBOOK_DEVICE``, then ``cuda`` if
-    available, else ``cpu``. Asking for CUDA on a machine without it is an error,
-    not a silent fallback.
+    available, else ``cpu``. Asking for a device the machine lacks (CUDA on a machine
+    without it) is an error (`check_device`), not a silent fallback.
     """
-    choice = prefer or os.environ.get(ENV_VAR)
-    if choice:
-        where = "" if prefer else f" (from ${ENV_VAR})"
-        try:
-            device = torch.device(choice)
-        except RuntimeError:
-            raise ValueError(f"device {choice!r}{where} is not a torch device; use cpu, cuda or cuda:N "
-                             f"(an index), mps, ...") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {choice!r}{where} was requested but CUDA is not available on this machine")
-        return device
+    if prefer:
+        return check_device("device", prefer)
+    if os.environ.get(ENV_VAR):
+        return check_device(f"${ENV_VAR}", os.environ[ENV_VAR])
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -46,16 +39,18 @@ def check_device(name: str, value) -> torch.device | None:
     if value is None:
         return None
     try:
-        parsed = torch.device(value)
+        device = torch.device(value)
     except (RuntimeError, TypeError):
-        parsed = None
-    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
-    if parsed is not None and parsed.type == "cuda" and parsed.index is not None and available["cuda"]():
-        available["cuda"] = lambda: parsed.index < torch.cuda.device_count()  # cuda:7 on a one-GPU machine
-    if parsed is None or not available.get(parsed.type, lambda: True)():
-        problem = "not a torch device" if parsed is None else f"{parsed.type.upper()} device '{parsed}' is not available here"
-        raise ValueError(f"{name}={value!r}: {problem}; use 'cpu' (or 'cuda', 'cuda:N', 'mps' where available)")
-    return parsed
+        raise ValueError(f"{name} {value!r} is not a torch device; use cpu, cuda or cuda:N (an index), "
+                         "mps, ...") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name} {value!r} was requested but CUDA is not available on this machine")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"{name} {value!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                         f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{name} {value!r} was requested but MPS is not available on this machine")
+    return device
 
 
 def seed_everything(seed: int) -> torch.Generator:

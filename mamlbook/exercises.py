@@ -324,16 +324,16 @@ def check_anil_inner_loop(fn: Callable, seed: int = 0) -> bool:
     cross-entropy out by hand (``(p − onehot)ᵀ features / M``), not with autograd.
     """
     g = torch.Generator().manual_seed(seed)
-    k, f, n = 10, 6, 5
-    features = torch.randn(k, f, generator=g, dtype=_DTYPE)
-    labels = torch.arange(k) % n
+    m, f, n = 10, 6, 5  # support images, features, classes
+    features = torch.randn(m, f, generator=g, dtype=_DTYPE)
+    labels = torch.arange(m) % n
     weight, bias = 0.3 * torch.randn(n, f, generator=g, dtype=_DTYPE), 0.1 * torch.randn(n, generator=g, dtype=_DTYPE)
     inner_lr, steps = 0.5, 3
     w, b = weight.clone(), bias.clone()
     onehot = torch.nn.functional.one_hot(labels, n).to(_DTYPE)
     for _ in range(steps):
-        residual = (features @ w.T + b).softmax(-1) - onehot  # d(mean CE)/d logits, times K
-        w, b = w - inner_lr * residual.T @ features / k, b - inner_lr * residual.mean(0)
+        residual = (features @ w.T + b).softmax(-1) - onehot  # d(mean CE)/d logits, times M
+        w, b = w - inner_lr * residual.T @ features / m, b - inner_lr * residual.mean(0)
     got = fn(features.clone(), labels.clone(), weight.clone(), bias.clone(), inner_lr, steps)
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         print(f"mismatch: ANIL's inner loop: expected a pair (weight, bias), got {type(got).__name__}")

@@ -107,10 +107,13 @@ def grid_minimum(grid: dict, m: int) -> tuple[float, float, float, bool]:
     return float(grid["a"][i]), float(grid["b"][j]), float(grid["loss"][m, j, i]), bool({i, j} & {0, n - 1})
 
 
+#: What the readout adds when the grid's minimum is on its border (both demos' words).
+EDGE_NOTE = " (on the window's edge: lower values may lie outside it)"
+
+
 def describe_minimum(m: int, a: float, b: float, loss: float, on_edge: bool) -> str:
-    """The demos' readout (the static page's JavaScript writes the same words)."""
-    edge = " (on the window's edge: lower values may lie outside it)" if on_edge else ""
-    return f"m = {m}: smallest meta-loss {loss:.4f} at θ = ({a:.2f}, {b:.2f}){edge}"
+    """The live demo's readout (the static page's JavaScript adds the same `EDGE_NOTE`)."""
+    return f"m = {m}: smallest meta-loss {loss:.4f} at θ = ({a:.2f}, {b:.2f})" + (EDGE_NOTE if on_edge else "")
 
 
 def draw(m: int):
@@ -155,7 +158,7 @@ function draw(v) {
   MB.text(ctx, '★ grid minimum', 450, 40, {align: 'left'}); MB.text(ctx, '▲ the tasks\' (aₜ, bₜ)', 450, 56, {align: 'left'});
   const [a, b] = root.mbLast.argmin;
   readout.textContent = `m = ${m}: smallest meta-loss ≈ ${MB.fmt(Math.pow(10, root.mbLast.min_log10), 4)} at θ = (${MB.fmt(a, 2)}, ${MB.fmt(b, 2)})`
-    + (root.mbLast.edge ? ' (on the window\'s edge: lower values may lie outside it)' : '');
+    + (root.mbLast.edge ? DATA.edge_note : '');
 }
 ctl.fire();
 """
@@ -167,7 +170,7 @@ def static(m: int = 0) -> _html.StaticDemo:
     g = meta_loss_grid()
     frames, ranges = quantised_frames(g)
     data = {"n": g["a"].numel(), "frames": _html.b64_uint8(np.frombuffer(frames, np.uint8)), "ranges": ranges, "window": list(WINDOW),
-            "tasks": [list(t) for t in TASKS]}
+            "tasks": [list(t) for t in TASKS], "edge_note": EDGE_NOTE}
     caption = (f"Σₜ Lₜ(Uₜ⁽ᵐ⁾(θ)) for the model softplus(a·x + b) on {len(TASKS)} tasks of the same form (▲), after "
                f"m SGD steps of size α = {INNER_LR} on each task; colours rescaled per frame.")
     return _html.render("landscape", _html.slider("m", "inner steps m", 0, MAX_STEPS, 1, m, digits=0), (580, 385),

@@ -169,7 +169,7 @@ def test_landscape(page):
         logs = g["loss"][m].log10()
         assert float(logs[j, i]) <= float(logs.min()) + float(logs.max() - logs.min()) / 255 + 1e-9
         assert s["last"]["edge"] == bool({i, j} & {0, g["a"].numel() - 1})   # the readout says so
-        assert ("window's edge" in s["text"]) == s["last"]["edge"], s["text"]
+        assert s["text"].endswith(landscape.EDGE_NOTE) == s["last"]["edge"], s["text"]
         edges.add(s["last"]["edge"])
     assert edges == {True, False}  # both readouts seen (m = 7's minimum is on the border)
 
