@@ -55,11 +55,19 @@ MANUAL_ANSWER = "*Your answer (graded by hand):*\n\n"
 
 
 def written_answer(entry: dict) -> str | None:
-    """The answer cell for the words an autograded exercise also asks for (``written`` in
-    tools/grading.yml), or None when it asks for none."""
+    """The text of the answer cell for the words an autograded exercise also asks for
+    (``written`` in tools/grading.yml), or None when it asks for none."""
     if not entry.get("written"):
         return None
     return f"*Your written answer ({entry['written']}; read by your instructor, not autograded):*\n\n"
+
+
+def written_answer_cells(ex: "Exercise", entry: dict) -> list[nbformat.NotebookNode]:
+    """That answer cell, under an autograded exercise's stub, in the student notebook and
+    the Otter master alike (none when the exercise asks for no words). Its own metadata
+    key: ``mamlbook`` marks the one cell of an exercise that Otter's test reads."""
+    text = written_answer(entry) if entry["kind"] == "auto" else None
+    return [nbformat.v4.new_markdown_cell(text, metadata={"mamlbook_written": ex.label})] if text else []
 
 
 @dataclass
@@ -203,9 +211,7 @@ def student_notebook(chapter: Chapter, spec: dict[str, dict]) -> nbformat.Notebo
             meta = {"mamlbook": {"exercise": ex.label, "points": entry["points"]}}
             if entry["kind"] == "auto":
                 nb.cells.append(nbformat.v4.new_code_cell(entry["stub"].rstrip("\n"), metadata=meta))
-                if written_answer(entry):  # its own key: `mamlbook` marks the one cell Otter's test reads
-                    nb.cells.append(nbformat.v4.new_markdown_cell(
-                        written_answer(entry), metadata={"mamlbook_written": ex.label}))
+                nb.cells.extend(written_answer_cells(ex, entry))
             else:
                 nb.cells.append(nbformat.v4.new_markdown_cell(MANUAL_ANSWER, metadata=meta))
         elif part[0] == "code":
@@ -310,8 +316,7 @@ def otter_master(chapter: Chapter, spec: dict[str, dict],
             nb.cells.append(nbformat.v4.new_code_cell(otter_test(ex.label, entry["test"])))
             nb.cells.append(_raw("# END TESTS"))
         nb.cells.append(_raw("# END QUESTION"))
-        if auto and written_answer(entry):  # outside the question: Otter keeps it in the handout as it is
-            nb.cells.append(nbformat.v4.new_markdown_cell(written_answer(entry), metadata={"mamlbook_written": ex.label}))
+        nb.cells.extend(written_answer_cells(ex, entry))  # outside the question: Otter keeps it as it is
     handout.check_complete()
     return nb
 
