@@ -279,6 +279,10 @@ def test_static_html_is_self_contained_small_and_unique(demo, cheap):
     assert first.root_id != second.root_id
     assert "<canvas" in html and 'type="range"' in html and "</script>" in html
     assert "$" not in html.replace("${", "") and "\\(" not in html   # nothing MathJax would try to typeset
+    # a phone's layout beside the wide one, no wider than a phone's column (the browser
+    # tests draw it: tests/browser/test_static_demos.py)
+    wide, narrow = re.search(r'data-wide="(\d+),(\d+)" data-narrow="(\d+),(\d+)"', html).groups()[::2]
+    assert int(narrow) <= 350 < 0.8 * int(wide)
 
 
 @pytest.mark.parametrize("demo", DEMOS, ids=lambda m: m.__name__.split(".")[-1])

@@ -42,7 +42,32 @@ html[data-theme=dark] .mbd canvas,body[data-jp-theme-light=false] .mbd canvas{fi
 # The plotting library every static demo carries (inside its own closure: no globals).
 JS_LIB = r"""
 const MB = (() => {
+  // Layout by width: in a box whose content is narrower than NARROW_FRACTION of a
+  // demo's wide canvas (a phone), a demo with a narrow layout (data-narrow="w,h",
+  // beside data-wide) draws that one at its own size, its panels stacked, so that its
+  // text keeps its size instead of shrinking with the canvas.
+  const NARROW_FRACTION = 0.8;
+  const contentWidth = (root) => {  // 0: a box not laid out yet (hidden)
+    if (!root.clientWidth) return 0;
+    const st = getComputedStyle(root);
+    return root.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight);
+  };
+  const isNarrow = (root, wideWidth) => { const w = contentWidth(root); return w > 0 && w < NARROW_FRACTION * wideWidth; };
+  const resize = (cv, w, h) => { if (+cv.dataset.w !== w || +cv.dataset.h !== h) {
+    cv.dataset.w = w; cv.dataset.h = h; cv.width = 0; cv.style.width = w + 'px'; } };
+  const narrow = (cv) => cv.dataset.layout === 'narrow';
+  // Redraw when the box's width changes (on the next frame, not inside the observer's
+  // callback: the redraw changes the box's height, which it would report as a loop).
+  const watch = (root, redraw) => { let last = contentWidth(root);
+    const check = () => { const w = contentWidth(root); if (w !== last) { last = w; redraw(); } };
+    if (window.ResizeObserver) new ResizeObserver(() => requestAnimationFrame(check)).observe(root);
+    else window.addEventListener('resize', check); };
   const setup = (cv) => {
+    if (cv.dataset.narrow) {
+      const [W, H] = cv.dataset.wide.split(',').map(Number), [nw, nh] = cv.dataset.narrow.split(',').map(Number);
+      const small = isNarrow(cv.closest('.mbd'), W);
+      resize(cv, small ? nw : W, small ? nh : H); cv.dataset.layout = small ? 'narrow' : 'wide';
+    }
     const w = +cv.dataset.w, h = +cv.dataset.h, r = window.devicePixelRatio || 1;
     if (cv.width !== Math.round(w * r)) { cv.width = Math.round(w * r); cv.height = Math.round(h * r); }
     const ctx = cv.getContext('2d');
@@ -145,11 +170,11 @@ const MB = (() => {
       if (o) o.textContent = (el.dataset.log ? Math.pow(10, +el.value) : +el.value).toFixed(+el.dataset.digits); });
     const set = (name, v) => { root.querySelector(`input[data-name="${name}"]`).value = v; };
     inputs.forEach((el) => el.addEventListener('input', () => { show(); onChange(value()); }));
-    show();
+    show(); watch(root, () => onChange(value()));
     return {value, set, fire: () => { show(); onChange(value()); }};
   };
   const fmt = (x, d) => (Number.isFinite(x) ? x.toFixed(d === undefined ? 3 : d) : String(x));
-  return {setup, panel, frame, clip, linspace, grid, contour, contours, heat, viridis, line, dot, arrow,
+  return {setup, narrow, isNarrow, resize, watch, panel, frame, clip, linspace, grid, contour, contours, heat, viridis, line, dot, arrow,
           arrowPx, legend, text, bytes, f32, controls, fmt};
 })();
 """
@@ -217,19 +242,23 @@ class StaticDemo:
 
 
 def render(kind: str, controls: str, canvas_size: tuple[int, int], data: dict, js: str, caption: str,
-           max_bytes: int) -> StaticDemo:
+           max_bytes: int, narrow_size: tuple[int, int] | None = None) -> StaticDemo:
     """Assemble one static demo.
 
     ``js`` runs with ``root`` (the demo's element), ``canvas``, ``readout``, ``DATA``
     (the JSON-serialisable ``data``) and ``MB`` (the plotting library) in scope.
+    ``narrow_size``: the canvas of the demo's narrow layout (its panels stacked, for a
+    phone), drawn when the box is narrower than 0.8 × ``canvas_size``'s width; the
+    ``js`` then asks ``MB.narrow(canvas)`` after ``MB.setup(canvas)`` which to draw.
     """
     data_json = _json(data)
     digest = hashlib.sha1((kind + controls + data_json).encode()).hexdigest()[:6]
     root_id = f"mbd-{kind}-{next(_COUNTER)}-{digest}"
     w, h = canvas_size
+    sizes = f' data-wide="{w},{h}" data-narrow="{narrow_size[0]},{narrow_size[1]}"' if narrow_size else ""
     text = (f'<div class="mbd tex2jax_ignore mathjax_ignore" id="{root_id}"><style>{CSS.strip()}</style>'
             f'<div class="mbd-ctls">{controls}</div>'
-            f'<canvas data-w="{w}" data-h="{h}" width="{w}" height="{h}" style="width:{w}px"></canvas>'
+            f'<canvas data-w="{w}" data-h="{h}"{sizes} width="{w}" height="{h}" style="width:{w}px"></canvas>'
             f'<div class="mbd-read"></div><div class="mbd-cap">{caption}</div>'
             f'</div>\n<script>(function () {{"use strict";\n{JS_LIB}\n'
             f'const root = document.getElementById("{root_id}") || document.currentScript.previousElementSibling, canvas = root.querySelector("canvas"), '

@@ -158,8 +158,9 @@ function draw(v) {
     if (nf > 1e-12) { sumR += Math.hypot(tr[0] - fo[0], tr[1] - fo[1]) / nf; cnt++; }
   }
   const ctx = MB.setup(canvas), cell = 3 / (n - 1);
-  [['maml', 'true (MAML): (I − αC)∇f(x′)', 50], ['fomaml', 'first order: ∇f(x′)', 390]].forEach(([key, title, x0]) => {
-    const p = MB.panel(ctx, [x0, 24, 280, 280], [-1, 2], [-1, 2]);
+  const narrow = MB.narrow(canvas);  // narrow: the two panels stacked
+  [['maml', 'true (MAML): (I − αC)∇f(x′)'], ['fomaml', 'first order: ∇f(x′)']].forEach(([key, title], i) => {
+    const p = MB.panel(ctx, narrow ? [50, 24 + 310 * i, 260, 260] : [50 + 340 * i, 24, 280, 280], [-1, 2], [-1, 2]);
     MB.contours(p, F, dense, dense, 12, '#aaa');
     MB.clip(p, () => fields[key].forEach(([x, y, u, w]) => MB.arrow(p, x, y, -u / big * 0.9 * cell, -w / big * 0.9 * cell, DATA.colors[key], 1.3)));
     MB.frame(p, title, 'x₁', 'x₂');
@@ -183,4 +184,5 @@ def static(**initial) -> _html.StaticDemo:
     controls += _html.slider("alpha", "α", *ALPHA_RANGE, 0.01, v["alpha"]) + _html.button("zero", "set C = 0")
     caption = ("Arrows: the meta-descent direction −(meta-gradient) at each initial point x, one inner step of size α on "
                "f(x) = ½(x − ½)ᵀC(x − ½) + gᵀx, drawn to one common scale. First order drops the factor I − αC.")
-    return _html.render("curvature", controls, (680, 340), {"g": list(G), "colors": _html.COLORS}, JS, caption, MAX_BYTES)
+    return _html.render("curvature", controls, (680, 340), {"g": list(G), "colors": _html.COLORS}, JS, caption, MAX_BYTES,
+                         narrow_size=(340, 628))

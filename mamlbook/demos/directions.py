@@ -134,10 +134,11 @@ const ctl = MB.controls(root, draw);
 function draw(v) {
   const ia = DATA.alphas.reduce((best, a, i) => (Math.abs(a - v.alpha) < Math.abs(DATA.alphas[best] - v.alpha) ? i : best), 0), k = Math.round(v.k), maps = DATA.maps[ia][k - 1], ctx = MB.setup(canvas), out = {fixed: {}, cos: {}};
   const field = (m) => ys.flatMap((y) => xs.map((x) => [x, y, -(m[0] * x + m[1] * y + m[4]), -(m[2] * x + m[3] * y + m[5])]));
-  const ref = field(maps[0]);
+  const ref = field(maps[0]), narrow = MB.narrow(canvas);  // narrow: the four panels two by two
   DATA.methods.forEach((name, i) => {
     const m = maps[i], f = field(m), big = Math.max(...f.map((q) => Math.hypot(q[2], q[3]))) || 1, cell = 5 / (n - 1);
-    const p = MB.panel(ctx, [40 + 180 * i, 24, 160, 144], W[0], W[1]);
+    const p = MB.panel(ctx, narrow ? [32 + 170 * (i % 2), 24 + 162 * Math.floor(i / 2), 135, 122] : [40 + 180 * i, 24, 160, 144],
+                       W[0], W[1]);
     MB.contours(p, Z, G, H, 7, '#ccc');
     const det = m[0] * m[3] - m[1] * m[2], fx = [(-m[3] * m[4] + m[1] * m[5]) / det, (m[2] * m[4] - m[0] * m[5]) / det];
     MB.clip(p, () => { f.forEach(([x, y, u, w]) => MB.arrow(p, x, y, u / big * 0.75 * cell, w / big * 0.75 * cell, DATA.colors[name], 1.3));
@@ -147,8 +148,10 @@ function draw(v) {
     out.fixed[name] = fx;
     out.cos[name] = f.reduce((s, q, j) => s + (q[2] * ref[j][2] + q[3] * ref[j][3]) / (Math.hypot(q[2], q[3]) * Math.hypot(ref[j][2], ref[j][3])), 0) / f.length;
   });
-  MB.text(ctx, '★ task minima   ○ where the method stops   arrows: −grads, scaled per panel   (iMAML: λ = 1/(kα) = ' +
-    MB.fmt(1 / (k * DATA.alphas[ia]), 2) + ')', 40, 196, {align: 'left'});
+  const key = ['★ task minima   ○ where the method stops', 'arrows: −grads, scaled per panel',
+               '(iMAML: λ = 1/(kα) = ' + MB.fmt(1 / (k * DATA.alphas[ia]), 2) + ')'];
+  if (narrow) key.forEach((s, j) => MB.text(ctx, s, 10, 336 + 14 * j, {align: 'left'}));
+  else MB.text(ctx, key.join('   '), 40, 196, {align: 'left'});
   readout.textContent = DATA.methods.map((m) => `${m}: stops at (${MB.fmt(out.fixed[m][0], 2)}, ${MB.fmt(out.fixed[m][1], 2)}), cos to MAML ${MB.fmt(out.cos[m])}`).join('; ');
   root.mbLast = out;
 }
@@ -170,4 +173,4 @@ def static(**initial) -> _html.StaticDemo:
                 + _html.slider("k", "inner steps k", 1, 5, 1, v["k"], digits=0))
     caption = ("Each panel: the update −grads of one method (from mamlbook.get_method) at a grid of initial points θ, on "
                "two quadratic tasks; contours of their mean loss.")
-    return _html.render("directions", controls, (760, 210), data, JS, caption, MAX_BYTES)
+    return _html.render("directions", controls, (760, 210), data, JS, caption, MAX_BYTES, narrow_size=(340, 374))

@@ -134,7 +134,8 @@ function draw(v) {
   for (let k = 0; k < DATA.steps; k++) { const q = solver[k], gq = gradL(q);
     solver.push([q[0] - lr * (gq[0] + lam * (q[0] - th[0])), q[1] - lr * (gq[1] + lam * (q[1] - th[1]))]); }
   const lpath = MB.linspace(-3, 3, 61).map((e) => star(th, Math.pow(10, e)));
-  p = MB.panel(ctx, [50, 24, 400, 360], [-2.5, 2.5], [-1.5, 3]);
+  const narrow = MB.narrow(canvas), lx = narrow ? 45 : 462, ly = narrow ? 322 : 40;  // legend: below or right
+  p = MB.panel(ctx, narrow ? [45, 24, 285, 256] : [50, 24, 400, 360], [-2.5, 2.5], [-1.5, 3]);
   MB.clip(p, () => {
     MB.contours(p, MB.grid(xs, ys, (x, y) => Math.sqrt(L(x, y) + 0.5 * lam * ((x - th[0]) ** 2 + (y - th[1]) ** 2))), xs, ys, 10, '#999');
     MB.line(p, lpath.map((q) => q[0]), lpath.map((q) => q[1]), '#888', 1.2, [5, 4]);
@@ -146,8 +147,8 @@ function draw(v) {
   });
   MB.frame(p, 'L(φ) + λ/2 ‖φ − θ‖²  (click to move θ)', 'φ₁', 'φ₂');
   MB.legend(ctx, [['−∇L(φ*) (half length)', DATA.colors.fomaml], ['−λ(φ* − θ), pull to θ (half)', '#000'],
-                  ['φ* as λ: 10⁻³ → 10³', '#888', [5, 4]]], 462, 40);
-  ['● θ', '● φ* (red)', '★ task minimum c', '· inner solver, ' + DATA.steps + ' steps'].forEach((s, i) => MB.text(ctx, s, 462, 90 + 14 * i, {align: 'left'}));
+                  ['φ* as λ: 10⁻³ → 10³', '#888', [5, 4]]], lx, ly);
+  ['● θ', '● φ* (red)', '★ task minimum c', '· inner solver, ' + DATA.steps + ' steps'].forEach((s, i) => MB.text(ctx, s, lx, ly + 50 + 14 * i, {align: 'left'}));
   const J = [[1 + a / lam, b / lam], [b / lam, 1 + c / lam]], det = J[0][0] * J[1][1] - J[0][1] ** 2;
   const Ji = [[J[1][1] / det, -J[0][1] / det], [-J[0][1] / det, J[0][0] / det]], f2 = (x) => MB.fmt(x, 2);
   readout.textContent = `λ = ${lam.toPrecision(3)}: ‖∇L(φ*)‖ = ${MB.fmt(Math.hypot(...g))} = λ‖φ* − θ‖ = ${MB.fmt(Math.hypot(...pull))};  ` +
@@ -169,4 +170,4 @@ def static(**initial) -> _html.StaticDemo:
     caption = ("Contours: the regularised inner loss. At its minimiser φ* the loss gradient and the pull back to θ are "
                "equal and opposite; small λ lets φ* reach the task's minimum, large λ keeps it at θ.")
     data = {"A": A.tolist(), "c": c.tolist(), "steps": SOLVER_STEPS, "colors": _html.COLORS}
-    return _html.render("imaml", controls, (640, 420), data, JS, caption, MAX_BYTES)
+    return _html.render("imaml", controls, (640, 420), data, JS, caption, MAX_BYTES, narrow_size=(340, 420))

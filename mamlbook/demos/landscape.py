@@ -144,7 +144,9 @@ const ctl = MB.controls(root, draw);
 function draw(v) {
   const m = Math.round(v.m), [lo, hi] = DATA.ranges[m], ctx = MB.setup(canvas);
   const Z = Float64Array.from(q.subarray(m * n * n, (m + 1) * n * n), (u) => lo + (hi - lo) * u / 255);
-  const p = MB.panel(ctx, [50, 24, 330, 330], DATA.window, DATA.window);
+  // narrow: a smaller square, the colour bar beside it, the legend below
+  const narrow = MB.narrow(canvas), x0 = narrow ? 40 : 50, S = narrow ? 240 : 330, bar = x0 + S + (narrow ? 12 : 15);
+  const p = MB.panel(ctx, [x0, 24, S, S], DATA.window, DATA.window);
   MB.heat(p, Z, n, n, lo, hi);
   MB.clip(p, () => { MB.contours(p, Z, ax, ax, 12, 'rgba(255,255,255,0.7)');
     DATA.tasks.forEach(([a, b]) => MB.dot(p, a, b, 5, '#fff', '#000', 'tri'));
@@ -153,9 +155,10 @@ function draw(v) {
     const i = k % n, j = Math.floor(k / n), edge = [i, j].some((u) => u === 0 || u === n - 1);
     root.mbLast = {m, argmin: [ax[i], ax[j]], min_log10: Z[k], edge}; });
   MB.frame(p, `meta-loss after m = ${m} inner steps (log10)`, 'a', 'b');
-  for (let i = 0; i < 100; i++) { const [r, g, b] = MB.viridis(i / 99); ctx.fillStyle = `rgb(${r},${g},${b})`; ctx.fillRect(395, 354 - 3.3 * (i + 1), 14, 3.4); }
-  MB.text(ctx, MB.fmt(hi, 2), 414, 28, {align: 'left'}); MB.text(ctx, MB.fmt(lo, 2), 414, 350, {align: 'left'});
-  MB.text(ctx, '★ grid minimum', 450, 40, {align: 'left'}); MB.text(ctx, '▲ the tasks\' (aₜ, bₜ)', 450, 56, {align: 'left'});
+  for (let i = 0; i < 100; i++) { const [r, g, b] = MB.viridis(i / 99); ctx.fillStyle = `rgb(${r},${g},${b})`; ctx.fillRect(bar, 24 + S - S / 100 * (i + 1), 14, S / 100 + 0.1); }
+  MB.text(ctx, MB.fmt(hi, 2), bar + 19, 28, {align: 'left'}); MB.text(ctx, MB.fmt(lo, 2), bar + 19, 20 + S, {align: 'left'});
+  const [lx, ly] = narrow ? [x0, 24 + S + 42] : [450, 40];
+  MB.text(ctx, '★ grid minimum', lx, ly, {align: 'left'}); MB.text(ctx, '▲ the tasks\' (aₜ, bₜ)', lx, ly + 16, {align: 'left'});
   const [a, b] = root.mbLast.argmin;
   readout.textContent = `m = ${m}: smallest meta-loss ≈ ${MB.fmt(Math.pow(10, root.mbLast.min_log10), 4)} at θ = (${MB.fmt(a, 2)}, ${MB.fmt(b, 2)})`
     + (root.mbLast.edge ? DATA.edge_note : '');
@@ -174,4 +177,4 @@ def static(m: int = 0) -> _html.StaticDemo:
     caption = (f"Σₜ Lₜ(Uₜ⁽ᵐ⁾(θ)) for the model softplus(a·x + b) on {len(TASKS)} tasks of the same form (▲), after "
                f"m SGD steps of size α = {INNER_LR} on each task; colours rescaled per frame.")
     return _html.render("landscape", _html.slider("m", "inner steps m", 0, MAX_STEPS, 1, m, digits=0), (580, 385),
-                        data, JS, caption, MAX_BYTES)
+                        data, JS, caption, MAX_BYTES, narrow_size=(340, 336))

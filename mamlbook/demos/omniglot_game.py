@@ -211,15 +211,12 @@ def _tally_text(tally: dict, ways: int) -> str:
 # ------------------------------------------------------------ static (rendered book)
 
 JS = r"""
-// The game is 700 pixels wide; where the page gives it less than 560 (a phone), it draws
-// itself 350 wide with the candidates wrapped into rows, so that the characters keep
-// their size instead of shrinking with the canvas (and nothing scrolls sideways).
-const NARROW = 560;
+// The game is 700 pixels wide; where the page gives it less than 0.8 of that (a phone,
+// MB.isNarrow), it draws itself 350 wide with the candidates wrapped into rows, so that
+// the characters keep their size instead of shrinking with the canvas (and nothing
+// scrolls sideways). Its height depends on the mode: it sizes its canvas itself.
 const geometry = () => {  // canvas size and candidate grid for this width and mode
-  // the box's content width (less its padding); 0 is a box not laid out yet (hidden):
-  // the usual layout until it is
-  const st = getComputedStyle(root), inner = root.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight);
-  const N = mode.ways, narrow = root.clientWidth > 0 && inner < NARROW, W = narrow ? 350 : 700;
+  const N = mode.ways, narrow = MB.isNarrow(root, 700), W = narrow ? 350 : 700;
   const cols = narrow ? (N > 5 ? 5 : 3) : Math.min(N, 10), size = N > 5 ? (narrow ? 56 : 58) : 84;
   const gap = N > 5 ? 10 : (narrow ? 20 : 24), rows = Math.ceil(N / cols);
   return {narrow, W, H: narrow ? 150 + rows * (size + 26) : 320, cols, size, gap};
@@ -245,9 +242,7 @@ const layout = () => {  // candidate boxes [x, y, w, h] in canvas pixels
 const box = (ctx, [x, y, w, h], color, width) => { ctx.strokeStyle = color; ctx.lineWidth = width; ctx.strokeRect(x - width / 2, y - width / 2, w + width, h + width); };
 function draw() {
   const g = geometry();
-  if (+canvas.dataset.w !== g.W || +canvas.dataset.h !== g.H) {  // a new size: MB.setup resizes
-    canvas.dataset.w = g.W; canvas.dataset.h = g.H; canvas.width = 0; canvas.style.width = g.W + 'px';
-  }
+  MB.resize(canvas, g.W, g.H);
   const ctx = MB.setup(canvas), r = mode.round, N = mode.ways, base = r * (N + 1), rects = layout();
   ctx.imageSmoothingEnabled = true;
   const probs = mode.probs.slice(r * N, r * N + N), answer = mode.answer[r], mc = mode.maml_choice[r];
@@ -294,12 +289,7 @@ root.querySelectorAll('[data-action]').forEach((b) => b.addEventListener('click'
   else mode = modes[+a.slice(4)];
   draw();
 }));
-let wasNarrow = geometry().narrow;  // redraw when the box's width crosses NARROW
-const relayout = () => { if (geometry().narrow !== wasNarrow) { wasNarrow = !wasNarrow; draw(); } };
-// (the redraw changes the box's height: run it on the next frame, not inside the
-// observer's callback, which would report a resize loop)
-if (window.ResizeObserver) new ResizeObserver(() => requestAnimationFrame(relayout)).observe(root);
-else window.addEventListener('resize', relayout);
+MB.watch(root, draw);
 draw();
 """
 

@@ -116,7 +116,8 @@ canvas.addEventListener('click', (ev) => { const r = canvas.getBoundingClientRec
   ctl.set('theta1', x.toFixed(2)); ctl.set('theta2', y.toFixed(2)); ctl.fire(); });
 function draw(v) {
   const th = [v.theta1, v.theta2], k = Math.round(v.inner_steps), ctx = MB.setup(canvas);
-  p = MB.panel(ctx, [50, 24, 400, 360], [-2.5, 2.5], [-1.5, 3]);
+  const narrow = MB.narrow(canvas), lx = narrow ? 45 : 462, ly = narrow ? 322 : 40;  // legend: below or right
+  p = MB.panel(ctx, narrow ? [45, 24, 285, 256] : [50, 24, 400, 360], [-2.5, 2.5], [-1.5, 3]);
   const cols = [DATA.colors.maml, DATA.colors.fomaml], u = update(th, v.inner_lr, k, v.epsilon), outer = [th];
   for (let i = 0; i < DATA.outer; i++) outer.push(update(outer[i], v.inner_lr, k, v.epsilon).next);
   MB.clip(p, () => {
@@ -131,8 +132,8 @@ function draw(v) {
   });
   MB.frame(p, 'one Reptile update (click to move θ)', 'θ₁', 'θ₂');
   MB.legend(ctx, [['task 1: φ path', cols[0]], ['task 2: φ path', cols[1]], ['θ → θ_new', DATA.colors.reptile],
-                  [DATA.outer + ' updates', DATA.colors.reptile + '77']], 462, 40);
-  ['● θ', '○ mean φ', '★ task minima'].forEach((s, i) => MB.text(ctx, s, 462, 104 + 14 * i, {align: 'left'}));
+                  [DATA.outer + ' updates', DATA.colors.reptile + '77']], lx, ly);
+  ['● θ', '○ mean φ', '★ task minima'].forEach((s, i) => MB.text(ctx, s, lx, ly + 64 + 14 * i, {align: 'left'}));
   readout.textContent = `mean φ = (${MB.fmt(u.m[0])}, ${MB.fmt(u.m[1])});  θ_new = θ + ε(mean φ − θ) = (${MB.fmt(u.next[0])}, ${MB.fmt(u.next[1])})`;
   root.mbLast = {new_theta: u.next, mean_phi: u.m, paths: u.P, outer_end: outer[outer.length - 1]};
 }
@@ -153,4 +154,4 @@ def static(**initial) -> _html.StaticDemo:
     data = {"A": As.tolist(), "c": cs.tolist(), "outer": OUTER_ITERATIONS, "colors": _html.COLORS}
     caption = ("Each task takes k SGD steps from θ (coloured paths); Reptile moves θ a fraction ε of the way to their "
                "mean (green arrow). Contours: square root of each task's loss.")
-    return _html.render("reptile", controls, (620, 420), data, JS, caption, MAX_BYTES)
+    return _html.render("reptile", controls, (620, 420), data, JS, caption, MAX_BYTES, narrow_size=(340, 420))

@@ -152,23 +152,26 @@ root.querySelector('[data-action=resample]').addEventListener('click', () => { x
 function draw(v) {
   const K = Math.round(v.shots), S = Math.round(v.steps), f = (x) => v.amplitude * Math.sin(x - v.phase);
   const xs = xsup.slice(0, K), ys = xs.map(f), truth = X.map(f), ctx = MB.setup(canvas), out = {predictions: {}, mse: {}};
+  const narrow = MB.narrow(canvas);  // narrow: the two panels stacked, the legend in two rows
   nets.forEach((net, i) => {
     const L = copy(net.layers), curves = [];
     for (let s = 0; s <= S; s++) { if (s) sgd(L, xs, ys, DATA.lr); curves.push(X.map((x) => forward(L, x)[L.length][0])); }
-    const p = MB.panel(ctx, [45 + 340 * i, 24, 290, 230], [-5, 5], [-6, 6]), col = DATA.colors[net.name];
+    const p = MB.panel(ctx, narrow ? [45, 24 + 250 * i, 280, 190] : [45 + 340 * i, 24, 290, 230], [-5, 5], [-6, 6]);
+    const col = DATA.colors[net.name];
     MB.clip(p, () => {
       MB.line(p, X, truth, '#000', 1.5);
       curves.slice(1, -1).forEach((c) => MB.line(p, X, c, col + '44', 0.8));
       MB.line(p, X, curves[0], col, 1, [5, 3]); MB.line(p, X, curves[S], col, 2.2);
       xs.forEach((x, n) => MB.dot(p, x, ys[n], 5, '#d62728', '#000', 'tri'));
     });
-    MB.frame(p, DATA.titles[i], 'x', i ? '' : 'y');
+    MB.frame(p, DATA.titles[i], 'x', i && !narrow ? '' : 'y');
     out.predictions[net.name] = curves;
     out.mse[net.name] = curves.map((c) => c.reduce((s, y, j) => s + (y - truth[j]) ** 2, 0) / c.length);
   });
   const after = 'after ' + S + (S === 1 ? ' step' : ' steps');
-  [['truth', '#000'], ['before adapting', '#555', [5, 3]], [after, '#555']].forEach((item, i) => MB.legend(ctx, [item], 45 + 150 * i, 292));
-  MB.text(ctx, '▲ support points', 495, 292, {align: 'left'});
+  const at = (i) => (narrow ? [45 + 140 * (i % 2), 514 + 16 * Math.floor(i / 2)] : [45 + 150 * i, 292]);
+  [['truth', '#000'], ['before adapting', '#555', [5, 3]], [after, '#555']].forEach((item, i) => MB.legend(ctx, [item], ...at(i)));
+  MB.text(ctx, '▲ support points', narrow ? 185 : 495, at(3)[1], {align: 'left'});
   readout.textContent = nets.map((n) => `${n.name}: MSE on [−5, 5] ${MB.fmt(out.mse[n.name][0])} before → ${MB.fmt(out.mse[n.name][S])} ${after}`).join('; ');
   out.x_support = xs; root.mbLast = out;
 }
@@ -194,4 +197,4 @@ def static(**initial) -> _html.StaticDemo:
                 + _html.button("resample", "new points"))
     caption = (f"Both networks take the chosen number of SGD steps (α = {INNER_LR}) on the support points' MSE, "
                "computed in this page from the shipped weights; faint lines: the intermediate steps.")
-    return _html.render("sinusoid", controls, (700, 310), data, JS, caption, MAX_BYTES)
+    return _html.render("sinusoid", controls, (700, 310), data, JS, caption, MAX_BYTES, narrow_size=(340, 540))

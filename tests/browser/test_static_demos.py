@@ -273,3 +273,54 @@ def test_omniglot_game(page):
     wait_for_game_width(page, 700)
     wide = state(page, "omniglot_game")["last"]
     assert wide["width"] == 700 and max(y for _, y, _, _ in wide["rects"]) == 150
+
+
+#: The demos with a narrow layout (all but the game, which sizes its canvas itself).
+NARROW_DEMOS = ("curvature", "sinusoid_playground", "landscape", "reptile_interpolation", "imaml_lambda",
+                "directions")
+
+
+def canvas_layout(page, name: str) -> dict:
+    root = json.dumps(page["demos"][name].root_id)
+    return page["evaluate"](f"""(() => {{ const c = document.getElementById({root}).querySelector('canvas');
+        return {{layout: c.dataset.layout, w: +c.dataset.w, h: +c.dataset.h, shown: c.getBoundingClientRect().width,
+                 box: document.getElementById({root}).getBoundingClientRect().width}}; }})()""")
+
+
+def test_phone_draws_the_narrow_layouts_at_their_size(page):
+    """On a 390 px phone each plotting demo draws its narrow layout (panels stacked) at its
+    own size, so that its text stays the size it was drawn (11 px, not the 5-6 px of the
+    wide canvas shrunk into the column); the numbers it shows are the same; a click on
+    the plot still lands where the reader clicked; back at the desktop width, the wide
+    layout returns."""
+    names = [n for n in NARROW_DEMOS if n in page["demos"]]
+    wide = {n: state(page, n) for n in names}
+    assert all(canvas_layout(page, n)["layout"] == "wide" for n in names)
+    size = page["tab"].viewport_size
+    page["tab"].set_viewport_size({"width": 390, "height": 844})
+    try:
+        for n in names:  # the width alone switches the layout (a resize redraws on the next frame)
+            root = json.dumps(page["demos"][n].root_id)
+            page["tab"].wait_for_function(
+                f"document.getElementById({root}).querySelector('canvas').dataset.layout === 'narrow'", timeout=5000)
+            c = canvas_layout(page, n)
+            assert c["w"] <= 350 and c["shown"] / c["w"] >= 0.95 and c["shown"] <= c["box"], (n, c)
+            phone = state(page, n)
+            assert phone["png"] != wide[n]["png"] and phone["last"] == wide[n]["last"], n
+            assert phone["text"] == wide[n]["text"], n
+        for n in ("reptile_interpolation", "imaml_lambda"):  # click the plot's centre: θ = (0, 0.75)
+            root = page["demos"][n].root_id
+            canvas = page["tab"].locator(f"#{root} canvas")
+            canvas.scroll_into_view_if_needed()
+            box, scale = canvas.bounding_box(), canvas_layout(page, n)["shown"] / canvas_layout(page, n)["w"]
+            x0, y0, w, h = 45, 24, 285, 256  # the narrow panel (canvas pixels)
+            page["tab"].mouse.click(box["x"] + (x0 + w / 2) * scale, box["y"] + (y0 + h / 2) * scale)
+            values = page["evaluate"](f"[...document.getElementById({json.dumps(root)}).querySelectorAll("
+                                      "'input[data-name^=theta]')].map((el) => +el.value)")
+            assert values == pytest.approx([0.0, 0.75], abs=0.02), (n, values)
+    finally:
+        page["tab"].set_viewport_size(size)
+    for n in names:
+        root = json.dumps(page["demos"][n].root_id)
+        page["tab"].wait_for_function(
+            f"document.getElementById({root}).querySelector('canvas').dataset.layout === 'wide'", timeout=5000)
