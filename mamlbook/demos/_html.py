@@ -37,6 +37,9 @@ CSS = """
 .mbd .mbd-read{font-variant-numeric:tabular-nums;margin-top:4px}
 .mbd .mbd-cap{font-size:12px;opacity:.75}
 html[data-theme=dark] .mbd canvas,body[data-jp-theme-light=false] .mbd canvas{filter:invert(.88) hue-rotate(180deg)}
+.mbd button[aria-pressed=true]{background:rgba(31,119,180,.2);border-color:#1f77b4;font-weight:600}
+.mbd canvas:focus-visible{outline:3px solid #1f77b4;outline-offset:2px}
+@media (pointer:coarse){.mbd input[type=range]{height:28px}.mbd .mbd-ctls{row-gap:10px}}
 """
 
 # The plotting library every static demo carries (inside its own closure: no globals).
@@ -167,7 +170,9 @@ const MB = (() => {
     const value = () => Object.fromEntries(inputs.map((el) => [el.dataset.name,
       el.dataset.log ? Math.pow(10, +el.value) : +el.value]));
     const show = () => inputs.forEach((el) => { const o = el.parentElement.querySelector('output');
-      if (o) o.textContent = (el.dataset.log ? Math.pow(10, +el.value) : +el.value).toFixed(+el.dataset.digits); });
+      const shown = (el.dataset.log ? Math.pow(10, +el.value) : +el.value).toFixed(+el.dataset.digits);
+      if (o) o.textContent = shown;
+      el.setAttribute('aria-valuetext', shown); });  // a log slider's position is not its value
     const set = (name, v) => { root.querySelector(`input[data-name="${name}"]`).value = v; };
     inputs.forEach((el) => el.addEventListener('input', () => { show(); onChange(value()); }));
     show(); watch(root, () => onChange(value()));
@@ -242,11 +247,13 @@ class StaticDemo:
 
 
 def render(kind: str, controls: str, canvas_size: tuple[int, int], data: dict, js: str, caption: str,
-           max_bytes: int, narrow_size: tuple[int, int] | None = None) -> StaticDemo:
+           max_bytes: int, narrow_size: tuple[int, int] | None = None, *, label: str) -> StaticDemo:
     """Assemble one static demo.
 
     ``js`` runs with ``root`` (the demo's element), ``canvas``, ``readout``, ``DATA``
     (the JSON-serialisable ``data``) and ``MB`` (the plotting library) in scope.
+    ``label``: what the canvas shows, in words (its accessible name: a screen reader
+    says it, as it announces the readout whenever it changes).
     ``narrow_size``: the canvas of the demo's narrow layout (its panels stacked, for a
     phone), drawn when the box is narrower than 0.8 × ``canvas_size``'s width; the
     ``js`` then asks ``MB.narrow(canvas)`` after ``MB.setup(canvas)`` which to draw.
@@ -258,8 +265,9 @@ def render(kind: str, controls: str, canvas_size: tuple[int, int], data: dict, j
     sizes = f' data-wide="{w},{h}" data-narrow="{narrow_size[0]},{narrow_size[1]}"' if narrow_size else ""
     text = (f'<div class="mbd tex2jax_ignore mathjax_ignore" id="{root_id}"><style>{CSS.strip()}</style>'
             f'<div class="mbd-ctls">{controls}</div>'
-            f'<canvas data-w="{w}" data-h="{h}"{sizes} width="{w}" height="{h}" style="width:{w}px"></canvas>'
-            f'<div class="mbd-read"></div><div class="mbd-cap">{caption}</div>'
+            f'<canvas data-w="{w}" data-h="{h}"{sizes} width="{w}" height="{h}" style="width:{w}px" role="img" '
+            f'aria-label="{html.escape(label)}"></canvas>'
+            f'<div class="mbd-read" aria-live="polite" aria-atomic="true"></div><div class="mbd-cap">{caption}</div>'
             f'</div>\n<script>(function () {{"use strict";\n{JS_LIB}\n'
             f'const root = document.getElementById("{root_id}") || document.currentScript.previousElementSibling, canvas = root.querySelector("canvas"), '
             f'readout = root.querySelector(".mbd-read");\nconst DATA = {data_json};\n{js}\n}})();</script>')

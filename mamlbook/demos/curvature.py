@@ -31,7 +31,7 @@ ENTRY_RANGE = (-0.5, 0.5)   # a, b, c sliders (as in the source)
 ALPHA_RANGE = (0.0, 2.0)    # inner step size
 DEFAULTS = {"a": 0.5, "b": -0.1, "c": 0.0, "alpha": 1.0}
 LIM = (-1.0, 2.0)           # the plotted square [−1, 2]²
-MAX_BYTES = 16_000
+MAX_BYTES = 20_000
 
 
 def curvature_matrix(a: float, b: float, c: float) -> Tensor:
@@ -176,6 +176,11 @@ ctl.fire();
 """
 
 
+#: The canvas's accessible name (`_html.render`'s ``label``).
+LABEL = ("Two arrow fields over the initial point x: the MAML meta-descent direction, (I − αC)∇f(x′), and "
+         "the first-order one, ∇f(x′), on the contours of f")
+
+
 def static(**initial) -> _html.StaticDemo:
     """The same figure in client-side JavaScript (analytic: nothing precomputed)."""
     v = _html.controls_from(DEFAULTS, initial)
@@ -185,4 +190,4 @@ def static(**initial) -> _html.StaticDemo:
     caption = ("Arrows: the meta-descent direction −(meta-gradient) at each initial point x, one inner step of size α on "
                "f(x) = ½(x − ½)ᵀC(x − ½) + gᵀx, drawn to one common scale. First order drops the factor I − αC.")
     return _html.render("curvature", controls, (680, 340), {"g": list(G), "colors": _html.COLORS}, JS, caption, MAX_BYTES,
-                         narrow_size=(340, 628))
+                         narrow_size=(340, 628), label=LABEL)

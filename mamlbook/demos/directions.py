@@ -159,6 +159,12 @@ ctl.fire();
 """
 
 
+#: The canvas's accessible name (`_html.render`'s ``label``).
+LABEL = ("Four arrow fields, one per method (MAML, first-order MAML, Reptile, iMAML): each method's update"
+         " at a grid of initial points on two quadratic tasks, with the task minima and the point where "
+         "the method stops")
+
+
 def static(**initial) -> _html.StaticDemo:
     """Precomputed with the package's methods over α ∈ {0.1, ..., 1.0} × k ∈ {1..5} (the affine maps), drawn in JS."""
     v = _html.controls_from(DEFAULTS, initial)
@@ -173,4 +179,5 @@ def static(**initial) -> _html.StaticDemo:
                 + _html.slider("k", "inner steps k", 1, 5, 1, v["k"], digits=0))
     caption = ("Each panel: the update −grads of one method (from mamlbook.get_method) at a grid of initial points θ, on "
                "two quadratic tasks; contours of their mean loss.")
-    return _html.render("directions", controls, (760, 210), data, JS, caption, MAX_BYTES, narrow_size=(340, 374))
+    return _html.render("directions", controls, (760, 210), data, JS, caption, MAX_BYTES, narrow_size=(340, 374),
+                        label=LABEL)

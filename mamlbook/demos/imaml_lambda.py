@@ -28,7 +28,7 @@ LAM_RANGE = (0.01, 100.0)
 RANGES = {"theta1": (-2.5, 2.5), "theta2": (-1.5, 3.0)}
 DEFAULTS = {"lam": 1.0, "theta1": 1.5, "theta2": -0.5}
 SOLVER_STEPS = 16
-MAX_BYTES = 16_000
+MAX_BYTES = 20_000
 
 
 def task() -> tuple[Tensor, Tensor]:
@@ -159,6 +159,11 @@ ctl.fire();
 """
 
 
+#: The canvas's accessible name (`_html.render`'s ``label``).
+LABEL = ("Contours of the regularised inner loss, with θ, its minimiser φ*, the task minimum, the two "
+         "equal and opposite forces at φ* and the path of φ* as λ varies; click to move θ")
+
+
 def static(**initial) -> _html.StaticDemo:
     """Client-side JavaScript: φ* has a closed form (a 2×2 solve)."""
     v = _html.controls_from(DEFAULTS, initial)
@@ -170,4 +175,5 @@ def static(**initial) -> _html.StaticDemo:
     caption = ("Contours: the regularised inner loss. At its minimiser φ* the loss gradient and the pull back to θ are "
                "equal and opposite; small λ lets φ* reach the task's minimum, large λ keeps it at θ.")
     data = {"A": A.tolist(), "c": c.tolist(), "steps": SOLVER_STEPS, "colors": _html.COLORS}
-    return _html.render("imaml", controls, (640, 420), data, JS, caption, MAX_BYTES, narrow_size=(340, 420))
+    return _html.render("imaml", controls, (640, 420), data, JS, caption, MAX_BYTES, narrow_size=(340, 420),
+                        label=LABEL)

@@ -167,6 +167,11 @@ ctl.fire();
 """
 
 
+#: The canvas's accessible name (`_html.render`'s ``label``).
+LABEL = ("Heat map of the meta-loss over the initial parameters (a, b) after m inner steps, with the "
+         "tasks' own parameters and the grid minimum")
+
+
 def static(m: int = 0) -> _html.StaticDemo:
     """21 precomputed frames (8-bit log10 meta-loss on a 41 × 41 grid) and one slider, drawn in JS."""
     checks.int_in_range("m", m, 0, MAX_STEPS)
@@ -177,4 +182,5 @@ def static(m: int = 0) -> _html.StaticDemo:
     caption = (f"Σₜ Lₜ(Uₜ⁽ᵐ⁾(θ)) for the model softplus(a·x + b) on {len(TASKS)} tasks of the same form (▲), after "
                f"m SGD steps of size α = {INNER_LR} on each task; colours rescaled per frame.")
     return _html.render("landscape", _html.slider("m", "inner steps m", 0, MAX_STEPS, 1, m, digits=0), (580, 385),
-                        data, JS, caption, MAX_BYTES, narrow_size=(340, 336))
+                        data, JS, caption, MAX_BYTES, narrow_size=(340, 336),
+                        label=LABEL)

@@ -225,7 +225,7 @@ const modes = {};
 for (const m of DATA.modes) {
   const px = MB.bytes(m.images), n = m.rounds * (m.ways + 1) * 784, vals = new Float32Array(n);
   for (let i = 0; i < n; i++) vals[i] = (i % 2 ? px[i >> 1] & 15 : px[i >> 1] >> 4) / 15;
-  modes[m.ways] = {...m, vals, round: 0, played: 0, you: 0, maml: 0, choice: null};
+  modes[m.ways] = {...m, vals, round: 0, played: 0, you: 0, maml: 0, choice: null, cursor: 0};
 }
 let mode = modes[DATA.ways];
 const img = (k, size) => {  // image k of the mode as a canvas (ink dark on white)
@@ -261,12 +261,20 @@ function draw() {
     } else MB.text(ctx, String(i + 1), rc[0] + rc[2] / 2, rc[1] + rc[3] + 10, {color: '#555'});
     box(ctx, rc, color, width);
   });
+  // the keyboard's candidate, while the game has the focus and the round is open
+  if (mode.choice === null && document.activeElement === canvas) {
+    const [x, y, w, h] = rects[mode.cursor]; ctx.setLineDash([4, 3]); box(ctx, [x - 5, y - 5, w + 10, h + 10], '#1f77b4', 2);
+    ctx.setLineDash([]);
+  }
+  root.querySelectorAll('[data-action^=ways]').forEach((b) => b.setAttribute('aria-pressed', String(+b.dataset.action.slice(4) === N)));
+  canvas.setAttribute('aria-label', `${title}: the character at the top and ${N} candidates below, numbered 1 to ${N}` +
+    (mode.choice === null ? `; the arrow keys move to candidate ${mode.cursor + 1}, Enter picks it, digits 1 to ${Math.min(N, 9)} pick directly` : ''));
   const tally = `${N}-way score: you ${mode.you}/${mode.played}, MAML ${mode.maml}/${mode.played}`;
-  readout.textContent = mode.choice === null ? `Click the matching character. ${tally}` :
+  readout.textContent = mode.choice === null ? `Click the matching character, or pick it with the keyboard (arrow keys and Enter). ${tally}` :
     `You picked ${mode.choice + 1} (${mode.choice === answer ? 'right' : 'wrong'}); the answer is ${answer + 1} (green). ` +
     `MAML picked ${mc + 1} with probability ${probs[mc].toFixed(2)} (${mc === answer ? 'right' : 'wrong'}). ${tally}` +
     (r === mode.rounds - 1 ? '. That was the last round: "next round" starts them again with a fresh score.' : '');
-  root.mbLast = {ways: N, round: r, choice: mode.choice, answer, maml_choice: mc, maml_probs: Array.from(probs),
+  root.mbLast = {ways: N, round: r, choice: mode.choice, cursor: mode.cursor, answer, maml_choice: mc, maml_probs: Array.from(probs),
                  played: mode.played, you: mode.you, maml: mode.maml, rects, width: g.W,
                  scale: canvas.getBoundingClientRect().width / g.W};
 }
@@ -280,10 +288,22 @@ canvas.addEventListener('click', (e) => {
   layout().forEach(([rx, ry, w, h], i) => { if (x >= rx && x <= rx + w && y >= ry && y <= ry + h) choose(i); });
 });
 canvas.style.cursor = 'pointer';
+// The keyboard: the canvas takes the focus (Tab); the arrow keys move between the
+// candidates as they are laid out, Enter or Space picks, a digit picks that candidate.
+canvas.tabIndex = 0;
+canvas.addEventListener('keydown', (e) => {
+  const N = mode.ways, cols = geometry().cols, moves = {ArrowRight: 1, ArrowLeft: -1, ArrowDown: cols, ArrowUp: -cols};
+  if (e.key in moves) mode.cursor = Math.min(N - 1, Math.max(0, mode.cursor + moves[e.key]));
+  else if (e.key === 'Enter' || e.key === ' ') choose(mode.cursor);
+  else if (/^[1-9]$/.test(e.key) && +e.key <= N) choose(+e.key - 1);
+  else return;
+  e.preventDefault(); draw();
+});
+canvas.addEventListener('focus', draw); canvas.addEventListener('blur', draw);
 root.querySelectorAll('[data-action]').forEach((b) => b.addEventListener('click', () => {
   const a = b.dataset.action;
   if (a === 'next') {  // after the last round the rounds start again, with a fresh score (never counted twice)
-    mode.round += 1; mode.choice = null;
+    mode.round += 1; mode.choice = null; mode.cursor = 0;
     if (mode.round === mode.rounds) { mode.round = 0; mode.played = mode.you = mode.maml = 0; }
   }
   else mode = modes[+a.slice(4)];
@@ -292,6 +312,10 @@ root.querySelectorAll('[data-action]').forEach((b) => b.addEventListener('click'
 MB.watch(root, draw);
 draw();
 """
+
+
+#: The canvas's accessible name (`_html.render`'s ``label``).
+LABEL = "The Omniglot game: one character at the top, the candidates below"
 
 
 def static(**initial) -> _html.StaticDemo:
@@ -315,4 +339,5 @@ def static(**initial) -> _html.StaticDemo:
                "table, it classifies the round's drawing together with one new drawing of every other "
                "candidate (its batch normalisation uses their statistics): it sees a little more than you do. "
                "Green: the answer; red: your wrong pick; percentages: MAML's probabilities.")
-    return _html.render("omniglot_game", controls, (700, 320), data, JS, caption, MAX_BYTES)
+    return _html.render("omniglot_game", controls, (700, 320), data, JS, caption, MAX_BYTES,
+                        label=LABEL)

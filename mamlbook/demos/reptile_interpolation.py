@@ -25,7 +25,7 @@ RANGES = {"inner_lr": (0.05, 1.5), "inner_steps": (1, 5), "epsilon": (0.2, 0.8),
           "theta2": (-1.5, 3.0)}
 DEFAULTS = {"inner_lr": 0.4, "inner_steps": 3, "epsilon": 0.5, "theta1": 1.8, "theta2": -1.0}
 OUTER_ITERATIONS = 30
-MAX_BYTES = 16_000
+MAX_BYTES = 20_000
 
 
 def _check(inner_lr, inner_steps, epsilon, theta1, theta2) -> None:
@@ -141,6 +141,11 @@ ctl.fire();
 """
 
 
+#: The canvas's accessible name (`_html.render`'s ``label``).
+LABEL = (f"Contours of two tasks' losses, each task's SGD path from θ, their mean, Reptile's update of θ "
+         f"and {OUTER_ITERATIONS} further updates; click to move θ")
+
+
 def static(**initial) -> _html.StaticDemo:
     """Client-side JavaScript: the quadratic tasks' SGD steps are three lines of arithmetic."""
     v = _html.controls_from(DEFAULTS, initial)
@@ -154,4 +159,5 @@ def static(**initial) -> _html.StaticDemo:
     data = {"A": As.tolist(), "c": cs.tolist(), "outer": OUTER_ITERATIONS, "colors": _html.COLORS}
     caption = ("Each task takes k SGD steps from θ (coloured paths); Reptile moves θ a fraction ε of the way to their "
                "mean (green arrow). Contours: square root of each task's loss.")
-    return _html.render("reptile", controls, (620, 420), data, JS, caption, MAX_BYTES, narrow_size=(340, 420))
+    return _html.render("reptile", controls, (620, 420), data, JS, caption, MAX_BYTES, narrow_size=(340, 420),
+                        label=LABEL)

@@ -179,6 +179,11 @@ ctl.fire();
 """
 
 
+#: The canvas's accessible name (`_html.render`'s ``label``).
+LABEL = ("Two panels, the pretrained network and the MAML one: the true sine curve, the support points, "
+         "and each network's prediction before and after the SGD steps")
+
+
 def static(**initial) -> _html.StaticDemo:
     """The shipped networks' weights + fine-tuning in client-side JavaScript (see the module docstring)."""
     v = _html.controls_from(DEFAULTS, initial)
@@ -197,4 +202,5 @@ def static(**initial) -> _html.StaticDemo:
                 + _html.button("resample", "new points"))
     caption = (f"Both networks take the chosen number of SGD steps (α = {INNER_LR}) on the support points' MSE, "
                "computed in this page from the shipped weights; faint lines: the intermediate steps.")
-    return _html.render("sinusoid", controls, (700, 310), data, JS, caption, MAX_BYTES, narrow_size=(340, 540))
+    return _html.render("sinusoid", controls, (700, 310), data, JS, caption, MAX_BYTES, narrow_size=(340, 540),
+                        label=LABEL)

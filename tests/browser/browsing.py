@@ -242,13 +242,17 @@ class OfflineGuard:
         return out
 
 
-def new_page(browser, *, width: int = WIDTH, height: int = HEIGHT, color_scheme: str = "light"):
-    """A fresh offline context and page: (context, page, guard)."""
+def new_page(browser, *, width: int = WIDTH, height: int = HEIGHT, color_scheme: str = "light",
+             touch: bool = False):
+    """A fresh offline context and page: (context, page, guard); ``touch``: a phone's
+    touch screen (CSS ``pointer: coarse``)."""
     context = browser.new_context(
         viewport={"width": width, "height": height},
         device_scale_factor=1,
         color_scheme=color_scheme,
         service_workers="block",
+        has_touch=touch,
+        is_mobile=touch,
     )
     context.set_default_timeout(PAGE_TIMEOUT * 1000)
     guard = OfflineGuard(context)
@@ -293,6 +297,7 @@ async ([expected, timeoutMs]) => {
   facts.math = [...document.querySelectorAll('.math')].map((e) => ({
       typeset: !!e.querySelector('mjx-container'), text: e.textContent.slice(0, 80)}));
   facts.mjx_containers = document.querySelectorAll('mjx-container').length;
+  facts.mjx_tab_stops = document.querySelectorAll('mjx-container[tabindex]:not([tabindex="-1"])').length;
   facts.mjx_errors = [...document.querySelectorAll('mjx-merror, [data-mjx-error]')].map(
       (e) => e.getAttribute('data-mjx-error') || e.textContent);
   // Text outside code and rendered math, to look for raw TeX.

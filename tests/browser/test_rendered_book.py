@@ -9,7 +9,8 @@ checks that
 * no uncaught JavaScript exception, none excused;
 * MathJax typeset every Sphinx math element (an ``mjx-container`` inside each), shows
   no TeX error (``mjx-merror``) and left no raw TeX (``\\(``, ``$$``, ``$..\\cmd..$``)
-  in the text outside code; a page whose source has ``$`` math must show some;
+  in the text outside code; a page whose source has ``$`` math must show some; no
+  formula is a Tab stop (MathJax's default: 272 of them on chapter 06's page);
 * every stored ipywidgets view rendered: one widget per view tag, no "Error displaying
   widget", the CSS class of each displayed widget kind present (``.widget-slider`` for a
   slider, ...), and the images stored in ``Output`` widgets drawn;
@@ -93,6 +94,8 @@ def test_math_is_typeset(docname, rendered):
         problems.append(f"MathJax errors: {facts['mjx_errors'][:5]}")
     if source_has_math(docname) and facts["mjx_containers"] == 0:
         problems.append("the source has math, the page shows none (mjx-container)")
+    if facts["mjx_tab_stops"]:  # a keyboard reader would Tab through every formula
+        problems.append(f"{facts['mjx_tab_stops']} formulas in the Tab order (_config.yml: inTabOrder)")
     if facts["math"] and "mathjax" not in facts:
         problems.append("math on the page but MathJax did not load")
     raw_tex = sorted(set(RAW_TEX.findall(facts["text"])))

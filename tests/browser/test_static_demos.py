@@ -52,7 +52,7 @@ def page(browser, tmp_path_factory):
     demos["curvature_twin"] = curvature.static(a=-0.2)
     body = "".join(f"<h2>{name}</h2>{d._repr_html_()}" for name, d in demos.items())
     folder = tmp_path_factory.mktemp("static_demos")
-    head = "<meta charset='utf-8'><title>static demos</title>"
+    head = "<meta charset='utf-8'><meta name='viewport' content='width=device-width'><title>static demos</title>"
     (folder / "demos.html").write_text(f"<!doctype html><html><head>{head}</head><body>{body}</body></html>")
     with serve(folder) as base:
         context, tab, guard = new_page(browser, width=900, height=4200)
@@ -324,3 +324,66 @@ def test_phone_draws_the_narrow_layouts_at_their_size(page):
         root = json.dumps(page["demos"][n].root_id)
         page["tab"].wait_for_function(
             f"document.getElementById({root}).querySelector('canvas').dataset.layout === 'wide'", timeout=5000)
+
+
+def test_keyboard_and_screen_reader(page):
+    """Every canvas has a role and an accessible name, every readout is announced when it
+    changes, a log slider says its value (not its position), and the Omniglot game is
+    played without a mouse: Tab to it, the arrow keys, Enter or a digit."""
+    for name, demo in page["demos"].items():
+        role, label, live = page["evaluate"](f"""(() => {{ const r = document.getElementById({json.dumps(demo.root_id)});
+            const c = r.querySelector('canvas');
+            return [c.getAttribute('role'), c.getAttribute('aria-label'), r.querySelector('.mbd-read').getAttribute('aria-live')]; }})()""")
+        assert role == "img" and len(label) > 40 and live == "polite", (name, role, label, live)
+    lam = json.dumps(page["demos"]["imaml_lambda"].root_id)
+    said, shown = page["evaluate"](f"""(() => {{ const el = document.getElementById({lam}).querySelector('input[data-name=lam]');
+        return [el.getAttribute('aria-valuetext'), el.parentElement.querySelector('output').textContent]; }})()""")
+    assert said == shown and float(said) > 0 and float(said) != float(page["evaluate"](
+        f"document.getElementById({lam}).querySelector('input[data-name=lam]').value") or -1)
+    root, tab = page["demos"]["omniglot_game"].root_id, page["tab"]
+    tab.click(f"#{root} [data-action=ways5]")
+    tab.click(f"#{root} [data-action=next]")                      # an open round
+    pressed = page["evaluate"](f"[...document.querySelectorAll('#{root} [data-action^=ways]')]"
+                               ".map((b) => b.getAttribute('aria-pressed'))")
+    assert pressed == ["true", "false"]
+    s = state(page, "omniglot_game")
+    assert s["last"]["choice"] is None and "keyboard" in s["text"]
+    tab.focus(f"#{root} canvas")                                  # the focus ring: the canvas redraws
+    focused = state(page, "omniglot_game")
+    assert focused["png"] != s["png"] and focused["last"]["cursor"] == 0
+    for _ in range(s["last"]["answer"]):
+        tab.keyboard.press("ArrowRight")
+    assert state(page, "omniglot_game")["last"]["cursor"] == s["last"]["answer"]
+    tab.keyboard.press("Enter")
+    picked = state(page, "omniglot_game")["last"]
+    assert picked["choice"] == s["last"]["answer"] and picked["you"] == s["last"]["you"] + 1
+    tab.click(f"#{root} [data-action=next]")
+    tab.focus(f"#{root} canvas")
+    tab.keyboard.press("3")
+    assert state(page, "omniglot_game")["last"]["choice"] == 2
+    tab.keyboard.press("ArrowLeft")                               # a round already answered: keys move nothing
+    assert state(page, "omniglot_game")["last"]["choice"] == 2
+
+
+def test_sliders_are_touch_targets_on_a_touch_screen(browser, page):
+    """On a touch screen (``pointer: coarse``) the sliders are at least 24 px tall, rows
+    of controls at least 24 px apart (WCAG 2.5.8; 16 px and 21 px with a mouse), and
+    nothing scrolls sideways on a 390 px phone."""
+    context, tab, guard = new_page(browser, width=390, height=844, touch=True)
+    try:
+        tab.goto(page["url"])
+        assert tab.evaluate("matchMedia('(pointer: coarse)').matches")
+        heights, gaps = tab.evaluate("""(() => {
+            const h = [], g = [];
+            document.querySelectorAll('.mbd .mbd-ctls').forEach((ctls) => {
+              const tops = [...new Set([...ctls.querySelectorAll('input[type=range]')].map((el) => {
+                const r = el.getBoundingClientRect(); h.push(r.height); return Math.round(r.top); }))].sort((a, b) => a - b);
+              tops.slice(1).forEach((t, i) => g.push(t - tops[i]));
+            });
+            return [h, g]; })()""")
+        assert heights and min(heights) >= 24, heights
+        assert gaps and min(gaps) >= 24, gaps
+        assert tab.evaluate("document.documentElement.scrollWidth") <= 390
+        assert not guard.problems(), guard.problems()
+    finally:
+        context.close()
