@@ -263,7 +263,7 @@ function draw() {
   });
   // the keyboard's candidate, while the game has the focus and the round is open
   if (mode.choice === null && document.activeElement === canvas) {
-    const [x, y, w, h] = rects[mode.cursor]; ctx.setLineDash([4, 3]); box(ctx, [x - 5, y - 5, w + 10, h + 10], '#1f77b4', 2);
+    const [x, y, w, h] = rects[mode.cursor]; ctx.setLineDash([4, 3]); box(ctx, [x - 3, y - 3, w + 6, h + 6], '#1f77b4', 2);
     ctx.setLineDash([]);
   }
   root.querySelectorAll('[data-action^=ways]').forEach((b) => b.setAttribute('aria-pressed', String(+b.dataset.action.slice(4) === N)));
