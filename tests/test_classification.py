@@ -318,3 +318,24 @@ def test_shipped_checkpoints_load_with_their_evaluation_and_curve(name):
     assert mb.checkpoints.pretrained_path(name).stat().st_size < 1_000_000
     curve = mb.recipes.load_curve(name)
     assert curve["iterations_done"] == meta["iterations_done"] == mb.recipes.RECIPES[name].training.iterations
+
+
+def test_pooling_before_relu_is_bit_for_bit_the_usual_order():
+    """The ConvNet's blocks pool before their ReLU (appendix A1: "the same numbers bit for
+    bit, since ReLU is monotone"): values and input gradients equal to relu-then-pool's
+    with ``torch.equal``, in float32, on inputs with ties and zeros (values on a coarse
+    grid) as well as on continuous ones."""
+    g = torch.Generator().manual_seed(0)
+    pool, relu = torch.nn.functional.max_pool2d, torch.nn.functional.relu
+    for x in (torch.randn(8, 16, 28, 28, generator=g),
+              torch.randint(-3, 4, (8, 16, 28, 28), generator=g).float() / 2):
+        upstream = torch.randn(8, 16, 14, 14, generator=g)
+        outputs, grads = [], []
+        for forward in (lambda v: relu(pool(v, 2)), lambda v: pool(relu(v), 2)):
+            v = x.clone().requires_grad_()
+            out = forward(v)
+            out.backward(upstream)
+            outputs.append(out.detach())
+            grads.append(v.grad)
+        assert torch.equal(outputs[0], outputs[1]) and torch.equal(grads[0], grads[1])
+        assert (grads[0] != 0).any() and (outputs[0] == 0).any()  # both branches exercised

@@ -384,3 +384,34 @@ def test_game_static_is_self_contained_and_carries_the_rounds():
         assert float((back - images).abs().max()) <= 0.5 / 15 + 1e-6
         assert mode["answer"] == d["answer"].tolist() and mode["maml_choice"] == d["maml_choice"].tolist()
         assert torch.allclose(torch.tensor(mode["probs"]), d["maml_probs"].flatten(), atol=1e-4)
+
+
+# ------------------------------------------------------------------ Reptile: where the outer iterations go
+
+
+@pytest.mark.parametrize("inner_steps, outer_iterations", [(3, 120), (1, 300)])
+def test_reptile_outer_iterations_converge_to_the_fixed_point(inner_steps, outer_iterations):
+    """The demo's repeated updates (eq. 5.1) converge to θ* solving Σ_t (I − (I − αA_t)^k)(θ − c_t) = 0
+    (the Reptile chapter's last exercise); for k = 1, Σ_t A_t (θ − c_t) = 0, the minimiser of Σ_t L_t."""
+    alpha, eps, theta = 0.4, 0.5, (1.8, -1.0)
+    As, cs = _quadratic.tasks()
+    I = torch.eye(2, dtype=torch.float64)
+    W = I - torch.linalg.matrix_power(I - alpha * As, inner_steps)            # (T, 2, 2), symmetric
+    star = torch.linalg.solve(W.sum(0), (W @ cs.unsqueeze(-1)).sum(0)).squeeze(-1)
+    # θ_{n+1} − θ* = (I − ε mean_t W_t)(θ_n − θ*), a symmetric map: each update shrinks the
+    # error by at most its spectral radius ρ (0.77 for k = 3, 0.89 for k = 1)
+    rho = float(torch.linalg.eigvalsh(I - eps * W.mean(0)).abs().max())
+    d = reptile_interpolation.figure_data(alpha, inner_steps, eps, *theta, outer_iterations=outer_iterations)
+    errors = (d["outer_path"] - star).norm(dim=1)
+    bound = errors[0] * rho ** torch.arange(outer_iterations + 1, dtype=torch.float64)
+    assert bound[-1] < 1e-10                                  # enough updates to get there
+    assert (errors <= bound + 1e-13).all(), (errors - bound).max()
+    assert errors[-1] < 1e-10, errors[-1]
+    # independently of W: the joint minimiser, where autograd's gradient of Σ_t L_t vanishes
+    joint = torch.linalg.solve(As.sum(0), (As @ cs.unsqueeze(-1)).sum(0)).squeeze(-1).requires_grad_()
+    summed = sum(_quadratic.loss(joint, A, c) for A, c in zip(As, cs))
+    assert torch.autograd.grad(summed, joint)[0].abs().max() < 1e-14
+    if inner_steps == 1:
+        assert (d["outer_path"][-1] - joint).norm() < 1e-10
+    else:                                                     # more steps move the fixed point away from it
+        assert (d["outer_path"][-1] - joint).norm() > 0.1

@@ -131,6 +131,52 @@ def test_k_step_jacobian_product_matches_autograd(small_model, tasks64, steps):
         assert (product - product.T).abs().max() > 1e-6
 
 
+def test_k_step_product_is_one_minus_alpha_sum_of_hessians_to_first_order(small_model, tasks64):
+    """Chapter 03 (question 3) and 07: ∏ᵢ (I − α∇²L(φ_{i−1})) = I − α Σᵢ ∇²L(φ_{i−1}) + O(α²).
+
+    The product from autograd's Jacobian of the k-step map; the Hessians at each φ_{i−1}
+    from ``torch.autograd.functional.hessian``. A tenfold smaller α leaves about a hundredth
+    of the remainder (it is second order), a tenth of the product's distance from I (first
+    order)."""
+    params = mb.detached(mb.parameters_of(small_model))
+    x, y = tasks64.x_support[0], tasks64.y_support[0]
+    steps, remainders, deviations = 3, [], []
+    for inner_lr in (1e-2, 1e-3):
+        product = torch.autograd.functional.jacobian(
+            k_step_map(small_model, x, y, inner_lr, steps, params), flat(params))
+        phi, hessians = flat(params), []
+        for _ in range(steps):
+            hessians.append(autograd_hessian(small_model, unflat(phi, params), x, y))
+            phi = phi - inner_lr * torch.autograd.functional.jacobian(
+                lambda w: mse(small_model, unflat(w, params), x, y), phi)
+        first_order = torch.eye(len(phi), dtype=phi.dtype) - inner_lr * sum(hessians)
+        remainders.append(float((product - first_order).abs().max()))
+        deviations.append(float((product - torch.eye(len(phi), dtype=phi.dtype)).abs().max()))
+    assert 70 < remainders[0] / remainders[1] < 130, remainders   # second order: α²
+    assert 7 < deviations[0] / deviations[1] < 13, deviations     # the product − I itself: α
+    assert remainders[1] < 1e-2 * deviations[1]
+
+
+def test_hessian_of_half_sum_of_squares_is_n_over_2_times_the_split(small_model, tasks64):
+    """Chapter 03 after eq. (3.5): the source article's ∇²[½ Σₙ (yₙ − Mₙ)²] = ∇M∇Mᵀ − Σₙ (yₙ − Mₙ)∇²Mₙ
+    is n/2 times the book's G + R (the mean squared error's split), term by term."""
+    params = mb.detached(mb.parameters_of(small_model))
+    x, y = tasks64.x_support[1], tasks64.y_support[1]
+    n = y.numel()
+    half_sum = torch.autograd.functional.hessian(
+        lambda w: 0.5 * ((functional_call(small_model, unflat(w, params), (x,)) - y) ** 2).sum(), flat(params))
+    jac = torch.autograd.functional.jacobian(
+        lambda w: functional_call(small_model, unflat(w, params), (x,)).reshape(-1), flat(params))
+    residuals = (y - functional_call(small_model, params, (x,))).reshape(-1)
+    second = sum(r * torch.autograd.functional.hessian(
+        lambda w, i=i: functional_call(small_model, unflat(w, params), (x,)).reshape(-1)[i], flat(params))
+        for i, r in enumerate(residuals))
+    assert torch.allclose(half_sum, jac.T @ jac - second, rtol=0, atol=1e-11)
+    split = mb.gauss_newton_split(small_model, params, x, y)
+    assert torch.allclose(n / 2 * split.gauss_newton, jac.T @ jac, rtol=0, atol=1e-11)
+    assert torch.allclose(n / 2 * split.residual, -second, rtol=0, atol=1e-11)
+
+
 def test_maml_one_step_equals_closed_form_with_explicit_hessian(small_model, tasks64):
     """∇_θ L_meta = 1/T Σ_t (I − α∇²L_support,t(θ)) ∇L_query,t(θ′_t), explicit P × P Hessian."""
     params = mb.detached(mb.parameters_of(small_model))
@@ -194,3 +240,4 @@ def test_flatten_unflatten_round_trip_batched(small_model):
     assert all(torch.equal(back[k], batched[k]) for k in params)
     with pytest.raises(ValueError, match="vector"):
         mb.unflatten_params(rows[:, :-1], params)
+

@@ -44,6 +44,23 @@ def test_linear_cka_is_one_for_the_same_features_up_to_rotation_and_scale():
     assert bool((wmr.linear_cka(a, b) < 0.9).all())
 
 
+def test_linear_cka_is_the_hsic_ratio_of_the_example_gram_matrices():
+    """Linear CKA (Kornblith et al. 2019, eq. 4): HSIC(K, L)/√(HSIC(K, K) HSIC(L, L)) with
+    K = AAᵀ, L = BBᵀ the examples' Gram matrices and HSIC(K, L) = tr(KHLH), H = I − 11ᵀ/n
+    the centring matrix: the feature-space form the package computes, against this one."""
+    g = torch.Generator().manual_seed(1)
+    a = torch.randn(4, 25, 7, generator=g, dtype=torch.float64)
+    b = torch.randn(4, 25, 5, generator=g, dtype=torch.float64) + 0.5 * a[..., :5]  # related, not equal
+    n = a.shape[1]
+    centring = torch.eye(n, dtype=torch.float64) - torch.ones(n, n, dtype=torch.float64) / n
+    for t in range(a.shape[0]):
+        k, l = a[t] @ a[t].T, b[t] @ b[t].T
+        hsic = lambda x, y: torch.trace(x @ centring @ y @ centring)  # noqa: E731
+        expected = hsic(k, l) / torch.sqrt(hsic(k, k) * hsic(l, l))
+        assert torch.allclose(wmr.linear_cka(a, b)[t], expected, rtol=1e-12, atol=0)
+    assert 0.2 < float(wmr.linear_cka(a, b).min()) and float(wmr.linear_cka(a, b).max()) < 0.95
+
+
 def test_the_chapter_plots_draw():
     matplotlib.use("Agg")
     fig, axes = mb.plotting.figure(ncols=2)
