@@ -278,3 +278,98 @@ def test_proximal_adaptation_curve_matches_proximal_adapt():
     assert torch.allclose(curve[:, 3], mb.task_losses(model, phi, tasks.x_query, tasks.y_query))
     assert torch.allclose(curve[:, 0], mb.task_losses(model, mb.batch_parameters(params, tasks.num_tasks),
                                                       tasks.x_query, tasks.y_query))
+
+
+# ---------------------------------------------------------------- claims of the chapter's text
+def test_fixed_step_descent_on_g_diverges_exactly_past_curvature_2_over_alpha_minus_lambda():
+    """Chapter 06 after eq. (6.1): gradient descent with a fixed step α on
+    G(φ) = L(φ) + λ/2 ‖φ − θ‖² diverges as soon as the curvature h of L exceeds 2/α − λ;
+    the package's solver (`proximal_adapt`) rejects a step that would raise G and halves
+    its step size, so it converges there too. L(φ) = h/2 φ², α = 0.1, λ = 2: threshold 18,
+    φ* = λθ/(h + λ)."""
+    from mamlbook.functional import proximal_adapt
+    alpha, lam, theta, steps = 0.1, 2.0, 1.0, 1000
+
+    def fixed_step(h):
+        phi, g_values = theta, []
+        for _ in range(steps):
+            phi = phi - alpha * (h * phi + lam * (phi - theta))
+            g_values.append(h / 2 * phi ** 2 + lam / 2 * (phi - theta) ** 2)
+        return phi, g_values
+
+    def distance(h, phi):  # |φ − φ*| / |θ − φ*|
+        star = lam * theta / (h + lam)
+        return abs(phi - star) / abs(theta - star)
+
+    below, _ = fixed_step(17.9)   # contraction factor |1 − α(h + λ)| = 0.99
+    at, _ = fixed_step(18.0)      # 1: it oscillates forever at the same distance
+    above, g_above = fixed_step(18.1)  # 1.01
+    assert distance(17.9, below) < 1e-4
+    assert distance(18.0, at) == pytest.approx(1.0, rel=1e-9)
+    assert distance(18.1, above) > 1e4 and all(b > a for a, b in zip(g_above, g_above[1:]))  # G rises at every step
+
+    # the package's solver on the same two problems, as two tasks of one batch: L_t(φ) is the
+    # mean squared error of φx on the single point (x, 0) with x² = h/2, a model without bias
+    model = nn.Linear(1, 1, bias=False).double()
+    h = torch.tensor([17.9, 18.1], dtype=torch.float64)
+    x, y = (h / 2).sqrt().view(2, 1, 1), torch.zeros(2, 1, 1, dtype=torch.float64)
+    anchor = mb.batch_parameters({"weight": torch.full((1, 1), theta, dtype=torch.float64)}, 2)
+    assert torch.allclose(mb.task_losses(model, anchor, x, y), h / 2 * theta ** 2, rtol=1e-15, atol=0)
+    phi, _, taken = proximal_adapt(model, anchor, x, y, inner_lr=alpha, inner_steps=steps, lam=lam)
+    phi = phi["weight"].flatten()
+    # below the threshold every step is accepted: exactly fixed-step gradient descent
+    assert taken[0] == steps and float(phi[0]) == pytest.approx(below, rel=1e-10)
+    # above it the first step (it would raise G) is rejected, α halved, and then it converges
+    assert taken[1] == steps - 1
+    assert float(phi[1]) == pytest.approx(lam * theta / (18.1 + lam), rel=1e-12)
+
+
+def test_inverse_of_i_plus_h_over_lambda_expands_to_i_minus_h_over_lambda():
+    """Chapter 06 after eq. (6.5): (I + H/λ)⁻¹ = I − H/λ + O(λ⁻²), and in an eigenvector of H
+    with eigenvalue h the matrix (I + H/λ)⁻¹ of eqs. (6.4)-(6.5) multiplies by λ/(λ + h).
+    For a random symmetric (indefinite) H: λ²‖(I + H/λ)⁻¹ − (I − H/λ)‖ stays bounded and
+    tends to ‖H²‖ (spectral norms; it equals max_i h_i² λ/(λ + h_i), so it is at most
+    ‖H²‖/(1 − ‖H‖/λ) and within a relative ‖H‖/λ of ‖H²‖), while the first-order term is
+    really there: λ‖(I + H/λ)⁻¹ − I‖ tends to ‖H‖, not to 0."""
+    g = torch.Generator().manual_seed(6)
+    m = torch.randn(6, 6, generator=g, dtype=torch.float64)
+    hess = (m + m.T) / 2
+    h, vectors = torch.linalg.eigh(hess)
+    assert h.min() < 0 < h.max()
+    eye = torch.eye(6, dtype=torch.float64)
+    norm_h = float(torch.linalg.matrix_norm(hess, ord=2))
+    norm_h2 = float(torch.linalg.matrix_norm(hess @ hess, ord=2))
+    gaps = []
+    for lam in (10.0, 100.0, 1000.0):
+        inverse = torch.linalg.inv(eye + hess / lam)
+        second = lam ** 2 * float(torch.linalg.matrix_norm(inverse - (eye - hess / lam), ord=2))
+        assert second <= norm_h2 / (1 - norm_h / lam), (lam, second, norm_h2)  # bounded
+        gaps.append(abs(second / norm_h2 - 1))
+        assert gaps[-1] <= norm_h / lam, (lam, second, norm_h2)                  # and tends to ‖H²‖
+        # the same number from H's eigenvalues (rel 1e-9: `second` is λ² times a difference of
+        # O(1) matrices, 1e-5 at λ = 1000, so it carries about 1e-11 of relative round-off)
+        assert second == pytest.approx(float((h ** 2 * lam / (lam + h)).max()), rel=1e-9)
+        first = lam * float(torch.linalg.matrix_norm(inverse - eye, ord=2))
+        assert abs(first / norm_h - 1) <= 2 * norm_h / lam, (lam, first, norm_h)
+        # eigenvalues λ/(λ + h_i), on H's own eigenvectors
+        factors = lam / (lam + h)
+        assert torch.allclose(torch.linalg.eigvalsh(inverse), factors.sort().values, rtol=0, atol=1e-14)
+        assert torch.allclose(vectors @ torch.diag(factors) @ vectors.T, inverse, rtol=0, atol=1e-14)
+    assert gaps[1] < gaps[0] / 5 and gaps[2] < gaps[1] / 5  # the O(λ⁻²) term's coefficient settles like 1/λ
+
+
+def test_imaml_memory_does_not_depend_on_cg_steps(small_model, tasks64):
+    """Chapter 06, exercise ex-imaml-memory: with inner_steps = 50, iMAML's peak saved-tensor
+    memory (`measure.saved_tensor_memory`, as the chapter measures it) is the same for
+    cg_steps = 1, 5 and 20: each Hessian-vector product differentiates the one support-gradient
+    graph without keeping a graph of its own."""
+    from mamlbook import measure
+    params = mb.detached(mb.parameters_of(small_model))
+    runs = {cg: measure.saved_tensor_memory(lambda: mb.get_method("imaml")(
+        small_model, params, tasks64, inner_lr=0.02, inner_steps=50, lam=2.0, cg_steps=cg)) for cg in (1, 5, 20)}
+    peaks = [stats.peak_bytes for _, stats in runs.values()]
+    assert peaks[0] > 0 and peaks[0] == peaks[1] == peaks[2], peaks
+    assert len({stats.count for _, stats in runs.values()}) == 1  # not even one more tensor saved
+    # the CG iterations did run: each task's residual falls with cg_steps
+    residuals = [step.diagnostics["cg_relative_residual"] for step, _ in runs.values()]
+    assert (residuals[1] < residuals[0]).all() and (residuals[2] < residuals[1]).all()

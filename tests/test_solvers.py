@@ -75,3 +75,65 @@ def test_power_iteration_runs_each_matrix_on_its_own():
         solvers.power_iteration(lambda v: v, start, 0)
     with pytest.raises(ValueError, match="start"):
         solvers.power_iteration(lambda v: v, torch.ones(2, 2, 2), 3)
+
+
+def test_conjugate_gradient_iterate_is_the_a_norm_best_point_of_the_krylov_space():
+    """Chapter 06, the CG paragraph after eq. (6.7): after j steps the iterate is the best
+    point, in the A-norm, of span{b, Ab, ..., A^{j-1} b}. Reference: minimise ‖x − A⁻¹b‖_A
+    over x = K c, i.e. solve (KᵀAK) c = Kᵀb, with K an orthonormal basis of that span
+    (QR of the power basis: the same span, while the power basis's condition number
+    reaches 8e6 at j = 8 and would cost the comparison its digits)."""
+    g = torch.Generator().manual_seed(3)
+    a, b = spd(12, g), torch.randn(12, generator=g, dtype=torch.float64)
+    exact = torch.linalg.solve(a, b)
+
+    def a_norm(e):
+        return float(torch.sqrt(e @ a @ e))
+
+    for j in (1, 2, 3, 5, 8):
+        powers = [b]
+        for _ in range(j - 1):
+            powers.append(a @ powers[-1])
+        k, _ = torch.linalg.qr(torch.stack(powers, 1))
+        best = k @ torch.linalg.solve(k.T @ a @ k, k.T @ b)
+        x, _ = solvers.conjugate_gradient(lambda v: a @ v, b, j)
+        assert (x - best).norm() < 1e-10 * best.norm(), (j, float((x - best).norm() / best.norm()))
+        # another point of the same space, the one with the smallest residual ‖b − Ax‖:
+        # its A-norm error is larger, so "best in the A-norm" is a property with teeth
+        least_residual = k @ torch.linalg.lstsq(a @ k, b.unsqueeze(1)).solution[:, 0]
+        assert (least_residual - best).norm() > 1e-5 * best.norm()
+        assert a_norm(least_residual - exact) > a_norm(x - exact)
+    full, _ = solvers.conjugate_gradient(lambda v: a @ v, b, 12)  # j = P: the space is everything
+    assert (full - exact).norm() < 1e-10 * exact.norm()
+
+
+@pytest.mark.parametrize("kappa", [10.0, 100.0, 1000.0])
+def test_conjugate_gradient_error_obeys_bound_6_8_and_never_increases_in_the_a_norm(kappa):
+    """Eq. (6.8): ‖v_j − v‖_A ≤ 2 ((√κ − 1)/(√κ + 1))^j ‖v_0 − v‖_A at every step j, for an
+    SPD A with condition number κ (eigenvalues log-spaced from 1 to κ, random
+    eigenvectors), and the A-norm error never increases, while the residual ‖b − A v_j‖
+    may (the chapter's remark after its CG table)."""
+    n = 60
+    g = torch.Generator().manual_seed(4)
+    q, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
+    a = q @ torch.diag(torch.logspace(0, torch.log10(torch.tensor(kappa)).item(), n, dtype=torch.float64)) @ q.T
+    assert torch.linalg.cond(a).item() == pytest.approx(kappa, rel=1e-9)
+    b = torch.randn(n, generator=g, dtype=torch.float64)
+    exact = torch.linalg.solve(a, b)
+
+    def a_norm(e):
+        return float(torch.sqrt(e @ a @ e))
+
+    rate = (kappa ** 0.5 - 1) / (kappa ** 0.5 + 1)
+    errors, residuals = [], []
+    for j in range(41):
+        x, r = solvers.conjugate_gradient(lambda v: a @ v, b, j)
+        errors.append(a_norm(x - exact) / a_norm(exact))  # v_0 = 0
+        residuals.append(float(r.norm()))
+    assert errors[0] == pytest.approx(1.0, rel=1e-14)
+    for j, error in enumerate(errors):
+        assert error <= 2 * rate ** j, (j, error, 2 * rate ** j)
+    assert all(later <= earlier for earlier, later in zip(errors, errors[1:])), errors
+    assert errors[40] < 0.1 * errors[5]  # it did converge, not stall at a flat error
+    if kappa >= 100:  # the contrast: there the residual rises at some steps (at κ = 10 it happens not to)
+        assert any(later > earlier for earlier, later in zip(residuals, residuals[1:]))
