@@ -291,7 +291,7 @@ def _evaluate(args) -> int:
     device = _device(args)
     results = {"protocol": {"test_tasks": args.tasks, "support_shots": args.shots, "query_shots": args.query_shots,
                             "inner_lr": args.inner_lr, "test_seed": args.seed,
-                            "interval": "mean ± 1.96·s/√n over the tasks kept",
+                            "interval": protocol.INTERVAL,
                             "diverged": "tasks whose query loss became NaN/inf or grew beyond "
                                         f"{protocol.DIVERGENCE_FACTOR:g}× its value before adaptation "
                                         "(mamlbook.protocol.diverged): counted, left out of mean and median"},

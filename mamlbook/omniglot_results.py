@@ -449,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
                              f"file there)")
     parser.add_argument("--merge", action="store_true",
                         help="keep the rows of the existing --out file (same --tasks) and add or replace these recipes'")
+    parser.add_argument("--settings", nargs="+", default=None, choices=TABLE_SETTINGS, metavar="SETTING",
+                        help=f"the table's settings to compute ({', '.join(TABLE_SETTINGS)}; default all); with "
+                             "--merge the recipes' other settings are kept")
     parser.add_argument("--wide-steps-probe", action="store_true",
                         help=f"instead of the table, write how many steps widened heads need ({WIDE_STEPS_PATH.name})")
     parser.add_argument("--imaml-directions", action="store_true",
@@ -463,6 +466,11 @@ def main(argv: list[str] | None = None) -> int:
     probes = [f for f in ("imaml_directions", "test_steps_probe", "wide_steps_probe") if getattr(args, f)]
     if len(probes) > 1:
         parser.error(f"choose at most one of --imaml-directions, --test-steps-probe, --wide-steps-probe, got {probes}")
+    if args.settings is not None and probes:
+        parser.error(f"argument --settings: applies to the table, not to --{probes[0].replace('_', '-')}")
+    if args.settings is not None and set(args.settings) != set(TABLE_SETTINGS) and not args.merge:
+        parser.error("argument --settings: some settings only would make a table without the others; add --merge "
+                     "to replace them in the existing one")
     if not 2 <= args.tasks <= MAX_TASKS:  # an interval needs two tasks
         parser.error(f"argument --tasks: must be an integer in [2, {MAX_TASKS}], got {args.tasks}")
     for name in args.recipes or []:
@@ -518,8 +526,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
     if old is not None:
-        for key in merged_keys:
-            old[key].update(result[key])
+        for key in merged_keys:  # a recipe's row: its settings replaced, any others kept
+            for name, row in result[key].items():
+                old[key].setdefault(name, {}).update(row)
         if args.test_steps_probe:  # the choice is over every network now in the file
             old["chosen"] = chosen_test_steps(old)
         result, command = old, old["command"] + "; " + command
@@ -538,9 +547,10 @@ def _run(args) -> dict:
     if args.wide_steps_probe:
         return wide_steps_probe(args.recipes or ["omniglot_reptile_1shot_train10_long"], num_tasks=args.tasks)
     # chapter 08's methods; chapter 10's (ANIL, Meta-SGD, ...) are compared by mamlbook.wider_map_results
-    shipped = [n for n in recipes.RECIPES if (checkpoints.PRETRAINED_DIR / f"{n}.pt").is_file()
-               and recipes.RECIPES[n].training.method in ("maml", "fomaml", "reptile", "imaml")]
-    return compute(args.recipes or shipped, args.tasks)
+    shipped = [n for n, r in recipes.RECIPES.items() if r.family == "omniglot"
+               and (checkpoints.PRETRAINED_DIR / f"{n}.pt").is_file()
+               and r.training.method in ("maml", "fomaml", "reptile", "imaml")]
+    return compute(args.recipes or shipped, args.tasks, settings=tuple(args.settings or TABLE_SETTINGS))
 
 
 if __name__ == "__main__":

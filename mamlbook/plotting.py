@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from . import checks
+from . import checks, protocol
 
 #: Width of every figure in inches: the book's text column at 1280 px (SVG: 1 in = 96 px).
 BOOK_WIDTH = 7.0
@@ -116,7 +116,7 @@ def plot_adaptation_curves(ax, curves: Mapping[str, torch.Tensor], *, reference:
     """Mean ± 95% interval of ``(T, steps+1)`` curves per method; optional paper points ``{method: [(step, value)]}``."""
     for name, curve in curves.items():
         c = _np(curve).astype(float)
-        mean, half = c.mean(0), 1.96 * c.std(0, ddof=1) / np.sqrt(c.shape[0])
+        mean, half = c.mean(0), protocol.ci95_quantile(c.shape[0]) * c.std(0, ddof=1) / np.sqrt(c.shape[0])
         steps = np.arange(c.shape[1])
         color = COLORS.get(name)
         ax.plot(steps, mean, marker="o", ms=3, color=color, label=LABELS.get(name, name))

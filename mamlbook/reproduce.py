@@ -114,7 +114,7 @@ def reproduce(rows: list[str] | None = None, *, num_tasks: int = 600, retrain: b
                "protocol": {"test_tasks": num_tasks, "support_shots": protocol.SUPPORT_SHOTS,
                             "query_shots": protocol.QUERY_SHOTS, "test_seed": protocol.TEST_SEED,
                             "inner_lr": protocol.TEST_INNER_LR, "steps": list(STEPS),
-                            "interval": "mean ± 1.96·s/√n over the tasks kept",
+                            "interval": protocol.INTERVAL,
                             "diverged": f"tasks whose query loss became NaN/inf or grew beyond "
                                         f"{protocol.DIVERGENCE_FACTOR:g}× its value before adaptation at any "
                                         "step (mamlbook.protocol.diverged): counted, left out of mean and median"},

@@ -1,4 +1,6 @@
 """Chapter 08's shipped results table against what it claims to be."""
+import json
+
 import pytest
 import torch
 
@@ -94,6 +96,9 @@ def test_shipped_wide_steps_probe_matches_its_claims():
     (["--imaml-directions", "--merge", "--tasks", "32"], "--imaml-directions takes at most one recipe"),
     (["--test-steps-probe", "--merge", "--out", "/tmp/mamlbook-no-such-results.json"],
      "--test-steps-probe needs --recipes"),
+    (["--settings", "lake20"], "argument --settings: some settings only would make a table without the others"),
+    (["--settings", "lake21", "--merge"], "argument --settings: invalid choice"),
+    (["--wide-steps-probe", "--settings", "lake20"], "argument --settings: applies to the table"),
 ])
 def test_command_line_rejects_bad_arguments_by_name(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -110,6 +115,29 @@ def test_merge_refuses_a_file_that_is_not_its_results_before_scoring(content, tm
     with pytest.raises(SystemExit) as exit_:
         omniglot_results.main(["--recipes", "omniglot_maml_1shot", "--merge", "--out", str(out)])
     assert exit_.value.code == 2 and "argument --merge" in capsys.readouterr().err and out.read_text() == content
+
+
+def test_merge_of_some_settings_keeps_the_others(tmp_path, monkeypatch):
+    """``--settings lake20 --merge`` replaces a recipe's Lake column and keeps its other
+    settings (and the other recipes' rows), adding the command to the file's."""
+    out = tmp_path / "results.json"
+    old = {"num_tasks": 4, "command": "first", "rows": {"a": {"5w1s": 1, "lake20": 2}, "b": {"lake20": 3}},
+           "paired_vs_nn": {"a": {"5w1s": 4, "lake20": 5}}}
+    out.write_text(json.dumps(old))
+    seen = {}
+
+    def fake_compute(names, num_tasks, settings):
+        seen.update(names=names, settings=settings)
+        return {"rows": {"a": {"lake20": 20}}, "paired_vs_nn": {"a": {"lake20": 50}}}
+
+    monkeypatch.setattr(omniglot_results, "compute", fake_compute)
+    argv = ["--tasks", "4", "--recipes", "omniglot_maml_1shot", "--settings", "lake20", "--merge", "--out", str(out)]
+    assert omniglot_results.main(argv) == 0
+    new = json.loads(out.read_text())
+    assert seen == {"names": ["omniglot_maml_1shot"], "settings": ("lake20",)}
+    assert new["rows"] == {"a": {"5w1s": 1, "lake20": 20}, "b": {"lake20": 3}}
+    assert new["paired_vs_nn"] == {"a": {"5w1s": 4, "lake20": 50}}
+    assert new["command"].startswith("first; python -m mamlbook.omniglot_results --tasks 4")
 
 
 def test_wide_steps_probe_scores_each_number_of_steps_then_the_held_out_settings_with_the_largest():

@@ -64,8 +64,8 @@ def test_summarize_matches_an_independent_computation():
         s = summary[k]
         assert s.diverged == 2 and s.num_tasks == 50
         assert s.mean == pytest.approx(statistics.fmean(values), rel=1e-12)
-        assert s.ci95 == pytest.approx(
-            1.96 * statistics.stdev(values) / math.sqrt(48), rel=1e-12
+        assert s.ci95 == pytest.approx(  # t₀.₉₇₅ with 47 degrees of freedom: 2.011741
+            2.011741 * statistics.stdev(values) / math.sqrt(48), rel=1e-6
         )
         assert s.median == pytest.approx(
             sorted(values)[23], rel=1e-12
@@ -95,12 +95,48 @@ def test_summarize_refuses_steps_outside_the_curve(steps, error):
 
 
 def test_mean_and_ci95_closed_form():
+    """Student's t below `NORMAL_FROM` values (t₀.₉₇₅ with 3 degrees of freedom: 3.182446,
+    from a published table), the normal quantile 1.96 from there on."""
     values = torch.tensor([1.0, 2.0, 4.0, 8.0], dtype=torch.float64)
     mean, half = protocol.mean_and_ci95(values)
     assert mean == 3.75 and half == pytest.approx(
-        1.96 * statistics.stdev([1, 2, 4, 8]) / 2, rel=1e-14
+        3.182446 * statistics.stdev([1, 2, 4, 8]) / 2, rel=1e-6
+    )
+    many = torch.arange(protocol.NORMAL_FROM, dtype=torch.float64) ** 0.5
+    mean, half = protocol.mean_and_ci95(many)
+    assert half == pytest.approx(
+        1.96 * statistics.stdev(many.tolist()) / protocol.NORMAL_FROM**0.5, rel=1e-12
     )
     assert mb.mean_and_ci95 is protocol.mean_and_ci95  # one home
+
+
+@pytest.mark.parametrize(
+    "p,df,published",  # Student's t table (e.g. NIST/SEMATECH e-Handbook, Table 1.3.6.7.2)
+    [(0.975, 1, 12.706), (0.975, 2, 4.303), (0.975, 4, 2.776), (0.975, 19, 2.093),
+     (0.975, 29, 2.045), (0.975, 98, 1.984), (0.95, 10, 1.812), (0.995, 5, 4.032)],
+)
+def test_student_t_quantile_matches_published_tables(p, df, published):
+    assert protocol.student_t_quantile(p, df) == pytest.approx(published, abs=5e-4)
+
+
+def test_student_t_quantile_is_the_quantile():
+    """F(q) = p with F Student's t distribution function, here by Monte Carlo: the ratio
+    of a standard normal and √(χ²_df/df), 400,000 draws (the fraction below q within
+    five standard errors of p)."""
+    g = torch.Generator().manual_seed(0)
+    for df in (3, 19):
+        z = torch.randn(400_000, generator=g, dtype=torch.float64)
+        chi2 = torch.randn(400_000, df, generator=g, dtype=torch.float64).square().sum(1)
+        t = z / (chi2 / df).sqrt()
+        q = protocol.student_t_quantile(0.975, df)
+        assert abs(float((t <= q).double().mean()) - 0.975) < 5 * (0.975 * 0.025 / 400_000) ** 0.5
+
+
+@pytest.mark.parametrize("p,df,error", [(0.4, 3, "p must"), (1.0, 3, "p must"), (0.975, 0, "df"),
+                                        (0.975, 2.5, "df")])
+def test_student_t_quantile_rejects_bad_input(p, df, error):
+    with pytest.raises((ValueError, TypeError), match=error):
+        protocol.student_t_quantile(p, df)
 
 
 def test_omniglot_accuracy_without_steps_is_the_networks_own():
