@@ -381,7 +381,7 @@ def _reproduce(args) -> int:
 def _regenerate(args) -> int:
     import torch
 
-    from . import recipes
+    from . import protocol, recipes
     from .checkpoints import PRETRAINED_DIR
     from .device import cap_cpu_kernels
 
@@ -423,9 +423,9 @@ def _regenerate(args) -> int:
             print(f"{name}: {meta['seconds']:.0f} s, final meta-loss {meta['final_meta_loss_mean_last_1000']:.4f}"
                   f"{written}", flush=True)
         else:
-            acc = torch.tensor(meta["test_accuracy"])
+            mean, ci95 = protocol.mean_and_ci95(torch.tensor(meta["test_accuracy"], dtype=torch.float64))
             print(f"{name}: trained {meta['seconds']:.0f} s, evaluated {meta['eval_seconds']:.0f} s, test accuracy "
-                  f"{100 * acc.mean():.2f} ± {196 * acc.std() / len(acc) ** 0.5:.2f} %{written}", flush=True)
+                  f"{100 * mean:.2f} ± {100 * ci95:.2f} %{written}", flush=True)
     return 1 if differ else 0
 
 

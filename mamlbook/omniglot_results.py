@@ -147,7 +147,9 @@ def paired(a: Tensor, b: Tensor) -> dict:
 
 
 def compute(names: list[str], num_tasks: int = TABLE_TASKS, settings=TABLE_SETTINGS) -> dict:
-    """The table: ``{setting: {row: summary}}`` with rows the recipes and ``"pixel_nn"``."""
+    """The table over ``settings`` (of `TABLE_SETTINGS`): ``{"rows": {row: {setting:
+    summary}}, "paired_vs_nn": {recipe: {setting: summary}}}`` with rows the recipes and
+    ``"pixel_nn"``, the paired summaries each recipe's difference with ``"pixel_nn"``."""
     table: dict = {"num_tasks": num_tasks, "created": time.strftime("%Y-%m-%d %H:%M"), "rows": {}, "paired_vs_nn": {}}
     for setting in settings:
         tasks = setting_tasks(setting, num_tasks)
@@ -468,9 +470,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"choose at most one of --imaml-directions, --test-steps-probe, --wide-steps-probe, got {probes}")
     if args.settings is not None and probes:
         parser.error(f"argument --settings: applies to the table, not to --{probes[0].replace('_', '-')}")
-    if args.settings is not None and set(args.settings) != set(TABLE_SETTINGS) and not args.merge:
+    partial = args.settings is not None and set(args.settings) != set(TABLE_SETTINGS)
+    if partial and not args.merge:
         parser.error("argument --settings: some settings only would make a table without the others; add --merge "
                      "to replace them in the existing one")
+    if partial and not args.recipes:
+        parser.error("argument --settings: some settings only need --recipes, the rows whose settings to replace")
     if not 2 <= args.tasks <= MAX_TASKS:  # an interval needs two tasks
         parser.error(f"argument --tasks: must be an integer in [2, {MAX_TASKS}], got {args.tasks}")
     for name in args.recipes or []:
@@ -503,6 +508,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.tasks % 16:
             parser.error(f"--tasks must be a multiple of 16 (the meta-batch) with --imaml-directions, got {args.tasks}")
     old = None
+    if partial and not out.is_file():
+        parser.error(f"argument --settings: some settings only are merged into an existing table; {out} does not exist")
     if args.merge and not out.is_file():
         print(f"--merge: {out} does not exist yet; writing it with these rows only", file=sys.stderr)
     if args.merge and out.is_file():  # read and checked before minutes of scoring
@@ -516,6 +523,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"argument --merge: {out} is not a results file of this command (no {missing})")
         if old[tasks_key] != args.tasks:
             parser.error(f"argument --merge: needs the same --tasks as {out} ({old[tasks_key]}), got {args.tasks}")
+        others = [x for x in TABLE_SETTINGS if x not in (args.settings or TABLE_SETTINGS)]
+        lacking = [n for n in [*(args.recipes or []), "pixel_nn"] if any(x not in old["rows"].get(n, {}) for x in others)]
+        if lacking:  # a row with some settings only would break the chapter's table
+            parser.error(f"argument --settings: {', '.join(lacking)} in {out} lack{'s' if len(lacking) == 1 else ''} "
+                         f"{', '.join(others)}: compute their whole rows first (no --settings)")
         if args.test_steps_probe and old.get("steps") != list(TEST_STEPS_PROBED):
             parser.error(f"argument --merge: needs the same steps as {out} ({old.get('steps')}), "
                          f"got {list(TEST_STEPS_PROBED)}")

@@ -171,30 +171,29 @@ NORMAL_FROM = 100
 def student_t_quantile(p: float, df: int) -> float:
     """The ``p``-quantile of Student's t with ``df`` degrees of freedom (``0.5 < p < 1``).
 
-    Bisection on its distribution function ``F(t) = ½ + ∫₀ᵗ f``, the density ``f``
-    integrated by Simpson's rule on 4,000 intervals (error below 10⁻⁹ at the quantiles
-    of a 95% interval; checked against published tables in the tests).
+    Bisection on its distribution function. With ``t = √df·tan θ`` the density
+    ``c·(1 + t²/df)^(−(df+1)/2) dt`` becomes ``c·√df·cos^(df−1) θ dθ``, smooth on
+    ``[0, π/2)``, so ``F(t) = ½ + c·√df ∫₀^atan(t/√df) cos^(df−1) θ dθ`` by Simpson's rule
+    on 2,000 intervals is accurate to about 10⁻¹² for every ``p`` and ``df`` (checked
+    against the closed forms for 1 and 2 degrees of freedom and published tables).
     """
     checks.positive_int("df", df)
     if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.5 < p < 1:
         raise ValueError(f"p must be a probability in (0.5, 1), got {p!r}")
-    log_norm = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
-    intervals = 4000
+    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    scale, intervals = math.exp(log_c) * math.sqrt(df), 2000
     weights = torch.ones(intervals + 1, dtype=torch.float64)
     weights[1:-1:2], weights[2:-1:2] = 4.0, 2.0
 
-    def cdf(t: float) -> float:
-        x = torch.linspace(0.0, t, intervals + 1, dtype=torch.float64)
-        density = torch.exp(log_norm - (df + 1) / 2 * torch.log1p(x * x / df))
-        return 0.5 + float((weights * density).sum()) * t / intervals / 3
+    def cdf_of_angle(angle: float) -> float:  # F(√df·tan(angle))
+        theta = torch.linspace(0.0, angle, intervals + 1, dtype=torch.float64)
+        return 0.5 + scale * float((weights * torch.cos(theta) ** (df - 1)).sum()) * angle / intervals / 3
 
-    low, high = 0.0, 1.0
-    while cdf(high) < p:
-        low, high = high, 2 * high
+    low, high = 0.0, math.pi / 2
     for _ in range(60):
         mid = (low + high) / 2
-        low, high = (mid, high) if cdf(mid) < p else (low, mid)
-    return (low + high) / 2
+        low, high = (mid, high) if cdf_of_angle(mid) < p else (low, mid)
+    return math.sqrt(df) * math.tan((low + high) / 2)
 
 
 def mean_and_ci95(values: Tensor) -> tuple[float, float]:

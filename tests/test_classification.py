@@ -324,7 +324,8 @@ def test_pooling_before_relu_is_bit_for_bit_the_usual_order():
     """The ConvNet's blocks pool before their ReLU (appendix A1: "the same numbers bit for
     bit, since ReLU is monotone"): values and input gradients equal to relu-then-pool's
     with ``torch.equal``, in float32, on inputs with ties and zeros (values on a coarse
-    grid) as well as on continuous ones."""
+    grid) as well as on continuous ones; and the network's outputs through its modules
+    (ReLU then pool) equal to its meta-steps' functional path (pool then ReLU)."""
     g = torch.Generator().manual_seed(0)
     pool, relu = torch.nn.functional.max_pool2d, torch.nn.functional.relu
     for x in (torch.randn(8, 16, 28, 28, generator=g),
@@ -339,3 +340,12 @@ def test_pooling_before_relu_is_bit_for_bit_the_usual_order():
             grads.append(v.grad)
         assert torch.equal(outputs[0], outputs[1]) and torch.equal(grads[0], grads[1])
         assert (grads[0] != 0).any() and (outputs[0] == 0).any()  # both branches exercised
+    # and the network itself: its modules (nn.Sequential, ReLU then pool) against the
+    # functional path the meta-steps run (pool then ReLU), both task paths
+    torch.manual_seed(0)
+    net = ConvNet(ways=5, filters=8)
+    x = torch.randn(10, 1, 28, 28, generator=g)
+    params = {k: v.detach()[None].clone() for k, v in net.named_parameters()}
+    for mode in ("loop", "vmap"):
+        net.meta_batch = mode
+        assert torch.equal(net(x), net.forward_with(params, x[None])[0]), mode

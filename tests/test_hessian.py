@@ -240,4 +240,3 @@ def test_flatten_unflatten_round_trip_batched(small_model):
     assert all(torch.equal(back[k], batched[k]) for k in params)
     with pytest.raises(ValueError, match="vector"):
         mb.unflatten_params(rows[:, :-1], params)
-

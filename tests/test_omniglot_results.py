@@ -97,6 +97,9 @@ def test_shipped_wide_steps_probe_matches_its_claims():
     (["--test-steps-probe", "--merge", "--out", "/tmp/mamlbook-no-such-results.json"],
      "--test-steps-probe needs --recipes"),
     (["--settings", "lake20"], "argument --settings: some settings only would make a table without the others"),
+    (["--settings", "lake20", "--merge"], "argument --settings: some settings only need --recipes"),
+    (["--settings", "lake20", "--merge", "--recipes", "omniglot_maml_1shot", "--out",
+      "/tmp/mamlbook-no-such-results.json"], "argument --settings: some settings only are merged into an existing"),
     (["--settings", "lake21", "--merge"], "argument --settings: invalid choice"),
     (["--wide-steps-probe", "--settings", "lake20"], "argument --settings: applies to the table"),
 ])
@@ -119,25 +122,36 @@ def test_merge_refuses_a_file_that_is_not_its_results_before_scoring(content, tm
 
 def test_merge_of_some_settings_keeps_the_others(tmp_path, monkeypatch):
     """``--settings lake20 --merge`` replaces a recipe's Lake column and keeps its other
-    settings (and the other recipes' rows), adding the command to the file's."""
+    settings (and the other rows), adding the command to the file's; a recipe whose row
+    lacks the other settings is refused before scoring (its row would break the table)."""
     out = tmp_path / "results.json"
-    old = {"num_tasks": 4, "command": "first", "rows": {"a": {"5w1s": 1, "lake20": 2}, "b": {"lake20": 3}},
-           "paired_vs_nn": {"a": {"5w1s": 4, "lake20": 5}}}
+    full = {s: 1 for s in omniglot_results.TABLE_SETTINGS}
+    old = {"num_tasks": 4, "command": "first",
+           "rows": {"omniglot_maml_1shot": dict(full), "pixel_nn": dict(full), "b": {"lake20": 3}},
+           "paired_vs_nn": {"omniglot_maml_1shot": dict(full)}}
     out.write_text(json.dumps(old))
     seen = {}
 
     def fake_compute(names, num_tasks, settings):
         seen.update(names=names, settings=settings)
-        return {"rows": {"a": {"lake20": 20}}, "paired_vs_nn": {"a": {"lake20": 50}}}
+        return {"rows": {"omniglot_maml_1shot": {"lake20": 20}, "pixel_nn": {"lake20": 30}},
+                "paired_vs_nn": {"omniglot_maml_1shot": {"lake20": 50}}}
 
     monkeypatch.setattr(omniglot_results, "compute", fake_compute)
     argv = ["--tasks", "4", "--recipes", "omniglot_maml_1shot", "--settings", "lake20", "--merge", "--out", str(out)]
     assert omniglot_results.main(argv) == 0
     new = json.loads(out.read_text())
     assert seen == {"names": ["omniglot_maml_1shot"], "settings": ("lake20",)}
-    assert new["rows"] == {"a": {"5w1s": 1, "lake20": 20}, "b": {"lake20": 3}}
-    assert new["paired_vs_nn"] == {"a": {"5w1s": 4, "lake20": 50}}
+    assert new["rows"] == {"omniglot_maml_1shot": {**full, "lake20": 20}, "pixel_nn": {**full, "lake20": 30},
+                           "b": {"lake20": 3}}
+    assert new["paired_vs_nn"] == {"omniglot_maml_1shot": {**full, "lake20": 50}}
     assert new["command"].startswith("first; python -m mamlbook.omniglot_results --tasks 4")
+    before = out.read_text()
+    monkeypatch.setattr(omniglot_results, "compute", lambda *a, **k: pytest.fail("scored before the check"))
+    with pytest.raises(SystemExit) as exit_:
+        omniglot_results.main(["--tasks", "4", "--recipes", "omniglot_maml_5shot", "--settings", "lake20",
+                               "--merge", "--out", str(out)])
+    assert exit_.value.code == 2 and out.read_text() == before
 
 
 def test_wide_steps_probe_scores_each_number_of_steps_then_the_held_out_settings_with_the_largest():

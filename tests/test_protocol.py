@@ -102,6 +102,10 @@ def test_mean_and_ci95_closed_form():
     assert mean == 3.75 and half == pytest.approx(
         3.182446 * statistics.stdev([1, 2, 4, 8]) / 2, rel=1e-6
     )
+    below = torch.arange(protocol.NORMAL_FROM - 1, dtype=torch.float64) ** 0.5  # t with 98: 1.984467
+    assert protocol.mean_and_ci95(below)[1] == pytest.approx(
+        1.984467 * statistics.stdev(below.tolist()) / (protocol.NORMAL_FROM - 1) ** 0.5, rel=1e-6
+    )
     many = torch.arange(protocol.NORMAL_FROM, dtype=torch.float64) ** 0.5
     mean, half = protocol.mean_and_ci95(many)
     assert half == pytest.approx(
@@ -117,6 +121,14 @@ def test_mean_and_ci95_closed_form():
 )
 def test_student_t_quantile_matches_published_tables(p, df, published):
     assert protocol.student_t_quantile(p, df) == pytest.approx(published, abs=5e-4)
+
+
+@pytest.mark.parametrize("p", [0.6, 0.975, 0.9995, 0.99999])
+def test_student_t_quantile_matches_the_closed_forms(p):
+    """One degree of freedom: Cauchy, tan(π(p − ½)); two: (2p − 1)/√(2p(1 − p)); to 1e-9,
+    out in the heavy tails too."""
+    assert protocol.student_t_quantile(p, 1) == pytest.approx(math.tan(math.pi * (p - 0.5)), rel=1e-9)
+    assert protocol.student_t_quantile(p, 2) == pytest.approx((2 * p - 1) / math.sqrt(2 * p * (1 - p)), rel=1e-9)
 
 
 def test_student_t_quantile_is_the_quantile():

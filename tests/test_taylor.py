@@ -122,7 +122,6 @@ def test_expansions_reject_bad_input(small_model, tasks64):
         taylor.first_order_expansions(small_model, params, tasks64, inner_lr=0.1, inner_steps=0)
 
 
-
 # ------------------------------------------------------------------ expected directions (eqs. 5.8-5.10)
 # The expectations over minibatches are computed exactly: a few data points per task, and
 # every ordered draw of the points the steps use enumerated as one row of a TaskBatch, so

@@ -262,18 +262,20 @@ function draw() {
     box(ctx, rc, color, width);
   });
   // the keyboard's candidate, while the game has the focus and the round is open
-  if (mode.choice === null && document.activeElement === canvas) {
+  if (mode.choice === null && canvas.matches(':focus-visible')) {  // keyboard focus, not a click
     const [x, y, w, h] = rects[mode.cursor]; ctx.setLineDash([4, 3]); box(ctx, [x - 3, y - 3, w + 6, h + 6], '#1f77b4', 2);
     ctx.setLineDash([]);
   }
   root.querySelectorAll('[data-action^=ways]').forEach((b) => b.setAttribute('aria-pressed', String(+b.dataset.action.slice(4) === N)));
   canvas.setAttribute('aria-label', `${title}: the character at the top and ${N} candidates below, numbered 1 to ${N}` +
-    (mode.choice === null ? `; the arrow keys move to candidate ${mode.cursor + 1}, Enter picks it, digits 1 to ${Math.min(N, 9)} pick directly` : ''));
+    (mode.choice === null ? `; the arrow keys move to candidate ${mode.cursor + 1}, Enter picks it, digits 1 to ${Math.min(N, 9)} pick directly` : '') +
+    '; N: the next round');
   const tally = `${N}-way score: you ${mode.you}/${mode.played}, MAML ${mode.maml}/${mode.played}`;
-  readout.textContent = mode.choice === null ? `Click the matching character, or pick it with the keyboard (arrow keys and Enter). ${tally}` :
+  const said = mode.choice === null ? `Click the matching character, or pick it with the keyboard (arrow keys and Enter; N: next round). ${tally}` :
     `You picked ${mode.choice + 1} (${mode.choice === answer ? 'right' : 'wrong'}); the answer is ${answer + 1} (green). ` +
     `MAML picked ${mc + 1} with probability ${probs[mc].toFixed(2)} (${mc === answer ? 'right' : 'wrong'}). ${tally}` +
     (r === mode.rounds - 1 ? '. That was the last round: "next round" starts them again with a fresh score.' : '');
+  if (readout.textContent !== said) readout.textContent = said;  // announced (aria-live) only when it changes
   root.mbLast = {ways: N, round: r, choice: mode.choice, cursor: mode.cursor, answer, maml_choice: mc, maml_probs: Array.from(probs),
                  played: mode.played, you: mode.you, maml: mode.maml, rects, width: g.W,
                  scale: canvas.getBoundingClientRect().width / g.W};
@@ -289,15 +291,22 @@ canvas.addEventListener('click', (e) => {
 });
 canvas.style.cursor = 'pointer';
 // The keyboard: the canvas takes the focus (Tab); the arrow keys move between the
-// candidates as they are laid out, Enter or Space picks, a digit picks that candidate.
+// candidates as they are laid out, Enter or Space picks, a digit picks that candidate,
+// N goes to the next round. A role of application lets a screen reader pass the keys on
+// (as an image, Enter would be a click on the canvas's centre). Keys with a modifier,
+// and those the game does not use, are left to the page.
 canvas.tabIndex = 0;
+canvas.setAttribute('role', 'application');
+canvas.setAttribute('aria-roledescription', 'game');
 canvas.addEventListener('keydown', (e) => {
+  if (e.ctrlKey || e.altKey || e.metaKey) return;
   const N = mode.ways, cols = geometry().cols, moves = {ArrowRight: 1, ArrowLeft: -1, ArrowDown: cols, ArrowUp: -cols};
-  if (e.key in moves) mode.cursor = Math.min(N - 1, Math.max(0, mode.cursor + moves[e.key]));
+  if (e.key in moves) { const next = mode.cursor + moves[e.key]; if (next >= 0 && next < N) mode.cursor = next; }
   else if (e.key === 'Enter' || e.key === ' ') choose(mode.cursor);
   else if (/^[1-9]$/.test(e.key) && +e.key <= N) choose(+e.key - 1);
+  else if (e.key === 'n' || e.key === 'N') root.querySelector('[data-action=next]').click();
   else return;
-  e.preventDefault(); draw();
+  e.preventDefault(); e.stopPropagation(); draw();
 });
 canvas.addEventListener('focus', draw); canvas.addEventListener('blur', draw);
 root.querySelectorAll('[data-action]').forEach((b) => b.addEventListener('click', () => {

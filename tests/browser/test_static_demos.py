@@ -329,17 +329,18 @@ def test_phone_draws_the_narrow_layouts_at_their_size(page):
 def test_keyboard_and_screen_reader(page):
     """Every canvas has a role and an accessible name, every readout is announced when it
     changes, a log slider says its value (not its position), and the Omniglot game is
-    played without a mouse: Tab to it, the arrow keys, Enter or a digit."""
+    played without a mouse: Tab to it, the arrow keys, Enter or a digit, N for the next
+    round; keys with a modifier are left to the page."""
     for name, demo in page["demos"].items():
         role, label, live = page["evaluate"](f"""(() => {{ const r = document.getElementById({json.dumps(demo.root_id)});
             const c = r.querySelector('canvas');
             return [c.getAttribute('role'), c.getAttribute('aria-label'), r.querySelector('.mbd-read').getAttribute('aria-live')]; }})()""")
-        assert role == "img" and len(label) > 40 and live == "polite", (name, role, label, live)
+        expected = "application" if name == "omniglot_game" else "img"  # the game takes keys
+        assert role == expected and len(label) > 40 and live == "polite", (name, role, label, live)
     lam = json.dumps(page["demos"]["imaml_lambda"].root_id)
-    said, shown = page["evaluate"](f"""(() => {{ const el = document.getElementById({lam}).querySelector('input[data-name=lam]');
-        return [el.getAttribute('aria-valuetext'), el.parentElement.querySelector('output').textContent]; }})()""")
-    assert said == shown and float(said) > 0 and float(said) != float(page["evaluate"](
-        f"document.getElementById({lam}).querySelector('input[data-name=lam]').value") or -1)
+    said, shown, position = page["evaluate"](f"""(() => {{ const el = document.getElementById({lam}).querySelector('input[data-name=lam]');
+        return [el.getAttribute('aria-valuetext'), el.parentElement.querySelector('output').textContent, el.value]; }})()""")
+    assert said == shown and float(said) == pytest.approx(10 ** float(position), rel=1e-3) and said != position
     root, tab = page["demos"]["omniglot_game"].root_id, page["tab"]
     tab.click(f"#{root} [data-action=ways5]")
     tab.click(f"#{root} [data-action=next]")                      # an open round
@@ -348,20 +349,28 @@ def test_keyboard_and_screen_reader(page):
     assert pressed == ["true", "false"]
     s = state(page, "omniglot_game")
     assert s["last"]["choice"] is None and "keyboard" in s["text"]
-    tab.focus(f"#{root} canvas")                                  # the focus ring: the canvas redraws
+    tab.keyboard.press("Tab")                                     # from "next round" to the game
+    assert page["evaluate"](f"document.activeElement === document.querySelector('#{root} canvas')")
     focused = state(page, "omniglot_game")
-    assert focused["png"] != s["png"] and focused["last"]["cursor"] == 0
+    assert focused["png"] != s["png"] and focused["last"]["cursor"] == 0  # the focus ring is drawn
+    tab.keyboard.press("ArrowUp")                                 # off the grid: the cursor stays
+    assert state(page, "omniglot_game")["last"]["cursor"] == 0
     for _ in range(s["last"]["answer"]):
         tab.keyboard.press("ArrowRight")
     assert state(page, "omniglot_game")["last"]["cursor"] == s["last"]["answer"]
+    tab.keyboard.press("Control+1")                               # a modifier: not the game's key
+    assert state(page, "omniglot_game")["last"]["choice"] is None
     tab.keyboard.press("Enter")
     picked = state(page, "omniglot_game")["last"]
     assert picked["choice"] == s["last"]["answer"] and picked["you"] == s["last"]["you"] + 1
-    tab.click(f"#{root} [data-action=next]")
-    tab.focus(f"#{root} canvas")
+    wrong = (s["last"]["answer"] + 1) % 5
+    tab.keyboard.press(str(wrong + 1))                            # an answered round takes no second pick
+    again = state(page, "omniglot_game")["last"]
+    assert (again["choice"], again["you"], again["played"]) == (picked["choice"], picked["you"], picked["played"])
+    tab.keyboard.press("n")                                       # the next round, from the keyboard
+    fresh = state(page, "omniglot_game")["last"]
+    assert fresh["choice"] is None and fresh["round"] != picked["round"]
     tab.keyboard.press("3")
-    assert state(page, "omniglot_game")["last"]["choice"] == 2
-    tab.keyboard.press("ArrowLeft")                               # a round already answered: keys move nothing
     assert state(page, "omniglot_game")["last"]["choice"] == 2
 
 
