@@ -179,8 +179,11 @@ const MB = (() => {
     return {value, set, fire: () => { show(); onChange(value()); }};
   };
   const fmt = (x, d) => (Number.isFinite(x) ? x.toFixed(d === undefined ? 3 : d) : String(x));
+  // The readout is announced (aria-live) whenever its text node changes: set it only
+  // when the words do (a redraw for a resize or a focus says nothing new).
+  const say = (el, text) => { if (el.textContent !== text) el.textContent = text; };
   return {setup, narrow, isNarrow, resize, watch, panel, frame, clip, linspace, grid, contour, contours, heat, viridis, line, dot, arrow,
-          arrowPx, legend, text, bytes, f32, controls, fmt};
+          arrowPx, legend, text, bytes, f32, controls, fmt, say};
 })();
 """
 

@@ -167,9 +167,9 @@ function draw(v) {
   });
   const s = Math.hypot(a - c, 2 * b), bound = alpha * Math.max(Math.abs((a + c + s) / 2), Math.abs((a + c - s) / 2));
   const out = {mean_angle: sumA / (n * n), max_angle: maxA, rel_error: cnt ? sumR / cnt : 0, rel_points: cnt, bound};
-  readout.textContent = `angle MAML vs first-order: mean ${MB.fmt(out.mean_angle, 1)}°, max ${MB.fmt(out.max_angle, 1)}°; ` +
+  MB.say(readout, `angle MAML vs first-order: mean ${MB.fmt(out.mean_angle, 1)}°, max ${MB.fmt(out.max_angle, 1)}°; ` +
     (cnt ? `relative error ‖αC∇f(x′)‖/‖∇f(x′)‖: mean ${MB.fmt(out.rel_error)} (≤ α‖C‖₂ = ${MB.fmt(bound)})`
-         : '∇f(x′) = 0 at every point: one step lands on the minimum, both gradients vanish');
+         : '∇f(x′) = 0 at every point: one step lands on the minimum, both gradients vanish'));
   root.mbLast = out;
 }
 ctl.fire();

@@ -152,7 +152,7 @@ function draw(v) {
                '(iMAML: λ = 1/(kα) = ' + MB.fmt(1 / (k * DATA.alphas[ia]), 2) + ')'];
   if (narrow) key.forEach((s, j) => MB.text(ctx, s, 10, 336 + 14 * j, {align: 'left'}));
   else MB.text(ctx, key.join('   '), 40, 196, {align: 'left'});
-  readout.textContent = DATA.methods.map((m) => `${m}: stops at (${MB.fmt(out.fixed[m][0], 2)}, ${MB.fmt(out.fixed[m][1], 2)}), cos to MAML ${MB.fmt(out.cos[m])}`).join('; ');
+  MB.say(readout, DATA.methods.map((m) => `${m}: stops at (${MB.fmt(out.fixed[m][0], 2)}, ${MB.fmt(out.fixed[m][1], 2)}), cos to MAML ${MB.fmt(out.cos[m])}`).join('; '));
   root.mbLast = out;
 }
 ctl.fire();

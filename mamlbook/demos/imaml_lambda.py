@@ -151,8 +151,8 @@ function draw(v) {
   ['● θ', '● φ* (red)', '★ task minimum c', '· inner solver, ' + DATA.steps + ' steps'].forEach((s, i) => MB.text(ctx, s, lx, ly + 50 + 14 * i, {align: 'left'}));
   const J = [[1 + a / lam, b / lam], [b / lam, 1 + c / lam]], det = J[0][0] * J[1][1] - J[0][1] ** 2;
   const Ji = [[J[1][1] / det, -J[0][1] / det], [-J[0][1] / det, J[0][0] / det]], f2 = (x) => MB.fmt(x, 2);
-  readout.textContent = `λ = ${lam.toPrecision(3)}: ‖∇L(φ*)‖ = ${MB.fmt(Math.hypot(...g))} = λ‖φ* − θ‖ = ${MB.fmt(Math.hypot(...pull))};  ` +
-    `dφ*/dθ = (I + A/λ)⁻¹ = [[${f2(Ji[0][0])}, ${f2(Ji[0][1])}], [${f2(Ji[1][0])}, ${f2(Ji[1][1])}]]`;
+  MB.say(readout, `λ = ${lam.toPrecision(3)}: ‖∇L(φ*)‖ = ${MB.fmt(Math.hypot(...g))} = λ‖φ* − θ‖ = ${MB.fmt(Math.hypot(...pull))};  ` +
+    `dφ*/dθ = (I + A/λ)⁻¹ = [[${f2(Ji[0][0])}, ${f2(Ji[0][1])}], [${f2(Ji[1][0])}, ${f2(Ji[1][1])}]]`);
   root.mbLast = {phi_star: phi, loss_grad: g, pull, jacobian: Ji, solver_end: solver[solver.length - 1]};
 }
 ctl.fire();

@@ -160,8 +160,8 @@ function draw(v) {
   const [lx, ly] = narrow ? [x0, 24 + S + 42] : [450, 40];
   MB.text(ctx, '★ grid minimum', lx, ly, {align: 'left'}); MB.text(ctx, '▲ the tasks\' (aₜ, bₜ)', lx, ly + 16, {align: 'left'});
   const [a, b] = root.mbLast.argmin;
-  readout.textContent = `m = ${m}: smallest meta-loss ≈ ${MB.fmt(Math.pow(10, root.mbLast.min_log10), 4)} at θ = (${MB.fmt(a, 2)}, ${MB.fmt(b, 2)})`
-    + (root.mbLast.edge ? DATA.edge_note : '');
+  MB.say(readout, `m = ${m}: smallest meta-loss ≈ ${MB.fmt(Math.pow(10, root.mbLast.min_log10), 4)} at θ = (${MB.fmt(a, 2)}, ${MB.fmt(b, 2)})`
+    + (root.mbLast.edge ? DATA.edge_note : ''));
 }
 ctl.fire();
 """

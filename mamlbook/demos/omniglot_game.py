@@ -275,7 +275,7 @@ function draw() {
     `You picked ${mode.choice + 1} (${mode.choice === answer ? 'right' : 'wrong'}); the answer is ${answer + 1} (green). ` +
     `MAML picked ${mc + 1} with probability ${probs[mc].toFixed(2)} (${mc === answer ? 'right' : 'wrong'}). ${tally}` +
     (r === mode.rounds - 1 ? '. That was the last round: "next round" starts them again with a fresh score.' : '');
-  if (readout.textContent !== said) readout.textContent = said;  // announced (aria-live) only when it changes
+  MB.say(readout, said);
   root.mbLast = {ways: N, round: r, choice: mode.choice, cursor: mode.cursor, answer, maml_choice: mc, maml_probs: Array.from(probs),
                  played: mode.played, you: mode.you, maml: mode.maml, rects, width: g.W,
                  scale: canvas.getBoundingClientRect().width / g.W};

@@ -134,7 +134,7 @@ function draw(v) {
   MB.legend(ctx, [['task 1: φ path', cols[0]], ['task 2: φ path', cols[1]], ['θ → θ_new', DATA.colors.reptile],
                   [DATA.outer + ' updates', DATA.colors.reptile + '77']], lx, ly);
   ['● θ', '○ mean φ', '★ task minima'].forEach((s, i) => MB.text(ctx, s, lx, ly + 64 + 14 * i, {align: 'left'}));
-  readout.textContent = `mean φ = (${MB.fmt(u.m[0])}, ${MB.fmt(u.m[1])});  θ_new = θ + ε(mean φ − θ) = (${MB.fmt(u.next[0])}, ${MB.fmt(u.next[1])})`;
+  MB.say(readout, `mean φ = (${MB.fmt(u.m[0])}, ${MB.fmt(u.m[1])});  θ_new = θ + ε(mean φ − θ) = (${MB.fmt(u.next[0])}, ${MB.fmt(u.next[1])})`);
   root.mbLast = {new_theta: u.next, mean_phi: u.m, paths: u.P, outer_end: outer[outer.length - 1]};
 }
 ctl.fire();

@@ -172,7 +172,7 @@ function draw(v) {
   const at = (i) => (narrow ? [45 + 140 * (i % 2), 514 + 16 * Math.floor(i / 2)] : [45 + 150 * i, 292]);
   [['truth', '#000'], ['before adapting', '#555', [5, 3]], [after, '#555']].forEach((item, i) => MB.legend(ctx, [item], ...at(i)));
   MB.text(ctx, '▲ support points', narrow ? 185 : 495, at(3)[1], {align: 'left'});
-  readout.textContent = nets.map((n) => `${n.name}: MSE on [−5, 5] ${MB.fmt(out.mse[n.name][0])} before → ${MB.fmt(out.mse[n.name][S])} ${after}`).join('; ');
+  MB.say(readout, nets.map((n) => `${n.name}: MSE on [−5, 5] ${MB.fmt(out.mse[n.name][0])} before → ${MB.fmt(out.mse[n.name][S])} ${after}`).join('; '));
   out.x_support = xs; root.mbLast = out;
 }
 ctl.fire();

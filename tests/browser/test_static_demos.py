@@ -296,6 +296,9 @@ def test_phone_draws_the_narrow_layouts_at_their_size(page):
     names = [n for n in NARROW_DEMOS if n in page["demos"]]
     wide = {n: state(page, n) for n in names}
     assert all(canvas_layout(page, n)["layout"] == "wide" for n in names)
+    ids = json.dumps([page["demos"][n].root_id for n in names])
+    page["evaluate"](f"window.readoutNodes = {ids}.map((id) => document.getElementById(id)"
+                     ".querySelector('.mbd-read').firstChild)")
     size = page["tab"].viewport_size
     page["tab"].set_viewport_size({"width": 390, "height": 844})
     try:
@@ -308,6 +311,9 @@ def test_phone_draws_the_narrow_layouts_at_their_size(page):
             phone = state(page, n)
             assert phone["png"] != wide[n]["png"] and phone["last"] == wide[n]["last"], n
             assert phone["text"] == wide[n]["text"], n
+        # the redraws said nothing new: the readouts' text nodes (announced when replaced) are the same
+        assert page["evaluate"](f"{ids}.every((id, i) => document.getElementById(id)"
+                                ".querySelector('.mbd-read').firstChild === window.readoutNodes[i])")
         for n in ("reptile_interpolation", "imaml_lambda"):  # click the plot's centre: θ = (0, 0.75)
             root = page["demos"][n].root_id
             canvas = page["tab"].locator(f"#{root} canvas")
