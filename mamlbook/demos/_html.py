@@ -255,8 +255,8 @@ def render(kind: str, controls: str, canvas_size: tuple[int, int], data: dict, j
 
     ``js`` runs with ``root`` (the demo's element), ``canvas``, ``readout``, ``DATA``
     (the JSON-serialisable ``data``) and ``MB`` (the plotting library) in scope.
-    ``label``: what the canvas shows, in words (its accessible name: a screen reader
-    says it, as it announces the readout whenever it changes).
+    ``label``: what the canvas shows, in words (its accessible name, which a screen
+    reader says; the readout below it is announced when its words change, `MB.say`).
     ``narrow_size``: the canvas of the demo's narrow layout (its panels stacked, for a
     phone), drawn when the box is narrower than 0.8 × ``canvas_size``'s width; the
     ``js`` then asks ``MB.narrow(canvas)`` after ``MB.setup(canvas)`` which to draw.
