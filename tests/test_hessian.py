@@ -240,3 +240,39 @@ def test_flatten_unflatten_round_trip_batched(small_model):
     assert all(torch.equal(back[k], batched[k]) for k in params)
     with pytest.raises(ValueError, match="vector"):
         mb.unflatten_params(rows[:, :-1], params)
+
+
+def test_a_hessian_vector_product_costs_three_gradients_whatever_p():
+    """Chapters 03 and 06, `hessian_vector_product`'s docstring: forward-over-reverse costs a
+    fixed multiple of a gradient, whatever P is: floating-point operations counted by
+    ``torch.utils.flop_counter`` for a gradient and for its forward-mode derivative along v
+    (autograd's forward AD over its backward pass: the package's ``jvp(grad(f))``, whose
+    ``torch.func`` transforms the counter cannot enter in torch 2.13), on the book's
+    1-40-40-1 network and one ten times wider (P: 1,761 and 162,001); the product is the
+    package's to round-off."""
+    import torch.autograd.forward_ad as forward_ad
+    from torch.utils.flop_counter import FlopCounterMode
+
+    ratios = []
+    for hidden in (40, 400):
+        model = mb.SinusoidMLP(hidden=(hidden, hidden)).double()
+        names = [n for n, _ in model.named_parameters()]
+        params = [p.detach() for p in model.parameters()]
+        x = torch.linspace(-5, 5, 10, dtype=torch.float64).view(10, 1)
+        v = [torch.randn(p.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64) for p in params]
+
+        def loss(ps):
+            return mse(model, dict(zip(names, ps)), x, torch.sin(x))
+
+        with FlopCounterMode(display=False) as counter:
+            leaves = [p.clone().requires_grad_() for p in params]
+            torch.autograd.grad(loss(leaves), leaves)
+        gradient_flops = counter.get_total_flops()
+        with FlopCounterMode(display=False) as counter, forward_ad.dual_level():
+            duals = [forward_ad.make_dual(p.clone().requires_grad_(), t) for p, t in zip(params, v)]
+            hv = [forward_ad.unpack_dual(g).tangent for g in torch.autograd.grad(loss(duals), duals)]
+        ratios.append(counter.get_total_flops() / gradient_flops)
+        package = mb.hessian_vector_product(lambda d: loss([d[n] for n in names]), dict(zip(names, params)),
+                                            dict(zip(names, v)))
+        assert all(torch.allclose(a, package[n], rtol=0, atol=1e-10) for a, n in zip(hv, names))
+    assert all(2.5 < r < 3.5 for r in ratios) and abs(ratios[0] - ratios[1]) < 0.05 * ratios[0], ratios
