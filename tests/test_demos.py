@@ -282,7 +282,7 @@ def test_static_html_is_self_contained_small_and_unique(demo, cheap):
     # a phone's layout beside the wide one, no wider than a phone's column (the browser
     # tests draw it: tests/browser/test_static_demos.py)
     wide, narrow = re.search(r'data-wide="(\d+),(\d+)" data-narrow="(\d+),(\d+)"', html).groups()[::2]
-    assert int(narrow) <= 350 < 0.8 * int(wide)
+    assert int(narrow) <= 350 < _html.NARROW_FRACTION * int(wide)
 
 
 @pytest.mark.parametrize("demo", DEMOS, ids=lambda m: m.__name__.split(".")[-1])

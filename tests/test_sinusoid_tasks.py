@@ -9,7 +9,7 @@ import mamlbook as mb
 def test_the_family_samples_eq_1_1():
     """Eq. (1.1): A ~ U[0.1, 5], φ ~ U[0, π], x ~ U[−5, 5], y = A sin(x − φ); the sample
     moments against the uniform laws' (mean, E[A²] = (5³ − 0.1³)/(3·4.9), which chapter 01
-    uses for the zero predictor's error E[A²]/2 ≈ 4.25), within five standard errors."""
+    uses for the zero predictor's error E[A²]/2 = 4.2517), within five standard errors."""
     n = 200_000
     batch = mb.SinusoidTasks().sample(n, 1, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     amplitude, phase = batch.info["amplitude"], batch.info["phase"]
@@ -21,18 +21,16 @@ def test_the_family_samples_eq_1_1():
         assert abs(float(values.mean()) - mean) < 5 * sd / math.sqrt(values.numel())
     second_moment = (5**3 - 0.1**3) / (3 * 4.9)
     assert abs(float(amplitude.square().mean()) - second_moment) < 5 * float(amplitude.square().std()) / math.sqrt(n)
-    assert abs(second_moment / 2 - 4.25) < 0.005
     y = amplitude.view(-1, 1, 1) * torch.sin(batch.x_support - phase.view(-1, 1, 1))
     assert torch.equal(batch.y_support, y)
 
 
 def test_the_pooled_mean_is_eq_1_2():
-    """Eq. (1.2): E[y | x] = −(2 E[A]/π) cos x ≈ −1.62 cos x, against binned sample means."""
+    """Eq. (1.2): E[y | x] = −(2 E[A]/π) cos x = −1.6234 cos x, against binned sample means."""
     n = 400_000
     batch = mb.SinusoidTasks().sample(n, 1, 1, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     x, y = batch.x_support.flatten(), batch.y_support.flatten()
     coefficient = -2 * (0.1 + 5.0) / 2 / math.pi
-    assert abs(coefficient - (-1.62)) < 0.005
     bins = torch.linspace(-5, 5, 11, dtype=torch.float64)
     for low, high in zip(bins[:-1], bins[1:]):
         inside = (x >= low) & (x < high)

@@ -42,6 +42,10 @@ html[data-theme=dark] .mbd canvas,body[data-jp-theme-light=false] .mbd canvas{fi
 @media (pointer:coarse){.mbd input[type=range]{height:28px}.mbd .mbd-ctls{row-gap:10px}}
 """
 
+#: A box narrower than this fraction of a demo's wide canvas (a phone) gets the demo's
+#: narrow layout (`render`'s ``narrow_size``; the game sizes its own canvas by it too).
+NARROW_FRACTION = 0.8
+
 # The plotting library every static demo carries (inside its own closure: no globals).
 JS_LIB = r"""
 const MB = (() => {
@@ -49,7 +53,7 @@ const MB = (() => {
   // demo's wide canvas (a phone), a demo with a narrow layout (data-narrow="w,h",
   // beside data-wide) draws that one at its own size, its panels stacked, so that its
   // text keeps its size instead of shrinking with the canvas.
-  const NARROW_FRACTION = 0.8;
+  const NARROW_FRACTION = __NARROW_FRACTION__;
   const contentWidth = (root) => {  // 0: a box not laid out yet (hidden)
     if (!root.clientWidth) return 0;
     const st = getComputedStyle(root);
@@ -185,7 +189,7 @@ const MB = (() => {
   return {setup, narrow, isNarrow, resize, watch, panel, frame, clip, linspace, grid, contour, contours, heat, viridis, line, dot, arrow,
           arrowPx, legend, text, bytes, f32, controls, fmt, say};
 })();
-"""
+""".replace("__NARROW_FRACTION__", repr(NARROW_FRACTION))
 
 
 def controls_from(defaults: dict, initial: dict) -> dict:
@@ -258,7 +262,7 @@ def render(kind: str, controls: str, canvas_size: tuple[int, int], data: dict, j
     ``label``: what the canvas shows, in words (its accessible name, which a screen
     reader says; the readout below it is announced when its words change, `MB.say`).
     ``narrow_size``: the canvas of the demo's narrow layout (its panels stacked, for a
-    phone), drawn when the box is narrower than 0.8 × ``canvas_size``'s width; the
+    phone), drawn when the box is narrower than `NARROW_FRACTION` of ``canvas_size``'s width; the
     ``js`` then asks ``MB.narrow(canvas)`` after ``MB.setup(canvas)`` which to draw.
     """
     data_json = _json(data)
