@@ -163,6 +163,31 @@ def test_a_test_grades_with_the_checkers_as_shipped(monkeypatch):
         namespace["test_ex_x"](pooled_mse=0.0)
 
 
+def test_a_test_grades_in_a_notebook_that_never_used_the_checkers():
+    """Otter runs the tests in the notebook's process; the package loads its submodules
+    on first use, so a notebook whose answer cells never called a checker (the stub's
+    check line deleted) has no ``mamlbook.exercises`` yet. Its tests must grade anyway."""
+    tests = {label: se.otter_test(label, SPEC[label]["test"])
+             for label in ("ex-maml-inner-step", "ex-few-shot-pooled-mse")}
+    program = (
+        "import sys\nimport mamlbook as mb\n"
+        "assert 'mamlbook.exercises' not in sys.modules\n"
+        f"tests = {tests!r}\n"
+        "namespace = {}\n"
+        "for source in tests.values():\n"
+        "    exec(source, namespace)\n"
+        "def my_inner_step(params, grads, inner_lr):\n"
+        "    return {k: p - inner_lr * grads[k] for k, p in params.items()}\n"
+        "namespace['test_ex_maml_inner_step'](my_inner_step)  # right: passes\n"
+        "try:\n"
+        "    namespace['test_ex_few_shot_pooled_mse'](0.0)  # wrong: the checker's verdict\n"
+        "except AssertionError as err:\n"
+        "    print('verdict:', err)\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "verdict: mismatch" in done.stdout and "not within 1e-3" in done.stdout, done.stdout
+
+
 def _otter_run(zip_path: Path, submission: Path, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run([str(Path(sys.executable).with_name("otter")), "run", "--no-logo", "-a", str(zip_path),

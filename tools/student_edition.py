@@ -337,9 +337,10 @@ def otter_test(label: str, expression: str) -> str:
     names = sorted({node.id for node in ast.walk(ast.parse(expression, mode="eval"))
                     if isinstance(node, ast.Name) and node.id not in dir(builtins)} - {"mb"})
     return (f"def test_{label.replace('-', '_')}({', '.join(names)}):\n"
-            "    import contextlib, importlib, io, sys\n"
+            "    import contextlib, importlib, io\n"
             "    import mamlbook as mb  # the installed package, not the notebook's `mb`\n"
-            "    mb.exercises = importlib.reload(sys.modules['mamlbook.exercises'])  # its checkers as shipped\n"
+            "    # its checkers as shipped (imported first: a notebook that never used them has not)\n"
+            "    mb.exercises = importlib.reload(importlib.import_module('mamlbook.exercises'))\n"
             "    said = io.StringIO()\n"
             "    with contextlib.redirect_stdout(said):\n"
             f"        verdict = {expression}\n"
