@@ -77,6 +77,10 @@ def _readers_function(what: str):
     def decorate(check: Callable) -> Callable:
         @functools.wraps(check)
         def guarded(fn: Callable, *args, **kwargs) -> bool:
+            if not callable(fn):  # e.g. None: Otter passes None for a name the notebook never defined
+                print(f"mismatch: {what}: expected your function, got {fn!r}; run the cell that defines "
+                      "it (the stub's `def`) before the check")
+                return False
             return _own_code(what, fn) and check(fn, *args, **kwargs)
         return guarded
     return decorate
@@ -113,10 +117,13 @@ def check_reptile_update(fn: Callable, seed: int = 0) -> bool:
 def check_conjugate_gradient(fn: Callable, seed: int = 0) -> bool:
     """``fn(matvec, b, steps) -> x``: conjugate gradient for ``A x = b``, ``A`` SPD, ``b (P,)``.
 
-    Run with ``steps = P`` on a well-conditioned ``8 × 8`` system, so a correct CG
-    solves it to round-off; compared with ``torch.linalg.solve`` (the reference
-    `mamlbook.solvers.conjugate_gradient` agrees to ~1e-12). Returning ``(x, residual)``
-    is accepted too.
+    Two ``8 × 8`` systems. With ``steps = P`` on a well-conditioned one, a correct CG
+    solves it to round-off: compared with ``torch.linalg.solve``. With ``steps = 3`` on
+    one whose eigenvalues spread over 1-100, CG from ``x₀ = 0`` is the minimiser of the
+    ``A``-norm error over the Krylov space ``span{b, Ab, A²b}`` (its defining property), computed
+    here by a Galerkin solve in an orthonormal basis of that space, not by CG: a direct
+    solve, or a method that ignores ``steps``, does not pass. Returning
+    ``(x, residual)`` is accepted too.
     """
     g = torch.Generator().manual_seed(seed)
     n = 8
@@ -124,7 +131,16 @@ def check_conjugate_gradient(fn: Callable, seed: int = 0) -> bool:
     a = q @ q.T / n + torch.eye(n, dtype=_DTYPE)
     b = torch.randn(n, generator=g, dtype=_DTYPE)
     expected = torch.linalg.solve(a, b)
-    return _compare("conjugate gradient on an 8x8 SPD system", fn(lambda v: a @ v, b.clone(), n), expected, 1e-6)
+    if not _compare("conjugate gradient on an 8x8 SPD system, 8 steps",
+                    fn(lambda v: a @ v, b.clone(), n), expected, 1e-6):
+        return False
+    basis, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=_DTYPE))
+    a = basis @ torch.diag(torch.logspace(0, 2, n, dtype=_DTYPE)) @ basis.T  # κ = 100
+    steps = 3
+    krylov, _ = torch.linalg.qr(torch.stack([torch.linalg.matrix_power(a, j) @ b for j in range(steps)], 1))
+    expected = krylov @ torch.linalg.solve(krylov.T @ a @ krylov, krylov.T @ b)
+    return _compare(f"conjugate gradient after {steps} steps on an 8x8 SPD system with κ = 100",
+                    fn(lambda v: a @ v, b.clone(), steps), expected, 1e-6)
 
 
 @_readers_function("the one-step MAML meta-gradient")
@@ -321,25 +337,29 @@ def check_anil_inner_loop(fn: Callable, seed: int = 0) -> bool:
     integer ``labels (M,)``, a linear head ``weight (N, F)``, ``bias (N,)``; ``steps``
     gradient steps of size ``inner_lr`` on the mean cross-entropy of
     ``features @ weight.T + bias``. The reference writes the gradient of the softmax
-    cross-entropy out by hand (``(p − onehot)ᵀ features / M``), not with autograd.
+    cross-entropy out by hand (``(p − onehot)ᵀ features / M``), not with autograd. Two
+    settings: 3 steps of 0.5, and one step of a random size (an answer that fixes
+    either does not pass).
     """
     g = torch.Generator().manual_seed(seed)
     m, f, n = 10, 6, 5  # support images, features, classes
     features = torch.randn(m, f, generator=g, dtype=_DTYPE)
     labels = torch.arange(m) % n
     weight, bias = 0.3 * torch.randn(n, f, generator=g, dtype=_DTYPE), 0.1 * torch.randn(n, generator=g, dtype=_DTYPE)
-    inner_lr, steps = 0.5, 3
-    w, b = weight.clone(), bias.clone()
     onehot = torch.nn.functional.one_hot(labels, n).to(_DTYPE)
-    for _ in range(steps):
-        residual = (features @ w.T + b).softmax(-1) - onehot  # d(mean CE)/d logits, times M
-        w, b = w - inner_lr * residual.T @ features / m, b - inner_lr * residual.mean(0)
-    got = fn(features.clone(), labels.clone(), weight.clone(), bias.clone(), inner_lr, steps)
-    if not isinstance(got, (tuple, list)) or len(got) != 2:
-        print(f"mismatch: ANIL's inner loop: expected a pair (weight, bias), got {type(got).__name__}")
-        return False
-    return _compare("ANIL's inner loop (3 steps on the head)", {"weight": got[0], "bias": got[1]},
-                    {"weight": w, "bias": b}, 1e-10)
+    for inner_lr, steps in ((0.5, 3), (0.2 + 0.5 * float(torch.rand((), generator=g)), 1)):
+        w, b = weight.clone(), bias.clone()
+        for _ in range(steps):
+            residual = (features @ w.T + b).softmax(-1) - onehot  # d(mean CE)/d logits, times M
+            w, b = w - inner_lr * residual.T @ features / m, b - inner_lr * residual.mean(0)
+        got = fn(features.clone(), labels.clone(), weight.clone(), bias.clone(), inner_lr, steps)
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            print(f"mismatch: ANIL's inner loop: expected a pair (weight, bias), got {type(got).__name__}")
+            return False
+        if not _compare(f"ANIL's inner loop ({steps} step{'s' * (steps > 1)} of {inner_lr:.3g} on the head)",
+                        {"weight": got[0], "bias": got[1]}, {"weight": w, "bias": b}, 1e-10):
+            return False
+    return True
 
 
 @_readers_function("the Meta-SGD gradient")

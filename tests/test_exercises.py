@@ -51,6 +51,31 @@ def test_the_package_s_own_function_is_not_an_answer(capsys):
     assert "your implementation" in capsys.readouterr().out
 
 
+def test_an_answer_that_ignores_its_settings_does_not_pass(capsys):
+    """CG run to convergence whatever ``steps`` says (a direct solve in disguise), and an
+    ANIL loop with the first setting's step count and size built in: right on one of the
+    checker's cases, wrong on the other."""
+    full_solve = lambda matvec, b, steps: mb.conjugate_gradient(matvec, b, b.numel())
+    assert exercises.check_conjugate_gradient(full_solve) is False
+    said = capsys.readouterr().out
+    assert said.startswith("correct") and "mismatch: conjugate gradient after 3 steps" in said
+    fixed = lambda f, y, w, b, lr, k: anil_loop(f, y, w, b, 0.5, 3)
+    assert exercises.check_anil_inner_loop(fixed) is False
+    said = capsys.readouterr().out
+    assert said.startswith("correct") and "mismatch: ANIL's inner loop (1 step of" in said
+    for seed in range(4):  # the right answers pass on other draws too
+        assert exercises.check_conjugate_gradient(RIGHT_AND_WRONG["check_conjugate_gradient"][0], seed=seed)
+        assert exercises.check_anil_inner_loop(RIGHT_AND_WRONG["check_anil_inner_loop"][0], seed=seed)
+
+
+@pytest.mark.parametrize("name", sorted(RIGHT_AND_WRONG))
+def test_an_undefined_answer_is_named_not_raised(name, capsys):
+    """Otter passes None for a name the notebook never defined: a mismatch that says so."""
+    assert getattr(exercises, name)(None) is False
+    said = capsys.readouterr().out
+    assert said.startswith("mismatch: ") and "expected your function, got None" in said
+
+
 def test_a_wrong_number_is_not_answered_by_the_checker(capsys):
     assert exercises.check_pooled_mse(0.0) is False
     said = capsys.readouterr().out

@@ -13,9 +13,10 @@
         chapters 07, 09 and A1, whose exercises are all graded by hand), all
         under the instructor's folder; the handouts alone are copied to --handouts, so
         that _build/student/ holds nothing a student may not see;
-    python tools/student_edition.py fill HANDOUT OUT [--wrong LABEL]
+    python tools/student_edition.py fill HANDOUT OUT [--wrong LABEL CODE ...]
         the handout with the reference solutions filled in (for tests and for checking an
-        autograder); --wrong replaces one exercise's answer with a deliberately wrong one.
+        autograder); --wrong LABEL CODE (repeatable) puts the Python source CODE in place of
+        exercise LABEL's answer, e.g. a deliberately wrong one.
 
 The chapters stay the single source: the exercises' text and the reference solutions are
 read from them; tools/grading.yml holds only what the chapters do not say (points, which
@@ -248,7 +249,9 @@ CREDIT = ("*From* mamlbook, by the mamlbook authors. Text and figures: CC BY 4.0
           "(https://creativecommons.org/licenses/by/4.0/; credit \"mamlbook, by the mamlbook authors\"); "
           "code: MIT, Copyright (c) 2026 The mamlbook authors (the licence's full text: "
           "https://opensource.org/license/mit, and the LICENSE file the wheel carries); "
-          "Omniglot data: MIT, Brenden Lake.")
+          "Omniglot data: MIT, Copyright (c) 2015 Brenden Lake; cite Lake, Salakhutdinov and "
+          "Tenenbaum (2015), Human-level concept learning through probabilistic program induction, "
+          "Science 350(6266).")
 
 
 def has_autograded(chapter: Chapter, spec: dict[str, dict]) -> bool:
