@@ -152,10 +152,20 @@ def _check_writable(argument: str, folder: Path, hint: str = "") -> None:
                 pass
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (resolved: ``./x.pt`` and ``x.pt`` are the same)."""
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
 def _check_train_flags(args) -> None:
     """The cross-flag checks of `train` that need no torch."""
     _check_output("--out", args.out)
     _check_output("--results", args.results)
+    keys = [key for key, _ in args.option]
+    for key in dict.fromkeys(keys):
+        if keys.count(key) > 1:
+            given = ", ".join(repr(v) for k, v in args.option if k == key)
+            raise UsageError(f"argument --option: {key!r} is given {keys.count(key)} times ({given}); give it once")
     if args.distributed and args.compile:
         raise UsageError("argument --compile: cannot be combined with --distributed (each process would compile "
                          "its shard's step); use one of them")
@@ -209,6 +219,16 @@ def _train(args) -> int:
         if args.inner_steps is not None:
             raise UsageError(f"argument --inner-steps: {method} takes no inner steps (it does not adapt)")
         changes["inner_steps"] = None  # it does not adapt
+    if base is not None and method != base.training.method:
+        foreign = sorted(set(base.training.method_options) - set(METHOD_OPTIONS[method]))
+        if foreign:  # the recipe's options belong to its own method
+            raise UsageError(f"argument --method: recipe {args.recipe!r} trains {base.training.method} with the "
+                             f"options {base.training.method_options}, and {method} does not take "
+                             f"{', '.join(map(repr, foreign))}; train {method} without --recipe, or from one of its "
+                             "own recipes")
+        if base.training.method in NON_ADAPTIVE and args.inner_steps is None:
+            raise UsageError(f"argument --method: recipe {args.recipe!r} trains {base.training.method}, which takes "
+                             f"no inner steps; give {method} its --inner-steps")
     options = {**training.method_options, **dict(args.option)}
     _method_options(method, options)
     changes["method_options"] = options
@@ -217,6 +237,11 @@ def _train(args) -> int:
     out = Path(args.out or f"checkpoints/{settings['method']}.pt")
     if args.out is None:  # a given path was checked with the other flags; the default one here
         _check_output("--out", out)
+    results_path = Path(args.results) if args.results else out.with_suffix(".json")
+    if _same_file(results_path, out):  # the summary would be written over the checkpoint
+        raise UsageError(f"argument {'--results' if args.results else '--out'}: the checkpoint and the JSON summary "
+                         f"would both be {str(out)!r}, the summary over the checkpoint; give --out a .pt path "
+                         "or --results another file")
     rank, world = 0, 1
     if args.distributed:
         from .performance import distributed
@@ -263,7 +288,7 @@ def _train(args) -> int:
     print(f"{settings['method']}: {len(history.meta_loss)} iterations in {history.seconds:.1f} s "
           f"({summary['ms_per_iteration']:.2f} ms each, {world} process{'es' if world > 1 else ''}), "
           f"final meta-loss {summary['final_meta_loss_mean_last_1000']:.4f}; checkpoint {out}")
-    _write_json(Path(args.results) if args.results else out.with_suffix(".json"), summary)
+    _write_json(results_path, summary)
     return 0
 
 
@@ -278,6 +303,10 @@ def _evaluate(args) -> int:
 
     targets = {target: resolve_target(target)[0] for target in dict.fromkeys(args.targets)}
     _check_output("--results", args.results)
+    for target, kind in targets.items():
+        if args.results and kind == "path" and _same_file(Path(args.results), Path(target)):
+            raise UsageError(f"argument --results: {args.results!r} is the checkpoint being evaluated; the results "
+                             "would be written over it; give another file")
     for key, default in EVALUATE_SINUSOID_DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, default)

@@ -157,6 +157,17 @@ BAD = {  # argv -> what the one line must say
     "backend alone": (["train", "--backend", "gloo"], ["mamlbook train: error: argument --backend"]),
     "Python's spelling of true": (["train", "--option", "first_order=True"],
                                   ["argument --option", "JSON", "first_order=true"]),
+    # the summary written over the checkpoint (the default summary path is the checkpoint's with .json)
+    "checkpoint path ending in .json": (["train", "--iterations", "1", "--out", "run.json"],
+                                        ["argument --out", "would both be 'run.json'"]),
+    "summary path = checkpoint path": (["train", "--iterations", "1", "--out", "run.pt", "--results", "./run.pt"],
+                                       ["argument --results", "the summary over the checkpoint"]),
+    "an option given twice": (["train", "--option", "first_order=true", "--option", "first_order=false"],
+                              ["argument --option", "'first_order' is given 2 times (True, False)"]),
+    "a recipe's options for another method": (["train", "--recipe", "sinusoid_imaml", "--method", "maml"],
+                                              ["argument --method", "maml does not take 'cg_damping', 'cg_steps', 'lam'"]),
+    "a recipe without inner steps for a method with them": (["train", "--recipe", "sinusoid_pretrain", "--method", "maml"],
+                                                            ["argument --method", "give maml its --inner-steps"]),
 }
 
 
@@ -171,6 +182,17 @@ def test_a_bad_argument_is_one_line_and_exit_status_2(case, capsys, monkeypatch,
     for text in says:
         assert text in err[0]
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_evaluate_refuses_to_write_its_results_over_the_checkpoint(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    checkpoint = tmp_path / "mine.pt"
+    checkpoint.write_bytes(mb.checkpoints.pretrained_path("sinusoid_maml").read_bytes())
+    before = checkpoint.read_bytes()
+    status, out, err = _run(["evaluate", "mine.pt", "--results", str(checkpoint), "--tasks", "4"], capsys)
+    assert status == 2 and out == "" and len(err) == 1
+    assert "argument --results" in err[0] and "is the checkpoint being evaluated" in err[0]
+    assert checkpoint.read_bytes() == before
 
 
 def test_errors_raised_by_the_package_are_one_line(capsys, monkeypatch, tmp_path):
