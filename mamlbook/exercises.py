@@ -234,14 +234,14 @@ def check_meta_batch_shapes(shapes: dict, seed: int = 0) -> bool:
 
 @_readers_function("the proximal Jacobian")
 def check_proximal_jacobian(fn: Callable, seed: int = 0) -> bool:
-    """``fn(A, lam) -> (n, n)``: the reader's closed form of ``dφ*/dθ`` for the proximal
-    problem of eq. (6.1) on a quadratic task ``L(φ) = ½ (φ − c)ᵀ A (φ − c)`` (``A (n, n)``
+    """``fn(H, lam) -> (n, n)``: the reader's closed form of ``dφ*/dθ`` for the proximal
+    problem of eq. (6.1) on a quadratic task ``L(φ) = ½ (φ − c)ᵀ H (φ − c)`` (``H (n, n)``
     symmetric positive definite, float64; ``lam > 0``).
 
     Checked on chapter 06's task (``imaml_lambda.task()``, ``λ = 0.5``) and on random SPD
     matrices of 3 and 5 dimensions at ``λ = 0.1`` and ``4``: a function right for one
     matrix only (the chapter's figure's Jacobian handed back) fails. The reference solves
-    the stationarity condition ``A(φ − c) + λ(φ − θ) = 0`` with ``torch.linalg.solve``
+    the stationarity condition ``H(φ − c) + λ(φ − θ) = 0`` with ``torch.linalg.solve``
     and differentiates that solution with autograd (``torch.func.jacrev``), so no formula
     of the chapter is reused.
     """

@@ -199,7 +199,7 @@ def test_landscape_minimum_says_when_it_is_on_the_window_edge():
     assert landscape.grid_minimum(grid, 1) == (1.0, float(axis[2]), 2.0, True)
     assert "edge" not in landscape.describe_minimum(0, *landscape.grid_minimum(grid, 0))
     assert "window's edge" in landscape.describe_minimum(1, *landscape.grid_minimum(grid, 1))
-    g = landscape.meta_loss_grid(n=9)   # the demo's own frames, the reader's slider at m = 5
+    g = landscape.meta_loss_grid(n=9)   # the demo's own frames, the reader's slider at k = 5
     a, b, value, on_edge = landscape.grid_minimum(g, 5)
     assert value == float(g["loss"][5].min()) and on_edge == (abs(a) == 3.0 or abs(b) == 3.0)
 
@@ -211,8 +211,8 @@ def test_landscape_quantisation_and_bad_input():
     lo, hi = torch.tensor(ranges, dtype=torch.float64).T
     back = lo[:, None, None] + (hi - lo)[:, None, None] * q / 255
     assert (back - g["loss"].log10()).abs().max() <= (hi - lo).max() / 510 + 1e-4
-    with pytest.raises(ValueError, match="m must be in"):
-        landscape.static(m=21)
+    with pytest.raises(ValueError, match="k must be in"):
+        landscape.static(k=21)
 
 
 # ------------------------------------------------------------------ sinusoid playground

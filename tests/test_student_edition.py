@@ -35,7 +35,7 @@ CHAPTERS = se.load_chapters()
 ROUND_TRIP = "06_imaml"
 WRONG = {  # a wrong answer, the chapter's figure handed back, an answer right only for data swapped in
     "ex-imaml-cg": "def my_cg(matvec, b, steps):\n    return b  # not a solve\n",
-    "ex-imaml-quadratic": ("def proximal_jacobian(A, lam):  # the chapter's figure handed back, whatever A is\n"
+    "ex-imaml-quadratic": ("def proximal_jacobian(H, lam):  # the chapter's figure handed back, whatever H is\n"
                            "    return imaml_lambda.figure_data(lam=0.5)['jacobian']\n"),
     "ex-imaml-underdetermined": "X = torch.zeros(2, 5, dtype=torch.float64)\nprojector = torch.eye(5, dtype=torch.float64)\n",
 }

@@ -1,16 +1,16 @@
 """Demo: iMAML's proximal inner problem and its strength λ (iMAML chapter).
 
-One quadratic task ``L(φ) = ½ (φ − c)ᵀ A (φ − c)`` (task 2 of `_quadratic`). iMAML adapts
+One quadratic task ``L(φ) = ½ (φ − c)ᵀ H (φ − c)`` (task 2 of `_quadratic`). iMAML adapts
 by minimising the regularised loss
 
-    G(φ) = L(φ) + λ/2 ‖φ − θ‖²,   φ* = (A + λI)⁻¹ (A c + λ θ).
+    G(φ) = L(φ) + λ/2 ‖φ − θ‖²,   φ* = (H + λI)⁻¹ (H c + λ θ).
 
 At the minimiser the two forces balance, ``∇L(φ*) = −λ (φ* − θ)``: the loss gradient
 arrow and the pull back to θ are equal and opposite. As λ goes from 0 to ∞, φ* slides
 from the task's own minimum c to θ (the dashed curve). The implicit Jacobian is
-``dφ*/dθ = (I + A/λ)⁻¹`` (the matrix iMAML's conjugate gradient inverts). The dots are
+``dφ*/dθ = (I + H/λ)⁻¹`` (the matrix iMAML's conjugate gradient inverts). The dots are
 the package's inner solver, `mamlbook.functional.proximal_adapt`: gradient descent on G
-from θ with step ``1/(λ + ‖A‖₂)``, ``SOLVER_STEPS`` steps.
+from θ with step ``1/(λ + ‖H‖₂)``, ``SOLVER_STEPS`` steps.
 """
 from __future__ import annotations
 
@@ -36,24 +36,24 @@ def task() -> tuple[Tensor, Tensor]:
     return As[1], cs[1]
 
 
-def minimiser(theta: Tensor, lam: float, A: Tensor, c: Tensor) -> Tensor:
-    """``φ* = (A + λI)⁻¹ (A c + λ θ)``: ``θ (..., 2)`` → ``(..., 2)``."""
+def minimiser(theta: Tensor, lam: float, H: Tensor, c: Tensor) -> Tensor:
+    """``φ* = (H + λI)⁻¹ (H c + λ θ)``: ``θ (..., 2)`` → ``(..., 2)``."""
     lam = checks.positive_float("lam", lam)
-    rhs = (c @ A.T + lam * theta).unsqueeze(-1)
-    return torch.linalg.solve(A + lam * torch.eye(2, dtype=A.dtype), rhs).squeeze(-1)
+    rhs = (c @ H.T + lam * theta).unsqueeze(-1)
+    return torch.linalg.solve(H + lam * torch.eye(2, dtype=H.dtype), rhs).squeeze(-1)
 
 
-def implicit_jacobian(A: Tensor, lam: float) -> Tensor:
-    """``dφ*/dθ = (I + A/λ)⁻¹``, ``(2, 2)``."""
+def implicit_jacobian(H: Tensor, lam: float) -> Tensor:
+    """``dφ*/dθ = (I + H/λ)⁻¹``, ``(2, 2)``."""
     lam = checks.positive_float("lam", lam)
-    return torch.linalg.inv(torch.eye(2, dtype=A.dtype) + A / lam)
+    return torch.linalg.inv(torch.eye(2, dtype=H.dtype) + H / lam)
 
 
 def solver_path(theta: Tensor, lam: float, steps: int = SOLVER_STEPS) -> Tensor:
     """The package's proximal inner loop after 0, 1, ..., ``steps`` steps: ``(steps + 1, 2)``."""
-    A, c = task()
-    batch = _quadratic.task_batch(A[None], c[None])
-    lr = 1.0 / (lam + float(torch.linalg.matrix_norm(A, ord=2)))
+    H, c = task()
+    batch = _quadratic.task_batch(H[None], c[None])
+    lr = 1.0 / (lam + float(torch.linalg.matrix_norm(H, ord=2)))
     anchor = batch_parameters(_quadratic.params(theta), 1)
     model = _quadratic.Linear2()
     out = [theta]
@@ -69,26 +69,26 @@ def figure_data(lam: float = DEFAULTS["lam"], theta1: float = DEFAULTS["theta1"]
     lam = checks.float_in_range("lam", lam, *LAM_RANGE)
     theta = torch.tensor([checks.float_in_range("theta1", theta1, *RANGES["theta1"]),
                           checks.float_in_range("theta2", theta2, *RANGES["theta2"])], dtype=torch.float64)
-    A, c = task()
-    phi = minimiser(theta, lam, A, c)
+    H, c = task()
+    phi = minimiser(theta, lam, H, c)
     lams = torch.logspace(-3, 3, 61, dtype=torch.float64)
-    return {"theta": theta, "phi_star": phi, "loss_grad": _quadratic.grad(phi, A, c), "pull": -lam * (phi - theta),
-            "jacobian": implicit_jacobian(A, lam), "lambda_path": torch.stack([minimiser(theta, float(l), A, c) for l in lams]),
+    return {"theta": theta, "phi_star": phi, "loss_grad": _quadratic.grad(phi, H, c), "pull": -lam * (phi - theta),
+            "jacobian": implicit_jacobian(H, lam), "lambda_path": torch.stack([minimiser(theta, float(l), H, c) for l in lams]),
             "solver": solver_path(theta, lam)}
 
 
 def readout(d: dict, lam: float) -> str:
     J = d["jacobian"]
     return (f"λ = {lam:.3g}: ‖∇L(φ*)‖ = {float(d['loss_grad'].norm()):.3f} = λ‖φ* − θ‖ = {float(d['pull'].norm()):.3f};  "
-            f"dφ*/dθ = (I + A/λ)⁻¹ = [[{J[0, 0]:.2f}, {J[0, 1]:.2f}], [{J[1, 0]:.2f}, {J[1, 1]:.2f}]]")
+            f"dφ*/dθ = (I + H/λ)⁻¹ = [[{J[0, 0]:.2f}, {J[0, 1]:.2f}], [{J[1, 0]:.2f}, {J[1, 1]:.2f}]]")
 
 
 def draw(lam, theta1, theta2):
-    d, (A, c) = figure_data(lam, theta1, theta2), task()
+    d, (H, c) = figure_data(lam, theta1, theta2), task()
     fig, (ax,) = _live.new_figure(1, width=5.0, height=4.6)
     g = torch.stack(torch.meshgrid(torch.linspace(-2.5, 2.5, 80, dtype=torch.float64),
                                    torch.linspace(-1.5, 3.0, 80, dtype=torch.float64), indexing="xy"), -1)
-    reg = _quadratic.loss(g, A, c) + 0.5 * lam * (g - d["theta"]).square().sum(-1)
+    reg = _quadratic.loss(g, H, c) + 0.5 * lam * (g - d["theta"]).square().sum(-1)
     ax.contour(g[..., 0], g[..., 1], reg.sqrt(), levels=10, colors="#888", linewidths=0.7)
     ax.plot(*d["lambda_path"].T, "--", color="#888", label="φ* as λ goes 10⁻³ → 10³")
     ax.plot(*d["solver"].T, ".", color="C3", ms=4, alpha=0.6, label=f"proximal_adapt, 0..{SOLVER_STEPS} steps")
@@ -115,7 +115,7 @@ def live(**initial):
 
 
 JS = r"""
-const [[a, b], [, c]] = DATA.A, C = DATA.c, xs = MB.linspace(-2.5, 2.5, 60), ys = MB.linspace(-1.5, 3, 54);
+const [[a, b], [, c]] = DATA.H, C = DATA.c, xs = MB.linspace(-2.5, 2.5, 60), ys = MB.linspace(-1.5, 3, 54);
 const L = (x, y) => { const dx = x - C[0], dy = y - C[1]; return 0.5 * (a * dx * dx + 2 * b * dx * dy + c * dy * dy); };
 const gradL = ([x, y]) => [a * (x - C[0]) + b * (y - C[1]), b * (x - C[0]) + c * (y - C[1])];
 const star = (th, lam) => { const m = [[a + lam, b], [b, c + lam]], det = m[0][0] * m[1][1] - b * b;
@@ -152,7 +152,7 @@ function draw(v) {
   const J = [[1 + a / lam, b / lam], [b / lam, 1 + c / lam]], det = J[0][0] * J[1][1] - J[0][1] ** 2;
   const Ji = [[J[1][1] / det, -J[0][1] / det], [-J[0][1] / det, J[0][0] / det]], f2 = (x) => MB.fmt(x, 2);
   MB.say(readout, `λ = ${lam.toPrecision(3)}: ‖∇L(φ*)‖ = ${MB.fmt(Math.hypot(...g))} = λ‖φ* − θ‖ = ${MB.fmt(Math.hypot(...pull))};  ` +
-    `dφ*/dθ = (I + A/λ)⁻¹ = [[${f2(Ji[0][0])}, ${f2(Ji[0][1])}], [${f2(Ji[1][0])}, ${f2(Ji[1][1])}]]`);
+    `dφ*/dθ = (I + H/λ)⁻¹ = [[${f2(Ji[0][0])}, ${f2(Ji[0][1])}], [${f2(Ji[1][0])}, ${f2(Ji[1][1])}]]`);
   root.mbLast = {phi_star: phi, loss_grad: g, pull, jacobian: Ji, solver_end: solver[solver.length - 1]};
 }
 ctl.fire();
@@ -168,12 +168,12 @@ def static(**initial) -> _html.StaticDemo:
     """Client-side JavaScript: φ* has a closed form (a 2×2 solve)."""
     v = _html.controls_from(DEFAULTS, initial)
     figure_data(**v)  # validate
-    A, c = task()
+    H, c = task()
     controls = (_html.slider("lam", "λ", math.log10(LAM_RANGE[0]), math.log10(LAM_RANGE[1]), 0.02, v["lam"], digits=3, log=True)
                 + _html.slider("theta1", "θ₁", *RANGES["theta1"], 0.01, v["theta1"])
                 + _html.slider("theta2", "θ₂", *RANGES["theta2"], 0.01, v["theta2"]))
     caption = ("Contours: the regularised inner loss. At its minimiser φ* the loss gradient and the pull back to θ are "
                "equal and opposite; small λ lets φ* reach the task's minimum, large λ keeps it at θ.")
-    data = {"A": A.tolist(), "c": c.tolist(), "steps": SOLVER_STEPS, "colors": _html.COLORS}
+    data = {"H": H.tolist(), "c": c.tolist(), "steps": SOLVER_STEPS, "colors": _html.COLORS}
     return _html.render("imaml", controls, (640, 420), data, JS, caption, MAX_BYTES, narrow_size=(340, 420),
                         label=LABEL)

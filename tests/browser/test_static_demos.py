@@ -161,17 +161,17 @@ def test_directions(page):
 def test_landscape(page):
     g = landscape.meta_loss_grid()
     before, edges = state(page, "landscape"), set()
-    for m in (0, 7, 20):
-        s = before if m == 0 else move(page, "landscape", "m", m)
-        assert s["last"]["m"] == m and (m == 0 or s["png"] != before["png"])
+    for k in (0, 7, 20):
+        s = before if k == 0 else move(page, "landscape", "k", k)
+        assert s["last"]["k"] == k and (k == 0 or s["png"] != before["png"])
         a, b = s["last"]["argmin"]                            # the page's minimum is the grid's, to 8 bits
         i, j = int(torch.argmin((g["a"] - a).abs())), int(torch.argmin((g["b"] - b).abs()))
-        logs = g["loss"][m].log10()
+        logs = g["loss"][k].log10()
         assert float(logs[j, i]) <= float(logs.min()) + float(logs.max() - logs.min()) / 255 + 1e-9
         assert s["last"]["edge"] == bool({i, j} & {0, g["a"].numel() - 1})   # the readout says so
         assert s["text"].endswith(landscape.EDGE_NOTE) == s["last"]["edge"], s["text"]
         edges.add(s["last"]["edge"])
-    assert edges == {True, False}  # both readouts seen (m = 7's minimum is on the border)
+    assert edges == {True, False}  # both readouts seen (k = 7's minimum is on the border)
 
 
 def test_sinusoid_playground(page):
