@@ -63,8 +63,12 @@ def _write(path: Path, payload: dict) -> None:
     """``payload`` plus its checksum, written atomically to ``path``."""
     payload = dict(payload)
     payload["checksum"] = weights_checksum(payload["architecture"], payload["params"], payload["metadata"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    except OSError as err:  # name the checkpoint, not the temporary file it is written through
+        raise OSError(err.errno, f"cannot write checkpoint {str(path)!r} in {str(path.parent)!r} "
+                                 f"({err.strerror or err})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
@@ -153,8 +157,8 @@ def _read_payload(path: Path) -> dict:
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         # not torch's advice to load with weights_only=False: unsafe, and never needed for a checkpoint
         detail = type(err).__name__ + (f": {first[:200]}" if first and "weights_only" not in first else "")
-        kind = ("it looks truncated or damaged (not a complete zip archive)" if data[:2] == b"PK"
-                else "it is not a file written by torch.save")
+        kind = ("it is a zip archive but not a complete torch.save file (truncated, damaged, or another "
+                "kind of zip)" if data[:2] == b"PK" else "it is not a file written by torch.save")
         raise CheckpointError(f"checkpoint {str(path)!r} ({len(data)} bytes) is not a mamlbook checkpoint that can be "
                               f"read: {kind}; torch.load(weights_only=True) refused it ({detail})") from err
     if not isinstance(payload, dict) or not {"architecture", "params"} <= set(payload):
@@ -210,7 +214,8 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, *, into_model: bo
     checks.module("model", model)
     checks.flag("into_model", into_model)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint path {str(path)!r} does not exist")
+        raise FileNotFoundError(f"checkpoint path {str(path)!r} "
+                                + ("is a directory, not a checkpoint file" if path.is_dir() else "does not exist"))
     payload = _read_payload(path)
     _verify(path, payload)
     expected = _architecture(model)
@@ -244,7 +249,8 @@ def add_checksum(path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint path {str(path)!r} does not exist")
+        raise FileNotFoundError(f"checkpoint path {str(path)!r} "
+                                + ("is a directory, not a checkpoint file" if path.is_dir() else "does not exist"))
     payload = _read_payload(path)
     if payload.get("checksum") is not None:
         _verify(path, payload)

@@ -60,7 +60,7 @@ def _device(args):
     try:
         return get_device(args.device)
     except ValueError as err:
-        where = "argument --device: " if args.device else ""  # get_device names $MAMLBOOK_DEVICE itself
+        where = "argument --device: " if args.device is not None else ""  # get_device names $MAMLBOOK_DEVICE itself
         hint = ""
         if "CUDA" in str(err):
             hint = (f" (this torch, {torch.__version__}, is a CPU-only build)" if torch.version.cuda is None

@@ -25,7 +25,9 @@ def get_device(prefer: str | None = None) -> torch.device:
     available, else ``cpu``. Asking for a device the machine lacks (CUDA on a machine
     without it) is an error (`check_device`), not a silent fallback.
     """
-    if prefer:
+    if prefer is not None:
+        if isinstance(prefer, str) and not prefer.strip():
+            raise ValueError("device is empty; give cpu, cuda or cuda:N, or leave it out for the default")
         return check_device("device", prefer)
     if os.environ.get(ENV_VAR):
         return check_device(f"${ENV_VAR}", os.environ[ENV_VAR])
@@ -43,6 +45,10 @@ def check_device(name: str, value) -> torch.device | None:
     except (RuntimeError, TypeError):
         raise ValueError(f"{name} {value!r} is not a torch device; use cpu, cuda or cuda:N (an index), "
                          "mps, ...") from None
+    if device.type not in ("cpu", "cuda", "mps"):  # e.g. meta: no data, fails deep inside torch later
+        raise ValueError(f"{name} {value!r}: the package runs on cpu, cuda (cuda:N) or mps, not {device.type}")
+    if device.type == "cpu" and device.index not in (None, 0):  # torch ignores a CPU index: refuse it
+        raise ValueError(f"{name} {value!r}: the CPU has no device index; use cpu")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{name} {value!r} was requested but CUDA is not available on this machine")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
@@ -59,8 +65,8 @@ def seed_everything(seed: int) -> torch.Generator:
     The returned generator is what task samplers take, so that data does not depend
     on how many random numbers the model's initialisation drew.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an int in [0, 2**63 - 1] (torch's seeds are 64-bit), got {seed!r}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -124,6 +130,9 @@ def reproducible_cpu(device: torch.device):
 
 def describe_device(device: torch.device) -> str:
     """One line for a chapter's setup cell: device, torch version, threads."""
+    device = check_device("device", device)
+    if device is None:
+        raise ValueError("device must be a torch device or its name (cpu, cuda, ...), got None")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     threads = torch.get_num_threads()
     return f"device={device} ({name}), torch {torch.__version__}, {threads} thread{'s' if threads > 1 else ''}"

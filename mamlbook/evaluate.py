@@ -77,9 +77,15 @@ def proximal_adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch
 
 
 def adapted_predictions(model: nn.Module, params: Params, tasks: TaskBatch, x: Tensor, *, inner_lr: float,
-                        steps: list[int]) -> dict[int, Tensor]:
-    """Predictions on ``x (T, N, 1)`` after each number of SGD steps in ``steps`` (for plots)."""
+                        steps: list[int], on_divergence: str = "raise") -> dict[int, Tensor]:
+    """Predictions on ``x (T, N, 1)`` after each number of SGD steps in ``steps`` (for plots).
+
+    If some task's predictions become NaN/inf (SGD diverged on it), ``on_divergence="raise"``
+    (default) raises `DivergenceError` saying how many tasks and after how many steps;
+    ``"keep"`` returns them as they are, as `adaptation_curve` does.
+    """
     checks.positive_float("inner_lr", inner_lr)
+    checks.on_divergence(on_divergence)
     if not isinstance(steps, (list, tuple)) or not all(isinstance(s, int) and not isinstance(s, bool) for s in steps):
         raise TypeError(f"steps must be a non-empty list of ints in [0, inf), got {steps!r}")
     wanted = sorted(set(steps))
@@ -96,4 +102,10 @@ def adapted_predictions(model: nn.Module, params: Params, tasks: TaskBatch, x: T
             done = target
         with torch.no_grad():
             out[target] = task_forward(model, phi, x)
+        diverged = ~torch.isfinite(out[target].flatten(1)).all(dim=1)
+        if on_divergence == "raise" and bool(diverged.any()):
+            raise checks.DivergenceError(
+                f"test-time SGD diverged on {int(diverged.sum())} of {tasks.num_tasks} tasks: their predictions "
+                f"are NaN/inf after {target} steps with inner_lr={inner_lr}. Use a smaller inner_lr (pass "
+                "on_divergence='keep' to get the non-finite predictions back instead)")
     return out

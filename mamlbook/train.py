@@ -24,6 +24,11 @@ from .functional import parameters_of
 
 #: Methods without an inner loop: ``inner_steps`` must be 0 or left out.
 NON_ADAPTIVE = ("pretrain", "protonet")
+#: `meta_train` stops with a `DivergenceError` when the meta-loss of an iteration exceeds
+#: this multiple of the first iteration's, or of the same iteration's support loss before
+#: adaptation (an inner loop that blows up): no training that is learning grows its loss
+#: ten-thousandfold (a diverging one reaches 1e11 and more while still finite).
+LOSS_GROWTH_LIMIT = 1e4
 
 
 @dataclass(frozen=True)
@@ -49,8 +54,10 @@ class TrainingSettings:
         adapt: only 0 is accepted for them).
     outer_lr, optimizer : the outer update, ``"adam"`` or ``"sgd"`` (Reptile's
         ``θ ← θ + ε·mean(φ − θ)`` is SGD with learning rate ``ε``).
-    lr_schedule : ``(iteration, factor)`` pairs: from that iteration on the outer
-        learning rate is ``outer_lr · factor``.
+    lr_schedule : ``(iteration, factor)`` pairs, iterations strictly increasing: from
+        that iteration on the outer learning rate is ``outer_lr · factor`` (a pair from an
+        iteration the training does not reach never applies, so that a recipe can be run
+        shorter).
     method_options : further keyword options of the method (``{"lam": 5.0}`` for
         iMAML, ``{"loss_fn": mb.cross_entropy_per_task}``); an option the method does
         not take is refused (ValueError naming it), never dropped.
@@ -124,6 +131,9 @@ def _check_schedule(schedule) -> None:
             and p[0] >= 0 and isinstance(p[1], (int, float)) and not isinstance(p[1], bool)
             and math.isfinite(p[1]) and p[1] > 0 for p in schedule):
         raise ValueError(f"lr_schedule must be a sequence of (iteration >= 0, factor > 0) pairs, got {schedule!r}")
+    starts = [p[0] for p in schedule]
+    if any(b <= a for a, b in zip(starts, starts[1:])):  # a later pair would silently override an earlier one
+        raise ValueError(f"lr_schedule's iterations must increase strictly, got {starts}")
 
 
 def settings_from(settings: TrainingSettings | None, keywords: dict) -> TrainingSettings:
@@ -243,8 +253,8 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
     opt_cls = torch.optim.Adam if settings.optimizer == "adam" else torch.optim.SGD
     opt = opt_cls(params.values(), lr=outer_lr)
     history = History(method=method, settings=settings)
-    advice = (f"Try a smaller outer_lr (now {outer_lr}) or inner_lr (now {inner_lr}), or fewer inner_steps "
-              f"(now {inner_steps}).")
+    advice = _divergence_advice(method, outer_lr, inner_lr, inner_steps, options)
+    first_loss = None
     seconds = 0.0
     for it in tqdm(range(settings.iterations), desc=f"meta-train {method}", disable=not progress,
                    mininterval=1.0):
@@ -268,6 +278,15 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
         if not math.isfinite(loss):
             raise checks.DivergenceError(
                 f"meta-loss is {loss} at iteration {it} of {method}: training diverged. {advice}")
+        # a step computed in shards reports the whole meta-batch's mean in its diagnostics
+        support_before = float(step.diagnostics.get("support_loss_mean", step.support_loss.mean()))
+        first_loss = loss if first_loss is None else first_loss
+        for reference, what in ((first_loss, "its value at iteration 0"),
+                                (support_before if inner_steps > 0 else 0.0, "the support loss before adaptation")):
+            if reference > 0 and loss > LOSS_GROWTH_LIMIT * reference:
+                raise checks.DivergenceError(
+                    f"meta-loss is {loss:.4g} at iteration {it} of {method}, {loss / reference:.3g} times {what} "
+                    f"({reference:.4g}; the limit is {LOSS_GROWTH_LIMIT:g} times): training diverged. {advice}")
         if not own_check:
             checks.finite_step(f"training at iteration {it} of {method}", step.meta_loss, step.grads, "raise", advice,
                                mention_opt_out=False)
@@ -279,11 +298,22 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
             p.grad = step.grads[name]
         opt.step()
         history.meta_loss.append(loss)
-        # a step computed in shards reports the whole meta-batch's mean in its diagnostics
-        history.support_loss.append(float(step.diagnostics.get("support_loss_mean", step.support_loss.mean())))
+        history.support_loss.append(support_before)
         seconds += time.perf_counter() - start
         history.seconds = seconds
     return history
+
+
+def _divergence_advice(method: str, outer_lr: float, inner_lr: float, inner_steps: int, options: dict) -> str:
+    """What to change when ``method``'s training diverges: the settings it actually uses."""
+    knobs = [f"a smaller outer_lr (now {outer_lr})"]
+    if inner_steps > 0:
+        knobs += [f"a smaller inner_lr (now {inner_lr})", f"fewer inner_steps (now {inner_steps})"]
+    if method == "imaml":
+        lam = options.get("lam", "the default 2.0")
+        knobs.append(f"a lam between 0.5 and 10 (now {lam}; a small lam makes the linear system "
+                     "ill-conditioned, a huge one overflows)")
+    return "Try " + ", or ".join(knobs) + "."
 
 
 def _accepts_keyword(fn, name: str) -> bool:

@@ -714,6 +714,45 @@ CASES = [
          "device"),
     Case("top_eigenvalue device 'tpu'", lambda c: lambda: mb.solvers.top_eigenvalue(lambda v: v, 3, device="tpu"), V,
          "device"),
+    Case("meta_train device 'meta' (no data)", lambda c: lambda: train(c, device="meta"), V, "cpu, cuda"),
+    Case("get_device 'cpu:5' (torch ignores a CPU index)", lambda c: lambda: mb.get_device("cpu:5"), V,
+         "no device index"),
+    Case("get_device empty", lambda c: lambda: mb.get_device(""), V, "device is empty"),
+    Case("describe_device None", lambda c: lambda: mb.describe_device(None), V, "device"),
+    Case("seed_everything beyond 64 bits", lambda c: lambda: mb.seed_everything(2**70), V, "2**63 - 1"),
+    # --- what used to be ignored or broadcast silently (a bad-input review, 2026-12-06)
+    Case("TrainingSettings lr_schedule out of order", lambda c: lambda: mb.TrainingSettings(
+        iterations=10, lr_schedule=((5, 0.1), (1, 0.5))), V, "increase strictly"),
+    Case("TrainingSettings lr_schedule iteration twice", lambda c: lambda: mb.TrainingSettings(
+        iterations=10, lr_schedule=((1, 0.5), (1, 0.2))), V, "increase strictly"),
+    Case("ClassificationTasks float images in 0..255", lambda c: lambda: mb.ClassificationTasks(
+        255 * torch.rand(3, 2, 4, 4), ways=2), V, "must be in [0, 1]"),
+    Case("ClassificationTasks float images negative", lambda c: lambda: mb.ClassificationTasks(
+        torch.rand(3, 2, 4, 4) - 0.5, ways=2), V, "must be in [0, 1]"),
+    Case("ClassificationTasks.sample dtype as a string", lambda c: lambda: mb.ClassificationTasks(
+        torch.rand(3, 2, 4, 4), ways=2).sample(1, 1, 1, generator=torch.Generator(), dtype="float32"), T, "dtype"),
+    Case("Alphabets.select an alphabet not in the set", lambda c: lambda: mb.tasks.omniglot_shipped.load_minimal(
+        "small1").select(["Nope"]), V, "are not in this set"),
+    Case("Alphabets.select a bare string", lambda c: lambda: mb.tasks.omniglot_shipped.load_minimal(
+        "small1").select("Greek"), T, "list of alphabet names"),
+    Case("recipes.evaluate a sinusoid recipe", lambda c: lambda: mb.recipes.evaluate("sinusoid_maml", c.model), V,
+         "sinusoid recipe"),
+    Case("load_checkpoint a directory", lambda c: lambda: mb.load_checkpoint(c.tmp, c.model), FNF, "is a directory"),
+    Case("adapted_predictions diverging", lambda c: lambda: mb.adapted_predictions(
+        c.model, c.theta, c.tasks, c.tasks.x_query, inner_lr=1e30, steps=[3]), D, "diverged"),
+    Case("adapted_logits unknown method", lambda c: lambda: mb.protocol.adapted_logits(
+        mb.ConvNet(ways=2, filters=4), mb.detached(mb.parameters_of(mb.ConvNet(ways=2, filters=4))),
+        mb.protocol.held_out_tasks(2, num_tasks=1), method="nope", inner_lr=0.4, steps=1), V, "method"),
+    Case("adapted_logits an option the method does not take", lambda c: lambda: mb.protocol.adapted_logits(
+        mb.ConvNet(ways=2, filters=4), mb.detached(mb.parameters_of(mb.ConvNet(ways=2, filters=4))),
+        mb.protocol.held_out_tasks(2, num_tasks=1), method="maml", inner_lr=0.4, steps=1,
+        method_options={"lam": 1.0}), V, "'lam'"),
+    Case("adapted_logits chunk 0", lambda c: lambda: mb.protocol.adapted_logits(
+        mb.ConvNet(ways=2, filters=4), mb.detached(mb.parameters_of(mb.ConvNet(ways=2, filters=4))),
+        mb.protocol.held_out_tasks(2, num_tasks=1), method="maml", inner_lr=0.4, steps=1, chunk=0), V, "chunk"),
+    Case("adapted_logits inner_lr < 0", lambda c: lambda: mb.protocol.adapted_logits(
+        mb.ConvNet(ways=2, filters=4), mb.detached(mb.parameters_of(mb.ConvNet(ways=2, filters=4))),
+        mb.protocol.held_out_tasks(2, num_tasks=1), method="maml", inner_lr=-0.4, steps=1), V, "inner_lr"),
     *([] if torch.cuda.is_available() else [  # bad only on a machine without CUDA
         Case("meta_train device 'cuda' without CUDA", lambda c: lambda: train(c, device="cuda"), V, "CUDA"),
         Case("SinusoidTasks.sample device 'cuda' without CUDA", lambda c: lambda: mb.SinusoidTasks().sample(
@@ -778,6 +817,41 @@ def test_divergence_stops_training_with_advice(method, inner_lr, outer_lr, bad):
                       outer_lr=outer_lr, inner_steps=3, **options)
     message = str(info.value)
     assert "smaller" in message and bad in message, message
+
+
+@pytest.mark.parametrize("method, inner_lr", [("maml", 30.0), ("anil", 100.0), ("reptile", 100.0)])
+def test_a_finite_blow_up_stops_training_too(method, inner_lr):
+    """An inner step far too large sends the meta-loss to 1e5-1e13 while it stays finite:
+    training stops at once (more than LOSS_GROWTH_LIMIT times the support loss before
+    adaptation), with advice, instead of saving a ruined checkpoint."""
+    with pytest.raises(mb.DivergenceError) as info:
+        mb.meta_train(mb.SinusoidMLP(), mb.SinusoidTasks(), method=method, inner_lr=inner_lr, iterations=20,
+                      meta_batch_size=4, generator=torch.Generator().manual_seed(0), progress=False)
+    message = str(info.value)
+    assert "times the support loss before adaptation" in message and f"inner_lr (now {inner_lr})" in message
+
+
+def test_a_growing_meta_loss_stops_training():
+    """The outer update blowing up (no inner loop to blame): stopped against iteration 0's loss."""
+    with pytest.raises(mb.DivergenceError) as info:
+        mb.meta_train(mb.SinusoidMLP(), mb.SinusoidTasks(), method="pretrain", outer_lr=99.0, iterations=20,
+                      meta_batch_size=4, generator=torch.Generator().manual_seed(0), progress=False)
+    message = str(info.value)
+    assert "times its value at iteration 0" in message and "outer_lr (now 99.0)" in message
+    assert "inner_steps" not in message and "inner_lr" not in message  # pretrain has no inner loop
+
+
+def test_training_that_learns_is_not_stopped():
+    history = mb.meta_train(mb.SinusoidMLP(), mb.SinusoidTasks(), iterations=30, meta_batch_size=4,
+                            generator=torch.Generator().manual_seed(0), progress=False)
+    assert len(history.meta_loss) == 30 and max(history.meta_loss) < mb.train.LOSS_GROWTH_LIMIT * history.meta_loss[0]
+
+
+def test_imaml_divergence_advice_names_lam():
+    with pytest.raises(mb.DivergenceError) as info:
+        mb.meta_train(mb.SinusoidMLP(), mb.SinusoidTasks(), method="imaml", method_options={"lam": 1e-30},
+                      iterations=5, generator=torch.Generator().manual_seed(0), progress=False)
+    assert "a lam between 0.5 and 10 (now 1e-30" in str(info.value)
 
 
 def test_an_unknown_method_name_suggests_the_closest():

@@ -52,7 +52,7 @@ SOLUTION_START = re.compile(r"^(`{3,}|:{3,})\{solution-start\}\s+(\S+)")
 SOLUTION_END = re.compile(r"^(`{3,}|:{3,})\{solution-end\}")
 LABEL = re.compile(r"^:label:\s*(\S+)")
 PYTHON_FENCE = re.compile(r"```(?:python|\{code-cell\}[^\n]*)\n(.*?)```", re.DOTALL)
-MANUAL_ANSWER = "*Your answer (graded by hand):*\n\n"
+MANUAL_ANSWER = "*Your answer (graded by hand; add code cells under this one for code, plots or measurements):*\n\n"
 
 
 def written_answer(entry: dict) -> str | None:

@@ -81,7 +81,9 @@ def figure_data(amplitude: float = DEFAULTS["amplitude"], phase: float = DEFAULT
     out = {"x": x.view(-1), "truth": truth.view(-1), "x_support": xs.view(-1), "y_support": ys.view(-1),
            "predictions": {}, "mse": {}}
     for name, (model, params) in models.items():
-        preds = adapted_predictions(model, params, batch, x, inner_lr=INNER_LR, steps=list(range(steps + 1)))
+        # "keep": the reader may pick a task on which SGD overshoots; the demo shows it as it is
+        preds = adapted_predictions(model, params, batch, x, inner_lr=INNER_LR, steps=list(range(steps + 1)),
+                                    on_divergence="keep")
         curves = torch.stack([preds[s].view(-1) for s in range(steps + 1)])
         out["predictions"][name] = curves
         out["mse"][name] = (curves - out["truth"]).square().mean(1)

@@ -256,6 +256,9 @@ def _train_omniglot(name, r, settings, model, generator, device, progress, save,
 def evaluate(name: str, model, *, num_tasks: int = protocol.EVAL_TASKS, device=None) -> torch.Tensor:
     """Accuracy ``(num_tasks,)`` of Omniglot ``model`` on recipe ``name``'s first ``num_tasks`` test tasks."""
     r = recipe(name)
+    if r.family != "omniglot":
+        raise ValueError(f"name {name!r} is a {r.family} recipe; evaluate scores Omniglot recipes (score a sinusoid "
+                         "network with mb.adaptation_curve on mb.protocol.sinusoid_test_tasks)")
     tasks = protocol.held_out_tasks(r.shots, num_tasks=num_tasks, ways=r.ways, query_shots=r.shots,
                                     device=get_device(device))
     return protocol.adapted_accuracy(model, dict(model.named_parameters()), tasks, method=r.training.method,

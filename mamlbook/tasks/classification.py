@@ -49,6 +49,11 @@ class ClassificationTasks:
             raise ValueError(f"{name} must hold at least one class with one drawing, got shape {tuple(images.shape)}")
         if not (images.dtype == torch.uint8 or images.is_floating_point()):
             raise TypeError(f"{name} must be uint8 or floating point, got {images.dtype}")
+        if images.is_floating_point() and images.numel():
+            low, high = float(images.min()), float(images.max())  # also NaN: comparisons fail
+            if not (0.0 <= low and high <= 1.0):
+                raise ValueError(f"{name} is floating point with values in [{low:g}, {high:g}]; floating-point "
+                                 "images must be in [0, 1] (pass uint8 0-255 images as they are, or divide by 255)")
         if rotations and images.shape[2] != images.shape[3]:
             raise ValueError(f"rotations need square images, got {tuple(images.shape[2:])}")
         checks.int_in_range("max_shift", max_shift, 0, min(images.shape[2:]) - 1)
@@ -85,8 +90,8 @@ class ClassificationTasks:
         check_device("device", device)
         if not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-        if not dtype.is_floating_point:
-            raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating-point torch.dtype (torch.float32, ...), got {dtype!r}")
         per_class = support_shots + query_shots
         if per_class > self.drawings:
             raise ValueError(f"support_shots + query_shots must be at most the {self.drawings} drawings per class, "

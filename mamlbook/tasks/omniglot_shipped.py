@@ -96,6 +96,13 @@ class Alphabets:
         return tuple(dict.fromkeys(n.split("/")[0] for n in self.names))
 
     def select(self, alphabets) -> "Alphabets":
+        """The characters of the named ``alphabets`` (a list of names; each must be here)."""
+        if isinstance(alphabets, str) or not all(isinstance(a, str) for a in alphabets):
+            raise TypeError(f"alphabets must be a list of alphabet names, got {alphabets!r}")
+        here = sorted({n.split("/")[0] for n in self.names})
+        missing = [a for a in alphabets if a not in here]
+        if missing:
+            raise ValueError(f"alphabets {missing} are not in this set; it has {here}")
         keep = [i for i, n in enumerate(self.names) if n.split("/")[0] in set(alphabets)]
         return Alphabets(self.images[keep], tuple(self.names[i] for i in keep))
 
