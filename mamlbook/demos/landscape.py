@@ -179,7 +179,7 @@ def static(k: int = 0) -> _html.StaticDemo:
     frames, ranges = quantised_frames(g)
     data = {"n": g["a"].numel(), "frames": _html.b64_uint8(np.frombuffer(frames, np.uint8)), "ranges": ranges, "window": list(WINDOW),
             "tasks": [list(t) for t in TASKS], "edge_note": EDGE_NOTE}
-    caption = (f"Σₜ Lₜ(Uₜ⁽ᵐ⁾(θ)) for the model softplus(a·x + b) on {len(TASKS)} tasks of the same form (▲), after "
+    caption = (f"Σₜ Lₜ(Uₜ⁽ᵏ⁾(θ)) for the model softplus(a·x + b) on {len(TASKS)} tasks of the same form (▲), after "
                f"k SGD steps of size α = {INNER_LR} on each task; colours rescaled per frame.")
     return _html.render("landscape", _html.slider("k", "inner steps k", 0, MAX_STEPS, 1, k, digits=0), (580, 385),
                         data, JS, caption, MAX_BYTES, narrow_size=(340, 336),
