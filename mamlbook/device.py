@@ -65,8 +65,8 @@ def seed_everything(seed: int) -> torch.Generator:
     The returned generator is what task samplers take, so that data does not depend
     on how many random numbers the model's initialisation drew.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
-        raise ValueError(f"seed must be an int in [0, 2**63 - 1] (torch's seeds are 64-bit), got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be an int in [0, 2**64 - 1] (what torch.manual_seed takes), got {seed!r}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

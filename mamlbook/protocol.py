@@ -335,7 +335,7 @@ def adapted_logits(
     for key in options:
         if key not in allowed:
             raise ValueError(f"method_options has {key!r}, which method {method!r} does not take (it takes "
-                             f"{allowed}); it would be ignored, so it is refused")
+                             f"{allowed}; the test-time learner reads only iMAML's lam)")
     checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("steps", steps, 0)
     checks.positive_int("chunk", chunk)

@@ -24,11 +24,14 @@ from .functional import parameters_of
 
 #: Methods without an inner loop: ``inner_steps`` must be 0 or left out.
 NON_ADAPTIVE = ("pretrain", "protonet")
-#: `meta_train` stops with a `DivergenceError` when the meta-loss of an iteration exceeds
-#: this multiple of the first iteration's, or of the same iteration's support loss before
-#: adaptation (an inner loop that blows up): no training that is learning grows its loss
-#: ten-thousandfold (a diverging one reaches 1e11 and more while still finite).
+#: `meta_train` stops with a `DivergenceError` when the meta-loss exceeds this multiple
+#: of the loss of the network at θ in the earlier iterations: the largest support loss
+#: before adaptation from iteration `GROWTH_CHECK_FROM` on (one meta-batch of one task
+#: and one point can have a support loss of 1e-5 by chance, several cannot), or, for
+#: the methods without an inner loop, the first meta-loss. No training that is learning
+#: jumps ten-thousandfold; a diverging one reaches 1e5-1e17 while still finite.
 LOSS_GROWTH_LIMIT = 1e4
+GROWTH_CHECK_FROM = 5
 
 
 @dataclass(frozen=True)
@@ -254,7 +257,9 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
     opt = opt_cls(params.values(), lr=outer_lr)
     history = History(method=method, settings=settings)
     advice = _divergence_advice(method, outer_lr, inner_lr, inner_steps, options)
-    first_loss = None
+    scale = 0.0  # the largest loss at θ so far (see LOSS_GROWTH_LIMIT)
+    what_scale = ("the largest support loss before adaptation of the iterations before" if inner_steps > 0
+                  else "the meta-loss of iteration 0")
     seconds = 0.0
     for it in tqdm(range(settings.iterations), desc=f"meta-train {method}", disable=not progress,
                    mininterval=1.0):
@@ -280,13 +285,14 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
                 f"meta-loss is {loss} at iteration {it} of {method}: training diverged. {advice}")
         # a step computed in shards reports the whole meta-batch's mean in its diagnostics
         support_before = float(step.diagnostics.get("support_loss_mean", step.support_loss.mean()))
-        first_loss = loss if first_loss is None else first_loss
-        for reference, what in ((first_loss, "its value at iteration 0"),
-                                (support_before if inner_steps > 0 else 0.0, "the support loss before adaptation")):
-            if reference > 0 and loss > LOSS_GROWTH_LIMIT * reference:
-                raise checks.DivergenceError(
-                    f"meta-loss is {loss:.4g} at iteration {it} of {method}, {loss / reference:.3g} times {what} "
-                    f"({reference:.4g}; the limit is {LOSS_GROWTH_LIMIT:g} times): training diverged. {advice}")
+        if it >= (GROWTH_CHECK_FROM if inner_steps > 0 else 1) and scale > 0 and loss > LOSS_GROWTH_LIMIT * scale:
+            raise checks.DivergenceError(
+                f"meta-loss is {loss:.4g} at iteration {it} of {method}, {loss / scale:.3g} times {what_scale} "
+                f"({scale:.4g}; the limit is {LOSS_GROWTH_LIMIT:g} times): training diverged. {advice}")
+        if inner_steps > 0:
+            scale = max(scale, support_before)
+        elif it == 0:
+            scale = loss
         if not own_check:
             checks.finite_step(f"training at iteration {it} of {method}", step.meta_loss, step.grads, "raise", advice,
                                mention_opt_out=False)
