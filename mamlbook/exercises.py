@@ -199,7 +199,8 @@ def check_pooled_mse(value, seed: int = 0) -> bool:
     expected = ea2 / 2 - (2 * ea / math.pi) ** 2 * (0.5 + math.sin(10.0) / 20)
     error = abs(float(value) - expected)
     if not error <= 1e-3:
-        print(f"mismatch: the pooled MSE: {float(value):.4f} is not within 1e-3 of the reference value")
+        print(f"mismatch: the pooled MSE: {float(value):.4f} is not within 1e-3 of the reference value "
+              "(the exercise asks for the closed form: a Monte Carlo estimate from samples is not this precise)")
         return False
     print(f"correct: the pooled MSE matches (error {error:.1e}, tolerance 1e-3)")
     return True
