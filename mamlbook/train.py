@@ -7,6 +7,7 @@ is SGD with learning rate ``ε`` on the direction ``θ − mean φ``).
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from tqdm.auto import tqdm
 from . import checks
 from .device import check_device
 from .algorithms import get_method
-from .algorithms.base import method_options as method_options_of
+from .algorithms.base import check_method_options
 from .functional import parameters_of
 
 #: Methods without an inner loop: ``inner_steps`` must be 0 or left out.
@@ -89,19 +90,13 @@ class TrainingSettings:
         checks.one_of("optimizer", self.optimizer, {"adam", "sgd"})
         _check_schedule(self.lr_schedule)
         object.__setattr__(self, "lr_schedule", tuple(tuple(p) for p in self.lr_schedule))
-        if not isinstance(self.method_options, dict):
-            raise TypeError(f"method_options must be a dict of the method's keyword options, got "
-                            f"{type(self.method_options).__name__}")
-        allowed = method_options_of(self.method)
-        for key in self.method_options:
+        for key in self.method_options if isinstance(self.method_options, dict) else ():
             if key == "on_divergence":
                 raise ValueError("method_options must not hold 'on_divergence': meta_train always stops with a "
                                  "DivergenceError when a meta-step is NaN/inf (θ would be ruined by the update)")
             if key in ("inner_lr", "inner_steps"):
                 raise ValueError(f"method_options must not hold {key!r}; it is a training setting of its own")
-            if key not in allowed:
-                raise ValueError(f"method_options has {key!r}, which method {self.method!r} does not take (it takes "
-                                 f"{allowed}); it would be ignored, so it is refused")
+        check_method_options(self.method, self.method_options)
         inner_steps = self.inner_steps
         if self.method in NON_ADAPTIVE:
             if inner_steps not in (None, 0):
@@ -316,16 +311,14 @@ def _divergence_advice(method: str, outer_lr: float, inner_lr: float, inner_step
     if inner_steps > 0:
         knobs += [f"a smaller inner_lr (now {inner_lr})", f"fewer inner_steps (now {inner_steps})"]
     if method == "imaml":
-        lam = options.get("lam", "the default 2.0")
-        knobs.append(f"a lam between 0.5 and 10 (now {lam}; a small lam makes the linear system "
-                     "ill-conditioned, a huge one overflows)")
+        lam = options.get("lam", inspect.signature(get_method("imaml")).parameters["lam"].default)
+        knobs.append(f"another lam (now {lam}: too small a lam makes the linear system indefinite or "
+                     "ill-conditioned, too large a one overflows)")
     return "Try " + ", or ".join(knobs) + "."
 
 
 def _accepts_keyword(fn, name: str) -> bool:
     """Whether ``fn`` takes the keyword ``name`` (by name or through ``**kwargs``)."""
-    import inspect
-
     try:
         parameters = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):

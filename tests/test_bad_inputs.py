@@ -861,7 +861,7 @@ def test_imaml_divergence_advice_names_lam():
     with pytest.raises(mb.DivergenceError) as info:
         mb.meta_train(mb.SinusoidMLP(), mb.SinusoidTasks(), method="imaml", method_options={"lam": 1e-30},
                       iterations=5, generator=torch.Generator().manual_seed(0), progress=False)
-    assert "a lam between 0.5 and 10 (now 1e-30" in str(info.value)
+    assert "another lam (now 1e-30" in str(info.value)
 
 
 def test_an_unknown_method_name_suggests_the_closest():

@@ -141,3 +141,17 @@ def method_options(name: str) -> list[str]:
     signature = inspect.signature(getattr(fn, "__wrapped__", fn))
     return [p.name for p in signature.parameters.values()
             if p.kind == p.KEYWORD_ONLY and p.name not in ("inner_lr", "inner_steps") and p.name not in fixed]
+
+
+def check_method_options(name: str, options, argument: str = "method_options") -> dict:
+    """``options`` (a dict) if method ``name`` takes each of them (`method_options`);
+    else TypeError/ValueError naming ``argument``: an option a method does not take would
+    be ignored, so it is refused, never dropped."""
+    if not isinstance(options, dict):
+        raise TypeError(f"{argument} must be a dict of {name}'s keyword options, got {type(options).__name__}")
+    allowed = method_options(name)
+    for key in options:
+        if key not in allowed:
+            raise ValueError(f"{argument} has {key!r}, which method {name!r} does not take (it takes {allowed}); "
+                             "it would be ignored, so it is refused")
+    return options
