@@ -120,10 +120,10 @@ def check_conjugate_gradient(fn: Callable, seed: int = 0) -> bool:
     Two ``8 × 8`` systems. With ``steps = P`` on a well-conditioned one, a correct CG
     solves it to round-off: compared with ``torch.linalg.solve``. With ``steps = 3`` on
     one whose eigenvalues spread over 1-100, CG from ``x₀ = 0`` is the minimiser of the
-    ``A``-norm error over the Krylov space ``span{b, Ab, A²b}`` (its defining property), computed
-    here by a Galerkin solve in an orthonormal basis of that space, not by CG: a direct
-    solve, or a method that ignores ``steps``, does not pass. Returning
-    ``(x, residual)`` is accepted too.
+    ``A``-norm error over the Krylov space ``span{b, Ab, A²b}`` (its defining
+    property), computed here by a Galerkin solve in an orthonormal basis of that space,
+    not by CG: a direct solve, or a method that ignores ``steps``, does not pass.
+    Returning ``(x, residual)`` is accepted too.
     """
     g = torch.Generator().manual_seed(seed)
     n = 8
