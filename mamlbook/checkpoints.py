@@ -59,6 +59,13 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, params: Params | 
     return path
 
 
+def _require_file(path: Path) -> None:
+    """FileNotFoundError naming ``path`` unless it is a file (saying so for a directory)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint path {str(path)!r} "
+                                + ("is a directory, not a checkpoint file" if path.is_dir() else "does not exist"))
+
+
 def _write(path: Path, payload: dict) -> None:
     """``payload`` plus its checksum, written atomically to ``path``."""
     payload = dict(payload)
@@ -213,9 +220,7 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, *, into_model: bo
     path = Path(path)
     checks.module("model", model)
     checks.flag("into_model", into_model)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint path {str(path)!r} "
-                                + ("is a directory, not a checkpoint file" if path.is_dir() else "does not exist"))
+    _require_file(path)
     payload = _read_payload(path)
     _verify(path, payload)
     expected = _architecture(model)
@@ -248,9 +253,7 @@ def add_checksum(path: str | os.PathLike) -> Path:
     atomically. A file that already has a (valid) checksum is left as it is.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint path {str(path)!r} "
-                                + ("is a directory, not a checkpoint file" if path.is_dir() else "does not exist"))
+    _require_file(path)
     payload = _read_payload(path)
     if payload.get("checksum") is not None:
         _verify(path, payload)

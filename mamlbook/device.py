@@ -25,9 +25,7 @@ def get_device(prefer: str | None = None) -> torch.device:
     available, else ``cpu``. Asking for a device the machine lacks (CUDA on a machine
     without it) is an error (`check_device`), not a silent fallback.
     """
-    if prefer is not None:
-        if isinstance(prefer, str) and not prefer.strip():
-            raise ValueError("device is empty; give cpu, cuda or cuda:N, or leave it out for the default")
+    if prefer is not None:  # an empty name too: refused by check_device, not taken as "not given"
         return check_device("device", prefer)
     if os.environ.get(ENV_VAR):
         return check_device(f"${ENV_VAR}", os.environ[ENV_VAR])

@@ -41,6 +41,7 @@ from torch import Tensor
 from . import checks
 from .algorithms.anil import adapt_head
 from .algorithms.base import check_method_options
+from .algorithms.imaml import DEFAULT_LAM
 from .algorithms.maml_plus_plus import LSLRNet
 from .algorithms.meta_sgd import scaled_sgd_steps
 from .algorithms.protonet import prototype_logits, prototypes
@@ -377,7 +378,7 @@ def adapted_logits(
                 part.y_support,
                 inner_lr=inner_lr,
                 inner_steps=steps,
-                lam=options.get("lam", 2.0),
+                lam=options.get("lam", DEFAULT_LAM),
                 loss_fn=cross_entropy_per_task,
             )
         else:

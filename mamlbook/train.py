@@ -21,16 +21,20 @@ from . import checks
 from .device import check_device
 from .algorithms import get_method
 from .algorithms.base import check_method_options
+from .algorithms.imaml import DEFAULT_LAM
 from .functional import parameters_of
 
 #: Methods without an inner loop: ``inner_steps`` must be 0 or left out.
 NON_ADAPTIVE = ("pretrain", "protonet")
-#: `meta_train` stops with a `DivergenceError` when the meta-loss exceeds this multiple
-#: of the loss of the network at θ in the earlier iterations: the largest support loss
-#: before adaptation from iteration `GROWTH_CHECK_FROM` on (one meta-batch of one task
-#: and one point can have a support loss of 1e-5 by chance, several cannot), or, for
-#: the methods without an inner loop, the first meta-loss. No training that is learning
-#: jumps ten-thousandfold; a diverging one reaches 1e5-1e17 while still finite.
+#: `meta_train` stops with a `DivergenceError` when a loss grows past this multiple of a
+#: reference, finite or not (no training that is learning grows its loss
+#: ten-thousandfold): the loss at θ (the support loss before adaptation; the meta-loss
+#: for methods without an inner loop) against the larger of iteration 0's meta-loss and
+#: loss at θ, from iteration 1 (an outer update that blows up); and for methods with an
+#: inner loop the meta-loss against the largest support loss before adaptation of the
+#: earlier iterations, from iteration `GROWTH_CHECK_FROM` (an inner loop that blows up,
+#: 1e5-1e13 while still finite). Several iterations there, because one task of one
+#: support point can have a support loss of 1e-5 by chance.
 LOSS_GROWTH_LIMIT = 1e4
 GROWTH_CHECK_FROM = 5
 
@@ -198,9 +202,10 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
 
     Raises
     ------
-    DivergenceError : the meta-loss or the meta-gradient became NaN or inf (the message
-        says what to lower). The diverging update is not applied: the model keeps the
-        parameters of the last finite iteration.
+    DivergenceError : the meta-loss or the meta-gradient became NaN or inf, or a loss
+        grew past `LOSS_GROWTH_LIMIT` times its early value (the message says what to
+        lower). The diverging update is not applied: the model keeps the parameters of
+        the last finite iteration.
     """
     settings = settings_from(settings, setting_keywords)
     method = settings.method
@@ -251,10 +256,8 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
     opt_cls = torch.optim.Adam if settings.optimizer == "adam" else torch.optim.SGD
     opt = opt_cls(params.values(), lr=outer_lr)
     history = History(method=method, settings=settings)
-    advice = _divergence_advice(method, outer_lr, inner_lr, inner_steps, options)
-    scale = 0.0  # the largest loss at θ so far (see LOSS_GROWTH_LIMIT)
-    what_scale = ("the largest support loss before adaptation of the iterations before" if inner_steps > 0
-                  else "the meta-loss of iteration 0")
+    advice = _training_advice(method, outer_lr, inner_lr, inner_steps, options)
+    first, support_max = 0.0, 0.0  # the references of LOSS_GROWTH_LIMIT
     seconds = 0.0
     for it in tqdm(range(settings.iterations), desc=f"meta-train {method}", disable=not progress,
                    mininterval=1.0):
@@ -280,14 +283,16 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
                 f"meta-loss is {loss} at iteration {it} of {method}: training diverged. {advice}")
         # a step computed in shards reports the whole meta-batch's mean in its diagnostics
         support_before = float(step.diagnostics.get("support_loss_mean", step.support_loss.mean()))
-        if it >= (GROWTH_CHECK_FROM if inner_steps > 0 else 1) and scale > 0 and loss > LOSS_GROWTH_LIMIT * scale:
-            raise checks.DivergenceError(
-                f"meta-loss is {loss:.4g} at iteration {it} of {method}, {loss / scale:.3g} times {what_scale} "
-                f"({scale:.4g}; the limit is {LOSS_GROWTH_LIMIT:g} times): training diverged. {advice}")
-        if inner_steps > 0:
-            scale = max(scale, support_before)
-        elif it == 0:
-            scale = loss
+        at_theta = support_before if inner_steps > 0 else loss
+        where = f"at iteration {it} of {method}"
+        if it >= 1:  # an outer update that blew up
+            _check_growth(f"the loss at θ ({'support loss before adaptation' if inner_steps > 0 else 'meta-loss'})",
+                          at_theta, "iteration 0's loss", first, where, advice)
+        if inner_steps > 0 and it >= GROWTH_CHECK_FROM:  # an inner loop that blew up
+            _check_growth("the meta-loss", loss, "the largest support loss before adaptation so far", support_max,
+                          where, advice)
+        first = max(loss, at_theta) if it == 0 else first
+        support_max = max(support_max, support_before)
         if not own_check:
             checks.finite_step(f"training at iteration {it} of {method}", step.meta_loss, step.grads, "raise", advice,
                                mention_opt_out=False)
@@ -305,13 +310,21 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
     return history
 
 
-def _divergence_advice(method: str, outer_lr: float, inner_lr: float, inner_steps: int, options: dict) -> str:
+def _check_growth(what: str, value: float, of: str, reference: float, where: str, advice: str) -> None:
+    """`DivergenceError` if ``value`` exceeds `LOSS_GROWTH_LIMIT` times ``reference``."""
+    if reference > 0 and value > LOSS_GROWTH_LIMIT * reference:
+        raise checks.DivergenceError(
+            f"{what} is {value:.4g} {where}, {value / reference:.3g} times {of} ({reference:.4g}; the limit is "
+            f"{LOSS_GROWTH_LIMIT:g} times): training diverged. {advice}")
+
+
+def _training_advice(method: str, outer_lr: float, inner_lr: float, inner_steps: int, options: dict) -> str:
     """What to change when ``method``'s training diverges: the settings it actually uses."""
     knobs = [f"a smaller outer_lr (now {outer_lr})"]
     if inner_steps > 0:
         knobs += [f"a smaller inner_lr (now {inner_lr})", f"fewer inner_steps (now {inner_steps})"]
     if method == "imaml":
-        lam = options.get("lam", inspect.signature(get_method("imaml")).parameters["lam"].default)
+        lam = options.get("lam", DEFAULT_LAM)
         knobs.append(f"another lam (now {lam}: too small a lam makes the linear system indefinite or "
                      "ill-conditioned, too large a one overflows)")
     return "Try " + ", or ".join(knobs) + "."

@@ -717,7 +717,7 @@ CASES = [
     Case("meta_train device 'meta' (no data)", lambda c: lambda: train(c, device="meta"), V, "cpu, cuda"),
     Case("get_device 'cpu:5' (torch ignores a CPU index)", lambda c: lambda: mb.get_device("cpu:5"), V,
          "no device index"),
-    Case("get_device empty", lambda c: lambda: mb.get_device(""), V, "device is empty"),
+    Case("get_device empty", lambda c: lambda: mb.get_device(""), V, "is not a torch device"),
     Case("describe_device None", lambda c: lambda: mb.describe_device(None), V, "device"),
     Case("seed_everything beyond 64 bits", lambda c: lambda: mb.seed_everything(2**64), V, "2**64 - 1"),
     # --- what used to be ignored or broadcast silently (a bad-input review, 2026-12-06)
@@ -838,9 +838,22 @@ def test_a_growing_meta_loss_stops_training():
         mb.meta_train(mb.SinusoidMLP(), mb.SinusoidTasks(), method="pretrain", outer_lr=99.0, iterations=20,
                       meta_batch_size=4, generator=torch.Generator().manual_seed(0), progress=False)
     message = str(info.value)
-    assert "at iteration 1 of pretrain" in message and "times the meta-loss of iteration 0" in message
+    assert "at iteration 1 of pretrain" in message and "times iteration 0's loss" in message
     assert "outer_lr (now 99.0)" in message
     assert "inner_steps" not in message and "inner_lr" not in message  # pretrain has no inner loop
+
+
+@pytest.mark.parametrize("method", ["imaml", "fomaml"])
+def test_an_outer_update_that_blows_up_stops_training(method):
+    """θ itself blowing up (outer_lr = 1): the support loss before adaptation grows with the
+    meta-loss, so it is compared with iteration 0's loss, not with its own recent values
+    (which a first version did, and let iMAML run on to a meta-loss of 5e6)."""
+    with pytest.raises(mb.DivergenceError) as info:
+        mb.meta_train(mb.SinusoidMLP(), mb.SinusoidTasks(), method=method, outer_lr=1.0, iterations=30,
+                      meta_batch_size=4, generator=torch.Generator().manual_seed(0), progress=False)
+    message = str(info.value)
+    assert "the loss at θ (support loss before adaptation)" in message and "times iteration 0's loss" in message
+    assert "outer_lr (now 1.0)" in message
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -855,6 +868,18 @@ def test_training_on_one_point_of_one_task_is_not_stopped(seed):
     assert len(history.meta_loss) == 600
     if seed == 0:  # the case the per-iteration comparison stopped
         assert max(ratios) > mb.train.LOSS_GROWTH_LIMIT
+
+
+@pytest.mark.parametrize("method", ["maml", "pretrain"])
+def test_one_point_in_support_and_query_does_not_stop_training(method):
+    """Iteration 0's reference is the larger of its meta-loss and its loss at θ, so one
+    lucky point (a loss of 1e-5) does not make it tiny: 300 healthy iterations run
+    through with one task of one support and one query point."""
+    for seed in range(3):
+        history = mb.meta_train(mb.SinusoidMLP(), mb.SinusoidTasks(), method=method, iterations=300,
+                                meta_batch_size=1, support_shots=1, query_shots=1,
+                                generator=torch.Generator().manual_seed(seed), progress=False)
+        assert len(history.meta_loss) == 300
 
 
 def test_imaml_divergence_advice_names_lam():

@@ -47,6 +47,9 @@ from ..solvers import conjugate_gradient
 from ..tasks import TaskBatch
 from .base import MetaStep, check_inputs, divergence_advice, leaf_parameters, register
 
+#: λ when none is given: the iMAML paper's Omniglot value.
+DEFAULT_LAM = 2.0
+
 
 @register("imaml")
 def imaml(
@@ -57,7 +60,7 @@ def imaml(
     inner_lr: float,
     inner_steps: int = 16,
     loss_fn: LossFn = mse_per_task,
-    lam: float = 2.0,
+    lam: float = DEFAULT_LAM,
     cg_steps: int = 5,
     cg_damping: float = 0.0,
     inner_tol: float | None = None,
