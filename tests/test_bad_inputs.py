@@ -74,6 +74,14 @@ def with_value(c, name, index, value):
     return t
 
 
+def logits(**kwargs):
+    """`protocol.adapted_logits` of a small ConvNet on one 2-way task, ``kwargs`` replacing its arguments."""
+    net = mb.ConvNet(ways=2, filters=4)
+    options = {"method": "maml", "inner_lr": 0.4, "steps": 1, **kwargs}
+    return mb.protocol.adapted_logits(net, mb.detached(mb.parameters_of(net)),
+                                      mb.protocol.held_out_tasks(2, num_tasks=1), **options)
+
+
 def train(c, **kwargs):
     options = dict(iterations=1, generator=torch.Generator().manual_seed(0), meta_batch_size=2, progress=False)
     options.update(kwargs)
@@ -740,19 +748,11 @@ CASES = [
     Case("load_checkpoint a directory", lambda c: lambda: mb.load_checkpoint(c.tmp, c.model), FNF, "is a directory"),
     Case("adapted_predictions diverging", lambda c: lambda: mb.adapted_predictions(
         c.model, c.theta, c.tasks, c.tasks.x_query, inner_lr=1e30, steps=[3]), D, "diverged"),
-    Case("adapted_logits unknown method", lambda c: lambda: mb.protocol.adapted_logits(
-        mb.ConvNet(ways=2, filters=4), mb.detached(mb.parameters_of(mb.ConvNet(ways=2, filters=4))),
-        mb.protocol.held_out_tasks(2, num_tasks=1), method="nope", inner_lr=0.4, steps=1), V, "method"),
-    Case("adapted_logits an option the method does not take", lambda c: lambda: mb.protocol.adapted_logits(
-        mb.ConvNet(ways=2, filters=4), mb.detached(mb.parameters_of(mb.ConvNet(ways=2, filters=4))),
-        mb.protocol.held_out_tasks(2, num_tasks=1), method="maml", inner_lr=0.4, steps=1,
-        method_options={"lam": 1.0}), V, "'lam'"),
-    Case("adapted_logits chunk 0", lambda c: lambda: mb.protocol.adapted_logits(
-        mb.ConvNet(ways=2, filters=4), mb.detached(mb.parameters_of(mb.ConvNet(ways=2, filters=4))),
-        mb.protocol.held_out_tasks(2, num_tasks=1), method="maml", inner_lr=0.4, steps=1, chunk=0), V, "chunk"),
-    Case("adapted_logits inner_lr < 0", lambda c: lambda: mb.protocol.adapted_logits(
-        mb.ConvNet(ways=2, filters=4), mb.detached(mb.parameters_of(mb.ConvNet(ways=2, filters=4))),
-        mb.protocol.held_out_tasks(2, num_tasks=1), method="maml", inner_lr=-0.4, steps=1), V, "inner_lr"),
+    Case("adapted_logits unknown method", lambda c: lambda: logits(method="nope"), V, "method"),
+    Case("adapted_logits an option the method does not take", lambda c: lambda: logits(method_options={"lam": 1.0}),
+         V, "'lam'"),
+    Case("adapted_logits chunk 0", lambda c: lambda: logits(chunk=0), V, "chunk"),
+    Case("adapted_logits inner_lr < 0", lambda c: lambda: logits(inner_lr=-0.4), V, "inner_lr"),
     *([] if torch.cuda.is_available() else [  # bad only on a machine without CUDA
         Case("meta_train device 'cuda' without CUDA", lambda c: lambda: train(c, device="cuda"), V, "CUDA"),
         Case("SinusoidTasks.sample device 'cuda' without CUDA", lambda c: lambda: mb.SinusoidTasks().sample(
