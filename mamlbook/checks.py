@@ -12,8 +12,13 @@ from typing import Any
 import torch
 
 
-def positive_float(name: str, value: Any) -> float:
-    """``value`` as a float in (0, inf); else ValueError/TypeError naming ``name``."""
+def positive_float(name: str, value: Any, dtype: torch.dtype | None = None) -> float:
+    """``value`` as a float in (0, inf); else ValueError/TypeError naming ``name``.
+
+    ``dtype``: the tensors ``value`` multiplies (a step size times float32 gradients);
+    ``value`` must then be representable in it (torch would otherwise fail inside an
+    operation with "cannot be converted to type float without overflow").
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(
             f"{name} must be a positive number (0, inf), got {type(value).__name__} {value!r}"
@@ -21,6 +26,12 @@ def positive_float(name: str, value: Any) -> float:
     if not math.isfinite(value) or value <= 0:
         raise ValueError(
             f"{name} must be a positive finite number (0, inf), got {value!r}"
+        )
+    if dtype is not None and dtype.is_floating_point and value > torch.finfo(dtype).max:
+        largest = torch.finfo(dtype).max
+        raise ValueError(
+            f"{name} must be a positive number at most {largest:.4g}, the largest "
+            f"{str(dtype).removeprefix('torch.')} (the dtype it multiplies), got {value!r}"
         )
     return float(value)
 

@@ -26,7 +26,7 @@ def adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch, *, inne
     checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("max_steps", max_steps, 0)
     checks.on_divergence(on_divergence)
-    loss_fn = _check_evaluation_inputs(model, params, tasks, loss_fn)
+    loss_fn = _check_evaluation_inputs(model, params, tasks, loss_fn, inner_lr)
     phi = detached(batch_parameters(params, tasks.num_tasks), requires_grad=True)
     curve = []
     for step in range(max_steps + 1):
@@ -46,11 +46,12 @@ def adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch, *, inne
     return curve
 
 
-def _check_evaluation_inputs(model: nn.Module, params: Params, tasks: TaskBatch, loss_fn):
-    """The checks of the methods' entry (`mamlbook.algorithms.base.check_inputs`), once per evaluation call."""
+def _check_evaluation_inputs(model: nn.Module, params: Params, tasks: TaskBatch, loss_fn, inner_lr: float):
+    """The checks of the methods' entry (`mamlbook.algorithms.base.check_inputs`), once per evaluation call
+    (``inner_lr`` there also within the range of the tasks' dtype)."""
     from .algorithms.base import check_inputs  # evaluation sits above the algorithms
 
-    return check_inputs(model, params, tasks, 1.0, 0, loss_fn=loss_fn, min_steps=0, finite_now=True)
+    return check_inputs(model, params, tasks, inner_lr, 0, loss_fn=loss_fn, min_steps=0, finite_now=True)
 
 
 def proximal_adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float,
@@ -64,7 +65,7 @@ def proximal_adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch
     checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("max_steps", max_steps, 0)
     checks.positive_float("lam", lam)
-    loss_fn = _check_evaluation_inputs(model, params, tasks, loss_fn)
+    loss_fn = _check_evaluation_inputs(model, params, tasks, loss_fn, inner_lr)
     anchor = batch_parameters({k: v.detach() for k, v in params.items()}, tasks.num_tasks)
     curve = []
     for steps in range(max_steps + 1):
@@ -91,7 +92,7 @@ def adapted_predictions(model: nn.Module, params: Params, tasks: TaskBatch, x: T
     wanted = sorted(set(steps))
     if not wanted or wanted[0] < 0:
         raise ValueError(f"steps must be a non-empty list of ints in [0, inf), got {steps!r}")
-    loss_fn = _check_evaluation_inputs(model, params, tasks, mse_per_task)
+    loss_fn = _check_evaluation_inputs(model, params, tasks, mse_per_task, inner_lr)
     checks.inputs("x", x, model, num_tasks=tasks.num_tasks)
     phi = detached(batch_parameters(params, tasks.num_tasks), requires_grad=True)
     out, done = {}, 0

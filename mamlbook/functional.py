@@ -269,6 +269,7 @@ def adapt(
     checks.on_divergence(on_divergence)
     checks.module("model", model)
     checks.inputs("x_support", x_support, model)
+    checks.positive_float("inner_lr", inner_lr, dtype=x_support.dtype)  # in its range
     checks.params(
         "params", params, model, num_tasks=x_support.shape[0], tasks_from="x_support"
     )

@@ -332,7 +332,9 @@ def adapted_logits(
     # the method's own options only (an unknown method is refused too); of them the
     # test-time learner reads iMAML's lam, the others are its training's
     options = dict(check_method_options(method, {} if method_options is None else method_options))
-    checks.positive_float("inner_lr", inner_lr)
+    if not isinstance(tasks, TaskBatch):
+        raise TypeError(f"tasks must be a mamlbook.tasks.TaskBatch, got {type(tasks).__name__}")
+    checks.positive_float("inner_lr", inner_lr, dtype=tasks.x_support.dtype)
     checks.int_in_range("steps", steps, 0)
     checks.positive_int("chunk", chunk)
     if method == "protonet" and steps != 0:

@@ -288,6 +288,12 @@ CASES = [
     Case("maml inner_lr inf", lambda c: lambda: call(c, "maml", inner_lr=math.inf), V, "inner_lr"),
     Case("maml inner_lr as a string", lambda c: lambda: call(c, "maml", inner_lr="0.01"), T, "inner_lr"),
     Case("maml inner_lr as a tensor", lambda c: lambda: call(c, "maml", inner_lr=torch.tensor(0.01)), T, "inner_lr"),
+    # beyond float32 (the tasks' dtype): torch failed inside its add with "cannot be converted ... without overflow"
+    Case("maml inner_lr beyond float32", lambda c: lambda: call(c, "maml", inner_lr=1e39), V, "inner_lr"),
+    Case("adapt inner_lr beyond float32", lambda c: lambda: adapt(c, inner_lr=1e300), V, "inner_lr"),
+    Case("adaptation_curve inner_lr beyond float32", lambda c: lambda: curve(c, inner_lr=1e39), V, "inner_lr"),
+    Case("adapted_logits inner_lr beyond float32", lambda c: lambda: logits(inner_lr=1e300), V, "inner_lr"),
+    Case("meta_train inner_lr beyond float32", lambda c: lambda: train(c, inner_lr=1e39), V, "inner_lr"),
     Case("maml inner_steps = 0", lambda c: lambda: call(c, "maml", inner_steps=0), V, "inner_steps"),
     Case("reptile inner_steps < 0", lambda c: lambda: call(c, "reptile", inner_steps=-1), V, "inner_steps"),
     Case("imaml inner_steps = 0", lambda c: lambda: call(c, "imaml", inner_steps=0), V, "inner_steps"),

@@ -74,7 +74,7 @@ def check_inputs(model: nn.Module, params: Params, tasks: TaskBatch, inner_lr: f
     checks.module("model", model)
     if not isinstance(params, dict) or not params:
         raise TypeError(f"params must be a non-empty dict of tensors, got {type(params).__name__}")
-    checks.positive_float("inner_lr", inner_lr)
+    checks.positive_float("inner_lr", inner_lr, dtype=tasks.x_support.dtype)
     checks.int_in_range("inner_steps", inner_steps, min_steps)
     checks.on_divergence(on_divergence)
     # NaN/inf in θ: checked up front with "keep"; with "raise", in the same one reduction as the
