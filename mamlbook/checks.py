@@ -6,6 +6,7 @@ a value or warns and carries on.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -13,26 +14,16 @@ import torch
 
 
 def positive_float(name: str, value: Any, dtype: torch.dtype | None = None) -> float:
-    """``value`` as a float in (0, inf); else ValueError/TypeError naming ``name``.
-
-    ``dtype``: the tensors ``value`` multiplies (a step size times float32 gradients);
-    ``value`` must then be representable in it (torch would otherwise fail inside an
-    operation with "cannot be converted to type float without overflow").
-    """
+    """``value`` as a float in (0, inf); else ValueError/TypeError naming ``name``. With ``dtype`` (of the tensors
+    ``value`` multiplies, a step size times float32 gradients), also at most its largest value: torch would
+    otherwise fail inside an operation with "cannot be converted to type float without overflow"."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"{name} must be a positive number (0, inf), got {type(value).__name__} {value!r}"
-        )
+        raise TypeError(f"{name} must be a positive number (0, inf), got {type(value).__name__} {value!r}")
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(
-            f"{name} must be a positive finite number (0, inf), got {value!r}"
-        )
-    if dtype is not None and dtype.is_floating_point and value > torch.finfo(dtype).max:
-        largest = torch.finfo(dtype).max
-        raise ValueError(
-            f"{name} must be a positive number at most {largest:.4g}, the largest "
-            f"{str(dtype).removeprefix('torch.')} (the dtype it multiplies), got {value!r}"
-        )
+        raise ValueError(f"{name} must be a positive finite number (0, inf), got {value!r}")
+    if dtype is not None and dtype.is_floating_point and value > (largest := torch.finfo(dtype).max):
+        raise ValueError(f"{name} must be a positive number at most {largest:.4g}, the largest "
+                         f"{str(dtype).removeprefix('torch.')} (the dtype it multiplies), got {value!r}")
     return float(value)
 
 
@@ -79,16 +70,12 @@ def one_of(name: str, value: Any, allowed) -> Any:
     return value
 
 
-def tensor(
-    name: str, value: Any, ndim: int | None = None, finite: bool = True
-) -> torch.Tensor:
+def tensor(name: str, value: Any, ndim: int | None = None, finite: bool = True) -> torch.Tensor:
     """A tensor with ``ndim`` dimensions and (by default) only finite values."""
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if ndim is not None and value.ndim != ndim:
-        raise ValueError(
-            f"{name} must have {ndim} dimensions, got shape {tuple(value.shape)}"
-        )
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(value.shape)}")
     # (Skipped while torch.compile traces: a data-dependent check cannot be compiled;
     # mamlbook.performance.compiled validates its inputs before they enter the graph.)
     if (
@@ -102,9 +89,7 @@ def tensor(
     return value
 
 
-def same_device_dtype(
-    names_tensors: dict[str, torch.Tensor], reference_name: str
-) -> None:
+def same_device_dtype(names_tensors: dict[str, torch.Tensor], reference_name: str) -> None:
     """Every tensor lives on the reference tensor's device and has its float dtype."""
     ref = names_tensors[reference_name]
     for name, t in names_tensors.items():
@@ -133,24 +118,57 @@ class DivergenceError(RuntimeError):
 def flag(name: str, value: Any) -> bool:
     """``value`` if it is a bool (``True``/``False``); anything else (``'no'``, ``1``, ``None``) is a TypeError."""
     if not isinstance(value, bool):
-        raise TypeError(
-            f"{name} must be True or False, got {type(value).__name__} {value!r}"
-        )
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
     return value
 
 
 def callable_(name: str, value: Any) -> Any:
     if not callable(value):
-        raise TypeError(
-            f"{name} must be a function, got {type(value).__name__} {value!r}"
-        )
+        raise TypeError(f"{name} must be a function, got {type(value).__name__} {value!r}")
     return value
 
 
 def module(name: str, value: Any) -> torch.nn.Module:
+    """``value``, a model that is a function of its parameters alone (every method adapts and meta-trains all of
+    them, batched per task with `torch.func`; checkpoints hold parameters only): frozen parameters, which would be
+    trained anyway, and persistent buffers (BatchNorm's running statistics), which would be neither adapted, nor
+    batched, nor saved, are refused (ValueError naming ``name``)."""
     if not isinstance(value, torch.nn.Module):
         raise TypeError(f"{name} must be a torch.nn.Module, got {type(value).__name__}")
+    if frozen := [n for n, p in value.named_parameters() if not p.requires_grad]:
+        raise ValueError(f"{name} has frozen parameters {frozen} (requires_grad=False): mamlbook adapts and "
+                         "meta-trains every parameter of a model, so they would be trained anyway; unfreeze them, "
+                         "or make a fixed tensor a buffer with register_buffer(..., persistent=False)")
+    if any(True for _ in value.buffers()) and (saved := sorted(
+            set(value.state_dict(keep_vars=True)) - {n for n, _ in value.named_parameters()})):
+        raise ValueError(f"{name} has persistent buffers {saved}: mamlbook treats a model as a function of its "
+                         "parameters alone, so they would be neither adapted, nor batched per task, nor saved in "
+                         "checkpoints. For BatchNorm pass track_running_stats=False (it normalises each task's "
+                         "batch, as mb.ConvNet does); a constant the constructor rebuilds can be "
+                         "register_buffer(..., persistent=False)")
     return value
+
+
+def gradients_enabled(what: str) -> None:
+    """RuntimeError unless autograd records (``what`` takes gradients: an inner loop, a meta-gradient)."""
+    if torch.compiler.is_compiling():  # torch.compile cannot trace the mode (compiled.py checks outside)
+        return
+    if torch.is_inference_mode_enabled() or not torch.is_grad_enabled():
+        mode = "torch.inference_mode()" if torch.is_inference_mode_enabled() else "torch.no_grad()"
+        raise RuntimeError(f"{what} takes gradients, and it was called under {mode}, where autograd records "
+                           "nothing; call it outside (adapt and the evaluation functions also run under no_grad)")
+
+
+def with_gradients(fn):
+    """Run ``fn`` with autograd on, as `torch.func.grad` does under an outer ``no_grad`` (a test-time inner loop
+    needs gradients, whatever the caller's mode); inference mode cannot be lifted: it is refused (RuntimeError)."""
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        if torch.is_inference_mode_enabled():
+            gradients_enabled(fn.__name__)
+        with torch.enable_grad():
+            return fn(*args, **kwargs)
+    return wrapped
 
 
 ON_DIVERGENCE = ("raise", "keep")
@@ -235,13 +253,9 @@ def params(
             _names_error(name, value, model)
         seen += 1
         if not isinstance(v, torch.Tensor):
-            raise TypeError(
-                f"{name}[{k!r}] must be a torch.Tensor, got {type(v).__name__}"
-            )
+            raise TypeError(f"{name}[{k!r}] must be a torch.Tensor, got {type(v).__name__}")
         if not v.is_floating_point():
-            raise TypeError(
-                f"{name}[{k!r}] must be a floating-point tensor, got dtype {v.dtype}"
-            )
+            raise TypeError(f"{name}[{k!r}] must be a floating-point tensor, got dtype {v.dtype}")
         if like is not None:
             if v.device != like[1].device:
                 raise ValueError(
@@ -275,14 +289,7 @@ def _names_error(name: str, value: dict, model: torch.nn.Module):
     raise ValueError(f"{name} {' and '.join(parts)}; the model's parameters are {own}")
 
 
-def _shape_error(
-    name: str,
-    k: str,
-    v: torch.Tensor,
-    own: torch.Tensor,
-    num_tasks: int | None,
-    tasks_from: str,
-):
+def _shape_error(name: str, k: str, v: torch.Tensor, own: torch.Tensor, num_tasks: int | None, tasks_from: str):
     shape_k = tuple(own.shape)
     expected = shape_k if num_tasks is None else (num_tasks, *shape_k)
     if num_tasks is None and tuple(v.shape[1:]) == shape_k:
@@ -298,9 +305,7 @@ def _shape_error(
         if num_tasks is None
         else f"(tasks, *parameter shape) for the {num_tasks} tasks of {tasks_from}"
     )
-    raise ValueError(
-        f"{name}[{k!r}] must have shape {expected}, {what}; got {tuple(v.shape)}{hint}"
-    )
+    raise ValueError(f"{name}[{k!r}] must have shape {expected}, {what}; got {tuple(v.shape)}{hint}")
 
 
 def finite_params(name: str, value: dict) -> dict:

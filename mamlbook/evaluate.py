@@ -11,6 +11,7 @@ from .functional import (LossFn, Params, adapt_unchecked, batch_parameters, deta
 from .tasks import TaskBatch
 
 
+@checks.with_gradients  # test-time adaptation takes gradients, even under no_grad
 def adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float, max_steps: int,
                      loss_fn: LossFn = mse_per_task, on_divergence: str = "raise") -> Tensor:
     """Query loss of every task after 0, 1, ..., ``max_steps`` SGD steps on its support set.
@@ -54,6 +55,7 @@ def _check_evaluation_inputs(model: nn.Module, params: Params, tasks: TaskBatch,
     return check_inputs(model, params, tasks, inner_lr, 0, loss_fn=loss_fn, min_steps=0, finite_now=True)
 
 
+@checks.with_gradients
 def proximal_adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch, *, inner_lr: float,
                               max_steps: int, lam: float, loss_fn: LossFn = mse_per_task) -> Tensor:
     """Like `adaptation_curve`, but adapting as iMAML does: its proximal inner solver.
@@ -77,6 +79,7 @@ def proximal_adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch
     return torch.stack(curve, dim=1)
 
 
+@checks.with_gradients
 def adapted_predictions(model: nn.Module, params: Params, tasks: TaskBatch, x: Tensor, *, inner_lr: float,
                         steps: list[int], on_divergence: str = "raise") -> dict[int, Tensor]:
     """Predictions on ``x (T, N, 1)`` after each number of SGD steps in ``steps`` (for plots).

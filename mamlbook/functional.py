@@ -226,6 +226,7 @@ def sgd_steps(
     return params, first_losses
 
 
+@checks.with_gradients  # the inner loop takes gradients, even under an outer no_grad
 def adapt(
     model: nn.Module,
     params: Params,
@@ -337,6 +338,7 @@ def adapt_unchecked(
     return phi, first_losses
 
 
+@checks.with_gradients
 def proximal_adapt(
     model: nn.Module,
     anchor: Params,

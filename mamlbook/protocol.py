@@ -202,10 +202,16 @@ def mean_and_ci95(values: Tensor) -> tuple[float, float]:
     """Mean and the half-width of its 95% interval, ``q·s/√n`` (``s`` the sample
     standard deviation): ``q`` Student's ``t₀.₉₇₅`` with ``n − 1`` degrees of freedom
     for fewer than `NORMAL_FROM` values (Lake's 20 runs: 2.093), the normal quantile
-    1.96 from there on."""
+    1.96 from there on. ``values`` ``(n,)``, one per task (or run), ``n ≥ 2``."""
     if not isinstance(values, Tensor):
         raise TypeError(f"values must be a torch.Tensor, got {type(values).__name__}")
-    values = values.detach().double().flatten()
+    if values.dim() != 1:  # a (T, Q) table pooled would count correlated values as independent
+        raise ValueError(
+            f"values must be 1-D, one value per task (n,), got shape {tuple(values.shape)}; "
+            "reduce each task to one value first (e.g. .mean(1)), or .flatten() if the "
+            "entries are independent"
+        )
+    values = values.detach().double()
     if not bool(torch.isfinite(values).all()):
         raise ValueError(
             f"values contains {int((~torch.isfinite(values)).sum())} NaN/inf entries; "
@@ -305,6 +311,7 @@ def adapted_accuracy(
     return accuracy_per_task(logits, tasks.y_query)
 
 
+@checks.with_gradients  # test-time adaptation takes gradients, even under no_grad
 def adapted_logits(
     model,
     params,

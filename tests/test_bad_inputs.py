@@ -132,6 +132,25 @@ def curve(c, params=None, tasks=None, **kwargs):
                                **options)
 
 
+def frozen(c):
+    """The context's model with one parameter frozen (requires_grad=False)."""
+    c.model.get_parameter("0.bias").requires_grad_(False)
+
+
+def buffered(c):
+    """The context's model with a persistent buffer, which no method adapts and no checkpoint saves."""
+    c.model.register_buffer("scale", torch.ones(1))
+
+
+def batchnorm_net():
+    return torch.nn.Sequential(torch.nn.Linear(1, 4), torch.nn.BatchNorm1d(4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+
+
+def under(mode, thunk):
+    with mode():
+        return thunk()
+
+
 def scalar_mse(predictions, targets):
     return F.mse_loss(predictions, targets)  # one number for the whole meta-batch: not per task
 
@@ -491,6 +510,7 @@ CASES = [
     Case("adaptation_curve diverging inner_lr", lambda c: lambda: curve(c, inner_lr=1e6, max_steps=5), D, "inner_lr"),
     Case("mean_and_ci95 of NaN values", lambda c: lambda: mb.mean_and_ci95(torch.tensor([1.0, float("nan")])), V,
          "values"),
+    Case("mean_and_ci95 of a (T, Q) table", lambda c: lambda: mb.mean_and_ci95(torch.rand(4, 5)), V, "values"),
     # --- evaluation options
     Case("adaptation_curve max_steps < 0", lambda c: lambda: curve(c, max_steps=-1), V, "max_steps"),
     Case("adaptation_curve inner_lr = 0", lambda c: lambda: curve(c, inner_lr=0.0), V, "inner_lr"),
@@ -758,6 +778,23 @@ CASES = [
     Case("adapted_logits an option the method does not take", lambda c: lambda: logits(method_options={"lam": 1.0}),
          V, "'lam'"),
     Case("adapted_logits chunk 0", lambda c: lambda: logits(chunk=0), V, "chunk"),
+    # a model must be a function of its parameters alone: frozen ones were trained anyway, buffers not saved
+    Case("maml model with a frozen parameter", lambda c: (frozen(c), lambda: call(c, "maml"))[1], V, "frozen"),
+    Case("meta_train model with a frozen parameter", lambda c: (frozen(c), lambda: train(c))[1], V, "frozen"),
+    Case("adaptation_curve model with a persistent buffer", lambda c: (buffered(c), lambda: curve(c))[1], V,
+         "buffers"),
+    Case("save_checkpoint model with a persistent buffer",
+         lambda c: (buffered(c), lambda: mb.save_checkpoint(c.tmp / "x.pt", c.model))[1], V, "buffers"),
+    Case("maml model with BatchNorm running statistics", lambda c: lambda: call(
+        c, "maml", model=(net := batchnorm_net()), params=mb.detached(mb.parameters_of(net))), V,
+         "track_running_stats"),
+    # a meta-step under no_grad failed inside autograd ("element 0 of tensors does not require grad")
+    Case("maml under torch.no_grad", lambda c: lambda: under(torch.no_grad, lambda: call(c, "maml")), RuntimeError,
+         "no_grad"),
+    Case("reptile under torch.inference_mode", lambda c: lambda: under(
+        torch.inference_mode, lambda: call(c, "reptile")), RuntimeError, "inference_mode"),
+    Case("adaptation_curve under torch.inference_mode", lambda c: lambda: under(torch.inference_mode, lambda: curve(c)),
+         RuntimeError, "inference_mode"),
     Case("adapted_logits inner_lr < 0", lambda c: lambda: logits(inner_lr=-0.4), V, "inner_lr"),
     *([] if torch.cuda.is_available() else [  # bad only on a machine without CUDA
         Case("meta_train device 'cuda' without CUDA", lambda c: lambda: train(c, device="cuda"), V, "CUDA"),

@@ -179,3 +179,43 @@ def test_meta_train_divergence_message_gives_training_advice_only():
     message = str(info.value)
     assert "training diverged at iteration" in message and "smaller outer_lr" in message
     assert "on_divergence" not in message  # the methods' opt-out is not meta_train's
+
+
+def test_evaluation_under_no_grad_gives_the_same_numbers():
+    """Test-time adaptation takes gradients whatever the caller's mode (as torch.func.grad does under an outer
+    no_grad): wrapping an evaluation in no_grad, the usual habit, changes nothing."""
+    model, theta, tasks = small()
+    outside = mb.adaptation_curve(model, theta, tasks, inner_lr=0.01, max_steps=3)
+    phi_outside, _ = mb.adapt(model, mb.detached(mb.batch_parameters(theta, 4), requires_grad=True),
+                              tasks.x_support, tasks.y_support, inner_lr=0.01, inner_steps=2, create_graph=False)
+    with torch.no_grad():
+        inside = mb.adaptation_curve(model, theta, tasks, inner_lr=0.01, max_steps=3)
+        phi_inside, _ = mb.adapt(model, mb.detached(mb.batch_parameters(theta, 4), requires_grad=True),
+                                 tasks.x_support, tasks.y_support, inner_lr=0.01, inner_steps=2, create_graph=False)
+        assert not torch.is_grad_enabled()  # the caller's mode is left as it was
+    assert torch.equal(inside, outside)
+    assert all(torch.equal(phi_inside[k], phi_outside[k]) for k in phi_outside)
+
+
+def test_a_model_of_its_parameters_alone_is_accepted():
+    """What `checks.module` lets through: BatchNorm that normalises each batch (no running statistics) and a
+    non-persistent buffer (a constant the constructor rebuilds); it refuses frozen parameters and saved buffers."""
+    class Scaled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Linear(1, 4), torch.nn.BatchNorm1d(4, track_running_stats=False),
+                                           torch.nn.ReLU(), torch.nn.Linear(4, 1))
+            self.register_buffer("scale", torch.tensor(2.0), persistent=False)
+
+        def forward(self, x):
+            return self.scale * self.net(x)
+
+    model = Scaled().double()
+    assert checks.module("model", model) is model
+    tasks = mb.SinusoidTasks().sample(3, 5, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    step = mb.get_method("maml")(model, mb.detached(mb.parameters_of(model)), tasks, inner_lr=0.01, inner_steps=1)
+    assert all(bool(torch.isfinite(g).all()) for g in step.grads.values())
+    model.net[1].track_running_stats = True  # as BatchNorm1d(4) would be, but without its buffers
+    model.net[1].register_buffer("running_mean", torch.zeros(4))
+    with pytest.raises(ValueError, match="running_mean"):
+        checks.module("model", model)

@@ -72,6 +72,7 @@ def check_inputs(model: nn.Module, params: Params, tasks: TaskBatch, inner_lr: f
     if not isinstance(tasks, TaskBatch):
         raise TypeError(f"tasks must be a mamlbook.tasks.TaskBatch, got {type(tasks).__name__}")
     checks.module("model", model)
+    checks.gradients_enabled("a meta-step")  # (the evaluation functions turn gradients on themselves)
     if not isinstance(params, dict) or not params:
         raise TypeError(f"params must be a non-empty dict of tensors, got {type(params).__name__}")
     checks.positive_float("inner_lr", inner_lr, dtype=tasks.x_support.dtype)

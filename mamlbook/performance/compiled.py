@@ -199,8 +199,7 @@ def compile_method(
     >>> step(params, tasks).grads  # first call compiles
     """
     fn = get_method(method) if isinstance(method, str) else method
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    checks.module("model", model)
     checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range(
         "inner_steps", inner_steps, 0
@@ -232,6 +231,7 @@ def compile_method(
     )
 
     def meta_step(params: Params, tasks: TaskBatch) -> MetaStep:
+        checks.gradients_enabled("a compiled meta-step")  # (the traced step cannot check it)
         if not names:
             names.extend(params)
         elif list(params) != names:
