@@ -41,6 +41,16 @@ from .cli_parser import (
 #: `mamlbook.LSLRNet`); `train` wraps the sinusoid network for them.
 WRAPPED = {"meta_sgd": "MetaSGDNet", "mamlpp": "LSLRNet"}
 
+def _cpu_hint(name: str) -> str:
+    """Why a retrained checkpoint can differ with the same code: the CPU it ran on."""
+    from . import recipes
+    from .device import cpu_name
+
+    trained_on = recipes.load(name, device="cpu")[1].get("cpu")
+    return (f"; the bits depend on the CPU (README, 'Checkpoints'): it was trained on "
+            f"{trained_on or 'a CPU it does not record (files before 2026-12-06)'}, this is {cpu_name()}")
+
+
 #: Test tasks an Omniglot checkpoint can be evaluated on (`mamlbook.protocol.EVAL_TASKS`).
 OMNIGLOT_EVAL_TASKS = 600
 
@@ -203,8 +213,10 @@ def _train(args) -> int:
     from .tasks import SinusoidTasks
     from .train import NON_ADAPTIVE, TrainingSettings, meta_train
 
-    if args.recipe is not None and (args.recipe not in recipes.RECIPES
-                                    or recipes.RECIPES[args.recipe].family != "sinusoid"):
+    if args.recipe in recipes.RECIPES and recipes.RECIPES[args.recipe].family != "sinusoid":
+        raise UsageError(f"argument --recipe: {args.recipe!r} is an Omniglot recipe; train takes sinusoid "
+                         f"recipes only (Omniglot ones are retrained with `regenerate {args.recipe} --no-save`)")
+    if args.recipe is not None and args.recipe not in recipes.RECIPES:
         raise _unknown_name("--recipe", args.recipe,
                             sorted(n for n, r in recipes.RECIPES.items() if r.family == "sinusoid"))
     base = recipes.RECIPES[args.recipe] if args.recipe else None
@@ -315,8 +327,8 @@ def _evaluate(args) -> int:
                              "checkpoints are scored with their recipe's own protocol (only --tasks and --device "
                              "apply to them)")
     if "omniglot" in targets.values() and args.tasks > OMNIGLOT_EVAL_TASKS:
-        raise UsageError(f"argument --tasks: Omniglot checkpoints have {OMNIGLOT_EVAL_TASKS} fixed test tasks, "
-                         f"got {args.tasks}")
+        raise UsageError(f"argument --tasks: must be in [2, {OMNIGLOT_EVAL_TASKS}] for Omniglot checkpoints (their "
+                         f"{OMNIGLOT_EVAL_TASKS} fixed test tasks), got {args.tasks}")
     device = _device(args)
     results = {"protocol": {"test_tasks": args.tasks, "support_shots": args.shots, "query_shots": args.query_shots,
                             "inner_lr": args.inner_lr, "test_seed": args.seed,
@@ -442,7 +454,7 @@ def _regenerate(args) -> int:
         if args.check:
             same, diff = recipes.verify(name, device=device)
             print(f"{name}: {'bit for bit equal to' if same else f'DIFFERS (max |Δ| = {diff:.3g}) from'} the "
-                  f"shipped file", flush=True)
+                  f"shipped file{'' if same else _cpu_hint(name)}", flush=True)
             differ += [] if same else [name]
             continue
         written = "" if args.no_save else f"; wrote {PRETRAINED_DIR / f'{name}.pt'}"

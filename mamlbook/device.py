@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import random
 
 import numpy as np
@@ -111,7 +112,9 @@ def reproducible_cpu(device: torch.device):
     (held-out accuracy): 66.52% with AVX2 and one thread (the shipped run), 65.56% with
     AVX-512, 66.16% with AVX2 on two threads. AVX2 is the cap because every x86-64 CPU
     of the last decade has it; MKL is capped likewise (`cap_cpu_kernels`, which says
-    when the caps take effect).
+    when the caps take effect). The caps do not make every CPU agree: on an AMD EPYC a
+    sinusoid recipe retrains into another network (README, "Regenerating"), hence
+    `cpu_name` in every trained checkpoint's metadata.
     Other devices are left as they are.
     """
     if torch.device(device).type != "cpu":
@@ -134,3 +137,16 @@ def describe_device(device: torch.device) -> str:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     threads = torch.get_num_threads()
     return f"device={device} ({name}), torch {torch.__version__}, {threads} thread{'s' if threads > 1 else ''}"
+
+
+def cpu_name() -> str:
+    """The host CPU's model name (Linux's /proc/cpuinfo, else `platform`), recorded with
+    each trained checkpoint: its bits depend on the CPU (`reproducible_cpu`)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"

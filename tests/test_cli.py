@@ -82,6 +82,28 @@ def test_regenerate_no_save_trains_without_touching_the_shipped_checkpoint(capsy
     assert shipped.read_bytes() == before
 
 
+def test_regenerate_check_says_which_cpus_when_the_bits_differ(capsys, monkeypatch, tmp_path):
+    """A retrained file that differs names the CPU it was trained on and this one (the bits depend on it)."""
+    import dataclasses
+    from mamlbook import checkpoints, device, recipes
+    from mamlbook.recipes.registry import RECIPES
+    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path)
+    short = RECIPES["sinusoid_fomaml"]
+    monkeypatch.setitem(RECIPES, "sinusoid_fomaml", dataclasses.replace(
+        short, training=dataclasses.replace(short.training, iterations=4)))
+    metadata = recipes.regenerate("sinusoid_fomaml", device="cpu", progress=False)
+    assert metadata["cpu"] == device.cpu_name() != ""  # recorded with every trained checkpoint
+    assert main(["regenerate", "sinusoid_fomaml", "--check", "--device", "cpu"]) == 0
+    assert "bit for bit equal" in capsys.readouterr().out
+    model, metadata = recipes.load("sinusoid_fomaml", device="cpu")
+    with torch.no_grad():
+        next(model.parameters())[0, 0] += 1e-3
+    mb.save_checkpoint(tmp_path / "sinusoid_fomaml.pt", model, metadata={**metadata, "cpu": "Some Other CPU"})
+    assert main(["regenerate", "sinusoid_fomaml", "--check", "--device", "cpu"]) == 1
+    out = capsys.readouterr().out
+    assert "DIFFERS" in out and "trained on Some Other CPU, this is " + device.cpu_name() in out
+
+
 # ---------------------------------------------------------------- the command line as users meet it (issue 12)
 
 import inspect
@@ -123,6 +145,10 @@ BAD = {  # argv -> what the one line must say
     "pretrain steps": (["train", "--method", "pretrain", "--inner-steps", "3"], ["argument --inner-steps", "pretrain"]),
     "compile and distributed": (["train", "--compile", "--distributed"], ["--compile", "--distributed"]),
     "recipe typo": (["train", "--recipe", "sinusoid_mam"], ["argument --recipe", "did you mean 'sinusoid_maml'?"]),
+    "an Omniglot recipe to train": (["train", "--recipe", "omniglot_maml_1shot"],
+                                    ["argument --recipe", "sinusoid recipes only", "regenerate omniglot_maml_1shot"]),
+    "more Omniglot test tasks than there are": (["evaluate", "omniglot_maml_1shot", "--tasks", "601"],
+                                                ["argument --tasks", "[2, 600]"]),
     "regenerate typo": (["regenerate", "omniglot_mam_1shot"], ["argument NAME|all", "did you mean 'omniglot_maml_1shot'?"]),
     "threads for a sinusoid": (["regenerate", "sinusoid_maml", "--task-threads", "2", "--no-save"],
                                ["argument --task-threads", "must be 1 for recipe 'sinusoid_maml'"]),

@@ -21,7 +21,7 @@ from torch import nn
 from .. import checkpoints, checks, protocol
 from ..algorithms import LSLRNet, MAMLPlusPlusSchedule, MetaSGDNet
 from ..models import ConvNet
-from ..device import get_device, reproducible_cpu, seed_everything
+from ..device import cpu_name, get_device, reproducible_cpu, seed_everything
 from ..functional import cross_entropy_per_task
 from ..models import SinusoidMLP
 from ..tasks import SinusoidTasks, TaskBatch
@@ -162,7 +162,7 @@ def verify(name: str, device="cpu", progress: bool = True) -> tuple[bool, float]
 def _common_metadata(name: str, r: Recipe, settings, device, seconds: float) -> dict:
     return {"recipe": name, "settings": json.dumps({**r.as_dict(), "iterations": settings.iterations}),
             "seconds": seconds, "device": str(device), "threads": torch.get_num_threads(),
-            "torch": str(torch.__version__), "created": time.strftime("%Y-%m-%d")}
+            "torch": str(torch.__version__), "created": time.strftime("%Y-%m-%d"), "cpu": cpu_name()}
 
 
 def _train_sinusoid(name, r, settings, model, generator, device, progress, save) -> dict:
