@@ -125,3 +125,20 @@ def test_an_unknown_chapter_is_named_with_the_chapters_there_are(tmp_path):
     with pytest.raises(ValueError, match=r"not chapters of _toc.yml: \['04_fomal'\].*04_fomaml"):
         lab_edition.write(tmp_path, ["04_fomal"])
     assert not (tmp_path / "04_fomal.ipynb").exists()
+
+
+@pytest.mark.parametrize("tool, argv", [
+    ("lab_edition", ["04_fomal", "--out", "{tmp}"]),   # a traceback before
+    ("run_solutions", ["99"]),                          # ran nothing, printed an empty table, exit 0
+    ("module_map", ["--bogus"]),                        # silently accepted
+    ("jupyterlab_screenshots", ["nothere.ipynb"]),      # FileNotFoundError (and for --help)
+])
+def test_the_readmes_tools_refuse_a_wrong_argument_in_one_line(tool, argv, tmp_path, capsys):
+    import importlib
+    module = importlib.import_module(tool)
+    with pytest.raises(SystemExit) as info:
+        module.main([a.format(tmp=tmp_path) for a in argv])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

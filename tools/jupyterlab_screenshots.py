@@ -13,6 +13,7 @@ and writes screenshots of the top and of the exercises to ``_build/jupyterlab/``
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -32,7 +33,12 @@ RAW_MYST = re.compile(
 
 
 def main(argv: list[str]) -> int:
-    chapter = Path(argv[0]) if argv else ROOT / "chapters" / "04_fomaml.ipynb"
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("chapter", nargs="?", type=Path, default=ROOT / "chapters" / "04_fomaml.ipynb",
+                        help="a notebook, e.g. lab/03_hessian.ipynb (default: chapters/04_fomaml.ipynb)")
+    chapter = parser.parse_args(argv).chapter
+    if not chapter.is_file() or chapter.suffix != ".ipynb":
+        parser.error(f"argument chapter: {str(chapter)!r} is not a notebook file (.ipynb)")
     work = Path(tempfile.mkdtemp(prefix="mamlbook-lab-"))
     notebooks = work / "notebooks"
     notebooks.mkdir()

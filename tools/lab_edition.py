@@ -104,7 +104,10 @@ def main(argv: list[str]) -> int:
                         help="overwrite the notebooks named (or all) even if changed since they were written "
                              "(your edits and outputs are lost)")
     args = parser.parse_args(argv)
-    done = write(args.out, args.chapters or None, replace=args.replace)
+    try:
+        done = write(args.out, args.chapters or None, replace=args.replace)
+    except ValueError as err:  # a name that is not a chapter: one line, exit 2
+        parser.error(f"argument CHAPTER: {err}")
     for name, what in done.items():
         if what == "kept":
             print(f"{args.out / name}.ipynb: kept, changed since it was written (your edits or outputs); "

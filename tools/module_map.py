@@ -10,6 +10,7 @@ functions (a lazy import is still a dependency). ``tests/test_layout.py`` uses
 
 from __future__ import annotations
 
+import argparse
 import ast
 import sys
 from pathlib import Path
@@ -89,8 +90,11 @@ def find_cycle(graph: dict[str, set[str]], ignore_parents: bool = True) -> list[
 
 
 def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description="The package's modules: lines, who imports whom.")
+    parser.add_argument("--cycles", action="store_true", help="only look for an import cycle (exit 1 on one)")
+    args = parser.parse_args(argv)
     graph = import_graph()
-    if "--cycles" in argv:
+    if args.cycles:
         cycle = find_cycle(graph)
         print("import cycle: " + " -> ".join(cycle) if cycle else "no import cycle")
         return 1 if cycle else 0

@@ -12,6 +12,7 @@ such.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from datetime import datetime
@@ -54,7 +55,14 @@ def run(chapter) -> list[tuple[str, str, float]]:
 
 
 def main(argv: list[str]) -> int:
-    chapters = load_chapters(argv or None)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("chapters", nargs="*", metavar="CHAPTER",
+                        help="a chapter or the start of its name, e.g. 05_reptile or 05 (default: all)")
+    args = parser.parse_args(argv)
+    try:
+        chapters = load_chapters(args.chapters or None)
+    except ValueError as err:  # a typo ran nothing and exited 0
+        parser.error(f"argument CHAPTER: {err}")
     failed = 0
     print("| chapter | exercise | result | seconds |\n|---|---|---|---|")
     for chapter in chapters:

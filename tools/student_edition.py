@@ -188,6 +188,10 @@ def load_grading(path: Path = GRADING) -> dict[str, dict]:
 def load_chapters(names: list[str] | None = None) -> list[Chapter]:
     paths = sorted(CHAPTERS.glob("*.ipynb"))
     if names:
+        unmatched = [n for n in names if not any(p.stem.startswith(n) for p in paths)]
+        if unmatched:  # a typo ran nothing and reported success
+            raise ValueError(f"no chapter's name starts with {unmatched} (chapters: "
+                             f"{', '.join(p.stem for p in paths)})")
         paths = [p for p in paths if any(p.stem.startswith(n) for n in names)]
     return [parse_chapter(p) for p in paths]
 
@@ -487,7 +491,10 @@ def main(argv: list[str] | None = None) -> None:
         fill(args.handout, args.out, dict(args.wrong))
         return
     spec = load_grading()
-    chapters = load_chapters(args.chapters)
+    try:
+        chapters = load_chapters(args.chapters)
+    except ValueError as err:
+        parser.error(f"argument CHAPTER: {err}")
     check_spec_covers(chapters, spec, complete=not args.chapters)
     if args.command == "book":
         write_book(args.out, chapters, spec)
