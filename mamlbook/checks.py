@@ -166,9 +166,24 @@ def with_gradients(fn):
     def wrapped(*args, **kwargs):
         if torch.is_inference_mode_enabled():
             gradients_enabled(fn.__name__)
-        with torch.enable_grad():
-            return fn(*args, **kwargs)
+        try:
+            with torch.enable_grad():
+                return fn(*args, **kwargs)
+        except RuntimeError as err:
+            if (clear := unused_parameter(err)) is None:
+                raise
+            raise clear from None
     return wrapped
+
+
+def unused_parameter(err: RuntimeError) -> ValueError | None:
+    """torch's "differentiated Tensor ... appears to not have been used in the graph", told as what it means here."""
+    if "appears to not have been used in the graph" not in str(err):
+        return None
+    return ValueError(f"model has a parameter its forward does not use (torch: {str(err).split('.')[0]}); "
+                      "every method differentiates with respect to every parameter of the model: remove the "
+                      "unused ones (a layer defined but not called), or make a fixed tensor a buffer with "
+                      "register_buffer(..., persistent=False)")
 
 
 ON_DIVERGENCE = ("raise", "keep")
@@ -300,22 +315,15 @@ def _shape_error(name: str, k: str, v: torch.Tensor, own: torch.Tensor, num_task
         hint = f" (batched for {v.shape[0]} tasks, but {tasks_from} has {num_tasks})"
     else:
         hint = ""
-    what = (
-        "the model's parameter shape"
-        if num_tasks is None
-        else f"(tasks, *parameter shape) for the {num_tasks} tasks of {tasks_from}"
-    )
+    what = ("the model's parameter shape" if num_tasks is None
+            else f"(tasks, *parameter shape) for the {num_tasks} tasks of {tasks_from}")
     raise ValueError(f"{name}[{k!r}] must have shape {expected}, {what}; got {tuple(v.shape)}{hint}")
 
 
 def finite_params(name: str, value: dict) -> dict:
     """Refuse (`NonFiniteError`, a ValueError) a dict of tensors holding NaN or inf; one reduction when all is well."""
     if not all_finite(value.values()):
-        bad = next(
-            k
-            for k, v in value.items()
-            if v.is_floating_point() and not bool(torch.isfinite(v).all())
-        )
+        bad = next(k for k, v in value.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))
         raise NonFiniteError(
             f"{name}[{bad!r}] contains NaN or inf values; θ must be finite "
             "(if it came out of training, training diverged: see mamlbook.DivergenceError)"
@@ -335,51 +343,28 @@ def model_input_shape(model: torch.nn.Module) -> tuple | None:
     declared = getattr(model, "input_shape", None)
     if declared is not None:
         return tuple(declared)
-    if (
-        isinstance(model, torch.nn.Sequential)
-        and len(model)
-        and isinstance(model[0], torch.nn.Linear)
-    ):
+    if isinstance(model, torch.nn.Sequential) and len(model) and isinstance(model[0], torch.nn.Linear):
         return (model[0].in_features,)
     return None
 
 
-def inputs(
-    name: str,
-    x: Any,
-    model: torch.nn.Module,
-    num_tasks: int | None = None,
-    *,
-    finite: bool = True,
-) -> torch.Tensor:
+def inputs(name: str, x: Any, model: torch.nn.Module, num_tasks: int | None = None, *,
+           finite: bool = True) -> torch.Tensor:
     """Task-batched inputs ``(T, N, *input_shape)`` for ``model``: a (by default finite) floating tensor."""
     if not isinstance(x, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor shaped (tasks, shots, *input_shape), got {type(x).__name__}"
-        )
+        raise TypeError(f"{name} must be a torch.Tensor shaped (tasks, shots, *input_shape), got {type(x).__name__}")
     if not x.is_floating_point():
         raise TypeError(f"{name} must be floating point, got dtype {x.dtype}")
     expected = model_input_shape(model)
     if x.ndim < 2 or (expected is not None and tuple(x.shape[2:]) != expected):
-        want = (
-            f"(tasks, shots, {', '.join(map(str, expected))})"
-            if expected is not None
-            else "(tasks, shots, ...)"
-        )
-        raise ValueError(
-            f"{name} must have shape {want} for this model, got {tuple(x.shape)}"
-        )
+        want = f"(tasks, shots, {', '.join(map(str, expected))})" if expected is not None else "(tasks, shots, ...)"
+        raise ValueError(f"{name} must have shape {want} for this model, got {tuple(x.shape)}")
     if num_tasks is not None and x.shape[0] != num_tasks:
         raise ValueError(
             f"{name} has {x.shape[0]} tasks but the task-batched params have {num_tasks}; "
             f"expected shape ({num_tasks}, ...), got {tuple(x.shape)}"
         )
-    if (
-        finite
-        and not _compiling()
-        and x.device.type != "meta"
-        and not bool(torch.isfinite(x).all())
-    ):
+    if finite and not _compiling() and x.device.type != "meta" and not bool(torch.isfinite(x).all()):
         raise NonFiniteError(f"{name} contains NaN or inf values")
     return x
 

@@ -18,7 +18,9 @@ def adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch, *, inne
 
     Returns a ``(T, max_steps + 1)`` tensor; column ``i`` is the loss after ``i`` steps
     of book eq. (2.2) with step size ``inner_lr``. Test-time adaptation is plain SGD
-    (first order: nothing is differentiated through it).
+    (first order: nothing is differentiated through it); θ meta-trained by iMAML is
+    adapted by its proximal problem instead (`proximal_adaptation_curve`; plain SGD from
+    it can diverge).
 
     If some task's loss becomes NaN/inf (SGD diverged on it), ``on_divergence="raise"``
     (default) raises `DivergenceError` saying how many tasks diverged; ``"keep"``
@@ -81,8 +83,11 @@ def proximal_adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch
 
 @checks.with_gradients
 def adapted_predictions(model: nn.Module, params: Params, tasks: TaskBatch, x: Tensor, *, inner_lr: float,
-                        steps: list[int], on_divergence: str = "raise") -> dict[int, Tensor]:
-    """Predictions on ``x (T, N, 1)`` after each number of SGD steps in ``steps`` (for plots).
+                        steps: list[int], loss_fn: LossFn = mse_per_task,
+                        on_divergence: str = "raise") -> dict[int, Tensor]:
+    """The model's outputs on ``x (T, N, *input shape)`` after each number of SGD steps in ``steps``, adapting
+    on the tasks' support sets with ``loss_fn`` (for plots; `mamlbook.cross_entropy_per_task` for class labels,
+    and the outputs are then logits ``(T, N, ways)``).
 
     If some task's predictions become NaN/inf (SGD diverged on it), ``on_divergence="raise"``
     (default) raises `DivergenceError` saying how many tasks and after how many steps;
@@ -95,7 +100,7 @@ def adapted_predictions(model: nn.Module, params: Params, tasks: TaskBatch, x: T
     wanted = sorted(set(steps))
     if not wanted or wanted[0] < 0:
         raise ValueError(f"steps must be a non-empty list of ints in [0, inf), got {steps!r}")
-    loss_fn = _check_evaluation_inputs(model, params, tasks, mse_per_task, inner_lr)
+    loss_fn = _check_evaluation_inputs(model, params, tasks, loss_fn, inner_lr)
     checks.inputs("x", x, model, num_tasks=tasks.num_tasks)
     phi = detached(batch_parameters(params, tasks.num_tasks), requires_grad=True)
     out, done = {}, 0

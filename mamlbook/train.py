@@ -177,7 +177,8 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
 
     Parameters
     ----------
-    family : a task family with ``sample(num_tasks, support_shots, query_shots, generator=, device=)``.
+    family : a task family with ``sample(num_tasks, support_shots, query_shots, generator=, device=)``
+        whose floating tensors are cast to the model's dtype (a float64 model trains on float64 tasks).
     settings : a `TrainingSettings`; its fields may also be given as keywords
         (``meta_train(model, family, iterations=100, method="fomaml", ...)``), which
         replace those of ``settings`` when both are given.
@@ -213,6 +214,10 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
     if not callable(getattr(family, "sample", None)):
         raise TypeError(f"family must be a task family with a sample(num_tasks, support_shots, query_shots, "
                         f"generator=, device=) method, got {type(family).__name__}")
+    for keyword in ("generator", "device"):
+        if not _accepts_keyword(family.sample, keyword):
+            raise TypeError(f"family.sample must take {keyword}= (sample(num_tasks, support_shots, query_shots, "
+                            f"generator=, device=)); {type(family).__name__}.sample does not")
     checks.flag("compile", compile)
     checks.flag("progress", progress)
     if compile and step_fn is not None:
@@ -235,6 +240,7 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
     params = parameters_of(model)
     checks.finite_params("model.named_parameters()", params)
     device = device if device is not None else next(iter(params.values())).device
+    dtype = next(iter(params.values())).dtype  # the tasks' floating tensors are cast to it
     if compile:
         from .performance import compile_method  # the speed path, only when asked for
 
@@ -267,6 +273,8 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
                 group["lr"] = settings.outer_lr_at(it)
         tasks = family.sample(settings.meta_batch_size, settings.support_shots, settings.query_shots,
                               generator=generator, device=device)
+        if tasks.x_support.dtype != dtype:  # a float64 model (families sample float32 by default)
+            tasks = tasks.to(dtype=dtype)
         try:
             step = step_fn(model, params, tasks, inner_lr=inner_lr, inner_steps=inner_steps, **options)
         except checks.DivergenceError as err:
@@ -277,6 +285,10 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
                 raise
             raise checks.DivergenceError(f"training diverged at iteration {it} of {method}: the update of iteration "
                                          f"{it - 1} made θ non-finite ({err}). {advice}") from err
+        except RuntimeError as err:  # (DivergenceError, a RuntimeError, was handled above)
+            if (clear := checks.unused_parameter(err)) is None:
+                raise
+            raise clear from None
         loss = float(step.meta_loss)
         if not math.isfinite(loss):
             raise checks.DivergenceError(

@@ -219,3 +219,68 @@ def test_a_model_of_its_parameters_alone_is_accepted():
     model.net[1].register_buffer("running_mean", torch.zeros(4))
     with pytest.raises(ValueError, match="running_mean"):
         checks.module("model", model)
+
+
+def test_adapted_predictions_of_a_classifier_are_its_adapted_logits():
+    """adapted_predictions takes the loss to adapt with (it took MSE only, refusing class labels with advice it
+    could not follow): with cross-entropy it returns the logits of `adapt` then `task_forward`."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).double()
+    g = torch.Generator().manual_seed(1)
+    def split(n):  # n points of 3 classes per task
+        return torch.randn(4, n, 2, generator=g, dtype=torch.float64), torch.arange(n).remainder(3).repeat(4, 1)
+    tasks = mb.TaskBatch(*split(6), *split(9))
+    theta = mb.detached(mb.parameters_of(model))
+    out = mb.adapted_predictions(model, theta, tasks, tasks.x_query, inner_lr=0.5, steps=[0, 2],
+                                 loss_fn=mb.cross_entropy_per_task)
+    phi, _ = mb.adapt(model, mb.detached(mb.batch_parameters(theta, 4), requires_grad=True), tasks.x_support,
+                      tasks.y_support, inner_lr=0.5, inner_steps=2, loss_fn=mb.cross_entropy_per_task,
+                      create_graph=False)
+    assert out[2].shape == (4, 9, 3)
+    assert torch.allclose(out[2], mb.task_forward(model, phi, tasks.x_query).detach(), rtol=0, atol=1e-12)
+    assert torch.allclose(out[0], mb.task_forward(model, mb.batch_parameters(theta, 4), tasks.x_query))
+    assert not torch.allclose(out[0], out[2])
+
+
+def test_meta_train_gives_a_float64_model_float64_tasks():
+    """A float64 model meta-trains (meta_train passed the family's float32 tasks and the first step refused the
+    mix): the tasks' floating tensors are cast to the model's dtype, for a family that takes no dtype too."""
+    class NoDtype:
+        def sample(self, num_tasks, support_shots, query_shots, *, generator, device=None):
+            return mb.SinusoidTasks().sample(num_tasks, support_shots, query_shots, generator=generator,
+                                             device=device)
+    seen = []
+    for family in (mb.SinusoidTasks(), NoDtype()):
+        model = mb.SinusoidMLP(hidden=(8, 8)).double()
+        history = mb.meta_train(model, family, iterations=3, meta_batch_size=2, progress=False,
+                                generator=torch.Generator().manual_seed(0),
+                                callbacks=[lambda it, params, step, tasks: seen.append(tasks.x_query.dtype)])
+        assert len(history.meta_loss) == 3 and next(model.parameters()).dtype == torch.float64
+    assert seen == [torch.float64] * 6
+
+
+def test_meta_train_names_a_keyword_the_familys_sample_lacks():
+    class NoDevice:
+        def sample(self, num_tasks, support_shots, query_shots, *, generator):
+            raise AssertionError("not called")
+    with pytest.raises(TypeError, match="family.sample must take device="):
+        mb.meta_train(mb.SinusoidMLP(), NoDevice(), iterations=1, generator=torch.Generator(), progress=False)
+
+
+def test_a_parameter_the_forward_never_uses_is_named_as_such():
+    """torch's "differentiated Tensor ... not used in the graph" surfaced raw from deep inside the inner loop."""
+    class Unused(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Linear(1, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+            self.aux = torch.nn.Linear(3, 2)  # defined, never called
+
+        def forward(self, x):
+            return self.net(x)
+
+    model = Unused()
+    tasks = mb.SinusoidTasks().sample(2, 5, 5, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="a parameter its forward does not use"):
+        mb.meta_train(model, mb.SinusoidTasks(), iterations=1, generator=torch.Generator(), progress=False)
+    with pytest.raises(ValueError, match="a parameter its forward does not use"):
+        mb.adaptation_curve(model, mb.parameters_of(model), tasks, inner_lr=0.01, max_steps=1)

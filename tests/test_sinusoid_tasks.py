@@ -36,3 +36,10 @@ def test_the_pooled_mean_is_eq_1_2():
         inside = (x >= low) & (x < high)
         expected = coefficient * (torch.sin(high) - torch.sin(low)) / (high - low)  # the mean of cos over the bin
         assert abs(float(y[inside].mean()) - float(expected)) < 5 * float(y[inside].std()) / math.sqrt(int(inside.sum()))
+
+
+def test_a_task_batch_prints_its_shapes_not_its_numbers():
+    tasks = mb.SinusoidTasks().sample(3, 5, 6, generator=torch.Generator().manual_seed(0))
+    text = repr(tasks)
+    assert text == ("TaskBatch(x_support=(3, 5, 1) float32, y_support=(3, 5, 1) float32, x_query=(3, 6, 1) float32, "
+                    "y_query=(3, 6, 1) float32, info={amplitude, phase}, device=cpu)")

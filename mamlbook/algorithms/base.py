@@ -125,7 +125,14 @@ def method_names() -> list[str]:
 
 
 def get_method(name: str) -> Callable[..., MetaStep]:
-    """The method registered as ``name`` (see `method_names`)."""
+    """The method registered as ``name`` (see `method_names`): a function
+    ``(model, params, tasks, *, inner_lr, inner_steps, loss_fn=..., **options) -> MetaStep``.
+
+    Its options and equations are in its own docstring (``help(get_method("imaml"))``)
+    and module (`mamlbook.algorithms.maml`, ``reptile``, ``imaml``, ...);
+    `method_options` lists the option names. An unknown name is a ValueError that
+    suggests the closest one.
+    """
     if not isinstance(name, str) or name not in _REGISTRY:
         close = difflib.get_close_matches(str(name).lower(), method_names(), n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else ""

@@ -50,6 +50,13 @@ class TaskBatch:
             raise ValueError(f"x_support and x_query have different input shapes {tuple(self.x_support.shape[2:])} vs {tuple(self.x_query.shape[2:])}")
         checks.same_device_dtype(named, "x_support")
 
+    def __repr__(self) -> str:  # shapes, not every number (a meta-batch of images is millions of them)
+        def shape(t: Tensor) -> str:
+            return f"{tuple(t.shape)} {str(t.dtype).removeprefix('torch.')}"
+        fields_ = ", ".join(f"{n}={shape(getattr(self, n))}" for n in ("x_support", "y_support", "x_query", "y_query"))
+        info = f", info={{{', '.join(self.info)}}}" if self.info else ""
+        return f"TaskBatch({fields_}{info}, device={self.x_support.device})"
+
     @property
     def num_tasks(self) -> int:
         return self.x_support.shape[0]
