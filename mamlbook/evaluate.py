@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from . import checks
 from .functional import (LossFn, Params, adapt_unchecked, batch_parameters, detached, mse_per_task,
-                         proximal_adapt, task_forward, task_losses)
+                         proximal_adapt_unchecked, task_forward, task_losses)
 from .tasks import TaskBatch
 
 
@@ -73,7 +73,7 @@ def proximal_adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch
     anchor = batch_parameters({k: v.detach() for k, v in params.items()}, tasks.num_tasks)
     curve = []
     for steps in range(max_steps + 1):
-        phi = anchor if steps == 0 else proximal_adapt(model, anchor, tasks.x_support, tasks.y_support,
+        phi = anchor if steps == 0 else proximal_adapt_unchecked(model, anchor, tasks.x_support, tasks.y_support,
                                                        inner_lr=inner_lr, inner_steps=steps, lam=lam,
                                                        loss_fn=loss_fn)[0]
         with torch.no_grad():
@@ -87,7 +87,8 @@ def adapted_predictions(model: nn.Module, params: Params, tasks: TaskBatch, x: T
                         on_divergence: str = "raise") -> dict[int, Tensor]:
     """The model's outputs on ``x (T, N, *input shape)`` after each number of SGD steps in ``steps``, adapting
     on the tasks' support sets with ``loss_fn`` (for plots; `mamlbook.cross_entropy_per_task` for class labels,
-    and the outputs are then logits ``(T, N, ways)``).
+    and the outputs are then logits ``(T, N, ways)``). Returns ``{steps: outputs (T, N, ...)}`` for each number of
+    steps asked for.
 
     If some task's predictions become NaN/inf (SGD diverged on it), ``on_divergence="raise"``
     (default) raises `DivergenceError` saying how many tasks and after how many steps;

@@ -245,6 +245,8 @@ def adapt(
 
     Parameters
     ----------
+    model : the network; ``params`` replace its own parameters (`task_forward`).
+    inner_lr, inner_steps : ``α > 0`` and the number of steps ``k ≥ 0``.
     params : task-batched parameters ``(T, ...)`` (see `batch_parameters`); they must
         be part of an autograd graph (``requires_grad``) unless ``inner_steps`` is 0.
     x_support, y_support : ``(T, N_s, ...)``, the ``N_s`` support examples of each task.
@@ -255,6 +257,9 @@ def adapt(
     loss_fn : per-task loss, ``(predictions, targets) -> (T,)`` (see `LossFn`).
     on_divergence : ``"raise"`` (default): `DivergenceError` if the adapted parameters
         are NaN/inf; ``"keep"``: return them anyway.
+
+    Gradients are on inside, also under an outer ``torch.no_grad()``;
+    ``torch.inference_mode()`` is refused (RuntimeError: it cannot be lifted).
 
     ``params`` must have the model's parameter names and shapes with a leading task
     dimension, ``x_support`` the model's input shape, ``y_support`` the tasks and shots
@@ -338,7 +343,6 @@ def adapt_unchecked(
     return phi, first_losses
 
 
-@checks.with_gradients
 def proximal_adapt(
     model: nn.Module,
     anchor: Params,
@@ -366,6 +370,47 @@ def proximal_adapt(
     Returns
     ``(φ (T, ...) detached, support loss at θ (T,), accepted steps per task (T,))``.
     """
+    checks.positive_float("inner_lr", inner_lr)
+    checks.int_in_range("inner_steps", inner_steps, 0)
+    checks.positive_float("lam", lam)
+    if inner_tol is not None:
+        checks.positive_float("inner_tol", inner_tol)
+    checks.module("model", model)
+    checks.inputs("x_support", x_support, model)
+    checks.positive_float("inner_lr", inner_lr, dtype=x_support.dtype)  # in its range
+    checks.params(
+        "anchor", anchor, model, num_tasks=x_support.shape[0], tasks_from="x_support"
+    )
+    checks.targets("y_support", y_support, "x_support", x_support)
+    loss_fn = checks.per_task_loss(loss_fn, y_support=y_support)
+    return proximal_adapt_unchecked(
+        model,
+        anchor,
+        x_support,
+        y_support,
+        inner_lr=inner_lr,
+        inner_steps=inner_steps,
+        lam=lam,
+        loss_fn=loss_fn,
+        inner_tol=inner_tol,
+    )
+
+
+@checks.with_gradients
+def proximal_adapt_unchecked(
+    model: nn.Module,
+    anchor: Params,
+    x_support: Tensor,
+    y_support: Tensor,
+    *,
+    inner_lr: float,
+    inner_steps: int,
+    lam: float,
+    loss_fn: LossFn = mse_per_task,
+    inner_tol: float | None = None,
+) -> tuple[Params, Tensor, Tensor]:
+    """`proximal_adapt` without validating its arguments (for callers that validated
+    them once already)."""
     t = x_support.shape[0]
 
     def objective(phi: Params) -> Tensor:  # G(φ) per task, (T,)

@@ -210,7 +210,8 @@ def gradient_agreement(
     Both are dicts of tensors with the same keys and shapes (as in `MetaStep.grads`) or
     tensors of one shape. The cosine is 1 for the same direction, 0 for orthogonal
     directions, −1 for opposite ones; the norm ratio is ``‖other‖ / ‖reference‖``.
-    Cosine and ratio are ``nan`` if a gradient is exactly zero.
+    The cosine is ``nan`` if either gradient is exactly zero; the ratio is then 0
+    (``other`` zero), ``inf`` (``reference`` zero) or ``nan`` (both zero).
     """
     if (
         isinstance(reference, dict)
@@ -229,8 +230,8 @@ def gradient_agreement(
             f"got {a.numel()} and {b.numel()}"
         )
     na, nb = float(a.norm()), float(b.norm())
-    if na == 0.0 or nb == 0.0:
-        return GradientAgreement(math.nan, math.nan if na == 0.0 else math.inf)
+    if na == 0.0 or nb == 0.0:  # no direction to compare; the ratio is still ‖other‖ / ‖reference‖
+        return GradientAgreement(math.nan, nb / na if na else (math.nan if nb == 0.0 else math.inf))
     return GradientAgreement(float(a @ b) / (na * nb), nb / na)
 
 

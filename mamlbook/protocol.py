@@ -13,10 +13,11 @@ and Appendix C, Table 2):
   of its curve the query loss is NaN/inf or more than `DIVERGENCE_FACTOR` (10) times
   its loss before adaptation. With a fixed step size, a task whose support loss is
   sharper than ``2/α`` blows up, and counting only non-finite values instead would
-  average losses of 10³⁰ into a mean. It is a threshold, not a verdict: of the two
-  tasks it flags for the shipped MAML network, one runs away (11 → 778 in ten steps)
-  and one starts at 0.03, rises tenfold and comes back (chapter 09, its exercise
-  varies the factor).
+  average losses of 10³⁰ into a mean. It is a threshold, not a verdict: the two tasks
+  it flags for the shipped MAML network run away (11 → 8·10⁶ and 9 → 4·10²⁶ in ten
+  steps, after first dropping below 1), while a task it keeps rises to 9.1 times its
+  loss before adaptation; a factor of 5 would flag 3 tasks, 3 would flag 10 (chapter
+  09, its exercise varies the factor).
 * **Summary** (`summarize`): for each number of steps, the mean over the tasks that did
   not diverge with its 95% interval (`mean_and_ci95`), their median, and the count of
   diverged tasks, always reported beside the mean and never folded into it. The kept
@@ -51,7 +52,7 @@ from .functional import (
     batch_parameters,
     cross_entropy_per_task,
     detached,
-    proximal_adapt,
+    proximal_adapt_unchecked,
     task_forward,
 )
 from .tasks import SinusoidTasks, TaskBatch
@@ -281,7 +282,11 @@ def held_out_tasks(
     device=None,
 ) -> TaskBatch:
     """Fixed ``ways``-way ``shots``-shot tasks from the held-out alphabets (no
-    rotations); ``query_shots`` per class, as many as ``shots`` by default."""
+    rotations); ``query_shots`` per class, as many as ``shots`` by default. The tasks
+    are drawn by a generator seeded with ``seed + 100·ways + shots`` (``seed ≥ 0``), so
+    each setting has tasks of its own, the same in every call."""
+    checks.int_in_range("shots", shots, 1)
+    checks.int_in_range("seed", seed, 0)
     family = omniglot_tasks("test", ways)
     return family.sample(
         num_tasks,
@@ -323,7 +328,8 @@ def adapted_logits(
     method_options: dict | None = None,
     chunk: int = 10,
 ) -> Tensor:
-    """Query logits ``(T, Q, ways)`` of every task after adapting ``params`` on its support set.
+    """Query logits ``(T, Q, ways)`` of every task after adapting ``params`` (θ as the
+    model holds it, not task-batched) on its support set, with the cross-entropy loss.
 
     The test-time learner is ``steps`` SGD steps (book eq. 2.2) for MAML, first-order
     MAML and Reptile, and the proximal solver of iMAML (with its ``lam``) for iMAML.
@@ -344,6 +350,11 @@ def adapted_logits(
     checks.positive_float("inner_lr", inner_lr, dtype=tasks.x_support.dtype)
     checks.int_in_range("steps", steps, 0)
     checks.positive_int("chunk", chunk)
+    checks.module("model", model)
+    checks.params("params", params, model, like=("tasks.x_support", tasks.x_support))  # θ itself, unbatched
+    if method in STEP_SIZE_METHODS and not hasattr(model, "split"):
+        raise TypeError(f"model must be the network wrapped with its learned step sizes for {method} "
+                        f"(mamlbook.{'MetaSGDNet' if method == 'meta_sgd' else 'LSLRNet'}), got {type(model).__name__}")
     if method == "protonet" and steps != 0:
         raise ValueError(f"steps must be 0 for protonet (it does not adapt), got {steps}")
     out = []
@@ -380,7 +391,7 @@ def adapted_logits(
             )
             phi = {**anchor, **head}  # the body stays at θ
         elif method == "imaml":
-            phi, _, _ = proximal_adapt(
+            phi, _, _ = proximal_adapt_unchecked(
                 model,
                 anchor,
                 part.x_support,

@@ -131,7 +131,8 @@ def top_eigenvalue(
 
     ``matrix`` is a ``(P, P)`` tensor or a function ``v ↦ A v`` on ``(P,)`` vectors
     (e.g. a Hessian-vector or Gauss-Newton-vector product), then ``size = P`` is
-    required. The start is a random unit vector (``torch.randn`` with ``generator``).
+    required. The start is a random unit vector (``torch.randn`` with ``generator``, in
+    ``dtype`` on ``device`` for a function; a tensor ``matrix`` uses its own).
     Returns the Rayleigh quotient ``vᵀAv`` of the last unit iterate (`power_iteration`).
     For an indefinite matrix power iteration finds the eigenvalue of largest
     *magnitude*, which may be negative, and converges slowly when the two largest

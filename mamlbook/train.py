@@ -205,8 +205,9 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
     ------
     DivergenceError : the meta-loss or the meta-gradient became NaN or inf, or a loss
         grew past `LOSS_GROWTH_LIMIT` times its early value (the message says what to
-        lower). The diverging update is not applied: the model keeps the parameters of
-        the last finite iteration.
+        lower). A NaN/inf step is not applied: the model keeps the parameters of the
+        last finite iteration. A loss that grew is seen at the θ the previous update
+        made, which the model then holds (to be inspected; retrain with the advice).
     """
     settings = settings_from(settings, setting_keywords)
     method = settings.method

@@ -132,6 +132,12 @@ def curve(c, params=None, tasks=None, **kwargs):
                                **options)
 
 
+def prox(c, anchor=None, **kwargs):
+    options = {"inner_lr": 0.01, "inner_steps": 2, "lam": 1.0, **kwargs}
+    return mb.proximal_adapt(c.model, mb.batch_parameters(c.theta, 2) if anchor is None else anchor,
+                             c.tasks.x_support, c.tasks.y_support, **options)
+
+
 def frozen(c):
     """The context's model with one parameter frozen (requires_grad=False)."""
     c.model.get_parameter("0.bias").requires_grad_(False)
@@ -778,6 +784,20 @@ CASES = [
     Case("adapted_logits an option the method does not take", lambda c: lambda: logits(method_options={"lam": 1.0}),
          V, "'lam'"),
     Case("adapted_logits chunk 0", lambda c: lambda: logits(chunk=0), V, "chunk"),
+    Case("TaskBatch int32 class labels", lambda c: lambda: batch(c, y_support=torch.zeros(2, 3, dtype=torch.int32),
+         y_query=torch.zeros(2, 4, dtype=torch.int32)), T, "y_support"),  # cross-entropy failed inside torch
+    Case("adapted_logits task-batched params", lambda c: lambda: mb.protocol.adapted_logits(
+        (net := mb.ConvNet(ways=5, filters=4)), mb.batch_parameters(mb.detached(mb.parameters_of(net)), 2),
+        mb.protocol.held_out_tasks(1, num_tasks=2), method="maml", inner_lr=0.4, steps=1), V, "pass θ itself"),
+    Case("adapted_logits meta_sgd without its wrapper", lambda c: lambda: logits(method="meta_sgd"), T, "MetaSGDNet"),
+    # proximal_adapt (exported) checked nothing: inner_lr < 0 quietly took 0 steps, lam < 0 was accepted
+    Case("proximal_adapt inner_lr < 0", lambda c: lambda: prox(c, inner_lr=-0.01), V, "inner_lr"),
+    Case("proximal_adapt lam < 0", lambda c: lambda: prox(c, lam=-1.0), V, "lam"),
+    Case("proximal_adapt unbatched anchor", lambda c: lambda: prox(c, anchor=c.theta), V, "batch_parameters"),
+    Case("proximal_adapt frozen model", lambda c: (frozen(c), lambda: prox(c))[1], V, "frozen"),
+    Case("held_out_tasks shots 0", lambda c: lambda: mb.protocol.held_out_tasks(0), V, "shots must"),  # said support_shots
+    Case("held_out_tasks shots True", lambda c: lambda: mb.protocol.held_out_tasks(True), T, "shots must"),
+    Case("held_out_tasks seed < 0", lambda c: lambda: mb.protocol.held_out_tasks(1, seed=-1), V, "seed"),
     # a model must be a function of its parameters alone: frozen ones were trained anyway, buffers not saved
     Case("maml model with a frozen parameter", lambda c: (frozen(c), lambda: call(c, "maml"))[1], V, "frozen"),
     Case("meta_train model with a frozen parameter", lambda c: (frozen(c), lambda: train(c))[1], V, "frozen"),

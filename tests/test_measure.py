@@ -119,6 +119,10 @@ def test_gradient_agreement():
     cos, ratio = measure.gradient_agreement(torch.tensor([1.0, 0.0]), torch.tensor([1.0, 1.0]))
     assert cos == pytest.approx(1 / math.sqrt(2)) and ratio == pytest.approx(math.sqrt(2))
     assert math.isnan(measure.gradient_agreement(torch.zeros(2), torch.ones(2)).cosine)
+    # a zero gradient: no cosine, and the ratio ‖other‖/‖reference‖ as it is (it said inf for a zero other)
+    assert measure.gradient_agreement(torch.zeros(2), torch.ones(2)).norm_ratio == math.inf
+    assert measure.gradient_agreement(torch.ones(2), torch.zeros(2)).norm_ratio == 0.0
+    assert math.isnan(measure.gradient_agreement(torch.zeros(2), torch.zeros(2)).norm_ratio)
     with pytest.raises(ValueError, match="same keys"):
         measure.gradient_agreement(a, {"w": a["w"]})
     with pytest.raises(ValueError, match="same number"):

@@ -52,6 +52,22 @@ def test_the_divergence_rule():
     assert protocol.diverged(curve).dtype == torch.bool
 
 
+def test_what_the_module_says_about_the_divergence_rule_on_the_shipped_network():
+    """The protocol module's docstring: two tasks flagged, both running away after first dropping below 1; a kept
+    task rising to 9.1 times its start; factors 5 and 3 would flag 3 and 10 tasks."""
+    model, _ = mb.recipes.load("sinusoid_maml", device="cpu")
+    curve = mb.adaptation_curve(model, mb.parameters_of(model), protocol.sinusoid_test_tasks(), inner_lr=0.01,
+                                max_steps=10, on_divergence="keep")
+    flagged = protocol.diverged(curve)
+    assert int(flagged.sum()) == 2
+    runs = curve[flagged]
+    assert runs[:, 0].round().tolist() == [11.0, 9.0] and (runs[:, 1] < 1).all()
+    assert runs[0, -1] == pytest.approx(8.1e6, rel=0.05) and runs[1, -1] == pytest.approx(3.6e26, rel=0.05)
+    growth = (curve / curve[:, :1]).amax(1)
+    assert round(float(growth[~flagged].max()), 1) == 9.1
+    assert [int((growth > factor).sum()) for factor in (5, 3)] == [3, 10]
+
+
 def test_summarize_matches_an_independent_computation():
     generator = torch.Generator().manual_seed(0)
     curve = torch.rand(50, 4, generator=generator, dtype=torch.float64) + 0.1
@@ -185,3 +201,11 @@ def test_adapted_logits_do_not_depend_on_the_chunk_size(method):
     assert logits[10].shape == (23, 5, 5)
     for chunk in (1, 23, 100):  # (bit for bit on the book's CPU; kernels may round by batch size elsewhere)
         torch.testing.assert_close(logits[chunk], logits[10], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shots", [0, True])
+def test_held_out_tasks_names_its_own_argument(shots):
+    """Its errors named support_shots, an argument of the family's sample, not of held_out_tasks."""
+    with pytest.raises((ValueError, TypeError)) as info:
+        protocol.held_out_tasks(shots)
+    assert str(info.value).startswith("shots must")

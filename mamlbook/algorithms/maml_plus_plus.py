@@ -25,7 +25,8 @@ statistics at all (it normalises every support or query set with its own statist
 see `mamlbook.models.convnet`), so there is nothing to keep per step. *Per-step batch-norm
 weights and biases*: they would need a network whose parameters have a step index,
 a second layout of `ConvNet`; not done. *Cosine annealing of the outer learning rate*:
-an optimiser schedule, not a change to the meta-gradient (`meta_train` takes none).
+an optimiser schedule, not a change to the meta-gradient (`meta_train` offers a
+piecewise-constant one, `TrainingSettings.lr_schedule`, not a cosine).
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class LSLRNet(StepSizeNet):
     """``net`` plus learned step sizes per parameter tensor and per inner step (eq. 10.4).
 
     ``steps`` is the number of inner steps the model is trained with: every parameter
-    tensor gets ``steps`` rates (``step_size.<name>`` of shape ``(steps,)``), all
+    tensor gets ``steps`` rates (``step_size.<name>``, the name with ``_`` for ``.``, e.g.
+    ``step_size.head_weight``, of shape ``(steps,)``), all
     initialised to ``init``.
     """
 

@@ -23,7 +23,7 @@ For one step the meta-gradient has two parts (eq. 10.3), with ``g = ∇L_support
     ∂L_query(φ)/∂s = −α g ⊙ ∇L_query(φ),
     ∂L_query(φ)/∂θ = (I − α H diag(s)) ∇L_query(φ).
 
-The second is MAML's eq. (3.4) with ``α I`` replaced by ``α diag(s)``.
+The second is MAML's one-step eq. (3.2) with ``α I`` replaced by ``α diag(s)``.
 """
 
 from __future__ import annotations

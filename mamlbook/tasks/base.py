@@ -35,6 +35,9 @@ class TaskBatch:
             if name.startswith("y") and (value.dtype == torch.bool or value.is_complex()):
                 raise TypeError(f"{name} must be floating point (regression targets) or integer (class labels), "
                                 f"got dtype {value.dtype}")
+            if name.startswith("y") and not value.is_floating_point() and value.dtype != torch.long:
+                raise TypeError(f"{name} holds class labels of dtype {value.dtype}; they must be int64 (torch.long), "
+                                "as cross-entropy takes them: pass .long()")
             if value.ndim < 2:
                 raise ValueError(f"{name} must be shaped (tasks, shots, ...), got shape {tuple(value.shape)}")
             if value.shape[1] == 0:
@@ -59,14 +62,17 @@ class TaskBatch:
 
     @property
     def num_tasks(self) -> int:
+        """``T``, the number of tasks."""
         return self.x_support.shape[0]
 
     @property
     def support_shots(self) -> int:
+        """``K``, support examples per task (for classification: ``ways × shots``)."""
         return self.x_support.shape[1]
 
     @property
     def query_shots(self) -> int:
+        """``Q``, query examples per task."""
         return self.x_query.shape[1]
 
     def to(self, device=None, dtype: torch.dtype | None = None) -> "TaskBatch":
