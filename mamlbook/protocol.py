@@ -41,11 +41,11 @@ from torch import Tensor
 
 from . import checks
 from .algorithms.anil import adapt_head
-from .algorithms.base import check_method_options
+from .algorithms.base import check_inputs, check_method_options
 from .algorithms.imaml import DEFAULT_LAM
 from .algorithms.maml_plus_plus import LSLRNet
 from .algorithms.meta_sgd import scaled_sgd_steps
-from .algorithms.protonet import prototype_logits, prototypes
+from .algorithms.protonet import check_labels, prototype_logits, prototypes
 from .models import accuracy_per_task
 from .functional import (
     adapt,
@@ -350,11 +350,21 @@ def adapted_logits(
     checks.positive_float("inner_lr", inner_lr, dtype=tasks.x_support.dtype)
     checks.int_in_range("steps", steps, 0)
     checks.positive_int("chunk", chunk)
-    checks.module("model", model)
-    checks.params("params", params, model, like=("tasks.x_support", tasks.x_support))  # θ itself, unbatched
+    if "loss_fn" in options:
+        raise ValueError("method_options has 'loss_fn': adapted_logits adapts and scores with the cross-entropy, "
+                         "so it would be ignored; it is refused")
+    if method == "imaml":  # the one option the test-time learner reads
+        checks.positive_float("method_options['lam']", options.get("lam", DEFAULT_LAM))
+    # the methods' own checks (θ unbatched, finite; integer labels), then the labels' range, on every path:
+    # protonet's classes are its support set's (every class in every task), the others' the model's outputs
+    check_inputs(model, params, tasks, inner_lr, steps, min_steps=0, finite_now=True, loss_fn=cross_entropy_per_task)
     if method in STEP_SIZE_METHODS and not hasattr(model, "split"):
         raise TypeError(f"model must be the network wrapped with its learned step sizes for {method} "
                         f"(mamlbook.{'MetaSGDNet' if method == 'meta_sgd' else 'LSLRNet'}), got {type(model).__name__}")
+    if method == "protonet":
+        check_labels(tasks)
+    else:
+        _check_label_range(model, params, tasks, wrapped=method in STEP_SIZE_METHODS)
     if method == "protonet" and steps != 0:
         raise ValueError(f"steps must be 0 for protonet (it does not adapt), got {steps}")
     out = []
@@ -414,7 +424,27 @@ def adapted_logits(
             )
         with torch.no_grad():
             out.append(task_forward(model, phi, part.x_query))
-    return torch.cat(out)
+    logits = torch.cat(out)
+    if not checks.all_finite([logits]):  # (argmax of NaN logits would score as a plausible accuracy)
+        bad = int((~torch.isfinite(logits.flatten(1))).any(1).sum())
+        raise checks.DivergenceError(
+            f"adapted_logits: the query logits of {bad} of {tasks.num_tasks} tasks are NaN/inf after {steps} "
+            f"steps of {method} with inner_lr={inner_lr}; use a smaller inner_lr or fewer steps")
+    return logits
+
+
+def _check_label_range(model, params, tasks: TaskBatch, *, wrapped: bool) -> None:
+    """Support and query labels in ``[0, outputs)`` (ANIL's and iMAML's losses failed inside torch, and a
+    query label out of range was scored as wrong)."""
+    one = batch_parameters({k: v.detach() for k, v in params.items()}, 1)
+    net, one = (model.net, model.split(one)[0]) if wrapped else (model, one)
+    with torch.no_grad():
+        outputs = task_forward(net, one, tasks.x_support[:1, :1]).shape[-1]
+    for name in ("y_support", "y_query"):
+        y = getattr(tasks, name)
+        if int(y.min()) < 0 or int(y.max()) >= outputs:
+            raise ValueError(f"tasks.{name} must hold labels in [0, {outputs - 1}] (the model has {outputs} "
+                             f"outputs), got labels from {int(y.min())} to {int(y.max())}")
 
 
 def _step_size_logits(model, anchor, tasks: TaskBatch, *, inner_lr: float, steps: int) -> Tensor:

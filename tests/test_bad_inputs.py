@@ -74,12 +74,24 @@ def with_value(c, name, index, value):
     return t
 
 
-def logits(**kwargs):
-    """`protocol.adapted_logits` of a small ConvNet on one 2-way task, ``kwargs`` replacing its arguments."""
+def logits(tasks=None, **kwargs):
+    """`protocol.adapted_logits` of a small 2-way ConvNet on one task, ``kwargs`` replacing its arguments."""
     net = mb.ConvNet(ways=2, filters=4)
     options = {"method": "maml", "inner_lr": 0.4, "steps": 1, **kwargs}
     return mb.protocol.adapted_logits(net, mb.detached(mb.parameters_of(net)),
-                                      mb.protocol.held_out_tasks(2, num_tasks=1), **options)
+                                      two_way() if tasks is None else tasks, **options)
+
+
+def two_way(support=None, query=None, ways=2):
+    """One 2-way (or ``ways``) 1-shot task of held-out characters, one query image per class; ``support``/``query``:
+    the second support/query label replaced."""
+    tasks = mb.protocol.held_out_tasks(1, num_tasks=1, ways=ways, query_shots=1)
+    y_support, y_query = tasks.y_support.clone(), tasks.y_query.clone()
+    if support is not None:
+        y_support[0, 1] = support
+    if query is not None:
+        y_query[0, 1] = query
+    return mb.TaskBatch(tasks.x_support, y_support, tasks.x_query, y_query)
 
 
 def train(c, **kwargs):
@@ -795,6 +807,25 @@ CASES = [
     Case("proximal_adapt lam < 0", lambda c: lambda: prox(c, lam=-1.0), V, "lam"),
     Case("proximal_adapt unbatched anchor", lambda c: lambda: prox(c, anchor=c.theta), V, "batch_parameters"),
     Case("proximal_adapt frozen model", lambda c: (frozen(c), lambda: prox(c))[1], V, "frozen"),
+    # adapted_logits checked the labels on MAML's path only (ANIL, iMAML: IndexError inside torch; protonet with a
+    # class missing from a support set: NaN logits scored as 0.2; a query label out of range: scored as wrong)
+    Case("adapted_logits anil label beyond the outputs", lambda c: lambda: logits(
+        method="anil", tasks=mb.protocol.held_out_tasks(1, num_tasks=1, ways=3)), V, "tasks.y_support"),
+    Case("adapted_logits imaml label beyond the outputs", lambda c: lambda: logits(
+        method="imaml", tasks=mb.protocol.held_out_tasks(1, num_tasks=1, ways=3)), V, "tasks.y_support"),
+    Case("adapted_logits query label beyond the outputs", lambda c: lambda: logits(tasks=two_way(query=5)), V,
+         "tasks.y_query"),
+    Case("adapted_logits protonet class missing from a support set", lambda c: lambda: logits(
+        method="protonet", steps=0, tasks=two_way(support=2, ways=3)), V, "no image of class 1"),
+    Case("adapted_logits imaml lam = 0", lambda c: lambda: logits(method="imaml", method_options={"lam": 0.0}), V,
+         "lam"),
+    Case("adapted_logits maml loss_fn option", lambda c: lambda: logits(
+        method_options={"loss_fn": mb.mse_per_task}), V, "loss_fn"),
+    Case("adapted_logits overflowing logits", lambda c: lambda: mb.protocol.adapted_logits(
+        (net := mb.ConvNet(ways=2, filters=4)), {k: v.detach() * 1e30 for k, v in mb.parameters_of(net).items()},
+        two_way(), method="maml", inner_lr=0.4, steps=0), D, "NaN/inf"),
+    Case("accuracy_per_task NaN logits", lambda c: lambda: mb.accuracy_per_task(
+        torch.full((1, 5, 5), float("nan")), torch.arange(5).view(1, 5)), V, "NaN"),
     Case("held_out_tasks shots 0", lambda c: lambda: mb.protocol.held_out_tasks(0), V, "shots must"),  # said support_shots
     Case("held_out_tasks shots True", lambda c: lambda: mb.protocol.held_out_tasks(True), T, "shots must"),
     Case("held_out_tasks seed < 0", lambda c: lambda: mb.protocol.held_out_tasks(1, seed=-1), V, "seed"),

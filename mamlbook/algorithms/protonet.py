@@ -45,7 +45,7 @@ def prototype_logits(query_features: Tensor, centres: Tensor) -> Tensor:
     return -(query_features.unsqueeze(2) - centres.unsqueeze(1)).square().sum(-1)
 
 
-def _check_labels(tasks: TaskBatch) -> int:
+def check_labels(tasks: TaskBatch) -> int:
     """The number of classes; every task's support set must hold every label ``0..N−1``."""
     y = tasks.y_support
     if y.is_floating_point() or y.ndim != 2:
@@ -125,7 +125,7 @@ def protonet(
             f"averaging embeddings), got {inner_steps}"
         )
     names = head_names(model)
-    ways = _check_labels(tasks)
+    ways = check_labels(tasks)
     theta = leaf_parameters(params)
     body = {k: v for k, v in theta.items() if k not in names}
     batched = batch_parameters(body, tasks.num_tasks)

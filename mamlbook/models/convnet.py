@@ -284,4 +284,6 @@ def accuracy_per_task(logits: Tensor, labels: Tensor) -> Tensor:
     """Fraction of correct predictions of each task: logits ``(T, M, ways)``, labels ``(T, M)`` -> ``(T,)``."""
     if logits.ndim != 3 or labels.shape != logits.shape[:2]:
         raise ValueError(f"logits must be (T, M, ways) and labels (T, M), got {tuple(logits.shape)} and {tuple(labels.shape)}")
+    if not bool(torch.isfinite(logits).all()):  # argmax would pick the NaN: a chance-like score from nothing
+        raise ValueError("logits contains NaN/inf values; their accuracy would look like chance, not an error")
     return (logits.argmax(-1) == labels).to(logits.dtype).mean(1)

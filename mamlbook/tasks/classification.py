@@ -25,12 +25,15 @@ from .base import TaskBatch
 class ClassificationTasks:
     """Sampler of N-way K-shot tasks from ``images (classes, drawings, height, width)``.
 
-    ``images`` may be ``uint8`` (0–255, ink bright) or floating point in [0, 1]; tasks
-    come out as floating point images ``(T, N·K, 1, H, W)`` with labels ``(T, N·K)``
-    (``int64``), ordered class by class: labels ``[0]*K + [1]*K + …``.
+    ``images`` may be ``uint8`` (0–255, ink bright) or floating point in [0, 1], one
+    channel (grey), the same number of drawings per class; tasks come out as floating
+    point images ``(T, N·K, 1, H, W)`` with labels ``(T, N·K)`` (``int64``), ordered class
+    by class: labels ``[0]*K + [1]*K + …``. (Colour images need a family of one's own;
+    `mamlbook.ConvNet` takes ``channels``.)
     ``rotations``: each class also rotated by 90°, 180° and 270° as three new classes;
     ``max_shift``: each drawing moved by its own random offset of at most this many
-    pixels along each axis (0: not moved; at most the image side − 1).
+    pixels along each axis (0: not moved; at most the image side − 1); the vacated border
+    is filled with 0, the background of ink-bright images.
 
     >>> from mamlbook.tasks.omniglot_shipped import minimal_split
     >>> family = ClassificationTasks(minimal_split()[0].images, ways=5)
