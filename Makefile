@@ -6,8 +6,11 @@ PIP    := $(PY) -m pip --quiet --disable-pip-version-check
 STAMP  := $(VENV)/.installed
 # Where torch comes from (README): empty, wherever pip finds torch==2.13.0 (this project's
 # machines: a CPU wheel on disk); e.g. https://download.pytorch.org/whl/cpu where pip
-# reaches only PyPI, whose Linux wheel is the CUDA build (gigabytes).
+# reaches only PyPI, whose Linux wheel is the CUDA build (gigabytes). Read when .venv is
+# set up (a fresh clone); an existing .venv keeps its torch (README).
 TORCH_INDEX ?=
+# the version has one home, requirements.txt
+TORCH_PIN := $(shell grep -E '^torch==' requirements.txt)
 # --all: Sphinx re-reads only changed pages, but a change in mamlbook/ changes every page.
 JB_FLAGS := -W -n --keep-going --all
 export PYTHONHASHSEED := 0
@@ -21,7 +24,7 @@ setup: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(if $(TORCH_INDEX),$(PIP) install torch==2.13.0 --index-url $(TORCH_INDEX))
+	$(if $(TORCH_INDEX),$(PIP) install "$(TORCH_PIN)" --index-url $(TORCH_INDEX))
 	$(PIP) install -r requirements.txt 2> >(grep -v "is ignored: it is neither" >&2)
 	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $(STAMP)

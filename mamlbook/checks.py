@@ -164,6 +164,8 @@ def with_gradients(fn):
     needs gradients, whatever the caller's mode); inference mode cannot be lifted: it is refused (RuntimeError)."""
     @functools.wraps(fn)
     def wrapped(*args, **kwargs):
+        if torch.compiler.is_compiling():  # traced inside a compiled step, which checked the mode outside
+            return fn(*args, **kwargs)
         if torch.is_inference_mode_enabled():
             gradients_enabled(fn.__name__)
         try:
@@ -180,10 +182,10 @@ def unused_parameter(err: RuntimeError) -> ValueError | None:
     """torch's "differentiated Tensor ... appears to not have been used in the graph", told as what it means here."""
     if "appears to not have been used in the graph" not in str(err):
         return None
-    return ValueError(f"model has a parameter its forward does not use (torch: {str(err).split('.')[0]}); "
-                      "every method differentiates with respect to every parameter of the model: remove the "
-                      "unused ones (a layer defined but not called), or make a fixed tensor a buffer with "
-                      "register_buffer(..., persistent=False)")
+    return ValueError(f"a parameter does not reach the loss (torch: {str(err).split('.')[0]}): the model has a "
+                      "parameter its forward does not use (a layer defined but not called; remove it, or make a "
+                      "fixed tensor a buffer with register_buffer(..., persistent=False)), or loss_fn ignores the "
+                      "predictions; every method differentiates with respect to every parameter")
 
 
 ON_DIVERGENCE = ("raise", "keep")

@@ -343,6 +343,7 @@ def adapt_unchecked(
     return phi, first_losses
 
 
+@checks.with_gradients
 def proximal_adapt(
     model: nn.Module,
     anchor: Params,
@@ -370,47 +371,9 @@ def proximal_adapt(
     Returns
     ``(φ (T, ...) detached, support loss at θ (T,), accepted steps per task (T,))``.
     """
-    checks.positive_float("inner_lr", inner_lr)
-    checks.int_in_range("inner_steps", inner_steps, 0)
-    checks.positive_float("lam", lam)
-    if inner_tol is not None:
-        checks.positive_float("inner_tol", inner_tol)
-    checks.module("model", model)
-    checks.inputs("x_support", x_support, model)
-    checks.positive_float("inner_lr", inner_lr, dtype=x_support.dtype)  # in its range
-    checks.params(
-        "anchor", anchor, model, num_tasks=x_support.shape[0], tasks_from="x_support"
+    loss_fn = _proximal_arguments(
+        model, anchor, x_support, y_support, inner_lr, inner_steps, lam, loss_fn, inner_tol
     )
-    checks.targets("y_support", y_support, "x_support", x_support)
-    loss_fn = checks.per_task_loss(loss_fn, y_support=y_support)
-    return proximal_adapt_unchecked(
-        model,
-        anchor,
-        x_support,
-        y_support,
-        inner_lr=inner_lr,
-        inner_steps=inner_steps,
-        lam=lam,
-        loss_fn=loss_fn,
-        inner_tol=inner_tol,
-    )
-
-
-@checks.with_gradients
-def proximal_adapt_unchecked(
-    model: nn.Module,
-    anchor: Params,
-    x_support: Tensor,
-    y_support: Tensor,
-    *,
-    inner_lr: float,
-    inner_steps: int,
-    lam: float,
-    loss_fn: LossFn = mse_per_task,
-    inner_tol: float | None = None,
-) -> tuple[Params, Tensor, Tensor]:
-    """`proximal_adapt` without validating its arguments (for callers that validated
-    them once already)."""
     t = x_support.shape[0]
 
     def objective(phi: Params) -> Tensor:  # G(φ) per task, (T,)
@@ -466,6 +429,26 @@ def proximal_adapt_unchecked(
         with torch.no_grad():
             support_loss = task_losses(model, anchor, x_support, y_support, loss_fn)
     return {k: v.detach() for k, v in phi.items()}, support_loss, steps_taken
+
+
+def _proximal_arguments(
+    model, anchor, x_support, y_support, inner_lr, inner_steps, lam, loss_fn, inner_tol
+) -> LossFn:
+    """`proximal_adapt`'s arguments checked as `adapt`'s are; returns ``loss_fn`` checked
+    on its first calls (`mamlbook.checks.per_task_loss`)."""
+    checks.positive_float("inner_lr", inner_lr)
+    checks.int_in_range("inner_steps", inner_steps, 0)
+    checks.positive_float("lam", lam)
+    if inner_tol is not None:
+        checks.positive_float("inner_tol", inner_tol)
+    checks.module("model", model)
+    checks.inputs("x_support", x_support, model)
+    checks.positive_float("inner_lr", inner_lr, dtype=x_support.dtype)  # in its range
+    checks.params(
+        "anchor", anchor, model, num_tasks=x_support.shape[0], tasks_from="x_support"
+    )
+    checks.targets("y_support", y_support, "x_support", x_support)
+    return checks.per_task_loss(loss_fn, y_support=y_support)
 
 
 def flatten_params(params: Params, batch_dims: int = 0) -> Tensor:

@@ -348,6 +348,7 @@ def inner_step_jacobian(f: ParamsFn, params: Params, inner_lr: float) -> Tensor:
     ``(P, P)``."""
     checks.positive_float("inner_lr", inner_lr)
     h = full_hessian(f, params)
+    checks.positive_float("inner_lr", inner_lr, dtype=h.dtype)  # α·H within its range
     return torch.eye(h.shape[0], dtype=h.dtype, device=h.device) - inner_lr * h
 
 

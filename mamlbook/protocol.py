@@ -52,7 +52,7 @@ from .functional import (
     batch_parameters,
     cross_entropy_per_task,
     detached,
-    proximal_adapt_unchecked,
+    proximal_adapt,
     task_forward,
 )
 from .tasks import SinusoidTasks, TaskBatch
@@ -401,7 +401,7 @@ def adapted_logits(
             )
             phi = {**anchor, **head}  # the body stays at θ
         elif method == "imaml":
-            phi, _, _ = proximal_adapt_unchecked(
+            phi, _, _ = proximal_adapt(
                 model,
                 anchor,
                 part.x_support,
@@ -434,14 +434,16 @@ def adapted_logits(
 
 
 def _check_label_range(model, params, tasks: TaskBatch, *, wrapped: bool) -> None:
-    """Support and query labels in ``[0, outputs)`` (ANIL's and iMAML's losses failed inside torch, and a
-    query label out of range was scored as wrong)."""
+    """Support and query labels, integers in ``[0, outputs)`` (ANIL's and iMAML's losses failed inside torch,
+    and a query label out of range was scored as wrong)."""
     one = batch_parameters({k: v.detach() for k, v in params.items()}, 1)
     net, one = (model.net, model.split(one)[0]) if wrapped else (model, one)
     with torch.no_grad():
-        outputs = task_forward(net, one, tasks.x_support[:1, :1]).shape[-1]
+        outputs = task_forward(net, one, tasks.x_support[:1]).shape[-1]  # a whole support set: BatchNorm needs 2+
     for name in ("y_support", "y_query"):
         y = getattr(tasks, name)
+        if y.is_floating_point():  # (ANIL's and iMAML's cross-entropy failed inside torch)
+            raise TypeError(f"tasks.{name} must hold class labels (int64), got dtype {y.dtype}")
         if int(y.min()) < 0 or int(y.max()) >= outputs:
             raise ValueError(f"tasks.{name} must hold labels in [0, {outputs - 1}] (the model has {outputs} "
                              f"outputs), got labels from {int(y.min())} to {int(y.max())}")

@@ -82,6 +82,10 @@ def logits(tasks=None, **kwargs):
                                       two_way() if tasks is None else tasks, **options)
 
 
+def float_labels(tasks):
+    return mb.TaskBatch(tasks.x_support, tasks.y_support.float(), tasks.x_query, tasks.y_query.float())
+
+
 def two_way(support=None, query=None, ways=2):
     """One 2-way (or ``ways``) 1-shot task of held-out characters, one query image per class; ``support``/``query``:
     the second support/query label replaced."""
@@ -677,6 +681,8 @@ CASES = [
         c.model, c.tasks.x_support[0], c.tasks.y_support[0, :, 0]), c.theta), V, "targets"),
     Case("hessian loss_function loss_fn not callable", lambda c: lambda: mb.loss_function(
         c.model, c.tasks.x_support[0], c.tasks.y_support[0], loss_fn=None)(c.theta), T, "loss_fn"),
+    Case("hessian inner_lr beyond float32", lambda c: lambda: mb.inner_step_jacobian(
+        lambda q: q["0.bias"].square().sum(), c.theta, 1e39), V, "inner_lr"),  # quietly gave inf entries
     Case("hessian inner_lr = 0", lambda c: lambda: mb.inner_step_jacobian(lambda q: q["0.bias"].sum(), c.theta, 0.0), V,
          "inner_lr"),
     # --- the wider map (issue 16): ANIL, Meta-SGD, MAML++, Prototypical Networks
@@ -813,6 +819,8 @@ CASES = [
         method="anil", tasks=mb.protocol.held_out_tasks(1, num_tasks=1, ways=3)), V, "tasks.y_support"),
     Case("adapted_logits imaml label beyond the outputs", lambda c: lambda: logits(
         method="imaml", tasks=mb.protocol.held_out_tasks(1, num_tasks=1, ways=3)), V, "tasks.y_support"),
+    Case("adapted_logits anil float labels", lambda c: lambda: logits(method="anil", tasks=float_labels(two_way())), T,
+         "tasks.y_support"),
     Case("adapted_logits query label beyond the outputs", lambda c: lambda: logits(tasks=two_way(query=5)), V,
          "tasks.y_query"),
     Case("adapted_logits protonet class missing from a support set", lambda c: lambda: logits(

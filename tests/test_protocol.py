@@ -209,3 +209,17 @@ def test_held_out_tasks_names_its_own_argument(shots):
     with pytest.raises((ValueError, TypeError)) as info:
         protocol.held_out_tasks(shots)
     assert str(info.value).startswith("shots must")
+
+
+def test_adapted_accuracy_of_a_model_with_batchnorm_over_each_batch():
+    """The label check's probe forward takes a whole support set: on one example, BatchNorm1d without running
+    statistics (what checks.module recommends) failed inside torch."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 8),
+                              torch.nn.BatchNorm1d(8, track_running_stats=False), torch.nn.ReLU(),
+                              torch.nn.Linear(8, 5))
+    net.input_shape = (1, 28, 28)
+    tasks = protocol.held_out_tasks(1, num_tasks=2)
+    accuracy = protocol.adapted_accuracy(net, mb.detached(mb.parameters_of(net)), tasks, method="maml",
+                                         inner_lr=0.1, steps=1)
+    assert accuracy.shape == (2,) and bool(((accuracy >= 0) & (accuracy <= 1)).all())

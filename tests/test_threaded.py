@@ -139,3 +139,12 @@ def test_regenerate_refuses_threads_where_they_do_not_apply():
         mb.recipes.regenerate("sinusoid_maml", task_threads=2, save=False, iterations=1)
     with pytest.raises(ValueError, match=r"task_threads must be in \[1, 4\], got 5"):
         mb.recipes.regenerate("omniglot_maml_1shot", task_threads=5, save=False, iterations=1)
+
+
+def test_a_threaded_meta_step_under_no_grad_is_refused_as_the_plain_one_is():
+    """Grad mode is per thread: the workers ran a meta-step the calling thread's no_grad refuses."""
+    net, theta, tasks = conv_setup(tasks=3)
+    for workers in (1, 2):
+        with torch.no_grad(), pytest.raises(RuntimeError, match="no_grad"):
+            threaded_meta_step("maml", net, theta, tasks, workers=workers, inner_lr=0.3,
+                               loss_fn=mb.cross_entropy_per_task)

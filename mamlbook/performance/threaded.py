@@ -83,6 +83,7 @@ def threaded_meta_step(method: str, model: nn.Module, params: Params, tasks: Tas
     plain step in the calling thread.
     """
     checks.int_in_range("workers", workers, 1, tasks.num_tasks)
+    checks.gradients_enabled("a meta-step")  # here: the worker threads would not inherit the caller's mode
     step_fn = get_method(method)
     if workers == 1:
         return step_fn(model, params, tasks, **options)
