@@ -1,6 +1,8 @@
 # Two commands on a fresh machine: `make book` and `make test`.
 SHELL := /bin/bash
 VENV   := .venv
+# the interpreter .venv is made from (the book is built and tested with 3.11), e.g. PYTHON=python3.11
+PYTHON ?= python3
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --quiet --disable-pip-version-check
 STAMP  := $(VENV)/.installed
@@ -23,7 +25,7 @@ export OMP_NUM_THREADS ?= 1
 setup: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(if $(TORCH_INDEX),$(PIP) install "$(TORCH_PIN)" --index-url $(TORCH_INDEX))
 	$(PIP) install -r requirements.txt 2> >(grep -v "is ignored: it is neither" >&2)
 	$(PIP) install --no-deps --no-build-isolation -e .

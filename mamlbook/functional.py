@@ -372,7 +372,8 @@ def proximal_adapt(
     ``(φ (T, ...) detached, support loss at θ (T,), accepted steps per task (T,))``.
     """
     loss_fn = _proximal_arguments(
-        model, anchor, x_support, y_support, inner_lr, inner_steps, lam, loss_fn, inner_tol
+        model, anchor, x_support, y_support, inner_lr, inner_steps, lam, loss_fn,
+        inner_tol,
     )
     t = x_support.shape[0]
 
@@ -432,10 +433,11 @@ def proximal_adapt(
 
 
 def _proximal_arguments(
-    model, anchor, x_support, y_support, inner_lr, inner_steps, lam, loss_fn, inner_tol
+    model, anchor, x_support, y_support, inner_lr, inner_steps, lam, loss_fn,
+    inner_tol,
 ) -> LossFn:
-    """`proximal_adapt`'s arguments checked as `adapt`'s are; returns ``loss_fn`` checked
-    on its first calls (`mamlbook.checks.per_task_loss`)."""
+    """`proximal_adapt`'s arguments checked as `adapt`'s are; returns ``loss_fn``
+    checked on its first calls (`mamlbook.checks.per_task_loss`)."""
     checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("inner_steps", inner_steps, 0)
     checks.positive_float("lam", lam)
