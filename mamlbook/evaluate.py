@@ -26,7 +26,6 @@ def adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch, *, inne
     (default) raises `DivergenceError` saying how many tasks diverged; ``"keep"``
     returns the curve with those non-finite entries so they can be inspected.
     """
-    checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("max_steps", max_steps, 0)
     checks.on_divergence(on_divergence)
     loss_fn = _check_evaluation_inputs(model, params, tasks, loss_fn, inner_lr)
@@ -51,7 +50,7 @@ def adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch, *, inne
 
 def _check_evaluation_inputs(model: nn.Module, params: Params, tasks: TaskBatch, loss_fn, inner_lr: float):
     """The checks of the methods' entry (`mamlbook.algorithms.base.check_inputs`), once per evaluation call
-    (``inner_lr`` there also within the range of the tasks' dtype)."""
+    (``inner_lr`` among them, within the range of the tasks' dtype)."""
     from .algorithms.base import check_inputs  # evaluation sits above the algorithms
 
     return check_inputs(model, params, tasks, inner_lr, 0, loss_fn=loss_fn, min_steps=0, finite_now=True)
@@ -66,7 +65,6 @@ def proximal_adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch
     `mamlbook.functional.proximal_adapt` on ``L_support(φ) + λ/2‖φ − θ‖²``
     (book eq. 6.1) from ``φ = θ``. Returns ``(T, max_steps + 1)``.
     """
-    checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("max_steps", max_steps, 0)
     checks.positive_float("lam", lam)
     loss_fn = _check_evaluation_inputs(model, params, tasks, loss_fn, inner_lr)
@@ -94,7 +92,6 @@ def adapted_predictions(model: nn.Module, params: Params, tasks: TaskBatch, x: T
     (default) raises `DivergenceError` saying how many tasks and after how many steps;
     ``"keep"`` returns them as they are, as `adaptation_curve` does.
     """
-    checks.positive_float("inner_lr", inner_lr)
     checks.on_divergence(on_divergence)
     if not isinstance(steps, (list, tuple)) or not all(isinstance(s, int) and not isinstance(s, bool) for s in steps):
         raise TypeError(f"steps must be a non-empty list of ints in [0, inf), got {steps!r}")

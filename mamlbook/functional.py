@@ -269,13 +269,12 @@ def adapt(
     -------
     (adapted parameters ``(T, ...)``, support losses ``(T,)`` before the first step)
     """
-    checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("inner_steps", inner_steps, 0)
     checks.flag("create_graph", create_graph)
     checks.on_divergence(on_divergence)
     checks.module("model", model)
     checks.inputs("x_support", x_support, model)
-    checks.positive_float("inner_lr", inner_lr, dtype=x_support.dtype)  # in its range
+    checks.positive_float("inner_lr", inner_lr, dtype=x_support.dtype)  # float32: ≤ 3.4e38
     checks.params(
         "params", params, model, num_tasks=x_support.shape[0], tasks_from="x_support"
     )
@@ -438,14 +437,13 @@ def _proximal_arguments(
 ) -> LossFn:
     """`proximal_adapt`'s arguments checked as `adapt`'s are; returns ``loss_fn``
     checked on its first calls (`mamlbook.checks.per_task_loss`)."""
-    checks.positive_float("inner_lr", inner_lr)
     checks.int_in_range("inner_steps", inner_steps, 0)
     checks.positive_float("lam", lam)
     if inner_tol is not None:
         checks.positive_float("inner_tol", inner_tol)
     checks.module("model", model)
     checks.inputs("x_support", x_support, model)
-    checks.positive_float("inner_lr", inner_lr, dtype=x_support.dtype)  # in its range
+    checks.positive_float("inner_lr", inner_lr, dtype=x_support.dtype)  # float32: ≤ 3.4e38
     checks.params(
         "anchor", anchor, model, num_tasks=x_support.shape[0], tasks_from="x_support"
     )

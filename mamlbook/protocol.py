@@ -345,9 +345,6 @@ def adapted_logits(
     # the method's own options only (an unknown method is refused too); of them the
     # test-time learner reads iMAML's lam, the others are its training's
     options = dict(check_method_options(method, {} if method_options is None else method_options))
-    if not isinstance(tasks, TaskBatch):
-        raise TypeError(f"tasks must be a mamlbook.tasks.TaskBatch, got {type(tasks).__name__}")
-    checks.positive_float("inner_lr", inner_lr, dtype=tasks.x_support.dtype)
     checks.int_in_range("steps", steps, 0)
     checks.positive_int("chunk", chunk)
     if "loss_fn" in options:
@@ -355,8 +352,8 @@ def adapted_logits(
                          "so it would be ignored; it is refused")
     if method == "imaml":  # the one option the test-time learner reads
         checks.positive_float("method_options['lam']", options.get("lam", DEFAULT_LAM))
-    # the methods' own checks (θ unbatched, finite; integer labels), then the labels' range, on every path:
-    # protonet's classes are its support set's (every class in every task), the others' the model's outputs
+    # the methods' own checks (model, θ unbatched and finite, tasks, inner_lr), then the labels, on every path:
+    # integers, protonet's classes its support set's (every class in every task), the others' the outputs'
     check_inputs(model, params, tasks, inner_lr, steps, min_steps=0, finite_now=True, loss_fn=cross_entropy_per_task)
     if method in STEP_SIZE_METHODS and not hasattr(model, "split"):
         raise TypeError(f"model must be the network wrapped with its learned step sizes for {method} "

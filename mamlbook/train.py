@@ -240,8 +240,9 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
     inner_lr, inner_steps, outer_lr = settings.inner_lr, settings.inner_steps, settings.outer_lr
     params = parameters_of(model)
     checks.finite_params("model.named_parameters()", params)
-    device = device if device is not None else next(iter(params.values())).device
-    dtype = next(iter(params.values())).dtype  # the tasks' floating tensors are cast to it
+    a_param = next(iter(params.values()))
+    device = device if device is not None else a_param.device
+    dtype = a_param.dtype  # the tasks' floating tensors are cast to it
     if compile:
         from .performance import compile_method  # the speed path, only when asked for
 
