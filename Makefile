@@ -1,8 +1,9 @@
 # Two commands on a fresh machine: `make book` and `make test`.
 SHELL := /bin/bash
 VENV   := .venv
-# the interpreter .venv is made from (the book is built and tested with 3.11), e.g. PYTHON=python3.11
-PYTHON ?= python3
+# the interpreter .venv is made from (the book is built and tested with 3.11): make book PYTHON=python3.11
+# (:=, not ?=: a PYTHON in the environment, as node-gyp users set, is not taken)
+PYTHON := python3
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --quiet --disable-pip-version-check
 STAMP  := $(VENV)/.installed

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from . import checks
 from .functional import (LossFn, Params, adapt_unchecked, batch_parameters, detached, mse_per_task,
-                         proximal_adapt, task_forward, task_losses)
+                         proximal_adapt_unchecked, task_forward, task_losses)
 from .tasks import TaskBatch
 
 
@@ -71,7 +71,7 @@ def proximal_adaptation_curve(model: nn.Module, params: Params, tasks: TaskBatch
     anchor = batch_parameters({k: v.detach() for k, v in params.items()}, tasks.num_tasks)
     curve = []
     for steps in range(max_steps + 1):
-        phi = anchor if steps == 0 else proximal_adapt(model, anchor, tasks.x_support, tasks.y_support,
+        phi = anchor if steps == 0 else proximal_adapt_unchecked(model, anchor, tasks.x_support, tasks.y_support,
                                                        inner_lr=inner_lr, inner_steps=steps, lam=lam,
                                                        loss_fn=loss_fn)[0]
         with torch.no_grad():

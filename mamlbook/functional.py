@@ -274,7 +274,7 @@ def adapt(
     checks.on_divergence(on_divergence)
     checks.module("model", model)
     checks.inputs("x_support", x_support, model)
-    checks.positive_float("inner_lr", inner_lr, dtype=x_support.dtype)  # float32: ≤ 3.4e38
+    checks.positive_float("inner_lr", inner_lr, dtype=x_support.dtype)  # ≤ its max
     checks.params(
         "params", params, model, num_tasks=x_support.shape[0], tasks_from="x_support"
     )
@@ -342,8 +342,44 @@ def adapt_unchecked(
     return phi, first_losses
 
 
-@checks.with_gradients
 def proximal_adapt(
+    model: nn.Module,
+    anchor: Params,
+    x_support: Tensor,
+    y_support: Tensor,
+    *,
+    inner_lr: float,
+    inner_steps: int,
+    lam: float,
+    loss_fn: LossFn = mse_per_task,
+    inner_tol: float | None = None,
+) -> tuple[Params, Tensor, Tensor]:
+    """`proximal_adapt_unchecked`, the proximal inner solver (gradient descent on
+    ``G(φ) = L_support(φ) + λ/2‖φ − θ‖²`` from ``φ = θ``, all tasks batched), with its
+    arguments checked as `adapt`'s are: ``anchor`` the task-batched ``θ`` ``(T, ...)``.
+
+    Returns
+    ``(φ (T, ...) detached, support loss at θ (T,), accepted steps per task (T,))``.
+    """
+    loss_fn = _proximal_arguments(
+        model, anchor, x_support, y_support, inner_lr, inner_steps, lam, loss_fn,
+        inner_tol,
+    )
+    return proximal_adapt_unchecked(
+        model,
+        anchor,
+        x_support,
+        y_support,
+        inner_lr=inner_lr,
+        inner_steps=inner_steps,
+        lam=lam,
+        loss_fn=loss_fn,
+        inner_tol=inner_tol,
+    )
+
+
+@checks.with_gradients
+def proximal_adapt_unchecked(
     model: nn.Module,
     anchor: Params,
     x_support: Tensor,
@@ -369,11 +405,8 @@ def proximal_adapt(
 
     Returns
     ``(φ (T, ...) detached, support loss at θ (T,), accepted steps per task (T,))``.
+    Its arguments are not checked (`proximal_adapt` checks them).
     """
-    loss_fn = _proximal_arguments(
-        model, anchor, x_support, y_support, inner_lr, inner_steps, lam, loss_fn,
-        inner_tol,
-    )
     t = x_support.shape[0]
 
     def objective(phi: Params) -> Tensor:  # G(φ) per task, (T,)
@@ -443,7 +476,7 @@ def _proximal_arguments(
         checks.positive_float("inner_tol", inner_tol)
     checks.module("model", model)
     checks.inputs("x_support", x_support, model)
-    checks.positive_float("inner_lr", inner_lr, dtype=x_support.dtype)  # float32: ≤ 3.4e38
+    checks.positive_float("inner_lr", inner_lr, dtype=x_support.dtype)  # ≤ its max
     checks.params(
         "anchor", anchor, model, num_tasks=x_support.shape[0], tasks_from="x_support"
     )

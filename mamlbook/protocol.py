@@ -52,7 +52,7 @@ from .functional import (
     batch_parameters,
     cross_entropy_per_task,
     detached,
-    proximal_adapt,
+    proximal_adapt_unchecked,
     task_forward,
 )
 from .tasks import SinusoidTasks, TaskBatch
@@ -398,7 +398,7 @@ def adapted_logits(
             )
             phi = {**anchor, **head}  # the body stays at θ
         elif method == "imaml":
-            phi, _, _ = proximal_adapt(
+            phi, _, _ = proximal_adapt_unchecked(
                 model,
                 anchor,
                 part.x_support,

@@ -834,6 +834,9 @@ CASES = [
         two_way(), method="maml", inner_lr=0.4, steps=0), D, "NaN/inf"),
     Case("accuracy_per_task NaN logits", lambda c: lambda: mb.accuracy_per_task(
         torch.full((1, 5, 5), float("nan")), torch.arange(5).view(1, 5)), V, "NaN"),
+    # iMAML's own argument named, not its solver's (a version that checked inside the solver said anchor[...])
+    Case("imaml NaN θ named as params", lambda c: lambda: call(c, "imaml", params=nan_at(c, "0.weight")), V,
+         "params['0.weight']"),
     Case("held_out_tasks shots 0", lambda c: lambda: mb.protocol.held_out_tasks(0), V, "shots must"),  # said support_shots
     Case("held_out_tasks shots True", lambda c: lambda: mb.protocol.held_out_tasks(True), T, "shots must"),
     Case("held_out_tasks seed < 0", lambda c: lambda: mb.protocol.held_out_tasks(1, seed=-1), V, "seed"),

@@ -39,7 +39,7 @@ from ..functional import (
     detached,
     flatten_params,
     mse_per_task,
-    proximal_adapt,
+    proximal_adapt_unchecked,
     task_losses,
     unflatten_params,
 )
@@ -128,7 +128,7 @@ def imaml(
         checks.positive_float("inner_tol", inner_tol)
     theta = {k: v.detach() for k, v in leaf_parameters(params).items()}
     anchor = batch_parameters(theta, tasks.num_tasks)
-    phi, support_loss, steps_taken = proximal_adapt(
+    phi, support_loss, steps_taken = proximal_adapt_unchecked(
         model,
         anchor,
         tasks.x_support,
