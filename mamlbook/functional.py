@@ -361,10 +361,18 @@ def proximal_adapt(
     Returns
     ``(φ (T, ...) detached, support loss at θ (T,), accepted steps per task (T,))``.
     """
-    loss_fn = _proximal_arguments(
-        model, anchor, x_support, y_support, inner_lr, inner_steps, lam, loss_fn,
-        inner_tol,
+    checks.int_in_range("inner_steps", inner_steps, 0)
+    checks.positive_float("lam", lam)
+    if inner_tol is not None:
+        checks.positive_float("inner_tol", inner_tol)
+    checks.module("model", model)
+    checks.inputs("x_support", x_support, model)
+    checks.positive_float("inner_lr", inner_lr, dtype=x_support.dtype)  # ≤ its max
+    checks.params(
+        "anchor", anchor, model, num_tasks=x_support.shape[0], tasks_from="x_support"
     )
+    checks.targets("y_support", y_support, "x_support", x_support)
+    loss_fn = checks.per_task_loss(loss_fn, y_support=y_support)
     return proximal_adapt_unchecked(
         model,
         anchor,
@@ -462,26 +470,6 @@ def proximal_adapt_unchecked(
         with torch.no_grad():
             support_loss = task_losses(model, anchor, x_support, y_support, loss_fn)
     return {k: v.detach() for k, v in phi.items()}, support_loss, steps_taken
-
-
-def _proximal_arguments(
-    model, anchor, x_support, y_support, inner_lr, inner_steps, lam, loss_fn,
-    inner_tol,
-) -> LossFn:
-    """`proximal_adapt`'s arguments checked as `adapt`'s are; returns ``loss_fn``
-    checked on its first calls (`mamlbook.checks.per_task_loss`)."""
-    checks.int_in_range("inner_steps", inner_steps, 0)
-    checks.positive_float("lam", lam)
-    if inner_tol is not None:
-        checks.positive_float("inner_tol", inner_tol)
-    checks.module("model", model)
-    checks.inputs("x_support", x_support, model)
-    checks.positive_float("inner_lr", inner_lr, dtype=x_support.dtype)  # ≤ its max
-    checks.params(
-        "anchor", anchor, model, num_tasks=x_support.shape[0], tasks_from="x_support"
-    )
-    checks.targets("y_support", y_support, "x_support", x_support)
-    return checks.per_task_loss(loss_fn, y_support=y_support)
 
 
 def flatten_params(params: Params, batch_dims: int = 0) -> Tensor:
