@@ -134,6 +134,78 @@ def test_bad_inputs_are_named(images):
         family.sample(2, 1, 1, generator=None)
 
 
+def test_images_with_channels_of_any_shape_are_sampled_whole():
+    """Colour (classes, drawings, channels, height, width), not square: every channel of a
+    drawing comes along, and a shift moves all of them together."""
+    colour = (torch.rand(10, 6, 3, 5, 7, generator=torch.Generator().manual_seed(9)) * 255).to(torch.uint8)
+    family = ClassificationTasks(colour, ways=4, max_shift=2)
+    assert family.channels == 3 and "of 3 channels" in repr(family)
+    batch = family.sample(6, 2, 1, generator=torch.Generator().manual_seed(1))
+    assert batch.x_support.shape == (6, 8, 3, 5, 7) and batch.x_query.shape == (6, 4, 3, 5, 7)
+    shifts, classes, drawings = batch.info["shifts"], batch.info["classes"], batch.info["drawings"]
+    assert shifts.shape == (6, 4, 3, 2) and shifts.abs().max() == 2
+    for t in range(6):
+        for n in range(4):
+            plain = colour[int(classes[t, n]), drawings[t, n]].float() / 255  # (3 drawings, 3 channels, 5, 7)
+            got = torch.cat([batch.x_support[t, 2 * n:2 * n + 2], batch.x_query[t, n:n + 1]])
+            for channel in range(3):
+                assert torch.equal(got[:, channel], shift_images(plain[:, channel], shifts[t, n]))
+    # one channel given explicitly: the grey sampler's tasks, bit for bit (rotations and shifts too)
+    square = colour[:, :, 0, :, :5]  # (classes, drawings, 5, 5)
+    for options in ({}, {"rotations": True, "max_shift": 2}):
+        grey = ClassificationTasks(square, ways=4, **options)
+        explicit = ClassificationTasks(square.unsqueeze(2), ways=4, **options)
+        a = grey.sample(5, 2, 1, generator=torch.Generator().manual_seed(3))
+        b = explicit.sample(5, 2, 1, generator=torch.Generator().manual_seed(3))
+        assert torch.equal(a.x_support, b.x_support) and torch.equal(a.x_query, b.x_query)
+    with pytest.raises(ValueError, match=r"rotations need square images, got height × width \(5, 7\)"):
+        ClassificationTasks(colour, ways=4, rotations=True)
+    with pytest.raises(ValueError, match=r"max_shift must be in \[0, 4\], got 5"):
+        ClassificationTasks(colour, ways=4, max_shift=5)
+    with pytest.raises(ValueError, match="at least one channel"):
+        ClassificationTasks(colour[:, :, :0], ways=4)
+    with pytest.raises(ValueError, match=r"\(classes, drawings, channels, height, width\)"):
+        ClassificationTasks(colour.unsqueeze(0), ways=4)
+
+
+def test_a_colour_network_of_rectangular_images_meta_trains_and_is_scored():
+    """The whole path for images of one's own: sampler, ConvNet(channels=3, image_size=(h, w)),
+    meta_train, adapted_accuracy; and the shapes it refuses, named."""
+    net = ConvNet(ways=3, filters=4, blocks=2, channels=3, image_size=(12, 8))
+    assert net.input_shape == (3, 12, 8) and net.head.in_features == 4 * 3 * 2
+    assert net(torch.rand(2, 3, 12, 8)).shape == (2, 3)
+    assert net.architecture == "ConvNet(ways=3, filters=4, blocks=2, channels=3, image_size=(12, 8))"
+    assert ConvNet(image_size=(28, 28)).architecture == ConvNet().architecture, "one name for one network"
+    mini_imagenet = ConvNet(ways=5, filters=32, channels=3, image_size=84)  # 84 → 42 → 21 → 10 → 5
+    # conv 896 + 3 · 9,248, batch norms 4 · 64, head 32 · 5 · 5 · 5 + 5
+    assert mini_imagenet.head.in_features == 800 and sum(p.numel() for p in mini_imagenet.parameters()) == 32_901
+    colour = torch.rand(6, 5, 3, 12, 8, generator=torch.Generator().manual_seed(0))
+    family = ClassificationTasks(colour, ways=3)
+    torch.manual_seed(0)
+    history = mb.meta_train(net, family, iterations=2, meta_batch_size=2, support_shots=1, query_shots=2,
+                            inner_lr=0.1, method_options={"loss_fn": mb.cross_entropy_per_task},
+                            generator=torch.Generator().manual_seed(1), progress=False)
+    assert len(history.meta_loss) == 2 and all(loss == loss for loss in history.meta_loss)
+    tasks = family.sample(4, 1, 2, generator=torch.Generator().manual_seed(2))
+    accuracy = mb.protocol.adapted_accuracy(net, mb.detached(mb.parameters_of(net)), tasks, method="maml",
+                                            inner_lr=0.1, steps=1)
+    assert accuracy.shape == (4,) and ((accuracy >= 0) & (accuracy <= 1)).all()
+    wrong = family.sample(1, 1, 1, generator=torch.Generator().manual_seed(3))
+    with pytest.raises(ValueError, match=r"shots, 3, 12, 8\) for this model, got \(1, 3, 3, 8, 12\)"):
+        mb.get_method("maml")(net, mb.detached(mb.parameters_of(net)),
+                              mb.TaskBatch(wrong.x_support.transpose(-1, -2), wrong.y_support,
+                                           wrong.x_query.transpose(-1, -2), wrong.y_query),
+                              inner_lr=0.1, inner_steps=1, loss_fn=mb.cross_entropy_per_task)
+    with pytest.raises(ValueError, match=r"at least 2\*\*blocks = 16 on each side"):
+        ConvNet(image_size=(28, 8))
+    with pytest.raises(ValueError, match=r"one side or \(height, width\)"):
+        ConvNet(image_size=(28, 28, 3))
+    with pytest.raises(ValueError, match="image_size"):
+        ConvNet(image_size=(28, 0))
+    with pytest.raises(TypeError, match="image_size"):
+        ConvNet(image_size=(28, 2.5))
+
+
 # ---------------------------------------------------------------- the conv net
 
 

@@ -87,10 +87,12 @@ META_BATCH_MODES = ("auto", "loop", "vmap")
 class ConvNet(nn.Module):
     """``blocks`` conv blocks of ``filters`` 3×3 filters with batch norm, then ``Linear(filters', ways)``.
 
-    Input ``(M, channels, size, size)`` for one task (run a meta-batch with
+    Input ``(M, channels, height, width)`` for one task (run a meta-batch with
     `mamlbook.task_forward`, parameters ``(T, ...)`` and inputs ``(T, M, channels,
-    size, size)``); output logits ``(M, ways)``. The paper's network is
-    ``ConvNet(ways, filters=64, blocks=4)`` (112,261 parameters for 5 ways).
+    height, width)``); output logits ``(M, ways)``. ``image_size`` is the side of square
+    images or ``(height, width)``, each side at least ``2**blocks``. The paper's network
+    is ``ConvNet(ways, filters=64, blocks=4)`` (112,261 parameters for 5 ways); its
+    mini-ImageNet network is ``ConvNet(ways, filters=32, channels=3, image_size=84)``.
 
     >>> net = ConvNet(ways=5)
     >>> net(torch.zeros(10, 1, 28, 28)).shape
@@ -99,7 +101,8 @@ class ConvNet(nn.Module):
 
     task_batched = True  # mamlbook.task_forward calls forward_with(params, x) for a meta-batch
 
-    def __init__(self, ways: int = 5, filters: int = 64, blocks: int = 4, channels: int = 1, image_size: int = 28,
+    def __init__(self, ways: int = 5, filters: int = 64, blocks: int = 4, channels: int = 1,
+                 image_size: int | tuple[int, int] = 28,
                  *, meta_batch: str = "auto", channels_last: bool = False, channels_last_min_examples: int = 32):
         super().__init__()
         self.meta_batch = meta_batch
@@ -109,9 +112,11 @@ class ConvNet(nn.Module):
         self.filters = checks.positive_int("filters", filters)
         self.blocks = checks.positive_int("blocks", blocks)
         self.channels = checks.positive_int("channels", channels)
-        self.image_size = checks.positive_int("image_size", image_size)
-        if image_size < 2 ** blocks:
-            raise ValueError(f"image_size must be at least 2**blocks = {2 ** blocks} for {blocks} blocks, got {image_size}")
+        self.image_size = _image_size(image_size)
+        height, width = self.image_shape
+        if min(height, width) < 2 ** blocks:
+            raise ValueError(f"image_size must be at least 2**blocks = {2 ** blocks} on each side for {blocks} "
+                             f"blocks, got {image_size}")
         layers: list[nn.Module] = []
         fan_in = channels
         for _ in range(blocks):
@@ -121,10 +126,9 @@ class ConvNet(nn.Module):
                        nn.MaxPool2d(2)]
             fan_in = filters
         self.features = nn.Sequential(*layers)
-        side = image_size
         for _ in range(blocks):
-            side //= 2
-        self.head = nn.Linear(filters * side * side, ways)
+            height, width = height // 2, width // 2
+        self.head = nn.Linear(filters * height * width, ways)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4:
@@ -242,15 +246,32 @@ class ConvNet(nn.Module):
                 "channels_last": self.channels_last, "channels_last_min_examples": self.channels_last_min_examples}
 
     @property
+    def image_shape(self) -> tuple[int, int]:
+        """``(height, width)`` of the images (``image_size`` is one side for square ones)."""
+        size = self.image_size
+        return (size, size) if isinstance(size, int) else size
+
+    @property
     def input_shape(self) -> tuple[int, int, int]:
-        """One example's input, ``(channels, image_size, image_size)`` (checked by the methods)."""
-        return (self.channels, self.image_size, self.image_size)
+        """One example's input, ``(channels, height, width)`` (checked by the methods)."""
+        return (self.channels, *self.image_shape)
 
     @property
     def architecture(self) -> str:
         """A string that identifies the shape of the network (stored in checkpoints)."""
         settings, shape = self.settings, ("ways", "filters", "blocks", "channels", "image_size")  # not the switches
         return "ConvNet(" + ", ".join(f"{key}={settings[key]}" for key in shape) + ")"
+
+
+def _image_size(value) -> int | tuple[int, int]:
+    """``image_size``: a side (square images) or ``(height, width)``; equal sides give the
+    side, so that ``(28, 28)`` and ``28`` name one architecture (checkpoints compare it)."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"image_size must be one side or (height, width), got {tuple(value)}")
+        height, width = (checks.positive_int("image_size", side) for side in value)
+        return height if height == width else (height, width)
+    return checks.positive_int("image_size", value)
 
 
 def _unbind_tasks(params: dict[str, Tensor]) -> list[dict[str, Tensor]]:

@@ -1,4 +1,4 @@
-"""N-way K-shot classification tasks from a set of character classes.
+"""N-way K-shot classification tasks from a set of image classes (characters in the book).
 
 A task picks ``N`` classes ("ways") at random, labels them ``0 … N−1`` in random order,
 and takes ``K`` drawings of each as the support set and ``Q`` further drawings of each
@@ -25,15 +25,16 @@ from .base import TaskBatch
 class ClassificationTasks:
     """Sampler of N-way K-shot tasks from ``images (classes, drawings, height, width)``.
 
-    ``images`` may be ``uint8`` (0–255, ink bright) or floating point in [0, 1], one
-    channel (grey), the same number of drawings per class; tasks come out as floating
-    point images ``(T, N·K, 1, H, W)`` with labels ``(T, N·K)`` (``int64``), ordered class
-    by class: labels ``[0]*K + [1]*K + …``. (Colour images need a family of one's own;
-    `mamlbook.ConvNet` takes ``channels``.)
+    ``images`` may be ``uint8`` (0–255, ink bright) or floating point in [0, 1], the
+    same number of drawings (examples) per class: grey ``(classes, drawings, height,
+    width)`` or with channels ``(classes, drawings, channels, height, width)`` (colour:
+    3). Tasks come out as floating point images ``(T, N·K, C, H, W)`` (``C`` = 1 for grey)
+    with labels ``(T, N·K)`` (``int64``), ordered class by class: labels
+    ``[0]*K + [1]*K + …``; `mamlbook.ConvNet` takes ``channels`` and ``image_size``.
     ``rotations``: each class also rotated by 90°, 180° and 270° as three new classes;
     ``max_shift``: each drawing moved by its own random offset of at most this many
     pixels along each axis (0: not moved; at most the image side − 1); the vacated border
-    is filled with 0, the background of ink-bright images.
+    is filled with 0, the background of ink-bright images (black in a photograph).
 
     >>> from mamlbook.tasks.omniglot_shipped import minimal_split
     >>> family = ClassificationTasks(minimal_split()[0].images, ways=5)
@@ -46,8 +47,11 @@ class ClassificationTasks:
                  name: str = "images"):
         checks.tensor(name, images)
         checks.flag("rotations", rotations)
-        if images.ndim != 4:
-            raise ValueError(f"{name} must be shaped (classes, drawings, height, width), got shape {tuple(images.shape)}")
+        if images.ndim not in (4, 5):
+            raise ValueError(f"{name} must be shaped (classes, drawings, height, width), or (classes, drawings, "
+                             f"channels, height, width) with channels, got shape {tuple(images.shape)}")
+        if images.ndim == 5 and images.shape[2] < 1:
+            raise ValueError(f"{name} must have at least one channel, got shape {tuple(images.shape)}")
         if images.shape[0] < 1 or images.shape[1] < 1:
             raise ValueError(f"{name} must hold at least one class with one drawing, got shape {tuple(images.shape)}")
         if not (images.dtype == torch.uint8 or images.is_floating_point()):
@@ -57,14 +61,15 @@ class ClassificationTasks:
             if not (0.0 <= low and high <= 1.0):
                 raise ValueError(f"{name} is floating point with values in [{low:g}, {high:g}]; floating-point "
                                  "images must be in [0, 1] (pass uint8 0-255 images as they are, or divide by 255)")
-        if rotations and images.shape[2] != images.shape[3]:
-            raise ValueError(f"rotations need square images, got {tuple(images.shape[2:])}")
-        checks.int_in_range("max_shift", max_shift, 0, min(images.shape[2:]) - 1)
+        if rotations and images.shape[-2] != images.shape[-1]:
+            raise ValueError(f"rotations need square images, got height × width {tuple(images.shape[-2:])}")
+        checks.int_in_range("max_shift", max_shift, 0, min(images.shape[-2:]) - 1)
         self.images = images
         self.rotations = bool(rotations)
         self.max_shift = max_shift
         self.base_classes = images.shape[0]
         self.drawings = images.shape[1]
+        self.channels = images.shape[2] if images.ndim == 5 else 1
         self.num_classes = self.base_classes * (4 if self.rotations else 1)
         self.ways = checks.positive_int("ways", ways)
         if ways > self.num_classes:
@@ -73,6 +78,7 @@ class ClassificationTasks:
 
     def __repr__(self) -> str:
         return (f"ClassificationTasks({self.base_classes} classes × {self.drawings} drawings"
+                f"{f' of {self.channels} channels' if self.images.ndim == 5 else ''}"
                 f"{' × 4 rotations' if self.rotations else ''}"
                 f"{f', shifts up to ±{self.max_shift} px' if self.max_shift else ''}, {self.ways}-way)")
 
@@ -80,8 +86,8 @@ class ClassificationTasks:
                device=None, dtype: torch.dtype = torch.float32) -> TaskBatch:
         """``num_tasks`` random ``ways``-way tasks with ``support_shots`` (K) and ``query_shots`` drawings per class.
 
-        Returns a `TaskBatch`: ``x_support (T, N·K, 1, H, W)``, ``y_support (T, N·K)``,
-        ``x_query (T, N·Q, 1, H, W)``, ``y_query (T, N·Q)``, and ``info`` with
+        Returns a `TaskBatch`: ``x_support (T, N·K, C, H, W)``, ``y_support (T, N·K)``,
+        ``x_query (T, N·Q, C, H, W)``, ``y_query (T, N·Q)``, and ``info`` with
         ``classes (T, N)`` (base class index), ``rotations (T, N)`` (quarter turns) and
         ``drawings (T, N, K+Q)``, and with ``max_shift`` > 0 ``shifts (T, N, K+Q, 2)``
         (rows down, columns right). Classes within a task are distinct; so are the drawings
@@ -104,7 +110,7 @@ class ClassificationTasks:
         picked = torch.rand(t, self.num_classes, generator=generator).argsort(dim=1)[:, :n]  # (T, N)
         classes, turns = picked % self.base_classes, picked // self.base_classes
         drawings = torch.rand(t, n, self.drawings, generator=generator).argsort(dim=2)[:, :, :per_class]
-        x = self.images[classes.unsqueeze(-1), drawings]  # (T, N, K+Q, H, W)
+        x = self.images[classes.unsqueeze(-1), drawings]  # (T, N, K+Q, H, W) or (T, N, K+Q, C, H, W)
         x = x.to(dtype) / 255 if self.images.dtype == torch.uint8 else x.to(dtype)
         if self.rotations:
             for k in (1, 2, 3):
@@ -116,11 +122,12 @@ class ClassificationTasks:
             # Drawn only when asked for, so recipes without shifts keep their stream of tasks.
             info["shifts"] = torch.randint(-self.max_shift, self.max_shift + 1, (t, n, per_class, 2),
                                            generator=generator)
-            x = shift_images(x, info["shifts"])
-        h, w = x.shape[-2:]
+            shifts = info["shifts"]  # every channel of a drawing moves together
+            x = shift_images(x, shifts if x.ndim == 5 else shifts.unsqueeze(3).expand(*x.shape[:4], 2))
+        c, (h, w) = self.channels, x.shape[-2:]
         labels = torch.arange(n).view(1, n, 1)
-        x_support = x[:, :, :support_shots].reshape(t, n * support_shots, 1, h, w)
-        x_query = x[:, :, support_shots:].reshape(t, n * query_shots, 1, h, w)
+        x_support = x[:, :, :support_shots].reshape(t, n * support_shots, c, h, w)
+        x_query = x[:, :, support_shots:].reshape(t, n * query_shots, c, h, w)
         y_support = labels.expand(t, n, support_shots).reshape(t, n * support_shots)
         y_query = labels.expand(t, n, query_shots).reshape(t, n * query_shots)
         batch = TaskBatch(x_support, y_support.contiguous(), x_query, y_query.contiguous(), info)
