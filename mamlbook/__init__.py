@@ -22,7 +22,8 @@ _EXPORTS = {
                    "unflatten_params"],
     # models and tasks
     "models": ["SinusoidMLP", "TaskLinear", "ConvNet", "accuracy_per_task"],
-    "tasks": ["SinusoidTasks", "TaskBatch", "ClassificationTasks", "load_omniglot", "minimal_split", "load_runs"],
+    "tasks": ["SinusoidTasks", "TaskBatch", "ClassificationTasks", "load_image_folder", "load_omniglot",
+              "minimal_split", "load_runs"],
     # meta-training and its settings
     "train": ["History", "TrainingSettings", "meta_train"],
     # evaluation: adaptation curves, and the book's protocol (test tasks, divergence rule, summary)

@@ -1,0 +1,127 @@
+"""Images of one's own, one folder per class, as the tensor `ClassificationTasks` samples.
+
+Layout (the usual one of image classification data sets, e.g. mini-ImageNet's
+classes extracted into folders)::
+
+    ROOT/CLASS/*.png|jpg|jpeg|bmp|gif|tif|tiff|webp
+
+Every class becomes a row of ``images (classes, examples, channels, height, width)``,
+``uint8`` (``(classes, examples, height, width)`` with ``channels=1``), classes in the
+order of their folder names, images in the order of their file names. Each image is
+decoded by Pillow (already installed with matplotlib), converted to RGB or grey and
+resized to ``size`` with the Lanczos filter, as the MAML code prepares mini-ImageNet
+(84×84; ``data/miniImagenet/proc_images.py`` in github.com/cbfinn/maml); an image of
+another aspect ratio is stretched, not cropped. The
+values are kept as they are (no inversion: Omniglot's loaders turn black ink on white
+into bright ink; a photograph stays a photograph).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .. import checks
+from .omniglot import DatasetError
+
+#: File endings read as images (any case); hidden files (a leading ".") are skipped, any
+#: other file in a class folder is refused rather than ignored.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def load_image_folder(root: str | os.PathLike, *, size: int | tuple[int, int], channels: int = 3,
+                      per_class: int | None = None, progress: bool = True) -> tuple[Tensor, list[str]]:
+    """``ROOT/CLASS/*.png`` (and other image files) as ``uint8 (classes, examples, channels,
+    height, width)``, and the class names (the folders' names).
+
+    Parameters
+    ----------
+    size : the side of the square images returned, or ``(height, width)``.
+    channels : 3 (RGB; grey and palette images are converted) or 1 (grey: the result
+        is ``(classes, examples, height, width)``, as Omniglot's).
+    per_class : examples taken from each class, the first in file-name order; ``None``
+        (the default): every image, and every class must hold the same number.
+    progress : a progress bar over the classes.
+
+    Raises
+    ------
+    FileNotFoundError : ``root`` is not a folder.
+    DatasetError (a ValueError) : no class folders, a class folder without images, a file
+        that is not an image (its name), an image that cannot be decoded, classes with
+        different numbers of images (``per_class=None``), or a class with fewer than
+        ``per_class``.
+
+    >>> images, names = load_image_folder("mini_imagenet/train", size=84)  # doctest: +SKIP
+    >>> images.shape  # 64 classes of 600 images
+    torch.Size([64, 600, 3, 84, 84])
+    """
+    height, width = _size(size)
+    checks.one_of("channels", channels, {1, 3})
+    if per_class is not None:
+        checks.positive_int("per_class", per_class)
+    checks.flag("progress", progress)
+    folder = Path(root)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"root {str(folder)!r} is not a folder; expected ROOT/CLASS/*.png (one folder of "
+                                "images per class)")
+    classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DatasetError(f"{str(folder)!r} has no class folders; expected ROOT/CLASS/*.png (one folder of "
+                           "images per class)")
+    files = [_image_files(c) for c in classes]
+    counts = [len(f) for f in files]
+    if per_class is None and len(set(counts)) > 1:
+        fewest = counts.index(min(counts))
+        raise DatasetError(f"the classes of {str(folder)!r} hold different numbers of images ({min(counts)} to "
+                           f"{max(counts)}; {str(classes[fewest])!r} has {counts[fewest]}): pass per_class=N to "
+                           f"take the first N of each (at most {min(counts)})")
+    if per_class is not None and min(counts) < per_class:
+        fewest = counts.index(min(counts))
+        raise DatasetError(f"per_class={per_class}, but {str(classes[fewest])!r} has {counts[fewest]} images; "
+                           f"per_class must be in [1, {min(counts)}] for {str(folder)!r}")
+    examples = per_class or counts[0]
+    out = torch.empty(len(classes), examples, channels, height, width, dtype=torch.uint8)
+    for c, paths in enumerate(tqdm(files, desc="classes", disable=not progress)):
+        for e, path in enumerate(paths[:examples]):
+            out[c, e] = _read(path, channels, height, width)
+    return (out[:, :, 0] if channels == 1 else out), [c.name for c in classes]
+
+
+def _size(value) -> tuple[int, int]:
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"size must be one side or (height, width), got {tuple(value)}")
+        return tuple(checks.positive_int("size", side) for side in value)
+    side = checks.positive_int("size", value)
+    return side, side
+
+
+def _image_files(folder: Path) -> list[Path]:
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    others = [p for p in entries if not (p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)]
+    if others:
+        raise DatasetError(f"{str(others[0])!r} is not an image file ({len(others)} such in {str(folder)!r}); a "
+                           f"class folder holds images only ({', '.join(IMAGE_SUFFIXES)})")
+    if not entries:
+        raise DatasetError(f"class folder {str(folder)!r} has no images")
+    return entries
+
+
+def _read(path: Path, channels: int, height: int, width: int) -> Tensor:
+    """One image as ``uint8 (channels, height, width)``."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB" if channels == 3 else "L")
+            if image.size != (width, height):
+                image = image.resize((width, height), Image.Resampling.LANCZOS)
+            pixels = np.asarray(image, dtype=np.uint8)
+    except (OSError, UnidentifiedImageError, ValueError) as err:
+        raise DatasetError(f"cannot read {str(path)!r} as an image: {err}") from err
+    pixels = pixels.reshape(height, width, channels)
+    return torch.from_numpy(pixels.copy()).permute(2, 0, 1)
