@@ -164,6 +164,8 @@ def test_images_with_channels_of_any_shape_are_sampled_whole():
         ClassificationTasks(colour, ways=4, max_shift=5)
     with pytest.raises(ValueError, match="at least one channel"):
         ClassificationTasks(colour[:, :, :0], ways=4)
+    with pytest.raises(ValueError, match=r"reads as 5 channels of 7×3 pixels.*permute\(0, 1, 4, 2, 3\)"):
+        ClassificationTasks(colour.permute(0, 1, 3, 4, 2), ways=4)  # channels last
     with pytest.raises(ValueError, match=r"\(classes, drawings, channels, height, width\)"):
         ClassificationTasks(colour.unsqueeze(0), ways=4)
 

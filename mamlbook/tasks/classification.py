@@ -52,6 +52,10 @@ class ClassificationTasks:
                              f"channels, height, width) with channels, got shape {tuple(images.shape)}")
         if images.ndim == 5 and images.shape[2] < 1:
             raise ValueError(f"{name} must have at least one channel, got shape {tuple(images.shape)}")
+        if images.ndim == 5 and images.shape[-1] <= 4 < images.shape[2]:  # (..., height, width, channels)?
+            raise ValueError(f"{name} of shape {tuple(images.shape)} reads as {images.shape[2]} channels of "
+                             f"{images.shape[3]}×{images.shape[4]} pixels: channels come before height and width; "
+                             f"pass images.permute(0, 1, 4, 2, 3) for channels-last images")
         if images.shape[0] < 1 or images.shape[1] < 1:
             raise ValueError(f"{name} must hold at least one class with one drawing, got shape {tuple(images.shape)}")
         if not (images.dtype == torch.uint8 or images.is_floating_point()):
