@@ -22,6 +22,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.torch_version import TorchVersion
@@ -133,6 +134,8 @@ def _plain_data(value, where: str):
     """
     if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, np.bool_):  # NumPy's bool is not a bool, nor a number
+        return bool(value)
     if isinstance(value, str):
         return str(value)
     if isinstance(value, numbers.Integral):
@@ -147,7 +150,13 @@ def _plain_data(value, where: str):
     if isinstance(value, dict):
         return {_plain_data(k, f"{where} key {k!r}"): _plain_data(v, f"{where}[{k!r}]") for k, v in value.items()}
     raise TypeError(f"{where} must hold plain data (str, int, float, bool, None, list, tuple, dict, tensor) so that "
-                    f"it loads with torch.load(weights_only=True); got {type(value).__name__}")
+                    f"it loads with torch.load(weights_only=True); got {_type_name(value)}"
+                    + (" (pass str(path))" if isinstance(value, os.PathLike) else ""))
+
+
+def _type_name(value) -> str:
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _read_payload(path: Path) -> dict:

@@ -117,11 +117,14 @@ def test_metadata_is_kept_loadable(tmp_path):
     import numpy as np
 
     model = mb.SinusoidMLP(hidden=(8, 8))
-    meta = {"torch": torch.__version__, "mse": np.float64(0.25), "steps": np.int64(10), "curve": (1.0, [2, 3])}
+    meta = {"torch": torch.__version__, "mse": np.float64(0.25), "steps": np.int64(10), "curve": (1.0, [2, 3]),
+            "shift": np.bool_(True)}
     path = mb.save_checkpoint(tmp_path / "m.pt", model, metadata=meta)
     _, loaded = mb.load_checkpoint(path, model)
-    assert loaded == {"torch": str(torch.__version__), "mse": 0.25, "steps": 10, "curve": (1.0, [2, 3])}
-    assert type(loaded["torch"]) is str and (path.stat().st_mode & 0o777) == 0o644
+    assert loaded == {"torch": str(torch.__version__), "mse": 0.25, "steps": 10, "curve": (1.0, [2, 3]), "shift": True}
+    assert type(loaded["torch"]) is str and type(loaded["shift"]) is bool and (path.stat().st_mode & 0o777) == 0o644
     with pytest.raises(TypeError, match="metadata\\['bad'\\]"):
         mb.save_checkpoint(tmp_path / "n.pt", model, metadata={"bad": object()})
+    with pytest.raises(TypeError, match=r"got pathlib\.\w*Path \(pass str\(path\)\)"):
+        mb.save_checkpoint(tmp_path / "n.pt", model, metadata={"data": tmp_path})
     assert not (tmp_path / "n.pt").exists()

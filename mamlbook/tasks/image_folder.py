@@ -3,13 +3,15 @@
 Layout (the usual one of image classification data sets, e.g. mini-ImageNet's
 classes extracted into folders)::
 
-    ROOT/CLASS/*.png|jpg|jpeg|bmp|gif|tif|tiff|webp
+    ROOT/CLASS/*.png|jpg|jpeg|jfif|bmp|gif|tif|tiff|webp
 
 Every class becomes a row of ``images (classes, examples, channels, height, width)``,
 ``uint8`` (``(classes, examples, height, width)`` with ``channels=1``), classes in the
 order of their folder names, images in the order of their file names. Each image is
-decoded by Pillow (already installed with matplotlib), converted to RGB or grey and
-resized to ``size`` with the Lanczos filter, as the MAML code prepares mini-ImageNet
+decoded by Pillow (already installed with matplotlib), turned upright as a viewer shows
+it (the EXIF orientation of phone photos), converted to RGB or grey (16-bit images
+scaled to 8 bits; transparency dropped, so a transparent pixel keeps its stored colour,
+often black) and resized to ``size`` with the Lanczos filter, as the MAML code prepares mini-ImageNet
 (84×84; ``data/miniImagenet/proc_images.py`` in github.com/cbfinn/maml); an image of
 another aspect ratio is stretched, not cropped. The
 values are kept as they are (no inversion: Omniglot's loaders turn black ink on white
@@ -28,9 +30,11 @@ from tqdm.auto import tqdm
 from .. import checks
 from .omniglot import DatasetError
 
-#: File endings read as images (any case); hidden files (a leading ".") are skipped, any
-#: other file in a class folder is refused rather than ignored.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+#: File endings read as images (any case). Hidden files (a leading ".") and the folder
+#: files Windows writes (`SKIPPED`) are skipped; any other file, a sub-folder or a broken
+#: link in a class folder is refused rather than ignored.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+SKIPPED = ("thumbs.db", "desktop.ini")
 
 
 def load_image_folder(root: str | os.PathLike, *, size: int | tuple[int, int], channels: int = 3,
@@ -51,9 +55,10 @@ def load_image_folder(root: str | os.PathLike, *, size: int | tuple[int, int], c
     ------
     FileNotFoundError : ``root`` is not a folder.
     DatasetError (a ValueError) : no class folders, a class folder without images, a file
-        that is not an image (its name), an image that cannot be decoded, classes with
-        different numbers of images (``per_class=None``), or a class with fewer than
-        ``per_class``.
+        that is not an image, a sub-folder or a broken link in a class folder (its name),
+        an image that cannot be decoded or whose 32-bit pixels have no known range,
+        classes with different numbers of images (``per_class=None``), or a class with
+        fewer than ``per_class``.
 
     >>> images, names = load_image_folder("mini_imagenet/train", size=84)  # doctest: +SKIP
     >>> images.shape  # 64 classes of 600 images
@@ -101,11 +106,19 @@ def _size(value) -> tuple[int, int]:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.name.lower() not in SKIPPED)
     others = [p for p in entries if not (p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)]
     if others:
-        raise DatasetError(f"{str(others[0])!r} is not an image file ({len(others)} such in {str(folder)!r}); a "
-                           f"class folder holds images only ({', '.join(IMAGE_SUFFIXES)})")
+        other = others[0]
+        if other.is_dir():
+            what = ("is a folder; a class folder holds images, not sub-folders"
+                    + (" (is root one level too high?)" if all(p.is_dir() for p in entries) else ""))
+        elif other.is_symlink() and not other.exists():
+            what = "is a link to nothing (its target is missing)"
+        else:
+            what = f"is not an image file; a class folder holds images only ({', '.join(IMAGE_SUFFIXES)})"
+        count = f"{len(others)} entr{'y' if len(others) == 1 else 'ies'} of {str(folder)!r} not an image"
+        raise DatasetError(f"{str(other)!r} {what} ({count})")
     if not entries:
         raise DatasetError(f"class folder {str(folder)!r} has no images")
     return entries
@@ -113,15 +126,24 @@ def _image_files(folder: Path) -> list[Path]:
 
 def _read(path: Path, channels: int, height: int, width: int) -> Tensor:
     """One image as ``uint8 (channels, height, width)``."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with Image.open(path) as stored:
+            image = ImageOps.exif_transpose(stored)  # upright, as a viewer shows it
+            if image.mode in ("I", "F"):  # convert() would clip them to 0-255: white or black images
+                raise DatasetError(f"{str(path)!r} has 32-bit {'floating-point' if image.mode == 'F' else 'integer'} "
+                                   f"pixels (Pillow mode {image.mode!r}) whose range is not known; save it with 8 or "
+                                   "16 bits per channel")
+            if image.mode.startswith("I;16"):  # 16-bit grey: 0-65535 onto 0-255 (65535 / 257 = 255)
+                image = Image.fromarray(np.rint(np.asarray(image, dtype=np.float64) / 257).astype(np.uint8))  # mode "L"
             image = image.convert("RGB" if channels == 3 else "L")
             if image.size != (width, height):
                 image = image.resize((width, height), Image.Resampling.LANCZOS)
             pixels = np.asarray(image, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError) as err:
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as err:
+        if isinstance(err, DatasetError):
+            raise
         raise DatasetError(f"cannot read {str(path)!r} as an image: {err}") from err
     pixels = pixels.reshape(height, width, channels)
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1)
