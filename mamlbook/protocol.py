@@ -337,7 +337,9 @@ def adapted_logits(
     the head only (eq. 10.1); Meta-SGD and MAML++ take ``steps`` steps with their
     learned step sizes, ``inner_lr · s`` (eqs. 10.2, 10.4; ``model`` is their wrapper,
     MAML++ needs ``steps`` = its number of steps); Prototypical Networks classify by the
-    nearest class mean (eq. 10.6) and need ``steps = 0``.
+    nearest class mean (eq. 10.6) and need ``steps = 0``. ``method_options`` may be the
+    training's (``loss_fn`` only if it is `mamlbook.cross_entropy_per_task`); the
+    network's outputs must be the tasks' classes (a 5-way network for 5-way tasks).
     Tasks are processed ``chunk`` at a time, all of a chunk batched: ten tasks' activations
     stay within a CPU's cache, which on one thread makes 200 tasks 1.35× (32 filters) to
     1.9× (64) faster than chunks of 100, with the same logits (bit for bit where checked).
@@ -347,9 +349,9 @@ def adapted_logits(
     options = dict(check_method_options(method, {} if method_options is None else method_options))
     checks.int_in_range("steps", steps, 0)
     checks.positive_int("chunk", chunk)
-    if "loss_fn" in options:
-        raise ValueError("method_options has 'loss_fn': adapted_logits adapts and scores with the cross-entropy, "
-                         "so it would be ignored; it is refused")
+    if options.get("loss_fn", cross_entropy_per_task) is not cross_entropy_per_task:
+        raise ValueError("method_options has a 'loss_fn' other than mamlbook.cross_entropy_per_task: adapted_logits "
+                         "adapts and scores with the cross-entropy, so it would be ignored; it is refused")
     if method == "imaml":  # the one option the test-time learner reads
         checks.positive_float("method_options['lam']", options.get("lam", DEFAULT_LAM))
     # the methods' own checks (model, θ unbatched and finite, tasks, inner_lr), then the labels, on every path:
@@ -444,6 +446,11 @@ def _check_label_range(model, params, tasks: TaskBatch, *, wrapped: bool) -> Non
         if int(y.min()) < 0 or int(y.max()) >= outputs:
             raise ValueError(f"tasks.{name} must hold labels in [0, {outputs - 1}] (the model has {outputs} "
                              f"outputs), got labels from {int(y.min())} to {int(y.max())}")
+    classes = int(tasks.y_support.max()) + 1
+    if outputs > classes:  # the largest logit could be a class no task has: scores a little off, no error
+        raise ValueError(f"the model has {outputs} outputs, but the tasks' support sets hold {classes} classes "
+                         f"(labels 0 to {classes - 1}): score {classes}-way tasks with a {classes}-way network "
+                         f"(e.g. ConvNet(ways={classes}, ...))")
 
 
 def _step_size_logits(model, anchor, tasks: TaskBatch, *, inner_lr: float, steps: int) -> Tensor:

@@ -829,6 +829,13 @@ CASES = [
          "lam"),
     Case("adapted_logits maml loss_fn option", lambda c: lambda: logits(
         method_options={"loss_fn": mb.mse_per_task}), V, "loss_fn"),
+    # a network with more outputs than the tasks' classes trained and scored (its largest logit a class no task has)
+    Case("adapted_logits 5 outputs on 2-way tasks", lambda c: lambda: mb.protocol.adapted_logits(
+        (net := mb.ConvNet(ways=5, filters=4)), mb.detached(mb.parameters_of(net)), two_way(), method="maml",
+        inner_lr=0.4, steps=1), V, "has 5 outputs, but the tasks' support sets hold 2 classes"),
+    Case("meta_train a 10-way network on 5-way tasks", lambda c: lambda: mb.meta_train(
+        mb.ConvNet(ways=10, filters=4), mb.ClassificationTasks(torch.rand(6, 3, 28, 28), ways=5), iterations=1,
+        generator=torch.Generator(), progress=False), V, "ways=10 outputs, but family samples 5-way tasks"),
     Case("adapted_logits overflowing logits", lambda c: lambda: mb.protocol.adapted_logits(
         (net := mb.ConvNet(ways=2, filters=4)), {k: v.detach() * 1e30 for k, v in mb.parameters_of(net).items()},
         two_way(), method="maml", inner_lr=0.4, steps=0), D, "NaN/inf"),

@@ -223,3 +223,18 @@ def test_adapted_accuracy_of_a_model_with_batchnorm_over_each_batch():
     accuracy = protocol.adapted_accuracy(net, mb.detached(mb.parameters_of(net)), tasks, method="maml",
                                          inner_lr=0.1, steps=1)
     assert accuracy.shape == (2,) and bool(((accuracy >= 0) & (accuracy <= 1)).all())
+
+
+def test_adapted_accuracy_takes_the_training_options_it_would_use_anyway():
+    """meta_train needs method_options={"loss_fn": cross_entropy_per_task} for classification; the same dict,
+    passed on to adapted_accuracy, was refused (it scores with that loss already). Another loss is refused."""
+    torch.manual_seed(0)
+    net = mb.ConvNet(ways=5, filters=4)
+    params, tasks = mb.detached(mb.parameters_of(net)), protocol.held_out_tasks(1, num_tasks=3)
+    plain = protocol.adapted_accuracy(net, params, tasks, method="maml", inner_lr=0.4, steps=1)
+    same = protocol.adapted_accuracy(net, params, tasks, method="maml", inner_lr=0.4, steps=1,
+                                     method_options={"loss_fn": mb.cross_entropy_per_task})
+    assert torch.equal(plain, same)
+    with pytest.raises(ValueError, match="a 'loss_fn' other than mamlbook.cross_entropy_per_task"):
+        protocol.adapted_accuracy(net, params, tasks, method="maml", inner_lr=0.4, steps=1,
+                                  method_options={"loss_fn": mb.mse_per_task})
