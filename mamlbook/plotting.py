@@ -37,6 +37,9 @@ BOOK_STYLE = {
 
 COLORS = {"maml": "C0", "fomaml": "C1", "reptile": "C2", "imaml": "C3", "pretrain": "C7", "truth": "k",
           "anil": "C4", "meta_sgd": "C5", "mamlpp": "C6", "protonet": "C8"}
+#: One marker per method beside its colour, so that lines are told apart without colour.
+MARKERS = {"maml": "o", "fomaml": "s", "reptile": "^", "imaml": "D", "pretrain": "v", "truth": "",
+           "anil": "P", "meta_sgd": "X", "mamlpp": "*", "protonet": "p"}
 LABELS = {"maml": "MAML", "fomaml": "first-order MAML", "reptile": "Reptile", "imaml": "iMAML",
           "pretrain": "pretrained", "truth": "ground truth", "anil": "ANIL", "meta_sgd": "Meta-SGD",
           "mamlpp": "MAML++", "protonet": "Prototypical Networks"}
@@ -119,7 +122,7 @@ def plot_adaptation_curves(ax, curves: Mapping[str, torch.Tensor], *, reference:
         mean, half = c.mean(0), protocol.ci95_quantile(c.shape[0]) * c.std(0, ddof=1) / np.sqrt(c.shape[0])
         steps = np.arange(c.shape[1])
         color = COLORS.get(name)
-        ax.plot(steps, mean, marker="o", ms=3, color=color, label=LABELS.get(name, name))
+        ax.plot(steps, mean, marker=MARKERS.get(name, "o"), ms=3.5, color=color, label=LABELS.get(name, name))
         ax.fill_between(steps, mean - half, mean + half, color=color, alpha=0.2)
     for name, points in (reference or {}).items():
         xs, ys = zip(*points)
@@ -181,6 +184,7 @@ def plot_accuracy_curves(ax, curves: Mapping[str, Sequence[Sequence[float]]], *,
     """
     for method, rows in curves.items():
         points = [(r[0], 100 * r[2]) for r in rows if up_to is None or r[0] <= up_to]
-        ax.plot(*zip(*points), marker=".", color=COLORS.get(method), label=LABELS.get(method, method))
+        ax.plot(*zip(*points), marker=MARKERS.get(method, "."), ms=3.5, color=COLORS.get(method),
+                label=LABELS.get(method, method))
     ax.set(xlabel="meta-iteration", ylabel="held-out accuracy (%)")
     ax.legend(fontsize=8)

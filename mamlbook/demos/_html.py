@@ -36,6 +36,7 @@ CSS = """
 .mbd canvas{max-width:100%;height:auto;display:block}
 .mbd .mbd-read{font-variant-numeric:tabular-nums;margin-top:4px}
 .mbd .mbd-cap{font-size:12px;opacity:.75}
+.mbd .mbd-sr{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
 html[data-theme=dark] .mbd canvas,body[data-jp-theme-light=false] .mbd canvas{filter:invert(.88) hue-rotate(180deg)}
 .mbd button[aria-pressed=true]{background:rgba(31,119,180,.2);border-color:#1f77b4;font-weight:600}
 .mbd canvas:focus-visible{outline:3px solid #1f77b4;outline-offset:2px}
@@ -183,9 +184,17 @@ const MB = (() => {
     return {value, set, fire: () => { show(); onChange(value()); }};
   };
   const fmt = (x, d) => (Number.isFinite(x) ? x.toFixed(d === undefined ? 3 : d) : String(x));
-  // The readout is announced (aria-live) whenever its text node changes: set it only
-  // when the words do (a redraw for a resize or a focus says nothing new).
-  const say = (el, text) => { if (el.textContent !== text) el.textContent = text; };
+  // The readout shows the words at once; a screen reader hears them from a hidden copy
+  // (aria-live) written SAY_DELAY ms after the last change, so that a slider dragged or
+  // an arrow key held is announced once, where it stops, not once per step. Both are set
+  // only when the words change (a redraw for a resize or a focus says nothing new).
+  const SAY_DELAY = 600;
+  const say = (el, text) => {
+    if (el.textContent !== text) el.textContent = text;
+    const sr = el.parentElement.querySelector('.mbd-sr');
+    clearTimeout(sr.mbTimer);
+    sr.mbTimer = setTimeout(() => { if (sr.textContent !== el.textContent) sr.textContent = el.textContent; }, SAY_DELAY);
+  };
   return {setup, narrow, isNarrow, resize, watch, panel, frame, clip, linspace, grid, contour, contours, heat, viridis, line, dot, arrow,
           arrowPx, legend, text, bytes, f32, controls, fmt, say};
 })();
@@ -201,13 +210,18 @@ def controls_from(defaults: dict, initial: dict) -> dict:
 
 
 def slider(name: str, label: str, low: float, high: float, step: float, value: float, digits: int = 2,
-           log: bool = False) -> str:
-    """An ``<input type=range>`` with a label and a live readout (``log``: the slider moves log10 of the value)."""
+           log: bool = False, spoken: str | None = None) -> str:
+    """An ``<input type=range>`` with a label and a live readout (``log``: the slider moves log10 of the value;
+    ``spoken``: its accessible name where the visible label is too short to say what it moves, which
+    begins with the label's words)."""
     pos = np.log10(value) if log else value
     log_attr = ' data-log="1"' if log else ""
+    if spoken is not None and not spoken.startswith(label):
+        raise ValueError(f"spoken must begin with the visible label {label!r} (what a voice user says), got {spoken!r}")
+    name_attr = f' aria-label="{html.escape(spoken)}"' if spoken else ""
     return (f'<label>{html.escape(label)} <input type="range" data-name="{name}" min="{low}" max="{high}" '
-            f'step="{step}" value="{pos:.6g}" data-digits="{digits}"{log_attr}>'
-            f'<output></output></label>')
+            f'step="{step}" value="{pos:.6g}" data-digits="{digits}"{log_attr}{name_attr}>'
+            f'<output aria-hidden="true"></output></label>')  # the slider says its value (aria-valuetext)
 
 
 def button(action: str, label: str) -> str:
@@ -254,13 +268,16 @@ class StaticDemo:
 
 
 def render(kind: str, controls: str, canvas_size: tuple[int, int], data: dict, js: str, caption: str,
-           max_bytes: int, narrow_size: tuple[int, int] | None = None, *, label: str) -> StaticDemo:
+           max_bytes: int, narrow_size: tuple[int, int] | None = None, *, label: str, title: str) -> StaticDemo:
     """Assemble one static demo.
 
     ``js`` runs with ``root`` (the demo's element), ``canvas``, ``readout``, ``DATA``
     (the JSON-serialisable ``data``) and ``MB`` (the plotting library) in scope.
     ``label``: what the canvas shows, in words (its accessible name, which a screen
-    reader says; the readout below it is announced when its words change, `MB.say`).
+    reader says; the readout below it is announced when its words change and stay,
+    `MB.say`). ``title``: the demo's name, a few words; the demo is a group named
+    "Interactive demo: <title>", so that a screen reader says where one demo ends and
+    the next begins.
     ``narrow_size``: the canvas of the demo's narrow layout (its panels stacked, for a
     phone), drawn when the box is narrower than `NARROW_FRACTION` of ``canvas_size``'s width; the
     ``js`` then asks ``MB.narrow(canvas)`` after ``MB.setup(canvas)`` which to draw.
@@ -270,11 +287,14 @@ def render(kind: str, controls: str, canvas_size: tuple[int, int], data: dict, j
     root_id = f"mbd-{kind}-{next(_COUNTER)}-{digest}"
     w, h = canvas_size
     sizes = f' data-wide="{w},{h}" data-narrow="{narrow_size[0]},{narrow_size[1]}"' if narrow_size else ""
-    text = (f'<div class="mbd tex2jax_ignore mathjax_ignore" id="{root_id}"><style>{CSS.strip()}</style>'
+    group = f"Interactive demo: {title}"
+    text = (f'<div class="mbd tex2jax_ignore mathjax_ignore" id="{root_id}" role="group" '
+            f'aria-label="{html.escape(group)}"><style>{CSS.strip()}</style>'
             f'<div class="mbd-ctls">{controls}</div>'
             f'<canvas data-w="{w}" data-h="{h}"{sizes} width="{w}" height="{h}" style="width:{w}px" role="img" '
             f'aria-label="{html.escape(label)}"></canvas>'
-            f'<div class="mbd-read" aria-live="polite" aria-atomic="true"></div><div class="mbd-cap">{caption}</div>'
+            f'<div class="mbd-read" aria-hidden="true"></div><div class="mbd-sr" aria-live="polite" aria-atomic="true">'
+            f'</div><div class="mbd-cap">{caption}</div>'
             f'</div>\n<script>(function () {{"use strict";\n{JS_LIB}\n'
             f'const root = document.getElementById("{root_id}") || document.currentScript.previousElementSibling, canvas = root.querySelector("canvas"), '
             f'readout = root.querySelector(".mbd-read");\nconst DATA = {data_json};\n{js}\n}})();</script>')

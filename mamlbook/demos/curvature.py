@@ -185,9 +185,11 @@ def static(**initial) -> _html.StaticDemo:
     """The same figure in client-side JavaScript (analytic: nothing precomputed)."""
     v = _html.controls_from(DEFAULTS, initial)
     field(v["a"], v["b"], v["c"], v["alpha"], n=2)  # validate ranges
-    controls = "".join(_html.slider(k, k, *ENTRY_RANGE, 0.01, v[k]) for k in "abc")
+    entries = {"a": "top left", "b": "off the diagonal", "c": "bottom right"}
+    controls = "".join(_html.slider(k, k, *ENTRY_RANGE, 0.01, v[k], spoken=f"{k}, the entry of C {where}")
+                       for k, where in entries.items())
     controls += _html.slider("alpha", "α", *ALPHA_RANGE, 0.01, v["alpha"]) + _html.button("zero", "set C = 0")
     caption = ("Arrows: the meta-descent direction −(meta-gradient) at each initial point x, one inner step of size α on "
                "f(x) = ½(x − ½)ᵀC(x − ½) + gᵀx, drawn to one common scale. First order drops the factor I − αC.")
     return _html.render("curvature", controls, (680, 340), {"g": list(G), "colors": _html.COLORS}, JS, caption, MAX_BYTES,
-                         narrow_size=(340, 628), label=LABEL)
+                         narrow_size=(340, 628), label=LABEL, title="MAML's direction against the first-order one")

@@ -180,4 +180,4 @@ def static(**initial) -> _html.StaticDemo:
     caption = ("Each panel: the update −grads of one method (from mamlbook.get_method) at a grid of initial points θ, on "
                "two quadratic tasks; contours of their mean loss.")
     return _html.render("directions", controls, (760, 210), data, JS, caption, MAX_BYTES, narrow_size=(340, 374),
-                        label=LABEL)
+                        label=LABEL, title='where each method moves θ')

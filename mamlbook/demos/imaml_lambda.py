@@ -161,7 +161,7 @@ ctl.fire();
 
 #: The canvas's accessible name (`_html.render`'s ``label``).
 LABEL = ("Contours of the regularised inner loss, with θ, its minimiser φ*, the task minimum, the two "
-         "equal and opposite forces at φ* and the path of φ* as λ varies; click to move θ")
+         "equal and opposite forces at φ* and the path of φ* as λ varies; click to move θ, or use the θ₁ and θ₂ sliders")
 
 
 def static(**initial) -> _html.StaticDemo:
@@ -176,4 +176,4 @@ def static(**initial) -> _html.StaticDemo:
                "equal and opposite; small λ lets φ* reach the task's minimum, large λ keeps it at θ.")
     data = {"H": H.tolist(), "c": c.tolist(), "steps": SOLVER_STEPS, "colors": _html.COLORS}
     return _html.render("imaml", controls, (640, 420), data, JS, caption, MAX_BYTES, narrow_size=(340, 420),
-                        label=LABEL)
+                        label=LABEL, title="iMAML's regularisation strength λ")

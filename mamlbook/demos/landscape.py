@@ -183,4 +183,4 @@ def static(k: int = 0) -> _html.StaticDemo:
                f"k SGD steps of size α = {INNER_LR} on each task; colours rescaled per frame.")
     return _html.render("landscape", _html.slider("k", "inner steps k", 0, MAX_STEPS, 1, k, digits=0), (580, 385),
                         data, JS, caption, MAX_BYTES, narrow_size=(340, 336),
-                        label=LABEL)
+                        label=LABEL, title='the meta-loss landscape after k inner steps')

@@ -268,13 +268,19 @@ function draw() {
   }
   root.querySelectorAll('[data-action^=ways]').forEach((b) => b.setAttribute('aria-pressed', String(+b.dataset.action.slice(4) === N)));
   canvas.setAttribute('aria-label', `${title}: the character at the top and ${N} candidates below, numbered 1 to ${N}` +
-    (mode.choice === null ? `; the arrow keys move to candidate ${mode.cursor + 1}, Enter picks it, digits 1 to ${Math.min(N, 9)} pick directly` : '') +
-    '; N: the next round');
+    ' (pictures only: the characters are not described in words)' +
+    (mode.choice === null ? `; the arrow keys move between the candidates, Enter picks one, its number picks it directly` +
+      (N > 9 ? ' (two digits for 10 and above)' : '') : '') + '; N: the next round');
   const tally = `${N}-way score: you ${mode.you}/${mode.played}, MAML ${mode.maml}/${mode.played}`;
-  const said = mode.choice === null ? `Click the matching character, or pick it with the keyboard (arrow keys and Enter; N: next round). ${tally}` :
+  const likely = Array.from(probs.keys()).sort((i, j) => probs[j] - probs[i]).slice(0, 3)
+    .map((i) => `${i + 1} (${(100 * probs[i]).toFixed(0)}%)`).join(', ');
+  const said = mode.choice !== null ?
     `You picked ${mode.choice + 1} (${mode.choice === answer ? 'right' : 'wrong'}); the answer is ${answer + 1} (green). ` +
-    `MAML picked ${mc + 1} with probability ${probs[mc].toFixed(2)} (${mc === answer ? 'right' : 'wrong'}). ${tally}` +
-    (r === mode.rounds - 1 ? '. That was the last round: "next round" starts them again with a fresh score.' : '');
+    `MAML picked ${mc + 1} with probability ${probs[mc].toFixed(2)} (${mc === answer ? 'right' : 'wrong'}); ` +
+    `its three most likely: ${likely}. ${tally}` +
+    (r === mode.rounds - 1 ? '. That was the last round: "next round" starts them again with a fresh score.' : '') :
+    canvas.matches(':focus-visible') ? `Candidate ${mode.cursor + 1} of ${N}: Enter picks it. ${tally}` :
+    `Click the matching character, or pick it with the keyboard (arrow keys and Enter; N: next round). ${tally}`;
   MB.say(readout, said);
   root.mbLast = {ways: N, round: r, choice: mode.choice, cursor: mode.cursor, answer, maml_choice: mc, maml_probs: Array.from(probs),
                  played: mode.played, you: mode.you, maml: mode.maml, rects, width: g.W,
@@ -298,12 +304,26 @@ canvas.style.cursor = 'pointer';
 canvas.tabIndex = 0;
 canvas.setAttribute('role', 'application');
 canvas.setAttribute('aria-roledescription', 'game');
+// A candidate's number picks it; in 20-way a 1 or a 2 may begin 10 to 20, so it waits
+// TWO_DIGITS ms for a second digit before it picks 1 or 2.
+const TWO_DIGITS = 800;
+let first = null;  // {digit, timer}: a digit waiting for a second one
+const typed = (d) => {
+  if (first !== null) {
+    clearTimeout(first.timer); const n = 10 * first.digit + d, one = first.digit; first = null;
+    choose((n <= mode.ways ? n : one) - 1); return true;
+  }
+  if (d === 0 || d > mode.ways) return false;
+  if (10 * d > mode.ways) { choose(d - 1); return true; }
+  first = {digit: d, timer: setTimeout(() => { const one = first.digit; first = null; choose(one - 1); }, TWO_DIGITS)};
+  return true;
+};
 canvas.addEventListener('keydown', (e) => {
   if (e.ctrlKey || e.altKey || e.metaKey) return;
   const N = mode.ways, cols = geometry().cols, moves = {ArrowRight: 1, ArrowLeft: -1, ArrowDown: cols, ArrowUp: -cols};
   if (e.key in moves) { const next = mode.cursor + moves[e.key]; if (next >= 0 && next < N) mode.cursor = next; }
   else if (e.key === 'Enter' || e.key === ' ') choose(mode.cursor);
-  else if (/^[1-9]$/.test(e.key) && +e.key <= N) choose(+e.key - 1);
+  else if (/^[0-9]$/.test(e.key) && mode.choice === null) { if (!typed(+e.key)) return; }
   else if (e.key === 'n' || e.key === 'N') root.querySelector('[data-action=next]').click();
   else return;
   e.preventDefault(); e.stopPropagation(); draw();
@@ -311,6 +331,7 @@ canvas.addEventListener('keydown', (e) => {
 canvas.addEventListener('focus', draw); canvas.addEventListener('blur', draw);
 root.querySelectorAll('[data-action]').forEach((b) => b.addEventListener('click', () => {
   const a = b.dataset.action;
+  if (first !== null) { clearTimeout(first.timer); first = null; }  // a digit typed for the round left behind
   if (a === 'next') {  // after the last round the rounds start again, with a fresh score (never counted twice)
     mode.round += 1; mode.choice = null; mode.cursor = 0;
     if (mode.round === mode.rounds) { mode.round = 0; mode.played = mode.you = mode.maml = 0; }
@@ -349,4 +370,4 @@ def static(**initial) -> _html.StaticDemo:
                "candidate (its batch normalisation uses their statistics): it sees a little more than you do. "
                "Green: the answer; red: your wrong pick; percentages: MAML's probabilities.")
     return _html.render("omniglot_game", controls, (700, 320), data, JS, caption, MAX_BYTES,
-                        label=LABEL)
+                        label=LABEL, title='the Omniglot game')

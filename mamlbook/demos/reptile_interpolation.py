@@ -143,7 +143,7 @@ ctl.fire();
 
 #: The canvas's accessible name (`_html.render`'s ``label``).
 LABEL = (f"Contours of two tasks' losses, each task's SGD path from θ, their mean, Reptile's update of θ "
-         f"and {OUTER_ITERATIONS} further updates; click to move θ")
+         f"and {OUTER_ITERATIONS} further updates; click to move θ, or use the θ₁ and θ₂ sliders")
 
 
 def static(**initial) -> _html.StaticDemo:
@@ -160,4 +160,4 @@ def static(**initial) -> _html.StaticDemo:
     caption = ("Each task takes k SGD steps from θ (coloured paths); Reptile moves θ a fraction ε of the way to their "
                "mean (green arrow). Contours: square root of each task's loss.")
     return _html.render("reptile", controls, (620, 420), data, JS, caption, MAX_BYTES, narrow_size=(340, 420),
-                        label=LABEL)
+                        label=LABEL, title="Reptile's update")

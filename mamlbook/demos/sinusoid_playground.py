@@ -205,4 +205,4 @@ def static(**initial) -> _html.StaticDemo:
     caption = (f"Both networks take the chosen number of SGD steps (α = {INNER_LR}) on the support points' MSE, "
                "computed in this page from the shipped weights; faint lines: the intermediate steps.")
     return _html.render("sinusoid", controls, (700, 310), data, JS, caption, MAX_BYTES, narrow_size=(340, 540),
-                        label=LABEL)
+                        label=LABEL, title='adapting to a sine wave')
