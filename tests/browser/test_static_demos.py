@@ -333,16 +333,38 @@ def test_phone_draws_the_narrow_layouts_at_their_size(page):
 
 
 def test_keyboard_and_screen_reader(page):
-    """Every canvas has a role and an accessible name, every readout is announced when it
-    changes, a log slider says its value (not its position), and the Omniglot game is
-    played without a mouse: Tab to it, the arrow keys, Enter or a digit, N for the next
-    round; keys with a modifier are left to the page."""
+    """Every demo is a named group, every canvas has a role and an accessible name, every
+    readout is announced (once, where the reader stops), a slider's value is said once
+    (by the slider), a log slider says its value (not its position), and the Omniglot game
+    is played without a mouse: Tab to it, the arrow keys (the candidate announced), Enter
+    or its number (two digits in 20-way), N for the next round; keys with a modifier are
+    left to the page."""
     for name, demo in page["demos"].items():
-        role, label, live = page["evaluate"](f"""(() => {{ const r = document.getElementById({json.dumps(demo.root_id)});
-            const c = r.querySelector('canvas');
-            return [c.getAttribute('role'), c.getAttribute('aria-label'), r.querySelector('.mbd-read').getAttribute('aria-live')]; }})()""")
+        group, role, label, hidden, live, outputs = page["evaluate"](f"""(() => {{
+            const r = document.getElementById({json.dumps(demo.root_id)}), c = r.querySelector('canvas');
+            return [[r.getAttribute('role'), r.getAttribute('aria-label')], c.getAttribute('role'),
+                    c.getAttribute('aria-label'), r.querySelector('.mbd-read').getAttribute('aria-hidden'),
+                    r.querySelector('.mbd-sr').getAttribute('aria-live'),
+                    [...r.querySelectorAll('output')].map((o) => o.getAttribute('aria-hidden'))]; }})()""")
         expected = "application" if name == "omniglot_game" else "img"  # the game takes keys
-        assert role == expected and len(label) > 40 and live == "polite", (name, role, label, live)
+        assert role == expected and len(label) > 40 and live == "polite" and hidden == "true", (name, role, label, live)
+        assert group[0] == "group" and group[1].startswith("Interactive demo: ") and len(group[1]) > 25, (name, group)
+        assert set(outputs) <= {"true"}, (name, outputs)  # the slider itself says its value (aria-valuetext)
+    # an arrow key held on a slider: the readout follows at once, the screen reader hears it once, where it stops
+    root = json.dumps(page["demos"]["landscape"].root_id)
+    move(page, "landscape", "k", 5)  # room to move right (earlier tests may leave it at the end)
+    page["tab"].wait_for_timeout(1000)
+    page["evaluate"](f"""(() => {{ const r = document.getElementById({root}), sr = r.querySelector('.mbd-sr');
+        window.spoken = []; new MutationObserver(() => window.spoken.push(sr.textContent))
+          .observe(sr, {{childList: true, characterData: true, subtree: true}}); }})()""")
+    before = state(page, "landscape")["text"]
+    page["tab"].focus(f"#{page['demos']['landscape'].root_id} input[data-name=k]")
+    for _ in range(3):
+        page["tab"].keyboard.press("ArrowRight")
+    during = state(page, "landscape")["text"]
+    assert during != before and page["evaluate"]("window.spoken") == []  # shown at once, not yet spoken
+    page["tab"].wait_for_timeout(1000)
+    assert page["evaluate"]("window.spoken") == [during]  # spoken once, the words where it stopped
     lam = json.dumps(page["demos"]["imaml_lambda"].root_id)
     said, shown, position = page["evaluate"](f"""(() => {{ const el = document.getElementById({lam}).querySelector('input[data-name=lam]');
         return [el.getAttribute('aria-valuetext'), el.parentElement.querySelector('output').textContent, el.value]; }})()""")
@@ -359,6 +381,7 @@ def test_keyboard_and_screen_reader(page):
     assert page["evaluate"](f"document.activeElement === document.querySelector('#{root} canvas')")
     focused = state(page, "omniglot_game")
     assert focused["png"] != s["png"] and focused["last"]["cursor"] == 0  # the focus ring is drawn
+    assert focused["text"].startswith("Candidate 1 of 5: Enter picks it.")  # said, not only drawn
     tab.keyboard.press("ArrowUp")                                 # off the grid: the cursor stays
     assert state(page, "omniglot_game")["last"]["cursor"] == 0
     for _ in range(s["last"]["answer"]):
@@ -366,9 +389,13 @@ def test_keyboard_and_screen_reader(page):
     assert state(page, "omniglot_game")["last"]["cursor"] == s["last"]["answer"]
     tab.keyboard.press("Control+1")                               # a modifier: not the game's key
     assert state(page, "omniglot_game")["last"]["choice"] is None
+    assert state(page, "omniglot_game")["text"].startswith(f"Candidate {s['last']['answer'] + 1} of 5")
     tab.keyboard.press("Enter")
-    picked = state(page, "omniglot_game")["last"]
+    after = state(page, "omniglot_game")
+    picked = after["last"]
     assert picked["choice"] == s["last"]["answer"] and picked["you"] == s["last"]["you"] + 1
+    best = max(range(5), key=lambda i: picked["maml_probs"][i])  # MAML's probabilities in words, not only drawn
+    assert f"its three most likely: {best + 1} ({100 * picked['maml_probs'][best]:.0f}%)" in after["text"]
     wrong = (s["last"]["answer"] + 1) % 5
     tab.keyboard.press(str(wrong + 1))                            # an answered round takes no second pick
     again = state(page, "omniglot_game")["last"]
@@ -378,6 +405,22 @@ def test_keyboard_and_screen_reader(page):
     assert fresh["choice"] is None and fresh["round"] != picked["round"]
     tab.keyboard.press("3")
     assert state(page, "omniglot_game")["last"]["choice"] == 2
+    # 20-way: a 1 or a 2 waits for a second digit (typing 12 picked 1), then picks alone
+    tab.click(f"#{root} [data-action=ways20]")
+    tab.focus(f"#{root} canvas")
+    tab.keyboard.press("n")  # an open round (earlier tests may have answered this one)
+    tab.keyboard.press("1")
+    tab.keyboard.press("2")
+    assert state(page, "omniglot_game")["last"]["choice"] == 11
+    tab.keyboard.press("n")
+    tab.keyboard.press("2")
+    assert state(page, "omniglot_game")["last"]["choice"] is None  # waiting: 2, or 20?
+    tab.wait_for_timeout(1200)
+    assert state(page, "omniglot_game")["last"]["choice"] == 1
+    tab.keyboard.press("n")
+    tab.keyboard.press("7")  # 70 is beyond 20: picked at once
+    assert state(page, "omniglot_game")["last"]["choice"] == 6
+    tab.click(f"#{root} [data-action=ways5]")
 
 
 def test_sliders_are_touch_targets_on_a_touch_screen(browser, page):
