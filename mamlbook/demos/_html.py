@@ -40,7 +40,7 @@ CSS = """
 html[data-theme=dark] .mbd canvas,body[data-jp-theme-light=false] .mbd canvas{filter:invert(.88) hue-rotate(180deg)}
 .mbd button[aria-pressed=true]{background:rgba(31,119,180,.2);border-color:#1f77b4;font-weight:600}
 .mbd canvas:focus-visible{outline:3px solid #1f77b4;outline-offset:2px}
-@media (pointer:coarse){.mbd input[type=range]{height:28px}.mbd .mbd-ctls{row-gap:10px}}
+@media (pointer:coarse){.mbd input[type=range]{height:28px;width:180px}.mbd .mbd-ctls{row-gap:10px}.mbd button{min-height:36px;padding:0 12px}}
 """
 
 #: A box narrower than this fraction of a demo's wide canvas (a phone) gets the demo's

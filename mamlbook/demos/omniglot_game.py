@@ -280,6 +280,7 @@ function draw() {
     `its three most likely: ${likely}. ${tally}` +
     (r === mode.rounds - 1 ? '. That was the last round: "next round" starts them again with a fresh score.' : '') :
     canvas.matches(':focus-visible') ? `Candidate ${mode.cursor + 1} of ${N}: Enter picks it. ${tally}` :
+    matchMedia('(pointer: coarse)').matches ? `Tap the matching character. ${tally}` :
     `Click the matching character, or pick it with the keyboard (arrow keys and Enter; N: next round). ${tally}`;
   MB.say(readout, said);
   root.mbLast = {ways: N, round: r, choice: mode.choice, cursor: mode.cursor, answer, maml_choice: mc, maml_probs: Array.from(probs),

@@ -333,6 +333,7 @@ async () => {
   return [
     ...imgs.map((i) => ({kind: 'img', src: (i.getAttribute('src') || '').slice(0, 100),
         alt: i.getAttribute('alt') || '',
+        linked: (i.closest('a.mb-figure-link') || {}).href === i.src,  // opens at full size (_assets/book.js)
         loaded: i.complete && i.naturalWidth > 0 && i.naturalHeight > 0,
         natural: [i.naturalWidth, i.naturalHeight],
         shown: [Math.round(i.getBoundingClientRect().width), Math.round(i.getBoundingClientRect().height)]})),
@@ -398,7 +399,28 @@ async () => {
               cut_left: left < b.left - 1, cut_right: right > b.right + 1 && !scrolls,
               overflow: Math.max(0, Math.round(right - b.right), Math.round(b.left - left))});
   });
+  // inline formulas: the theme's span.math is at most the column wide (its overflow
+  // hidden cut a long formula's end off on a phone)
+  document.querySelectorAll('span.math').forEach((box) => {
+    const m = box.querySelector('mjx-math');
+    if (!m || box.offsetParent === null) return;
+    const b = box.getBoundingClientRect(), q = m.getBoundingClientRect();
+    const scrolls = box.scrollWidth > box.clientWidth + 1 && ['auto', 'scroll'].includes(getComputedStyle(box).overflowX);
+    out.push({text: 'inline: ' + box.textContent.replace(/\s+/g, ' ').trim().slice(0, 42),
+              cut_left: q.left < b.left - 1, cut_right: q.right > b.right + 1 && !scrolls,
+              overflow: Math.max(0, Math.round(q.right - b.right), Math.round(b.left - q.left))});
+  });
   return out;
+}
+"""
+
+# Open every solution (sphinx-togglebutton's dropdowns) and every <details>, so that
+# what they hold is laid out and measured too.
+OPEN_DROPDOWNS_JS = r"""
+() => {
+  document.querySelectorAll('.toggle-hidden button.toggle-button, button.toggle-button.toggle-button-hidden')
+    .forEach((b) => b.click());
+  document.querySelectorAll('details').forEach((d) => { d.open = true; });
 }
 """
 

@@ -18,10 +18,11 @@ and one for readers who do not see them:
   each one shows: every figure on a built page has alt text that is a description, not
   the image's file name (MyST-NB's default; the stored chapters' figure cells carry it
   in ``mystnb.image.alt``, checked by tests/test_style.py).
-* ``test_display_math_is_never_cut_off``: at 1280 px, 1024 px and on a 390 px phone, no
-  displayed equation starts left of its box (where nothing scrolls to it) or ends right
-  of it without a box that scrolls sideways; from 1024 px up, none needs scrolling at
-  all, its number included (the scrollbar of a box shows only when hovered).
+* ``test_math_is_never_cut_off``: at 1280 px, 1024 px and on a 390 px phone, every
+  solution opened, no displayed equation or inline formula starts left of its box (where
+  nothing scrolls to it) or ends right of it without a box that scrolls sideways; from
+  1024 px up, none needs scrolling at all, a number included (the scrollbar of a box
+  shows only when hovered).
 * ``test_phone_page_never_scrolls_sideways``: on a 390 px phone no page is wider than
   the screen.
 * ``test_no_block_scrolls_sideways``: at 1280 px, the code blocks, cell outputs and
@@ -38,6 +39,7 @@ import pytest
 from browsing import (
     EXECUTED,
     MATH_CLIP_JS,
+    OPEN_DROPDOWNS_JS,
     alt_text_problem,
     draws_figure,
     figure_cells,
@@ -171,6 +173,15 @@ def test_page_shows_every_figure(docname, rendered):
 
 
 @pytest.mark.parametrize("docname", PAGES)
+def test_every_figure_opens_at_full_size(docname, rendered):
+    """On a phone a figure is shown at about half its size (labels 5-7 px tall): each is a
+    link to its own file (_assets/book.js), which a tap opens at full size."""
+    page = rendered(docname)
+    unlinked = [f["src"] for f in page.figures if f["kind"] == "img" and not f["linked"]]
+    assert not unlinked, f"{docname}: figures that are not a link to themselves: {unlinked}"
+
+
+@pytest.mark.parametrize("docname", PAGES)
 def test_every_figure_has_alt_text(docname, rendered):
     page = rendered(docname)
     problems = [f"{f['src']}: {problem}" for f in page.figures for problem in [alt_text_problem(f["alt"])] if problem]
@@ -193,10 +204,11 @@ def test_no_block_scrolls_sideways(docname, rendered):
 
 @pytest.mark.parametrize("width", [1280, 1024, 390])
 @pytest.mark.parametrize("docname", [p for p in PAGES if source_has_math(p)])
-def test_display_math_is_never_cut_off(docname, width, book_server, browser):
+def test_math_is_never_cut_off(docname, width, book_server, browser):
     context, page, _ = new_page(browser, width=width, height=900)
     try:
         page.goto(f"{book_server}/{docname}.html", wait_until="load")
+        page.evaluate(OPEN_DROPDOWNS_JS)  # the solutions' formulas too (13 inline ones were cut on a phone)
         equations = page.evaluate(MATH_CLIP_JS)
     finally:
         context.close()
@@ -209,7 +221,7 @@ def test_display_math_is_never_cut_off(docname, width, book_server, browser):
         assert not wide, f"{docname} at {width} px: equations wider than the column (px over): {wide}"
 
 
-@pytest.mark.parametrize("docname", PAGES)
+@pytest.mark.parametrize("docname", PAGES + ["genindex"])  # the index: linked from every page's head
 def test_phone_page_never_scrolls_sideways(docname, book_server, browser):
     # one unbreakable word (a checkpoint's name in inline code) once made a whole chapter
     # pan sideways on a 390 px phone
@@ -221,3 +233,26 @@ def test_phone_page_never_scrolls_sideways(docname, book_server, browser):
     finally:
         context.close()
     assert width <= PHONE_WIDTH, f"{docname}: the page is {width} px wide on a {PHONE_WIDTH} px phone: {culprits}"
+
+
+def test_the_phone_contents_drawer_closes_after_a_jump(book_server, browser):
+    """On a phone the page's contents open in a drawer over three quarters of the screen; a
+    tap on an entry jumped to it and left the drawer open. It closes, and the section
+    jumped to holds the focus (not the drawer's button at the top)."""
+    context, page, guard = new_page(browser, width=PHONE_WIDTH, height=844, touch=True)
+    try:
+        page.goto(f"{book_server}/chapters/07_comparison.html", wait_until="load")
+        page.locator("button.secondary-toggle").first.click()
+        drawer = page.locator("dialog#pst-secondary-sidebar-modal")
+        assert drawer.evaluate("(d) => d.open")
+        entry = drawer.locator("a.nav-link[href^='#']").nth(2)
+        target = entry.get_attribute("href")[1:]
+        entry.click()
+        page.wait_for_function("() => !document.querySelector('dialog#pst-secondary-sidebar-modal').open")
+        assert page.evaluate("() => location.hash.slice(1)") == target
+        page.wait_for_function(f"() => document.activeElement && document.activeElement.id === {json.dumps(target)}")
+        top = page.evaluate(f"() => document.getElementById({json.dumps(target)}).getBoundingClientRect().top")
+        assert 0 <= top < 200, top  # the section is where the reader jumped
+        assert not guard.problems(), guard.problems()
+    finally:
+        context.close()

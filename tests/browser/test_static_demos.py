@@ -424,9 +424,11 @@ def test_keyboard_and_screen_reader(page):
 
 
 def test_sliders_are_touch_targets_on_a_touch_screen(browser, page):
-    """On a touch screen (``pointer: coarse``) the sliders are at least 24 px tall, rows
-    of controls at least 24 px apart (WCAG 2.5.8; 16 px and 21 px with a mouse), and
-    nothing scrolls sideways on a 390 px phone."""
+    """On a touch screen (``pointer: coarse``) the sliders are at least 24 px tall and 180
+    px long (120 with a mouse: 500 values in 104 px of track), rows of controls at least
+    24 px apart (WCAG 2.5.8; 16 px and 21 px with a mouse), buttons at least 36 px tall
+    (24 with a mouse), the game says "tap" (not click or keys), and nothing scrolls
+    sideways on a 390 px phone."""
     context, tab, guard = new_page(browser, width=390, height=844, touch=True)
     try:
         tab.goto(page["url"])
@@ -441,6 +443,13 @@ def test_sliders_are_touch_targets_on_a_touch_screen(browser, page):
             return [h, g]; })()""")
         assert heights and min(heights) >= 24, heights
         assert gaps and min(gaps) >= 24, gaps
+        widths, buttons = tab.evaluate("""[[...document.querySelectorAll('.mbd input[type=range]')].map(
+            (el) => el.getBoundingClientRect().width), [...document.querySelectorAll('.mbd button')].map(
+            (el) => el.getBoundingClientRect().height)]""")
+        assert min(widths) >= 180 and buttons and min(buttons) >= 36, (widths, buttons)
+        game = json.dumps(page["demos"]["omniglot_game"].root_id)
+        assert tab.evaluate(f"document.getElementById({game}).querySelector('.mbd-read').textContent").startswith(
+            "Tap the matching character.")
         assert tab.evaluate("document.documentElement.scrollWidth") <= 390
         assert not guard.problems(), guard.problems()
     finally:
