@@ -34,3 +34,23 @@ document.addEventListener("click", (event) => {
     dialog.close();
   }, 0);
 });
+
+// Dropdowns named by what they hold: every solution's button was called "Toggle hidden
+// content" (sphinx-togglebutton), and a folded output's "Show code cell output" was
+// read as "Toggle hidden content" too (an aria-label over its visible words).
+window.addEventListener("load", () => {
+  document.querySelectorAll(".admonition > .admonition-title button.toggle-button").forEach((button) => {
+    let title = button.closest(".admonition-title").textContent.replace(/\s+/g, " ").trim();
+    const solution = button.closest(".solution");
+    if (solution) {  // titled "Solution": name its exercise, the nearest one before it
+      let exercise = solution.previousElementSibling;
+      while (exercise && !exercise.classList.contains("exercise")) exercise = exercise.previousElementSibling;
+      const number = exercise && exercise.querySelector(".admonition-title .caption-number");
+      if (number) title = `${title} to ${number.textContent.trim()}`;
+    }
+    if (title) button.setAttribute("aria-label", `Show or hide: ${title}`);
+  });
+  document.querySelectorAll("summary[aria-label='Toggle hidden content']").forEach((summary) => {
+    if (summary.textContent.trim()) summary.removeAttribute("aria-label");
+  });
+});

@@ -234,25 +234,3 @@ def test_phone_page_never_scrolls_sideways(docname, book_server, browser):
         context.close()
     assert width <= PHONE_WIDTH, f"{docname}: the page is {width} px wide on a {PHONE_WIDTH} px phone: {culprits}"
 
-
-def test_the_phone_contents_drawer_closes_after_a_jump(book_server, browser):
-    """On a phone the page's contents open in a drawer over three quarters of the screen; a
-    tap on an entry jumped to it and left the drawer open. It closes, and the section
-    jumped to holds the focus (not the drawer's button at the top)."""
-    context, page, guard = new_page(browser, width=PHONE_WIDTH, height=844, touch=True)
-    try:
-        page.goto(f"{book_server}/chapters/07_comparison.html", wait_until="load")
-        page.locator("button.secondary-toggle").first.click()
-        drawer = page.locator("dialog#pst-secondary-sidebar-modal")
-        assert drawer.evaluate("(d) => d.open")
-        entry = drawer.locator("a.nav-link[href^='#']").nth(2)
-        target = entry.get_attribute("href")[1:]
-        entry.click()
-        page.wait_for_function("() => !document.querySelector('dialog#pst-secondary-sidebar-modal').open")
-        assert page.evaluate("() => location.hash.slice(1)") == target
-        page.wait_for_function(f"() => document.activeElement && document.activeElement.id === {json.dumps(target)}")
-        top = page.evaluate(f"() => document.getElementById({json.dumps(target)}).getBoundingClientRect().top")
-        assert 0 <= top < 200, top  # the section is where the reader jumped
-        assert not guard.problems(), guard.problems()
-    finally:
-        context.close()
