@@ -37,8 +37,10 @@ document.addEventListener("click", (event) => {
 
 // Dropdowns named by what they hold: every solution's button was called "Toggle hidden
 // content" (sphinx-togglebutton), and a folded output's "Show code cell output" was
-// read as "Toggle hidden content" too (an aria-label over its visible words).
-window.addEventListener("load", () => {
+// read as "Toggle hidden content" too (an aria-label over its visible words). Run after
+// every DOMContentLoaded handler (sphinx-togglebutton adds its buttons in one), not at
+// "load", which waits for every figure.
+document.addEventListener("DOMContentLoaded", () => setTimeout(() => {
   document.querySelectorAll(".admonition > .admonition-title button.toggle-button").forEach((button) => {
     let title = button.closest(".admonition-title").textContent.replace(/\s+/g, " ").trim();
     const solution = button.closest(".solution");
@@ -53,4 +55,4 @@ window.addEventListener("load", () => {
   document.querySelectorAll("summary[aria-label='Toggle hidden content']").forEach((summary) => {
     if (summary.textContent.trim()) summary.removeAttribute("aria-label");
   });
-});
+}, 0));

@@ -155,8 +155,10 @@ def _plain_data(value, where: str):
 
 
 def _type_name(value) -> str:
+    """``numpy.bool_``, ``pathlib.PosixPath`` (not ``pathlib._local.PosixPath``, Python 3.13), ``int``."""
     kind = type(value)
-    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    public = ".".join(part for part in kind.__module__.split(".") if not part.startswith("_"))
+    return kind.__qualname__ if public in ("builtins", "") else f"{public}.{kind.__qualname__}"
 
 
 def _read_payload(path: Path) -> dict:

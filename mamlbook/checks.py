@@ -54,6 +54,16 @@ def positive_int(name: str, value: Any) -> int:
     return int_in_range(name, value, 1)
 
 
+def image_size(name: str, value: Any) -> tuple[int, int]:
+    """``(height, width)`` from one side (square images) or a ``(height, width)`` pair."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be one side or (height, width), got {tuple(value)}")
+        return positive_int(name, value[0]), positive_int(name, value[1])
+    side = positive_int(name, value)
+    return side, side
+
+
 def float_in_range(name: str, value: Any, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(

@@ -220,9 +220,10 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
             raise TypeError(f"family.sample must take {keyword}= (sample(num_tasks, support_shots, query_shots, "
                             f"generator=, device=)); {type(family).__name__}.sample does not")
     net = getattr(model, "net", model)  # the network inside a step-size wrapper
-    if getattr(family, "ways", None) is not None and getattr(net, "ways", family.ways) != family.ways:
-        raise ValueError(f"model has ways={net.ways} outputs, but family samples {family.ways}-way tasks: use a "
-                         f"{family.ways}-way network (e.g. ConvNet(ways={family.ways}, ...)) or family.ways={net.ways}")
+    ways = getattr(family, "ways", None)  # (ProtoNets classify by distances: the head, and its ways, are unused)
+    if method != "protonet" and ways is not None and getattr(net, "ways", ways) != ways:
+        raise ValueError(f"model has ways={net.ways} outputs, but family samples {ways}-way tasks: use a "
+                         f"{ways}-way network (e.g. ConvNet(ways={ways}, ...)) or family.ways={net.ways}")
     checks.flag("compile", compile)
     checks.flag("progress", progress)
     if compile and step_fn is not None:

@@ -114,6 +114,7 @@ def test_folders_as_they_come_from_other_machines(tmp_path, monkeypatch):
     write(tmp_path / "r" / "cat" / "0.jfif", np.full((4, 4, 3), 90), format="JPEG")
     (tmp_path / "r" / "cat" / "Thumbs.db").write_bytes(b"windows")  # Windows' folder file: skipped
     (tmp_path / "r" / "cat" / "desktop.ini").write_text("[.ShellClassInfo]")
+    (tmp_path / "r" / "__MACOSX" / "cat").mkdir(parents=True)  # a zip made on a Mac: not a class
     assert load_image_folder(tmp_path / "r", size=4, progress=False)[0].shape == (1, 1, 3, 4, 4)
     with pytest.raises(DatasetError, match=r"r/cat' is a folder.*not sub-folders \(is root one level too high\?\) \(1 entry of"):
         load_image_folder(tmp_path, size=4, progress=False)

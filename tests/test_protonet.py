@@ -125,3 +125,19 @@ def test_protonet_refuses_what_it_cannot_use():
         method(mb.SinusoidMLP().double(), mb.detached(mb.parameters_of(mb.SinusoidMLP().double())),
                mb.SinusoidTasks().sample(2, 3, 3, generator=torch.Generator(), dtype=torch.float64), inner_lr=1.0,
                inner_steps=0)
+
+
+def test_protonet_trains_with_more_ways_than_its_head():
+    """Its head is unused (distances to prototypes classify), so training 20-way with a network
+    built for 5 is the usual practice; meta_train's check that the head fits the tasks (other
+    methods) must not refuse it."""
+    torch.manual_seed(0)
+    net = mb.ConvNet(ways=5, filters=4)
+    family = mb.ClassificationTasks(torch.rand(24, 3, 28, 28, generator=torch.Generator().manual_seed(0)), ways=20)
+    history = mb.meta_train(net, family, method="protonet", inner_steps=0, iterations=1, meta_batch_size=1,
+                            support_shots=1, query_shots=1, generator=torch.Generator().manual_seed(1), progress=False)
+    assert len(history.meta_loss) == 1
+    with pytest.raises(ValueError, match="model has ways=5 outputs, but family samples 20-way tasks"):
+        mb.meta_train(net, family, iterations=1, meta_batch_size=1, support_shots=1, query_shots=1,
+                      method_options={"loss_fn": mb.cross_entropy_per_task},
+                      generator=torch.Generator().manual_seed(1), progress=False)

@@ -188,12 +188,18 @@ const MB = (() => {
   // (aria-live) written SAY_DELAY ms after the last change, so that a slider dragged or
   // an arrow key held is announced once, where it stops, not once per step. Both are set
   // only when the words change (a redraw for a resize or a focus says nothing new).
+  // The first words go to the copy at once, as the page is read in (not announced then,
+  // where a late write would be); how = 'now': an event's result, said at once (a pick
+  // in the game); how = 'shown': shown only, nothing said (what a blur redraws).
   const SAY_DELAY = 600;
-  const say = (el, text) => {
+  const say = (el, text, how) => {
     if (el.textContent !== text) el.textContent = text;
     const sr = el.parentElement.querySelector('.mbd-sr');
     clearTimeout(sr.mbTimer);
-    sr.mbTimer = setTimeout(() => { if (sr.textContent !== el.textContent) sr.textContent = el.textContent; }, SAY_DELAY);
+    const write = () => { if (sr.textContent !== el.textContent) sr.textContent = el.textContent; };
+    if (how === 'shown') return;
+    if (how === 'now' || !sr.mbStarted) { sr.mbStarted = true; write(); return; }
+    sr.mbTimer = setTimeout(write, SAY_DELAY);
   };
   return {setup, narrow, isNarrow, resize, watch, panel, frame, clip, linspace, grid, contour, contours, heat, viridis, line, dot, arrow,
           arrowPx, legend, text, bytes, f32, controls, fmt, say};

@@ -36,7 +36,7 @@ WAYS = (5, 20)
 DEFAULTS = {"ways": 5}
 ROUNDS = {5: 10, 20: 5}  # rounds per mode in the static version
 SEED = 8  # the game's tasks: seed SEED of the held-out protocol (the table uses protocol.EVAL_SEED)
-MAX_BYTES = 110_000  # 165 images of 28 × 28 at 4 bits: 86 KB of base64
+MAX_BYTES = 112_000  # 165 images of 28 × 28 at 4 bits: 86 KB of base64; the script about 24 KB
 
 
 def _check_ways(ways: int) -> int:
@@ -240,6 +240,9 @@ const layout = () => {  // candidate boxes [x, y, w, h] in canvas pixels
   return Array.from({length: mode.ways}, (_, i) => [x0 + (i % cols) * (size + gap), 150 + Math.floor(i / cols) * (size + 26), size, size]);
 };
 const box = (ctx, [x, y, w, h], color, width) => { ctx.strokeStyle = color; ctx.lineWidth = width; ctx.strokeRect(x - width / 2, y - width / 2, w + width, h + width); };
+let how;  // MB.say's mode for this redraw (drawn(...)); undefined: said once the keys stop
+let first = null;  // {digit, timer}: a digit typed, waiting for a second one (20-way)
+const drawn = (mode) => { how = mode; draw(); how = undefined; };
 function draw() {
   const g = geometry();
   MB.resize(canvas, g.W, g.H);
@@ -274,7 +277,8 @@ function draw() {
   const tally = `${N}-way score: you ${mode.you}/${mode.played}, MAML ${mode.maml}/${mode.played}`;
   const likely = Array.from(probs.keys()).sort((i, j) => probs[j] - probs[i]).slice(0, 3)
     .map((i) => `${i + 1} (${(100 * probs[i]).toFixed(0)}%)`).join(', ');
-  const said = mode.choice !== null ?
+  const said = first !== null ? `${first.digit}: a second digit picks ${10 * first.digit} to ` +
+    `${Math.min(N, 10 * first.digit + 9)}, or wait to pick ${first.digit}. ${tally}` : mode.choice !== null ?
     `You picked ${mode.choice + 1} (${mode.choice === answer ? 'right' : 'wrong'}); the answer is ${answer + 1} (green). ` +
     `MAML picked ${mc + 1} with probability ${probs[mc].toFixed(2)} (${mc === answer ? 'right' : 'wrong'}); ` +
     `its three most likely: ${likely}. ${tally}` +
@@ -282,7 +286,7 @@ function draw() {
     canvas.matches(':focus-visible') ? `Candidate ${mode.cursor + 1} of ${N}: Enter picks it. ${tally}` :
     matchMedia('(pointer: coarse)').matches ? `Tap the matching character. ${tally}` :
     `Click the matching character, or pick it with the keyboard (arrow keys and Enter; N: next round). ${tally}`;
-  MB.say(readout, said);
+  MB.say(readout, said, how);
   root.mbLast = {ways: N, round: r, choice: mode.choice, cursor: mode.cursor, answer, maml_choice: mc, maml_probs: Array.from(probs),
                  played: mode.played, you: mode.you, maml: mode.maml, rects, width: g.W,
                  scale: canvas.getBoundingClientRect().width / g.W};
@@ -290,7 +294,7 @@ function draw() {
 const choose = (i) => {
   if (mode.choice !== null || i < 0 || i >= mode.ways) return;
   mode.choice = i; mode.played += 1; mode.you += i === mode.answer[mode.round] ? 1 : 0;
-  mode.maml += mode.maml_choice[mode.round] === mode.answer[mode.round] ? 1 : 0; draw();
+  mode.maml += mode.maml_choice[mode.round] === mode.answer[mode.round] ? 1 : 0; drawn('now');  // the result, said at once
 };
 canvas.addEventListener('click', (e) => {
   const b = canvas.getBoundingClientRect(), s = +canvas.dataset.w / b.width, x = (e.clientX - b.left) * s, y = (e.clientY - b.top) * s;
@@ -306,17 +310,18 @@ canvas.tabIndex = 0;
 canvas.setAttribute('role', 'application');
 canvas.setAttribute('aria-roledescription', 'game');
 // A candidate's number picks it; in 20-way a 1 or a 2 may begin 10 to 20, so it waits
-// TWO_DIGITS ms for a second digit before it picks 1 or 2.
+// TWO_DIGITS ms for a second digit before it picks 1 or 2 (saying so at once).
 const TWO_DIGITS = 800;
-let first = null;  // {digit, timer}: a digit waiting for a second one
+const forget = () => { if (first !== null) { clearTimeout(first.timer); first = null; } };  // a digit left behind
 const typed = (d) => {
-  if (first !== null) {
-    clearTimeout(first.timer); const n = 10 * first.digit + d, one = first.digit; first = null;
+  if (first !== null) {  // a second digit: 10 to 20, or (past the candidates) the first digit alone
+    const n = 10 * first.digit + d, one = first.digit; forget();
     choose((n <= mode.ways ? n : one) - 1); return true;
   }
   if (d === 0 || d > mode.ways) return false;
   if (10 * d > mode.ways) { choose(d - 1); return true; }
   first = {digit: d, timer: setTimeout(() => { const one = first.digit; first = null; choose(one - 1); }, TWO_DIGITS)};
+  drawn('now');
   return true;
 };
 canvas.addEventListener('keydown', (e) => {
@@ -329,10 +334,11 @@ canvas.addEventListener('keydown', (e) => {
   else return;
   e.preventDefault(); e.stopPropagation(); draw();
 });
-canvas.addEventListener('focus', draw); canvas.addEventListener('blur', draw);
+canvas.addEventListener('focus', draw);
+canvas.addEventListener('blur', () => { forget(); drawn('shown'); });  // leaving: nothing picked, nothing said
 root.querySelectorAll('[data-action]').forEach((b) => b.addEventListener('click', () => {
   const a = b.dataset.action;
-  if (first !== null) { clearTimeout(first.timer); first = null; }  // a digit typed for the round left behind
+  forget();  // a digit typed for the round left behind
   if (a === 'next') {  // after the last round the rounds start again, with a fresh score (never counted twice)
     mode.round += 1; mode.choice = null; mode.cursor = 0;
     if (mode.round === mode.rounds) { mode.round = 0; mode.played = mode.you = mode.maml = 0; }

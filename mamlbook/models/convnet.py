@@ -112,8 +112,9 @@ class ConvNet(nn.Module):
         self.filters = checks.positive_int("filters", filters)
         self.blocks = checks.positive_int("blocks", blocks)
         self.channels = checks.positive_int("channels", channels)
-        self.image_size = _image_size(image_size)
-        height, width = self.image_shape
+        height, width = checks.image_size("image_size", image_size)
+        # equal sides give the side, so that (28, 28) and 28 name one architecture (checkpoints compare it)
+        self.image_size = height if height == width else (height, width)
         if min(height, width) < 2 ** blocks:
             raise ValueError(f"image_size must be at least 2**blocks = {2 ** blocks} on each side for {blocks} "
                              f"blocks, got {image_size}")
@@ -261,17 +262,6 @@ class ConvNet(nn.Module):
         """A string that identifies the shape of the network (stored in checkpoints)."""
         settings, shape = self.settings, ("ways", "filters", "blocks", "channels", "image_size")  # not the switches
         return "ConvNet(" + ", ".join(f"{key}={settings[key]}" for key in shape) + ")"
-
-
-def _image_size(value) -> int | tuple[int, int]:
-    """``image_size``: a side (square images) or ``(height, width)``; equal sides give the
-    side, so that ``(28, 28)`` and ``28`` name one architecture (checkpoints compare it)."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"image_size must be one side or (height, width), got {tuple(value)}")
-        height, width = (checks.positive_int("image_size", side) for side in value)
-        return height if height == width else (height, width)
-    return checks.positive_int("image_size", value)
 
 
 def _unbind_tasks(params: dict[str, Tensor]) -> list[dict[str, Tensor]]:

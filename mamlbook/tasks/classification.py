@@ -23,7 +23,7 @@ from .base import TaskBatch
 
 
 class ClassificationTasks:
-    """Sampler of N-way K-shot tasks from ``images (classes, drawings, height, width)``.
+    """Sampler of N-way K-shot tasks from ``images (classes, drawings, [channels,] height, width)``.
 
     ``images`` may be ``uint8`` (0–255, ink bright) or floating point in [0, 1], the
     same number of drawings (examples) per class: grey ``(classes, drawings, height,

@@ -8,7 +8,7 @@ classes extracted into folders)::
 Every class becomes a row of ``images (classes, examples, channels, height, width)``,
 ``uint8`` (``(classes, examples, height, width)`` with ``channels=1``), classes in the
 order of their folder names, images in the order of their file names. Each image is
-decoded by Pillow (already installed with matplotlib), turned upright as a viewer shows
+decoded by Pillow (10.3 or later, which opens 16-bit grey PNGs as 16-bit), turned upright as a viewer shows
 it (the EXIF orientation of phone photos), converted to RGB or grey (16-bit images
 scaled to 8 bits; transparency dropped, so a transparent pixel keeps its stored colour,
 often black) and resized to ``size`` with the Lanczos filter, as the MAML code prepares mini-ImageNet
@@ -30,11 +30,11 @@ from tqdm.auto import tqdm
 from .. import checks
 from .omniglot import DatasetError
 
-#: File endings read as images (any case). Hidden files (a leading ".") and the folder
-#: files Windows writes (`SKIPPED`) are skipped; any other file, a sub-folder or a broken
-#: link in a class folder is refused rather than ignored.
+#: File endings read as images (any case). Hidden files (a leading "."), the folder files
+#: Windows writes and the __MACOSX/ of a zip made on a Mac (`SKIPPED`) are skipped; any
+#: other file, a sub-folder or a broken link in a class folder is refused, not ignored.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-SKIPPED = ("thumbs.db", "desktop.ini")
+SKIPPED = ("thumbs.db", "desktop.ini", "__macosx")
 
 
 def load_image_folder(root: str | os.PathLike, *, size: int | tuple[int, int], channels: int = 3,
@@ -64,7 +64,7 @@ def load_image_folder(root: str | os.PathLike, *, size: int | tuple[int, int], c
     >>> images.shape  # 64 classes of 600 images
     torch.Size([64, 600, 3, 84, 84])
     """
-    height, width = _size(size)
+    height, width = checks.image_size("size", size)
     checks.one_of("channels", channels, {1, 3})
     if per_class is not None:
         checks.positive_int("per_class", per_class)
@@ -73,7 +73,8 @@ def load_image_folder(root: str | os.PathLike, *, size: int | tuple[int, int], c
     if not folder.is_dir():
         raise FileNotFoundError(f"root {str(folder)!r} is not a folder; expected ROOT/CLASS/*.png (one folder of "
                                 "images per class)")
-    classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = sorted(p for p in folder.iterdir()
+                     if p.is_dir() and not p.name.startswith(".") and p.name.lower() not in SKIPPED)
     if not classes:
         raise DatasetError(f"{str(folder)!r} has no class folders; expected ROOT/CLASS/*.png (one folder of "
                            "images per class)")
@@ -94,15 +95,6 @@ def load_image_folder(root: str | os.PathLike, *, size: int | tuple[int, int], c
         for e, path in enumerate(paths[:examples]):
             out[c, e] = _read(path, channels, height, width)
     return (out[:, :, 0] if channels == 1 else out), [c.name for c in classes]
-
-
-def _size(value) -> tuple[int, int]:
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"size must be one side or (height, width), got {tuple(value)}")
-        return tuple(checks.positive_int("size", side) for side in value)
-    side = checks.positive_int("size", value)
-    return side, side
 
 
 def _image_files(folder: Path) -> list[Path]:

@@ -392,6 +392,8 @@ def test_keyboard_and_screen_reader(page):
     assert state(page, "omniglot_game")["text"].startswith(f"Candidate {s['last']['answer'] + 1} of 5")
     tab.keyboard.press("Enter")
     after = state(page, "omniglot_game")
+    spoken = page["evaluate"](f"document.querySelector('#{root} .mbd-sr').textContent")
+    assert spoken.startswith("You picked"), spoken  # a pick's result is said at once, not after a pause
     picked = after["last"]
     assert picked["choice"] == s["last"]["answer"] and picked["you"] == s["last"]["you"] + 1
     best = max(range(5), key=lambda i: picked["maml_probs"][i])  # MAML's probabilities in words, not only drawn
@@ -410,6 +412,8 @@ def test_keyboard_and_screen_reader(page):
     tab.focus(f"#{root} canvas")
     tab.keyboard.press("n")  # an open round (earlier tests may have answered this one)
     tab.keyboard.press("1")
+    spoken = page["evaluate"](f"document.querySelector('#{root} .mbd-sr').textContent")
+    assert spoken.startswith("1: a second digit picks 10 to 19, or wait to pick 1."), spoken
     tab.keyboard.press("2")
     assert state(page, "omniglot_game")["last"]["choice"] == 11
     tab.keyboard.press("n")
@@ -420,6 +424,13 @@ def test_keyboard_and_screen_reader(page):
     tab.keyboard.press("n")
     tab.keyboard.press("7")  # 70 is beyond 20: picked at once
     assert state(page, "omniglot_game")["last"]["choice"] == 6
+    tab.keyboard.press("n")
+    tab.keyboard.press("1")  # then leave the game: the waiting digit is dropped, nothing picked or said
+    spoken = page["evaluate"](f"document.querySelector('#{root} .mbd-sr').textContent")
+    tab.keyboard.press("Tab")
+    tab.wait_for_timeout(1200)
+    assert state(page, "omniglot_game")["last"]["choice"] is None
+    assert page["evaluate"](f"document.querySelector('#{root} .mbd-sr').textContent") == spoken
     tab.click(f"#{root} [data-action=ways5]")
 
 
@@ -454,3 +465,24 @@ def test_sliders_are_touch_targets_on_a_touch_screen(browser, page):
         assert not guard.problems(), guard.problems()
     finally:
         context.close()
+
+
+def test_nothing_is_announced_as_the_page_opens(browser, page):
+    """The readouts' hidden live copies get their first words while the page is read in; a
+    copy written after that (a first write delayed like a slider's) would be announced as
+    the page opens, one demo after another."""
+    context, tab, guard = new_page(browser, width=900, height=1200)
+    try:
+        tab.add_init_script("""window.lateWords = []; window.addEventListener('load', () => {
+            document.querySelectorAll('.mbd-sr').forEach((sr) => new MutationObserver(
+                () => window.lateWords.push(sr.textContent)).observe(sr, {childList: true, characterData: true,
+                subtree: true})); });""")
+        tab.goto(page["url"])
+        tab.wait_for_timeout(1500)
+        late, copies = tab.evaluate("""[window.lateWords, [...document.querySelectorAll('.mbd')].map(
+            (r) => [r.querySelector('.mbd-sr').textContent, r.querySelector('.mbd-read').textContent])]""")
+        assert not guard.problems(), guard.problems()
+    finally:
+        context.close()
+    assert late == [], late
+    assert copies and all(spoken == shown and shown for spoken, shown in copies), copies
