@@ -6,7 +6,9 @@
 // figure becomes a link to its own file (its alt text names the link).
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll(".cell_output img").forEach((img) => {
-    if (img.closest("a") || !img.getAttribute("src")) return;
+    const src = img.getAttribute("src") || "";
+    // not a widget's image, nor inline data (a browser does not open data: URLs as pages)
+    if (img.closest("a, .widget-subarea, .mbd") || !src || /^(data|blob):/.test(src)) return;
     const link = document.createElement("a");
     link.href = img.src;
     link.className = "mb-figure-link";
