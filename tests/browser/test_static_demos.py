@@ -294,6 +294,10 @@ def test_phone_draws_the_narrow_layouts_at_their_size(page):
     the plot still lands where the reader clicked; back at the desktop width, the wide
     layout returns."""
     names = [n for n in NARROW_DEMOS if n in page["demos"]]
+    for n in names:  # an earlier test's phone width may still be redrawing back to wide (on the next frame)
+        root = json.dumps(page["demos"][n].root_id)
+        page["tab"].wait_for_function(
+            f"document.getElementById({root}).querySelector('canvas').dataset.layout === 'wide'", timeout=5000)
     wide = {n: state(page, n) for n in names}
     assert all(canvas_layout(page, n)["layout"] == "wide" for n in names)
     ids = json.dumps([page["demos"][n].root_id for n in names])
