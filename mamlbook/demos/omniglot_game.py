@@ -277,15 +277,22 @@ function draw() {
   const tally = `${N}-way score: you ${mode.you}/${mode.played}, MAML ${mode.maml}/${mode.played}`;
   const likely = Array.from(probs.keys()).sort((i, j) => probs[j] - probs[i]).slice(0, 3)
     .map((i) => `${i + 1} (${(100 * probs[i]).toFixed(0)}%)`).join(', ');
-  const said = first !== null ? `${first.digit}: a second digit picks ${10 * first.digit} to ` +
-    `${Math.min(N, 10 * first.digit + 9)}, or wait to pick ${first.digit}. ${tally}` : mode.choice !== null ?
-    `You picked ${mode.choice + 1} (${mode.choice === answer ? 'right' : 'wrong'}); the answer is ${answer + 1} (green). ` +
-    `MAML picked ${mc + 1} with probability ${probs[mc].toFixed(2)} (${mc === answer ? 'right' : 'wrong'}); ` +
-    `its three most likely: ${likely}. ${tally}` +
-    (r === mode.rounds - 1 ? '. That was the last round: "next round" starts them again with a fresh score.' : '') :
-    canvas.matches(':focus-visible') ? `Candidate ${mode.cursor + 1} of ${N}: Enter picks it. ${tally}` :
-    matchMedia('(pointer: coarse)').matches ? `Tap the matching character. ${tally}` :
-    `Click the matching character, or pick it with the keyboard (arrow keys and Enter; N: next round). ${tally}`;
+  let said;  // the readout: a digit waiting, the round's result, the keyboard's candidate, or how to play
+  if (first !== null) {
+    said = `${first.digit}: a second digit picks ${10 * first.digit} to ${Math.min(N, 10 * first.digit + 9)}, ` +
+      `or wait to pick ${first.digit}. ${tally}`;
+  } else if (mode.choice !== null) {
+    said = `You picked ${mode.choice + 1} (${mode.choice === answer ? 'right' : 'wrong'}); the answer is ${answer + 1} ` +
+      `(green). MAML picked ${mc + 1} with probability ${probs[mc].toFixed(2)} (${mc === answer ? 'right' : 'wrong'}); ` +
+      `its three most likely: ${likely}. ${tally}` +
+      (r === mode.rounds - 1 ? '. That was the last round: "next round" starts them again with a fresh score.' : '');
+  } else if (canvas.matches(':focus-visible')) {
+    said = `Candidate ${mode.cursor + 1} of ${N}: Enter picks it. ${tally}`;
+  } else if (matchMedia('(pointer: coarse)').matches) {
+    said = `Tap the matching character. ${tally}`;
+  } else {
+    said = `Click the matching character, or pick it with the keyboard (arrow keys and Enter; N: next round). ${tally}`;
+  }
   MB.say(readout, said, how);
   root.mbLast = {ways: N, round: r, choice: mode.choice, cursor: mode.cursor, answer, maml_choice: mc, maml_probs: Array.from(probs),
                  played: mode.played, you: mode.you, maml: mode.maml, rects, width: g.W,
