@@ -8,14 +8,14 @@ classes extracted into folders)::
 Every class becomes a row of ``images (classes, examples, channels, height, width)``,
 ``uint8`` (``(classes, examples, height, width)`` with ``channels=1``), classes in the
 order of their folder names, images in the order of their file names. Each image is
-decoded by Pillow (10.3 or later, which opens 16-bit grey PNGs as 16-bit), turned upright as a viewer shows
-it (the EXIF orientation of phone photos), converted to RGB or grey (16-bit images
-scaled to 8 bits; transparency dropped, so a transparent pixel keeps its stored colour,
-often black) and resized to ``size`` with the Lanczos filter, as the MAML code prepares mini-ImageNet
-(84×84; ``data/miniImagenet/proc_images.py`` in github.com/cbfinn/maml); an image of
-another aspect ratio is stretched, not cropped. The
-values are kept as they are (no inversion: Omniglot's loaders turn black ink on white
-into bright ink; a photograph stays a photograph).
+decoded by Pillow (10.3 or later, which opens 16-bit grey PNGs as 16-bit), turned
+upright as a viewer shows it (the EXIF orientation of phone photos), converted to RGB or
+grey (16-bit images scaled to 8 bits; transparency dropped, so a transparent pixel keeps
+its stored colour, often black) and resized to ``size`` with the Lanczos filter, as the
+MAML code prepares mini-ImageNet (84×84; ``data/miniImagenet/proc_images.py`` in
+github.com/cbfinn/maml); an image of another aspect ratio is stretched, not cropped.
+The values are kept as they are (no inversion: Omniglot's loaders turn black ink on
+white into bright ink; a photograph stays a photograph).
 """
 from __future__ import annotations
 
