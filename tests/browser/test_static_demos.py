@@ -287,6 +287,13 @@ def canvas_layout(page, name: str) -> dict:
                  box: document.getElementById({root}).getBoundingClientRect().width}}; }})()""")
 
 
+def wait_for_layout(page, name: str, layout: str) -> None:
+    """Until demo ``name`` draws its ``"wide"`` or ``"narrow"`` layout (a resize redraws on the next frame)."""
+    root = json.dumps(page["demos"][name].root_id)
+    page["tab"].wait_for_function(
+        f"document.getElementById({root}).querySelector('canvas').dataset.layout === '{layout}'", timeout=5000)
+
+
 def test_phone_draws_the_narrow_layouts_at_their_size(page):
     """On a 390 px phone each plotting demo draws its narrow layout (panels stacked) at its
     own size, so that its text stays the size it was drawn (11 px, not the 5-6 px of the
@@ -294,10 +301,8 @@ def test_phone_draws_the_narrow_layouts_at_their_size(page):
     the plot still lands where the reader clicked; back at the desktop width, the wide
     layout returns."""
     names = [n for n in NARROW_DEMOS if n in page["demos"]]
-    for n in names:  # an earlier test's phone width may still be redrawing back to wide (on the next frame)
-        root = json.dumps(page["demos"][n].root_id)
-        page["tab"].wait_for_function(
-            f"document.getElementById({root}).querySelector('canvas').dataset.layout === 'wide'", timeout=5000)
+    for n in names:  # an earlier test's phone width may still be redrawing back to wide
+        wait_for_layout(page, n, "wide")
     wide = {n: state(page, n) for n in names}
     assert all(canvas_layout(page, n)["layout"] == "wide" for n in names)
     ids = json.dumps([page["demos"][n].root_id for n in names])
@@ -306,10 +311,8 @@ def test_phone_draws_the_narrow_layouts_at_their_size(page):
     size = page["tab"].viewport_size
     page["tab"].set_viewport_size({"width": 390, "height": 844})
     try:
-        for n in names:  # the width alone switches the layout (a resize redraws on the next frame)
-            root = json.dumps(page["demos"][n].root_id)
-            page["tab"].wait_for_function(
-                f"document.getElementById({root}).querySelector('canvas').dataset.layout === 'narrow'", timeout=5000)
+        for n in names:  # the width alone switches the layout
+            wait_for_layout(page, n, "narrow")
             c = canvas_layout(page, n)
             assert c["w"] <= 350 and c["shown"] / c["w"] >= 0.95 and c["shown"] <= c["box"], (n, c)
             phone = state(page, n)
@@ -331,9 +334,7 @@ def test_phone_draws_the_narrow_layouts_at_their_size(page):
     finally:
         page["tab"].set_viewport_size(size)
     for n in names:
-        root = json.dumps(page["demos"][n].root_id)
-        page["tab"].wait_for_function(
-            f"document.getElementById({root}).querySelector('canvas').dataset.layout === 'wide'", timeout=5000)
+        wait_for_layout(page, n, "wide")
 
 
 def test_keyboard_and_screen_reader(page):
