@@ -184,10 +184,13 @@ def test_a_colour_network_of_rectangular_images_meta_trains_and_is_scored():
     colour = torch.rand(6, 5, 3, 12, 8, generator=torch.Generator().manual_seed(0))
     family = ClassificationTasks(colour, ways=3)
     torch.manual_seed(0)
+    before = {k: v.detach().clone() for k, v in net.named_parameters()}
     history = mb.meta_train(net, family, iterations=2, meta_batch_size=2, support_shots=1, query_shots=2,
                             inner_lr=0.1, method_options={"loss_fn": mb.cross_entropy_per_task},
                             generator=torch.Generator().manual_seed(1), progress=False)
-    assert len(history.meta_loss) == 2 and all(loss == loss for loss in history.meta_loss)
+    # (a NaN loss would have raised) two steps taken, and they moved the first convolution's colour filters
+    assert len(history.meta_loss) == 2
+    assert not torch.equal(net.features[0].weight, before["features.0.weight"])
     tasks = family.sample(4, 1, 2, generator=torch.Generator().manual_seed(2))
     accuracy = mb.protocol.adapted_accuracy(net, mb.detached(mb.parameters_of(net)), tasks, method="maml",
                                             inner_lr=0.1, steps=1)
