@@ -8,8 +8,9 @@ fits the text column, instead of plain text cut at the right edge.
 from __future__ import annotations
 
 import inspect
+import re
 import textwrap
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 
 class Markdown:
@@ -59,7 +60,8 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], caption: str | N
     """A Markdown table: ``header`` names the columns, each row gives one cell per column.
 
     Cells are formatted with ``str``; numbers should be formatted by the caller (the page
-    shows exactly what the chapter printed). A ``|`` inside a cell is escaped.
+    shows exactly what the chapter printed). A ``|`` inside a cell is escaped; a value and
+    its interval, ``"0.590 ± 0.053"``, are joined by no-break spaces (one line in the table).
     """
     if not header:
         raise ValueError("header must name at least one column")
@@ -69,7 +71,8 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], caption: str | N
             raise ValueError(f"rows[{i}] has {len(row)} cells, expected {len(header)} (one per header column)")
 
     def cell(value: Any) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
+        text = str(value).replace("|", "\\|").replace("\n", " ")
+        return re.sub(r"(\d) ± ([\d.])", "\\1\u00a0±\u00a0\\2", text)
 
     lines = []
     if caption:
@@ -78,3 +81,37 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], caption: str | N
     lines.append("|" + "|".join("---" for _ in header) + "|")
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return Markdown("\n".join(lines))
+
+
+def adaptation_table(curves: Mapping[str, Any], steps: Sequence[int] = (1, 5, 10), *,
+                     extra: Mapping[str, Mapping[str, Mapping[int, Any]]] | None = None,
+                     caption: str | None = None) -> Markdown:
+    """The book's table of few-shot results: a row per method and number of test-time steps.
+
+    ``curves`` maps a method (a key of `mamlbook.plotting.LABELS`, shown by its label, or
+    any name, shown as is) to its ``(T, max_steps + 1)`` query losses from
+    `mamlbook.adaptation_curve`. Columns: the mean ± 95% interval and the median over the
+    tasks that never diverged, and how many of the ``T`` did (`mamlbook.protocol.summarize`,
+    the book's rule). ``extra`` adds columns: ``{column: {method: {steps: cell}}}``, e.g.
+    a paper's numbers; a cell it lacks is shown as "–".
+    """
+    from .plotting import LABELS
+    from .protocol import summarize
+
+    extra = dict(extra or {})
+    for column, cells in extra.items():
+        unknown = sorted(set(cells) - set(curves))
+        if unknown:
+            raise ValueError(f"extra[{column!r}] names {unknown}, which are not keys of curves "
+                             f"({sorted(curves)})")
+    header = ["method", "steps", "mean ± 95% CI", "median", "diverged", *extra]
+    rows = []
+    for name, curve in curves.items():
+        summary = summarize(curve, list(steps))
+        for k in steps:
+            s = summary[k]
+            cells = ([f"{s.mean:.3f} ± {s.ci95:.3f}", f"{s.median:.3f}"] if s.mean is not None
+                     else ["–", "–"])
+            rows.append([LABELS.get(name, name), k, *cells, f"{s.diverged}/{s.num_tasks}",
+                         *(extra[c].get(name, {}).get(k, "–") for c in extra)])
+    return table(header, rows, caption=caption)

@@ -47,3 +47,37 @@ def test_table_markdown():
         notebook.table(["a", "b"], [["x"]])
     with pytest.raises(ValueError, match="header"):
         notebook.table([], [])
+
+
+def test_adaptation_table_matches_a_per_step_computation():
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    curves = {"maml": torch.rand(200, 4, generator=generator, dtype=torch.float64) + 0.5,
+              "mine": torch.rand(200, 4, generator=generator, dtype=torch.float64) + 0.5}
+    curves["mine"][3, 2] = float("nan")  # one task diverged: counted, left out
+    curves["mine"][7, 3] = 100.0  # grown more than 10-fold from its start: also diverged
+    md = notebook.adaptation_table(curves, (0, 3), extra={"paper": {"maml": {3: "0.35"}}}).text
+    lines = md.splitlines()
+    assert lines[0] == "| method | steps | mean ± 95% CI | median | diverged | paper |"
+    assert len(lines) == 2 + 4
+    for line, (name, label, k) in zip(lines[2:], [("maml", "MAML", 0), ("maml", "MAML", 3),
+                                                  ("mine", "mine", 0), ("mine", "mine", 3)]):
+        curve = curves[name]
+        kept = curve[torch.isfinite(curve).all(1) & (curve <= 10 * curve[:, :1]).all(1)]
+        mean = kept[:, k].mean()
+        half = 1.96 * kept[:, k].std() / len(kept) ** 0.5  # normal quantile from 100 tasks on
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        # a value and its interval on one line: no-break spaces
+        assert cells[:5] == [label, str(k), f"{mean:.3f}\u00a0±\u00a0{half:.3f}", f"{kept[:, k].median():.3f}",
+                             f"{200 - len(kept)}/200"]
+        assert cells[5] == ("0.35" if (name, k) == ("maml", 3) else "–")
+
+
+def test_adaptation_table_bad_input():
+    import torch
+
+    with pytest.raises(ValueError, match=r"extra\['paper'\] names \['reptile'\]"):
+        notebook.adaptation_table({"maml": torch.ones(5, 3)}, (1,), extra={"paper": {"reptile": {1: 0.5}}})
+    with pytest.raises(ValueError, match=r"steps must be .* in \[0, 2\]"):
+        notebook.adaptation_table({"maml": torch.ones(5, 3)}, (1, 5))
