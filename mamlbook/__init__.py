@@ -15,7 +15,7 @@ __version__ = "0.1.0"  # the one source of the version (pyproject.toml reads it;
 # The public surface, grouped by the module that defines each name (one home per concept).
 _EXPORTS = {
     # the methods and their interface; the networks with learned step sizes (chapter 10)
-    "algorithms": ["MetaStep", "get_method", "method_names", "MetaSGDNet", "LSLRNet", "MAMLPlusPlusSchedule"],
+    "algorithms": ["MetaStep", "get_method", "method_names", "register", "MetaSGDNet", "LSLRNet", "MAMLPlusPlusSchedule"],
     # parameters as dicts, batched over tasks; the inner loops (eq. 2.2, iMAML's eq. 6.1)
     "functional": ["adapt", "proximal_adapt", "batch_parameters", "cross_entropy_per_task", "detached",
                    "mse_per_task", "parameters_of", "task_forward", "task_losses", "flatten_params",

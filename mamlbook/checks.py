@@ -229,7 +229,8 @@ def all_finite(tensors) -> bool:
     """Whether every floating tensor of ``tensors`` is finite (one reduction for all of them)."""
     if _compiling():
         return True
-    floats = [t for t in tensors if t.is_floating_point() and t.device.type != "meta"]
+    # (anything else, e.g. a method's None gradient, is for its caller to name: meta_train does)
+    floats = [t for t in tensors if isinstance(t, torch.Tensor) and t.is_floating_point() and t.device.type != "meta"]
     if not floats:
         return True
     with torch.no_grad():

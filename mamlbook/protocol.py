@@ -73,6 +73,9 @@ EVAL_SEED = 2017
 CURVE_TASKS = 500
 #: Methods whose network carries learned step sizes (`MetaSGDNet`, `LSLRNet`): they adapt with them.
 STEP_SIZE_METHODS = ("meta_sgd", "mamlpp")
+#: Methods whose test-time learner is plain SGD on every parameter (eq. 2.2); `adapted_logits`
+#: has its own learner for imaml, anil, protonet and `STEP_SIZE_METHODS`, and none for others.
+SGD_LEARNER_METHODS = ("maml", "fomaml", "reptile", "pretrain")
 
 
 def sinusoid_test_tasks(
@@ -347,6 +350,11 @@ def adapted_logits(
     # the method's own options only (an unknown method is refused too); of them the
     # test-time learner reads iMAML's lam, the others are its training's
     options = dict(check_method_options(method, {} if method_options is None else method_options))
+    learners = (*SGD_LEARNER_METHODS, "imaml", "anil", "protonet", *STEP_SIZE_METHODS)
+    if method not in learners:  # a method registered outside the package: its learner is not known here
+        raise ValueError(f"method {method!r} has no test-time learner here (known: {sorted(learners)}); adapt with "
+                         "its own inner loop and score with mb.accuracy_per_task, or pass method='maml' for plain "
+                         "SGD on every parameter")
     checks.int_in_range("steps", steps, 0)
     checks.positive_int("chunk", chunk)
     if options.get("loss_fn", cross_entropy_per_task) is not cross_entropy_per_task:

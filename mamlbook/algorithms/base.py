@@ -2,12 +2,15 @@
 
 A method is a function::
 
-    method(model, params, tasks, *, inner_lr, inner_steps, loss_fn, **options) -> MetaStep
+    method(model, params, tasks, *, inner_lr, inner_steps, loss_fn, on_divergence,
+           <its own options>) -> MetaStep
 
 that takes the initial parameters ``θ`` (a dict of tensors) and a `TaskBatch`, and
 returns the meta-loss, the direction to *descend* (``θ ← θ − β · grads`` or any
-optimizer fed with ``grads``), and per-task diagnostics. Swapping methods is swapping
-a name: `get_method("maml")`, `get_method("reptile")`, ...
+optimizer fed with ``grads``), and per-task diagnostics; its own options are
+keyword-only parameters with defaults (``lam``, ``first_order``, ...). Swapping methods
+is swapping a name: `get_method("maml")`, `get_method("reptile")`, ... A method of
+one's own is registered with `register` (README, "Adding a method").
 """
 from __future__ import annotations
 
@@ -99,9 +102,41 @@ _REGISTRY: dict[str, Callable[..., MetaStep]] = {}
 
 
 def register(name: str, **fixed_options):
-    """Decorator: make a method available as ``get_method(name)``."""
+    """Decorator: make method ``fn`` available as ``get_method(name)`` (and so to
+    `mamlbook.meta_train`, `TrainingSettings(method=name)`, the threaded and compiled steps).
+
+    ``fn`` has the signature of the module docstring: ``model, params, tasks`` first,
+    then keyword-only ``inner_lr``, ``inner_steps``, ``loss_fn``, ``on_divergence`` and
+    its own options (what `method_options` lists and ``method_options={...}`` may set;
+    a ``**kwargs`` would take options it never reads, so it is refused). ``fixed_options``
+    registers a variant, e.g. ``register("fomaml", first_order=True)``. A name already
+    taken by another function is refused (registering the same function again, as a
+    module reload does, replaces it).
+    """
+    import inspect
+
+    if not isinstance(name, str) or not name.isidentifier():
+        raise TypeError(f"name must be a string usable as an identifier (e.g. 'cavia'), got {name!r}")
 
     def wrap(fn):
+        parameters = inspect.signature(fn).parameters
+        kinds = {p.name: p.kind for p in parameters.values()}
+        var_keyword = [n for n, kind in kinds.items() if kind == inspect.Parameter.VAR_KEYWORD]
+        if var_keyword:
+            raise TypeError(f"method {name!r}: {fn.__name__}(**{var_keyword[0]}) would take options it never reads; "
+                            "declare each option as a keyword-only parameter with a default instead")
+        missing = [n for n in ("inner_lr", "inner_steps") if kinds.get(n) != inspect.Parameter.KEYWORD_ONLY]
+        if list(parameters)[:3] != ["model", "params", "tasks"] or missing:
+            raise TypeError(f"method {name!r}: {fn.__name__}{inspect.signature(fn)} must be "
+                            "(model, params, tasks, *, inner_lr, inner_steps, ...)")
+        unknown = sorted(set(fixed_options) - {n for n, kind in kinds.items() if kind == inspect.Parameter.KEYWORD_ONLY})
+        if unknown:
+            raise TypeError(f"method {name!r}: fixed options {unknown} are not keyword-only parameters of {fn.__name__}")
+        taken = _REGISTRY.get(name)
+        taken = getattr(taken, "__wrapped__", taken)
+        if taken is not None and (taken.__module__, taken.__qualname__) != (fn.__module__, fn.__qualname__):
+            raise ValueError(f"name {name!r} is taken by {taken.__module__}.{taken.__qualname__}; register "
+                             f"{fn.__name__} under another name (method_names() lists the names taken)")
         if fixed_options:
             def bound(*args, **kwargs):
                 clash = sorted(set(kwargs) & set(fixed_options))
@@ -126,7 +161,7 @@ def method_names() -> list[str]:
 
 def get_method(name: str) -> Callable[..., MetaStep]:
     """The method registered as ``name`` (see `method_names`): a function
-    ``(model, params, tasks, *, inner_lr, inner_steps, loss_fn=..., **options) -> MetaStep``.
+    ``(model, params, tasks, *, inner_lr, inner_steps, loss_fn=..., <options>) -> MetaStep``.
 
     Its options and equations are in its own docstring (``help(get_method("imaml"))``)
     and module (`mamlbook.algorithms.maml`, ``reptile``, ``imaml``, ...);
