@@ -3,6 +3,7 @@ quoted number is no longer printed (its use on the built book: tests/browser).""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -92,3 +93,14 @@ def test_a_folder_without_chapter_pages_or_an_unknown_chapter_is_a_usage_error(t
         else:
             raise AssertionError(f"{argv} was accepted")
         assert says in capsys.readouterr().err
+
+
+def test_the_command_line_takes_a_snapshot_and_checks_it(tmp_path, monkeypatch, capsys):
+    # (the check's local name once shadowed the snapshot function: `snapshot` failed)
+    book = write_book(tmp_path, "MAML reaches 0.368 after ten steps.", "10 steps: 0.368")
+    monkeypatch.setattr(pn, "SNAPSHOT", tmp_path / "prose_numbers.json")
+    monkeypatch.setattr(pn, "ROOT", tmp_path)
+    assert pn.main(["snapshot", str(book)]) == 0
+    assert json.loads((tmp_path / "prose_numbers.json").read_text()) == {"02_maml": {"0.368": ["0.368"]}}
+    assert pn.main(["check", str(book)]) == 0
+    assert "all 1 prose numbers of 1 chapters still quoted and printed" in capsys.readouterr().out

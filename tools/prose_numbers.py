@@ -217,13 +217,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{len(taken)} chapters")
         return 0
     if args.command == "check":
-        snapshot = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
-        problems = check(args.build, snapshot)
+        recorded = json.loads(SNAPSHOT.read_text(encoding="utf-8"))  # (not `snapshot`: the function above)
+        problems = check(args.build, recorded)
         for chapter, lines in problems.items():
             print(chapter, *lines, sep="\n  ")
         if not problems:  # (silence read as "did it run?")
-            print(f"{args.build}: all {sum(map(len, snapshot.values()))} prose numbers of "
-                  f"{len(snapshot)} chapters still quoted and printed")
+            print(f"{args.build}: all {sum(map(len, recorded.values()))} prose numbers of "
+                  f"{len(recorded)} chapters still quoted and printed")
         return 1 if problems else 0
     quoted, printed = read_page(pages[0][args.chapter])
     for token, paragraph in quoted.items():
