@@ -27,4 +27,17 @@ def central_difference(f, params, eps=1e-6):
     return grad
 
 
+def relative_error(got, want):
+    """max |got − want| / max |want|: the worst error relative to the gradient's scale."""
+    return float((got - want).abs().max() / want.abs().max())
+
+
+def mse(model, params, x, y):
+    """The mean squared error of ``model`` with ``params`` on one task's ``x``, ``y``: the plain,
+    unbatched computation the per-task reference loops are written with."""
+    from torch.func import functional_call
+
+    return ((functional_call(model, params, (x,)) - y) ** 2).mean()
+
+
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device; this machine has none")

@@ -4,16 +4,7 @@ import torch
 from torch.func import functional_call
 
 import mamlbook as mb
-from helpers import central_difference, flat
-
-
-def relative_error(got, want):
-    """max |got − want| / max |want|: the worst error relative to the gradient's scale."""
-    return float((got - want).abs().max() / want.abs().max())
-
-
-def mse(model, params, x, y):
-    return ((functional_call(model, params, (x,)) - y) ** 2).mean()
+from helpers import central_difference, flat, mse, relative_error
 
 
 def anil_by_loop(model, theta, tasks, inner_lr, inner_steps, loss, first_order=False):

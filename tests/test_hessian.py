@@ -8,11 +8,7 @@ import torch
 from torch.func import functional_call
 
 import mamlbook as mb
-from helpers import central_difference, flat, unflat
-
-
-def mse(model, params, x, y):
-    return ((functional_call(model, params, (x,)) - y) ** 2).mean()
+from helpers import central_difference, flat, mse, unflat
 
 
 def autograd_hessian(model, params, x, y):

@@ -4,18 +4,9 @@ import math
 
 import pytest
 import torch
-from torch.func import functional_call
 
 import mamlbook as mb
-from helpers import central_difference, flat
-
-
-def relative_error(got, want):
-    return float((got - want).abs().max() / want.abs().max())
-
-
-def mse(model, params, x, y):
-    return ((functional_call(model, params, (x,)) - y) ** 2).mean()
+from helpers import central_difference, flat, mse, relative_error
 
 
 def mamlpp_by_loop(net, theta, sizes, tasks, inner_lr, weights, first_order=False):

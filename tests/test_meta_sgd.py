@@ -1,18 +1,9 @@
 """Meta-SGD (eqs. 10.2, 10.3) against a per-task loop, the one-step closed form and finite differences."""
 import pytest
 import torch
-from torch.func import functional_call
 
 import mamlbook as mb
-from helpers import central_difference, flat
-
-
-def relative_error(got, want):
-    return float((got - want).abs().max() / want.abs().max())
-
-
-def mse(model, params, x, y):
-    return ((functional_call(model, params, (x,)) - y) ** 2).mean()
+from helpers import central_difference, flat, mse, relative_error
 
 
 def meta_sgd_by_loop(net, theta, sizes, tasks, inner_lr, inner_steps):

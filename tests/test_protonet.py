@@ -6,11 +6,7 @@ from torch.func import functional_call
 
 import mamlbook as mb
 from mamlbook.algorithms.protonet import prototype_logits
-from helpers import central_difference, flat
-
-
-def relative_error(got, want):
-    return float((got - want).abs().max() / want.abs().max())
+from helpers import central_difference, flat, relative_error
 
 
 def point_tasks(num_tasks=3, ways=3, shots=2, queries=4, seed=0):

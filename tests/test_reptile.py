@@ -1,14 +1,9 @@
 """Reptile against plain per-task loops and against SGD on the joint training loss."""
 import pytest
 import torch
-from torch.func import functional_call
 
 import mamlbook as mb
-from helpers import flat
-
-
-def mse(model, params, x, y):
-    return ((functional_call(model, params, (x,)) - y) ** 2).mean()
+from helpers import flat, mse
 
 
 def reptile_by_loop(model, params, x, y, x_query, y_query, inner_lr, inner_steps):
