@@ -91,8 +91,8 @@ def task_forward(model: nn.Module, params: Params, x: Tensor) -> Tensor:
 
 
 def mse_per_task(predictions: Tensor, targets: Tensor) -> Tensor:
-    """Mean squared error of each task: ``(T, N, ...)`` twice (exactly the same
-    shape) -> ``(T,)``.
+    """Mean squared error of each task (book eq. 2.1): ``(T, N, ...)`` twice (exactly
+    the same shape) -> ``(T,)``.
 
     Two operations (``mse_loss`` elementwise, one mean), so that the inner gradient's
     graph, which second-order MAML differentiates again, stays small.
@@ -355,8 +355,9 @@ def proximal_adapt(
     inner_tol: float | None = None,
 ) -> tuple[Params, Tensor, Tensor]:
     """`proximal_adapt_unchecked`, the proximal inner solver (gradient descent on
-    ``G(φ) = L_support(φ) + λ/2‖φ − θ‖²`` from ``φ = θ``, all tasks batched), with its
-    arguments checked as `adapt`'s are: ``anchor`` the task-batched ``θ`` ``(T, ...)``.
+    ``G(φ) = L_support(φ) + λ/2‖φ − θ‖²``, book eq. 6.1, from ``φ = θ``, all tasks
+    batched), with its arguments checked as `adapt`'s are: ``anchor`` the task-batched
+    ``θ`` ``(T, ...)``.
 
     Returns
     ``(φ (T, ...) detached, support loss at θ (T,), accepted steps per task (T,))``.
@@ -399,8 +400,8 @@ def proximal_adapt_unchecked(
     loss_fn: LossFn = mse_per_task,
     inner_tol: float | None = None,
 ) -> tuple[Params, Tensor, Tensor]:
-    """Gradient descent on ``G(φ) = L_support(φ) + λ/2‖φ − θ‖²`` from ``φ = θ``, all
-    tasks batched.
+    """Gradient descent on ``G(φ) = L_support(φ) + λ/2‖φ − θ‖²`` (book eq. 6.1) from
+    ``φ = θ``, all tasks batched.
 
     ``anchor`` is the task-batched ``θ`` ``(T, ...)``. Each step is
     ``φ ← φ − α_t (∇L_support(φ) + λ(φ − θ))`` on detached tensors, with a per-task

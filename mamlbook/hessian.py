@@ -17,9 +17,10 @@ The solvers that use these products (conjugate gradient, power iteration) are in
 
 The single-task functions work on an *unbatched* params dict ``θ`` (``P`` numbers in
 all; `mamlbook.functional.flatten_params` gives the vector); the batched ones take
-task-batched data ``x (T, N, ...)``, ``y (T, N, ...)`` at one unbatched ``θ`` and
-return ``(T, P)``. The algorithms themselves only ever use products with a vector
-(double backward in `mamlbook.algorithms`), never a ``P × P`` matrix.
+task-batched data ``x (T, N, ...)``, ``y (T, N, ...)`` (``N`` examples per task) at one
+unbatched ``θ`` and return one result per task (``(T, P)``; `top_eigenvalues` ``(T,)``).
+The algorithms themselves only ever use products with a vector (double backward in
+`mamlbook.algorithms`), never a ``P × P`` matrix.
 
 Conventions. A *loss function* ``f`` maps a params dict to a scalar; build one for a
 task with `loss_function`. The inner step is ``U(θ) = θ − α ∇L(θ)`` (book eq. 2.2), so
@@ -344,8 +345,8 @@ def gauss_newton_top_eigenvalue(model: nn.Module, params: Params, x: Tensor) -> 
 
 
 def inner_step_jacobian(f: ParamsFn, params: Params, inner_lr: float) -> Tensor:
-    """``∂U/∂θ = I − α ∇²f(θ)`` for one inner step ``U(θ) = θ − α∇f(θ)``, as
-    ``(P, P)``."""
+    """``∂U/∂θ = I − α ∇²f(θ)`` (book eq. 3.2) for one inner step ``U(θ) = θ − α∇f(θ)``
+    (eq. 2.2), as ``(P, P)``."""
     checks.positive_float("inner_lr", inner_lr)
     h = full_hessian(f, params)
     checks.positive_float("inner_lr", inner_lr, dtype=h.dtype)  # α·H within its range

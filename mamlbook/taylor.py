@@ -200,7 +200,8 @@ def first_order_expansions(
     ``k`` inner steps on the support set: ``φ_k = θ − αk ḡ_s + O(α²)``, so
 
     * first-order MAML, ``∇L_query(φ_k) = ḡ_q − αk H̄_q ḡ_s + O(α²)``;
-    * MAML, ``(∏(I − α∇²L_support(φ_i)))ᵀ ∇L_query(φ_k) = ḡ_q − αk (H̄_q ḡ_s + H̄_s ḡ_q) + O(α²)``;
+    * MAML, ``(∏_{i=k}^{1}(I − α∇²L_support(φ_{i−1})))ᵀ ∇L_query(φ_k)`` (eq. 3.4)
+      ``= ḡ_q − αk (H̄_q ḡ_s + H̄_s ḡ_q) + O(α²)``;
     * Reptile, ``(θ − φ_k)/α = k ḡ_s − α k(k−1)/2 H̄_s ḡ_s + O(α²)`` (eq. 5.7, one batch).
 
     Compare with ``get_method(name)(...).grads`` (flattened); for Reptile divide those by ``α``.

@@ -32,8 +32,8 @@ class MetaStep:
 
     Attributes
     ----------
-    meta_loss : scalar, mean over tasks of the query loss after adaptation (detached;
-        `pretrain`, which does not adapt: its joint loss).
+    meta_loss : scalar, mean over tasks of the query loss after adaptation (eq. 2.3;
+        detached; `pretrain`, which does not adapt: its joint loss).
     grads : dict like ``θ``: the meta-gradient (for Reptile, the direction ``θ − mean φ``
         whose negative is the Reptile update).
     support_loss : ``(T,)`` support loss of each task before adaptation.

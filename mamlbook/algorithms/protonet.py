@@ -50,7 +50,7 @@ def check_labels(tasks: TaskBatch) -> int:
     y = tasks.y_support
     if y.is_floating_point() or y.ndim != 2:
         raise TypeError(
-            f"tasks.y_support must hold integer class labels (T, K) for protonet (a classifier), got "
+            f"tasks.y_support must hold integer class labels (T, N·K) for protonet (a classifier), got "
             f"dtype {y.dtype} and shape {tuple(y.shape)}"
         )
     if int(y.min()) < 0:
@@ -67,7 +67,7 @@ def check_labels(tasks: TaskBatch) -> int:
         )
     if tasks.y_query.is_floating_point() or tasks.y_query.ndim != 2:
         raise TypeError(
-            f"tasks.y_query must hold integer class labels (T, Q) for protonet, got dtype "
+            f"tasks.y_query must hold integer class labels (T, N·Q) for protonet, got dtype "
             f"{tasks.y_query.dtype} and shape {tuple(tasks.y_query.shape)}"
         )
     if int(tasks.y_query.min()) < 0 or int(tasks.y_query.max()) >= ways:
@@ -95,8 +95,9 @@ def protonet(
     ----------
     model : declares ``head_names`` and ``features_with`` (the embedding is the body).
     params : ``θ``, a dict shaped like the model's parameters.
-    tasks : `TaskBatch` of ``T`` classification tasks: ``y_support (T, K)`` integer labels
-        showing every class ``0..N−1`` in every task, ``y_query (T, Q)`` in the same range.
+    tasks : `TaskBatch` of ``T`` ``N``-way classification tasks: ``y_support (T, N·K)``
+        integer labels showing every class ``0..N−1`` in every task, ``y_query (T, N·Q)``
+        in the same range.
     inner_lr : checked (``> 0``) and unused: there is no inner loop.
     inner_steps : must be 0.
     loss_fn : per-task loss of the logits ``(T, Q, N)`` and ``y_query`` (default the

@@ -32,8 +32,9 @@ inner gradients, ``θ − φ_t = α (g_1 + … + g_k)`` with ``g_i`` the gradien
 ``i`` at ``φ_{i−1}``. ``gradient_weights=(w_1, …, w_k)`` returns ``α Σ_i w_i g_i``
 instead (mean over tasks): Nichol et al.'s inner-gradient combinations (§6.2). All ones
 is Reptile; ``(1, 0, …)`` keeps ``g_1`` only, the gradient at ``θ`` (joint training,
-book eq. 5.3); ``(0, …, 0, 1)`` keeps the last one only, which with minibatches is
-first-order MAML with the last minibatch as its query set.
+book eq. 5.3); ``(0, …, 0, 1)`` keeps the last one only, ``α g_k``: with minibatches,
+``α`` times the first-order MAML direction (eq. 4.1) after ``k − 1`` inner steps, the
+last minibatch as its query set.
 """
 
 from __future__ import annotations

@@ -15,9 +15,11 @@ class TaskBatch:
     """``T`` tasks, each with a support set (to adapt on) and a query set (to score).
 
     Shapes: ``x_support (T, K, *in)``, ``y_support (T, K, *out)``, ``x_query (T, Q, *in)``,
-    ``y_query (T, Q, *out)``. ``info`` holds what generated the tasks (e.g. amplitude
-    and phase), each ``(T,)``. Construction validates shapes, finiteness, dtype and
-    device, and names the offending field.
+    ``y_query (T, Q, *out)``, with ``K`` and ``Q`` the examples of a task's support and
+    query set (``N``-way classification: ``N·K`` and ``N·Q``, labels ``(T, N·K)``).
+    ``info`` holds what generated the tasks (e.g. amplitude and phase), each ``(T,)``.
+    Construction validates shapes, finiteness, dtype and device, and names the
+    offending field.
     """
 
     x_support: Tensor
