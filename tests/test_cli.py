@@ -63,6 +63,27 @@ def test_reproduce_reports_the_paper_beside_ours(tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())["rows"]["pretrained"]["recipe"] == "sinusoid_pretrain"
 
 
+def test_reproduce_retrain_scores_the_retrained_network_and_leaves_the_shipped_file(monkeypatch):
+    shipped = mb.checkpoints.pretrained_path("sinusoid_pretrain")
+    before = shipped.read_bytes()
+    # a short retraining (the recipe's 70,000 iterations take minutes), never saved
+    real = mb.recipes.regenerate
+    calls = []
+
+    def short(name, **kwargs):
+        calls.append(kwargs)
+        return real(name, **{**kwargs, "iterations": 30})
+
+    monkeypatch.setattr(mb.recipes, "regenerate", short)
+    retrained = reproduce.reproduce(["pretrained"], num_tasks=40, retrain=True, progress=False)
+    assert calls == [{"device": mb.get_device(None), "progress": False, "save": False}]
+    assert shipped.read_bytes() == before
+    assert retrained["trained_now_seconds"]["sinusoid_pretrain"] > 0
+    ours = retrained["rows"]["pretrained"]["steps"]["1"]["mean"]
+    as_shipped = reproduce.reproduce(["pretrained"], num_tasks=40, train_missing=False, progress=False)
+    assert ours != as_shipped["rows"]["pretrained"]["steps"]["1"]["mean"]  # 30 iterations, not the shipped 70,000
+
+
 def test_reproduce_counts_diverged_tasks_instead_of_averaging_infinity(monkeypatch):
     curve = torch.tensor([[1.0, 0.5, 0.4], [1.0, float("inf"), float("nan")], [1.0, 0.7, 0.6]])
     monkeypatch.setattr(reproduce, "adaptation_curve", lambda *args, **kwargs: curve)

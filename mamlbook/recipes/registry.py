@@ -190,6 +190,10 @@ def _ablation(weights=None, seed: int = 0) -> Recipe:
 RECIPES: dict[str, Recipe] = {
     # Finn et al. 2017, §5.1 and their code's defaults.
     "sinusoid_maml": _sinusoid("maml"),
+    # The same recipe from two other seeds: how far the test errors move with the training
+    # run alone (chapter 09, against the paper's numbers).
+    "sinusoid_maml_seed1": replace(_sinusoid("maml"), seed=1),
+    "sinusoid_maml_seed2": replace(_sinusoid("maml"), seed=2),
     "sinusoid_pretrain": _sinusoid("pretrain"),
     "sinusoid_fomaml": _sinusoid("fomaml"),
     # Reptile needs several inner steps to differ from joint training (Nichol et al. 2018, §5).

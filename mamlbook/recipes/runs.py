@@ -254,7 +254,9 @@ def _train_omniglot(name, r, settings, model, generator, device, progress, save,
 
 
 def evaluate(name: str, model, *, num_tasks: int = protocol.EVAL_TASKS, device=None) -> torch.Tensor:
-    """Accuracy ``(num_tasks,)`` of Omniglot ``model`` on recipe ``name``'s first ``num_tasks`` test tasks."""
+    """Accuracy ``(num_tasks,)`` of Omniglot ``model`` on ``num_tasks`` test tasks of recipe ``name``'s
+    protocol (`protocol.held_out_tasks`: the default 600 are those of the stored
+    ``test_accuracy``; fewer are a sample of their own, not the first of those 600)."""
     r = recipe(name)
     if r.family != "omniglot":
         raise ValueError(f"name {name!r} is a {r.family} recipe; evaluate scores Omniglot recipes (score a sinusoid "
