@@ -8,7 +8,6 @@ fits the text column, instead of plain text cut at the right edge.
 from __future__ import annotations
 
 import inspect
-import re
 import textwrap
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -60,8 +59,7 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], caption: str | N
     """A Markdown table: ``header`` names the columns, each row gives one cell per column.
 
     Cells are formatted with ``str``; numbers should be formatted by the caller (the page
-    shows exactly what the chapter printed). A ``|`` inside a cell is escaped; a value and
-    its interval, ``"0.590 ± 0.053"``, are joined by no-break spaces (one line in the table).
+    shows exactly what the chapter printed). A ``|`` inside a cell is escaped.
     """
     if not header:
         raise ValueError("header must name at least one column")
@@ -71,8 +69,7 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], caption: str | N
             raise ValueError(f"rows[{i}] has {len(row)} cells, expected {len(header)} (one per header column)")
 
     def cell(value: Any) -> str:
-        text = str(value).replace("|", "\\|").replace("\n", " ")
-        return re.sub(r"(\d) ± ([\d.])", "\\1\u00a0±\u00a0\\2", text)
+        return str(value).replace("|", "\\|").replace("\n", " ")
 
     lines = []
     if caption:

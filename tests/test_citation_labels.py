@@ -41,3 +41,24 @@ def test_the_books_bibliography_needs_no_letter_suffix():
     labels = list(AuthorYearLabelStyle().format_labels(entries))
     assert labels == raw
     assert "Müller et al., 2021" in labels and "Lake et al., 2015" in labels and "Lake et al., 2019" in labels
+
+
+def test_each_chapter_lists_the_works_it_cites():
+    # a chapter's "References" section names every work cited above it, in order of first
+    # citation, each with its title as in references.bib (a reader's list for the chapter)
+    import json
+    import re
+
+    bib = parse_file(ROOT / "references.bib").entries
+    for path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        text = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"]
+                         if c["cell_type"] == "markdown")
+        body, _, listed = text.partition("## References\n")
+        assert listed, f"{path.name} has no References section"
+        listed = listed.split("\n## ")[0]
+        cited = list(dict.fromkeys(k.strip() for m in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", body)
+                                   for k in m.split(",")))
+        items = re.findall(r"^- \{cite:t\}`([^`]+)`: \*(.+)\*$", listed, flags=re.M)
+        assert [k for k, _ in items][:len(cited)] == cited, path.name
+        for key, title in items:
+            assert title == bib[key].fields["title"].replace("{", "").replace("}", ""), (path.name, key)

@@ -74,6 +74,26 @@ def test_links_to_chapters_become_their_numbers_and_titles():
         "the Hessian chapter 3, *Second-order MAML: the Hessian derivation*")
 
 
+def test_links_to_chapters_with_text_of_their_own_keep_it_with_the_number():
+    handout = Handout("06_imaml")
+    assert handout.markdown("[Reptile](05_reptile.ipynb) and the [performance appendix](A1_performance.ipynb)") == (
+        "Reptile (chapter 5) and the performance appendix")
+    assert handout.markdown("the classifier of [chapter 08](08_classification.ipynb)") == (
+        "the classifier of chapter 8, *Few-shot classification on real Omniglot*")
+    assert Handout("06_imaml", links=True).markdown("[Reptile](05_reptile.ipynb)") == "[Reptile](05_reptile.ipynb)"
+
+
+def test_the_books_short_list_of_a_chapters_works_gives_way_to_the_handouts_own():
+    handout = Handout("07_comparison")
+    text = handout.markdown("All works cited here are listed in [](../references.md); this chapter cites, in order:\n\n"
+                            "- {cite:t}`finn2017maml`: *Model-Agnostic Meta-Learning*\n"
+                            "- {cite:t}`nichol2018reptile`: *On First-Order Meta-Learning Algorithms*")
+    head, blank, *items = text.split("\n")
+    assert head == "All works cited here are listed below." and blank == ""
+    assert [item.split("]")[0] for item in items] == ["- [Finn et al., 2017", "- [Nichol et al., 2018"]
+    handout.check_complete()
+
+
 def test_same_page_references_need_their_target_in_the_handout():
     handout = Handout("03_hessian")
     handout.markdown("({ref}`ex-hessian-reverse-mode` below)")

@@ -15,7 +15,8 @@ a warning sign, and links to other chapters' files that are not in the handout's
   ``{cite:t}`a``` becomes ``Finn et al. [2017]``, as the book prints them: the labels of
   `_ext/citation_labels.py`, several works in the order of the reference list;
 * "listed in [](../references.md)" becomes "listed below", followed by the works the
-  chapter cites, formatted as in the book's reference list.
+  chapter cites, formatted as in the book's reference list (which replaces the book's
+  own short list of them, "this chapter cites, in order: ...").
 
 With ``links=True`` (the lab edition, `lab_edition.py`, where every chapter sits beside
 the others) a link to a chapter stays a link, named as above:
@@ -51,7 +52,12 @@ from citation_labels import BookStyle, author_year_label  # the book's own label
 
 CITE = re.compile(r"\{cite(?::(t))?\}`([^`]+)`")
 CHAPTER_LINK = re.compile(r"\[\]\(((?:\.\./chapters/)?([0-9A-Z][0-9]_\w+)\.ipynb)\)")
+#: A link to a chapter with text of its own: ``[Reptile](05_reptile.ipynb)``.
+NAMED_CHAPTER_LINK = re.compile(r"\[([^\]\n]+)\]\(((?:\.\./chapters/)?([0-9A-Z][0-9]_\w+)\.ipynb)\)")
 REFERENCES_LINK = "listed in [](../references.md)"
+#: The book's list of a chapter's works after it (tests/test_citation_labels.py); a handout
+#: prints those works itself, formatted as the book's reference list, so the list goes.
+CHAPTER_WORKS = re.compile(r"; this chapter cites, in order:\n\n((?:- \{cite:t\}`[^`]+`: \*[^\n]*\*(?:\n|$))+)")
 SAME_PAGE_REF = re.compile(r"\{(?:ref|prf:ref)\}`([^`<>]+)`")
 #: Where the handout's own targets are defined: a directive's ``:label:``, a ``(name)=`` line.
 TARGET = re.compile(r"^:label:\s*(\S+)|^\((\S+)\)=\s*$", re.MULTILINE)
@@ -122,6 +128,21 @@ class Handout:
             text = f"{'Chapter' if starts_sentence else 'chapter'} {number}, {title}"
         return f"[{text}]({name}.ipynb)" if self.links else text
 
+    def _named_chapter(self, match: re.Match) -> str:
+        """``[Reptile](05_reptile.ipynb)``: "Reptile (chapter 5)"; "[chapter 08](...)": "chapter 8,
+        *title*"; a link to the appendix keeps its text alone (it names the appendix)."""
+        text, name = match.group(1), match.group(3)
+        if name not in self.numbers:
+            raise ValueError(f"{self.name}: a link to {name}.ipynb, which is not a chapter of _toc.yml")
+        if self.links:
+            return match.group(0)
+        number = self.numbers[name]
+        if number is None:
+            return text
+        if re.fullmatch(r"[Cc]hapter 0?\d+", text):
+            return f"{text.split()[0]} {number}, *{_title(self.chapters / f'{name}.ipynb')}*"
+        return f"{text} (chapter {number})"
+
     def _entries(self, keys: list[str], record: bool) -> list:
         missing = [key for key in keys if key not in self.bibliography.entries]
         if missing:
@@ -154,18 +175,22 @@ class Handout:
 
         ``record=False`` for a solution (Otter removes it from the handout): its citations
         stay out of the reference list, its targets out of those the handout defines."""
+        works = CHAPTER_WORKS.search(text)
+        if works:  # (recorded: chapter 07 cites its works only there)
+            self._entries(re.findall(r"`([^`]+)`", works.group(1)), record)
+            text = CHAPTER_WORKS.sub(".", text).rstrip("\n")
         text = CITE.sub(lambda m: self._citation(m, record), text)
         if REFERENCES_LINK in text:
             text = text.replace(REFERENCES_LINK, "listed below") + "\n\n" + self.reference_list()
             self.listed = list(self.cited)
-        left = UNRESOLVED.search(CHAPTER_LINK.sub(" ", text))  # the chapter links are resolved below
+        left = UNRESOLVED.search(NAMED_CHAPTER_LINK.sub(" ", CHAPTER_LINK.sub(" ", text)))  # resolved below
         if left:
             raise ValueError(f"{self.name}: {left.group(0)!r} needs the book; teach tools/handout_markdown.py "
                              "how a handout should show it")
         self.refs |= set(SAME_PAGE_REF.findall(text))
         if record:
             self.targets |= {a or b for a, b in TARGET.findall(text)}
-        return CHAPTER_LINK.sub(self._chapter, text)
+        return NAMED_CHAPTER_LINK.sub(self._named_chapter, CHAPTER_LINK.sub(self._chapter, text))
 
     def check_complete(self) -> None:
         """After the last cell: every work the handout cites is in its reference list, and
