@@ -229,8 +229,7 @@ def all_finite(tensors) -> bool:
     """Whether every floating tensor of ``tensors`` is finite (one reduction for all of them)."""
     if _compiling():
         return True
-    # (anything else, e.g. a method's None gradient, is for its caller to name: meta_train does)
-    floats = [t for t in tensors if isinstance(t, torch.Tensor) and t.is_floating_point() and t.device.type != "meta"]
+    floats = [t for t in tensors if t.is_floating_point() and t.device.type != "meta"]
     if not floats:
         return True
     with torch.no_grad():
@@ -570,6 +569,9 @@ def finite_step(
     reduction; a non-finite θ raises `NonFiniteError` naming it (the input was bad: no
     divergence), exactly as an up-front check would, since a method changes nothing.
     """
+    nones = [k for k, g in grads.items() if g is None]
+    if nones:  # (a first-order step that detached θ's entries: not in the meta-loss's graph)
+        raise ValueError(f"{what}: the gradient of {nones} is None: not in the meta-loss's graph")
     if on_divergence == "keep" or _compiling():
         return
     if all_finite(

@@ -48,7 +48,7 @@ def _cpu_hint(name: str) -> str:
 
     trained_on = recipes.load(name, device="cpu")[1].get("cpu")
     return (f"; the bits depend on the CPU (README, 'Regenerating the shipped checkpoints'): it was trained on "
-            f"{trained_on or 'a CPU it does not record (a file older than that record)'}, this is {cpu_name()}")
+            f"{trained_on or 'a CPU it does not record (trained before 2026-12-06)'}, this is {cpu_name()}")
 
 
 #: Test tasks an Omniglot checkpoint can be evaluated on (`mamlbook.protocol.EVAL_TASKS`).

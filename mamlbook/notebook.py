@@ -90,7 +90,8 @@ def adaptation_table(curves: Mapping[str, Any], steps: Sequence[int] = (1, 5, 10
     `mamlbook.adaptation_curve`. Columns: the mean ± 95% interval and the median over the
     tasks that never diverged, and how many of the ``T`` did (`mamlbook.protocol.summarize`,
     the book's rule). ``extra`` adds columns: ``{column: {method: {steps: cell}}}``, e.g.
-    a paper's numbers; a cell it lacks is shown as "–".
+    a paper's numbers, each shown with ``str`` (pass them formatted: ``"0.30"``, not
+    ``0.3``); a cell it lacks is shown as "–".
     """
     from .plotting import LABELS
     from .protocol import summarize

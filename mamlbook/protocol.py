@@ -71,11 +71,14 @@ DIVERGENCE_FACTOR = 10.0
 EVAL_TASKS = 600
 EVAL_SEED = 2017
 CURVE_TASKS = 500
+#: How `adapted_logits` adapts a network trained by each method: plain SGD on every
+#: parameter (eq. 2.2), iMAML's proximal solver, ANIL's head alone, the learned step sizes
+#: its network carries (`MetaSGDNet`, `LSLRNet`), or class prototypes; a method not named
+#: here (one registered outside the package) has no learner here and is refused.
+TEST_TIME_LEARNER = {"maml": "sgd", "fomaml": "sgd", "reptile": "sgd", "pretrain": "sgd", "imaml": "proximal",
+                     "anil": "head", "meta_sgd": "step sizes", "mamlpp": "step sizes", "protonet": "prototypes"}
 #: Methods whose network carries learned step sizes (`MetaSGDNet`, `LSLRNet`): they adapt with them.
-STEP_SIZE_METHODS = ("meta_sgd", "mamlpp")
-#: Methods whose test-time learner is plain SGD on every parameter (eq. 2.2); `adapted_logits`
-#: has its own learner for imaml, anil, protonet and `STEP_SIZE_METHODS`, and none for others.
-SGD_LEARNER_METHODS = ("maml", "fomaml", "reptile", "pretrain")
+STEP_SIZE_METHODS = tuple(m for m, learner in TEST_TIME_LEARNER.items() if learner == "step sizes")
 
 
 def sinusoid_test_tasks(
@@ -340,7 +343,8 @@ def adapted_logits(
     the head only (eq. 10.1); Meta-SGD and MAML++ take ``steps`` steps with their
     learned step sizes, ``inner_lr · s`` (eqs. 10.2, 10.4; ``model`` is their wrapper,
     MAML++ needs ``steps`` = its number of steps); Prototypical Networks classify by the
-    nearest class mean (eq. 10.6) and need ``steps = 0``. ``method_options`` may be the
+    nearest class mean (eq. 10.6) and need ``steps = 0`` (`TEST_TIME_LEARNER`; a method
+    registered outside the package has no learner here and is refused). ``method_options`` may be the
     training's (``loss_fn`` only if it is `mamlbook.cross_entropy_per_task`); the
     network's outputs must be the tasks' classes (a 5-way network for 5-way tasks).
     Tasks are processed ``chunk`` at a time, all of a chunk batched: ten tasks' activations
@@ -350,41 +354,41 @@ def adapted_logits(
     # the method's own options only (an unknown method is refused too); of them the
     # test-time learner reads iMAML's lam, the others are its training's
     options = dict(check_method_options(method, {} if method_options is None else method_options))
-    learners = (*SGD_LEARNER_METHODS, "imaml", "anil", "protonet", *STEP_SIZE_METHODS)
-    if method not in learners:  # a method registered outside the package: its learner is not known here
-        raise ValueError(f"method {method!r} has no test-time learner here (known: {sorted(learners)}); adapt with "
-                         "its own inner loop and score with mb.accuracy_per_task, or pass method='maml' for plain "
-                         "SGD on every parameter")
+    learner = TEST_TIME_LEARNER.get(method)
+    if learner is None:  # a method registered outside the package: its learner is not known here
+        raise ValueError(f"method {method!r} has no test-time learner here (known: {sorted(TEST_TIME_LEARNER)}); "
+                         "adapt with its own inner loop and score with mb.accuracy_per_task, or pass method='maml' "
+                         "for plain SGD on every parameter")
     checks.int_in_range("steps", steps, 0)
     checks.positive_int("chunk", chunk)
     if options.get("loss_fn", cross_entropy_per_task) is not cross_entropy_per_task:
         raise ValueError("method_options has a 'loss_fn' other than mamlbook.cross_entropy_per_task: adapted_logits "
                          "adapts and scores with the cross-entropy, so it would be ignored; it is refused")
-    if method == "imaml":  # the one option the test-time learner reads
+    if learner == "proximal":  # the one option the test-time learner reads
         checks.positive_float("method_options['lam']", options.get("lam", DEFAULT_LAM))
     # the methods' own checks (model, θ unbatched and finite, tasks, inner_lr), then the labels, on every path:
     # integers, protonet's classes its support set's (every class in every task), the others' the outputs'
     check_inputs(model, params, tasks, inner_lr, steps, min_steps=0, finite_now=True, loss_fn=cross_entropy_per_task)
-    if method in STEP_SIZE_METHODS and not hasattr(model, "split"):
+    if learner == "step sizes" and not hasattr(model, "split"):
         raise TypeError(f"model must be the network wrapped with its learned step sizes for {method} "
                         f"(mamlbook.{'MetaSGDNet' if method == 'meta_sgd' else 'LSLRNet'}), got {type(model).__name__}")
-    if method == "protonet":
+    if learner == "prototypes":
         check_labels(tasks)
     else:
-        _check_label_range(model, params, tasks, wrapped=method in STEP_SIZE_METHODS)
-    if method == "protonet" and steps != 0:
+        _check_label_range(model, params, tasks, wrapped=learner == "step sizes")
+    if learner == "prototypes" and steps != 0:
         raise ValueError(f"steps must be 0 for protonet (it does not adapt), got {steps}")
     out = []
     for part in tasks.split(max(1, -(-tasks.num_tasks // chunk))):
         anchor = batch_parameters(
             {k: v.detach() for k, v in params.items()}, part.num_tasks
         )
-        if method in STEP_SIZE_METHODS:
+        if learner == "step sizes":
             out.append(
                 _step_size_logits(model, anchor, part, inner_lr=inner_lr, steps=steps)
             )
             continue
-        if method == "protonet":
+        if learner == "prototypes":
             with torch.no_grad():
                 support = model.features_with(anchor, part.x_support)
                 centres = prototypes(
@@ -395,7 +399,7 @@ def adapted_logits(
                 )
             out.append(logits)
             continue
-        if method == "anil":
+        if learner == "head":
             head, _, _ = adapt_head(
                 model,
                 anchor,
@@ -407,7 +411,7 @@ def adapted_logits(
                 create_graph=False,
             )
             phi = {**anchor, **head}  # the body stays at θ
-        elif method == "imaml":
+        elif learner == "proximal":
             phi, _, _ = proximal_adapt_unchecked(
                 model,
                 anchor,

@@ -296,7 +296,7 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
             if (clear := checks.unused_parameter(err)) is None:
                 raise
             raise clear from None
-        _check_grads(step, params, f"iteration {it} of {method}")
+        _check_grads(step, model, params, f"iteration {it} of {method}")
         loss = float(step.meta_loss)
         if not math.isfinite(loss):
             raise checks.DivergenceError(
@@ -330,21 +330,17 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
     return history
 
 
-def _check_grads(step, params: dict, where: str) -> None:
+def _check_grads(step, model: nn.Module, params: dict, where: str) -> None:
     """A clear error for a step whose ``grads`` do not match θ (a method of one's own)."""
     grads = getattr(step, "grads", None)
     if not isinstance(grads, dict):
         raise TypeError(f"{where}: the method returned a {type(step).__name__}, not a mamlbook.MetaStep with a dict "
                         "of grads")
-    if grads.keys() != params.keys():
-        raise ValueError(f"{where}: MetaStep.grads must have θ's keys; missing {sorted(params.keys() - grads.keys())}, "
-                         f"not in θ {sorted(grads.keys() - params.keys())}")
-    for name, g in grads.items():
-        if not isinstance(g, torch.Tensor) or g.shape != params[name].shape:
-            got = f"shape {tuple(g.shape)}" if isinstance(g, torch.Tensor) else repr(g)
-            why = " (θ's entry is not in the meta-loss's graph: a first-order step that detached it?)" if g is None else ""
-            raise ValueError(f"{where}: MetaStep.grads[{name!r}] must be a tensor of θ's shape "
-                             f"{tuple(params[name].shape)}, got {got}{why}")
+    nones = [k for k, g in grads.items() if g is None]
+    if nones:
+        raise ValueError(f"{where}: MetaStep.grads has None for {nones}: not in the meta-loss's graph (a first-order "
+                         "step that detached them?)")
+    checks.params(f"{where}: MetaStep.grads", grads, model, finite=False, like=("θ", next(iter(params.values()))))
 
 
 def _check_growth(what: str, value: float, of: str, reference: float, where: str, advice: str) -> None:

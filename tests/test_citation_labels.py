@@ -59,6 +59,7 @@ def test_each_chapter_lists_the_works_it_cites():
         cited = list(dict.fromkeys(k.strip() for m in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", body)
                                    for k in m.split(",")))
         items = re.findall(r"^- \{cite:t\}`([^`]+)`: \*(.+)\*$", listed, flags=re.M)
-        assert [k for k, _ in items][:len(cited)] == cited, path.name
+        # chapter 07 cites nothing above its list: its list names the works it compares
+        assert [k for k, _ in items] == (cited or [k for k, _ in items]) and items, path.name
         for key, title in items:
             assert title == bib[key].fields["title"].replace("{", "").replace("}", ""), (path.name, key)

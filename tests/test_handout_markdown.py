@@ -103,6 +103,11 @@ def test_same_page_references_need_their_target_in_the_handout():
     handout.markdown("(alg-elsewhere)=", record=False)  # in a solution: removed from the handout
     with pytest.raises(ValueError, match=r"\['alg-elsewhere'\].*not in the handout"):
         handout.check_complete()
+    # a reference with text of its own to another chapter's label: caught the same way
+    other = Handout("04_fomaml")
+    other.markdown("as {ref}`question 3 of the Hessian chapter <second-order-terms-may-be-dropped>` says")
+    with pytest.raises(ValueError, match=r"\['second-order-terms-may-be-dropped'\].*not in the handout"):
+        other.check_complete()
 
 
 @pytest.mark.parametrize("text, match", [

@@ -47,18 +47,31 @@ def test_a_registered_method_trains_with_its_options(registered):
                   method_options={"factor": 2.0}, generator=torch.Generator().manual_seed(0), progress=False)
     for name, value in mb.parameters_of(model).items():  # θ ← θ − 0.1 · 2θ, twice
         torch.testing.assert_close(value.detach(), 0.8 ** 2 * before[name])
+    # the threaded step (meta_train's speed switch) takes it too: each shard's step, averaged
+    threaded = mb.SinusoidMLP(hidden=(4,))
+    threaded.load_state_dict({k: v.clone() for k, v in before.items()})
+    mb.meta_train(threaded, mb.SinusoidTasks(), iterations=2, method="shrink", optimizer="sgd", outer_lr=0.1,
+                  method_options={"factor": 2.0}, task_threads=2, meta_batch_size=4,
+                  generator=torch.Generator().manual_seed(0), progress=False)
+    for name, value in mb.parameters_of(threaded).items():
+        torch.testing.assert_close(value.detach(), 0.8 ** 2 * before[name])
 
 
 @pytest.mark.parametrize("drop, message", [
-    ("missing", r"iteration 0 of shrink: MetaStep.grads must have θ's keys; missing \['0.weight'\]"),
-    ("none", r"MetaStep.grads\['0.weight'\] must be a tensor of θ's shape \(4, 1\), got None \(θ's entry is not in "
-             r"the meta-loss's graph"),
+    ("missing", r"iteration 0 of shrink: MetaStep.grads is missing the model's parameters \['0.weight'\]"),
+    ("none", r"iteration 0 of shrink: MetaStep.grads has None for \['0.weight'\]: not in the meta-loss's graph"),
 ])
 def test_meta_train_names_a_gradient_that_does_not_match_theta(registered, drop, message):
     registered("shrink", shrink)
     with pytest.raises(ValueError, match=message):
         mb.meta_train(mb.SinusoidMLP(hidden=(4,)), mb.SinusoidTasks(), iterations=1, method="shrink",
                       method_options={"drop": drop}, generator=torch.Generator().manual_seed(0), progress=False)
+
+
+def test_finite_step_names_a_none_gradient():
+    # a method's own check of its step (every method of the package calls it)
+    with pytest.raises(ValueError, match=r"maml: the gradient of \['b'\] is None: not in the meta-loss's graph"):
+        mb.checks.finite_step("maml", torch.tensor(1.0), {"a": torch.zeros(2), "b": None}, "raise", "")
 
 
 def test_adapted_logits_refuses_a_method_whose_learner_it_does_not_know(registered):
@@ -72,9 +85,15 @@ def test_adapted_logits_refuses_a_method_whose_learner_it_does_not_know(register
 
 
 def test_re_registering_the_same_function_replaces_it(registered):
+    import types
+
     registered("shrink", shrink)
-    registered("shrink", shrink)  # what reloading the module that registers it does
-    assert mb.get_method("shrink") is shrink
+    # what reloading a module, or running a notebook cell again, makes: a new function
+    # object of the same module and name
+    again = types.FunctionType(shrink.__code__, shrink.__globals__, "shrink", shrink.__defaults__)
+    again.__kwdefaults__, again.__qualname__ = shrink.__kwdefaults__, shrink.__qualname__
+    registered("shrink", again)
+    assert mb.get_method("shrink") is again and again is not shrink
 
 
 def test_a_variant_with_fixed_options(registered):
@@ -88,6 +107,15 @@ def with_kwargs(model, params, tasks, *, inner_lr, inner_steps, **options):
     raise AssertionError("never called")
 
 
+def without_divergence_option(model, params, tasks, *, inner_lr, inner_steps, loss_fn=mb.mse_per_task):
+    raise AssertionError("never called")
+
+
+def option_without_default(model, params, tasks, *, inner_lr, inner_steps, loss_fn=mb.mse_per_task,
+                           on_divergence="raise", lam):
+    raise AssertionError("never called")
+
+
 def positional_rates(model, params, tasks, inner_lr, inner_steps):
     raise AssertionError("never called")
 
@@ -98,8 +126,16 @@ def positional_rates(model, params, tasks, inner_lr, inner_steps):
     ("maml", shrink, {}, ValueError, r"name 'maml' is taken by mamlbook.algorithms.maml.maml; register shrink under "
                                      "another name"),
     ("kw", with_kwargs, {}, TypeError, r"with_kwargs\(\*\*options\) would take options it never reads"),
-    ("pos", positional_rates, {}, TypeError, r"must be \(model, params, tasks, \*, inner_lr, inner_steps, ...\)"),
+    ("pos", positional_rates, {}, TypeError, r"must be \(model, params, tasks, \*, inner_lr, inner_steps, loss_fn"),
     ("fixed", shrink, {"factr": 2.0}, TypeError, r"fixed options \['factr'\] are not keyword-only parameters"),
+    ("nodiv", without_divergence_option, {}, TypeError, r"must be \(model, params, tasks, \*, inner_lr, inner_steps, "
+                                                      r"loss_fn=..., on_divergence='raise'"),
+    ("nodefault", option_without_default, {}, TypeError, r"options \['lam'\] have no default"),
+    # the same function with other fixed options is another method: fomaml is not MAML
+    ("fomaml", mb.algorithms.maml.maml, {"first_order": False}, ValueError,
+     r"name 'fomaml' is taken by mamlbook.algorithms.maml.maml with \{'first_order': True\}"),
+    ("fomaml", mb.algorithms.maml.maml, {}, ValueError, "name 'fomaml' is taken"),
+    ("maml", mb.algorithms.maml.maml, {"first_order": True}, ValueError, "name 'maml' is taken"),
 ])
 def test_register_refuses(name, fn, fixed, error, message):
     before = dict(base._REGISTRY)
@@ -107,3 +143,8 @@ def test_register_refuses(name, fn, fixed, error, message):
         mb.register(name, **fixed)(fn)
     assert base._REGISTRY == before  # nothing replaced, nothing added
     assert mb.method_names() == sorted(before)
+
+
+def test_every_method_of_the_package_has_a_test_time_learner():
+    assert set(mb.protocol.TEST_TIME_LEARNER) == set(mb.method_names())
+    assert mb.protocol.STEP_SIZE_METHODS == ("meta_sgd", "mamlpp")

@@ -11,6 +11,9 @@ a warning sign, and links to other chapters' files that are not in the handout's
   ``chapter 2, *MAML: learning an initialisation that adapts*`` ("Chapter" where a
   sentence starts; after the word "chapter", only the number and title; the appendix:
   its title, *Appendix: performance*);
+* a link with text of its own, ``[Reptile](05_reptile.ipynb)``, keeps it and gains the
+  chapter's number, "Reptile (chapter 5)" ("[chapter 08](...)": "chapter 8, *title*"; a
+  link to the appendix keeps its text alone);
 * ``{cite}`a,b``` becomes ``[Finn et al., 2017, Hospedales et al., 2021]`` and
   ``{cite:t}`a``` becomes ``Finn et al. [2017]``, as the book prints them: the labels of
   `_ext/citation_labels.py`, several works in the order of the reference list;
@@ -58,7 +61,7 @@ REFERENCES_LINK = "listed in [](../references.md)"
 #: The book's list of a chapter's works after it (tests/test_citation_labels.py); a handout
 #: prints those works itself, formatted as the book's reference list, so the list goes.
 CHAPTER_WORKS = re.compile(r"; this chapter cites, in order:\n\n((?:- \{cite:t\}`[^`]+`: \*[^\n]*\*(?:\n|$))+)")
-SAME_PAGE_REF = re.compile(r"\{(?:ref|prf:ref)\}`([^`<>]+)`")
+SAME_PAGE_REF = re.compile(r"\{(?:ref|prf:ref)\}`(?:[^`<>]*<)?([^`<>]+?)>?`")  # `label` or `text <label>`
 #: Where the handout's own targets are defined: a directive's ``:label:``, a ``(name)=`` line.
 TARGET = re.compile(r"^:label:\s*(\S+)|^\((\S+)\)=\s*$", re.MULTILINE)
 #: What a handout cannot resolve: any role but the citations and same-page references

@@ -107,42 +107,54 @@ def register(name: str, **fixed_options):
 
     ``fn`` has the signature of the module docstring: ``model, params, tasks`` first,
     then keyword-only ``inner_lr``, ``inner_steps``, ``loss_fn``, ``on_divergence`` and
-    its own options (what `method_options` lists and ``method_options={...}`` may set;
-    a ``**kwargs`` would take options it never reads, so it is refused). ``fixed_options``
-    registers a variant, e.g. ``register("fomaml", first_order=True)``. A name already
-    taken by another function is refused (registering the same function again, as a
-    module reload does, replaces it).
+    its own options, each with a default (what `method_options` lists and
+    ``method_options={...}`` may set; a ``**kwargs`` would take options it never reads, so
+    it is refused). ``fixed_options`` registers a variant, e.g.
+    ``register("fomaml", first_order=True)``. A name already taken by another method, or
+    by the same one with other fixed options, is refused; the same function (same module,
+    name and fixed options: a module reloaded, a notebook cell run again) replaces itself.
     """
     import inspect
 
     if not isinstance(name, str) or not name.isidentifier():
         raise TypeError(f"name must be a string usable as an identifier (e.g. 'cavia'), got {name!r}")
 
+    def identity(method, fixed) -> tuple:
+        return (getattr(method, "__module__", None), getattr(method, "__qualname__", None) or repr(method),
+                sorted(fixed.items()))
+
     def wrap(fn):
-        parameters = inspect.signature(fn).parameters
-        kinds = {p.name: p.kind for p in parameters.values()}
-        var_keyword = [n for n, kind in kinds.items() if kind == inspect.Parameter.VAR_KEYWORD]
+        label = getattr(fn, "__qualname__", None) or repr(fn)
+        signature = inspect.signature(fn)
+        keyword_only = {p.name: p for p in signature.parameters.values() if p.kind == p.KEYWORD_ONLY}
+        var_keyword = [p.name for p in signature.parameters.values() if p.kind == p.VAR_KEYWORD]
         if var_keyword:
-            raise TypeError(f"method {name!r}: {fn.__name__}(**{var_keyword[0]}) would take options it never reads; "
+            raise TypeError(f"method {name!r}: {label}(**{var_keyword[0]}) would take options it never reads; "
                             "declare each option as a keyword-only parameter with a default instead")
-        missing = [n for n in ("inner_lr", "inner_steps") if kinds.get(n) != inspect.Parameter.KEYWORD_ONLY]
-        if list(parameters)[:3] != ["model", "params", "tasks"] or missing:
-            raise TypeError(f"method {name!r}: {fn.__name__}{inspect.signature(fn)} must be "
-                            "(model, params, tasks, *, inner_lr, inner_steps, ...)")
-        unknown = sorted(set(fixed_options) - {n for n, kind in kinds.items() if kind == inspect.Parameter.KEYWORD_ONLY})
-        if unknown:
-            raise TypeError(f"method {name!r}: fixed options {unknown} are not keyword-only parameters of {fn.__name__}")
+        required = ("inner_lr", "inner_steps", "loss_fn", "on_divergence")
+        if list(signature.parameters)[:3] != ["model", "params", "tasks"] or not set(required) <= set(keyword_only):
+            raise TypeError(f"method {name!r}: {label}{signature} must be (model, params, tasks, *, inner_lr, "
+                            "inner_steps, loss_fn=..., on_divergence='raise', <options with defaults>)")
+        no_default = [n for n, p in keyword_only.items() if n not in ("inner_lr", "inner_steps") and p.default is p.empty]
+        unknown = sorted(set(fixed_options) - set(keyword_only))
+        if no_default or unknown:
+            what = f"options {no_default} have no default" if no_default else \
+                f"fixed options {unknown} are not keyword-only parameters of {label}"
+            raise TypeError(f"method {name!r}: {what}")
         taken = _REGISTRY.get(name)
-        taken = getattr(taken, "__wrapped__", taken)
-        if taken is not None and (taken.__module__, taken.__qualname__) != (fn.__module__, fn.__qualname__):
-            raise ValueError(f"name {name!r} is taken by {taken.__module__}.{taken.__qualname__}; register "
-                             f"{fn.__name__} under another name (method_names() lists the names taken)")
+        if taken is not None:
+            was = identity(getattr(taken, "__wrapped__", taken), getattr(taken, "fixed_options", {}))
+            if was != identity(fn, fixed_options):
+                where = was[1] if was[0] is None or was[1].startswith(f"{was[0]}.") else f"{was[0]}.{was[1]}"
+                fixed = f" with {dict(was[2])}" if was[2] else ""
+                raise ValueError(f"name {name!r} is taken by {where}{fixed}; register {label} under another name "
+                                 "(method_names() lists the names taken)")
         if fixed_options:
             def bound(*args, **kwargs):
                 clash = sorted(set(kwargs) & set(fixed_options))
                 if clash:
                     raise TypeError(f"method {name!r} fixes {', '.join(f'{k}={fixed_options[k]!r}' for k in clash)}; "
-                                    f"do not pass {', '.join(clash)} (use {fn.__name__!r} to choose it)")
+                                    f"do not pass {', '.join(clash)} (use {label!r} to choose it)")
                 return fn(*args, **fixed_options, **kwargs)
             bound.__doc__, bound.__name__, bound.__wrapped__ = fn.__doc__, name, fn
             bound.fixed_options = dict(fixed_options)
