@@ -77,8 +77,6 @@ CURVE_TASKS = 500
 #: here (one registered outside the package) has no learner here and is refused.
 TEST_TIME_LEARNER = {"maml": "sgd", "fomaml": "sgd", "reptile": "sgd", "pretrain": "sgd", "imaml": "proximal",
                      "anil": "head", "meta_sgd": "step sizes", "mamlpp": "step sizes", "protonet": "prototypes"}
-#: Methods whose network carries learned step sizes (`MetaSGDNet`, `LSLRNet`): they adapt with them.
-STEP_SIZE_METHODS = tuple(m for m, learner in TEST_TIME_LEARNER.items() if learner == "step sizes")
 
 
 def sinusoid_test_tasks(

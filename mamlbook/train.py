@@ -340,6 +340,11 @@ def _check_grads(step, model: nn.Module, params: dict, where: str) -> None:
     if nones:
         raise ValueError(f"{where}: MetaStep.grads has None for {nones}: not in the meta-loss's graph (a first-order "
                          "step that detached them?)")
+    for name, value in params.items():  # one gradient per task, not yet reduced over the meta-batch
+        g = grads.get(name)
+        if isinstance(g, torch.Tensor) and g.dim() == value.dim() + 1 and g.shape[1:] == value.shape:
+            raise ValueError(f"{where}: MetaStep.grads[{name!r}] has shape {tuple(g.shape)}, one gradient per task; "
+                             f"a method returns their mean over the meta-batch, shaped like θ {tuple(value.shape)}")
     checks.params(f"{where}: MetaStep.grads", grads, model, finite=False, like=("θ", next(iter(params.values()))))
 
 

@@ -103,6 +103,39 @@ def test_a_variant_with_fixed_options(registered):
         mb.get_method("double_shrink")(None, {}, None, inner_lr=0.1, inner_steps=1, factor=3.0)
 
 
+def test_variants_of_an_option_without_default_and_partials_run_again(registered):
+    import functools
+
+    def moded(model, params, tasks, *, inner_lr, inner_steps, loss_fn=mb.mse_per_task, on_divergence="raise",
+              mode):
+        return mode
+
+    registered("mode_one", moded, mode=1)  # the fixed option supplies what has no default
+    registered("mode_two", moded, mode=2)
+    assert mb.get_method("mode_two")(None, {}, None, inner_lr=0.1, inner_steps=1) == 2
+    registered("mode_two", moded, mode=2)  # the same variant again (a module reloaded)
+    with pytest.raises(ValueError, match=r"name 'mode_two' is taken by .*moded with fixed options \[\('mode', 2\)\]"):
+        mb.register("mode_two", mode=3)(moded)
+    # a partial made again by a cell run again is the same method; other arguments are not
+    registered("half", functools.partial(shrink, factor=0.5))
+    registered("half", functools.partial(shrink, factor=0.5))
+    with pytest.raises(ValueError, match="name 'half' is taken by"):
+        mb.register("half")(functools.partial(shrink, factor=0.25))
+
+
+def test_meta_train_names_per_task_gradients(registered):
+    def per_task(model, params, tasks, *, inner_lr, inner_steps, loss_fn=mb.mse_per_task, on_divergence="raise"):
+        step = shrink(model, params, tasks, inner_lr=inner_lr, inner_steps=inner_steps)
+        step.grads = {k: g.expand(tasks.num_tasks, *g.shape) for k, g in step.grads.items()}
+        return step
+
+    registered("per_task", per_task)
+    with pytest.raises(ValueError, match=r"MetaStep.grads\['0.weight'\] has shape \(25, 4, 1\), one gradient per "
+                                         r"task; a method returns their mean over the meta-batch"):
+        mb.meta_train(mb.SinusoidMLP(hidden=(4,)), mb.SinusoidTasks(), iterations=1, method="per_task",
+                      generator=torch.Generator().manual_seed(0), progress=False)
+
+
 def with_kwargs(model, params, tasks, *, inner_lr, inner_steps, **options):
     raise AssertionError("never called")
 
@@ -133,7 +166,7 @@ def positional_rates(model, params, tasks, inner_lr, inner_steps):
     ("nodefault", option_without_default, {}, TypeError, r"options \['lam'\] have no default"),
     # the same function with other fixed options is another method: fomaml is not MAML
     ("fomaml", mb.algorithms.maml.maml, {"first_order": False}, ValueError,
-     r"name 'fomaml' is taken by mamlbook.algorithms.maml.maml with \{'first_order': True\}"),
+     r"name 'fomaml' is taken by mamlbook.algorithms.maml.maml with fixed options \[\('first_order', True\)\]"),
     ("fomaml", mb.algorithms.maml.maml, {}, ValueError, "name 'fomaml' is taken"),
     ("maml", mb.algorithms.maml.maml, {"first_order": True}, ValueError, "name 'maml' is taken"),
 ])
@@ -147,4 +180,3 @@ def test_register_refuses(name, fn, fixed, error, message):
 
 def test_every_method_of_the_package_has_a_test_time_learner():
     assert set(mb.protocol.TEST_TIME_LEARNER) == set(mb.method_names())
-    assert mb.protocol.STEP_SIZE_METHODS == ("meta_sgd", "mamlpp")

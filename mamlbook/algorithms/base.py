@@ -114,14 +114,19 @@ def register(name: str, **fixed_options):
     by the same one with other fixed options, is refused; the same function (same module,
     name and fixed options: a module reloaded, a notebook cell run again) replaces itself.
     """
+    import functools
     import inspect
 
     if not isinstance(name, str) or not name.isidentifier():
         raise TypeError(f"name must be a string usable as an identifier (e.g. 'cavia'), got {name!r}")
 
     def identity(method, fixed) -> tuple:
-        return (getattr(method, "__module__", None), getattr(method, "__qualname__", None) or repr(method),
-                sorted(fixed.items()))
+        # a function by module and name; a partial by its function and arguments; a callable
+        # object by its class (so that a module reloaded or a cell run again is the same)
+        inner = method.func if isinstance(method, functools.partial) else method
+        label = getattr(inner, "__qualname__", None) or type(inner).__qualname__
+        bound = repr((method.args, sorted(method.keywords.items()))) if inner is not method else ""
+        return getattr(inner, "__module__", None), label + bound, repr(sorted(fixed.items()))
 
     def wrap(fn):
         label = getattr(fn, "__qualname__", None) or repr(fn)
@@ -135,7 +140,8 @@ def register(name: str, **fixed_options):
         if list(signature.parameters)[:3] != ["model", "params", "tasks"] or not set(required) <= set(keyword_only):
             raise TypeError(f"method {name!r}: {label}{signature} must be (model, params, tasks, *, inner_lr, "
                             "inner_steps, loss_fn=..., on_divergence='raise', <options with defaults>)")
-        no_default = [n for n, p in keyword_only.items() if n not in ("inner_lr", "inner_steps") and p.default is p.empty]
+        no_default = [n for n, p in keyword_only.items()
+                      if n not in ("inner_lr", "inner_steps", *fixed_options) and p.default is p.empty]
         unknown = sorted(set(fixed_options) - set(keyword_only))
         if no_default or unknown:
             what = f"options {no_default} have no default" if no_default else \
@@ -145,10 +151,9 @@ def register(name: str, **fixed_options):
         if taken is not None:
             was = identity(getattr(taken, "__wrapped__", taken), getattr(taken, "fixed_options", {}))
             if was != identity(fn, fixed_options):
-                where = was[1] if was[0] is None or was[1].startswith(f"{was[0]}.") else f"{was[0]}.{was[1]}"
-                fixed = f" with {dict(was[2])}" if was[2] else ""
-                raise ValueError(f"name {name!r} is taken by {where}{fixed}; register {label} under another name "
-                                 "(method_names() lists the names taken)")
+                fixed = f" with fixed options {was[2]}" if was[2] != "[]" else ""
+                raise ValueError(f"name {name!r} is taken by {was[0]}.{was[1]}{fixed}; register {label} under "
+                                 "another name (method_names() lists the names taken)")
         if fixed_options:
             def bound(*args, **kwargs):
                 clash = sorted(set(kwargs) & set(fixed_options))
