@@ -180,3 +180,14 @@ def test_register_refuses(name, fn, fixed, error, message):
 
 def test_every_method_of_the_package_has_a_test_time_learner():
     assert set(mb.protocol.TEST_TIME_LEARNER) == set(mb.method_names())
+
+
+def test_a_name_taken_by_code_without_a_module_is_named_plainly(registered):
+    # what the README's example makes: a function defined by exec, whose __module__ is None
+    namespace = {"mb": mb}
+    exec("def own(model, params, tasks, *, inner_lr, inner_steps, loss_fn=None, on_divergence='raise'):\n"
+         "    pass\n", namespace)
+    assert namespace["own"].__module__ is None
+    registered("own", namespace["own"])
+    with pytest.raises(ValueError, match=r"name 'own' is taken by own; register shrink under another name"):
+        mb.register("own")(shrink)

@@ -151,9 +151,10 @@ def register(name: str, **fixed_options):
         if taken is not None:
             was = identity(getattr(taken, "__wrapped__", taken), getattr(taken, "fixed_options", {}))
             if was != identity(fn, fixed_options):
+                where = ".".join(part for part in was[:2] if part)  # (code run by exec has no module)
                 fixed = f" with fixed options {was[2]}" if was[2] != "[]" else ""
-                raise ValueError(f"name {name!r} is taken by {was[0]}.{was[1]}{fixed}; register {label} under "
-                                 "another name (method_names() lists the names taken)")
+                raise ValueError(f"name {name!r} is taken by {where}{fixed}; register {label} under another name "
+                                 "(method_names() lists the names taken)")
         if fixed_options:
             def bound(*args, **kwargs):
                 clash = sorted(set(kwargs) & set(fixed_options))
