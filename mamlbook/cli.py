@@ -437,12 +437,17 @@ def _regenerate(args) -> int:
     if args.iterations is not None and not args.no_save and not args.check:
         raise UsageError("argument --iterations: only with --no-save (a shipped checkpoint holds its recipe's own "
                          "run; a shortened one would replace it)")
-    if args.check and (args.iterations is not None or args.no_save or args.task_threads != 1):
+    if args.check and (args.iterations is not None or args.no_save or args.task_threads != 1
+                       or args.out is not None):
         raise UsageError("argument --check: retrains the recipe as it is and never saves; it takes neither "
-                         "--iterations nor --no-save nor --task-threads")
-    if not args.no_save and not args.check:
+                         "--iterations nor --no-save nor --task-threads nor --out")
+    if args.out is not None and args.no_save:
+        raise UsageError("argument --out: names where to write the checkpoint; --no-save writes none")
+    if args.out is not None:
+        _check_writable("--out", Path(args.out))
+    elif not args.no_save and not args.check:
         _check_writable("NAME|all", PRETRAINED_DIR, hint="; regenerate writes the shipped checkpoints there: "
-                        "use --no-save, or regenerate in a clone installed with `pip install -e`")
+                        "use --out DIR or --no-save, or regenerate in a clone installed with `pip install -e`")
     for name in names if args.name == "all" else [args.name]:
         try:  # before any training: a wrong value stops the command, not the nth recipe
             recipes.runs.check_task_threads(name, args.task_threads)
@@ -457,9 +462,9 @@ def _regenerate(args) -> int:
                   f"shipped file{'' if same else _cpu_hint(name)}", flush=True)
             differ += [] if same else [name]
             continue
-        written = "" if args.no_save else f"; wrote {PRETRAINED_DIR / f'{name}.pt'}"
+        written = "" if args.no_save else f"; wrote {Path(args.out or PRETRAINED_DIR) / f'{name}.pt'}"
         meta = recipes.regenerate(name, device=device, iterations=args.iterations, save=not args.no_save,
-                                  task_threads=args.task_threads)
+                                  task_threads=args.task_threads, out=args.out)
         if names[name] == "sinusoid":
             print(f"{name}: {meta['seconds']:.0f} s, final meta-loss {meta['final_meta_loss_mean_last_1000']:.4f}"
                   f"{written}", flush=True)

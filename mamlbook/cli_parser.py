@@ -155,7 +155,8 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     regen = sub.add_parser("regenerate", formatter_class=_Formatter, help="retrain a checkpoint shipped with the book",
                            description="Retrain a shipped checkpoint from its recipe and WRITE it to "
                                        "mamlbook/pretrained/NAME.pt in the package (overwriting the shipped file; "
-                                       "--no-save to only train and evaluate). Names: `python -m mamlbook list`.")
+                                       "--out DIR to write elsewhere, --no-save to only train and evaluate). "
+                                       "Names: `python -m mamlbook list`.")
     regen.add_argument("name", metavar="NAME|all", help="a shipped checkpoint's name, or all of them")
     regen.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: $MAMLBOOK_DEVICE, else "
                                                       "cuda if available, else cpu)")
@@ -163,6 +164,10 @@ def build_parser(description: str) -> argparse.ArgumentParser:
                        help="override the recipe's number of iterations (a quick try: only with --no-save, "
                             "so that the shipped file keeps the recipe's own run)")
     regen.add_argument("--no-save", action="store_true", help="train and evaluate, but do not write the checkpoint")
+    regen.add_argument("--out", default=None, metavar="DIR",
+                       help="write DIR/NAME.pt (and an Omniglot run's DIR/NAME.curve.json) instead, leaving the "
+                            "shipped file alone; a recipe that continues another starts from DIR/PARENT.pt when "
+                            "that exists (so `all --out DIR` retrains each chain from its own parents)")
     regen.add_argument("--task-threads", type=count, default=1,
                        help="Omniglot: split each meta-batch over this many threads (faster on a CPU; equal up to "
                             "float rounding, so not bit for bit the shipped file)")

@@ -113,3 +113,20 @@ def adaptation_table(curves: Mapping[str, Any], steps: Sequence[int] = (1, 5, 10
             rows.append([LABELS.get(name, name), k, *cells, f"{s.diverged}/{s.num_tasks}",
                          *(extra[c].get(name, {}).get(k, "–") for c in extra)])
     return table(header, rows, caption=caption)
+
+
+def paired_table(differences, caption: str | None = None) -> Markdown:
+    """The table of `mamlbook.protocol.paired_differences`: a row per pair, a column per
+    number of steps, each cell the mean difference (signed, "+0.008", "−0.002") ± its 95%
+    interval. The caption, unless
+    given, says over how many of the tasks the differences are taken."""
+    cells = differences.cells
+    steps = list(next(iter(cells.values())))
+    kept = differences.kept
+    if caption is None:
+        caption = (f"task by task: mean difference ± 95% CI over the {int(kept.sum())} of "
+                   f"{kept.numel()} tasks no run diverged on")
+    header = ["difference", *(f"{k} step" + ("" if k == 1 else "s") for k in steps)]
+    rows = [[label, *(f"{m:+.3f}".replace("-", "−") + f" ± {h:.3f}" for m, h in row.values())]  # a minus sign
+            for label, row in cells.items()]
+    return table(header, rows, caption=caption)

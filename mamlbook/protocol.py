@@ -157,6 +157,55 @@ def summarize(
     return out
 
 
+class PairedDifferences(NamedTuple):
+    """Task-by-task differences of loss curves (`paired_differences`)."""
+
+    kept: Tensor  # (T,) bool: the tasks none of the curves diverged on
+    cells: dict[str, dict[int, tuple[float, float]]]  # {pair: {steps: (mean, half-width)}}
+
+
+def paired_differences(
+    curves: dict[str, Tensor],
+    pairs: dict[str, tuple[str, str]],
+    steps=STEPS,
+    factor: float = DIVERGENCE_FACTOR,
+) -> PairedDifferences:
+    """Differences of two runs on the same test tasks, task by task, with 95% intervals.
+
+    ``curves`` maps a run's name to its ``(T, max_steps + 1)`` query losses on the same
+    ``T`` tasks; ``pairs`` maps a label to two names ``(a, b)``, read as ``a − b``. A
+    task counts only if none of the runs in ``curves`` diverged on it (`diverged`), so
+    every pair and every column is over the same tasks. Pairing removes what the tasks
+    share (some sinusoids are hard for every network): the interval of the mean
+    difference is narrower than the two runs' unpaired intervals suggest.
+    """
+    if not curves or not pairs:
+        raise ValueError("curves and pairs must each name at least one entry")
+    for curve in curves.values():
+        _check_curve(curve)
+    shapes = {name: tuple(c.shape) for name, c in curves.items()}
+    if len(set(shapes.values())) != 1:
+        raise ValueError(f"curves must all have one shape (the same tasks and steps), got {shapes}")
+    for label, pair in pairs.items():
+        if not (isinstance(pair, tuple) and len(pair) == 2 and all(p in curves for p in pair)):
+            raise ValueError(f"pairs[{label!r}] must be a tuple (a, b) of two keys of curves "
+                             f"({sorted(curves)}), got {pair!r}")
+    max_steps = next(iter(shapes.values()))[1] - 1
+    if isinstance(steps, int) or not steps or not all(
+            isinstance(k, int) and not isinstance(k, bool) and 0 <= k <= max_steps for k in steps):
+        raise ValueError(f"steps must be a non-empty sequence of ints in [0, {max_steps}], got {steps!r}")
+    runs = {name: c.detach().double().cpu() for name, c in curves.items()}
+    kept = torch.stack([~diverged(c, factor) for c in runs.values()]).all(dim=0)
+    if int(kept.sum()) < 2:
+        raise ValueError(f"only {int(kept.sum())} of {len(kept)} tasks are kept (no run diverged on "
+                         "them); a paired interval needs at least 2")
+    cells = {
+        label: {k: mean_and_ci95(runs[a][kept, k] - runs[b][kept, k]) for k in steps}
+        for label, (a, b) in pairs.items()
+    }
+    return PairedDifferences(kept, cells)
+
+
 def format_cell(summary: StepSummary, digits: int = 3) -> str:
     """``"0.311 ± 0.021"``, plus ``" [n div.]"`` when tasks diverged; ``"[n div.]"`` alone
     when all ``n`` did, and ``"1 task kept [n div.]"`` when one did not (no mean or

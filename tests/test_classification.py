@@ -321,6 +321,10 @@ def test_recipe_runs_end_to_end_with_its_curve(monkeypatch, tmp_path):
         monkeypatch.setitem(mb.recipes.RECIPES, name, recipe)
         meta = mb.recipes.regenerate(name, device="cpu", progress=False, iterations=2, save=True, eval_tasks=3)
         assert len(meta["test_accuracy"]) == 3 and meta["seconds"] > 0 and meta["iterations_done"] == 2
+        # the data it read, by the SHA-256 every read checks (the two minimal sets)
+        shipped = mb.tasks.omniglot_shipped
+        assert json.loads(meta["data_sha256"]) == {f: shipped.SHA256[f] for f in shipped.MINIMAL.values()}
+        assert meta["mamlbook"] == mb.__version__
         curve = mb.recipes.load_curve(name)
         assert [row[0] for row in curve["curve"]] == [0, 1, 2] and curve["iterations_done"] == 2
         assert all(0 <= row[2] <= 1 for row in curve["curve"])

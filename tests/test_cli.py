@@ -103,6 +103,40 @@ def test_regenerate_no_save_trains_without_touching_the_shipped_checkpoint(capsy
     assert shipped.read_bytes() == before
 
 
+def test_regenerate_out_writes_elsewhere_and_leaves_the_shipped_files(capsys, monkeypatch, tmp_path):
+    """--out DIR: the checkpoint (and an Omniglot run's curve) in DIR; a continued recipe
+    starts from DIR's parent when DIR holds it, else from the shipped parent."""
+    import dataclasses
+    from mamlbook import checkpoints, recipes
+    from mamlbook.recipes.registry import RECIPES
+    shipped = {p.name: p.read_bytes() for p in checkpoints.PRETRAINED_DIR.iterdir()}
+    short = RECIPES["sinusoid_fomaml"]
+    monkeypatch.setitem(RECIPES, "sinusoid_fomaml", dataclasses.replace(
+        short, training=dataclasses.replace(short.training, iterations=3)))
+    assert main(["regenerate", "sinusoid_fomaml", "--out", str(tmp_path / "new"), "--device", "cpu"]) == 0
+    assert f"wrote {tmp_path / 'new' / 'sinusoid_fomaml.pt'}" in capsys.readouterr().out
+    model, metadata = recipes.load("sinusoid_fomaml", device="cpu")  # the shipped file, unchanged
+    _, written = mb.load_checkpoint(tmp_path / "new" / "sinusoid_fomaml.pt", mb.SinusoidMLP())
+    assert json.loads(written["settings"])["iterations"] == 3 != json.loads(metadata["settings"])["iterations"]
+    # an Omniglot continuation, tiny: from the shipped parent, then from a parent in the folder
+    monkeypatch.setattr(mb.protocol, "CURVE_TASKS", 3)
+    child = next(n for n, r in RECIPES.items() if r.family == "omniglot" and r.init_from)
+    parent = RECIPES[child].init_from
+    starts = []
+    original = checkpoints.load_checkpoint
+    monkeypatch.setattr(checkpoints, "load_checkpoint", lambda path, *a, **k: starts.append(Path(path)) or
+                        original(path, *a, **k))
+    out = tmp_path / "chain"
+    recipes.regenerate(child, device="cpu", progress=False, iterations=1, eval_tasks=3, out=out)
+    assert starts[0] == checkpoints.pretrained_path(parent)
+    assert (out / f"{child}.pt").is_file() and (out / f"{child}.curve.json").is_file()
+    (out / f"{parent}.pt").write_bytes(checkpoints.pretrained_path(parent).read_bytes())
+    starts.clear()
+    recipes.regenerate(child, device="cpu", progress=False, iterations=1, eval_tasks=3, out=out)
+    assert starts[0] == out / f"{parent}.pt"
+    assert {p.name: p.read_bytes() for p in checkpoints.PRETRAINED_DIR.iterdir()} == shipped
+
+
 def test_regenerate_check_says_which_cpus_when_the_bits_differ(capsys, monkeypatch, tmp_path):
     """A retrained file that differs names the CPU it was trained on and this one (the bits depend on it)."""
     import dataclasses
@@ -178,6 +212,9 @@ BAD = {  # argv -> what the one line must say
     "zero threads": (["regenerate", "omniglot_maml_1shot", "--task-threads", "0"], ["argument --task-threads", "[1, 100_000]"]),
     "shortened run would replace the shipped file": (["regenerate", "sinusoid_maml", "--iterations", "5"],
                                                      ["argument --iterations", "only with --no-save"]),
+    "out and no-save": (["regenerate", "sinusoid_maml", "--out", "x", "--no-save"], ["argument --out", "--no-save"]),
+    "out and check": (["regenerate", "sinusoid_maml", "--out", "x", "--check"], ["argument --check", "--out"]),
+    "out under a file": (["regenerate", "sinusoid_maml", "--out", "/dev/null/x"], ["argument --out", "not a folder"]),
     "evaluate typo": (["evaluate", "sinusoid_reptil"], ["argument NAME|PATH", "did you mean 'sinusoid_reptile'?"]),
     "evaluate missing file": (["evaluate", "nowhere/model.pt"], ["argument NAME|PATH", "no such file"]),
     "one test task": (["evaluate", "sinusoid_maml", "--tasks", "1"], ["argument --tasks", "[2, 1_000_000]"]),

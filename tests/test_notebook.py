@@ -80,3 +80,18 @@ def test_adaptation_table_bad_input():
         notebook.adaptation_table({"maml": torch.ones(5, 3)}, (1,), extra={"paper": {"reptile": {1: 0.5}}})
     with pytest.raises(ValueError, match=r"steps must be .* in \[0, 2\]"):
         notebook.adaptation_table({"maml": torch.ones(5, 3)}, (1, 5))
+
+
+def test_paired_table_shows_the_paired_differences():
+    import torch
+
+    curves = {"x": torch.tensor([[1.0, 0.5], [1.0, 0.7], [1.0, 0.2]]),
+              "y": torch.tensor([[1.0, 0.4], [1.0, 0.4], [1.0, 20.0]])}  # y diverged on task 2
+    paired = mb.protocol.paired_differences(curves, {"x − y": ("x", "y")}, steps=(1,))
+    lines = notebook.paired_table(paired).text.splitlines()
+    (mean, half), = paired.cells["x − y"].values()
+    assert mean == pytest.approx(0.2) and half == pytest.approx(12.706205 * 0.1, rel=1e-6)  # t₀.₉₇₅(1)·s/√2, s = 0.1·√2
+    assert lines[0] == "**task by task: mean difference ± 95% CI over the 2 of 3 tasks no run diverged on**"
+    assert lines[2:] == ["| difference | 1 step |", "|---|---|", f"| x − y | +0.200 ± {half:.3f} |"]
+    flipped = mb.protocol.paired_differences(curves, {"y − x": ("y", "x")}, steps=(1,))
+    assert notebook.paired_table(flipped).text.splitlines()[-1] == f"| y − x | −0.200 ± {half:.3f} |"

@@ -92,6 +92,45 @@ def test_summarize_matches_an_independent_computation():
     )
 
 
+def test_paired_differences_match_a_task_by_task_loop():
+    generator = torch.Generator().manual_seed(1)
+    shared = torch.rand(120, 1, generator=generator, dtype=torch.float64)  # task difficulty
+    curves = {name: shared + 0.1 * torch.rand(120, 3, generator=generator, dtype=torch.float64)
+              for name in ("a", "b", "c")}
+    curves["b"][5, 1] = float("inf")  # one run diverged on task 5: left out of every pair
+    curves["c"][9, 2] = 50.0 * curves["c"][9, 0]  # and another on task 9
+    result = protocol.paired_differences(curves, {"a − b": ("a", "b"), "c − a": ("c", "a")}, steps=(0, 2))
+    kept = [t for t in range(120) if t not in (5, 9)]
+    assert result.kept.tolist() == [t in kept for t in range(120)]
+    for label, (x, y) in {"a − b": ("a", "b"), "c − a": ("c", "a")}.items():
+        for k in (0, 2):
+            diffs = [float(curves[x][t, k]) - float(curves[y][t, k]) for t in kept]
+            mean, half = result.cells[label][k]
+            assert mean == pytest.approx(statistics.fmean(diffs), rel=1e-12)
+            assert half == pytest.approx(1.96 * statistics.stdev(diffs) / math.sqrt(118), rel=1e-12)
+    # pairing removes the spread the runs share: narrower than either run's own interval
+    assert result.cells["a − b"][2][1] < protocol.summarize(curves["a"], (2,))[2].ci95 / 3
+
+
+@pytest.mark.parametrize(
+    "curves, pairs, steps, match",
+    [
+        ({}, {"d": ("a", "b")}, (1,), "at least one"),
+        ({"a": torch.ones(4, 3)}, {}, (1,), "at least one"),
+        ({"a": torch.ones(4, 3), "b": torch.ones(5, 3)}, {"d": ("a", "b")}, (1,), "one shape"),
+        ({"a": torch.ones(4, 3), "b": torch.ones(4, 3)}, {"d": ("a", "z")}, (1,), r"pairs\['d'\]"),
+        ({"a": torch.ones(4, 3), "b": torch.ones(4, 3)}, {"d": ["a", "b"]}, (1,), r"pairs\['d'\]"),
+        ({"a": torch.ones(4, 3), "b": torch.ones(4, 3)}, {"d": ("a", "b")}, (3,), r"steps .* \[0, 2\]"),
+        ({"a": torch.ones(4, 3), "b": torch.ones(4, 3)}, {"d": ("a", "b")}, 1, "steps"),
+        ({"a": torch.ones(2, 3), "b": torch.tensor([[1.0, 1, 1], [1, 1, 99]])}, {"d": ("a", "b")}, (1,),
+         "only 1 of 2 tasks"),
+    ],
+)
+def test_paired_differences_bad_input(curves, pairs, steps, match):
+    with pytest.raises(ValueError, match=match):
+        protocol.paired_differences(curves, pairs, steps=steps)
+
+
 def test_summarize_with_fewer_than_two_tasks_kept():
     curve = torch.tensor([[1.0, 50.0], [1.0, 0.5]])
     s = protocol.summarize(curve, steps=(1,))[1]

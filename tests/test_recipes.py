@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -103,6 +104,27 @@ def test_regenerating_is_deterministic_and_is_meta_train_with_the_recipe(name):
         model, mb.SinusoidTasks(), settings, generator=generator, progress=False
     )
     assert all(torch.equal(first[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_trained_checkpoint_records_what_made_it(monkeypatch, tmp_path):
+    """The package's version, the commit of its source (flagged when the checkout has
+    changes), and no data checksum for the sinusoids (generated, not read)."""
+    monkeypatch.setattr(mb.checkpoints, "PRETRAINED_DIR", tmp_path)
+    recipes.regenerate("sinusoid_fomaml", device="cpu", progress=False, iterations=2)
+    _, metadata = recipes.load("sinusoid_fomaml", device="cpu")
+    assert metadata["mamlbook"] == mb.__version__
+    assert json.loads(metadata["data_sha256"]) == {}
+    root = Path(mb.__file__).resolve().parents[1]
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True).stdout.strip()
+
+    if (root / ".git").exists():  # a checkout (CI's clean clone): the commit, flagged if changed
+        changed = bool(git("status", "--porcelain", "--untracked-files=no"))
+        assert metadata["commit"] == git("rev-parse", "HEAD") + ("+modified" if changed else "")
+        assert re.fullmatch(r"[0-9a-f]{40}(\+modified)?", metadata["commit"])
+    else:  # installed from a wheel: no commit to name
+        assert metadata["commit"] == ""
 
 
 def test_verify_tells_the_recipes_file_from_another(monkeypatch, tmp_path):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -18,13 +20,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .. import checkpoints, checks, protocol
+from .. import __version__, checkpoints, checks, protocol
 from ..algorithms import LSLRNet, MAMLPlusPlusSchedule, MetaSGDNet
 from ..models import ConvNet
 from ..device import cpu_name, get_device, reproducible_cpu, seed_everything
 from ..functional import cross_entropy_per_task
 from ..models import SinusoidMLP
 from ..tasks import SinusoidTasks, TaskBatch
+from ..tasks.omniglot_shipped import MINIMAL, SHA256
 from ..train import meta_train
 from .registry import RECIPES, Recipe
 
@@ -109,8 +112,11 @@ def chain_curve(name: str) -> dict:
 
 
 def regenerate(name: str, device=None, progress: bool = True, iterations: int | None = None,
-               save: bool = True, eval_tasks: int = protocol.EVAL_TASKS, task_threads: int = 1) -> dict:
-    """Train recipe ``name`` from its seed; if ``save``, write ``mamlbook/pretrained/NAME.pt``.
+               save: bool = True, eval_tasks: int = protocol.EVAL_TASKS, task_threads: int = 1,
+               out: str | os.PathLike | None = None) -> dict:
+    """Train recipe ``name`` from its seed; if ``save``, write ``mamlbook/pretrained/NAME.pt``
+    (or ``out/NAME.pt``, the shipped file left alone: an Omniglot recipe that continues
+    another starts from ``out/PARENT.pt`` when that exists, else from the shipped parent).
 
     ``iterations`` (and, for Omniglot, ``eval_tasks``) override the recipe for a quick
     try; then keep ``save=False``: a shipped file holds the recipe's own run.
@@ -124,15 +130,16 @@ def regenerate(name: str, device=None, progress: bool = True, iterations: int | 
     r = recipe(name)
     settings = r.training if iterations is None else replace(r.training, iterations=iterations)
     check_task_threads(name, task_threads)
+    directory = checkpoints.PRETRAINED_DIR if out is None else Path(out)
     device = get_device(device)
     with reproducible_cpu(device):
         generator = seed_everything(r.seed)
         model = build_model(name, device)
         if r.family == "sinusoid":
-            metadata = _train_sinusoid(name, r, settings, model, generator, device, progress, save)
+            metadata = _train_sinusoid(name, r, settings, model, generator, device, progress, save, directory)
         else:
             metadata = _train_omniglot(name, r, settings, model, generator, device, progress, save, eval_tasks,
-                                       task_threads)
+                                       task_threads, directory)
     metadata["state"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return metadata
 
@@ -160,28 +167,50 @@ def verify(name: str, device="cpu", progress: bool = True) -> tuple[bool, float]
 
 
 def _common_metadata(name: str, r: Recipe, settings, device, seconds: float) -> dict:
+    # what an Omniglot run reads: the two minimal sets (training, held-out curve and test tasks)
+    data = {f: SHA256[f] for f in sorted(MINIMAL.values())} if r.family == "omniglot" else {}
     return {"recipe": name, "settings": json.dumps({**r.as_dict(), "iterations": settings.iterations}),
             "seconds": seconds, "device": str(device), "threads": torch.get_num_threads(),
-            "torch": str(torch.__version__), "created": time.strftime("%Y-%m-%d"), "cpu": cpu_name()}
+            "torch": str(torch.__version__), "created": time.strftime("%Y-%m-%d"), "cpu": cpu_name(),
+            "mamlbook": __version__, "commit": source_commit(), "data_sha256": json.dumps(data)}
 
 
-def _train_sinusoid(name, r, settings, model, generator, device, progress, save) -> dict:
+def source_commit() -> str:
+    """The git commit of the package's source, ``"<sha>"``, or ``"<sha>+modified"`` when the
+    checkout has changes not committed (the run's code is then not that commit's); ``""``
+    when the package is not in a git checkout (installed from a wheel) or git is missing.
+    Recorded with each trained checkpoint beside ``mamlbook``'s version and the data's
+    SHA-256 (the shipped Omniglot zips, checked on every read), so a file says what made it."""
+    where = Path(__file__).resolve().parents[1]
+    try:
+        def git(*args: str) -> str:
+            return subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True, timeout=10,
+                                  check=True).stdout.strip()
+        if git("rev-parse", "--show-toplevel") != str(where.parent):
+            return ""  # the package sits in some other repository (e.g. a virtualenv inside one)
+        sha = git("rev-parse", "HEAD")
+        return sha + ("+modified" if git("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _train_sinusoid(name, r, settings, model, generator, device, progress, save, directory: Path) -> dict:
     history = meta_train(model, SinusoidTasks(), settings, generator=generator, device=device, progress=progress)
     last = history.meta_loss[-1000:]
     metadata = {**_common_metadata(name, r, settings, device, history.seconds),
                 "final_meta_loss_mean_last_1000": sum(last) / len(last),
                 "meta_loss_every_100": history.meta_loss[::100]}
     if save:
-        checkpoints.save_checkpoint(checkpoints.PRETRAINED_DIR / f"{name}.pt", model, metadata=metadata)
+        checkpoints.save_checkpoint(directory / f"{name}.pt", model, metadata=metadata)
     return metadata
 
 
 class _AccuracyCurve:
     """A `meta_train` callback: held-out accuracy every ``r.eval_every`` iterations."""
 
-    def __init__(self, name, r: Recipe, model, curve_set: TaskBatch, save, metadata_fn, progress):
+    def __init__(self, name, r: Recipe, model, curve_set: TaskBatch, save, metadata_fn, progress, directory: Path):
         self.name, self.r, self.model, self.curve_set = name, r, model, curve_set
-        self.save, self.metadata_fn, self.progress = save, metadata_fn, progress
+        self.save, self.metadata_fn, self.progress, self.directory = save, metadata_fn, progress, directory
         self.curve: list[list] = []  # [iteration, training seconds, held-out accuracy, mean meta-loss since last]
         self.losses: list[float] = []
         self.start = time.perf_counter()
@@ -210,16 +239,18 @@ class _AccuracyCurve:
             print(f"{self.name}: iteration {done}, {seconds:.0f} s, held-out accuracy {100 * float(acc.mean()):.2f}%",
                   flush=True)
         if self.save:
-            checkpoints.save_checkpoint(checkpoints.PRETRAINED_DIR / f"{self.name}.pt", self.model,
+            checkpoints.save_checkpoint(self.directory / f"{self.name}.pt", self.model,
                                         metadata=self.metadata_fn(self, None, 0.0))
         self.own += time.perf_counter() - begin
 
 
 def _train_omniglot(name, r, settings, model, generator, device, progress, save, eval_tasks,
-                    task_threads=1) -> dict:
+                    task_threads, directory: Path) -> dict:
     init_seconds = 0.0
     if r.init_from is not None:
-        _, init_meta = checkpoints.load_checkpoint(checkpoints.pretrained_path(r.init_from), model)
+        parent = directory / f"{r.init_from}.pt"  # a parent retrained into the same directory, else the shipped one
+        parent = parent if parent.is_file() else checkpoints.pretrained_path(r.init_from)
+        _, init_meta = checkpoints.load_checkpoint(parent, model)
         init_seconds = float(init_meta.get("seconds_total", init_meta.get("seconds", 0.0)))
     curve_set = protocol.held_out_tasks(r.shots, num_tasks=r.curve_tasks or protocol.CURVE_TASKS, ways=r.ways,
                                         query_shots=r.shots, seed=protocol.EVAL_SEED + 1,
@@ -235,7 +266,7 @@ def _train_omniglot(name, r, settings, model, generator, device, progress, save,
                 "meta_loss_every_10": losses[::10], "curve": recorder.curve,
                 "test_accuracy": [] if accuracy is None else [round(float(a), 6) for a in accuracy.cpu()]}
 
-    recorder = _AccuracyCurve(name, r, model, curve_set, save, metadata_fn, progress)
+    recorder = _AccuracyCurve(name, r, model, curve_set, save, metadata_fn, progress, directory)
     recorder.record(0)
     training = replace(settings, method_options={**settings.method_options, "loss_fn": cross_entropy_per_task})
     # MAML++'s options change with the iteration: its scheduled meta-step replaces the plain one
@@ -248,8 +279,8 @@ def _train_omniglot(name, r, settings, model, generator, device, progress, save,
     accuracy = evaluate(name, model, num_tasks=eval_tasks, device=device)
     metadata = metadata_fn(recorder, accuracy, time.perf_counter() - start)
     if save:
-        checkpoints.save_checkpoint(checkpoints.PRETRAINED_DIR / f"{name}.pt", model, metadata=metadata)
-        export_curve(name)
+        checkpoints.save_checkpoint(directory / f"{name}.pt", model, metadata=metadata)
+        export_curve(name, directory)
     return metadata
 
 
@@ -268,15 +299,17 @@ def evaluate(name: str, model, *, num_tasks: int = protocol.EVAL_TASKS, device=N
                                      method_options=r.training.method_options)
 
 
-def export_curve(name: str) -> Path:
-    """Write the accuracy curve stored in shipped checkpoint ``name`` to ``pretrained/NAME.curve.json``.
+def export_curve(name: str, directory: str | os.PathLike | None = None) -> Path:
+    """Write the accuracy curve stored in shipped checkpoint ``name`` to ``pretrained/NAME.curve.json``
+    (``directory``: the checkpoint ``directory/NAME.pt`` to ``directory/NAME.curve.json``).
 
     (Training saves the checkpoint, curve included, at every evaluation; this writes
     the small JSON file the chapter reads, also for a run stopped before its end.)
     """
     r = recipe(name)
-    _, meta = load(name)
-    path = checkpoints.PRETRAINED_DIR / f"{name}.curve.json"
+    directory = checkpoints.PRETRAINED_DIR if directory is None else Path(directory)
+    _, meta = checkpoints.load_checkpoint(directory / f"{name}.pt", build_model(name, "cpu"))
+    path = directory / f"{name}.curve.json"
     path.write_text(json.dumps(
         {"recipe": name, "columns": ["iteration", "train_seconds", "held_out_accuracy", "mean_meta_loss"],
          "curve_tasks": r.curve_tasks or protocol.CURVE_TASKS, "iterations_done": meta.get("iterations_done"),

@@ -58,3 +58,54 @@ def test_dropdowns_are_named_for_what_they_hold(docname, book_server, browser):
     assert len(names) == solutions and all(pattern.fullmatch(n) for n in names), names
     assert len(set(names)) == len(names), names  # one name per solution
     assert not generic, generic
+
+
+# resolves once MathJax has typeset the page (at once on a page without math)
+TYPESET = "() => window.MathJax && MathJax.startup ? MathJax.startup.promise.then(() => true) : true"
+EQUATION_REFERENCE = re.compile(r"\beqs?\.\s+\(([0-9A-Z]+\.[0-9]+)\)")
+
+
+def test_every_equation_reference_is_a_link_to_its_formula(book_server, browser):
+    """ "eq. (5.1)" in running text is a link to the formula tagged (5.1), on its own page or
+    another chapter's (`_ext/equation_links.py`): every link's target exists, is a display
+    formula showing that number, and no reference in the text is left without its link.
+    Then a reader follows one across pages and lands on the formula."""
+    context, page, guard = new_page(browser, width=1280, height=900)
+    links, unlinked, formulas = [], {}, {}
+    try:
+        for docname in [p for p in toc_pages() if p.startswith("chapters/")]:
+            page.goto(f"{book_server}/{docname}.html", wait_until="networkidle")  # (a goto aborts what loads)
+            page.evaluate(TYPESET)
+            formulas.update({f"{book_server}/{docname}.html#{k}": v for k, v in page.evaluate("""() =>
+                Object.fromEntries([...document.querySelectorAll('.math[id^="eq-"]')]
+                    .map((e) => [e.id, e.textContent]))""").items()})
+            links += [(docname, *link) for link in page.evaluate("""() =>
+                [...document.querySelectorAll('article a.equation-link')].map((a) => [a.textContent, a.href])""")]
+            # the running text with links, code, formulas and headings taken out
+            text = page.evaluate("""() => {
+                const article = document.querySelector('article').cloneNode(true);
+                article.querySelectorAll('a, pre, code, mjx-container, .math, h1, h2, h3, h4, .cell_output')
+                    .forEach((e) => e.remove());
+                return article.textContent; }""")
+            unlinked[docname] = EQUATION_REFERENCE.findall(text)
+        assert sum(len(v) for v in unlinked.values()) == 0, {k: v for k, v in unlinked.items() if v}
+        assert len(links) > 100, len(links)  # the book refers to its equations some 200 times
+        targets = {}
+        for docname, text, href in links:
+            number = EQUATION_REFERENCE.search(text) or re.fullmatch(r"\(([0-9A-Z]+\.[0-9]+)\)", text)
+            assert number, (docname, text)
+            assert href.endswith("#eq-" + number.group(1).replace(".", "-")), (docname, text, href)
+            targets[href] = number.group(1)
+        for href, number in sorted(targets.items()):
+            assert href in formulas, f"{href}: no display formula with that id"
+            assert f"({number})" in formulas[href], (href, formulas[href][:80])  # the number MathJax shows
+        # a reader on chapter 10 follows "eq. (2.3)" to chapter 02 and sees the formula
+        page.goto(f"{book_server}/chapters/10_wider_map.html", wait_until="networkidle")
+        page.locator("a.equation-link", has_text="(2.3)").first.click()
+        page.wait_for_url(re.compile(r"02_maml\.html#eq-2-3$"))
+        page.evaluate(TYPESET)
+        box = page.evaluate("() => document.getElementById('eq-2-3').getBoundingClientRect().toJSON()")
+        assert 0 <= box["top"] < 900 and box["height"] > 0, box
+        assert not guard.problems(), guard.problems()
+    finally:
+        context.close()

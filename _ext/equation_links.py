@@ -1,0 +1,102 @@
+"""References to numbered equations are links to them: "eq. (5.1)" goes to eq. (5.1).
+
+The chapters number their displayed equations by hand (``\\tag{5.1}`` in the formula) and
+refer to them in words ("eq. (5.1)", "eqs. (5.5) and (5.6)"), so the same text reads
+alike in the book, in JupyterLab and in a handout. In the HTML book:
+
+* each display formula with ``\\tag{N.M}`` gets the anchor ``eq-N-M`` (``eq-5-1``);
+* in running text (not in code, formulas or headings), each such reference is a link to
+  its formula, on the same page or on another chapter's;
+* a reference to a number that no formula of the book carries is a build warning (an
+  error under ``-W``): a renumbered or deleted equation cannot leave a dangling "eq.".
+"""
+from __future__ import annotations
+
+import re
+
+from docutils import nodes
+
+TAG = re.compile(r"\\tag\{([0-9A-Z]+\.[0-9]+)\}")
+# "eq. (5.1)", "eqs. (5.5) and (5.6)", "eqs. (5.5), (5.6) and (5.7)", "eqs. (6.3)–(6.5)"
+REFERENCE = re.compile(r"\beqs?\.\s+\([0-9A-Z]+\.[0-9]+\)(?:(?:,\s+|\s+and\s+|[–-]|,\s+and\s+|\s+to\s+)\([0-9A-Z]+\.[0-9]+\))*")
+NUMBER = re.compile(r"\(([0-9A-Z]+\.[0-9]+)\)")
+# text under these is left alone: code, formulas, existing links, headings, captions of code
+SKIP = (nodes.literal, nodes.literal_block, nodes.math, nodes.math_block, nodes.reference, nodes.title,
+        nodes.raw, nodes.FixedTextElement)
+
+
+def anchor(number: str) -> str:
+    return "eq-" + number.replace(".", "-")
+
+
+def collect_tags(app, doctree) -> None:
+    """Anchor every tagged display formula of the page and record where each number lives."""
+    env = app.env
+    tags = env.__dict__.setdefault("mamlbook_equation_tags", {})
+    for block in doctree.findall(nodes.math_block):
+        for number in TAG.findall(block.astext()):
+            if number in tags and tags[number] != env.docname:
+                raise ValueError(f"equation ({number}) is tagged in both {tags[number]} and {env.docname}")
+            tags[number] = env.docname
+            block["ids"].append(anchor(number))
+
+
+def purge(app, env, docname) -> None:
+    tags = env.__dict__.get("mamlbook_equation_tags", {})
+    for number in [n for n, d in tags.items() if d == docname]:
+        del tags[number]
+
+
+def merge(app, env, docnames, other) -> None:
+    env.__dict__.setdefault("mamlbook_equation_tags", {}).update(
+        {n: d for n, d in other.__dict__.get("mamlbook_equation_tags", {}).items() if d in docnames})
+
+
+def _skipped(node) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if isinstance(parent, SKIP):
+            return True
+        parent = parent.parent
+    return False
+
+
+def link_references(app, doctree, docname) -> None:
+    """Turn "eq. (N.M)" in the page's running text into links to the formula."""
+    from sphinx.util import logging
+
+    logger = logging.getLogger(__name__)
+    tags = app.env.__dict__.get("mamlbook_equation_tags", {})
+    for text in list(doctree.findall(nodes.Text)):
+        if not REFERENCE.search(text) or _skipped(text):
+            continue
+        pieces, last = [], 0
+        for ref in REFERENCE.finditer(text):
+            for number in NUMBER.finditer(ref.group(0)):
+                start, end = ref.start() + number.start(), ref.start() + number.end()
+                # the first number's link includes "eq." ("eq. (5.1)" is one link)
+                if number.start() == NUMBER.search(ref.group(0)).start():
+                    start = ref.start()
+                target = tags.get(number.group(1))
+                if target is None:
+                    logger.warning(f"eq. ({number.group(1)}) is referred to, but no formula of the book is "
+                                   f"tagged \\tag{{{number.group(1)}}}", location=text.parent)
+                    continue
+                pieces.append(nodes.Text(text[last:start]))
+                uri = "" if target == docname else app.builder.get_relative_uri(docname, target)
+                link = nodes.reference("", "", nodes.Text(text[start:end]), internal=True,
+                                       refuri=f"{uri}#{anchor(number.group(1))}", classes=["equation-link"])
+                pieces.append(link)
+                last = end
+        if not pieces:
+            continue
+        pieces.append(nodes.Text(text[last:]))
+        text.parent.replace(text, [p for p in pieces if not isinstance(p, nodes.Text) or str(p)])
+
+
+def setup(app):
+    app.connect("doctree-read", collect_tags)
+    app.connect("env-purge-doc", purge)
+    app.connect("env-merge-info", merge)
+    app.connect("doctree-resolved", link_references)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
