@@ -406,7 +406,8 @@ def test_pooling_before_relu_is_bit_for_bit_the_usual_order():
     bit, since ReLU is monotone"): values and input gradients equal to relu-then-pool's
     with ``torch.equal``, in float32, on inputs with ties and zeros (values on a coarse
     grid) as well as on continuous ones; and the network's outputs through its modules
-    (ReLU then pool) equal to its meta-steps' functional path (pool then ReLU)."""
+    (ReLU then pool) equal to its meta-steps' functional path (pool then ReLU): bit for
+    bit on the per-task path, up to float32 rounding on the vmap path."""
     g = torch.Generator().manual_seed(0)
     pool, relu = torch.nn.functional.max_pool2d, torch.nn.functional.relu
     for x in (torch.randn(8, 16, 28, 28, generator=g),
@@ -427,6 +428,10 @@ def test_pooling_before_relu_is_bit_for_bit_the_usual_order():
     net = ConvNet(ways=5, filters=8)
     x = torch.randn(10, 1, 28, 28, generator=g)
     params = {k: v.detach()[None].clone() for k, v in net.named_parameters()}
-    for mode in ("loop", "vmap"):
-        net.meta_batch = mode
-        assert torch.equal(net(x), net.forward_with(params, x[None])[0]), mode
+    net.meta_batch = "loop"  # one task's convolutions are the module's own: the same numbers
+    assert torch.equal(net(x), net.forward_with(params, x[None])[0])
+    # the vmap path runs the meta-batch as batched convolutions, whose kernels may round
+    # differently from the module's on some CPUs (an AVX2-only AMD EPYC: 8.3e-7 of outputs
+    # up to 2.3; bit for bit equal on the CPU that first ran this test): float32 rounding
+    net.meta_batch = "vmap"
+    torch.testing.assert_close(net(x), net.forward_with(params, x[None])[0], rtol=1e-5, atol=1e-6)

@@ -83,8 +83,8 @@ def quotable(token: str) -> bool:
 
 def printed_values(outputs: str) -> list[str]:
     """Every number in the outputs; for 8.11e+06 also its mantissa, 8.11 (the prose
-    writes 8.11 × 10^6)."""
-    tokens = NUMBER.findall(outputs)
+    writes 8.11 × 10^6). Minus signs are written ``-`` (a table may print ``−0.040``)."""
+    tokens = [t.replace("−", "-") for t in NUMBER.findall(outputs)]
     return tokens + [t.split("e")[0] for t in tokens if "e" in t]
 
 

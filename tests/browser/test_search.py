@@ -15,11 +15,14 @@ Skips when ``_build/html`` is missing (``make book``).
 
 from __future__ import annotations
 
+import html
 import re
+import sys
 import time
+import urllib.parse
 
 import pytest
-from browsing import new_page
+from browsing import HTML, REPO, new_page
 
 #: Searches whose summaries quote formulas: inline ones (chapters 03, 06, 07), "lambda"
 #: inside some of them; displays, "test" inside some, cut by the summary's ends in others.
@@ -56,3 +59,53 @@ def test_search_summaries_show_their_formulas_typeset(book_server, browser, quer
     assert facts["typeset"] >= 2, facts
     assert [s[:120] for s in facts["summaries"] if RAW_FORMULA.search(s)] == []
     assert not guard.problems(), guard.problems()
+
+
+
+#: A method's name searched for, and the page (and section) that explains it: first.
+LEADS_TO = {
+    "iMAML": "chapters/06_imaml.html#implicit-maml",
+    "MAML++": "chapters/10_wider_map.html#maml-how-to-train-your-maml",
+    "Reptile": "chapters/05_reptile.html#reptile",
+    "ANIL": "chapters/10_wider_map.html#anil-adapt-the-head-only",
+    "Omniglot": "chapters/08_classification.html#few-shot-classification-on-real-omniglot",
+}
+RESULT_LINKS = """() => [...document.querySelectorAll('#search-results ul.search > li > a')]
+    .map(a => a.getAttribute('href'))"""
+
+
+@pytest.mark.parametrize("query", LEADS_TO)
+def test_a_search_for_a_method_leads_to_its_chapter_first(book_server, browser, query):
+    """Sphinx ranks an object's name (mamlbook.algorithms.imaml) above a page's words, so
+    "iMAML" listed API entries before the chapter; the concepts' index entries
+    (`_ext/concept_index.py`) put the chapter's section first."""
+    context, page, guard = new_page(browser)
+    try:
+        page.goto(f"{book_server}/search.html?q={urllib.parse.quote_plus(query)}")
+        page.wait_for_function(
+            "() => /Search finished/.test(document.getElementById('search-results').innerText)", timeout=60_000)
+        links = page.evaluate(RESULT_LINKS)
+        assert not guard.problems(), guard.problems()
+    finally:
+        context.close()
+    assert links and links[0] == LEADS_TO[query], links[:5]
+
+
+def test_the_general_index_lists_the_concepts_linked_to_their_sections():
+    """Every concept of `_ext/concept_index.py` is a main entry of genindex.html, linked to
+    a section its chapter has; the intro links to the index."""
+    if not HTML.is_dir():
+        pytest.skip(f"{HTML} does not exist: build the book first (make book)")
+    sys.path.insert(0, str(REPO / "_ext"))
+    from concept_index import CONCEPTS
+
+    entries = {html.unescape(text): href for href, text in re.findall(
+        r'<a href="([^"]+)"><strong>([^<]+)</strong></a>', (HTML / "genindex.html").read_text())}
+    listed = [(docname, c) for docname, sections in CONCEPTS.items() for cs in sections.values() for c in cs]
+    assert len(listed) > 40
+    for docname, concept in listed:
+        assert concept in entries, f"{concept!r} is not in genindex.html"
+        page, _, section = entries[concept].partition("#")
+        assert page == f"{docname}.html" and section, (concept, entries[concept])
+        assert f'id="{section}"' in (HTML / page).read_text(), (concept, entries[concept])
+    assert 'href="genindex.html"' in (HTML / "intro.html").read_text(), "intro: no link to the index"
