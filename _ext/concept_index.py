@@ -23,21 +23,23 @@ from sphinx.transforms import SphinxTransform
 CONCEPTS: dict[str, dict[str | None, list[str]]] = {
     "chapters/01_few_shot": {
         None: ["few-shot learning", "meta-learning", "task distribution"],
-        "Tasks, support sets and query sets": ["support set", "query set", "N-way K-shot"],
+        "Tasks, support sets and query sets": ["support set", "query set", "N-way K-shot", "sinusoid regression"],
         "Notation used across the book": ["notation"],
         "Why not just train on all tasks?": ["joint training"],
     },
     "chapters/02_maml": {
         None: ["MAML", "model-agnostic meta-learning"],
-        "The objective: a loss measured after adaptation": ["meta-objective", "inner loop", "outer loop"],
-        "Is the meta-gradient right?": ["meta-gradient", "finite differences"],
-        "Meta-training on sinusoids": ["sinusoid regression"],
-        "When training diverges": ["divergence"],
+        "The objective: a loss measured after adaptation": ["meta-objective", "inner loop", "outer loop",
+                                                            "meta-gradient", "bi-level optimisation"],
+        "Is the meta-gradient right?": ["finite differences"],
+        "Meta-training on sinusoids": ["meta-training on sinusoids"],
+        "The numbers: MAML paper, Appendix C, Table 2": ["diverged tasks (the test-time rule)"],
+        "When training diverges": ["divergence of meta-training"],
     },
     "chapters/03_hessian": {
         None: ["second-order MAML", "Hessian"],
         "Conventions: Jacobians and gradients": ["Jacobian"],
-        "Gradients of gradients, bi-level optimisation": ["bi-level optimisation"],
+        "Gradients of gradients, bi-level optimisation": ["Hessian-vector product", "second-order terms dropped"],
         "The Hessian of the squared error": ["Gauss-Newton"],
     },
     "chapters/04_fomaml": {None: ["first-order MAML", "FOMAML"]},
@@ -50,7 +52,7 @@ CONCEPTS: dict[str, dict[str | None, list[str]]] = {
         None: ["iMAML", "implicit MAML"],
         "The proximal inner problem": ["proximal regularisation"],
         "The implicit function theorem, step by step": ["implicit function theorem"],
-        "Conjugate gradient on Hessian-vector products": ["conjugate gradient", "Hessian-vector product"],
+        "Conjugate gradient on Hessian-vector products": ["conjugate gradient"],
     },
     "chapters/07_comparison": {
         None: ["comparison of methods"],
@@ -59,8 +61,7 @@ CONCEPTS: dict[str, dict[str | None, list[str]]] = {
     "chapters/08_classification": {
         None: ["Omniglot", "few-shot classification"],
         "Your turn: one drawing per character": ["Omniglot game"],
-        "Tasks, rotations and Lake's runs": ["Lake's 20-way one-shot runs", "Modified Hausdorff distance",
-                                             "rotations as new classes"],
+        "Tasks, rotations and Lake's runs": ["Lake's 20-way one-shot runs", "rotations as new classes"],
         "The network, and batch normalisation per task": ["batch normalisation"],
     },
     "chapters/09_reproduction": {

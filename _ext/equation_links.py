@@ -1,14 +1,19 @@
 """References to numbered equations are links to them: "eq. (5.1)" goes to eq. (5.1).
 
 The chapters number their displayed equations by hand (``\\tag{5.1}`` in the formula) and
-refer to them in words ("eq. (5.1)", "eqs. (5.5) and (5.6)"), so the same text reads
-alike in the book, in JupyterLab and in a handout. In the HTML book:
+refer to them in words ("eq. (5.1)", "Eq. (5.1)", "(eq. 5.1)", "eqs. (5.5) and (5.6)",
+"eqs. 2.2-2.4"), so the same text reads alike in the book, in JupyterLab and in a
+handout. In the HTML book:
 
 * each display formula with ``\\tag{N.M}`` gets the anchor ``eq-N-M`` (``eq-5-1``);
 * in running text (not in code, formulas or headings), each such reference is a link to
   its formula, on the same page or on another chapter's;
 * a reference to a number that no formula of the book carries is a build warning (an
   error under ``-W``): a renumbered or deleted equation cannot leave a dangling "eq.".
+
+Links are resolved when pages are written, from the numbers of every page read. The book
+is always built with ``--all`` (Makefile), so a renumbered formula relinks every page; an
+incremental build would rewrite only the pages that changed.
 """
 from __future__ import annotations
 
@@ -17,9 +22,12 @@ import re
 from docutils import nodes
 
 TAG = re.compile(r"\\tag\{([0-9A-Z]+\.[0-9]+)\}")
-# "eq. (5.1)", "eqs. (5.5) and (5.6)", "eqs. (5.5), (5.6) and (5.7)", "eqs. (6.3)–(6.5)"
-REFERENCE = re.compile(r"\beqs?\.\s+\([0-9A-Z]+\.[0-9]+\)(?:(?:,\s+|\s+and\s+|[–-]|,\s+and\s+|\s+to\s+)\([0-9A-Z]+\.[0-9]+\))*")
-NUMBER = re.compile(r"\(([0-9A-Z]+\.[0-9]+)\)")
+# a number: (5.1) or 5.1; a reference: "eq. (5.1)", "Eq. (5.1)", "(eq. 5.1)", "eqs. (5.5) and (5.6)",
+# "eqs. (5.5), (5.6) and (5.7)", "eqs. 2.2-2.4", "eqs. (3.2)–(3.4)", "eqs. 10.2, 10.3"
+_NUMBER = r"(?:\([0-9A-Z]+\.[0-9]+\)|[0-9A-Z]+\.[0-9]+)"
+_SEPARATOR = r"(?:,\s+and\s+|,\s+|\s+and\s+|\s*[–-]\s*|\s+to\s+)"
+REFERENCE = re.compile(rf"\b[Ee]qs?\.\s+{_NUMBER}(?:{_SEPARATOR}{_NUMBER})*(?![\w.]*\d)")
+NUMBER = re.compile(r"\(?([0-9A-Z]+\.[0-9]+)\)?")
 # text under these is left alone: code, formulas, existing links, headings, captions of code
 SKIP = (nodes.literal, nodes.literal_block, nodes.math, nodes.math_block, nodes.reference, nodes.title,
         nodes.raw, nodes.FixedTextElement)
@@ -48,8 +56,14 @@ def purge(app, env, docname) -> None:
 
 
 def merge(app, env, docnames, other) -> None:
-    env.__dict__.setdefault("mamlbook_equation_tags", {}).update(
-        {n: d for n, d in other.__dict__.get("mamlbook_equation_tags", {}).items() if d in docnames})
+    """A parallel reader's numbers into the main environment (a number tagged twice is an error here too)."""
+    tags = env.__dict__.setdefault("mamlbook_equation_tags", {})
+    for number, docname in other.__dict__.get("mamlbook_equation_tags", {}).items():
+        if docname not in docnames:
+            continue
+        if tags.get(number, docname) != docname:
+            raise ValueError(f"equation ({number}) is tagged in both {tags[number]} and {docname}")
+        tags[number] = docname
 
 
 def _skipped(node) -> bool:
@@ -61,12 +75,29 @@ def _skipped(node) -> bool:
     return False
 
 
+def _merge_adjacent_text(doctree) -> None:
+    """Join runs of sibling Text nodes into one (the same text; a reference can then span them)."""
+    for element in list(doctree.findall(nodes.TextElement)):
+        children, merged = element.children, []
+        if sum(isinstance(c, nodes.Text) for c in children) < 2:
+            continue
+        for child in children:
+            if isinstance(child, nodes.Text) and merged and isinstance(merged[-1], nodes.Text):
+                merged[-1] = nodes.Text(str(merged[-1]) + str(child))
+            else:
+                merged.append(child)
+        if len(merged) != len(children):
+            element.clear()
+            element.extend(merged)
+
+
 def link_references(app, doctree, docname) -> None:
     """Turn "eq. (N.M)" in the page's running text into links to the formula."""
     from sphinx.util import logging
 
     logger = logging.getLogger(__name__)
     tags = app.env.__dict__.get("mamlbook_equation_tags", {})
+    _merge_adjacent_text(doctree)  # MyST makes a line break its own node: "eq." | "\n" | "5.1)"
     for text in list(doctree.findall(nodes.Text)):
         if not REFERENCE.search(text) or _skipped(text):
             continue

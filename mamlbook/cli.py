@@ -434,9 +434,9 @@ def _regenerate(args) -> int:
     names = shipped_names()
     if args.name != "all" and args.name not in names:
         raise _unknown_name("NAME|all", args.name, [*names, "all"])
-    if args.iterations is not None and not args.no_save and not args.check:
-        raise UsageError("argument --iterations: only with --no-save (a shipped checkpoint holds its recipe's own "
-                         "run; a shortened one would replace it)")
+    if args.iterations is not None and not args.no_save and not args.check and args.out is None:
+        raise UsageError("argument --iterations: only with --no-save or --out DIR (a shipped checkpoint holds its "
+                         "recipe's own run; a shortened one would replace it)")
     if args.check and (args.iterations is not None or args.no_save or args.task_threads != 1
                        or args.out is not None):
         raise UsageError("argument --check: retrains the recipe as it is and never saves; it takes neither "
@@ -444,6 +444,8 @@ def _regenerate(args) -> int:
     if args.out is not None and args.no_save:
         raise UsageError("argument --out: names where to write the checkpoint; --no-save writes none")
     if args.out is not None:
+        if not args.out.strip():
+            raise UsageError(f"argument --out: must be a folder path, got {args.out!r}")
         _check_writable("--out", Path(args.out))
     elif not args.no_save and not args.check:
         _check_writable("NAME|all", PRETRAINED_DIR, hint="; regenerate writes the shipped checkpoints there: "

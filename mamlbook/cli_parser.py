@@ -161,8 +161,8 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     regen.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: $MAMLBOOK_DEVICE, else "
                                                       "cuda if available, else cpu)")
     regen.add_argument("--iterations", type=iterations, default=None,
-                       help="override the recipe's number of iterations (a quick try: only with --no-save, "
-                            "so that the shipped file keeps the recipe's own run)")
+                       help="override the recipe's number of iterations (a quick try: only with --no-save or "
+                            "--out DIR, so that the shipped file keeps the recipe's own run)")
     regen.add_argument("--no-save", action="store_true", help="train and evaluate, but do not write the checkpoint")
     regen.add_argument("--out", default=None, metavar="DIR",
                        help="write DIR/NAME.pt (and an Omniglot run's DIR/NAME.curve.json) instead, leaving the "

@@ -115,18 +115,33 @@ def adaptation_table(curves: Mapping[str, Any], steps: Sequence[int] = (1, 5, 10
     return table(header, rows, caption=caption)
 
 
-def paired_table(differences, caption: str | None = None) -> Markdown:
-    """The table of `mamlbook.protocol.paired_differences`: a row per pair, a column per
-    number of steps, each cell the mean difference (signed, "+0.008", "−0.002") ± its 95%
-    interval. The caption, unless
-    given, says over how many of the tasks the differences are taken."""
+def paired_table(differences, caption: str | None = None, *, details: bool = False) -> Markdown:
+    """The table of `mamlbook.protocol.paired_differences`: a row per pair ``a − b``, a
+    column per number of steps, each cell the mean difference (signed, "+0.008",
+    "−0.002") ± its 95% interval; with ``details``, then "[−6%; 52%]": the mean
+    difference as a share of ``b``'s mean, and the share of tasks on which ``a`` is
+    lower. The caption, unless given, says over how many of the tasks the differences
+    are taken (and what the brackets hold)."""
     cells = differences.cells
     steps = list(next(iter(cells.values())))
     kept = differences.kept
     if caption is None:
         caption = (f"task by task: mean difference ± 95% CI over the {int(kept.sum())} of "
                    f"{kept.numel()} tasks no run diverged on")
+        if details:
+            caption += ("; in brackets, the difference as a share of the second run's mean, "
+                        "and the share of tasks on which the first run's loss is lower")
+
+    def signed(text: str) -> str:  # a minus sign, and no "−0.000" for a mean that rounds to zero
+        return text.lstrip("+-") if float(text.rstrip("%")) == 0 else text.replace("-", "−")
+
+    def cell(label: str, k: int) -> str:
+        mean, half = cells[label][k]
+        text = f"{signed(f'{mean:+.3f}')} ± {half:.3f}"
+        if details:
+            share = differences.relative[label][k]
+            text += f" [{signed(f'{share:+.0%}')}; {differences.lower[label][k]:.0%}]"
+        return text
+
     header = ["difference", *(f"{k} step" + ("" if k == 1 else "s") for k in steps)]
-    rows = [[label, *(f"{m:+.3f}".replace("-", "−") + f" ± {h:.3f}" for m, h in row.values())]  # a minus sign
-            for label, row in cells.items()]
-    return table(header, rows, caption=caption)
+    return table(header, [[label, *(cell(label, k) for k in steps)] for label in cells], caption=caption)

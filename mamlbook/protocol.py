@@ -162,6 +162,8 @@ class PairedDifferences(NamedTuple):
 
     kept: Tensor  # (T,) bool: the tasks none of the curves diverged on
     cells: dict[str, dict[int, tuple[float, float]]]  # {pair: {steps: (mean, half-width)}}
+    relative: dict[str, dict[int, float]]  # {pair: {steps: mean difference / mean of b}}
+    lower: dict[str, dict[int, float]]  # {pair: {steps: share of the kept tasks where a < b}}
 
 
 def paired_differences(
@@ -177,12 +179,17 @@ def paired_differences(
     task counts only if none of the runs in ``curves`` diverged on it (`diverged`), so
     every pair and every column is over the same tasks. Pairing removes what the tasks
     share (some sinusoids are hard for every network): the interval of the mean
-    difference is narrower than the two runs' unpaired intervals suggest.
+    difference is narrower than the two runs' unpaired intervals suggest. Beside each
+    mean and interval: the mean difference relative to ``b``'s mean, and the share of
+    the kept tasks on which ``a``'s loss is lower (a mean can be moved by a few tasks).
     """
     if not curves or not pairs:
         raise ValueError("curves and pairs must each name at least one entry")
-    for curve in curves.values():
-        _check_curve(curve)
+    for name, curve in curves.items():
+        try:
+            _check_curve(curve)
+        except (TypeError, ValueError) as err:  # name the entry
+            raise type(err)(f"curves[{name!r}]: {err}") from None
     shapes = {name: tuple(c.shape) for name, c in curves.items()}
     if len(set(shapes.values())) != 1:
         raise ValueError(f"curves must all have one shape (the same tasks and steps), got {shapes}")
@@ -191,6 +198,7 @@ def paired_differences(
             raise ValueError(f"pairs[{label!r}] must be a tuple (a, b) of two keys of curves "
                              f"({sorted(curves)}), got {pair!r}")
     max_steps = next(iter(shapes.values()))[1] - 1
+    steps = steps if isinstance(steps, int) else tuple(steps)  # (a generator would be used up by the check)
     if isinstance(steps, int) or not steps or not all(
             isinstance(k, int) and not isinstance(k, bool) and 0 <= k <= max_steps for k in steps):
         raise ValueError(f"steps must be a non-empty sequence of ints in [0, {max_steps}], got {steps!r}")
@@ -199,11 +207,13 @@ def paired_differences(
     if int(kept.sum()) < 2:
         raise ValueError(f"only {int(kept.sum())} of {len(kept)} tasks are kept (no run diverged on "
                          "them); a paired interval needs at least 2")
-    cells = {
-        label: {k: mean_and_ci95(runs[a][kept, k] - runs[b][kept, k]) for k in steps}
-        for label, (a, b) in pairs.items()
-    }
-    return PairedDifferences(kept, cells)
+    cells, relative, lower = {}, {}, {}
+    for label, (a, b) in pairs.items():
+        diffs = {k: runs[a][kept, k] - runs[b][kept, k] for k in steps}
+        cells[label] = {k: mean_and_ci95(d) for k, d in diffs.items()}
+        relative[label] = {k: float(d.mean() / runs[b][kept, k].mean()) for k, d in diffs.items()}
+        lower[label] = {k: float((d < 0).double().mean()) for k, d in diffs.items()}
+    return PairedDifferences(kept, cells, relative, lower)
 
 
 def format_cell(summary: StepSummary, digits: int = 3) -> str:

@@ -401,7 +401,7 @@ def test_shipped_checkpoints_load_with_their_evaluation_and_curve(name):
     assert curve["iterations_done"] == meta["iterations_done"] == mb.recipes.RECIPES[name].training.iterations
 
 
-def test_pooling_before_relu_is_bit_for_bit_the_usual_order():
+def test_pooling_before_relu_gives_the_usual_orders_numbers():
     """The ConvNet's blocks pool before their ReLU (appendix A1: "the same numbers bit for
     bit, since ReLU is monotone"): values and input gradients equal to relu-then-pool's
     with ``torch.equal``, in float32, on inputs with ties and zeros (values on a coarse

@@ -107,6 +107,7 @@ def test_regenerate_out_writes_elsewhere_and_leaves_the_shipped_files(capsys, mo
     """--out DIR: the checkpoint (and an Omniglot run's curve) in DIR; a continued recipe
     starts from DIR's parent when DIR holds it, else from the shipped parent."""
     import dataclasses
+    import hashlib
     from mamlbook import checkpoints, recipes
     from mamlbook.recipes.registry import RECIPES
     shipped = {p.name: p.read_bytes() for p in checkpoints.PRETRAINED_DIR.iterdir()}
@@ -115,6 +116,10 @@ def test_regenerate_out_writes_elsewhere_and_leaves_the_shipped_files(capsys, mo
         short, training=dataclasses.replace(short.training, iterations=3)))
     assert main(["regenerate", "sinusoid_fomaml", "--out", str(tmp_path / "new"), "--device", "cpu"]) == 0
     assert f"wrote {tmp_path / 'new' / 'sinusoid_fomaml.pt'}" in capsys.readouterr().out
+    # a shortened run may go to another folder (it replaces nothing shipped)
+    assert main(["regenerate", "sinusoid_maml", "--out", str(tmp_path / "short"), "--iterations", "2",
+                 "--device", "cpu"]) == 0
+    assert (tmp_path / "short" / "sinusoid_maml.pt").is_file()
     model, metadata = recipes.load("sinusoid_fomaml", device="cpu")  # the shipped file, unchanged
     _, written = mb.load_checkpoint(tmp_path / "new" / "sinusoid_fomaml.pt", mb.SinusoidMLP())
     assert json.loads(written["settings"])["iterations"] == 3 != json.loads(metadata["settings"])["iterations"]
@@ -127,8 +132,9 @@ def test_regenerate_out_writes_elsewhere_and_leaves_the_shipped_files(capsys, mo
     monkeypatch.setattr(checkpoints, "load_checkpoint", lambda path, *a, **k: starts.append(Path(path)) or
                         original(path, *a, **k))
     out = tmp_path / "chain"
-    recipes.regenerate(child, device="cpu", progress=False, iterations=1, eval_tasks=3, out=out)
+    meta = recipes.regenerate(child, device="cpu", progress=False, iterations=1, eval_tasks=3, out=out)
     assert starts[0] == checkpoints.pretrained_path(parent)
+    assert meta["init_sha256"] == hashlib.sha256(checkpoints.pretrained_path(parent).read_bytes()).hexdigest()
     assert (out / f"{child}.pt").is_file() and (out / f"{child}.curve.json").is_file()
     (out / f"{parent}.pt").write_bytes(checkpoints.pretrained_path(parent).read_bytes())
     starts.clear()
@@ -215,6 +221,7 @@ BAD = {  # argv -> what the one line must say
     "out and no-save": (["regenerate", "sinusoid_maml", "--out", "x", "--no-save"], ["argument --out", "--no-save"]),
     "out and check": (["regenerate", "sinusoid_maml", "--out", "x", "--check"], ["argument --check", "--out"]),
     "out under a file": (["regenerate", "sinusoid_maml", "--out", "/dev/null/x"], ["argument --out", "not a folder"]),
+    "empty out": (["regenerate", "sinusoid_maml", "--out", ""], ["argument --out", "must be a folder path", "''"]),
     "evaluate typo": (["evaluate", "sinusoid_reptil"], ["argument NAME|PATH", "did you mean 'sinusoid_reptile'?"]),
     "evaluate missing file": (["evaluate", "nowhere/model.pt"], ["argument NAME|PATH", "no such file"]),
     "one test task": (["evaluate", "sinusoid_maml", "--tasks", "1"], ["argument --tasks", "[2, 1_000_000]"]),

@@ -95,3 +95,11 @@ def test_paired_table_shows_the_paired_differences():
     assert lines[2:] == ["| difference | 1 step |", "|---|---|", f"| x − y | +0.200 ± {half:.3f} |"]
     flipped = mb.protocol.paired_differences(curves, {"y − x": ("y", "x")}, steps=(1,))
     assert notebook.paired_table(flipped).text.splitlines()[-1] == f"| y − x | −0.200 ± {half:.3f} |"
+    level = {"x": torch.tensor([[1.0, 0.5], [1.0, 0.7]]), "y": torch.tensor([[1.0, 0.5001], [1.0, 0.7]])}
+    tiny = mb.protocol.paired_differences(level, {"x − y": ("x", "y")}, steps=iter([1]))  # any iterable
+    assert notebook.paired_table(tiny).text.splitlines()[-1].startswith("| x − y | 0.000 ± ")  # not −0.000
+    # details: x − y is 0.2 over a mean of 0.4 for y (+50%), x lower on neither task (0%)
+    detailed = notebook.paired_table(paired, details=True).text.splitlines()
+    assert detailed[-1] == f"| x − y | +0.200 ± {half:.3f} [+50%; 0%] |"
+    assert "in brackets, the difference as a share of the second run's mean" in detailed[0]
+    assert notebook.paired_table(flipped, details=True).text.splitlines()[-1].endswith(" [−33%; 100%] |")

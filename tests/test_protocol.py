@@ -108,6 +108,9 @@ def test_paired_differences_match_a_task_by_task_loop():
             mean, half = result.cells[label][k]
             assert mean == pytest.approx(statistics.fmean(diffs), rel=1e-12)
             assert half == pytest.approx(1.96 * statistics.stdev(diffs) / math.sqrt(118), rel=1e-12)
+            assert result.relative[label][k] == pytest.approx(
+                statistics.fmean(diffs) / statistics.fmean(float(curves[y][t, k]) for t in kept), rel=1e-12)
+            assert result.lower[label][k] == sum(d < 0 for d in diffs) / 118
     # pairing removes the spread the runs share: narrower than either run's own interval
     assert result.cells["a − b"][2][1] < protocol.summarize(curves["a"], (2,))[2].ci95 / 3
 
@@ -129,6 +132,12 @@ def test_paired_differences_match_a_task_by_task_loop():
 def test_paired_differences_bad_input(curves, pairs, steps, match):
     with pytest.raises(ValueError, match=match):
         protocol.paired_differences(curves, pairs, steps=steps)
+
+
+def test_paired_differences_name_the_curve_that_is_wrong():
+    with pytest.raises(TypeError, match=r"curves\['b'\]: curve must be a floating-point"):
+        protocol.paired_differences({"a": torch.ones(4, 3), "b": torch.ones(4, 3, dtype=torch.long)},
+                                    {"d": ("a", "b")}, steps=(1,))
 
 
 def test_summarize_with_fewer_than_two_tasks_kept():

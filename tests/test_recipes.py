@@ -107,24 +107,46 @@ def test_regenerating_is_deterministic_and_is_meta_train_with_the_recipe(name):
 
 
 def test_a_trained_checkpoint_records_what_made_it(monkeypatch, tmp_path):
-    """The package's version, the commit of its source (flagged when the checkout has
-    changes), and no data checksum for the sinusoids (generated, not read)."""
+    """The package's version and the commit of its source, taken once before the run (its
+    own writes do not make it "+modified"); no data checksum for the sinusoids."""
     monkeypatch.setattr(mb.checkpoints, "PRETRAINED_DIR", tmp_path)
+    calls = []
+    monkeypatch.setattr(recipes.runs, "source_commit", lambda: calls.append(1) or "abc+modified")
     recipes.regenerate("sinusoid_fomaml", device="cpu", progress=False, iterations=2)
     _, metadata = recipes.load("sinusoid_fomaml", device="cpu")
-    assert metadata["mamlbook"] == mb.__version__
+    assert metadata["mamlbook"] == mb.__version__ and metadata["commit"] == "abc+modified" and calls == [1]
     assert json.loads(metadata["data_sha256"]) == {}
-    root = Path(mb.__file__).resolve().parents[1]
 
+
+def test_source_commit_names_the_commit_and_changes_to_the_code_only(tmp_path):
+    """In a checkout: the commit, "+modified" when the package's code changed, not when
+    its shipped checkpoints, results or data did (a run writes those); outside one: ""."""
     def git(*args):
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True).stdout.strip()
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
 
-    if (root / ".git").exists():  # a checkout (CI's clean clone): the commit, flagged if changed
-        changed = bool(git("status", "--porcelain", "--untracked-files=no"))
-        assert metadata["commit"] == git("rev-parse", "HEAD") + ("+modified" if changed else "")
-        assert re.fullmatch(r"[0-9a-f]{40}(\+modified)?", metadata["commit"])
-    else:  # installed from a wheel: no commit to name
-        assert metadata["commit"] == ""
+    package = tmp_path / "mamlbook"
+    for f in ("code.py", "pretrained/a.pt", "results/r.json", "data/d.zip"):
+        (package / f).parent.mkdir(parents=True, exist_ok=True)
+        (package / f).write_text("0")
+    (tmp_path / "README.md").write_text("0")
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "c")
+    sha = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True,
+                         text=True).stdout.strip()
+    source_commit = recipes.runs.source_commit
+    assert source_commit(package) == sha
+    for f in ("pretrained/a.pt", "results/r.json", "data/d.zip"):
+        (package / f).write_text("1")  # what a run writes
+    (tmp_path / "README.md").write_text("1")  # not the package
+    (package / "new.py").write_text("1")  # untracked
+    assert source_commit(package) == sha
+    (package / "code.py").write_text("1")
+    assert source_commit(package) == sha + "+modified"
+    outside = tmp_path / "elsewhere" / "mamlbook"  # a package in a folder of another repository
+    outside.mkdir(parents=True)
+    assert source_commit(outside) == ""
+    assert source_commit(Path("/")) == ""  # no repository at all (the root is not one)
 
 
 def test_verify_tells_the_recipes_file_from_another(monkeypatch, tmp_path):

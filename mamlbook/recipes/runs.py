@@ -9,6 +9,7 @@ iterations and saves the checkpoint each time), then its accuracy on the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -131,15 +132,17 @@ def regenerate(name: str, device=None, progress: bool = True, iterations: int | 
     settings = r.training if iterations is None else replace(r.training, iterations=iterations)
     check_task_threads(name, task_threads)
     directory = checkpoints.PRETRAINED_DIR if out is None else Path(out)
+    provenance = _provenance(r)
     device = get_device(device)
     with reproducible_cpu(device):
         generator = seed_everything(r.seed)
         model = build_model(name, device)
         if r.family == "sinusoid":
-            metadata = _train_sinusoid(name, r, settings, model, generator, device, progress, save, directory)
+            metadata = _train_sinusoid(name, r, settings, model, generator, device, progress, save, directory,
+                                       provenance)
         else:
             metadata = _train_omniglot(name, r, settings, model, generator, device, progress, save, eval_tasks,
-                                       task_threads, directory)
+                                       task_threads, directory, provenance)
     metadata["state"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return metadata
 
@@ -166,38 +169,57 @@ def verify(name: str, device="cpu", progress: bool = True) -> tuple[bool, float]
     return all(torch.equal(fresh[k], v.detach().cpu()) for k, v in shipped.state_dict().items()), diff
 
 
-def _common_metadata(name: str, r: Recipe, settings, device, seconds: float) -> dict:
-    # what an Omniglot run reads: the two minimal sets (training, held-out curve and test tasks)
-    data = {f: SHA256[f] for f in sorted(MINIMAL.values())} if r.family == "omniglot" else {}
+def _common_metadata(name: str, r: Recipe, settings, device, seconds: float, provenance: dict) -> dict:
     return {"recipe": name, "settings": json.dumps({**r.as_dict(), "iterations": settings.iterations}),
             "seconds": seconds, "device": str(device), "threads": torch.get_num_threads(),
             "torch": str(torch.__version__), "created": time.strftime("%Y-%m-%d"), "cpu": cpu_name(),
-            "mamlbook": __version__, "commit": source_commit(), "data_sha256": json.dumps(data)}
+            **provenance}
 
 
-def source_commit() -> str:
-    """The git commit of the package's source, ``"<sha>"``, or ``"<sha>+modified"`` when the
-    checkout has changes not committed (the run's code is then not that commit's); ``""``
-    when the package is not in a git checkout (installed from a wheel) or git is missing.
-    Recorded with each trained checkpoint beside ``mamlbook``'s version and the data's
-    SHA-256 (the shipped Omniglot zips, checked on every read), so a file says what made it."""
-    where = Path(__file__).resolve().parents[1]
+def _provenance(r: Recipe) -> dict:
+    """What made a run, taken once before it starts (its own writes change nothing here):
+    the package's version, its source's commit (`source_commit`) and, for Omniglot, the
+    SHA-256 of the two minimal sets it reads (checked on every read)."""
+    data = {f: SHA256[f] for f in sorted(MINIMAL.values())} if r.family == "omniglot" else {}
+    return {"mamlbook": __version__, "commit": source_commit(), "data_sha256": json.dumps(data)}
+
+
+def source_commit(package: str | os.PathLike | None = None) -> str:
+    """The git commit of the package's source (``package``: its folder, default this
+    package's): ``"<sha>"``, or ``"<sha>+modified"`` when a tracked file of the package
+    other than its shipped checkpoints, results and data differs from the commit (the
+    code that ran is then not that commit's; a chapter or a retrained checkpoint does not
+    count). ``""`` when the package is not in a git checkout of its own (installed from
+    a wheel); ``"unknown: <reason>"`` when git is missing or refuses the checkout."""
+    where = Path(package if package is not None else Path(__file__).resolve().parents[1]).resolve()
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+
     try:
-        def git(*args: str) -> str:
-            return subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True, timeout=10,
-                                  check=True).stdout.strip()
-        if git("rev-parse", "--show-toplevel") != str(where.parent):
-            return ""  # the package sits in some other repository (e.g. a virtualenv inside one)
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != where.parent:
+            return ""  # the package sits inside some other repository (e.g. a virtualenv in one)
         sha = git("rev-parse", "HEAD")
-        return sha + ("+modified" if git("status", "--porcelain", "--untracked-files=no") else "")
-    except (OSError, subprocess.SubprocessError):
-        return ""
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                      ":(exclude)pretrained", ":(exclude)results", ":(exclude)data")
+        return sha + ("+modified" if changed else "")
+    except FileNotFoundError:
+        return "unknown: git not found"
+    except subprocess.CalledProcessError as err:
+        reason = (err.stderr or "").strip().splitlines()
+        if reason and "not a git repository" in reason[0]:
+            return ""
+        return "unknown: " + (reason[0] if reason else f"git exited with {err.returncode}")
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"unknown: {err}"
 
 
-def _train_sinusoid(name, r, settings, model, generator, device, progress, save, directory: Path) -> dict:
+def _train_sinusoid(name, r, settings, model, generator, device, progress, save, directory: Path,
+                    provenance: dict) -> dict:
     history = meta_train(model, SinusoidTasks(), settings, generator=generator, device=device, progress=progress)
     last = history.meta_loss[-1000:]
-    metadata = {**_common_metadata(name, r, settings, device, history.seconds),
+    metadata = {**_common_metadata(name, r, settings, device, history.seconds, provenance),
                 "final_meta_loss_mean_last_1000": sum(last) / len(last),
                 "meta_loss_every_100": history.meta_loss[::100]}
     if save:
@@ -245,12 +267,13 @@ class _AccuracyCurve:
 
 
 def _train_omniglot(name, r, settings, model, generator, device, progress, save, eval_tasks,
-                    task_threads, directory: Path) -> dict:
-    init_seconds = 0.0
+                    task_threads, directory: Path, provenance: dict) -> dict:
+    init_seconds, init_sha256 = 0.0, ""
     if r.init_from is not None:
         parent = directory / f"{r.init_from}.pt"  # a parent retrained into the same directory, else the shipped one
         parent = parent if parent.is_file() else checkpoints.pretrained_path(r.init_from)
         _, init_meta = checkpoints.load_checkpoint(parent, model)
+        init_sha256 = hashlib.sha256(parent.read_bytes()).hexdigest()  # which parent file it started from
         init_seconds = float(init_meta.get("seconds_total", init_meta.get("seconds", 0.0)))
     curve_set = protocol.held_out_tasks(r.shots, num_tasks=r.curve_tasks or protocol.CURVE_TASKS, ways=r.ways,
                                         query_shots=r.shots, seed=protocol.EVAL_SEED + 1,
@@ -259,7 +282,8 @@ def _train_omniglot(name, r, settings, model, generator, device, progress, save,
     def metadata_fn(recorder: _AccuracyCurve, accuracy, eval_seconds: float) -> dict:
         losses, seconds = recorder.losses, recorder.seconds()
         window = min(100, len(losses)) or 1
-        return {**_common_metadata(name, r, settings, device, seconds), "init_from": r.init_from or "",
+        return {**_common_metadata(name, r, settings, device, seconds, provenance), "init_from": r.init_from or "",
+                "init_sha256": init_sha256,
                 "seconds_total": seconds + init_seconds, "eval_seconds": eval_seconds, "task_threads": task_threads,
                 "iterations_done": len(losses),
                 "final_meta_loss_mean_last_100": sum(losses[-window:]) / window if losses else float("nan"),
