@@ -41,10 +41,13 @@ def collect_tags(app, doctree) -> None:
     """Anchor every tagged display formula of the page and record where each number lives."""
     env = app.env
     tags = env.__dict__.setdefault("mamlbook_equation_tags", {})
+    seen = set()  # this page's numbers (a number tagged twice on one page would give two equal ids)
     for block in doctree.findall(nodes.math_block):
         for number in TAG.findall(block.astext()):
-            if number in tags and tags[number] != env.docname:
-                raise ValueError(f"equation ({number}) is tagged in both {tags[number]} and {env.docname}")
+            if number in seen or tags.get(number, env.docname) != env.docname:
+                raise ValueError(f"equation ({number}) is tagged twice: in {tags.get(number, env.docname)} "
+                                 f"and in {env.docname}")
+            seen.add(number)
             tags[number] = env.docname
             block["ids"].append(anchor(number))
 
@@ -62,7 +65,7 @@ def merge(app, env, docnames, other) -> None:
         if docname not in docnames:
             continue
         if tags.get(number, docname) != docname:
-            raise ValueError(f"equation ({number}) is tagged in both {tags[number]} and {docname}")
+            raise ValueError(f"equation ({number}) is tagged twice: in {tags[number]} and in {docname}")
         tags[number] = docname
 
 
@@ -103,11 +106,10 @@ def link_references(app, doctree, docname) -> None:
             continue
         pieces, last = [], 0
         for ref in REFERENCE.finditer(text):
-            for number in NUMBER.finditer(ref.group(0)):
-                start, end = ref.start() + number.start(), ref.start() + number.end()
+            for i, number in enumerate(NUMBER.finditer(ref.group(0))):
                 # the first number's link includes "eq." ("eq. (5.1)" is one link)
-                if number.start() == NUMBER.search(ref.group(0)).start():
-                    start = ref.start()
+                start = ref.start() + (0 if i == 0 else number.start())
+                end = ref.start() + number.end()
                 target = tags.get(number.group(1))
                 if target is None:
                     logger.warning(f"eq. ({number.group(1)}) is referred to, but no formula of the book is "

@@ -446,6 +446,9 @@ def _regenerate(args) -> int:
     if args.out is not None:
         if not args.out.strip():
             raise UsageError(f"argument --out: must be a folder path, got {args.out!r}")
+        if Path(args.out).resolve() == PRETRAINED_DIR.resolve():
+            raise UsageError(f"argument --out: {args.out!r} is the shipped checkpoints' folder (where regenerate "
+                             "writes without --out); name another folder")
         _check_writable("--out", Path(args.out))
     elif not args.no_save and not args.check:
         _check_writable("NAME|all", PRETRAINED_DIR, hint="; regenerate writes the shipped checkpoints there: "

@@ -136,11 +136,10 @@ def paired_table(differences, caption: str | None = None, *, details: bool = Fal
         return text.lstrip("+-") if float(text.rstrip("%")) == 0 else text.replace("-", "−")
 
     def cell(label: str, k: int) -> str:
-        mean, half = cells[label][k]
-        text = f"{signed(f'{mean:+.3f}')} ± {half:.3f}"
+        step = cells[label][k]
+        text = f"{signed(f'{step.mean:+.3f}')} ± {step.ci95:.3f}"
         if details:
-            share = differences.relative[label][k]
-            text += f" [{signed(f'{share:+.0%}')}; {differences.lower[label][k]:.0%}]"
+            text += f" [{signed(f'{step.relative:+.0%}')}; {step.lower:.0%}]"
         return text
 
     header = ["difference", *(f"{k} step" + ("" if k == 1 else "s") for k in steps)]

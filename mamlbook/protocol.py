@@ -133,17 +133,7 @@ def summarize(
     Tasks that diverged (`diverged`, anywhere on the curve) are counted, not averaged.
     """
     _check_curve(curve)
-    if isinstance(steps, int) or not all(
-        isinstance(k, int) and not isinstance(k, bool) for k in steps
-    ):
-        raise TypeError(f"steps must be a sequence of ints, got {steps!r}")
-    max_steps = curve.shape[1] - 1
-    bad = [k for k in steps if not 0 <= k <= max_steps]
-    if not steps or bad:
-        raise ValueError(
-            f"steps must be a non-empty sequence of ints in [0, {max_steps}] (the "
-            f"curve has {max_steps + 1} columns), got {list(steps)}"
-        )
+    steps = _check_steps(steps, curve.shape[1] - 1)
     gone = diverged(curve, factor)
     kept = curve.detach().double().cpu()[~gone.cpu()]
     out = {}
@@ -157,13 +147,20 @@ def summarize(
     return out
 
 
+class PairedStep(NamedTuple):
+    """One pair ``a − b`` after one number of steps, over the kept tasks (`paired_differences`)."""
+
+    mean: float  # mean difference
+    ci95: float  # half-width of its 95% interval
+    relative: float  # mean difference / mean of b
+    lower: float  # share of the kept tasks on which a's loss is lower
+
+
 class PairedDifferences(NamedTuple):
     """Task-by-task differences of loss curves (`paired_differences`)."""
 
     kept: Tensor  # (T,) bool: the tasks none of the curves diverged on
-    cells: dict[str, dict[int, tuple[float, float]]]  # {pair: {steps: (mean, half-width)}}
-    relative: dict[str, dict[int, float]]  # {pair: {steps: mean difference / mean of b}}
-    lower: dict[str, dict[int, float]]  # {pair: {steps: share of the kept tasks where a < b}}
+    cells: dict[str, dict[int, PairedStep]]  # {pair: {steps: PairedStep}}
 
 
 def paired_differences(
@@ -197,23 +194,34 @@ def paired_differences(
         if not (isinstance(pair, tuple) and len(pair) == 2 and all(p in curves for p in pair)):
             raise ValueError(f"pairs[{label!r}] must be a tuple (a, b) of two keys of curves "
                              f"({sorted(curves)}), got {pair!r}")
-    max_steps = next(iter(shapes.values()))[1] - 1
-    steps = steps if isinstance(steps, int) else tuple(steps)  # (a generator would be used up by the check)
-    if isinstance(steps, int) or not steps or not all(
-            isinstance(k, int) and not isinstance(k, bool) and 0 <= k <= max_steps for k in steps):
-        raise ValueError(f"steps must be a non-empty sequence of ints in [0, {max_steps}], got {steps!r}")
+    steps = _check_steps(steps, next(iter(shapes.values()))[1] - 1)
     runs = {name: c.detach().double().cpu() for name, c in curves.items()}
     kept = torch.stack([~diverged(c, factor) for c in runs.values()]).all(dim=0)
     if int(kept.sum()) < 2:
         raise ValueError(f"only {int(kept.sum())} of {len(kept)} tasks are kept (no run diverged on "
                          "them); a paired interval needs at least 2")
-    cells, relative, lower = {}, {}, {}
+    cells = {}
     for label, (a, b) in pairs.items():
-        diffs = {k: runs[a][kept, k] - runs[b][kept, k] for k in steps}
-        cells[label] = {k: mean_and_ci95(d) for k, d in diffs.items()}
-        relative[label] = {k: float(d.mean() / runs[b][kept, k].mean()) for k, d in diffs.items()}
-        lower[label] = {k: float((d < 0).double().mean()) for k, d in diffs.items()}
-    return PairedDifferences(kept, cells, relative, lower)
+        cells[label] = {}
+        for k in steps:
+            diff = runs[a][kept, k] - runs[b][kept, k]
+            cells[label][k] = PairedStep(*mean_and_ci95(diff), float(diff.mean() / runs[b][kept, k].mean()),
+                                         float((diff < 0).double().mean()))
+    return PairedDifferences(kept, cells)
+
+
+def _check_steps(steps, max_steps: int) -> tuple[int, ...]:
+    """``steps`` as a tuple (any iterable: a generator would be used up by a check), each an
+    int in ``[0, max_steps]`` (a curve's columns), at least one."""
+    if isinstance(steps, int) or not hasattr(steps, "__iter__"):
+        raise TypeError(f"steps must be a sequence of ints, got {steps!r}")
+    steps = tuple(steps)
+    if not all(isinstance(k, int) and not isinstance(k, bool) for k in steps):
+        raise TypeError(f"steps must be a sequence of ints, got {steps!r}")
+    if not steps or any(not 0 <= k <= max_steps for k in steps):
+        raise ValueError(f"steps must be a non-empty sequence of ints in [0, {max_steps}] (the "
+                         f"curve has {max_steps + 1} columns), got {list(steps)}")
+    return steps
 
 
 def format_cell(summary: StepSummary, digits: int = 3) -> str:

@@ -317,13 +317,19 @@ def test_recipe_runs_end_to_end_with_its_curve(monkeypatch, tmp_path):
                                training=dataclasses.replace(shipped.training, lr_schedule=((1, 0.5),)))
     imaml = dataclasses.replace(base, training=dataclasses.replace(
         base.training, method="imaml", inner_lr=0.1, method_options={"lam": 2.0, "cg_steps": 2}))
+    commits = []  # the source's commit is taken once per run, not at each of its saves
+    monkeypatch.setattr(mb.recipes.runs, "source_commit", lambda: commits.append(1) or "abc")
     for name, recipe in (("omniglot_maml_1shot", base), ("omniglot_imaml_1shot", imaml)):
         monkeypatch.setitem(mb.recipes.RECIPES, name, recipe)
         meta = mb.recipes.regenerate(name, device="cpu", progress=False, iterations=2, save=True, eval_tasks=3)
+        assert meta["commit"] == "abc" and len(commits) == 1  # 4 saves: at 0, 1, 2 iterations and the end
+        commits.clear()
         assert len(meta["test_accuracy"]) == 3 and meta["seconds"] > 0 and meta["iterations_done"] == 2
-        # the data it read, by the SHA-256 every read checks (the two minimal sets)
+        # the data it read, by the SHA-256 of the files (the two minimal sets)
         shipped = mb.tasks.omniglot_shipped
-        assert json.loads(meta["data_sha256"]) == {f: shipped.SHA256[f] for f in shipped.MINIMAL.values()}
+        assert json.loads(meta["data_sha256"]) == {
+            f: shipped.sha256sum(shipped.DATA_DIR / f) for f in ("images_background_small1.zip",
+                                                                 "images_background_small2.zip")}
         assert meta["mamlbook"] == mb.__version__
         curve = mb.recipes.load_curve(name)
         assert [row[0] for row in curve["curve"]] == [0, 1, 2] and curve["iterations_done"] == 2

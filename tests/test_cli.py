@@ -132,14 +132,15 @@ def test_regenerate_out_writes_elsewhere_and_leaves_the_shipped_files(capsys, mo
     monkeypatch.setattr(checkpoints, "load_checkpoint", lambda path, *a, **k: starts.append(Path(path)) or
                         original(path, *a, **k))
     out = tmp_path / "chain"
-    meta = recipes.regenerate(child, device="cpu", progress=False, iterations=1, eval_tasks=3, out=out)
-    assert starts[0] == checkpoints.pretrained_path(parent)
+    meta = recipes.regenerate(child, device="cpu", progress=True, iterations=1, eval_tasks=3, out=out)
+    assert starts[0] == checkpoints.pretrained_path(parent) and meta["init_file"] == "shipped"
     assert meta["init_sha256"] == hashlib.sha256(checkpoints.pretrained_path(parent).read_bytes()).hexdigest()
+    assert f"{child}: starting from the shipped {checkpoints.pretrained_path(parent)}" in capsys.readouterr().out
     assert (out / f"{child}.pt").is_file() and (out / f"{child}.curve.json").is_file()
     (out / f"{parent}.pt").write_bytes(checkpoints.pretrained_path(parent).read_bytes())
     starts.clear()
-    recipes.regenerate(child, device="cpu", progress=False, iterations=1, eval_tasks=3, out=out)
-    assert starts[0] == out / f"{parent}.pt"
+    meta = recipes.regenerate(child, device="cpu", progress=False, iterations=1, eval_tasks=3, out=out)
+    assert starts[0] == out / f"{parent}.pt" and meta["init_file"] == str(out / f"{parent}.pt")
     assert {p.name: p.read_bytes() for p in checkpoints.PRETRAINED_DIR.iterdir()} == shipped
 
 
@@ -222,6 +223,8 @@ BAD = {  # argv -> what the one line must say
     "out and check": (["regenerate", "sinusoid_maml", "--out", "x", "--check"], ["argument --check", "--out"]),
     "out under a file": (["regenerate", "sinusoid_maml", "--out", "/dev/null/x"], ["argument --out", "not a folder"]),
     "empty out": (["regenerate", "sinusoid_maml", "--out", ""], ["argument --out", "must be a folder path", "''"]),
+    "out is the shipped folder": (["regenerate", "sinusoid_maml", "--out", str(ROOT / "mamlbook" / "pretrained"),
+                                   "--iterations", "5"], ["argument --out", "the shipped checkpoints' folder"]),
     "evaluate typo": (["evaluate", "sinusoid_reptil"], ["argument NAME|PATH", "did you mean 'sinusoid_reptile'?"]),
     "evaluate missing file": (["evaluate", "nowhere/model.pt"], ["argument NAME|PATH", "no such file"]),
     "one test task": (["evaluate", "sinusoid_maml", "--tasks", "1"], ["argument --tasks", "[2, 1_000_000]"]),

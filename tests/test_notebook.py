@@ -89,7 +89,7 @@ def test_paired_table_shows_the_paired_differences():
               "y": torch.tensor([[1.0, 0.4], [1.0, 0.4], [1.0, 20.0]])}  # y diverged on task 2
     paired = mb.protocol.paired_differences(curves, {"x − y": ("x", "y")}, steps=(1,))
     lines = notebook.paired_table(paired).text.splitlines()
-    (mean, half), = paired.cells["x − y"].values()
+    (mean, half, _, _), = paired.cells["x − y"].values()
     assert mean == pytest.approx(0.2) and half == pytest.approx(12.706205 * 0.1, rel=1e-6)  # t₀.₉₇₅(1)·s/√2, s = 0.1·√2
     assert lines[0] == "**task by task: mean difference ± 95% CI over the 2 of 3 tasks no run diverged on**"
     assert lines[2:] == ["| difference | 1 step |", "|---|---|", f"| x − y | +0.200 ± {half:.3f} |"]

@@ -105,14 +105,14 @@ def test_paired_differences_match_a_task_by_task_loop():
     for label, (x, y) in {"a − b": ("a", "b"), "c − a": ("c", "a")}.items():
         for k in (0, 2):
             diffs = [float(curves[x][t, k]) - float(curves[y][t, k]) for t in kept]
-            mean, half = result.cells[label][k]
+            mean, half, relative, lower = result.cells[label][k]
             assert mean == pytest.approx(statistics.fmean(diffs), rel=1e-12)
             assert half == pytest.approx(1.96 * statistics.stdev(diffs) / math.sqrt(118), rel=1e-12)
-            assert result.relative[label][k] == pytest.approx(
+            assert relative == pytest.approx(
                 statistics.fmean(diffs) / statistics.fmean(float(curves[y][t, k]) for t in kept), rel=1e-12)
-            assert result.lower[label][k] == sum(d < 0 for d in diffs) / 118
+            assert lower == sum(d < 0 for d in diffs) / 118
     # pairing removes the spread the runs share: narrower than either run's own interval
-    assert result.cells["a − b"][2][1] < protocol.summarize(curves["a"], (2,))[2].ci95 / 3
+    assert result.cells["a − b"][2].ci95 < protocol.summarize(curves["a"], (2,))[2].ci95 / 3
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,6 @@ def test_paired_differences_match_a_task_by_task_loop():
         ({"a": torch.ones(4, 3), "b": torch.ones(4, 3)}, {"d": ("a", "z")}, (1,), r"pairs\['d'\]"),
         ({"a": torch.ones(4, 3), "b": torch.ones(4, 3)}, {"d": ["a", "b"]}, (1,), r"pairs\['d'\]"),
         ({"a": torch.ones(4, 3), "b": torch.ones(4, 3)}, {"d": ("a", "b")}, (3,), r"steps .* \[0, 2\]"),
-        ({"a": torch.ones(4, 3), "b": torch.ones(4, 3)}, {"d": ("a", "b")}, 1, "steps"),
         ({"a": torch.ones(2, 3), "b": torch.tensor([[1.0, 1, 1], [1, 1, 99]])}, {"d": ("a", "b")}, (1,),
          "only 1 of 2 tasks"),
     ],
@@ -132,6 +131,20 @@ def test_paired_differences_match_a_task_by_task_loop():
 def test_paired_differences_bad_input(curves, pairs, steps, match):
     with pytest.raises(ValueError, match=match):
         protocol.paired_differences(curves, pairs, steps=steps)
+
+
+@pytest.mark.parametrize("steps", [1, (1.0,), (True,)])
+def test_paired_differences_and_summarize_refuse_steps_that_are_not_ints(steps):
+    curves = {"a": torch.ones(4, 3), "b": torch.ones(4, 3)}
+    with pytest.raises(TypeError, match="steps must be a sequence of ints"):
+        protocol.paired_differences(curves, {"d": ("a", "b")}, steps=steps)
+    with pytest.raises(TypeError, match="steps must be a sequence of ints"):
+        protocol.summarize(curves["a"], steps=steps)
+
+
+def test_summarize_takes_any_iterable_of_steps():
+    curve = torch.rand(5, 4, generator=torch.Generator().manual_seed(0)) + 0.5
+    assert protocol.summarize(curve, (k for k in (1, 3))) == protocol.summarize(curve, (1, 3))  # not {}
 
 
 def test_paired_differences_name_the_curve_that_is_wrong():

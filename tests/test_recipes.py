@@ -122,7 +122,8 @@ def test_source_commit_names_the_commit_and_changes_to_the_code_only(tmp_path):
     """In a checkout: the commit, "+modified" when the package's code changed, not when
     its shipped checkpoints, results or data did (a run writes those); outside one: ""."""
     def git(*args):
-        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
 
     package = tmp_path / "mamlbook"
     for f in ("code.py", "pretrained/a.pt", "results/r.json", "data/d.zip"):
@@ -132,8 +133,7 @@ def test_source_commit_names_the_commit_and_changes_to_the_code_only(tmp_path):
     git("init", "-q")
     git("add", "-A")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "c")
-    sha = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True,
-                         text=True).stdout.strip()
+    sha = git("rev-parse", "HEAD")
     source_commit = recipes.runs.source_commit
     assert source_commit(package) == sha
     for f in ("pretrained/a.pt", "results/r.json", "data/d.zip"):
@@ -147,6 +147,20 @@ def test_source_commit_names_the_commit_and_changes_to_the_code_only(tmp_path):
     outside.mkdir(parents=True)
     assert source_commit(outside) == ""
     assert source_commit(Path("/")) == ""  # no repository at all (the root is not one)
+
+
+def test_source_commit_says_when_it_cannot_tell(monkeypatch, tmp_path):
+    def missing(*args, **kwargs):
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(recipes.runs.subprocess, "run", missing)
+    assert recipes.runs.source_commit(tmp_path) == "unknown: git not found"
+
+    def refused(args, **kwargs):
+        raise subprocess.CalledProcessError(128, args, stderr="fatal: detected dubious ownership in repository\n")
+
+    monkeypatch.setattr(recipes.runs.subprocess, "run", refused)
+    assert recipes.runs.source_commit(tmp_path) == "unknown: fatal: detected dubious ownership in repository"
 
 
 def test_verify_tells_the_recipes_file_from_another(monkeypatch, tmp_path):

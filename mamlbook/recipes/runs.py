@@ -9,7 +9,6 @@ iterations and saves the checkpoint each time), then its accuracy on the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -28,7 +27,7 @@ from ..device import cpu_name, get_device, reproducible_cpu, seed_everything
 from ..functional import cross_entropy_per_task
 from ..models import SinusoidMLP
 from ..tasks import SinusoidTasks, TaskBatch
-from ..tasks.omniglot_shipped import MINIMAL, SHA256
+from ..tasks.omniglot_shipped import MINIMAL, SHA256, sha256sum
 from ..train import meta_train
 from .registry import RECIPES, Recipe
 
@@ -120,7 +119,7 @@ def regenerate(name: str, device=None, progress: bool = True, iterations: int | 
     another starts from ``out/PARENT.pt`` when that exists, else from the shipped parent).
 
     ``iterations`` (and, for Omniglot, ``eval_tasks``) override the recipe for a quick
-    try; then keep ``save=False``: a shipped file holds the recipe's own run.
+    try; then keep ``save=False`` or give ``out``: a shipped file holds the recipe's own run.
     ``task_threads`` > 1 (Omniglot only): each meta-batch split over that many threads
     (`mamlbook.meta_train`'s switch): faster on a CPU, the same run up to float
     rounding (so not bit for bit the shipped file; the book's files use 1). On a CPU it
@@ -268,12 +267,15 @@ class _AccuracyCurve:
 
 def _train_omniglot(name, r, settings, model, generator, device, progress, save, eval_tasks,
                     task_threads, directory: Path, provenance: dict) -> dict:
-    init_seconds, init_sha256 = 0.0, ""
+    init_seconds, init_file, init_sha256 = 0.0, "", ""
     if r.init_from is not None:
         parent = directory / f"{r.init_from}.pt"  # a parent retrained into the same directory, else the shipped one
-        parent = parent if parent.is_file() else checkpoints.pretrained_path(r.init_from)
+        shipped = not parent.is_file()
+        parent = checkpoints.pretrained_path(r.init_from) if shipped else parent
         _, init_meta = checkpoints.load_checkpoint(parent, model)
-        init_sha256 = hashlib.sha256(parent.read_bytes()).hexdigest()  # which parent file it started from
+        init_file, init_sha256 = "shipped" if shipped else str(parent), sha256sum(parent)  # which parent it was
+        if progress:
+            print(f"{name}: starting from {'the shipped ' if shipped else ''}{parent}", flush=True)
         init_seconds = float(init_meta.get("seconds_total", init_meta.get("seconds", 0.0)))
     curve_set = protocol.held_out_tasks(r.shots, num_tasks=r.curve_tasks or protocol.CURVE_TASKS, ways=r.ways,
                                         query_shots=r.shots, seed=protocol.EVAL_SEED + 1,
@@ -283,7 +285,7 @@ def _train_omniglot(name, r, settings, model, generator, device, progress, save,
         losses, seconds = recorder.losses, recorder.seconds()
         window = min(100, len(losses)) or 1
         return {**_common_metadata(name, r, settings, device, seconds, provenance), "init_from": r.init_from or "",
-                "init_sha256": init_sha256,
+                "init_file": init_file, "init_sha256": init_sha256,
                 "seconds_total": seconds + init_seconds, "eval_seconds": eval_seconds, "task_threads": task_threads,
                 "iterations_done": len(losses),
                 "final_meta_loss_mean_last_100": sum(losses[-window:]) / window if losses else float("nan"),

@@ -434,6 +434,9 @@ THEME_JS = r"""
 }
 """
 
+#: Resolves once MathJax has typeset the page (at once on a page without math).
+TYPESET_JS = "() => window.MathJax && MathJax.startup ? MathJax.startup.promise.then(() => true) : true"
+
 IS_DARK_JS = "() => document.documentElement.dataset.theme === 'dark'"
 
 # Sets the theme's mode by hand, as its switcher does (pydata-sphinx-theme: data-mode,

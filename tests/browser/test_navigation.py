@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from browsing import new_page, toc_pages
+from browsing import TYPESET_JS, new_page, toc_pages
 
 PHONE_WIDTH = 390
 
@@ -60,11 +60,13 @@ def test_dropdowns_are_named_for_what_they_hold(docname, book_server, browser):
     assert not generic, generic
 
 
-# resolves once MathJax has typeset the page (at once on a page without math)
-TYPESET = "() => window.MathJax && MathJax.startup ? MathJax.startup.promise.then(() => true) : true"
 # a reference in any form ("eq. (5.1)", "Eq. (5.1)", "(eq. 5.1)", "eqs. 2.2-2.4", "equation
 # 5.1"), and its first number: written apart from the extension's pattern, and wider
 EQUATION_REFERENCE = re.compile(r"(?i)\beq(?:s|uations?)?\.?\s*\(?\s*([0-9A-Z]+\.[0-9]+)")
+# a number that continues a linked reference ("eqs. (5.5) and (5.6)", "eqs. 2.2-2.4"),
+# left unlinked: each link is replaced by this marker before the text is searched
+LINK_MARK = "\u27e6link\u27e7"
+CONTINUED = re.compile(LINK_MARK + r"(?:,\s*|\s+and\s+|\s+to\s+|\s*[–-]\s*)\(?\s*([0-9A-Z]+\.[0-9]+)")
 
 
 def test_every_equation_reference_is_a_link_to_its_formula(book_server, browser):
@@ -77,19 +79,21 @@ def test_every_equation_reference_is_a_link_to_its_formula(book_server, browser)
     try:
         for docname in [p for p in toc_pages() if p.startswith("chapters/")] + ["api", "intro"]:
             page.goto(f"{book_server}/{docname}.html", wait_until="networkidle")  # (a goto aborts what loads)
-            page.evaluate(TYPESET)
+            page.evaluate(TYPESET_JS)
             formulas.update({f"{book_server}/{docname}.html#{k}": v for k, v in page.evaluate("""() =>
                 Object.fromEntries([...document.querySelectorAll('.math[id^="eq-"]')]
                     .map((e) => [e.id, e.textContent]))""").items()})
             links += [(docname, *link) for link in page.evaluate("""() =>
                 [...document.querySelectorAll('article a.equation-link')].map((a) => [a.textContent, a.href])""")]
-            # the running text with links, code, formulas and headings taken out
-            text = page.evaluate("""() => {
+            # the running text with code, formulas, headings and other links taken out, and
+            # each equation link a marker (a list's second number must be a link too)
+            text = page.evaluate("""(mark) => {
                 const article = document.querySelector('article').cloneNode(true);
+                article.querySelectorAll('a.equation-link').forEach((a) => a.replaceWith(mark));
                 article.querySelectorAll('a, pre, code, mjx-container, .math, h1, h2, h3, h4, .cell_output')
                     .forEach((e) => e.remove());
-                return article.textContent; }""")
-            unlinked[docname] = EQUATION_REFERENCE.findall(text)
+                return article.textContent; }""", LINK_MARK)
+            unlinked[docname] = EQUATION_REFERENCE.findall(text) + CONTINUED.findall(text)
         assert sum(len(v) for v in unlinked.values()) == 0, {k: v for k, v in unlinked.items() if v}
         assert len(links) > 100, len(links)  # the book refers to its equations some 200 times
         targets = {}
@@ -105,7 +109,7 @@ def test_every_equation_reference_is_a_link_to_its_formula(book_server, browser)
         page.goto(f"{book_server}/chapters/10_wider_map.html", wait_until="networkidle")
         page.locator("a.equation-link", has_text="(2.3)").first.click()
         page.wait_for_url(re.compile(r"02_maml\.html#eq-2-3$"))
-        page.evaluate(TYPESET)
+        page.evaluate(TYPESET_JS)
         box = page.evaluate("() => document.getElementById('eq-2-3').getBoundingClientRect().toJSON()")
         assert 0 <= box["top"] < 900 and box["height"] > 0, box
         assert not guard.problems(), guard.problems()
