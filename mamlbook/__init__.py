@@ -41,9 +41,9 @@ _EXPORTS = {
 _ORIGIN = {name: module for module, names in _EXPORTS.items() for name in names}
 # submodules reached as attributes (``mb.recipes.load``, ``mb.protocol.diverged``)
 _SUBMODULES = ["algorithms", "checkpoints", "checks", "cli", "demos", "device", "evaluate", "exercises",
-               "functional", "hessian", "measure", "models", "notebook", "omniglot_results", "performance", "plotting",
-               "protocol", "recipes", "reproduce", "results", "solvers", "tasks", "taylor", "train",
-               "wider_map_results"]
+               "functional", "hessian", "measure", "models", "notebook", "omniglot_imaml_directions",
+               "omniglot_results", "performance", "plotting", "protocol", "recipes", "reproduce", "results",
+               "solvers", "tasks", "taylor", "train", "wider_map_results"]
 
 __all__ = sorted(set(_ORIGIN) | set(_SUBMODULES))
 

@@ -38,7 +38,11 @@ its 5-way Omniglot networks after 3 steps, its code's test function after up to 
 ``--imaml-directions`` writes ``omniglot_imaml_directions.json``: where iMAML's
 meta-gradient points on training tasks, against the exact solve, the first-order
 direction and the implicit gradient at a better-solved inner problem
-(`imaml_directions`; chapter 08 uses it for iMAML's gap to MAML).
+(`mamlbook.omniglot_imaml_directions`; chapter 08 uses it for iMAML's gap to MAML).
+
+``--training-fit`` writes ``omniglot_training_fit.json``: how well 5-way MAML networks fit
+the characters they were trained on (`training_fit`; chapter 08 reads it beside their
+test accuracy, instead of adapting eight networks to 200 tasks each while it runs).
 """
 from __future__ import annotations
 
@@ -53,6 +57,7 @@ from torch import Tensor
 
 from . import checkpoints, checks, protocol, recipes
 from .models import ConvNet, accuracy_per_task
+from .omniglot_imaml_directions import imaml_directions
 from .protocol import mean_and_ci95
 from .tasks import TaskBatch
 from .tasks.omniglot_shipped import load_runs, runs_as_tasks
@@ -61,6 +66,9 @@ RESULTS_PATH = Path(__file__).resolve().parent / "results" / "omniglot_results.j
 WIDE_STEPS_PATH = RESULTS_PATH.with_name("omniglot_wide_steps.json")
 TEST_STEPS_PATH = RESULTS_PATH.with_name("omniglot_test_steps.json")
 IMAML_DIRECTIONS_PATH = RESULTS_PATH.with_name("omniglot_imaml_directions.json")
+TRAINING_FIT_PATH = RESULTS_PATH.with_name("omniglot_training_fit.json")
+#: The seed of `training_fit`'s tasks (chapter 08's first scores of the training characters used it).
+FIT_SEED = 11
 SETTINGS = {"5w1s": (5, 1), "5w5s": (5, 5), "20w1s": (20, 1)}
 #: The table's columns: `SETTINGS` and Lake's 20 runs.
 TABLE_SETTINGS = (*SETTINGS, "lake20")
@@ -80,11 +88,11 @@ def setting_tasks(setting: str, num_tasks: int = TABLE_TASKS) -> TaskBatch:
     return protocol.held_out_tasks(shots, num_tasks=num_tasks, ways=ways)
 
 
-def training_tasks(ways: int, shots: int, num_tasks: int) -> TaskBatch:
+def training_tasks(ways: int, shots: int, num_tasks: int, seed: int = protocol.EVAL_SEED + 1) -> TaskBatch:
     """Fixed ``ways``-way ``shots``-shot tasks of the *training* characters (unrotated,
-    seed ``EVAL_SEED + 1``), where test-time settings are chosen."""
+    drawn from ``seed``; the default's are where test-time settings are chosen)."""
     family = protocol.omniglot_tasks("train", ways)
-    return family.sample(num_tasks, shots, shots, generator=torch.Generator().manual_seed(protocol.EVAL_SEED + 1))
+    return family.sample(num_tasks, shots, shots, generator=torch.Generator().manual_seed(seed))
 
 
 def pixel_nearest_neighbour(tasks: TaskBatch) -> Tensor:
@@ -290,13 +298,44 @@ def rescore_sample(name: str, steps: int, probe: dict, num_tasks: int = 20) -> i
     stored = rows[name]["test_correct"].get(str(steps))
     if stored is None:
         raise ValueError(f"steps must be one the probe scored ({', '.join(rows[name]['test_correct'])}), got {steps}")
-    checks.int_in_range("num_tasks", num_tasks, 1, len(stored))
     # the probe's tasks, all of them (a smaller draw is not their first tasks), then the first few
-    tasks = setting_tasks(f"5w{rows[name]['shots']}s", len(stored))
-    first = TaskBatch(tasks.x_support[:num_tasks], tasks.y_support[:num_tasks], tasks.x_query[:num_tasks],
-                      tasks.y_query[:num_tasks])
+    return _agreeing(name, setting_tasks(f"5w{rows[name]['shots']}s", len(stored)), stored, num_tasks, steps)
+
+
+def _agreeing(name: str, tasks: TaskBatch, stored: list[int], num_tasks: int, steps: int | None = None) -> int:
+    """Of ``tasks``' first ``num_tasks``, how many recipe ``name`` gets as many query images right as ``stored`` says."""
+    checks.int_in_range("num_tasks", num_tasks, 1, len(stored))
+    first = TaskBatch(*(t[:num_tasks] for t in (tasks.x_support, tasks.y_support, tasks.x_query, tasks.y_query)))
     correct = (checkpoint_accuracy(name, first, steps=steps) * first.y_query.shape[1]).round().int().tolist()
-    return sum(a == b for a, b in zip(correct, stored))
+    return sum(a == b for a, b in zip(correct, stored, strict=False))
+
+
+def training_fit(names: list[str], num_tasks: int = 200) -> dict:
+    """How well 5-way MAML networks ``names`` fit the characters they were trained on: each
+    adapted by its recipe's ``test_steps`` steps to ``num_tasks`` 5-way 1-shot tasks of the
+    training characters, upright (`training_tasks`, seed `FIT_SEED`), on one CPU thread.
+    Returns ``{"num_tasks", "seed", "rows": {name: {"fit": summary, "correct": [correct
+    query images per task]}}}`` (`fit_sample` re-scores a few tasks against it)."""
+    from .device import reproducible_cpu
+
+    check_probe_names(names)
+    checks.int_in_range("num_tasks", num_tasks, 2)  # an interval needs two tasks
+    tasks, rows = training_tasks(5, 1, num_tasks, seed=FIT_SEED), {}
+    with reproducible_cpu(torch.device("cpu")):
+        for name in names:
+            acc = checkpoint_accuracy(name, tasks)
+            rows[name] = {"fit": summary(acc), "correct": [round(v) for v in (acc * tasks.y_query.shape[1]).tolist()]}
+            print(f"{name:<44} {rows[name]['fit']['mean']:6.2f}%", flush=True)
+    return {"num_tasks": num_tasks, "seed": FIT_SEED, "rows": rows, "created": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def fit_sample(name: str, fit: dict, num_tasks: int = 20) -> int:
+    """How many of a `training_fit` result's first ``num_tasks`` tasks network ``name`` scores
+    the same when re-scored now (all of them when ``fit`` holds what it computes here)."""
+    if name not in fit["rows"]:
+        raise ValueError(f"name must be one of the file's networks ({', '.join(fit['rows'])}), got {name!r}")
+    return _agreeing(name, training_tasks(5, 1, fit["num_tasks"], seed=fit["seed"]), fit["rows"][name]["correct"],
+                     num_tasks)
 
 
 def _test_steps_rows(names, steps, probe_tasks, test_tasks) -> dict:
@@ -317,118 +356,10 @@ def _test_steps_rows(names, steps, probe_tasks, test_tasks) -> dict:
     return out
 
 
-def imaml_directions(name: str = "omniglot_imaml_1shot_16steps_longer", num_tasks: int = 128,
-                     meta_batch_size: int = 16, exact_cg_steps: int = 20, long_inner_steps: int = 300,
-                     seed: int = 7) -> dict:
-    """Where iMAML's meta-gradient points: recipe ``name``'s network on ``num_tasks`` 5-way
-    1-shot tasks of the *training* characters (meta-batches of ``meta_batch_size`` drawn
-    from ``seed``: chapter 08's first-order MAML comparison uses seed 7 and 8 × 16), on
-    the CPU with one thread (`mamlbook.device.reproducible_cpu`), five directions, each
-    the mean over the same tasks of `mamlbook.algorithms.imaml` with
-
-    * ``trained``: the recipe's settings (its inner steps, CG steps and damping);
-    * ``solved``: the same, the (damped) system solved by ``exact_cg_steps`` CG steps;
-    * ``undamped``: the same inner steps, the undamped system ``(I + ∇²L_support/λ) v =
-      ∇L_query`` by ``exact_cg_steps`` CG steps (its ``cg_min_curvature`` ``≤ 0`` says
-      the system is indefinite for some task, and CG's answer is not its solution);
-    * ``first_order``: the same inner steps, no solve (``first_order=True``): the mean
-      query gradient at the adapted parameters;
-    * ``long_inner``: ``long_inner_steps`` inner steps, then as ``solved``: the implicit
-      gradient at a better-solved inner problem.
-
-    Returns ``{"directions": {k: {"query_loss", "prox_grad_norm", "cg_relative_residual_max",
-    "cg_min_curvature", "norm"}}, "agreement": {"k vs trained": {"cosine", "norm_ratio"},
-    "first_order vs solved": ...}, "support_grad_norm", "seconds", "threads", ...}``:
-    ``query_loss`` (after the inner steps) and ``prox_grad_norm`` (0 at the exact
-    minimiser) are means over tasks, ``cg_relative_residual_max`` the largest over tasks
-    (0 without a solve), ``cg_min_curvature`` the smallest (``None`` without a solve),
-    ``norm`` the length of the mean direction; ``support_grad_norm`` is the mean proximal
-    gradient norm at ``θ``, where the inner descent starts (``∇L_support(θ)``).
-    """
-    from .algorithms import get_method
-    from .device import reproducible_cpu
-    from .functional import (
-        batch_parameters,
-        cross_entropy_per_task,
-        detached,
-        flatten_params,
-        parameters_of,
-        task_losses,
-    )
-    from .measure import gradient_agreement
-
-    for arg, value in (("num_tasks", num_tasks), ("meta_batch_size", meta_batch_size),
-                       ("exact_cg_steps", exact_cg_steps), ("long_inner_steps", long_inner_steps)):
-        checks.positive_int(arg, value)
-    if num_tasks % meta_batch_size:
-        raise ValueError(f"num_tasks must be a multiple of meta_batch_size ({meta_batch_size}), got {num_tasks}")
-    recipe = recipes.RECIPES[name]
-    if recipe.training.method != "imaml" or recipe.training.method_options.get("first_order"):
-        raise ValueError(f"name must be an iMAML recipe that solves its system (not first_order), got {name!r}")
-    model, _ = recipes.load(name, device="cpu")
-    theta = detached(parameters_of(model))
-    training, options = recipe.training, dict(recipe.training.method_options)
-    common = {"inner_lr": training.inner_lr, "lam": options.pop("lam"), "loss_fn": cross_entropy_per_task}
-    settings = {
-        "trained": dict(inner_steps=training.inner_steps, **options),
-        "solved": dict(inner_steps=training.inner_steps, **{**options, "cg_steps": exact_cg_steps}),
-        "undamped": dict(inner_steps=training.inner_steps, **{**options, "cg_steps": exact_cg_steps,
-                                                               "cg_damping": 0.0}),
-        "first_order": dict(inner_steps=training.inner_steps, first_order=True,
-                            **{k: v for k, v in options.items() if k not in ("cg_steps", "cg_damping")}),
-        "long_inner": dict(inner_steps=long_inner_steps, **{**options, "cg_steps": exact_cg_steps}),
-    }
-    family = protocol.omniglot_tasks("train", 5, rotations=True)
-    generator = torch.Generator().manual_seed(seed)
-    batches = num_tasks // meta_batch_size
-    sums: dict = {k: 0.0 for k in settings}
-    stats: dict = {k: {"query_loss": [], "prox_grad_norm": [], "cg_relative_residual": [], "cg_min_curvature": []}
-                   for k in settings}
-    support_norms = []
-    imaml = get_method("imaml")
-    with reproducible_cpu(torch.device("cpu")):  # one thread, kernels capped: the shipped numbers
-        threads = torch.get_num_threads()
-        start = time.perf_counter()
-        for _ in range(batches):
-            tasks = family.sample(meta_batch_size, 1, 1, generator=generator)
-            at_theta = detached(batch_parameters(theta, meta_batch_size), requires_grad=True)
-            losses = task_losses(model, at_theta, tasks.x_support, tasks.y_support, cross_entropy_per_task)
-            grads = torch.autograd.grad(losses.sum(), list(at_theta.values()))
-            support_norms.append(flatten_params(dict(zip(at_theta, grads)), batch_dims=1).norm(dim=1))
-            for k, extra in settings.items():
-                step = imaml(model, theta, tasks, **common, **extra)
-                sums[k] = sums[k] + flatten_params(step.grads) / batches
-                stats[k]["query_loss"].append(step.query_loss)
-                for d in ("prox_grad_norm", "cg_relative_residual", "cg_min_curvature"):
-                    stats[k][d].append(step.diagnostics[d])
-            print(f"imaml directions: {len(support_norms) * meta_batch_size} tasks, "
-                  f"{time.perf_counter() - start:.0f} s", flush=True)
-    directions = {}
-    for k, st in stats.items():
-        cat = {d: torch.cat(v).double() for d, v in st.items()}
-        directions[k] = {"query_loss": round(float(cat["query_loss"].mean()), 4),
-                         "prox_grad_norm": round(float(cat["prox_grad_norm"].mean()), 4),
-                         "cg_relative_residual_max": round(float(cat["cg_relative_residual"].max()), 5),
-                         # no CG system without a solve (first_order): inf, stored as null
-                         "cg_min_curvature": (None if settings[k].get("first_order")
-                                              else round(float(cat["cg_min_curvature"].min()), 4)),
-                         "norm": round(float(sums[k].norm()), 5)}
-    agreement = {}
-    for k, reference in [*((k, "trained") for k in settings if k != "trained"), ("first_order", "solved")]:
-        a = gradient_agreement(sums[reference], sums[k])
-        agreement[f"{k} vs {reference}"] = {"cosine": round(a.cosine, 4), "norm_ratio": round(a.norm_ratio, 4)}
-    return {"recipe": name, "num_tasks": num_tasks, "meta_batch_size": meta_batch_size, "seed": seed,
-            "exact_cg_steps": exact_cg_steps, "long_inner_steps": long_inner_steps,
-            "settings": settings,
-            "support_grad_norm": round(float(torch.cat(support_norms).mean()), 4),
-            "directions": directions, "agreement": agreement,
-            "seconds": round(time.perf_counter() - start, 1), "threads": threads,
-            "created": time.strftime("%Y-%m-%d %H:%M")}
-
-
 #: What the command line writes in each mode: the default file, and the keys ``--merge`` updates.
 _MODES = {"table": (RESULTS_PATH, ("rows", "paired_vs_nn")), "imaml_directions": (IMAML_DIRECTIONS_PATH, ()),
-          "test_steps_probe": (TEST_STEPS_PATH, ("rows",)), "wide_steps_probe": (WIDE_STEPS_PATH, ("rows",))}
+          "test_steps_probe": (TEST_STEPS_PATH, ("rows",)), "wide_steps_probe": (WIDE_STEPS_PATH, ("rows",)),
+          "training_fit": (TRAINING_FIT_PATH, ("rows",))}
 
 #: The most tasks per setting the command line takes (the table uses `TABLE_TASKS`).
 MAX_TASKS = 10_000
@@ -462,12 +393,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-steps-probe", action="store_true",
                         help=f"instead of the table, write how many test-time steps MAML networks need "
                              f"({TEST_STEPS_PATH.name}; --tasks training-character tasks, 200 by default)")
+    parser.add_argument("--training-fit", action="store_true", help=f"instead of the table, write how well MAML networks "
+                        f"fit their training characters ({TRAINING_FIT_PATH.name}; --tasks 200 by default)")
     args = parser.parse_args(argv)
     if args.tasks is None:
-        args.tasks = 128 if args.imaml_directions else 200 if args.test_steps_probe else TABLE_TASKS
-    probes = [f for f in ("imaml_directions", "test_steps_probe", "wide_steps_probe") if getattr(args, f)]
+        args.tasks = 128 if args.imaml_directions else 200 if args.test_steps_probe or args.training_fit else TABLE_TASKS
+    probes = [f for f in _MODES if f != "table" and getattr(args, f)]
     if len(probes) > 1:
-        parser.error(f"choose at most one of --imaml-directions, --test-steps-probe, --wide-steps-probe, got {probes}")
+        parser.error(f"choose at most one of --imaml-directions, --test-steps-probe, --wide-steps-probe, "
+                     f"--training-fit, got {probes}")
     if args.settings is not None and probes:
         parser.error(f"argument --settings: applies to the table, not to --{probes[0].replace('_', '-')}")
     partial = args.settings is not None and set(args.settings) != set(TABLE_SETTINGS)
@@ -491,9 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out is not None else default_out
     if out.is_dir() or not out.parent.is_dir():
         parser.error(f"argument --out: must be a file in an existing folder, got {str(out)!r}")
-    if args.test_steps_probe:
+    if args.test_steps_probe or args.training_fit:
         if not args.recipes:
-            parser.error("--test-steps-probe needs --recipes (MAML recipes)")
+            parser.error(f"--{probes[0].replace('_', '-')} needs --recipes (MAML recipes)")
         try:
             check_probe_names(args.recipes)
         except ValueError as err:
@@ -556,6 +490,8 @@ def _run(args) -> dict:
         return imaml_directions(*(args.recipes or []), num_tasks=args.tasks)
     if args.test_steps_probe:
         return test_steps_probe(args.recipes, probe_tasks=args.tasks)
+    if args.training_fit:
+        return training_fit(args.recipes, num_tasks=args.tasks)
     if args.wide_steps_probe:
         return wide_steps_probe(args.recipes or ["omniglot_reptile_1shot_train10_long"], num_tasks=args.tasks)
     # chapter 08's methods; chapter 10's (ANIL, Meta-SGD, ...) are compared by mamlbook.wider_map_results

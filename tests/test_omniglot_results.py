@@ -92,6 +92,11 @@ def test_shipped_wide_steps_probe_matches_its_claims():
     (["--imaml-directions", "--tasks=20"], "--tasks must be a multiple of 16"),
     (["--test-steps-probe", "--merge"], "--test-steps-probe needs --recipes"),
     (["--test-steps-probe", "--wide-steps-probe"], "choose at most one of"),
+    (["--training-fit", "--test-steps-probe", "--recipes", "omniglot_maml_1shot"], "choose at most one of"),
+    (["--training-fit"], "--training-fit needs --recipes"),
+    (["--training-fit", "--recipes", "omniglot_reptile_1shot"], "names must be 5-way MAML Omniglot recipes"),
+    (["--training-fit", "--recipes", "omniglot_maml_1shot", "--settings", "5w1s"],
+     "argument --settings: applies to the table, not to --training-fit"),
     # checked before --merge reads its file or says it will write one
     (["--imaml-directions", "--merge", "--tasks", "32"], "--imaml-directions takes at most one recipe"),
     (["--test-steps-probe", "--merge", "--out", "/tmp/mamlbook-no-such-results.json"],
@@ -165,51 +170,6 @@ def test_wide_steps_probe_scores_each_number_of_steps_then_the_held_out_settings
         assert row["train20w1s"][str(k)] == fresh
     held_out = omniglot_results.setting_tasks("20w1s", 2)
     assert row["20w1s"] == omniglot_results.summary(omniglot_results.checkpoint_accuracy(name, held_out, 3))
-
-
-def test_imaml_directions_compares_five_directions_at_the_same_adapted_parameters():
-    result = omniglot_results.imaml_directions(num_tasks=2, meta_batch_size=1, exact_cg_steps=2, long_inner_steps=17)
-    d = result["directions"]
-    assert list(d) == ["trained", "solved", "undamped", "first_order", "long_inner"]
-    # the first three adapt with the recipe's 16 inner steps: the same query loss and proximal gradient
-    for k in ("solved", "undamped", "first_order"):
-        assert d[k]["query_loss"] == d["trained"]["query_loss"] and d[k]["prox_grad_norm"] == d["trained"]["prox_grad_norm"]
-    assert d["long_inner"]["prox_grad_norm"] != d["trained"]["prox_grad_norm"]
-    assert d["first_order"]["cg_relative_residual_max"] == 0 and d["first_order"]["cg_min_curvature"] is None
-    assert result["settings"]["trained"] == {"inner_steps": 16, "cg_steps": 5, "cg_damping": 1.0}
-    assert result["settings"]["solved"] == {"inner_steps": 16, "cg_steps": 2, "cg_damping": 1.0}
-    for a in result["agreement"].values():
-        assert -1 <= a["cosine"] <= 1 and a["norm_ratio"] > 0
-    assert result["support_grad_norm"] > d["trained"]["prox_grad_norm"]  # the inner descent went downhill
-    assert result["threads"] == 1
-    for name in ("omniglot_maml_1shot", "omniglot_imaml_1shot_16steps_first_order"):
-        with pytest.raises(ValueError, match="name must be an iMAML recipe that solves its system"):
-            omniglot_results.imaml_directions(name, num_tasks=1, meta_batch_size=1)
-    with pytest.raises(ValueError, match="num_tasks must be a multiple of meta_batch_size"):
-        omniglot_results.imaml_directions(num_tasks=3, meta_batch_size=2)
-
-
-@pytest.mark.parametrize("file", ["omniglot_imaml_directions", "omniglot_imaml_directions_lam05",
-                                  "omniglot_imaml_directions_lam05_anneal"])
-def test_shipped_imaml_directions_match_their_claims(file):
-    result = mb.results.load(file)
-    assert result["command"].startswith("python -m mamlbook.omniglot_results --imaml-directions")
-    if file == "omniglot_imaml_directions":  # the default output path
-        assert "--out" not in result["command"]
-    else:
-        assert result["command"].endswith(f"--out mamlbook/results/{file}.json")
-    assert (mb.checkpoints.PRETRAINED_DIR / f"{result['recipe']}.pt").is_file()
-    recipe = mb.recipes.RECIPES[result["recipe"]]
-    assert result["settings"]["trained"]["inner_steps"] == recipe.training.inner_steps
-    assert result["num_tasks"] % result["meta_batch_size"] == 0
-    assert set(result["agreement"]) == {"solved vs trained", "undamped vs trained", "first_order vs trained",
-                                        "long_inner vs trained", "first_order vs solved"}
-    assert result["directions"]["solved"]["cg_relative_residual_max"] < 0.05  # the accurate solve is one
-    assert result["directions"]["solved"]["cg_min_curvature"] > 0  # of a positive definite system
-    if "lam05" in file:  # chapter 08: at λ = 0.5 CG meets no negative curvature even undamped
-        assert recipe.training.method_options["lam"] == 0.5
-        assert result["directions"]["undamped"]["cg_min_curvature"] > 0
-
 
 
 def test_test_steps_probe_scores_training_then_test_tasks_and_chooses_by_the_training_ones():
@@ -331,3 +291,49 @@ def test_rescore_sample_names_a_bad_argument(args, message):
     probe = mb.results.load("omniglot_confirmation")
     with pytest.raises(ValueError, match=message):
         omniglot_results.rescore_sample(*args[:2], probe, *args[2:])
+
+
+def test_training_fit_scores_each_network_on_the_chapter_s_training_tasks():
+    name = "omniglot_maml_1shot"
+    fit = omniglot_results.training_fit([name], num_tasks=3)
+    assert (fit["num_tasks"], fit["seed"]) == (3, omniglot_results.FIT_SEED)
+    tasks = mb.protocol.omniglot_tasks("train", 5).sample(  # chapter 08's draw, upright, 1-shot
+        3, 1, 1, generator=torch.Generator().manual_seed(omniglot_results.FIT_SEED))
+    fresh = mb.protocol.adapted_accuracy(*_loaded(name), tasks, method="maml", inner_lr=0.4, steps=3).double()
+    assert fit["rows"][name]["fit"] == omniglot_results.summary(fresh)
+    assert fit["rows"][name]["correct"] == [round(5 * v) for v in fresh.tolist()]
+    for bad in ("omniglot_fomaml_1shot", "omniglot_maml_20way_1shot"):
+        with pytest.raises(ValueError, match="names must be 5-way MAML Omniglot recipes"):
+            omniglot_results.training_fit([bad], num_tasks=2)
+    with pytest.raises(ValueError, match="num_tasks"):
+        omniglot_results.training_fit([name], num_tasks=1)
+
+
+def test_shipped_training_fit_matches_its_claims_and_a_sample_rescores_the_same():
+    fit = mb.results.load("omniglot_training_fit")
+    assert fit["command"].startswith("python -m mamlbook.omniglot_results --training-fit")
+    assert fit["seed"] == omniglot_results.FIT_SEED and fit["num_tasks"] == 200
+    for name, row in fit["rows"].items():
+        recipe = mb.recipes.RECIPES[name]
+        assert recipe.training.method == "maml" and recipe.ways == 5, name
+        assert len(row["correct"]) == row["fit"]["tasks"] == 200, name
+        assert round(100 * sum(row["correct"]) / (200 * 5), 2) == row["fit"]["mean"], name
+    name = "omniglot_maml_1shot_anneal"  # the network chapter 08 re-scores
+    assert omniglot_results.fit_sample(name, fit, num_tasks=3) == 3
+    tampered = {**fit, "rows": {name: {**fit["rows"][name], "correct": [
+        c + (i == 2) for i, c in enumerate(fit["rows"][name]["correct"])]}}}
+    assert omniglot_results.fit_sample(name, tampered, num_tasks=3) == 2
+    with pytest.raises(ValueError, match="name must be one of the file's networks"):
+        omniglot_results.fit_sample("omniglot_maml_1shot", fit)
+    with pytest.raises(ValueError, match=r"num_tasks must be in \[1, 200\]"):
+        omniglot_results.fit_sample(name, fit, num_tasks=0)
+
+
+def test_training_fit_command_writes_and_merges_rows(tmp_path):
+    out = tmp_path / "fit.json"
+    first = ["--training-fit", "--tasks", "2", "--out", str(out), "--recipes"]
+    assert omniglot_results.main([*first, "omniglot_maml_1shot"]) == 0
+    assert omniglot_results.main([*first, "omniglot_maml_1shot_long", "--merge"]) == 0
+    written = json.loads(out.read_text())
+    assert list(written["rows"]) == ["omniglot_maml_1shot", "omniglot_maml_1shot_long"]
+    assert written["command"].count("--training-fit") == 2 and written["num_tasks"] == 2
