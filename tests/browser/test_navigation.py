@@ -67,15 +67,18 @@ EQUATION_REFERENCE = re.compile(r"(?i)\beq(?:s|uations?)?\.?\s*\(?\s*([0-9A-Z]+\
 # left unlinked: each link is replaced by this marker before the text is searched
 LINK_MARK = "\u27e6link\u27e7"
 CONTINUED = re.compile(LINK_MARK + r"(?:,\s*|\s+and\s+|\s+to\s+|\s*[–-]\s*)\(?\s*([0-9A-Z]+\.[0-9]+)")
+# a bare "(6.5)" with no "eq." before it: not linked, so the text must say "eq. (6.5)"
+BARE_REFERENCE = re.compile(r"\(([0-9A-Z]+\.[0-9]+)\)")
 
 
 def test_every_equation_reference_is_a_link_to_its_formula(book_server, browser):
     """ "eq. (5.1)" in running text is a link to the formula tagged (5.1), on its own page or
     another chapter's (`_ext/equation_links.py`): every link's target exists, is a display
-    formula showing that number, and no reference in the text is left without its link.
+    formula showing that number, and no reference in the text is left without its link, nor a
+    bare "(6.5)" naming a formula's number without "eq." (which the extension leaves alone).
     Then a reader follows one across pages and lands on the formula."""
     context, page, guard = new_page(browser, width=1280, height=900)
-    links, unlinked, formulas = [], {}, {}
+    links, unlinked, bare, formulas = [], {}, {}, {}
     try:
         for docname in [p for p in toc_pages() if p.startswith("chapters/")] + ["api", "intro"]:
             page.goto(f"{book_server}/{docname}.html", wait_until="networkidle")  # (a goto aborts what loads)
@@ -94,7 +97,11 @@ def test_every_equation_reference_is_a_link_to_its_formula(book_server, browser)
                     .forEach((e) => e.remove());
                 return article.textContent; }""", LINK_MARK)
             unlinked[docname] = EQUATION_REFERENCE.findall(text) + CONTINUED.findall(text)
+            bare[docname] = BARE_REFERENCE.findall(text)
         assert sum(len(v) for v in unlinked.values()) == 0, {k: v for k, v in unlinked.items() if v}
+        numbers = {href.split("#eq-")[1].replace("-", ".") for href in formulas}  # "5.1", ...
+        bare = {k: [n for n in v if n in numbers] for k, v in bare.items()}
+        assert not any(bare.values()), {k: v for k, v in bare.items() if v}
         assert len(links) > 100, len(links)  # the book refers to its equations some 200 times
         targets = {}
         for docname, text, href in links:
