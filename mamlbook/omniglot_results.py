@@ -187,10 +187,11 @@ HEADLINE = {
 }
 
 
-def headline(table: dict, settings=TABLE_SETTINGS) -> list[str]:
-    """The `HEADLINE` rows of ``table`` (`compute`'s, as shipped), as printed lines: per
-    setting, each seed's mean accuracy in %, ``"95.2 94.9"``; then the widest 95%
-    interval of each column."""
+def headline(table: dict, settings=TABLE_SETTINGS) -> tuple[list[str], list[list[str]]]:
+    """The `HEADLINE` rows of ``table`` (`compute`'s, as shipped) as a table's header and
+    rows (`mamlbook.notebook.table` shows them): per setting, each seed's mean accuracy
+    in %, seed 0 first (``"95.2, 94.9"``); then ``"widest ±"``, the widest 95% interval
+    of each column."""
     missing = sorted({name for names in HEADLINE.values() for name in names} - set(table["rows"]))
     if missing:
         raise KeyError(f"the table has no row for {', '.join(missing)}: recompute it with those recipes")
@@ -198,14 +199,11 @@ def headline(table: dict, settings=TABLE_SETTINGS) -> list[str]:
     if unscored:
         raise KeyError(f"the table has no setting {', '.join(unscored)} for every headline row; its settings are "
                        f"{', '.join(table['rows']['pixel_nn'])}")
-    width = max(map(len, HEADLINE)) + 1
-    lines = [f"{'':<{width}}" + "".join(f"{s:>13}" for s in settings)]
-    for label, names in HEADLINE.items():
-        cells = [" ".join(f"{table['rows'][n][s]['mean']:5.1f}" for n in names) for s in settings]
-        lines.append(f"{label:<{width}}" + "".join(f"{c:>13}" for c in cells))
+    rows = [[label, *(", ".join(f"{table['rows'][n][s]['mean']:.1f}" for n in names) for s in settings)]
+            for label, names in HEADLINE.items()]
     widest = [max(table["rows"][n][s]["ci95"] for names in HEADLINE.values() for n in names) for s in settings]
-    lines.append(f"{'widest ±':<{width}}" + "".join(f"{w:>13.1f}" for w in widest))
-    return lines
+    rows.append(["widest ±", *(f"{w:.1f}" for w in widest)])
+    return ["", *settings], rows
 
 
 def wide_steps_probe(names: list[str], steps=(WIDE_TEST_STEPS, 50), num_tasks: int = TABLE_TASKS,

@@ -252,18 +252,19 @@ def test_headline_rows_are_each_method_s_last_networks_one_per_seed():
                         if r.init_from == name and (r.training.support_shots, r.ways) == shots_ways], name
 
 
-def test_headline_prints_the_shipped_table_s_rows():
+def test_headline_is_the_shipped_table_s_rows():
     table = mb.results.load("omniglot_results")
-    lines = omniglot_results.headline(table)
-    assert tuple(lines[0].split()) == omniglot_results.TABLE_SETTINGS == ("5w1s", "5w5s", "20w1s", "lake20")
-    for line, (label, names) in zip(lines[1:], omniglot_results.HEADLINE.items()):
-        assert line.startswith(label)
-        values = [float(v) for v in line[len(label):].split()]
-        expected = [table["rows"][n][s]["mean"] for s in omniglot_results.TABLE_SETTINGS for n in names]
-        assert values == pytest.approx(expected, abs=0.051), label
+    header, rows = omniglot_results.headline(table)
+    assert tuple(header) == ("", *omniglot_results.TABLE_SETTINGS) == ("", "5w1s", "5w5s", "20w1s", "lake20")
+    assert [row[0] for row in rows] == [*omniglot_results.HEADLINE, "widest ±"]
+    for row, (label, names) in zip(rows, omniglot_results.HEADLINE.items(), strict=False):
+        for cell, setting in zip(row[1:], omniglot_results.TABLE_SETTINGS, strict=True):
+            values = [float(v) for v in cell.split(", ")]  # each seed's network, seed 0 first
+            assert values == pytest.approx([table["rows"][n][setting]["mean"] for n in names], abs=0.051), label
     names = [n for row in omniglot_results.HEADLINE.values() for n in row]
     widest = [max(table["rows"][n][s]["ci95"] for n in names) for s in omniglot_results.TABLE_SETTINGS]
-    assert [float(v) for v in lines[-1].split()[-4:]] == pytest.approx(widest, abs=0.051)
+    assert [float(v) for v in rows[-1][1:]] == pytest.approx(widest, abs=0.051)
+    assert all(len(row) == len(header) for row in rows)
     table["rows"].pop("omniglot_fomaml_1shot_seed1_anneal")
     with pytest.raises(KeyError, match="no row for omniglot_fomaml_1shot_seed1_anneal"):
         omniglot_results.headline(table)
