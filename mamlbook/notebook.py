@@ -91,7 +91,8 @@ def adaptation_table(curves: Mapping[str, Any], steps: Sequence[int] = (1, 5, 10
     tasks that never diverged, and how many of the ``T`` did (`mamlbook.protocol.summarize`,
     the book's rule). ``extra`` adds columns: ``{column: {method: {steps: cell}}}``, e.g.
     a paper's numbers, each shown with ``str`` (pass them formatted: ``"0.30"``, not
-    ``0.3``); a cell it lacks is shown as "–".
+    ``0.3``); a cell it lacks is shown as "–". The caption, unless given, says what the
+    cells hold (and on how many tasks, when every curve has the same number).
     """
     from .plotting import LABELS
     from .protocol import summarize
@@ -112,6 +113,10 @@ def adaptation_table(curves: Mapping[str, Any], steps: Sequence[int] = (1, 5, 10
                      else ["–", "–"])
             rows.append([LABELS.get(name, name), k, *cells, f"{s.diverged}/{s.num_tasks}",
                          *(extra[c].get(name, {}).get(k, "–") for c in extra)])
+    if caption is None:
+        sizes = {len(curve) for curve in curves.values()}
+        caption = ("query loss after k test-time steps" + (f" on {sizes.pop()} tasks" if len(sizes) == 1 else "")
+                   + ": mean ± 95% interval and median over the tasks on which no step diverged")
     return table(header, rows, caption=caption)
 
 

@@ -58,8 +58,12 @@ def test_adaptation_table_matches_a_per_step_computation():
     curves["mine"][3, 2] = float("nan")  # one task diverged: counted, left out
     curves["mine"][7, 3] = 100.0  # grown more than 10-fold from its start: also diverged
     md = notebook.adaptation_table(curves, (0, 3), extra={"paper": {"maml": {3: "0.35"}}}).text
-    lines = md.splitlines()
+    caption, _, *lines = md.splitlines()
+    assert caption == ("**query loss after k test-time steps on 200 tasks: mean ± 95% interval and median over the "
+                       "tasks on which no step diverged**")
     assert lines[0] == "| method | steps | mean ± 95% CI | median | diverged | paper |"
+    uneven = notebook.adaptation_table({"maml": curves["maml"], "mine": curves["mine"][:100]}, (0,)).text
+    assert uneven.startswith("**query loss after k test-time steps: mean ± 95%")  # no single number of tasks
     assert len(lines) == 2 + 4
     for line, (name, label, k) in zip(lines[2:], [("maml", "MAML", 0), ("maml", "MAML", 3),
                                                   ("mine", "mine", 0), ("mine", "mine", 3)]):
