@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from mamlbook.device import cpu_name
+
 ROOT = Path(__file__).resolve().parent.parent
 from _results import RESULTS
 
@@ -72,7 +74,7 @@ def main(argv=None):
                         "failed_cells": entry["failed_cells"]}
     total = sum(c["seconds"] or 0.0 for c in chapters.values())
     results = {"chapters": chapters, "total_seconds": round(total, 2), "pytest_wall_seconds": round(wall, 2),
-               "pytest_returncode": rc, "torch": torch.__version__, "cores": os.cpu_count(),
+               "pytest_returncode": rc, "torch": torch.__version__, "cpu": cpu_name(), "cores": os.cpu_count(),
                "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
                "date": time.strftime("%Y-%m-%d %H:%M"),
                "command": "python benchmarks/book_time.py " + " ".join(sys.argv[1:] if argv is None else argv)}

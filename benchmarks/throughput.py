@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -282,20 +281,10 @@ def paired_ratio(baseline: list[float], ours: list[float]) -> tuple[float, float
     return statistics.median(ratios), q[0], q[2]
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def run(inner_steps_list, threads, rounds, compile_, calls_fast):
     torch.set_num_threads(threads)
     model, params, tasks, plain = make_problem()
-    env = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": cpu_name(),
+    env = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": mb.device.cpu_name(),
            "cores": os.cpu_count(), "loadavg_before": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M")}
     op_cost = generic_op_cost()
     results = {"environment": env, "setup": {"net": "1-40-40-1 ReLU", "meta_batch": META_BATCH, "support": SUPPORT,

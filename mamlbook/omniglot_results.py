@@ -296,22 +296,23 @@ def rescore_sample(name: str, steps: int, probe: dict, num_tasks: int = 20) -> i
     stored = rows[name]["test_correct"].get(str(steps))
     if stored is None:
         raise ValueError(f"steps must be one the probe scored ({', '.join(rows[name]['test_correct'])}), got {steps}")
+    checks.int_in_range("num_tasks", num_tasks, 1, len(stored))  # before drawing the tasks
     # the probe's tasks, all of them (a smaller draw is not their first tasks), then the first few
     return _agreeing(name, setting_tasks(f"5w{rows[name]['shots']}s", len(stored)), stored, num_tasks, steps)
 
 
 def _agreeing(name: str, tasks: TaskBatch, stored: list[int], num_tasks: int, steps: int | None = None) -> int:
-    """Of ``tasks``' first ``num_tasks``, how many recipe ``name`` gets as many query images right as ``stored`` says."""
-    checks.int_in_range("num_tasks", num_tasks, 1, len(stored))
+    """Of ``tasks``' first ``num_tasks`` (checked by the callers), how many recipe ``name`` gets as many query
+    images right as ``stored`` says."""
     first = TaskBatch(*(t[:num_tasks] for t in (tasks.x_support, tasks.y_support, tasks.x_query, tasks.y_query)))
     correct = (checkpoint_accuracy(name, first, steps=steps) * first.y_query.shape[1]).round().int().tolist()
     return sum(a == b for a, b in zip(correct, stored, strict=False))
 
 
 def training_fit(names: list[str], num_tasks: int = 200) -> dict:
-    """How well 5-way MAML networks ``names`` fit the characters they were trained on: each
-    adapted by its recipe's ``test_steps`` steps to ``num_tasks`` 5-way 1-shot tasks of the
-    training characters, upright (`training_tasks`, seed `FIT_SEED`), on one CPU thread.
+    """How well 5-way MAML networks ``names`` (1-shot or 5-shot) fit the characters they were
+    trained on: each adapted by its recipe's ``test_steps`` steps to ``num_tasks`` 5-way
+    1-shot tasks of the training characters, upright (`training_tasks`, seed `FIT_SEED`), on one CPU thread.
     Returns ``{"num_tasks", "seed", "rows": {name: {"fit": summary, "correct": [correct
     query images per task]}}}`` (`fit_sample` re-scores a few tasks against it)."""
     from .device import reproducible_cpu
@@ -332,6 +333,7 @@ def fit_sample(name: str, fit: dict, num_tasks: int = 20) -> int:
     the same when re-scored now (all of them when ``fit`` holds what it computes here)."""
     if name not in fit["rows"]:
         raise ValueError(f"name must be one of the file's networks ({', '.join(fit['rows'])}), got {name!r}")
+    checks.int_in_range("num_tasks", num_tasks, 1, len(fit["rows"][name]["correct"]))  # before drawing the tasks
     return _agreeing(name, training_tasks(5, 1, fit["num_tasks"], seed=fit["seed"]), fit["rows"][name]["correct"],
                      num_tasks)
 
@@ -371,10 +373,11 @@ def main(argv: list[str] | None = None) -> int:
                                                  "probe flags, one of its probes).")
     parser.add_argument("--tasks", type=int, default=None,
                         help=f"tasks per setting, 2 to {MAX_TASKS} (default {TABLE_TASKS}; 128 training tasks with "
-                             f"--imaml-directions, 200 with --test-steps-probe)")
+                             f"--imaml-directions, 200 with --test-steps-probe and --training-fit)")
     parser.add_argument("--recipes", nargs="+", default=None, metavar="NAME",
-                        help="shipped Omniglot recipes (default: every shipped one of MAML, first-order MAML, "
-                             "Reptile and iMAML; `python -m mamlbook list`)")
+                        help="shipped Omniglot recipes (the table's default: every shipped one of MAML, first-order "
+                             "MAML, Reptile and iMAML; --test-steps-probe and --training-fit need them named; "
+                             "`python -m mamlbook list`)")
     parser.add_argument("--out", default=None,
                         help=f"the JSON file written (default: mamlbook/results/{RESULTS_PATH.name}, or the probe's "
                              f"file there)")
@@ -391,8 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-steps-probe", action="store_true",
                         help=f"instead of the table, write how many test-time steps MAML networks need "
                              f"({TEST_STEPS_PATH.name}; --tasks training-character tasks, 200 by default)")
-    parser.add_argument("--training-fit", action="store_true", help=f"instead of the table, write how well MAML networks "
-                        f"fit their training characters ({TRAINING_FIT_PATH.name}; --tasks 200 by default)")
+    parser.add_argument("--training-fit", action="store_true", help=f"instead of the table, write how well 5-way MAML "
+                        f"networks fit their training characters, on 5-way 1-shot tasks of them "
+                        f"({TRAINING_FIT_PATH.name}; --tasks 200 by default)")
     args = parser.parse_args(argv)
     if args.tasks is None:
         args.tasks = 128 if args.imaml_directions else 200 if args.test_steps_probe or args.training_fit else TABLE_TASKS
@@ -460,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
         if lacking:  # a row with some settings only would break the chapter's table
             parser.error(f"argument --settings: {', '.join(lacking)} in {out} lack{'s' if len(lacking) == 1 else ''} "
                          f"{', '.join(others)}: compute their whole rows first (no --settings)")
+        if args.training_fit and old.get("seed") != FIT_SEED:  # fit_sample re-scores every row on the file's seed
+            parser.error(f"argument --merge: {out} was drawn with seed {old.get('seed')}, --training-fit draws with "
+                         f"{FIT_SEED}")
         if args.test_steps_probe and old.get("steps") != list(TEST_STEPS_PROBED):
             parser.error(f"argument --merge: needs the same steps as {out} ({old.get('steps')}), "
                          f"got {list(TEST_STEPS_PROBED)}")

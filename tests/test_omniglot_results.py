@@ -338,3 +338,33 @@ def test_training_fit_command_writes_and_merges_rows(tmp_path):
     written = json.loads(out.read_text())
     assert list(written["rows"]) == ["omniglot_maml_1shot", "omniglot_maml_1shot_long"]
     assert written["command"].count("--training-fit") == 2 and written["num_tasks"] == 2
+
+
+def test_samples_are_drawn_as_the_file_says_and_checked_before_drawing(monkeypatch):
+    fit, probe = mb.results.load("omniglot_training_fit"), mb.results.load("omniglot_confirmation")
+    drawn = []
+
+    def draw(*args, **kwargs):  # records the draw, then stops before any scoring
+        drawn.append((args, kwargs))
+        raise RuntimeError("drawn")
+
+    monkeypatch.setattr(omniglot_results, "training_tasks", draw)
+    monkeypatch.setattr(omniglot_results, "setting_tasks", draw)
+    with pytest.raises(RuntimeError, match="drawn"):  # the file's seed, not FIT_SEED
+        omniglot_results.fit_sample("omniglot_maml_1shot_anneal", {**fit, "seed": 12}, num_tasks=3)
+    assert drawn == [((5, 1, 200), {"seed": 12})]
+    with pytest.raises(ValueError, match=r"num_tasks must be in \[1, 200\]"):
+        omniglot_results.fit_sample("omniglot_maml_1shot_anneal", fit, num_tasks=201)
+    with pytest.raises(ValueError, match=r"num_tasks must be in \[1, 600\]"):
+        omniglot_results.rescore_sample("omniglot_maml_5shot_seed2_shift2_long_anneal", 10, probe, num_tasks=601)
+    assert len(drawn) == 1  # the bad num_tasks were refused before any draw
+
+
+def test_training_fit_merge_refuses_a_file_of_another_seed(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "fit.json"
+    out.write_text(json.dumps({"num_tasks": 2, "seed": 12, "rows": {}}))
+    monkeypatch.setattr(omniglot_results, "training_fit", lambda *a, **k: pytest.fail("scored before the check"))
+    with pytest.raises(SystemExit) as exit_:
+        omniglot_results.main(["--training-fit", "--tasks", "2", "--merge", "--out", str(out), "--recipes",
+                               "omniglot_maml_1shot"])
+    assert exit_.value.code == 2 and "was drawn with seed 12, --training-fit draws with 11" in capsys.readouterr().err
