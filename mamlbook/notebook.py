@@ -120,6 +120,13 @@ def adaptation_table(curves: Mapping[str, Any], steps: Sequence[int] = (1, 5, 10
     return table(header, rows, caption=caption)
 
 
+def signed(text: str) -> str:
+    """A number formatted with its sign (``f"{x:+.3f}"``, a percentage too) as a table
+    shows it: a minus sign, "−0.010", and no sign where it rounds to zero ("0.000", not
+    "−0.000")."""
+    return text.lstrip("+-") if float(text.rstrip("%")) == 0 else text.replace("-", "−")
+
+
 def paired_table(differences, caption: str | None = None, *, details: bool = False) -> Markdown:
     """The table of `mamlbook.protocol.paired_differences`: a row per pair ``a − b``, a
     column per number of steps, each cell the mean difference (signed, "+0.008",
@@ -136,9 +143,6 @@ def paired_table(differences, caption: str | None = None, *, details: bool = Fal
         if details:
             caption += ("; in brackets, the difference as a share of the second run's mean, "
                         "and the share of tasks on which the first run's loss is lower")
-
-    def signed(text: str) -> str:  # a minus sign, and no "−0.000" for a mean that rounds to zero
-        return text.lstrip("+-") if float(text.rstrip("%")) == 0 else text.replace("-", "−")
 
     def cell(label: str, k: int) -> str:
         step = cells[label][k]

@@ -107,3 +107,9 @@ def test_paired_table_shows_the_paired_differences():
     assert detailed[-1] == f"| x − y | +0.200 ± {half:.3f} [+50%; 0%] |"
     assert "in brackets, the difference as a share of the second run's mean" in detailed[0]
     assert notebook.paired_table(flipped, details=True).text.splitlines()[-1].endswith(" [−33%; 100%] |")
+
+
+def test_signed_numbers_have_a_minus_sign_and_no_signed_zero():
+    assert notebook.signed("-0.010") == "−0.010" and notebook.signed("+2.0") == "+2.0"
+    assert notebook.signed("-0.000") == notebook.signed("+0.000") == "0.000"
+    assert notebook.signed("-6%") == "−6%"
