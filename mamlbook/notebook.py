@@ -8,6 +8,7 @@ fits the text column, instead of plain text cut at the right edge.
 from __future__ import annotations
 
 import inspect
+import re
 import textwrap
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -55,11 +56,25 @@ def show_source(*objs: Any, start: str | None = None) -> Markdown:
     return Markdown("\n\n".join(blocks))
 
 
+# A cell that holds numbers only: "0.590", "−0.038 ± 0.031", "2/600", "95.2, 94.9", "1.3e-01",
+# "+51.0 ± 2.8", "14.66×", "1.0 (1.0–1.0)", "−0.038 ± 0.031 [−6%; 52%]": no letters; "–" is a missing one.
+_NUMBER_CELL = re.compile(r"[+−]?\d[\d.,/ ±×%()\[\];+−–]*")
+_EXPONENT = re.compile(r"(?<=\d)e[+−-]\d+")
+
+
+def _is_number(text: str) -> bool:
+    return bool(_NUMBER_CELL.fullmatch(_EXPONENT.sub("", text.strip("*"))))  # bold too: "**110.7**"
+
+
 def table(header: Sequence[str], rows: Iterable[Sequence[Any]], caption: str | None = None) -> Markdown:
     """A Markdown table: ``header`` names the columns, each row gives one cell per column.
 
     Cells are formatted with ``str``; numbers should be formatted by the caller (the page
-    shows exactly what the chapter printed). A ``|`` inside a cell is escaped.
+    shows what the chapter printed, typeset: a leading hyphen is a minus sign, "−0.108",
+    and a cell "-" (no value) is "–"). A ``|`` inside a cell is escaped. A column after
+    the first whose cells all hold numbers only ("0.590 ± 0.053", "2/600", "**110.7**",
+    "–" or nothing) is right-aligned, so that its digits line up; the first column names
+    the rows.
     """
     if not header:
         raise ValueError("header must name at least one column")
@@ -68,15 +83,27 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], caption: str | N
         if len(row) != len(header):
             raise ValueError(f"rows[{i}] has {len(row)} cells, expected {len(header)} (one per header column)")
 
+    def escape(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ").strip()
+
     def cell(value: Any) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
+        text = escape(value)
+        if text == "-":
+            return "–"
+        return re.sub(r"^-(?=\.?\d)", "−", text)
+
+    body = [[cell(v) for v in row] for row in rows]
+
+    def right_aligned(j: int) -> bool:
+        values = [row[j] for row in body if row[j] not in ("", "–")]
+        return j > 0 and bool(values) and all(map(_is_number, values))
 
     lines = []
     if caption:
-        lines += [f"**{cell(caption)}**", ""]
-    lines.append("| " + " | ".join(cell(h) for h in header) + " |")
-    lines.append("|" + "|".join("---" for _ in header) + "|")
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+        lines += [f"**{escape(caption)}**", ""]
+    lines.append("| " + " | ".join(escape(h) for h in header) + " |")
+    lines.append("|" + "|".join("--:" if right_aligned(j) else "---" for j in range(len(header))) + "|")
+    lines += ["| " + " | ".join(row) + " |" for row in body]
     return Markdown("\n".join(lines))
 
 

@@ -42,11 +42,29 @@ def test_show_source_bad_input(call, argument):
 
 def test_table_markdown():
     md = notebook.table(["method", "a|b"], ((m, f"{v:.2f}") for m, v in [("maml", 0.5)]), "cap").text
-    assert md.splitlines() == ["**cap**", "", "| method | a\\|b |", "|---|---|", "| maml | 0.50 |"]
+    assert md.splitlines() == ["**cap**", "", "| method | a\\|b |", "|---|--:|", "| maml | 0.50 |"]
+    assert notebook.table([""], [["x"]]).text.splitlines()[0] == "|  |"  # an unnamed column stays unnamed
     with pytest.raises(ValueError, match=r"rows\[0\] has 1 cells, expected 2"):
         notebook.table(["a", "b"], [["x"]])
     with pytest.raises(ValueError, match="header"):
         notebook.table([], [])
+
+
+def test_table_typesets_numbers_and_right_aligns_columns_of_numbers():
+    rows = [["MAML", "-0.108", "0.590 ± 0.053", "2/600", "1.3e-01", "95.39 (97.68 with transduction)", "-", "x"],
+            ["Reptile", "+0.084", "-", "0/600", "-4.2e+00", "98.90 (99.48)", "", "1"],
+            ["total", "", "**1.5**", "", "", "", "", ""]]
+    md = notebook.table(["k", "a", "b", "c", "d", "e", "f", "g"], rows).text.splitlines()
+    # the first column names the rows; a column with a word in it stays left; so does one without a value;
+    # an empty cell is empty (a total row's), a bold number a number
+    assert md[1] == "|---|--:|--:|--:|--:|---|---|---|"
+    assert md[2] == "| MAML | −0.108 | 0.590 ± 0.053 | 2/600 | 1.3e-01 | 95.39 (97.68 with transduction) | – | x |"
+    assert md[3] == "| Reptile | +0.084 | – | 0/600 | −4.2e+00 | 98.90 (99.48) |  | 1 |"
+    assert md[4] == "| total |  | **1.5** |  |  |  |  |  |"
+    # hyphens inside a cell are not minus signs
+    assert notebook.table(["a", "b"], [["5-way", "1e-04"]]).text.splitlines()[-1] == "| 5-way | 1e-04 |"
+    # the book's tables: paired differences and percentages right-aligned
+    assert notebook.table(["d", "1 step"], [["x − y", "−0.038 ± 0.031 [−6%; 52%]"]]).text.splitlines()[1] == "|---|--:|"
 
 
 def test_adaptation_table_matches_a_per_step_computation():
@@ -96,7 +114,7 @@ def test_paired_table_shows_the_paired_differences():
     (mean, half, _, _), = paired.cells["x − y"].values()
     assert mean == pytest.approx(0.2) and half == pytest.approx(12.706205 * 0.1, rel=1e-6)  # t₀.₉₇₅(1)·s/√2, s = 0.1·√2
     assert lines[0] == "**task by task: mean difference ± 95% CI over the 2 of 3 tasks no run diverged on**"
-    assert lines[2:] == ["| difference | 1 step |", "|---|---|", f"| x − y | +0.200 ± {half:.3f} |"]
+    assert lines[2:] == ["| difference | 1 step |", "|---|--:|", f"| x − y | +0.200 ± {half:.3f} |"]
     flipped = mb.protocol.paired_differences(curves, {"y − x": ("y", "x")}, steps=(1,))
     assert notebook.paired_table(flipped).text.splitlines()[-1] == f"| y − x | −0.200 ± {half:.3f} |"
     level = {"x": torch.tensor([[1.0, 0.5], [1.0, 0.7]]), "y": torch.tensor([[1.0, 0.5001], [1.0, 0.7]])}

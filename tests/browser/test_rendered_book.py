@@ -14,6 +14,10 @@ checks that
 * every stored ipywidgets view rendered: one widget per view tag, no "Error displaying
   widget", the CSS class of each displayed widget kind present (``.widget-slider`` for a
   slider, ...), and the images stored in ``Output`` widgets drawn;
+* in every table of a chapter (``mamlbook.notebook.table``; the API page's come from
+  docstrings), a column of numbers (after the first, which names the rows) is
+  right-aligned with digits of one width, so the numbers' right edges line up row under
+  row, and a negative number has a minus sign ("−0.108"), not a hyphen;
 * a full-page screenshot of the page in light and in dark mode is in
   ``_build/screenshots/`` (``chapters__04_fomaml.light.png``, ``.dark.png``), and the
   dark one is dark.
@@ -136,3 +140,46 @@ def test_screenshots_light_and_dark(docname, rendered):
     light, dark = page.themes["light"], page.themes["dark"]
     assert dark["theme"] == "dark" and dark["luminance"] < 0.3, f"dark mode did not switch: {dark}"
     assert light["theme"] != "dark" and light["luminance"] > 0.7, f"light mode is not light: {light}"
+
+
+# Per table: each body cell's text, and the right edge of that text on the screen.
+TABLE_CELLS_JS = r"""
+() => [...document.querySelectorAll('.bd-article table')].map((t) =>
+  [...t.querySelectorAll('tbody tr')].map((tr) => [...tr.children].map((td) => {
+    // the text's own boxes (a range over the cell would include its paragraph's box)
+    const walker = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+    let right = -Infinity;
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (!node.textContent.trim()) continue;
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      for (const r of range.getClientRects()) right = Math.max(right, r.right);
+    }
+    return {text: td.textContent.trim(), right};
+  })))
+"""
+PLAIN_NUMBER = re.compile(r"[+−]?\d[\d.,]*(e[+−-]\d+)?%?")
+
+
+@pytest.mark.parametrize("docname", [p for p in PAGES if p.startswith("chapters/")])
+def test_columns_of_numbers_line_up(docname, book_server, browser):
+    context, page, _ = new_page(browser)
+    try:
+        page.goto(f"{book_server}/{docname}.html", wait_until="load")
+        tables = page.evaluate(TABLE_CELLS_JS)
+    finally:
+        context.close()
+    hyphens = [c["text"] for t in tables for row in t for c in row if re.match(r"-\.?\d", c["text"])]
+    assert not hyphens, f"{docname}: numbers with a hyphen for a minus sign: {hyphens}"
+    ragged, columns = [], 0
+    for i, rows in enumerate(tables):
+        for j in range(1, min(map(len, rows), default=0)):
+            cells = [row[j] for row in rows if row[j]["text"] != "–"]
+            if len(cells) < 2 or not all(PLAIN_NUMBER.fullmatch(c["text"]) for c in cells):
+                continue
+            columns += 1
+            edges = [c["right"] for c in cells]
+            if max(edges) - min(edges) > 1:
+                ragged.append(f"table {i + 1}, column {j + 1}: {[c['text'] for c in cells]}")
+    print(f"{docname}: {columns} columns of plain numbers in {len(tables)} tables")
+    assert not ragged, f"{docname}: columns of numbers whose right edges do not line up:\n  " + "\n  ".join(ragged)
