@@ -305,8 +305,14 @@ def _agreeing(name: str, tasks: TaskBatch, stored: list[int], num_tasks: int, st
     """Of ``tasks``' first ``num_tasks`` (checked by the callers), how many recipe ``name`` gets as many query
     images right as ``stored`` says."""
     first = TaskBatch(*(t[:num_tasks] for t in (tasks.x_support, tasks.y_support, tasks.x_query, tasks.y_query)))
-    correct = (checkpoint_accuracy(name, first, steps=steps) * first.y_query.shape[1]).round().int().tolist()
+    correct = correct_per_task(checkpoint_accuracy(name, first, steps=steps), first)
     return sum(a == b for a, b in zip(correct, stored, strict=False))
+
+
+def correct_per_task(accuracy: torch.Tensor, tasks: TaskBatch) -> list[int]:
+    """How many query images each task got right: its ``(T,)`` accuracy times its number of
+    query images, as the whole number it is (what the result files store, to compare exactly)."""
+    return [round(v) for v in (accuracy * tasks.y_query.shape[1]).tolist()]
 
 
 def training_fit(names: list[str], num_tasks: int = 200) -> dict:
@@ -323,7 +329,7 @@ def training_fit(names: list[str], num_tasks: int = 200) -> dict:
     with reproducible_cpu(torch.device("cpu")):
         for name in names:
             acc = checkpoint_accuracy(name, tasks)
-            rows[name] = {"fit": summary(acc), "correct": [round(v) for v in (acc * tasks.y_query.shape[1]).tolist()]}
+            rows[name] = {"fit": summary(acc), "correct": correct_per_task(acc, tasks)}
             print(f"{name:<44} {rows[name]['fit']['mean']:6.2f}%", flush=True)
     return {"num_tasks": num_tasks, "seed": FIT_SEED, "rows": rows, "created": time.strftime("%Y-%m-%d %H:%M")}
 
@@ -351,7 +357,7 @@ def _test_steps_rows(names, steps, probe_tasks, test_tasks) -> dict:
                 acc = checkpoint_accuracy(name, tasks, steps=k)
                 row[label][str(k)] = summary(acc)
                 if label == "test":
-                    row["test_correct"][str(k)] = [round(v) for v in (acc * tasks.y_query.shape[1]).tolist()]
+                    row["test_correct"][str(k)] = correct_per_task(acc, tasks)
                 print(f"{label:>5} {name:<44} {k:>3} steps {row[label][str(k)]['mean']:6.2f}%", flush=True)
     return out
 

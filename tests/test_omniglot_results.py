@@ -368,3 +368,14 @@ def test_training_fit_merge_refuses_a_file_of_another_seed(tmp_path, capsys, mon
         omniglot_results.main(["--training-fit", "--tasks", "2", "--merge", "--out", str(out), "--recipes",
                                "omniglot_maml_1shot"])
     assert exit_.value.code == 2 and "was drawn with seed 12, --training-fit draws with 11" in capsys.readouterr().err
+
+
+def test_correct_per_task_is_the_count_of_query_images_each_task_got_right():
+    # 5-way 3-query tasks: 15 query images each; a float accuracy of 1/15 is one image
+    tasks = mb.TaskBatch(torch.zeros(3, 5, 1), torch.zeros(3, 5), torch.zeros(3, 15, 1), torch.zeros(3, 15))
+    accuracy = torch.tensor([1 / 15, 0.2, 1.0])
+    assert omniglot_results.correct_per_task(accuracy, tasks) == [1, 3, 15]
+    logits = torch.randn(3, 15, 5)
+    labels = torch.randint(0, 5, (3, 15))
+    hits = (logits.argmax(-1) == labels)
+    assert omniglot_results.correct_per_task(hits.float().mean(1), tasks) == hits.sum(1).tolist()
