@@ -45,6 +45,10 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, params: Params | 
     ``params`` must have the model's parameter names and shapes and be finite; nothing
     is written otherwise.
     """
+    text = os.fspath(path)
+    if not text.strip() or text.endswith(("/", os.sep)) or Path(text).is_dir():  # Path("x/") is "x"
+        raise ValueError(f"path must name a checkpoint file (e.g. 'checkpoints/maml.pt'), got {text!r}"
+                         + (", a directory" if text.strip() else ""))
     path = Path(path)
     checks.module("model", model)
     if metadata is not None and not isinstance(metadata, dict):

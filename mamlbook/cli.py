@@ -91,8 +91,11 @@ def shipped_names() -> dict[str, str]:
 
 def _unknown_name(argument: str, value: str, names) -> UsageError:
     names = list(names)
+    # a hundred checkpoint names would bury the suggestion: `list` shows them, a line each
+    choices = (f"choose from {', '.join(map(repr, names))}" if len(names) <= 12 else
+               f"one of {len(names)} names; `python -m mamlbook list` shows them")
     return UsageError(f"argument {argument}: unknown name {value!r};{did_you_mean(value, names)} "
-                      f"(choose from {', '.join(map(repr, names))})".replace("; (", " ("))
+                      f"({choices})".replace("; (", " ("))
 
 
 def resolve_target(target: str) -> tuple[str, str]:
@@ -128,6 +131,9 @@ def _check_output(argument: str, path: str | os.PathLike | None) -> None:
         raise UsageError(f"argument {argument}: must be a file path, got {str(path)!r}")
     if Path(path).is_dir():
         raise UsageError(f"argument {argument}: {str(path)!r} is a directory; give a file path")
+    if str(path).endswith(("/", os.sep)):  # Path("x/") is "x": the command would write a file x
+        raise UsageError(f"argument {argument}: {str(path)!r} ends with a slash, so names a directory; "
+                         "give a file path")
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 writes (and tries)
         return
     _check_writable(argument, Path(path).parent)
@@ -384,8 +390,9 @@ def _evaluate(args) -> int:
         for target, row in cells.items():
             print(f"{target:<28}" + "".join(f"{c:>{width}}" for c in row))
         if any(rows[0]["diverged"] for rows in results["targets"].values()):
-            print(f"[n div.]: tasks on which SGD diverged (loss NaN/inf or {protocol.DIVERGENCE_FACTOR:g}× its "
-                  "value before adaptation), left out of the mean; a smaller --inner-lr avoids it")
+            print(f"[n div.]: tasks on which SGD diverged at some step up to k = {args.max_steps} (loss NaN/inf "
+                  f"or {protocol.DIVERGENCE_FACTOR:g}× its value before adaptation), left out of every column, "
+                  "k = 0 too, so that each averages the same tasks; a smaller --inner-lr avoids it")
     if results["omniglot_targets"]:
         print("test accuracy of Omniglot checkpoints (each with its recipe's protocol):")
         for target, row in results["omniglot_targets"].items():

@@ -56,16 +56,16 @@ def did_you_mean(value: str, names) -> str:
 
 # ---------------------------------------------------------------- argument types (no torch)
 
-def _int_between(low: int, high: int):
+def int_between(low: int, high: int):
     """An argparse type: an integer in [low, high] (the upper bound keeps a typo of many
     digits from overflowing torch or running for ever)."""
     allowed = f"an integer in [{low:_}, {high:_}]"
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from None
+        # digits only: int() also takes "5_0" (50) and non-ASCII digits ("３")
+        if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text):
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
+        value = int(text)
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"must be {allowed}, got {value}")
         return value
@@ -138,6 +138,17 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, self.prog)
 
 
+class ScriptParser(_Parser):
+    """The parser of the package's other commands (``python -m mamlbook.omniglot_results``,
+    ``.wider_map_results``): the same one-line errors, then exit status 2."""
+
+    def error(self, message: str):
+        try:
+            super().error(message)
+        except UsageError as err:
+            self.exit(2, f"{self.prog}: error: {err}\n")
+
+
 def build_parser(description: str) -> argparse.ArgumentParser:
     """The whole command line: its commands and their arguments (``description``: the top level's help)."""
     prog = "mamlbook" if Path(sys.argv[0]).name == "mamlbook" else "python -m mamlbook"
@@ -145,8 +156,8 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mamlbook {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     # upper bounds: far above any real use, low enough to fail here rather than in torch
-    iterations, count, seed = _int_between(1, 10**8), _int_between(1, 10**5), _int_between(0, 2**63 - 1)
-    steps, tasks = _int_between(0, 10**4), _int_between(2, 10**6)
+    iterations, count, seed = int_between(1, 10**8), int_between(1, 10**5), int_between(0, 2**63 - 1)
+    steps, tasks = int_between(0, 10**4), int_between(2, 10**6)
 
     sub.add_parser("list", formatter_class=_Formatter, help="the shipped checkpoints' names",
                    description="The names `regenerate` and `evaluate` take: every checkpoint shipped in "
@@ -189,7 +200,7 @@ def build_parser(description: str) -> argparse.ArgumentParser:
                             ("support-shots", count, "support points per task"),
                             ("query-shots", count, "query points per task"),
                             ("inner-lr", _positive_float, "inner SGD step size α"),
-                            ("inner-steps", _int_between(1, 10**4), "inner SGD steps"),
+                            ("inner-steps", int_between(1, 10**4), "inner SGD steps"),
                             ("outer-lr", _positive_float, "outer learning rate β"),
                             ("seed", seed, "seed of the initialisation and the tasks")):
         train.add_argument(f"--{flag}", type=typ, default=None,

@@ -481,6 +481,14 @@ def flatten_params(params: Params, batch_dims: int = 0) -> Tensor:
     The order is the dict's order; `unflatten_params` inverts it.
     """
     checks.int_in_range("batch_dims", batch_dims, 0)
+    shapes = [tuple(v.shape) for v in params.values()]
+    if not shapes:
+        raise ValueError("params must hold at least one tensor, got an empty dict")
+    if len({s[:batch_dims] for s in shapes}) != 1 or min(map(len, shapes)) < batch_dims:
+        raise ValueError(
+            f"params must share their first batch_dims={batch_dims} dimensions, "
+            f"got shapes {shapes}"
+        )
     return torch.cat(
         [v.reshape(*v.shape[:batch_dims], -1) for v in params.values()], dim=-1
     )

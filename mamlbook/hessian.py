@@ -382,6 +382,10 @@ def inner_loop_jacobian(
 
 
 def _jacobian_along(f: ParamsFn, trajectory: list[Params], inner_lr: float) -> Tensor:
+    """Eq. (3.3) along a given ``trajectory`` ``[φ_0, ..., φ_k]`` (`inner_loop`'s): the
+    ``(P, P)`` product ``A_{k−1} ··· A_0`` with ``A_i = I − α∇²f(φ_i)``, the identity for
+    ``k = 0``. `inner_loop_jacobian` and `maml_gradient_by_matrices` share it, so that
+    the second reuses the trajectory it also needs for the query gradient."""
     first = trajectory[0]
     ref = next(iter(first.values()))
     jac = torch.eye(

@@ -46,7 +46,6 @@ test accuracy, instead of adapting eight networks to 200 tasks each while it run
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -58,6 +57,7 @@ from torch import Tensor
 from . import checkpoints, checks, protocol, recipes
 from .models import ConvNet, accuracy_per_task
 from .omniglot_imaml_directions import imaml_directions
+from .cli_parser import ScriptParser, int_between
 from .protocol import mean_and_ci95
 from .tasks import TaskBatch
 from .tasks.omniglot_shipped import load_runs, runs_as_tasks
@@ -374,10 +374,11 @@ MAX_TASKS = 10_000
 def main(argv: list[str] | None = None) -> int:
     """The command line; exit status 0 done, 2 an invalid argument, 130 interrupted."""
     RECIPES = recipes.RECIPES
-    parser = argparse.ArgumentParser(prog="python -m mamlbook.omniglot_results",
-                                     description="Recompute chapter 08's real-Omniglot table (or, with one of the "
-                                                 "probe flags, one of its probes).")
-    parser.add_argument("--tasks", type=int, default=None,
+    parser = ScriptParser(prog="python -m mamlbook.omniglot_results",
+                          description="Recompute chapter 08's real-Omniglot table (or, with one of the probe flags, "
+                                      "one of its probes), on the CPU as the shipped files were (MAMLBOOK_DEVICE is not "
+                                      "read).")
+    parser.add_argument("--tasks", type=int_between(2, MAX_TASKS), default=None,
                         help=f"tasks per setting, 2 to {MAX_TASKS} (default {TABLE_TASKS}; 128 training tasks with "
                              f"--imaml-directions, 200 with --test-steps-probe and --training-fit)")
     parser.add_argument("--recipes", nargs="+", default=None, metavar="NAME",
@@ -409,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     probes = [f for f in _MODES if f != "table" and getattr(args, f)]
     if len(probes) > 1:
         parser.error(f"choose at most one of --imaml-directions, --test-steps-probe, --wide-steps-probe, "
-                     f"--training-fit, got {probes}")
+                     f"--training-fit, got {' and '.join('--' + p.replace('_', '-') for p in probes)}")
     if args.settings is not None and probes:
         parser.error(f"argument --settings: applies to the table, not to --{probes[0].replace('_', '-')}")
     partial = args.settings is not None and set(args.settings) != set(TABLE_SETTINGS)
@@ -418,8 +419,6 @@ def main(argv: list[str] | None = None) -> int:
                      "to replace them in the existing one")
     if partial and not args.recipes:
         parser.error("argument --settings: some settings only need --recipes, the rows whose settings to replace")
-    if not 2 <= args.tasks <= MAX_TASKS:  # an interval needs two tasks
-        parser.error(f"argument --tasks: must be an integer in [2, {MAX_TASKS}], got {args.tasks}")
     for name in args.recipes or []:
         if name not in RECIPES or RECIPES[name].family != "omniglot":
             parser.error(f"argument --recipes: must name Omniglot recipes of mamlbook.recipes.RECIPES "

@@ -51,6 +51,8 @@ def conjugate_gradient(
     """
     checks.int_in_range("steps", steps, 0)
     checks.tensor("b", b, finite=False)
+    if b.ndim not in (1, 2):
+        raise ValueError(f"b must be (P,) or (T, P), got shape {tuple(b.shape)}")
     if x0 is not None and (not isinstance(x0, Tensor) or x0.shape != b.shape):
         raise ValueError(f"x0 must have b's shape {tuple(b.shape)}, got {_shape(x0)}")
     x = torch.zeros_like(b) if x0 is None else x0.clone()

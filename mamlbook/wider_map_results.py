@@ -26,7 +26,6 @@ costs again on a machine that is not idle).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -46,6 +45,7 @@ from .functional import (
     mse_per_task,
     parameters_of,
 )
+from .cli_parser import ScriptParser, int_between
 from .measure import saved_tensor_memory, time_per_call
 from .models import ConvNet, SinusoidMLP
 from .protocol import mean_and_ci95
@@ -199,9 +199,11 @@ def compute(repeats: int = 5, reuse_tasks: int = protocol.EVAL_TASKS, parts=tupl
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mamlbook.wider_map_results", description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=5, help="timed calls per method (the fastest is kept)")
-    parser.add_argument("--tasks", type=int, default=protocol.EVAL_TASKS, help="test tasks of the feature-reuse check")
+    parser = ScriptParser(prog="python -m mamlbook.wider_map_results", description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int_between(1, 1000), default=5,
+                        help="timed calls per method (the fastest is kept)")
+    parser.add_argument("--tasks", type=int_between(2, 10**6), default=protocol.EVAL_TASKS,
+                        help="test tasks of the feature-reuse check")
     parser.add_argument("--only", nargs="+", choices=list(PARTS), metavar="PART",
                         help=f"recompute these parts ({', '.join(PARTS)}) and keep the others of --out")
     parser.add_argument("--out", default=str(RESULTS_PATH), help="where to write the JSON")

@@ -763,6 +763,14 @@ CASES = [
         lambda v: v[:2], torch.ones(3), 3), V, "matvec"),
     Case("conjugate_gradient x0 of the wrong shape", lambda c: lambda: mb.conjugate_gradient(
         lambda v: v, torch.ones(3), 3, torch.zeros(2)), V, "x0"),
+    # a (T1, T2, P) b was solved without a word, though the docstring promises (P,) or (T, P)
+    Case("conjugate_gradient 3-D b", lambda c: lambda: mb.conjugate_gradient(
+        lambda v: v, torch.ones(2, 3, 4), 3), V, "b must be (P,) or (T, P), got shape (2, 3, 4)"),
+    # torch.cat's error for the first ("expected a non-empty list"), a dimension error for the second
+    Case("flatten_params of nothing", lambda c: lambda: mb.flatten_params({}), V,
+         "params must hold at least one tensor"),
+    Case("flatten_params of θ with batch_dims=1", lambda c: lambda: mb.flatten_params(
+        mb.parameters_of(mb.SinusoidMLP()), batch_dims=1), V, "first batch_dims=1 dimensions, got shapes [(40, 1)"),
     # --- devices: a name that is no device, or CUDA where there is none (torch's errors name neither)
     Case("meta_train device 'tpu'", lambda c: lambda: train(c, device="tpu"), V, "device"),
     Case("SinusoidTasks.sample device 'tpu'", lambda c: lambda: mb.SinusoidTasks().sample(
@@ -841,6 +849,11 @@ CASES = [
         two_way(), method="maml", inner_lr=0.4, steps=0), D, "NaN/inf"),
     Case("accuracy_per_task NaN logits", lambda c: lambda: mb.accuracy_per_task(
         torch.full((1, 5, 5), float("nan")), torch.arange(5).view(1, 5)), V, "NaN"),
+    # both scored 0 silently: a float label never equals an argmax, a label 5 of 5 classes never does
+    Case("accuracy_per_task float labels", lambda c: lambda: mb.accuracy_per_task(
+        torch.zeros(1, 5, 5), torch.arange(5.0).view(1, 5)), T, "labels must be class indices (an integer dtype)"),
+    Case("accuracy_per_task label = ways", lambda c: lambda: mb.accuracy_per_task(
+        torch.zeros(1, 5, 5), torch.arange(1, 6).view(1, 5)), V, "labels must be class indices in [0, 4]"),
     # iMAML's own argument named, not its solver's (a version that checked inside the solver said anchor[...])
     Case("imaml NaN θ named as params", lambda c: lambda: call(c, "imaml", params=nan_at(c, "0.weight")), V,
          "params['0.weight']"),

@@ -192,11 +192,16 @@ BAD = {  # argv -> what the one line must say
     "unknown method": (["train", "--method", "mamll"], ["argument --method", "did you mean 'maml'?", "reptile"]),
     "zero iterations": (["train", "--iterations", "0"], ["argument --iterations", "[1, 100_000_000]", "got 0"]),
     "huge iterations": (["train", "--iterations", "9" * 20], ["argument --iterations", "[1, 100_000_000]"]),
+    # int() reads "5_0" as 50 and "３" as 3
+    "digits with an underscore": (["train", "--iterations", "5_0"], ["argument --iterations", "got '5_0'"]),
+    "full-width digit": (["evaluate", "sinusoid_maml", "--tasks", "３"], ["argument --tasks", "got '３'"]),
     "huge seed": (["train", "--seed", "9" * 23], ["argument --seed", "[0, 9_223_372_036_854_775_807]"]),
     "huge step size": (["train", "--outer-lr", "1e300"], ["argument --outer-lr", "(0, 100]", "1e300"]),
     "protonet cannot train a regressor": (["train", "--method", "protonet"], ["argument --method", "'protonet'",
                                                                             "maml"]),
     "output is a directory": (["train", "--iterations", "1", "--out", "."], ["argument --out", "is a directory"]),
+    # "new/" would have been written as a file "new"
+    "output ends with a slash": (["train", "--iterations", "1", "--out", "new/"], ["argument --out", "ends with a slash"]),
     "no CUDA": (["train", "--device", "cuda", "--iterations", "1"], ["argument --device", "CUDA is not available",
                                                                      "--device cpu"]),
     "unknown option": (["train", "--method", "imaml", "--option", "lamda=2"],
@@ -207,6 +212,9 @@ BAD = {  # argv -> what the one line must say
     "pretrain steps": (["train", "--method", "pretrain", "--inner-steps", "3"], ["argument --inner-steps", "pretrain"]),
     "compile and distributed": (["train", "--compile", "--distributed"], ["--compile", "--distributed"]),
     "recipe typo": (["train", "--recipe", "sinusoid_mam"], ["argument --recipe", "did you mean 'sinusoid_maml'?"]),
+    # the suggestion was buried in 3.7 kB of a hundred names; `list` shows them
+    "checkpoint typo": (["evaluate", "sinusoid_mam"], ["argument NAME|PATH", "did you mean 'sinusoid_maml'?",
+                                                       "`python -m mamlbook list` shows them"]),
     "an Omniglot recipe to train": (["train", "--recipe", "omniglot_maml_1shot"],
                                     ["argument --recipe", "sinusoid recipes only", "regenerate omniglot_maml_1shot"]),
     "more Omniglot test tasks than there are": (["evaluate", "omniglot_maml_1shot", "--tasks", "601"],
@@ -234,6 +242,8 @@ BAD = {  # argv -> what the one line must say
                                    ["argument --shots", "sinusoid checkpoints only"]),
     "results is a directory": (["evaluate", "sinusoid_maml", "--results", "."], ["argument --results",
                                                                                  "is a directory"]),
+    "results ends with a slash": (["evaluate", "sinusoid_maml", "--results", "new/"], ["argument --results",
+                                                                                       "ends with a slash"]),
     "retrain and no-train": (["reproduce", "--retrain", "--no-train"], ["argument --no-train", "--retrain"]),
     "unknown device": (["evaluate", "sinusoid_maml", "--device", "nope"], ["argument --device", "'nope'",
                                                                            "cpu, cuda or cuda:N"]),
@@ -543,3 +553,13 @@ def test_an_output_folder_is_tried_before_the_work_and_left_as_it_was(monkeypatc
     monkeypatch.setattr("mamlbook.recipes.regenerate", never)
     status, _, err = _run(["regenerate", "sinusoid_maml"], capsys)
     assert status == 2 and "argument NAME|all: cannot write in" in err[0] and "--no-save" in err[0]
+
+
+def test_evaluate_says_that_a_task_that_diverged_is_left_out_of_every_column(capsys):
+    # "[2 div.]" at k = 0, where nothing has been adapted yet, read like a bug without it
+    assert main(["evaluate", "sinusoid_maml", "--tasks", "600", "--max-steps", "10"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    row = next(line for line in out if line.startswith("sinusoid_maml"))
+    assert row.count("[2 div.]") == 4  # k = 0, 1, 5, 10: the same two tasks left out of each
+    assert any(line.startswith("[n div.]: tasks on which SGD diverged at some step up to k = 10")
+               and "left out of every column, k = 0 too" in line for line in out)

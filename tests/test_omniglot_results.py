@@ -79,8 +79,11 @@ def test_shipped_wide_steps_probe_matches_its_claims():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--tasks", "1"], "argument --tasks: must be an integer in [2, 10000], got 1"),
-    (["--tasks", "9" * 20], "argument --tasks: must be an integer in [2, 10000]"),
+    (["--tasks", "1"], "argument --tasks: must be an integer in [2, 10_000], got 1"),
+    (["--tasks", "9" * 20], "argument --tasks: must be an integer in [2, 10_000]"),
+    # argparse's "invalid int value" said no range; int() took "5_0" as 50
+    (["--tasks", "abc"], "argument --tasks: must be an integer in [2, 10_000], got 'abc'"),
+    (["--tasks", "5_0"], "argument --tasks: must be an integer in [2, 10_000], got '5_0'"),
     (["--wide-steps-probe", "--recipes", "omniglot_maml_1shot", "nope"], "--recipes: must name Omniglot recipes"),
     (["--recipes", "sinusoid_maml"], "--recipes: must name Omniglot recipes"),
     (["--recipes", "omniglot_maml_1shot", "--out", "."], "argument --out: must be a file in an existing folder"),
@@ -91,7 +94,7 @@ def test_shipped_wide_steps_probe_matches_its_claims():
     (["--imaml-directions", "--merge"], "--imaml-directions takes at most one recipe"),
     (["--imaml-directions", "--tasks=20"], "--tasks must be a multiple of 16"),
     (["--test-steps-probe", "--merge"], "--test-steps-probe needs --recipes"),
-    (["--test-steps-probe", "--wide-steps-probe"], "choose at most one of"),
+    (["--test-steps-probe", "--wide-steps-probe"], "got --test-steps-probe and --wide-steps-probe"),
     (["--training-fit", "--test-steps-probe", "--recipes", "omniglot_maml_1shot"], "choose at most one of"),
     (["--training-fit"], "--training-fit needs --recipes"),
     (["--training-fit", "--recipes", "omniglot_reptile_1shot"], "names must be 5-way MAML Omniglot recipes"),
@@ -113,6 +116,7 @@ def test_command_line_rejects_bad_arguments_by_name(argv, message, capsys):
         omniglot_results.main(argv)
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and message in err and "--merge:" not in err
+    assert err.count("\n") == 1 and err.startswith("python -m mamlbook.omniglot_results: error: ")  # no usage block
 
 
 @pytest.mark.parametrize("content", ["not json", '{"rows": {}}'])

@@ -94,6 +94,12 @@ def test_only_needs_a_file_to_keep_and_a_known_part(tmp_path, capsys):
     assert "argument --only" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         wmr.main(["--only", "speed", "--out", str(tmp_path / "missing.json")])
-    assert "invalid choice: 'speed'" in capsys.readouterr().err
+    assert "invalid choice 'speed'" in capsys.readouterr().err
+    for argv, says in ((["--repeats", "0"], "argument --repeats: must be an integer in [1, 1_000], got 0"),
+                       (["--tasks", "-3"], "argument --tasks: must be an integer in [2, 1_000_000], got -3")):
+        with pytest.raises(SystemExit) as exit_:  # both were taken as they came
+            wmr.main([*argv, "--out", str(tmp_path / "r.json")])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and says in err and err.count("\n") == 1, err
     with pytest.raises(ValueError, match="parts must be one of"):
         wmr.compute(parts=("speed",))
