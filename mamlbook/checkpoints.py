@@ -42,14 +42,10 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, params: Params | 
                     metadata: dict | None = None) -> Path:
     """Save ``params`` (default: the model's own) for ``model``'s architecture, atomically, with a checksum.
 
-    ``params`` must have the model's parameter names and shapes and be finite; nothing
-    is written otherwise.
+    ``params`` must have the model's parameter names and shapes and be finite, and
+    ``path`` must name a file (`mamlbook.checks.file_path`); nothing is written otherwise.
     """
-    text = os.fspath(path)
-    if not text.strip() or text.endswith(("/", os.sep)) or Path(text).is_dir():  # Path("x/") is "x"
-        raise ValueError(f"path must name a checkpoint file (e.g. 'checkpoints/maml.pt'), got {text!r}"
-                         + (", a directory" if text.strip() else ""))
-    path = Path(path)
+    path = checks.file_path("path", path)
     checks.module("model", model)
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict of plain data, got {type(metadata).__name__}")

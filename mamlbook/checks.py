@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,9 +31,7 @@ def positive_float(name: str, value: Any, dtype: torch.dtype | None = None) -> f
 
 def nonnegative_float(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"{name} must be a number in [0, inf), got {type(value).__name__} {value!r}"
-        )
+        raise TypeError(f"{name} must be a number in [0, inf), got {type(value).__name__} {value!r}")
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number in [0, inf), got {value!r}")
     return float(value)
@@ -39,19 +39,25 @@ def nonnegative_float(name: str, value: Any) -> float:
 
 def int_in_range(name: str, value: Any, low: int, high: int | None = None) -> int:
     """``value`` as an int in [low, high] (high=None: no upper bound)."""
+    bounds = f"[{low}, {high if high is not None else 'inf'}]"
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"{name} must be an int in [{low}, {high if high is not None else 'inf'}], got {type(value).__name__} {value!r}"
-        )
+        raise TypeError(f"{name} must be an int in {bounds}, got {type(value).__name__} {value!r}")
     if value < low or (high is not None and value > high):
-        raise ValueError(
-            f"{name} must be in [{low}, {high if high is not None else 'inf'}], got {value}"
-        )
+        raise ValueError(f"{name} must be in {bounds}, got {value}")
     return value
 
 
 def positive_int(name: str, value: Any) -> int:
     return int_in_range(name, value, 1)
+
+
+def file_path(name: str, value: Any) -> Path:
+    """``value`` as a Path if it names a file to write: not empty, not a directory, not
+    ending in "/", "." or ".." (pathlib drops those: "x/" is "x", a file x would be written)."""
+    text = os.fspath(value)
+    if not text.strip() or Path(text).is_dir() or os.path.basename(text) in ("", ".", ".."):
+        raise ValueError(f"{name} must name a file, got {text!r}" + (", a directory" if text.strip() else ""))
+    return Path(text)
 
 
 def image_size(name: str, value: Any) -> tuple[int, int]:
@@ -433,24 +439,24 @@ def _check_known_loss(
                 f"(no broadcasting), got {tuple(y.shape)}"
             )
     elif targets == "labels":
-        if y.is_floating_point():
-            raise TypeError(
-                f"{y_name} must hold integer class labels for cross_entropy_per_task, got dtype {y.dtype}"
-            )
         if predictions.ndim != 3 or y.shape != predictions.shape[:2]:
             raise ValueError(
                 f"{y_name} must have shape {tuple(predictions.shape[:2])} (one label per example of the "
                 f"logits {tuple(predictions.shape)}), got {tuple(y.shape)}"
             )
-        if (
-            not _compiling()
-            and y.numel()
-            and (int(y.min()) < 0 or int(y.max()) >= predictions.shape[-1])
-        ):
-            raise ValueError(
-                f"{y_name} must hold labels in [0, {predictions.shape[-1] - 1}] (the model has "
-                f"{predictions.shape[-1]} outputs), got labels from {int(y.min())} to {int(y.max())}"
-            )
+        class_labels(y_name, y, predictions.shape[-1])
+
+
+def class_labels(name: str, y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``y`` if it holds integer class labels (cross-entropy refuses floats) in ``[0,
+    num_classes)`` (one out of range scores 0 or fails in torch); the range is not checked
+    while compiling (it reads the values)."""
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
+    if not _compiling() and y.numel() and not 0 <= int(y.min()) <= int(y.max()) < num_classes:
+        raise ValueError(f"{name} must hold labels in [0, {num_classes - 1}] (the model has {num_classes} outputs), "
+                         f"got labels from {int(y.min())} to {int(y.max())}")
+    return y
 
 
 def check_loss_inputs(
@@ -584,13 +590,7 @@ def finite_step(
     diagnosis = f"meta-loss {float(meta_loss.detach())}" + (
         f", non-finite gradient for {bad}" if bad else ""
     )
-    err = DivergenceError(
-        f"{what} diverged: {diagnosis}. {advice}"
-        + (
-            " (pass on_divergence='keep' to get the non-finite step back instead)"
-            if mention_opt_out
-            else ""
-        )
-    )
+    opt_out = " (pass on_divergence='keep' to get the non-finite step back instead)" if mention_opt_out else ""
+    err = DivergenceError(f"{what} diverged: {diagnosis}. {advice}{opt_out}")
     err.diagnosis = diagnosis
     raise err

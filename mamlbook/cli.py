@@ -89,11 +89,12 @@ def shipped_names() -> dict[str, str]:
     return {name: recipes.RECIPES[name].family for name in recipes.regeneration_order()}
 
 
-def _unknown_name(argument: str, value: str, names) -> UsageError:
+def _unknown_name(argument: str, value: str, names, listed: bool = False) -> UsageError:
+    """``listed``: the names are the shipped checkpoints', which `list` shows a line each
+    (a hundred of them would bury the suggestion); otherwise the error lists them."""
     names = list(names)
-    # a hundred checkpoint names would bury the suggestion: `list` shows them, a line each
-    choices = (f"choose from {', '.join(map(repr, names))}" if len(names) <= 12 else
-               f"one of {len(names)} names; `python -m mamlbook list` shows them")
+    choices = (f"one of {len(names)} names; `python -m mamlbook list` shows them" if listed
+               else f"choose from {', '.join(map(repr, names))}")
     return UsageError(f"argument {argument}: unknown name {value!r};{did_you_mean(value, names)} "
                       f"({choices})".replace("; (", " ("))
 
@@ -110,7 +111,7 @@ def resolve_target(target: str) -> tuple[str, str]:
         raise UsageError(f"argument NAME|PATH: {target!r} is a directory, not a checkpoint file")
     if path.suffix == ".pt" or os.sep in target or (os.altsep and os.altsep in target):
         raise UsageError(f"argument NAME|PATH: no such file {target!r}")
-    raise _unknown_name("NAME|PATH", target, names)
+    raise _unknown_name("NAME|PATH", target, names, listed=True)
 
 
 def _method_options(method: str, options: dict) -> None:
@@ -127,13 +128,12 @@ def _check_output(argument: str, path: str | os.PathLike | None) -> None:
     directory or its folder cannot be written (`_check_writable`)."""
     if path is None:
         return
-    if not str(path).strip():
-        raise UsageError(f"argument {argument}: must be a file path, got {str(path)!r}")
-    if Path(path).is_dir():
-        raise UsageError(f"argument {argument}: {str(path)!r} is a directory; give a file path")
-    if str(path).endswith(("/", os.sep)):  # Path("x/") is "x": the command would write a file x
-        raise UsageError(f"argument {argument}: {str(path)!r} ends with a slash, so names a directory; "
-                         "give a file path")
+    from .checks import file_path  # (torch: when a command runs, not for --help)
+
+    try:
+        file_path(argument, path)
+    except ValueError as err:
+        raise UsageError(f"argument {err}") from None
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 writes (and tries)
         return
     _check_writable(argument, Path(path).parent)
@@ -440,7 +440,7 @@ def _regenerate(args) -> int:
 
     names = shipped_names()
     if args.name != "all" and args.name not in names:
-        raise _unknown_name("NAME|all", args.name, [*names, "all"])
+        raise _unknown_name("NAME|all", args.name, [*names, "all"], listed=True)
     if args.iterations is not None and not args.no_save and not args.check and args.out is None:
         raise UsageError("argument --iterations: only with --no-save or --out DIR (a shipped checkpoint holds its "
                          "recipe's own run; a shortened one would replace it)")

@@ -62,8 +62,9 @@ def int_between(low: int, high: int):
     allowed = f"an integer in [{low:_}, {high:_}]"
 
     def parse(text: str) -> int:
-        # digits only: int() also takes "5_0" (50) and non-ASCII digits ("３")
-        if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text):
+        # ASCII digits, grouped by three or not ("100_000", as the bounds are written): int() also
+        # takes "5_0" (50) and other scripts' digits ("３")
+        if not re.fullmatch(r"\s*[+-]?(?:[0-9]{1,3}(?:_[0-9]{3})+|[0-9]+)\s*", text):
             raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
         value = int(text)
         if not low <= value <= high:

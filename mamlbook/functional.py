@@ -14,6 +14,7 @@ Everything in the package builds on three ideas:
 
 from __future__ import annotations
 
+import math
 from typing import Callable, NamedTuple
 
 import torch
@@ -484,13 +485,18 @@ def flatten_params(params: Params, batch_dims: int = 0) -> Tensor:
     shapes = [tuple(v.shape) for v in params.values()]
     if not shapes:
         raise ValueError("params must hold at least one tensor, got an empty dict")
-    if len({s[:batch_dims] for s in shapes}) != 1 or min(map(len, shapes)) < batch_dims:
+    if min(map(len, shapes)) < batch_dims or len({s[:batch_dims] for s in shapes}) != 1:
         raise ValueError(
-            f"params must share their first batch_dims={batch_dims} dimensions, "
+            f"params must each have the same first batch_dims={batch_dims} dimensions, "
             f"got shapes {shapes}"
         )
+    # the size spelled out, not -1: a batch of zero tasks has no size to infer it from
     return torch.cat(
-        [v.reshape(*v.shape[:batch_dims], -1) for v in params.values()], dim=-1
+        [
+            v.reshape(*s[:batch_dims], math.prod(s[batch_dims:]))
+            for v, s in zip(params.values(), shapes, strict=True)
+        ],
+        dim=-1,
     )
 
 

@@ -58,8 +58,10 @@ def show_source(*objs: Any, start: str | None = None) -> Markdown:
 
 # A cell that holds numbers only: "0.590", "−0.038 ± 0.031", "2/600", "95.2, 94.9", "1.3e-01",
 # "+51.0 ± 2.8", "14.66×", "1.0 (1.0–1.0)", "−0.038 ± 0.031 [−6%; 52%]": no letters; "–" is a missing one.
-_NUMBER_CELL = re.compile(r"[+−]?\d[\d.,/ ±×%()\[\];+−–]*")
+_NUMBER_CELL = re.compile(r"[+−]?\.?\d[\d.,/ ±×%()\[\];+−–]*")
 _EXPONENT = re.compile(r"(?<=\d)e[+−-]\d+")
+# A hyphen that is a minus sign: before a number, not inside a word or a number ("5-way", "1e-04").
+_HYPHEN_MINUS = re.compile(r"(?<![\w.])-(?=\.?\d)")
 
 
 def _is_number(text: str) -> bool:
@@ -70,11 +72,11 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], caption: str | N
     """A Markdown table: ``header`` names the columns, each row gives one cell per column.
 
     Cells are formatted with ``str``; numbers should be formatted by the caller (the page
-    shows what the chapter printed, typeset: a leading hyphen is a minus sign, "−0.108",
-    and a cell "-" (no value) is "–"). A ``|`` inside a cell is escaped. A column after
-    the first whose cells all hold numbers only ("0.590 ± 0.053", "2/600", "**110.7**",
-    "–" or nothing) is right-aligned, so that its digits line up; the first column names
-    the rows.
+    shows what the chapter printed, typeset: a hyphen before a number is a minus sign,
+    "−0.108", "[−6%; 52%]", and a cell "-" (no value) is "–"). A ``|`` inside a cell is
+    escaped. A column after the first with at least one number whose cells all hold
+    numbers only ("0.590 ± 0.053", "2/600", "**110.7**") or nothing ("–", "") is
+    right-aligned, so that its digits line up; the first column names the rows.
     """
     if not header:
         raise ValueError("header must name at least one column")
@@ -90,7 +92,7 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], caption: str | N
         text = escape(value)
         if text == "-":
             return "–"
-        return re.sub(r"^-(?=\.?\d)", "−", text)
+        return _HYPHEN_MINUS.sub("−", text)
 
     body = [[cell(v) for v in row] for row in rows]
 
@@ -151,7 +153,7 @@ def signed(text: str) -> str:
     """A number formatted with its sign (``f"{x:+.3f}"``, a percentage too) as a table
     shows it: a minus sign, "−0.010", and no sign where it rounds to zero ("0.000", not
     "−0.000")."""
-    return text.lstrip("+-") if float(text.rstrip("%")) == 0 else text.replace("-", "−")
+    return text.lstrip("+-") if float(text.rstrip("%")) == 0 else _HYPHEN_MINUS.sub("−", text)
 
 
 def paired_table(differences, caption: str | None = None, *, details: bool = False) -> Markdown:

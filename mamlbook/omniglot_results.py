@@ -55,9 +55,9 @@ import torch
 from torch import Tensor
 
 from . import checkpoints, checks, protocol, recipes
+from .cli_parser import ScriptParser, int_between
 from .models import ConvNet, accuracy_per_task
 from .omniglot_imaml_directions import imaml_directions
-from .cli_parser import ScriptParser, int_between
 from .protocol import mean_and_ci95
 from .tasks import TaskBatch
 from .tasks.omniglot_shipped import load_runs, runs_as_tasks
@@ -309,7 +309,7 @@ def _agreeing(name: str, tasks: TaskBatch, stored: list[int], num_tasks: int, st
     return sum(a == b for a, b in zip(correct, stored, strict=False))
 
 
-def correct_per_task(accuracy: torch.Tensor, tasks: TaskBatch) -> list[int]:
+def correct_per_task(accuracy: Tensor, tasks: TaskBatch) -> list[int]:
     """How many query images each task got right: its ``(T,)`` accuracy times its number of
     query images, as the whole number it is (what the result files store, to compare exactly)."""
     return [round(v) for v in (accuracy * tasks.y_query.shape[1]).tolist()]
@@ -410,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     probes = [f for f in _MODES if f != "table" and getattr(args, f)]
     if len(probes) > 1:
         parser.error(f"choose at most one of --imaml-directions, --test-steps-probe, --wide-steps-probe, "
-                     f"--training-fit, got {' and '.join('--' + p.replace('_', '-') for p in probes)}")
+                     f"--training-fit, got {', '.join('--' + p.replace('_', '-') for p in probes)}")
     if args.settings is not None and probes:
         parser.error(f"argument --settings: applies to the table, not to --{probes[0].replace('_', '-')}")
     partial = args.settings is not None and set(args.settings) != set(TABLE_SETTINGS)

@@ -517,12 +517,7 @@ def _check_label_range(model, params, tasks: TaskBatch, *, wrapped: bool) -> Non
     with torch.no_grad():
         outputs = task_forward(net, one, tasks.x_support[:1]).shape[-1]  # a whole support set: BatchNorm needs 2+
     for name in ("y_support", "y_query"):
-        y = getattr(tasks, name)
-        if y.is_floating_point():  # (ANIL's and iMAML's cross-entropy failed inside torch)
-            raise TypeError(f"tasks.{name} must hold class labels (int64), got dtype {y.dtype}")
-        if int(y.min()) < 0 or int(y.max()) >= outputs:
-            raise ValueError(f"tasks.{name} must hold labels in [0, {outputs - 1}] (the model has {outputs} "
-                             f"outputs), got labels from {int(y.min())} to {int(y.max())}")
+        checks.class_labels(f"tasks.{name}", getattr(tasks, name), outputs)  # (ANIL's and iMAML's failed in torch)
     classes = int(tasks.y_support.max()) + 1
     if outputs > classes:  # the largest logit could be a class no task has: scores a little off, no error
         raise ValueError(f"the model has {outputs} outputs, but the tasks' support sets hold {classes} classes "

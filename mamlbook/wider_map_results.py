@@ -37,6 +37,7 @@ from torch import Tensor
 
 from . import checkpoints, checks, protocol, recipes
 from .algorithms import LSLRNet, MetaSGDNet, get_method
+from .cli_parser import ScriptParser, int_between
 from .functional import (
     adapt,
     batch_parameters,
@@ -45,7 +46,6 @@ from .functional import (
     mse_per_task,
     parameters_of,
 )
-from .cli_parser import ScriptParser, int_between
 from .measure import saved_tensor_memory, time_per_call
 from .models import ConvNet, SinusoidMLP
 from .protocol import mean_and_ci95
@@ -173,10 +173,16 @@ def _shipped(name: str) -> bool:
     return (checkpoints.PRETRAINED_DIR / f"{name}.curve.json").is_file()
 
 
+#: The command line's bounds (`compute` checks them too).
+MAX_REPEATS, MAX_TASKS = 1_000, 10**6
+
+
 def compute(repeats: int = 5, reuse_tasks: int = protocol.EVAL_TASKS, parts=tuple(PARTS)) -> dict:
     """The chapter's ``parts`` (default all; see the module docstring); missing checkpoints are left out."""
     for part in parts:
         checks.one_of("parts", part, set(PARTS))
+    checks.int_in_range("repeats", repeats, 1, MAX_REPEATS)  # before minutes of the other parts
+    checks.int_in_range("reuse_tasks", reuse_tasks, 2, MAX_TASKS)  # an interval needs two tasks
     result = {}
     if "feature_reuse" in parts:
         tasks = protocol.held_out_tasks(1, num_tasks=reuse_tasks)
@@ -200,10 +206,10 @@ def compute(repeats: int = 5, reuse_tasks: int = protocol.EVAL_TASKS, parts=tupl
 
 def main(argv: list[str] | None = None) -> int:
     parser = ScriptParser(prog="python -m mamlbook.wider_map_results", description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int_between(1, 1000), default=5,
-                        help="timed calls per method (the fastest is kept)")
-    parser.add_argument("--tasks", type=int_between(2, 10**6), default=protocol.EVAL_TASKS,
-                        help="test tasks of the feature-reuse check")
+    parser.add_argument("--repeats", type=int_between(1, MAX_REPEATS), default=5,
+                        help=f"timed calls per method, 1 to {MAX_REPEATS:,} (the fastest is kept)")
+    parser.add_argument("--tasks", type=int_between(2, MAX_TASKS), default=protocol.EVAL_TASKS,
+                        help=f"test tasks of the feature-reuse check, 2 to {MAX_TASKS:,}")
     parser.add_argument("--only", nargs="+", choices=list(PARTS), metavar="PART",
                         help=f"recompute these parts ({', '.join(PARTS)}) and keep the others of --out")
     parser.add_argument("--out", default=str(RESULTS_PATH), help="where to write the JSON")

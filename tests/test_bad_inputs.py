@@ -849,11 +849,12 @@ CASES = [
         two_way(), method="maml", inner_lr=0.4, steps=0), D, "NaN/inf"),
     Case("accuracy_per_task NaN logits", lambda c: lambda: mb.accuracy_per_task(
         torch.full((1, 5, 5), float("nan")), torch.arange(5).view(1, 5)), V, "NaN"),
-    # both scored 0 silently: a float label never equals an argmax, a label 5 of 5 classes never does
+    # a label 5 of 5 classes is never the argmax: it scored 0 without a word; float labels, refused
+    # by cross-entropy, were taken here
     Case("accuracy_per_task float labels", lambda c: lambda: mb.accuracy_per_task(
-        torch.zeros(1, 5, 5), torch.arange(5.0).view(1, 5)), T, "labels must be class indices (an integer dtype)"),
+        torch.zeros(1, 5, 5), torch.arange(5.0).view(1, 5)), T, "labels must hold integer class labels"),
     Case("accuracy_per_task label = ways", lambda c: lambda: mb.accuracy_per_task(
-        torch.zeros(1, 5, 5), torch.arange(1, 6).view(1, 5)), V, "labels must be class indices in [0, 4]"),
+        torch.zeros(1, 5, 5), torch.arange(1, 6).view(1, 5)), V, "labels must hold labels in [0, 4]"),
     # iMAML's own argument named, not its solver's (a version that checked inside the solver said anchor[...])
     Case("imaml NaN θ named as params", lambda c: lambda: call(c, "imaml", params=nan_at(c, "0.weight")), V,
          "params['0.weight']"),

@@ -194,14 +194,16 @@ BAD = {  # argv -> what the one line must say
     "huge iterations": (["train", "--iterations", "9" * 20], ["argument --iterations", "[1, 100_000_000]"]),
     # int() reads "5_0" as 50 and "３" as 3
     "digits with an underscore": (["train", "--iterations", "5_0"], ["argument --iterations", "got '5_0'"]),
+    "digits grouped wrongly": (["train", "--iterations", "1_00"], ["argument --iterations", "got '1_00'"]),
     "full-width digit": (["evaluate", "sinusoid_maml", "--tasks", "３"], ["argument --tasks", "got '３'"]),
     "huge seed": (["train", "--seed", "9" * 23], ["argument --seed", "[0, 9_223_372_036_854_775_807]"]),
     "huge step size": (["train", "--outer-lr", "1e300"], ["argument --outer-lr", "(0, 100]", "1e300"]),
     "protonet cannot train a regressor": (["train", "--method", "protonet"], ["argument --method", "'protonet'",
                                                                             "maml"]),
-    "output is a directory": (["train", "--iterations", "1", "--out", "."], ["argument --out", "is a directory"]),
+    "output is a directory": (["train", "--iterations", "1", "--out", "."], ["argument --out", "got '.', a directory"]),
     # "new/" would have been written as a file "new"
-    "output ends with a slash": (["train", "--iterations", "1", "--out", "new/"], ["argument --out", "ends with a slash"]),
+    "output ends with a slash": (["train", "--iterations", "1", "--out", "new/"], ["argument --out", "a directory"]),
+    "output ends with a dot": (["train", "--iterations", "1", "--out", "new/."], ["argument --out", "a directory"]),
     "no CUDA": (["train", "--device", "cuda", "--iterations", "1"], ["argument --device", "CUDA is not available",
                                                                      "--device cpu"]),
     "unknown option": (["train", "--method", "imaml", "--option", "lamda=2"],
@@ -211,7 +213,8 @@ BAD = {  # argv -> what the one line must say
     "nan step size": (["train", "--inner-lr", "nan"], ["argument --inner-lr", "(0, 100]"]),
     "pretrain steps": (["train", "--method", "pretrain", "--inner-steps", "3"], ["argument --inner-steps", "pretrain"]),
     "compile and distributed": (["train", "--compile", "--distributed"], ["--compile", "--distributed"]),
-    "recipe typo": (["train", "--recipe", "sinusoid_mam"], ["argument --recipe", "did you mean 'sinusoid_maml'?"]),
+    "recipe typo": (["train", "--recipe", "sinusoid_mam"], ["argument --recipe", "did you mean 'sinusoid_maml'?",
+                                                           "choose from", "'sinusoid_reptile'"]),
     # the suggestion was buried in 3.7 kB of a hundred names; `list` shows them
     "checkpoint typo": (["evaluate", "sinusoid_mam"], ["argument NAME|PATH", "did you mean 'sinusoid_maml'?",
                                                        "`python -m mamlbook list` shows them"]),
@@ -241,9 +244,9 @@ BAD = {  # argv -> what the one line must say
     "sinusoid flag for Omniglot": (["evaluate", "omniglot_maml_1shot", "--shots", "3"],
                                    ["argument --shots", "sinusoid checkpoints only"]),
     "results is a directory": (["evaluate", "sinusoid_maml", "--results", "."], ["argument --results",
-                                                                                 "is a directory"]),
+                                                                                 "got '.', a directory"]),
     "results ends with a slash": (["evaluate", "sinusoid_maml", "--results", "new/"], ["argument --results",
-                                                                                       "ends with a slash"]),
+                                                                                       "got 'new/', a directory"]),
     "retrain and no-train": (["reproduce", "--retrain", "--no-train"], ["argument --no-train", "--retrain"]),
     "unknown device": (["evaluate", "sinusoid_maml", "--device", "nope"], ["argument --device", "'nope'",
                                                                            "cpu, cuda or cuda:N"]),
@@ -253,7 +256,7 @@ BAD = {  # argv -> what the one line must say
     "no command": ([], ["COMMAND", "required"]),
     "option before a missing command": (["--verbose"], ["'--verbose'", "before the command"]),
     "unknown option with a command": (["--verbose", "list"], ["unrecognized arguments: --verbose"]),
-    "empty output path": (["train", "--out", ""], ["mamlbook train: error: argument --out", "must be a file path"]),
+    "empty output path": (["train", "--out", ""], ["mamlbook train: error: argument --out", "must name a file"]),
     "output under a file": (["train", "--iterations", "1", "--out", "/dev/null/a.pt"],
                             ["argument --out", "'/dev/null' is a file, not a folder"]),
     "results under a file": (["evaluate", "sinusoid_maml", "--results", "/dev/null/r.json"],
@@ -563,3 +566,11 @@ def test_evaluate_says_that_a_task_that_diverged_is_left_out_of_every_column(cap
     assert row.count("[2 div.]") == 4  # k = 0, 1, 5, 10: the same two tasks left out of each
     assert any(line.startswith("[n div.]: tasks on which SGD diverged at some step up to k = 10")
                and "left out of every column, k = 0 too" in line for line in out)
+
+
+@pytest.mark.parametrize("text, value", [("7", 7), ("+5", 5), (" 7 ", 7), ("05", 5), ("100_000", 100_000),
+                                         ("1_000_000", 1_000_000)])
+def test_integer_arguments_take_digits_as_written_and_as_the_bounds_are(text, value):
+    from mamlbook.cli_parser import int_between
+
+    assert int_between(0, 10**6)(text) == value

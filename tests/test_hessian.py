@@ -236,6 +236,10 @@ def test_flatten_unflatten_round_trip_batched(small_model):
     assert all(torch.equal(back[k], batched[k]) for k in params)
     with pytest.raises(ValueError, match="vector"):
         mb.unflatten_params(rows[:, :-1], params)
+    # a batch of zero tasks: (0, P) (reshape(0, -1) could not infer P); a scalar per task: one column
+    assert mb.flatten_params({k: v.expand(0, *v.shape) for k, v in params.items()}, batch_dims=1).shape == (0, 97)
+    scalars = mb.flatten_params({"a": torch.arange(3.0), "b": torch.ones(3, 2)}, batch_dims=1)
+    assert torch.equal(scalars, torch.tensor([[0.0, 1, 1], [1, 1, 1], [2, 1, 1]]))
 
 
 def test_a_hessian_vector_product_costs_three_gradients_whatever_p():

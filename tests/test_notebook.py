@@ -61,8 +61,11 @@ def test_table_typesets_numbers_and_right_aligns_columns_of_numbers():
     assert md[2] == "| MAML | −0.108 | 0.590 ± 0.053 | 2/600 | 1.3e-01 | 95.39 (97.68 with transduction) | – | x |"
     assert md[3] == "| Reptile | +0.084 | – | 0/600 | −4.2e+00 | 98.90 (99.48) |  | 1 |"
     assert md[4] == "| total |  | **1.5** |  |  |  |  |  |"
-    # hyphens inside a cell are not minus signs
-    assert notebook.table(["a", "b"], [["5-way", "1e-04"]]).text.splitlines()[-1] == "| 5-way | 1e-04 |"
+    # a hyphen in a word, a number or a date is no minus sign; one before a number is, anywhere in the cell
+    assert notebook.table(["a", "b", "c"], [["5-way", "1e-04", "2017-01-01"]]).text.splitlines()[-1] == \
+        "| 5-way | 1e-04 | 2017-01-01 |"
+    assert notebook.table(["a", "b"], [["x", "0.59 (-0.1, 0.3) [-6%; 52%]"], ["y", "-.5"]]).text.splitlines()[1:] == \
+        ["|---|--:|", "| x | 0.59 (−0.1, 0.3) [−6%; 52%] |", "| y | −.5 |"]
     # the book's tables: paired differences and percentages right-aligned
     assert notebook.table(["d", "1 step"], [["x − y", "−0.038 ± 0.031 [−6%; 52%]"]]).text.splitlines()[1] == "|---|--:|"
 

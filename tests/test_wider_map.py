@@ -103,3 +103,7 @@ def test_only_needs_a_file_to_keep_and_a_known_part(tmp_path, capsys):
         assert exit_.value.code == 2 and says in err and err.count("\n") == 1, err
     with pytest.raises(ValueError, match="parts must be one of"):
         wmr.compute(parts=("speed",))
+    # refused before the feature-reuse part runs (minutes), not when the costs are timed
+    for bad in ({"repeats": 0}, {"reuse_tasks": 1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            wmr.compute(**bad, parts=("feature_reuse", "costs"))

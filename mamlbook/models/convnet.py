@@ -297,11 +297,6 @@ def accuracy_per_task(logits: Tensor, labels: Tensor) -> Tensor:
         raise ValueError(f"logits must be (T, M, ways) and labels (T, M), got {tuple(logits.shape)} and {tuple(labels.shape)}")
     if not bool(torch.isfinite(logits).all()):  # argmax would pick the NaN: a chance-like score from nothing
         raise ValueError("logits contains NaN/inf values; their accuracy would look like chance, not an error")
-    # a float label never equals an argmax exactly, a label >= ways never does: both would score 0 silently
-    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
-        raise TypeError(f"labels must be class indices (an integer dtype), got {labels.dtype}")
-    ways = logits.shape[-1]
-    if labels.numel() and not bool(((labels >= 0) & (labels < ways)).all()):
-        raise ValueError(f"labels must be class indices in [0, {ways - 1}] (logits score {ways} classes), got values "
-                         f"from {int(labels.min())} to {int(labels.max())}")
+    # a label >= ways is never the argmax: it would score 0 without a word
+    checks.class_labels("labels", labels, logits.shape[-1])
     return (logits.argmax(-1) == labels).to(logits.dtype).mean(1)
