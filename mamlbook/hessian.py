@@ -382,10 +382,10 @@ def inner_loop_jacobian(
 
 
 def _jacobian_along(f: ParamsFn, trajectory: list[Params], inner_lr: float) -> Tensor:
-    """Eq. (3.3) along a given ``trajectory`` ``[φ_0, ..., φ_k]`` (`inner_loop`'s): the
-    ``(P, P)`` product ``A_{k−1} ··· A_0`` with ``A_i = I − α∇²f(φ_i)``, the identity for
-    ``k = 0``. `inner_loop_jacobian` and `maml_gradient_by_matrices` share it, so that
-    the second reuses the trajectory it also needs for the query gradient."""
+    """Eq. (3.3) along ``trajectory`` ``[φ_0, ..., φ_k]`` (`inner_loop`'s): the
+    ``(P, P)`` product ``A_{k−1} ··· A_0``, ``A_i = I − α∇²f(φ_i)`` (``I`` for
+    ``k = 0``). `inner_loop_jacobian` and `maml_gradient_by_matrices` share it:
+    the second reuses the trajectory it needs for the query gradient too."""
     first = trajectory[0]
     ref = next(iter(first.values()))
     jac = torch.eye(
