@@ -58,10 +58,11 @@ def show_source(*objs: Any, start: str | None = None) -> Markdown:
 
 # A cell that holds numbers only: "0.590", "−0.038 ± 0.031", "2/600", "95.2, 94.9", "1.3e-01",
 # "+51.0 ± 2.8", "14.66×", "1.0 (1.0–1.0)", "−0.038 ± 0.031 [−6%; 52%]": no letters; "–" is a missing one.
-_NUMBER_CELL = re.compile(r"[+−]?\.?\d[\d.,/ ±×%()\[\];+−–]*")
+_NUMBER_CELL = re.compile(r"[+−]?\.?\d[\d.,/ \u202f±×%()\[\];+−–]*")
 _EXPONENT = re.compile(r"(?<=\d)e[+−-]\d+")
-# A hyphen that is a minus sign: before a number, not inside a word or a number ("5-way", "1e-04").
-_HYPHEN_MINUS = re.compile(r"(?<![\w.])-(?=\.?\d)")
+# A hyphen that is a minus sign: before a number, not inside a word or a number ("5-way"), or
+# an exponent's ("1e-04": a hyphen is also where a browser may break the line).
+_HYPHEN_MINUS = re.compile(r"(?<![\w.])-(?=\.?\d)|(?<=\de)-(?=\d)")
 
 
 def _is_number(text: str) -> bool:
@@ -72,9 +73,10 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], caption: str | N
     """A Markdown table: ``header`` names the columns, each row gives one cell per column.
 
     Cells are formatted with ``str``; numbers should be formatted by the caller (the page
-    shows what the chapter printed, typeset: a hyphen before a number is a minus sign,
-    "−0.108", "[−6%; 52%]", and a cell "-" (no value) is "–"). A ``|`` inside a cell is
-    escaped. A column after the first with at least one number whose cells all hold
+    shows what the chapter printed, typeset: a hyphen before a number or in an exponent
+    is a minus sign, "−0.108", "[−6%; 52%]", "3.3e−16"; "±" is held to its numbers by
+    narrow no-break spaces, so that "0.590 ± 0.053" never breaks over two lines; a cell
+    "-" (no value) is "–"). A ``|`` inside a cell is escaped. A column after the first with at least one number whose cells all hold
     numbers only ("0.590 ± 0.053", "2/600", "**110.7**") or nothing ("–", "") is
     right-aligned, so that its digits line up; the first column names the rows.
     """
@@ -92,7 +94,7 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], caption: str | N
         text = escape(value)
         if text == "-":
             return "–"
-        return _HYPHEN_MINUS.sub("−", text)
+        return _HYPHEN_MINUS.sub("−", text).replace(" ± ", "\u202f±\u202f")
 
     body = [[cell(v) for v in row] for row in rows]
 

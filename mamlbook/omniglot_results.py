@@ -190,7 +190,8 @@ HEADLINE = {
 def headline(table: dict, settings=TABLE_SETTINGS) -> tuple[list[str], list[list[str]]]:
     """The `HEADLINE` rows of ``table`` (`compute`'s, as shipped) as a table's header and
     rows (`mamlbook.notebook.table` shows them): per setting, each seed's mean accuracy
-    in %, seed 0 first (``"95.2, 94.9"``); then ``"widest ±"``, the widest 95% interval
+    in %, seed 0 first (``"95.2, 94.9"``; a row of one network ``"67.2, –"``, so that its
+    number stands under the others' seed 0); then ``"widest ±"``, the widest 95% interval
     of each column."""
     missing = sorted({name for names in HEADLINE.values() for name in names} - set(table["rows"]))
     if missing:
@@ -199,11 +200,13 @@ def headline(table: dict, settings=TABLE_SETTINGS) -> tuple[list[str], list[list
     if unscored:
         raise KeyError(f"the table has no setting {', '.join(unscored)} for every headline row; its settings are "
                        f"{', '.join(table['rows']['pixel_nn'])}")
-    rows = [[label, *(", ".join(f"{table['rows'][n][s]['mean']:.1f}" for n in names) for s in settings)]
+    seeds = max(map(len, HEADLINE.values()))
+    rows = [[label, *(", ".join([*(f"{table['rows'][n][s]['mean']:.1f}" for n in names), *["–"] * (seeds - len(names))])
+                      for s in settings)]
             for label, names in HEADLINE.items()]
     widest = [max(table["rows"][n][s]["ci95"] for names in HEADLINE.values() for n in names) for s in settings]
     rows.append(["widest ±", *(f"{w:.1f}" for w in widest)])
-    return ["", *settings], rows
+    return ["method", *settings], rows
 
 
 def wide_steps_probe(names: list[str], steps=(WIDE_TEST_STEPS, 50), num_tasks: int = TABLE_TASKS,

@@ -6,6 +6,8 @@ import pytest
 import mamlbook as mb
 from mamlbook import notebook
 
+PM = "\u202f±\u202f"  # how a table sets " ± " (narrow no-break spaces)
+
 
 def test_show_source_is_the_file_verbatim_with_its_location():
     md = notebook.show_source(mb.adapt)._repr_markdown_()
@@ -58,12 +60,14 @@ def test_table_typesets_numbers_and_right_aligns_columns_of_numbers():
     # the first column names the rows; a column with a word in it stays left; so does one without a value;
     # an empty cell is empty (a total row's), a bold number a number
     assert md[1] == "|---|--:|--:|--:|--:|---|---|---|"
-    assert md[2] == "| MAML | −0.108 | 0.590 ± 0.053 | 2/600 | 1.3e-01 | 95.39 (97.68 with transduction) | – | x |"
+    # ± held to its numbers (narrow no-break spaces), a minus sign in an exponent too
+    assert md[2] == f"| MAML | −0.108 | 0.590{PM}0.053 | 2/600 | 1.3e−01 | 95.39 (97.68 with transduction) | – | x |"
     assert md[3] == "| Reptile | +0.084 | – | 0/600 | −4.2e+00 | 98.90 (99.48) |  | 1 |"
     assert md[4] == "| total |  | **1.5** |  |  |  |  |  |"
-    # a hyphen in a word, a number or a date is no minus sign; one before a number is, anywhere in the cell
+    # a hyphen in a word or a date is no minus sign; one before a number is, anywhere in the cell, and
+    # one in an exponent (where a browser could break "1e-" from "04")
     assert notebook.table(["a", "b", "c"], [["5-way", "1e-04", "2017-01-01"]]).text.splitlines()[-1] == \
-        "| 5-way | 1e-04 | 2017-01-01 |"
+        "| 5-way | 1e−04 | 2017-01-01 |"
     assert notebook.table(["a", "b"], [["x", "0.59 (-0.1, 0.3) [-6%; 52%]"], ["y", "-.5"]]).text.splitlines()[1:] == \
         ["|---|--:|", "| x | 0.59 (−0.1, 0.3) [−6%; 52%] |", "| y | −.5 |"]
     # the book's tables: paired differences and percentages right-aligned
@@ -93,7 +97,7 @@ def test_adaptation_table_matches_a_per_step_computation():
         mean = kept[:, k].mean()
         half = 1.96 * kept[:, k].std() / len(kept) ** 0.5  # normal quantile from 100 tasks on
         cells = [c.strip() for c in line.strip("|").split("|")]
-        assert cells[:5] == [label, str(k), f"{mean:.3f} ± {half:.3f}", f"{kept[:, k].median():.3f}",
+        assert cells[:5] == [label, str(k), f"{mean:.3f}{PM}{half:.3f}", f"{kept[:, k].median():.3f}",
                              f"{200 - len(kept)}/200"]
         assert cells[5] == ("0.35" if (name, k) == ("maml", 3) else "–")
 
@@ -117,15 +121,15 @@ def test_paired_table_shows_the_paired_differences():
     (mean, half, _, _), = paired.cells["x − y"].values()
     assert mean == pytest.approx(0.2) and half == pytest.approx(12.706205 * 0.1, rel=1e-6)  # t₀.₉₇₅(1)·s/√2, s = 0.1·√2
     assert lines[0] == "**task by task: mean difference ± 95% CI over the 2 of 3 tasks no run diverged on**"
-    assert lines[2:] == ["| difference | 1 step |", "|---|--:|", f"| x − y | +0.200 ± {half:.3f} |"]
+    assert lines[2:] == ["| difference | 1 step |", "|---|--:|", f"| x − y | +0.200{PM}{half:.3f} |"]
     flipped = mb.protocol.paired_differences(curves, {"y − x": ("y", "x")}, steps=(1,))
-    assert notebook.paired_table(flipped).text.splitlines()[-1] == f"| y − x | −0.200 ± {half:.3f} |"
+    assert notebook.paired_table(flipped).text.splitlines()[-1] == f"| y − x | −0.200{PM}{half:.3f} |"
     level = {"x": torch.tensor([[1.0, 0.5], [1.0, 0.7]]), "y": torch.tensor([[1.0, 0.5001], [1.0, 0.7]])}
     tiny = mb.protocol.paired_differences(level, {"x − y": ("x", "y")}, steps=iter([1]))  # any iterable
-    assert notebook.paired_table(tiny).text.splitlines()[-1].startswith("| x − y | 0.000 ± ")  # not −0.000
+    assert notebook.paired_table(tiny).text.splitlines()[-1].startswith(f"| x − y | 0.000{PM}")  # not −0.000
     # details: x − y is 0.2 over a mean of 0.4 for y (+50%), x lower on neither task (0%)
     detailed = notebook.paired_table(paired, details=True).text.splitlines()
-    assert detailed[-1] == f"| x − y | +0.200 ± {half:.3f} [+50%; 0%] |"
+    assert detailed[-1] == f"| x − y | +0.200{PM}{half:.3f} [+50%; 0%] |"
     assert "in brackets, the difference as a share of the second run's mean" in detailed[0]
     assert notebook.paired_table(flipped, details=True).text.splitlines()[-1].endswith(" [−33%; 100%] |")
 

@@ -51,6 +51,7 @@ def test_a_quoted_number_matches_its_printed_value_rounded_or_as_a_percentage():
     assert not pn.matches("0.59", ["5.93e+23"])  # no overflow, no match
     assert pn.matched_by("0.37", ["0.367", "0.5", "0.373"]) == ["0.367", "0.373"]
     assert pn.printed_values("| −0.040 ± 0.030 |") == ["-0.040", "0.030"]  # a table's minus sign, as the prose's
+    assert pn.printed_values("| 3.3e−16 |") == ["3.3e-16", "3.3"]  # a table's exponent, with its minus sign
 
 
 def test_small_integers_and_years_are_not_counted_as_quoted_results():

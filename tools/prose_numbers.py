@@ -35,7 +35,7 @@ HTML = ROOT / "_build" / "html"
 SNAPSHOT = ROOT / "tests" / "browser" / "prose_numbers.json"
 # a number as written: 0.59, 1,761, -0.038 or −0.038, 8.11e+06, a ratio 1.27x; not part
 # of a word or label (3x3, 0x1f)
-NUMBER = re.compile(r"(?<![\w.\-−])[-−]?\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?(?!(?!x(?!\w))\w)")
+NUMBER = re.compile(r"(?<![\w.\-−])[-−]?\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+−]?\d+)?(?!(?!x(?!\w))\w)")
 # references, not quantities: eq. (2.3), eqs. (5.9) and (5.10), Exercise 4.1, § 6.2,
 # and an equation number alone in parentheses, (3.4)
 TEX_LABEL = re.compile(r"\\(?:tag|label|ref|eqref)\{[^}]*\}")
