@@ -28,6 +28,7 @@ import os
 import re
 import sys
 import threading
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -160,6 +161,7 @@ class Request:
     status: int | None = None
     failure: str | None = None
     size: int = 0
+    done: bool = False  # finished or failed: no longer in flight
 
 
 class OfflineGuard:
@@ -183,6 +185,7 @@ class OfflineGuard:
         context.on("request", self._on_request)
         context.on("response", self._on_response)
         context.on("requestfailed", self._on_failed)
+        context.on("requestfinished", lambda request: setattr(self._record(request), "done", True))
         context.on("page", self.watch)
         for page in context.pages:
             self.watch(page)
@@ -228,7 +231,16 @@ class OfflineGuard:
         record.size = int(response.headers.get("content-length", 0) or 0)
 
     def _on_failed(self, request) -> None:
-        self._record(request).failure = request.failure or "failed"
+        record = self._record(request)
+        record.failure, record.done = request.failure or "failed", True
+
+    def settle(self, page, seconds: float = 10.0) -> None:
+        """Wait (at most ``seconds``) until no request is in flight: fonts that typesetting
+        asked for, a late favicon. A navigation aborts what is still loading, which the
+        guard would report as a failed request."""
+        deadline = time.monotonic() + seconds
+        while any(not r.done for r in self.requests if is_local(r.url)) and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
 
     def problems(self) -> list[str]:
         """Off-machine attempts, failed requests and JavaScript exceptions, as text."""

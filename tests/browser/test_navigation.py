@@ -98,6 +98,9 @@ def test_every_equation_reference_is_a_link_to_its_formula(book_server, browser)
                 return article.textContent; }""", LINK_MARK)
             unlinked[docname] = EQUATION_REFERENCE.findall(text) + CONTINUED.findall(text)
             bare[docname] = BARE_REFERENCE.findall(text)
+            # typesetting fetched fonts (and the favicon may come late): let them finish, or the
+            # next goto aborts them and the guard reports a failed request (CI on a busy machine)
+            guard.settle(page)
         assert sum(len(v) for v in unlinked.values()) == 0, {k: v for k, v in unlinked.items() if v}
         numbers = {href.split("#eq-")[1].replace("-", ".") for href in formulas}  # "5.1", ...
         bare = {k: [n for n in v if n in numbers] for k, v in bare.items()}
@@ -114,6 +117,8 @@ def test_every_equation_reference_is_a_link_to_its_formula(book_server, browser)
             assert f"({number})" in formulas[href], (href, formulas[href][:80])  # the number MathJax shows
         # a reader on chapter 10 follows "eq. (2.3)" to chapter 02 and sees the formula
         page.goto(f"{book_server}/chapters/10_wider_map.html", wait_until="networkidle")
+        page.evaluate(TYPESET_JS)
+        guard.settle(page)  # (the click's navigation would abort what still loads)
         page.locator("a.equation-link", has_text="(2.3)").first.click()
         page.wait_for_url(re.compile(r"02_maml\.html#eq-2-3$"))
         page.evaluate(TYPESET_JS)
