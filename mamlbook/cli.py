@@ -35,6 +35,7 @@ from .cli_parser import (
     UsageError,
     build_parser,
     did_you_mean,
+    one_line,
 )
 
 #: Methods whose model is the network wrapped with its learned step sizes (`mamlbook.MetaSGDNet`,
@@ -53,10 +54,6 @@ def _cpu_hint(name: str) -> str:
 
 #: Test tasks an Omniglot checkpoint can be evaluated on (`mamlbook.protocol.EVAL_TASKS`).
 OMNIGLOT_EVAL_TASKS = 600
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 # ---------------------------------------------------------------- checks that need the package (torch)
@@ -93,7 +90,7 @@ def _unknown_name(argument: str, value: str, names, listed: bool = False) -> Usa
     """``listed``: the names are the shipped checkpoints', which `list` shows a line each
     (a hundred of them would bury the suggestion); otherwise the error lists them."""
     names = list(names)
-    choices = (f"one of {len(names)} names; `python -m mamlbook list` shows them" if listed
+    choices = ("`python -m mamlbook list` shows every name" if listed
                else f"choose from {', '.join(map(repr, names))}")
     return UsageError(f"argument {argument}: unknown name {value!r};{did_you_mean(value, names)} "
                       f"({choices})".replace("; (", " ("))
@@ -515,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
                 err.prog = err.prog or f"{parser.prog} train"
                 raise
     except UsageError as err:
-        print(f"{err.prog or parser.prog}: error: {_one_line(err)}", file=sys.stderr)
+        print(f"{err.prog or parser.prog}: error: {one_line(err)}", file=sys.stderr)
         return 2
     except SystemExit as exit_:  # --help, --version
         return exit_.code if isinstance(exit_.code, int) else 0
@@ -532,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         if debug:
             raise
-        print(f"{err.prog or prog}: error: {_one_line(err)}", file=sys.stderr)
+        print(f"{err.prog or prog}: error: {one_line(err)}", file=sys.stderr)
         return 2
     except Exception as err:
         from .checks import DivergenceError
@@ -540,13 +537,13 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         if isinstance(err, DivergenceError):
-            print(f"{prog}: diverged: {_one_line(err)}", file=sys.stderr)
+            print(f"{prog}: diverged: {one_line(err)}", file=sys.stderr)
             return 1
         if isinstance(err, (ValueError, TypeError)):  # the package's argument checks (CheckpointError is a ValueError)
-            print(f"{prog}: error: {_one_line(err)}", file=sys.stderr)
+            print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
             return 2
         if isinstance(err, OSError):  # a missing shipped checkpoint, a file that cannot be written
-            print(f"{prog}: error: {_one_line(err)}", file=sys.stderr)
+            print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
             return 1
         raise
     except KeyboardInterrupt:

@@ -147,7 +147,12 @@ class ScriptParser(_Parser):
         try:
             super().error(message)
         except UsageError as err:
-            self.exit(2, f"{self.prog}: error: {err}\n")
+            self.exit(2, f"{self.prog}: error: {one_line(err)}\n")
+
+
+def one_line(text) -> str:
+    """An error message on one line (a message may hold a newline, e.g. from a check)."""
+    return " ".join(str(text).split())
 
 
 def build_parser(description: str) -> argparse.ArgumentParser:

@@ -217,7 +217,7 @@ BAD = {  # argv -> what the one line must say
                                                            "choose from", "'sinusoid_reptile'"]),
     # the suggestion was buried in 3.7 kB of a hundred names; `list` shows them
     "checkpoint typo": (["evaluate", "sinusoid_mam"], ["argument NAME|PATH", "did you mean 'sinusoid_maml'?",
-                                                       "`python -m mamlbook list` shows them"]),
+                                                       "`python -m mamlbook list` shows every name"]),
     "an Omniglot recipe to train": (["train", "--recipe", "omniglot_maml_1shot"],
                                     ["argument --recipe", "sinusoid recipes only", "regenerate omniglot_maml_1shot"]),
     "more Omniglot test tasks than there are": (["evaluate", "omniglot_maml_1shot", "--tasks", "601"],
@@ -574,3 +574,12 @@ def test_integer_arguments_take_digits_as_written_and_as_the_bounds_are(text, va
     from mamlbook.cli_parser import int_between
 
     assert int_between(0, 10**6)(text) == value
+
+
+def test_the_other_commands_parser_says_an_error_in_one_line(capsys):
+    from mamlbook.cli_parser import ScriptParser
+
+    with pytest.raises(SystemExit) as exit_:
+        ScriptParser(prog="python -m mamlbook.x").error("argument --y: a message\nover two lines")
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == "python -m mamlbook.x: error: argument --y: a message over two lines\n"
