@@ -54,6 +54,8 @@ def positive_int(name: str, value: Any) -> int:
 def file_path(name: str, value: Any) -> Path:
     """``value`` as a Path if it names a file to write: not empty, not a directory, not
     ending in "/", "." or ".." (pathlib drops those: "x/" is "x", a file x would be written)."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a file path (str or os.PathLike), got {type(value).__name__} {value!r}")
     text = os.fspath(value)
     if not text.strip() or Path(text).is_dir() or os.path.basename(text) in ("", ".", ".."):
         raise ValueError(f"{name} must name a file, got {text!r}" + (", a directory" if text.strip() else ""))

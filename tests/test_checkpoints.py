@@ -43,6 +43,12 @@ def test_a_path_that_is_not_a_file_is_refused(tmp_path, monkeypatch, where):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"] and not any((tmp_path / "folder").iterdir())
 
 
+@pytest.mark.parametrize("path", [None, 3])
+def test_a_path_that_is_no_path_is_named(path):
+    with pytest.raises(TypeError, match="path must be a file path .* got "):  # was os.fspath's, naming no argument
+        mb.save_checkpoint(path, mb.SinusoidMLP(hidden=(8,)))
+
+
 def test_explicit_params_and_into_model_false(tmp_path):
     model = mb.SinusoidMLP(hidden=(8, 8))
     params = {k: torch.full_like(v, 0.5) for k, v in mb.parameters_of(model).items()}
