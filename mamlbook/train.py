@@ -272,8 +272,10 @@ def meta_train(model: nn.Module, family, settings: TrainingSettings | None = Non
     advice = _training_advice(method, outer_lr, inner_lr, inner_steps, options)
     first, support_max = 0.0, 0.0  # the references of LOSS_GROWTH_LIMIT
     seconds = 0.0
+    # delay: no bar before the first half second, so a setting refused by the first meta-step
+    # (an option's value, checked by the method) is an error alone, with no bar stuck at 0%
     for it in tqdm(range(settings.iterations), desc=f"meta-train {method}", disable=not progress,
-                   mininterval=1.0):
+                   mininterval=1.0, delay=0.5):
         start = time.perf_counter()
         if settings.lr_schedule:
             for group in opt.param_groups:

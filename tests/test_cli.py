@@ -308,6 +308,9 @@ def test_errors_raised_by_the_package_are_one_line(capsys, monkeypatch, tmp_path
     status, _, err = _run(["train", "--method", "imaml", "--option", "lam=-1", "--iterations", "1", "--no-progress"],
                           capsys)
     assert status == 2 and len(err) == 1 and "argument --option lam: lam must be a positive" in err[0]
+    # with the progress bar on: the error alone, no bar left at 0% above it (splitlines splits at "\r")
+    status, _, err = _run(["train", "--method", "imaml", "--option", "lam=-1", "--iterations", "1"], capsys)
+    assert status == 2 and len(err) == 1 and "argument --option lam: lam must be a positive" in err[0], err
     # a file that is not a checkpoint: exit 2, without torch's advice to load it unsafely
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     status, _, err = _run(["evaluate", "junk.pt", "--tasks", "4"], capsys)
