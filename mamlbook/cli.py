@@ -471,7 +471,7 @@ def _regenerate(args) -> int:
                   f"shipped file{'' if same else _cpu_hint(name)}", flush=True)
             differ += [] if same else [name]
             continue
-        written = "" if args.no_save else f"; wrote {Path(args.out or PRETRAINED_DIR) / f'{name}.pt'}"
+        written = "" if args.no_save else f"; wrote {recipes.runs.output_folder(args.out) / f'{name}.pt'}"
         meta = recipes.regenerate(name, device=device, iterations=args.iterations, save=not args.no_save,
                                   task_threads=args.task_threads, out=args.out)
         if names[name] == "sinusoid":

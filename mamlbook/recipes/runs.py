@@ -130,7 +130,7 @@ def regenerate(name: str, device=None, progress: bool = True, iterations: int | 
     r = recipe(name)
     settings = r.training if iterations is None else replace(r.training, iterations=iterations)
     check_task_threads(name, task_threads)
-    directory = checkpoints.PRETRAINED_DIR if out is None else Path(out)
+    directory = output_folder(out)
     provenance = _provenance(r)
     device = get_device(device)
     with reproducible_cpu(device):
@@ -144,6 +144,11 @@ def regenerate(name: str, device=None, progress: bool = True, iterations: int | 
                                        task_threads, directory, provenance)
     metadata["state"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return metadata
+
+
+def output_folder(out: str | os.PathLike | None = None) -> Path:
+    """Where `regenerate` writes its checkpoints: the shipped ones' folder, or ``out``."""
+    return checkpoints.PRETRAINED_DIR if out is None else Path(out)
 
 
 def check_task_threads(name: str, task_threads: int) -> int:
@@ -333,7 +338,7 @@ def export_curve(name: str, directory: str | os.PathLike | None = None) -> Path:
     the small JSON file the chapter reads, also for a run stopped before its end.)
     """
     r = recipe(name)
-    directory = checkpoints.PRETRAINED_DIR if directory is None else Path(directory)
+    directory = output_folder(directory)
     _, meta = checkpoints.load_checkpoint(directory / f"{name}.pt", build_model(name, "cpu"))
     path = directory / f"{name}.curve.json"
     path.write_text(json.dumps(
