@@ -1,5 +1,6 @@
 """The demos: figure data against independent computations, bad inputs, widgets, static HTML."""
 import json
+import math
 import re
 
 import pytest
@@ -50,6 +51,30 @@ def test_curvature_field_shapes_and_readout():
     assert d["rel_error"] <= d["bound"] + 1e-12       # ‖αC v‖ ≤ α‖C‖₂‖v‖
     zero = curvature.field(0.0, 0.0, 0.0, 1.0, n=5)      # the "set C = 0" button: identical fields
     assert zero["max_angle"] == 0 and zero["rel_error"] == 0 and torch.equal(zero["maml"], zero["fomaml"])
+
+
+def test_first_order_points_the_wrong_way_only_past_alpha_lambda_max_one():
+    """Exercise ex-fomaml-wrong-way (chapter 04): (a) an angle above 90° needs αλ_max(C) > 1;
+    (b) λ_max = (a+c)/2 + √(((a−c)/2)² + b²) ≤ 1 on the sliders' box, 1 at a = c = |b| = ½;
+    (c) the grid's largest angles at a = b = c = ½ quoted in its solution (102.5° at α = 1.2,
+    172.4° at α = 2, under 90° at α = 0.95 and 1.05)."""
+    corners = [(a, b, c) for a in (-0.5, 0.0, 0.5) for b in (-0.5, 0.0, 0.5) for c in (-0.5, 0.0, 0.5)]
+    generator = torch.Generator().manual_seed(0)
+    random = [tuple(float(v) for v in torch.rand(3, generator=generator, dtype=torch.float64) - 0.5)
+              for _ in range(30)]
+    largest = 0.0
+    for a, b, c in corners + random:
+        closed_form = (a + c) / 2 + math.sqrt(((a - c) / 2) ** 2 + b ** 2)
+        exact = float(torch.linalg.eigvalsh(curvature.curvature_matrix(a, b, c))[-1])
+        assert abs(closed_form - exact) < 1e-12
+        largest = max(largest, exact)
+        for alpha in (0.5, 1.0, 1.5, 2.0):
+            if curvature.field(a, b, c, alpha, n=9)["max_angle"] > 90:
+                assert alpha * exact > 1, (a, b, c, alpha)
+    assert abs(largest - 1.0) < 1e-12  # reached at a = c = ½, b = ±½ (corners above)
+    angles = {alpha: curvature.field(a=0.5, b=0.5, c=0.5, alpha=alpha)["max_angle"] for alpha in (0.95, 1.05, 1.2, 2.0)}
+    assert angles[0.95] < 90 and angles[1.05] < 90, angles
+    assert round(angles[1.2], 1) == 102.5 and round(angles[2.0], 1) == 172.4, angles
 
 
 def test_curvature_newton_step_both_gradients_vanish():

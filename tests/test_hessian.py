@@ -39,6 +39,20 @@ def test_gauss_newton_split_adds_up_to_the_hessian(small_model, tasks64):
     assert split.residual.abs().max() > 1e-3  # the residual term is not trivially zero here
 
 
+def test_gradient_is_two_over_n_jacobian_times_residual(small_model, tasks64):
+    """Eq. (3.5), first line: ∇L = (2/n) Σₙ (Mₙ − yₙ) ∇Mₙ = (2/n) Jᵀ(M − y), J from autograd."""
+    params = mb.detached(mb.parameters_of(small_model))
+    x, y = tasks64.x_support[1], tasks64.y_support[1]
+    jac = torch.autograd.functional.jacobian(
+        lambda w: functional_call(small_model, unflat(w, params), (x,)).reshape(-1), flat(params))
+    residual = (functional_call(small_model, params, (x,)) - y).reshape(-1)
+    w = flat(params).requires_grad_()
+    (grad,) = torch.autograd.grad(mse(small_model, unflat(w, params), x, y), w)
+    assert torch.allclose(grad, 2 / residual.numel() * jac.T @ residual, rtol=0, atol=1e-14)
+    assert torch.allclose(mb.hessian.gradient(mb.loss_function(small_model, x, y), params), grad, rtol=0, atol=1e-14)
+    assert grad.abs().max() > 1e-3  # not trivially zero
+
+
 def test_residual_term_vanishes_at_a_perfect_fit(small_model, tasks64):
     params = mb.detached(mb.parameters_of(small_model))
     x = tasks64.x_support[0]

@@ -221,3 +221,42 @@ def test_the_ablation_recipes_train_and_their_checkpoints_record_them(name):
     stored = json.loads(shipped["settings"])
     current = json.loads(json.dumps(recipe.as_dict()))  # tuples as lists
     assert {key: current[key] for key in stored} == stored
+
+
+def test_gradient_of_half_squared_distance_to_a_solution_set_is_theta_minus_its_projection():
+    """Chapter 05, 'A second reading': ∇ ½ dist(θ, 𝒲)² = θ − P_𝒲(θ), checked by central
+    differences of the distance on two solution sets with known projections: the solutions
+    {w : Xw = y} of an underdetermined least-squares task (projection by the KKT system)
+    and a sphere (curved, like a network's solution manifold). On the linear task, gradient
+    descent from θ ends at P_𝒲(θ): there Reptile's φ_t is the projection exactly."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 8, generator=generator, dtype=torch.float64)  # 3 equations, 8 unknowns
+    y = torch.randn(3, generator=generator, dtype=torch.float64)
+    theta = torch.randn(8, generator=generator, dtype=torch.float64)
+
+    def project_affine(w):  # argmin_v ½‖v − w‖² s.t. Xv = y, from its KKT system
+        kkt = torch.cat([torch.cat([torch.eye(8, dtype=w.dtype), x.T], 1),
+                         torch.cat([x, torch.zeros(3, 3, dtype=w.dtype)], 1)])
+        return torch.linalg.solve(kkt, torch.cat([w, y]))[:8]
+
+    centre, radius = torch.randn(8, generator=generator, dtype=torch.float64), 0.7
+
+    def project_sphere(w):
+        return centre + radius * (w - centre) / (w - centre).norm()
+
+    for project in (project_affine, project_sphere):
+        def half_squared_distance(w):
+            return 0.5 * float((w - project(w)).norm() ** 2)
+
+        h, basis = 1e-6, torch.eye(8, dtype=torch.float64)
+        numeric = torch.tensor([(half_squared_distance(theta + h * e) - half_squared_distance(theta - h * e)) / (2 * h)
+                                for e in basis], dtype=torch.float64)
+        expected = theta - project(theta)
+        assert expected.norm() > 0.1  # θ is off the set
+        assert torch.allclose(numeric, expected, rtol=0, atol=1e-8), (numeric - expected).abs().max()
+
+    phi = theta.clone()  # gradient descent on ½‖Xφ − y‖² from θ
+    step = 1 / torch.linalg.matrix_norm(x, ord=2) ** 2
+    for _ in range(5000):
+        phi = phi - step * x.T @ (x @ phi - y)
+    assert torch.allclose(phi, project_affine(theta), rtol=0, atol=1e-10)
