@@ -76,7 +76,7 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], caption: str | N
     shows what the chapter printed, typeset: a hyphen before a number or in an exponent
     is a minus sign, "−0.108", "[−6%; 52%]", "3.3e−16"; "±" is held to its numbers by
     narrow no-break spaces, so that "0.590 ± 0.053" never breaks over two lines; a cell
-    "-" (no value) is "–"). A ``|`` inside a cell is escaped. A column after the first with at least one number whose cells all hold
+    "-" (no value) is "–"; a header "k = 1" does not break at its spaces). A ``|`` inside a cell is escaped. A column after the first with at least one number whose cells all hold
     numbers only ("0.590 ± 0.053", "2/600", "**110.7**") or nothing ("–", "") is
     right-aligned, so that its digits line up; the first column names the rows.
     """
@@ -105,7 +105,8 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], caption: str | N
     lines = []
     if caption:
         lines += [f"**{escape(caption)}**", ""]
-    lines.append("| " + " | ".join(escape(h) for h in header) + " |")
+    # a header "k = 25" on one line (narrow columns of numbers would break it after "k")
+    lines.append("| " + " | ".join(escape(h).replace(" = ", "\u00a0=\u00a0") for h in header) + " |")
     lines.append("|" + "|".join("--:" if right_aligned(j) else "---" for j in range(len(header))) + "|")
     lines += ["| " + " | ".join(row) + " |" for row in body]
     return Markdown("\n".join(lines))

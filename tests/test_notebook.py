@@ -46,6 +46,7 @@ def test_table_markdown():
     md = notebook.table(["method", "a|b"], ((m, f"{v:.2f}") for m, v in [("maml", 0.5)]), "cap").text
     assert md.splitlines() == ["**cap**", "", "| method | a\\|b |", "|---|--:|", "| maml | 0.50 |"]
     assert notebook.table([""], [["x"]]).text.splitlines()[0] == "|  |"  # an unnamed column stays unnamed
+    assert notebook.table(["method", "k = 25"], [["x", "1"]]).text.splitlines()[0] == "| method | k\u00a0=\u00a025 |"
     with pytest.raises(ValueError, match=r"rows\[0\] has 1 cells, expected 2"):
         notebook.table(["a", "b"], [["x"]])
     with pytest.raises(ValueError, match="header"):
