@@ -7,6 +7,7 @@ wide, so that every figure is shown at its natural size on the page (1 inch of f
 """
 from __future__ import annotations
 
+import numbers
 from typing import Mapping, Sequence
 
 import matplotlib
@@ -105,9 +106,13 @@ def plot_task_fits(ax, x_grid, truth, predictions: Mapping[int, torch.Tensor], x
     ``x_grid (N,)``, ``truth (N,)``, ``predictions {steps: (N,)}``, support ``(K,)``.
     """
     ax.plot(_np(x_grid), _np(truth), color="k", lw=1.5, label="ground truth")
-    shades = np.linspace(0.35, 1.0, len(predictions))
-    for alpha, (steps, pred) in zip(shades, sorted(predictions.items())):
-        ax.plot(_np(x_grid), _np(pred), color=color, alpha=float(alpha), ls="--" if steps == 0 else "-",
+    # step counts told apart by line style, the last solid (not by shades of one colour,
+    # which vanish on a dark background)
+    styles = ["--", ":", "-.", (0, (6, 2, 1, 2, 1, 2))]
+    ordered = sorted(predictions.items())
+    for i, (steps, pred) in enumerate(ordered):
+        ax.plot(_np(x_grid), _np(pred), color=color, lw=1.2 if i < len(ordered) - 1 else 1.6,
+                ls="-" if i == len(ordered) - 1 else styles[i % len(styles)],
                 label=f"after {steps} step{'s' if steps != 1 else ''}")
     ax.scatter(_np(x_support), _np(y_support), marker="^", color="C3", zorder=5, label="support points")
     ax.set(xlabel="x", ylabel="y", title=title)
@@ -125,6 +130,11 @@ def plot_adaptation_curves(ax, curves: Mapping[str, torch.Tensor], *, reference:
         ax.plot(steps, mean, marker=MARKERS.get(name, "o"), ms=3.5, color=color, label=LABELS.get(name, name))
         ax.fill_between(steps, mean - half, mean + half, color=color, alpha=0.2)
     for name, points in (reference or {}).items():
+        points = list(points)
+        for point in points:  # matplotlib would plot the strings "0.67", "0.38" as categories 0, 1, ...
+            if (not isinstance(point, (tuple, list)) or len(point) != 2
+                    or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in point)):
+                raise TypeError(f"reference[{name!r}] must hold (step, value) pairs of numbers, got {point!r}")
         xs, ys = zip(*points)
         ax.scatter(xs, ys, marker="x", s=40, color=COLORS.get(name), label=f"{LABELS.get(name, name)} (paper)")
     ax.set(xlabel="gradient steps at test time", ylabel=ylabel)
@@ -132,11 +142,13 @@ def plot_adaptation_curves(ax, curves: Mapping[str, torch.Tensor], *, reference:
 
 
 def plot_loss_history(ax, values: Sequence[float], *, window: int = 100, label: str | None = None,
-                      color: str | None = None, log: bool = True, every: int = 1) -> None:
+                      color: str | None = None, log: bool = True, every: int = 1,
+                      ylabel: str = "meta-loss") -> None:
     """A training curve: raw values faint, running mean over ``window`` values solid.
 
     ``values[i]`` is the loss at meta-iteration ``i * every`` (``every=100`` for a
-    checkpoint's ``meta_loss_every_100``), so the x-axis counts meta-iterations."""
+    checkpoint's ``meta_loss_every_100``), so the x-axis counts meta-iterations;
+    ``ylabel`` names the loss (a baseline's training loss is no meta-loss)."""
     every = checks.positive_int("every", every)
     v = np.asarray(values, dtype=float)
     iterations = every * np.arange(len(v))
@@ -145,7 +157,7 @@ def plot_loss_history(ax, values: Sequence[float], *, window: int = 100, label: 
     if len(v) >= window:
         smooth = np.convolve(v, np.ones(window) / window, mode="valid")
         ax.plot(iterations[window - 1:], smooth, color=color, label=label)
-    ax.set(xlabel="meta-iteration", ylabel="meta-loss")
+    ax.set(xlabel="meta-iteration", ylabel=ylabel)
     if log:
         ax.set_yscale("log")
     if label:

@@ -31,3 +31,17 @@ def test_loss_history_counts_meta_iterations_when_values_are_sparse():
     with pytest.raises(ValueError, match="every"):
         plotting.plot_loss_history(axes[0, 0], [1.0], every=0)
     plt.close(fig)
+
+
+def test_adaptation_curves_put_the_papers_points_at_their_values():
+    import torch
+
+    fig, axes = plotting.figure()
+    curves = {"maml": torch.tensor([[1.0, 0.5, 0.4], [1.2, 0.7, 0.5]])}
+    plotting.plot_adaptation_curves(axes[0, 0], curves, reference={"maml": [(1, 0.67), (2, 0.38)]})
+    (points,) = axes[0, 0].collections[1:]  # after the interval's band
+    assert points.get_offsets().tolist() == [[1, 0.67], [2, 0.38]]
+    # strings, as a table prints them, would be plotted as categories 0, 1, ...: refused
+    with pytest.raises(TypeError, match=r"reference\['maml'\] must hold \(step, value\) pairs of numbers"):
+        plotting.plot_adaptation_curves(axes[0, 0], curves, reference={"maml": [(1, "0.67")]})
+    plt.close(fig)
