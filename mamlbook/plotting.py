@@ -31,6 +31,7 @@ BOOK_STYLE = {
     "axes.titlesize": 10,
     "axes.labelsize": 9.5,
     "legend.fontsize": 8,
+    "legend.handlelength": 3.5,  # long enough to show a dashed or dotted line as such
     "xtick.labelsize": 8.5,
     "ytick.labelsize": 8.5,
     "svg.fonttype": "path",  # text as outlines: the same glyphs on every reader's machine
