@@ -101,10 +101,12 @@ def figure(ncols: int = 1, nrows: int = 1, height: float | None = None, **kwargs
 
 
 def plot_task_fits(ax, x_grid, truth, predictions: Mapping[int, torch.Tensor], x_support, y_support, *,
-                   title: str = "", color: str = "C0") -> None:
+                   title: str = "", color: str = "C0", legend: bool = True) -> None:
     """One task: the true function, the support points, and predictions after each step count.
 
-    ``x_grid (N,)``, ``truth (N,)``, ``predictions {steps: (N,)}``, support ``(K,)``.
+    ``x_grid (N,)``, ``truth (N,)``, ``predictions {steps: (N,)}``, support ``(K,)``;
+    ``legend=False`` leaves the legend to the caller (one for several panels, below them:
+    ``fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center")``).
     """
     ax.plot(_np(x_grid), _np(truth), color="k", lw=1.5, label="ground truth")
     # step counts told apart by line style, the last solid (not by shades of one colour,
@@ -117,7 +119,8 @@ def plot_task_fits(ax, x_grid, truth, predictions: Mapping[int, torch.Tensor], x
                 label=f"after {steps} step{'s' if steps != 1 else ''}")
     ax.scatter(_np(x_support), _np(y_support), marker="^", color="C3", zorder=5, label="support points")
     ax.set(xlabel="x", ylabel="y", title=title)
-    ax.legend(fontsize=7, loc="lower right")
+    if legend:
+        ax.legend(fontsize=7, loc="lower right")
 
 
 def plot_adaptation_curves(ax, curves: Mapping[str, torch.Tensor], *, reference: Mapping[str, Sequence] | None = None,
@@ -197,7 +200,7 @@ def plot_accuracy_curves(ax, curves: Mapping[str, Sequence[Sequence[float]]], *,
     """
     for method, rows in curves.items():
         points = [(r[0], 100 * r[2]) for r in rows if up_to is None or r[0] <= up_to]
-        ax.plot(*zip(*points), marker=MARKERS.get(method, "."), ms=3.5, color=COLORS.get(method),
+        ax.plot(*zip(*points), marker=MARKERS.get(method, "."), ms=5, color=COLORS.get(method),
                 label=LABELS.get(method, method))
     ax.set(xlabel="meta-iteration", ylabel="held-out accuracy (%)")
     ax.legend(fontsize=8)

@@ -28,6 +28,8 @@ from ..algorithms import get_method
 from . import _html, _live, _quadratic
 
 METHODS = ("maml", "fomaml", "reptile", "imaml")
+#: How the panels and the readout name them.
+TITLES = {"maml": "MAML", "fomaml": "first-order MAML", "reptile": "Reptile", "imaml": "iMAML"}
 ALPHAS = tuple(round(0.1 * i, 1) for i in range(1, 11))   # static grid of α
 STEPS = (1, 2, 3, 4, 5)
 WINDOW = ((-2.5, 2.5), (-1.5, 3.0))
@@ -96,13 +98,13 @@ def draw(alpha, k):
                   scale_units="xy", scale=1 / 0.7)
         ax.plot(*cs.T, "k*", ms=8)
         ax.plot(*d["fixed"][m], "o", mfc="none", mec=_html.COLORS[m], ms=9, mew=2)
-        ax.set(title=m, xlim=WINDOW[0], ylim=WINDOW[1], aspect="equal")
+        ax.set(title=TITLES[m], xlim=WINDOW[0], ylim=WINDOW[1], aspect="equal")
     return fig, readout(d)
 
 
 def readout(d: dict) -> str:
-    return "; ".join(f"{m}: stops at ({d['fixed'][m][0]:.2f}, {d['fixed'][m][1]:.2f}), cos to MAML {d['cos'][m]:.3f}"
-                     for m in METHODS)
+    return "; ".join(f"{TITLES[m]}: stops at ({d['fixed'][m][0]:.2f}, {d['fixed'][m][1]:.2f}), cos to MAML "
+                     f"{d['cos'][m]:.3f}" for m in METHODS)
 
 
 def live(**initial):
@@ -152,7 +154,7 @@ function draw(v) {
                '(iMAML: λ = 1/(kα) = ' + MB.fmt(1 / (k * DATA.alphas[ia]), 2) + ')'];
   if (narrow) key.forEach((s, j) => MB.text(ctx, s, 10, 336 + 14 * j, {align: 'left'}));
   else MB.text(ctx, key.join('   '), 40, 196, {align: 'left'});
-  MB.say(readout, DATA.methods.map((m) => `${m}: stops at (${MB.fmt(out.fixed[m][0], 2)}, ${MB.fmt(out.fixed[m][1], 2)}), cos to MAML ${MB.fmt(out.cos[m])}`).join('; '));
+  MB.say(readout, DATA.methods.map((m, i) => `${DATA.labels[i]}: stops at (${MB.fmt(out.fixed[m][0], 2)}, ${MB.fmt(out.fixed[m][1], 2)}), cos to MAML ${MB.fmt(out.cos[m])}`).join('; '));
   root.mbLast = out;
 }
 ctl.fire();
@@ -172,7 +174,7 @@ def static(**initial) -> _html.StaticDemo:
     if v["alpha"] not in ALPHAS:
         raise ValueError(f"alpha must be one of the precomputed values {ALPHAS} for static(), got {v['alpha']!r}")
     As, cs = _quadratic.tasks()
-    data = {"maps": precompute(ALPHAS, STEPS), "methods": list(METHODS), "labels": ["MAML", "first-order MAML", "Reptile", "iMAML"],
+    data = {"maps": precompute(ALPHAS, STEPS), "methods": list(METHODS), "labels": [TITLES[m] for m in METHODS],
             "alphas": list(ALPHAS), "A": As.tolist(), "c": cs.tolist(), "window": [list(w) for w in WINDOW],
             "colors": _html.COLORS}
     controls = (_html.slider("alpha", "inner lr α", ALPHAS[0], ALPHAS[-1], round(ALPHAS[1] - ALPHAS[0], 6), v["alpha"], digits=1)

@@ -29,6 +29,8 @@ RANGES = {"amplitude": (0.1, 5.0), "phase": (0.0, math.pi), "shots": (1, 10), "s
 DEFAULTS = {"amplitude": 2.5, "phase": 1.0, "shots": 5, "steps": 5}
 INNER_LR = 0.01
 RECIPES = {"pretrain": "sinusoid_pretrain", "maml": "sinusoid_maml"}
+#: How the panels and the readout name the networks.
+TITLES = {"pretrain": "pretrained", "maml": "MAML"}
 GRID = 100  # points on [−5, 5] where curves are drawn and the MSE is measured
 MAX_BYTES = 48_000
 
@@ -95,7 +97,7 @@ def _steps(k: int) -> str:
 
 
 def readout(d: dict) -> str:
-    return "; ".join(f"{name}: MSE on [−5, 5] {float(m[0]):.3f} before → {float(m[-1]):.3f} after {_steps(len(m) - 1)}"
+    return "; ".join(f"{TITLES[name]}: MSE on [−5, 5] {float(m[0]):.3f} before → {float(m[-1]):.3f} after {_steps(len(m) - 1)}"
                      for name, m in d["mse"].items())
 
 
@@ -110,7 +112,7 @@ def draw(amplitude, phase, shots, steps):
         ax.plot(d["x"], curves[0], "--", color=_html.COLORS[name], lw=1, label="before")
         ax.plot(d["x"], curves[-1], color=_html.COLORS[name], lw=2, label=f"after {_steps(steps)}")
         ax.scatter(d["x_support"], d["y_support"], marker="^", color="C3", zorder=5, label="support")
-        ax.set(title={"maml": "MAML", "pretrain": "pretrained"}.get(name, name), xlabel="x", ylim=(-6, 6))
+        ax.set(title=TITLES[name], xlabel="x", ylim=(-6, 6))
         ax.legend(fontsize=7, loc="lower right")
     return fig, readout(d)
 
@@ -174,7 +176,7 @@ function draw(v) {
   const at = (i) => (narrow ? [45 + 140 * (i % 2), 514 + 16 * Math.floor(i / 2)] : [45 + 150 * i, 292]);
   [['truth', '#000'], ['before adapting', '#555', [5, 3]], [after, '#555']].forEach((item, i) => MB.legend(ctx, [item], ...at(i)));
   MB.text(ctx, '▲ support points', narrow ? 185 : 495, at(3)[1], {align: 'left'});
-  MB.say(readout, nets.map((n) => `${n.name}: MSE on [−5, 5] ${MB.fmt(out.mse[n.name][0])} before → ${MB.fmt(out.mse[n.name][S])} ${after}`).join('; '));
+  MB.say(readout, nets.map((n, i) => `${DATA.titles[i]}: MSE on [−5, 5] ${MB.fmt(out.mse[n.name][0])} before → ${MB.fmt(out.mse[n.name][S])} ${after}`).join('; '));
   out.x_support = xs; root.mbLast = out;
 }
 ctl.fire();
@@ -195,7 +197,7 @@ def static(**initial) -> _html.StaticDemo:
         shapes = [tuple(params[k].shape) for k in params if k.endswith("weight")]
         ordered = [t for k in params if k.endswith("weight") for t in (params[k], params[k[:-6] + "bias"])]
         models.append({"name": name, "shapes": shapes, "weights": _html.b64_float32(torch.cat([t.flatten() for t in ordered]))})
-    data = {"models": models, "titles": ["pretrained", "MAML"], "x_support": [round(float(x), 6) for x in support_inputs()],
+    data = {"models": models, "titles": [TITLES[m["name"]] for m in models], "x_support": [round(float(x), 6) for x in support_inputs()],
             "grid": GRID, "lr": INNER_LR, "colors": _html.COLORS}
     controls = (_html.slider("amplitude", "amplitude", *RANGES["amplitude"], 0.1, v["amplitude"], digits=1)
                 + _html.slider("phase", "phase", 0, 3.14, 0.02, v["phase"])
