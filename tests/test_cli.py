@@ -110,7 +110,11 @@ def test_regenerate_out_writes_elsewhere_and_leaves_the_shipped_files(capsys, mo
     import hashlib
     from mamlbook import checkpoints, recipes
     from mamlbook.recipes.registry import RECIPES
-    shipped = {p.name: p.read_bytes() for p in checkpoints.PRETRAINED_DIR.iterdir()}
+    def files():  # every shipped file, those in subfolders too
+        return {p.relative_to(checkpoints.PRETRAINED_DIR): p.read_bytes()
+                for p in checkpoints.PRETRAINED_DIR.rglob("*") if p.is_file()}
+
+    shipped = files()
     short = RECIPES["sinusoid_fomaml"]
     monkeypatch.setitem(RECIPES, "sinusoid_fomaml", dataclasses.replace(
         short, training=dataclasses.replace(short.training, iterations=3)))
@@ -141,7 +145,7 @@ def test_regenerate_out_writes_elsewhere_and_leaves_the_shipped_files(capsys, mo
     starts.clear()
     meta = recipes.regenerate(child, device="cpu", progress=False, iterations=1, eval_tasks=3, out=out)
     assert starts[0] == out / f"{parent}.pt" and meta["init_file"] == str(out / f"{parent}.pt")
-    assert {p.name: p.read_bytes() for p in checkpoints.PRETRAINED_DIR.iterdir()} == shipped
+    assert files() == shipped
 
 
 def test_regenerate_check_says_which_cpus_when_the_bits_differ(capsys, monkeypatch, tmp_path):

@@ -105,7 +105,7 @@ def test_method_options_lists_what_each_method_takes():
 
 
 def test_every_shipped_checkpoint_has_a_valid_checksum():
-    for path in sorted(checkpoints.PRETRAINED_DIR.glob("*.pt")):
+    for path in sorted(checkpoints.PRETRAINED_DIR.rglob("*.pt")):  # the transfer baseline's too
         payload = checkpoints._read_payload(path)
         assert payload["checksum"].startswith("sha256:"), path
         checkpoints._verify(path, payload)  # raises CheckpointError on a mismatch

@@ -219,7 +219,8 @@ const geometry = () => {  // canvas size and candidate grid for this width and m
   const N = mode.ways, narrow = MB.isNarrow(root, 700), W = narrow ? 350 : 700;
   const cols = narrow ? (N > 5 ? 5 : 3) : Math.min(N, 10), size = N > 5 ? (narrow ? 56 : 58) : 84;
   const gap = N > 5 ? 10 : (narrow ? 20 : 24), rows = Math.ceil(N / cols);
-  return {narrow, W, H: narrow ? 150 + rows * (size + 26) : 320, cols, size, gap};
+  // as tall as the candidates need: a fixed 320 left a blank band under 5-way's single row
+  return {narrow, W, H: 150 + rows * (size + 26) + (narrow ? 0 : 10), cols, size, gap};
 };
 const modes = {};
 for (const m of DATA.modes) {
