@@ -43,7 +43,7 @@ _ORIGIN = {name: module for module, names in _EXPORTS.items() for name in names}
 _SUBMODULES = ["algorithms", "checkpoints", "checks", "cli", "demos", "device", "evaluate", "exercises",
                "functional", "hessian", "measure", "models", "notebook", "omniglot_imaml_directions",
                "omniglot_results", "performance", "plotting", "protocol", "recipes", "reproduce", "results",
-               "solvers", "tasks", "taylor", "train", "wider_map_results"]
+               "solvers", "tasks", "taylor", "train", "transfer_baseline", "wider_map_results"]
 
 __all__ = sorted(set(_ORIGIN) | set(_SUBMODULES))
 

@@ -147,12 +147,14 @@ def plot_adaptation_curves(ax, curves: Mapping[str, torch.Tensor], *, reference:
 
 def plot_loss_history(ax, values: Sequence[float], *, window: int = 100, label: str | None = None,
                       color: str | None = None, log: bool = True, every: int = 1,
-                      ylabel: str = "meta-loss") -> None:
+                      ylabel: str | None = None) -> None:
     """A training curve: raw values faint, running mean over ``window`` values solid.
 
     ``values[i]`` is the loss at meta-iteration ``i * every`` (``every=100`` for a
     checkpoint's ``meta_loss_every_100``), so the x-axis counts meta-iterations;
-    ``ylabel`` names the loss (a baseline's training loss is no meta-loss)."""
+    ``ylabel`` names the loss (a baseline's training loss is no meta-loss): given, it
+    replaces the axis's label; left out, an axis without one gets "meta-loss" (a second
+    curve drawn on the axis keeps the first one's label)."""
     every = checks.positive_int("every", every)
     v = np.asarray(values, dtype=float)
     iterations = every * np.arange(len(v))
@@ -161,7 +163,9 @@ def plot_loss_history(ax, values: Sequence[float], *, window: int = 100, label: 
     if len(v) >= window:
         smooth = np.convolve(v, np.ones(window) / window, mode="valid")
         ax.plot(iterations[window - 1:], smooth, color=color, label=label)
-    ax.set(xlabel="meta-iteration", ylabel=ylabel)
+    ax.set_xlabel("meta-iteration")
+    if ylabel is not None or not ax.get_ylabel():
+        ax.set_ylabel("meta-loss" if ylabel is None else ylabel)
     if log:
         ax.set_yscale("log")
     if label:

@@ -3,8 +3,8 @@
 Episodes are not the only way to prepare a network for few-shot tasks. Train chapter
 08's `ConvNet` as an ordinary classifier of all the training classes at once, each
 with its own label (the 136 training characters and their 90° rotations: 544 classes
-of 20 drawings), as the "baseline" of {cite}`chen2019closer` and the embeddings of
-{cite}`tian2020rethinking` are trained; then drop its head. A new task is solved by the
+of 20 drawings), as the "baseline" of Chen et al. (2019) and the embeddings of Tian
+et al. (2020) are trained; then drop its head. A new task is solved by the
 body's features alone, with no gradient step (eq. 10.7): each query image goes to the
 class whose mean support feature is most similar, both normalised to unit length,
 
@@ -18,8 +18,8 @@ with that set's own batch statistics.
 ``python -m mamlbook.transfer_baseline`` trains it (`RECIPE`, on the CPU as shipped:
 `mamlbook.device.reproducible_cpu`), writes ``mamlbook/pretrained/transfer/omniglot_transfer.pt``
 and scores it on chapter 08's tasks beside chapter 08's MAML networks, paired, into
-``mamlbook/results/transfer_baseline.json``; ``--score-only`` re-scores the shipped
-network.
+``mamlbook/results/transfer_baseline.json`` (``--out DIR``: both into ``DIR`` instead);
+``--score-only`` re-scores the shipped network.
 """
 from __future__ import annotations
 
@@ -35,10 +35,12 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from . import __version__, checkpoints, checks, protocol
+from .algorithms.protonet import check_labels, prototypes
 from .device import cpu_name, reproducible_cpu, seed_everything
 from .models import ConvNet, accuracy_per_task
 from .tasks import TaskBatch
 from .tasks.classification import shift_images
+from .tasks.omniglot_shipped import MINIMAL, SHA256
 
 #: A folder of its own: the shipped checkpoints beside it are the recipes' (`mamlbook.recipes`).
 CHECKPOINT = checkpoints.PRETRAINED_DIR / "transfer" / "omniglot_transfer.pt"
@@ -87,17 +89,15 @@ def training_set() -> tuple[Tensor, Tensor]:
 
 def cosine_logits(model: ConvNet, tasks: TaskBatch) -> Tensor:
     """Eq. (10.7): ``(T, Q, N)`` cosine similarities of each query image's features to each
-    class's mean normalised support feature (the model's head is not used)."""
+    class's mean normalised support feature (`mamlbook.algorithms.protonet.prototypes`;
+    the model's own parameters, its head not used). Every support set must hold every
+    class (a class without a support image has no mean)."""
     checks.module("model", model)
-    ways = int(tasks.y_support.max()) + 1
-    checks.class_labels("tasks.y_query", tasks.y_query, ways)
-    body = {k: v.detach().expand(tasks.num_tasks, *v.shape) for k, v in model.named_parameters()
-            if k not in model.head_names}
+    ways = check_labels(tasks)  # support and query labels
     with torch.no_grad():
-        support = F.normalize(model.features_with(body, tasks.x_support), dim=-1)  # (T, S, F)
-        query = F.normalize(model.features_with(body, tasks.x_query), dim=-1)  # (T, Q, F)
-        onehot = F.one_hot(tasks.y_support, ways).to(support.dtype)  # (T, S, N)
-        means = onehot.transpose(1, 2) @ support / onehot.sum(1).unsqueeze(-1)  # (T, N, F)
+        support = F.normalize(model.features_with({}, tasks.x_support), dim=-1)  # (T, S, F)
+        query = F.normalize(model.features_with({}, tasks.x_query), dim=-1)  # (T, Q, F)
+        means = prototypes(support, tasks.y_support, ways)  # (T, N, F)
         return query @ F.normalize(means, dim=-1).transpose(1, 2)
 
 
@@ -115,6 +115,10 @@ def train(recipe: TransferRecipe = RECIPE, *, progress: bool = True) -> tuple[Co
     ``curve_every`` epochs, and before training)."""
     if not isinstance(recipe, TransferRecipe):
         raise TypeError(f"recipe must be a TransferRecipe, got {type(recipe).__name__}")
+    from .recipes.runs import source_commit
+
+    provenance = {"commit": source_commit(),  # taken before the run, as the recipes' are
+                  "data_sha256": json.dumps({f: SHA256[f] for f in sorted(MINIMAL.values())})}
     x, y = training_set()
     # chapter 08's curve tasks (`mamlbook.recipes`): its 1-shot networks' curves were scored on the same 500
     curve_tasks = protocol.held_out_tasks(1, num_tasks=protocol.CURVE_TASKS, query_shots=1,
@@ -150,70 +154,87 @@ def train(recipe: TransferRecipe = RECIPE, *, progress: bool = True) -> tuple[Co
             if (epoch + 1) % recipe.curve_every == 0 or epoch + 1 == recipe.epochs:
                 meta["curve"].append([epoch + 1, round(seconds, 1), held_out()])
     meta.update(recipe=asdict(recipe), seconds=round(seconds, 1), threads=1, cpu=cpu_name(),
-                torch=str(torch.__version__), mamlbook=__version__, created=time.strftime("%Y-%m-%d"))
+                torch=str(torch.__version__), mamlbook=__version__, created=time.strftime("%Y-%m-%d"), **provenance)
     return model, meta
 
 
-def load() -> tuple[ConvNet, dict]:
-    """The shipped network (`CHECKPOINT`, trained from `RECIPE`) and its metadata."""
+def load(path: str | Path = CHECKPOINT) -> tuple[ConvNet, dict]:
+    """The shipped network (`CHECKPOINT`, trained from `RECIPE`), or one at ``path``, and
+    its metadata."""
     from .tasks.omniglot_shipped import minimal_split
 
     model = ConvNet(ROTATIONS * len(minimal_split()[0]), filters=RECIPE.filters)
-    _, meta = checkpoints.load_checkpoint(CHECKPOINT, model)
+    _, meta = checkpoints.load_checkpoint(path, model)
     return model, meta
 
 
-#: The MAML network chapter 08 reports for each setting of its table (seed 0's chains; the
-#: 20-way one for the 20-way settings), compared with the transfer baseline task by task.
-MAML_FOR = {"5w1s": "omniglot_maml_1shot_shift2_anneal_long", "5w5s": "omniglot_maml_5shot_shift2_long_anneal",
-            "20w1s": "omniglot_maml_20way_1shot_anneal", "lake20": "omniglot_maml_20way_1shot_anneal"}
+#: Which of chapter 08's headline MAML networks (`omniglot_results.HEADLINE`, seed 0's)
+#: each setting compares with: the 1-shot and 5-shot ones on 5-way tasks, the 20-way one
+#: on 20-way tasks.
+MAML_ROW_FOR = {"5w1s": "MAML, 1-shot", "5w5s": "MAML, 5-shot", "20w1s": "MAML, 20-way", "lake20": "MAML, 20-way"}
+
+
+def maml_for(setting: str) -> str:
+    """The recipe name of the MAML network compared on ``setting`` (`MAML_ROW_FOR`)."""
+    from .omniglot_results import HEADLINE
+
+    return HEADLINE[MAML_ROW_FOR[setting]][0]
 
 
 def compute(model: ConvNet, num_tasks: int | None = None) -> dict:
     """The baseline's accuracy on each of chapter 08's settings (`omniglot_results.setting_tasks`,
-    as many tasks as its shipped table unless ``num_tasks``), and `MAML_FOR`'s per task on
-    the same tasks (percent), for paired differences."""
+    as many tasks as its shipped table unless ``num_tasks``) and that of `maml_for` on the
+    same tasks: summaries, the paired difference, and each task's number of correct query
+    images (`omniglot_results.correct_per_task`, to compare exactly)."""
     from . import omniglot_results
 
     if num_tasks is None:
         num_tasks = json.loads(omniglot_results.RESULTS_PATH.read_text())["num_tasks"]
     result = {"num_tasks": num_tasks, "created": time.strftime("%Y-%m-%d %H:%M"), "settings": {}}
-    for setting, maml in MAML_FOR.items():
-        tasks = omniglot_results.setting_tasks(setting, num_tasks)
+    for setting in MAML_ROW_FOR:
+        tasks, maml = omniglot_results.setting_tasks(setting, num_tasks), maml_for(setting)
         ours = accuracy(model, tasks).double()
         theirs = omniglot_results.checkpoint_accuracy(maml, tasks)
         result["settings"][setting] = {
             "transfer": omniglot_results.summary(ours), "maml": maml, "maml_summary": omniglot_results.summary(theirs),
             "paired": omniglot_results.paired(ours, theirs),
-            "transfer_per_task": [round(100 * float(a), 4) for a in ours],
-            "maml_per_task": [round(100 * float(a), 4) for a in theirs]}
+            "transfer_correct": omniglot_results.correct_per_task(ours, tasks),
+            "maml_correct": omniglot_results.correct_per_task(theirs, tasks)}
         print(f"{setting:>6}: transfer {100 * float(ours.mean()):.2f}%, {maml} {100 * float(theirs.mean()):.2f}%",
               flush=True)
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m mamlbook.transfer_baseline [--score-only]``: exit status 0 done, 2 an invalid argument."""
+    """``python -m mamlbook.transfer_baseline [--score-only] [--out DIR]``: exit status 0
+    done, 2 an invalid argument."""
     from .cli_parser import ScriptParser
 
     parser = ScriptParser(prog="python -m mamlbook.transfer_baseline",
-                          description=f"Train chapter 10's transfer baseline (RECIPE, about ten minutes on one CPU "
+                          description=f"Train chapter 10's transfer baseline (RECIPE, about five minutes on one CPU "
                                       f"core), write {CHECKPOINT.name}, and score it on chapter 08's tasks beside "
-                                      f"its MAML networks ({RESULTS_PATH.name}).")
+                                      f"its MAML networks ({RESULTS_PATH.name}; a few minutes more).")
     parser.add_argument("--score-only", action="store_true", help="re-score the shipped network, do not train")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="write the checkpoint and the results into this existing folder, not over the shipped "
+                             "files")
     args = parser.parse_args(argv)
+    if args.out is not None and not Path(args.out).is_dir():
+        parser.error(f"argument --out: must be an existing folder, got {args.out!r}")
+    checkpoint = CHECKPOINT if args.out is None else Path(args.out) / CHECKPOINT.name
+    results = RESULTS_PATH if args.out is None else Path(args.out) / RESULTS_PATH.name
     if args.score_only:
         model, _ = load()
     else:
         model, meta = train()
-        CHECKPOINT.parent.mkdir(exist_ok=True)
-        checkpoints.save_checkpoint(CHECKPOINT, model, metadata=meta)
-        print(f"wrote {CHECKPOINT} ({meta['seconds']:.0f} s of training)")
+        checkpoint.parent.mkdir(exist_ok=True)
+        checkpoints.save_checkpoint(checkpoint, model, metadata=meta)
+        print(f"wrote {checkpoint} ({meta['seconds']:.0f} s of training)")
     with reproducible_cpu(torch.device("cpu")):
         result = compute(model)
     result["command"] = "python -m mamlbook.transfer_baseline " + " ".join(sys.argv[1:] if argv is None else argv)
-    RESULTS_PATH.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {RESULTS_PATH}")
+    results.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {results}")
     return 0
 
 

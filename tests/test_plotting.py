@@ -31,6 +31,14 @@ def test_loss_history_counts_meta_iterations_when_values_are_sparse():
     with pytest.raises(ValueError, match="every"):
         plotting.plot_loss_history(axes[0, 0], [1.0], every=0)
     plt.close(fig)
+    # the axis's label: the first curve's, kept by a second one drawn without one
+    fig, axes = plotting.figure(ncols=2)
+    plotting.plot_loss_history(axes[0, 0], [3.0, 2.0], window=1, ylabel="training loss")
+    plotting.plot_loss_history(axes[0, 0], [1.0, 0.5], window=1)
+    assert axes[0, 0].get_ylabel() == "training loss"
+    plotting.plot_loss_history(axes[0, 1], [1.0], window=1)
+    assert axes[0, 1].get_ylabel() == "meta-loss"
+    plt.close(fig)
 
 
 def test_adaptation_curves_put_the_papers_points_at_their_values():

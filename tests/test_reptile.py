@@ -228,7 +228,8 @@ def test_gradient_of_half_squared_distance_to_a_solution_set_is_theta_minus_its_
     differences of the distance on two solution sets with known projections: the solutions
     {w : Xw = y} of an underdetermined least-squares task (projection by the KKT system)
     and a sphere (curved, like a network's solution manifold). On the linear task, gradient
-    descent from θ ends at P_𝒲(θ): there Reptile's φ_t is the projection exactly."""
+    descent from θ ends at P_𝒲(θ): there Reptile's φ_t is the projection exactly.
+    A check of the formula the book states; no package code is involved."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(3, 8, generator=generator, dtype=torch.float64)  # 3 equations, 8 unknowns
     y = torch.randn(3, generator=generator, dtype=torch.float64)

@@ -7,6 +7,7 @@ column; a longer line would make its block scroll sideways. JupyterLab marks a n
 modified when the kernel's metadata differs from the stored one.
 """
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -110,3 +111,25 @@ def test_every_figure_cell_describes_its_figure(chapter):
         if problem:
             problems.append(f"cell {figure.index} ({figure.reason}): {problem}")
     assert not problems, f"{chapter.name}: figure cells without alt text:\n  " + "\n  ".join(problems)
+
+
+def test_every_figure_has_a_caption_and_a_name_of_its_own():
+    """Every figure is numbered and captioned (MyST-NB's ``mystnb.figure``: "Fig. 8.3"), its
+    name unique in the book; and a figure cell shows nothing else rich: MyST-NB gives the
+    caption and name to every rich output of the cell, so a table displayed beside the
+    figure would take them too (a duplicate target, which fails the strict build)."""
+    names, problems = {}, []
+    for chapter in CHAPTERS:
+        cells = json.loads(chapter.read_text())["cells"]
+        for figure in figure_cells(chapter):
+            cell = cells[figure.index]
+            meta = cell["metadata"].get("mystnb", {}).get("figure", {})
+            where = f"{chapter.stem} cell {figure.index}"
+            if len(meta.get("caption", "")) < 20 or not meta.get("name", "").startswith("fig-"):
+                problems.append(f"{where}: no caption of a sentence, or no name fig-...: {meta}")
+            if meta.get("name") in names:
+                problems.append(f"{where}: name {meta['name']!r} also in {names[meta['name']]}")
+            names[meta.get("name")] = where
+            if re.search(r"\bdisplay\(|mb\.notebook\.\w*table\(", "".join(cell["source"])):
+                problems.append(f"{where}: shows a table beside its figure (split the cell)")
+    assert not problems, "\n  ".join(problems)

@@ -52,18 +52,55 @@ def test_bad_input_is_refused():
         transfer_baseline.accuracy(mb.ConvNet(5, filters=4), mb.protocol.held_out_tasks(1, num_tasks=2), chunk=0)
 
 
+def test_a_task_without_every_class_in_its_support_set_is_refused():
+    tasks = mb.protocol.held_out_tasks(1, num_tasks=2, ways=3)
+    tasks.y_support[0, 0] = 1  # task 0 has no support image of class 0: no class mean
+    with pytest.raises(ValueError, match="task 0 has no image of class 0"):
+        transfer_baseline.cosine_logits(mb.ConvNet(5, filters=4), tasks)
+
+
+@pytest.mark.parametrize("argv, says", [(["--out", "/no/such/folder"], "argument --out: must be an existing folder"),
+                                        (["--epochs", "3"], "unrecognized arguments: --epochs 3")])
+def test_the_command_line_refuses_bad_arguments(argv, says, capsys):
+    with pytest.raises(SystemExit) as exit_:  # before any training
+        transfer_baseline.main(argv)
+    err = capsys.readouterr().err.splitlines()
+    assert exit_.value.code == 2 and len(err) == 1 and says in err[0], err
+
+
 def test_the_shipped_network_and_its_scores():
+    from mamlbook import omniglot_results
+
     model, meta = transfer_baseline.load()
     assert meta["recipe"] == dataclasses.asdict(transfer_baseline.RECIPE)
     assert len(meta["loss"]) == transfer_baseline.RECIPE.epochs
     results = json.loads(transfer_baseline.RESULTS_PATH.read_text())
-    assert set(results["settings"]) == set(transfer_baseline.MAML_FOR)
-    # a sample re-scored: the first 20 5-way 1-shot tasks give the stored per-task accuracies
-    from mamlbook import omniglot_results
-
+    assert set(results["settings"]) == set(transfer_baseline.MAML_ROW_FOR)
+    table = json.loads(omniglot_results.RESULTS_PATH.read_text())
+    assert results["num_tasks"] == table["num_tasks"]  # chapter 10 shows chapter 08's pixel NN beside it
+    for setting, stored in results["settings"].items():
+        # the MAML side is chapter 08's headline network, scored as its table scored it
+        assert stored["maml"] == transfer_baseline.maml_for(setting)
+        row = {k: v for k, v in table["rows"][stored["maml"]][setting].items() if k != "seconds"}
+        assert stored["maml_summary"] == row
+        # the summaries are of the stored per-task counts
+        queries = omniglot_results.setting_tasks(setting, results["num_tasks"]).y_query.shape[1]
+        ours, theirs = (torch.tensor(stored[k], dtype=torch.float64) / queries
+                        for k in ("transfer_correct", "maml_correct"))
+        assert omniglot_results.summary(ours) == stored["transfer"]
+        assert omniglot_results.paired(ours, theirs) == stored["paired"]
+    # a sample re-scored: the first 20 5-way 1-shot tasks get as many images right as stored
     tasks = omniglot_results.setting_tasks("5w1s", results["num_tasks"]).split(results["num_tasks"] // 20)[0]
-    stored = results["settings"]["5w1s"]["transfer_per_task"][:tasks.num_tasks]
-    assert [round(100 * float(a), 4) for a in transfer_baseline.accuracy(model, tasks)] == stored
-    for setting in results["settings"].values():  # the paired summary is of the stored per-task lists
-        difference = torch.tensor(setting["transfer_per_task"]) - torch.tensor(setting["maml_per_task"])
-        assert abs(float(difference.mean()) - setting["paired"]["mean"]) < 0.006
+    live = omniglot_results.correct_per_task(transfer_baseline.accuracy(model, tasks), tasks)
+    assert live == results["settings"]["5w1s"]["transfer_correct"][:tasks.num_tasks]
+
+
+def test_packaged_with_the_wheel():
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(transfer_baseline.__file__).parents[1] / "pyproject.toml").read_text())
+    data = pyproject["tool"]["setuptools"]["package-data"]["mamlbook"]
+    assert "pretrained/transfer/*.pt" in data and "results/*.json" in data
+    assert transfer_baseline.CHECKPOINT.relative_to(Path(transfer_baseline.__file__).parent).match("pretrained/transfer/*.pt")
+
