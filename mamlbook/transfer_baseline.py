@@ -34,13 +34,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from . import __version__, checkpoints, checks, protocol
+from . import checkpoints, checks, protocol
 from .algorithms.protonet import check_labels, prototypes
 from .device import cpu_name, reproducible_cpu, seed_everything
 from .models import ConvNet, accuracy_per_task
 from .tasks import TaskBatch
 from .tasks.classification import shift_images
-from .tasks.omniglot_shipped import MINIMAL, SHA256
+from .tasks.omniglot_shipped import minimal_split
 
 #: A folder of its own: the shipped checkpoints beside it are the recipes' (`mamlbook.recipes`).
 CHECKPOINT = checkpoints.PRETRAINED_DIR / "transfer" / "omniglot_transfer.pt"
@@ -79,8 +79,6 @@ def training_set() -> tuple[Tensor, Tensor]:
     """Every training drawing as a labelled image: ``x (544·20, 1, 28, 28)`` in [0, 1] and
     ``y (544·20,)``, class ``r·136 + c`` the character ``c`` of the training split
     (`mamlbook.protocol.omniglot_tasks`) turned by ``r`` quarter turns."""
-    from .tasks.omniglot_shipped import minimal_split
-
     images = minimal_split()[0].images.float() / 255  # (136, 20, 28, 28)
     turned = torch.cat([torch.rot90(images, r, dims=(-2, -1)) for r in range(ROTATIONS)])
     classes, drawings = turned.shape[:2]
@@ -115,10 +113,9 @@ def train(recipe: TransferRecipe = RECIPE, *, progress: bool = True) -> tuple[Co
     ``curve_every`` epochs, and before training)."""
     if not isinstance(recipe, TransferRecipe):
         raise TypeError(f"recipe must be a TransferRecipe, got {type(recipe).__name__}")
-    from .recipes.runs import source_commit
+    from .recipes.runs import run_provenance
 
-    provenance = {"commit": source_commit(),  # taken before the run, as the recipes' are
-                  "data_sha256": json.dumps({f: SHA256[f] for f in sorted(MINIMAL.values())})}
+    provenance = run_provenance("omniglot")  # version, commit, data: taken before the run
     x, y = training_set()
     # chapter 08's curve tasks (`mamlbook.recipes`): its 1-shot networks' curves were scored on the same 500
     curve_tasks = protocol.held_out_tasks(1, num_tasks=protocol.CURVE_TASKS, query_shots=1,
@@ -154,15 +151,13 @@ def train(recipe: TransferRecipe = RECIPE, *, progress: bool = True) -> tuple[Co
             if (epoch + 1) % recipe.curve_every == 0 or epoch + 1 == recipe.epochs:
                 meta["curve"].append([epoch + 1, round(seconds, 1), held_out()])
     meta.update(recipe=asdict(recipe), seconds=round(seconds, 1), threads=1, cpu=cpu_name(),
-                torch=str(torch.__version__), mamlbook=__version__, created=time.strftime("%Y-%m-%d"), **provenance)
+                torch=str(torch.__version__), created=time.strftime("%Y-%m-%d"), **provenance)
     return model, meta
 
 
 def load(path: str | Path = CHECKPOINT) -> tuple[ConvNet, dict]:
     """The shipped network (`CHECKPOINT`, trained from `RECIPE`), or one at ``path``, and
     its metadata."""
-    from .tasks.omniglot_shipped import minimal_split
-
     model = ConvNet(ROTATIONS * len(minimal_split()[0]), filters=RECIPE.filters)
     _, meta = checkpoints.load_checkpoint(path, model)
     return model, meta

@@ -74,6 +74,12 @@ def test_the_shipped_network_and_its_scores():
     model, meta = transfer_baseline.load()
     assert meta["recipe"] == dataclasses.asdict(transfer_baseline.RECIPE)
     assert len(meta["loss"]) == transfer_baseline.RECIPE.epochs
+    # what made it, as a recipe's checkpoint records it (the commit: a sha, not a modified tree)
+    from mamlbook.recipes.runs import run_provenance
+
+    provenance = run_provenance("omniglot")
+    assert {k: meta[k] for k in provenance if k != "commit"} == {k: v for k, v in provenance.items() if k != "commit"}
+    assert len(meta["commit"]) == 40 and "+modified" not in meta["commit"]
     results = json.loads(transfer_baseline.RESULTS_PATH.read_text())
     assert set(results["settings"]) == set(transfer_baseline.MAML_ROW_FOR)
     table = json.loads(omniglot_results.RESULTS_PATH.read_text())

@@ -131,7 +131,7 @@ def regenerate(name: str, device=None, progress: bool = True, iterations: int | 
     settings = r.training if iterations is None else replace(r.training, iterations=iterations)
     check_task_threads(name, task_threads)
     directory = output_folder(out)
-    provenance = _provenance(r)
+    provenance = run_provenance(r.family)
     device = get_device(device)
     with reproducible_cpu(device):
         generator = seed_everything(r.seed)
@@ -180,11 +180,12 @@ def _common_metadata(name: str, r: Recipe, settings, device, seconds: float, pro
             **provenance}
 
 
-def _provenance(r: Recipe) -> dict:
+def run_provenance(family: str) -> dict:
     """What made a run, taken once before it starts (its own writes change nothing here):
-    the package's version, its source's commit (`source_commit`) and, for Omniglot, the
-    SHA-256 of the two minimal sets it reads (checked on every read)."""
-    data = {f: SHA256[f] for f in sorted(MINIMAL.values())} if r.family == "omniglot" else {}
+    the package's version, its source's commit (`source_commit`) and, for ``family``
+    ``"omniglot"``, the SHA-256 of the two minimal sets it reads (checked on every read).
+    The recipes' runs and chapter 10's transfer baseline store it in their checkpoints."""
+    data = {f: SHA256[f] for f in sorted(MINIMAL.values())} if family == "omniglot" else {}
     return {"mamlbook": __version__, "commit": source_commit(), "data_sha256": json.dumps(data)}
 
 
