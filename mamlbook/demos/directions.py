@@ -25,11 +25,10 @@ from torch import Tensor
 
 from .. import checks
 from ..algorithms import get_method
+from ..plotting import LABELS  # the names the book gives the methods
 from . import _html, _live, _quadratic
 
 METHODS = ("maml", "fomaml", "reptile", "imaml")
-#: How the panels and the readout name them.
-TITLES = {"maml": "MAML", "fomaml": "first-order MAML", "reptile": "Reptile", "imaml": "iMAML"}
 ALPHAS = tuple(round(0.1 * i, 1) for i in range(1, 11))   # static grid of α
 STEPS = (1, 2, 3, 4, 5)
 WINDOW = ((-2.5, 2.5), (-1.5, 3.0))
@@ -98,12 +97,12 @@ def draw(alpha, k):
                   scale_units="xy", scale=1 / 0.7)
         ax.plot(*cs.T, "k*", ms=8)
         ax.plot(*d["fixed"][m], "o", mfc="none", mec=_html.COLORS[m], ms=9, mew=2)
-        ax.set(title=TITLES[m], xlim=WINDOW[0], ylim=WINDOW[1], aspect="equal")
+        ax.set(title=LABELS[m], xlim=WINDOW[0], ylim=WINDOW[1], aspect="equal")
     return fig, readout(d)
 
 
 def readout(d: dict) -> str:
-    return "; ".join(f"{TITLES[m]}: stops at ({d['fixed'][m][0]:.2f}, {d['fixed'][m][1]:.2f}), cos to MAML "
+    return "; ".join(f"{LABELS[m]}: stops at ({d['fixed'][m][0]:.2f}, {d['fixed'][m][1]:.2f}), cos to MAML "
                      f"{d['cos'][m]:.3f}" for m in METHODS)
 
 
@@ -174,7 +173,7 @@ def static(**initial) -> _html.StaticDemo:
     if v["alpha"] not in ALPHAS:
         raise ValueError(f"alpha must be one of the precomputed values {ALPHAS} for static(), got {v['alpha']!r}")
     As, cs = _quadratic.tasks()
-    data = {"maps": precompute(ALPHAS, STEPS), "methods": list(METHODS), "labels": [TITLES[m] for m in METHODS],
+    data = {"maps": precompute(ALPHAS, STEPS), "methods": list(METHODS), "labels": [LABELS[m] for m in METHODS],
             "alphas": list(ALPHAS), "A": As.tolist(), "c": cs.tolist(), "window": [list(w) for w in WINDOW],
             "colors": _html.COLORS}
     controls = (_html.slider("alpha", "inner lr α", ALPHAS[0], ALPHAS[-1], round(ALPHAS[1] - ALPHAS[0], 6), v["alpha"], digits=1)

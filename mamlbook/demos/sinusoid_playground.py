@@ -23,14 +23,13 @@ from .. import checks
 from ..evaluate import adapted_predictions
 from ..functional import Params, parameters_of
 from ..tasks import SinusoidTasks, TaskBatch
+from ..plotting import LABELS  # the names the book gives the methods
 from . import _html, _live
 
 RANGES = {"amplitude": (0.1, 5.0), "phase": (0.0, math.pi), "shots": (1, 10), "steps": (0, 10)}
 DEFAULTS = {"amplitude": 2.5, "phase": 1.0, "shots": 5, "steps": 5}
 INNER_LR = 0.01
 RECIPES = {"pretrain": "sinusoid_pretrain", "maml": "sinusoid_maml"}
-#: How the panels and the readout name the networks.
-TITLES = {"pretrain": "pretrained", "maml": "MAML"}
 GRID = 100  # points on [−5, 5] where curves are drawn and the MSE is measured
 MAX_BYTES = 48_000
 
@@ -97,7 +96,7 @@ def _steps(k: int) -> str:
 
 
 def readout(d: dict) -> str:
-    return "; ".join(f"{TITLES[name]}: MSE on [−5, 5] {float(m[0]):.3f} before → {float(m[-1]):.3f} after {_steps(len(m) - 1)}"
+    return "; ".join(f"{LABELS[name]}: MSE on [−5, 5] {float(m[0]):.3f} before → {float(m[-1]):.3f} after {_steps(len(m) - 1)}"
                      for name, m in d["mse"].items())
 
 
@@ -112,7 +111,7 @@ def draw(amplitude, phase, shots, steps):
         ax.plot(d["x"], curves[0], "--", color=_html.COLORS[name], lw=1, label="before")
         ax.plot(d["x"], curves[-1], color=_html.COLORS[name], lw=2, label=f"after {_steps(steps)}")
         ax.scatter(d["x_support"], d["y_support"], marker="^", color="C3", zorder=5, label="support")
-        ax.set(title=TITLES[name], xlabel="x", ylim=(-6, 6))
+        ax.set(title=LABELS[name], xlabel="x", ylim=(-6, 6))
         ax.legend(fontsize=7, loc="lower right")
     return fig, readout(d)
 
@@ -197,7 +196,7 @@ def static(**initial) -> _html.StaticDemo:
         shapes = [tuple(params[k].shape) for k in params if k.endswith("weight")]
         ordered = [t for k in params if k.endswith("weight") for t in (params[k], params[k[:-6] + "bias"])]
         models.append({"name": name, "shapes": shapes, "weights": _html.b64_float32(torch.cat([t.flatten() for t in ordered]))})
-    data = {"models": models, "titles": [TITLES[m["name"]] for m in models], "x_support": [round(float(x), 6) for x in support_inputs()],
+    data = {"models": models, "titles": [LABELS[m["name"]] for m in models], "x_support": [round(float(x), 6) for x in support_inputs()],
             "grid": GRID, "lr": INNER_LR, "colors": _html.COLORS}
     controls = (_html.slider("amplitude", "amplitude", *RANGES["amplitude"], 0.1, v["amplitude"], digits=1)
                 + _html.slider("phase", "phase", 0, 3.14, 0.02, v["phase"])
